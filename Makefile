@@ -1,0 +1,77 @@
+# dialoginsight: build, test, demo.  `make help` lists the targets.
+
+PREFIX     ?= /usr/local
+LUA_VER    ?= 5.4
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Werror -std=gnu11
+PIC        := -fPIC -fvisibility=hidden
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+
+LUA54_INC  ?= /usr/include/lua5.4
+LUAJIT_INC ?= /usr/include/luajit-2.1
+
+CORE_SRC := src/di_core.c src/di_buf.c src/di_json.c src/di_http.c
+CORE_HDR := $(wildcard src/*.h)
+
+CORE54 := build/lua5.4/dialoginsight/core.so
+COREJIT := build/luajit/dialoginsight/core.so
+
+.PHONY: all help bootstrap test test-sandbox test-client demo sandbox-start \
+        sandbox-stop install clean rock-check
+
+all: $(CORE54) $(COREJIT)
+
+help:
+	@echo "make            build the C core for Lua 5.4 and LuaJIT"
+	@echo "make test       install missing packages, build, start the sandbox, run every spec"
+	@echo "make demo       run the main example job against the local sandbox"
+	@echo "make sandbox-start / sandbox-stop"
+	@echo "make install PREFIX=/usr/local"
+
+bootstrap:
+	@./scripts/bootstrap
+
+# One set of sources, two Lua APIs: only the include path differs.
+$(CORE54): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUA54_INC) $(CURL_CFLAGS) \
+	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+
+$(COREJIT): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUAJIT_INC) $(CURL_CFLAGS) \
+	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+
+sandbox-start: bootstrap
+	@./sandbox/ctl start
+
+sandbox-stop:
+	@./sandbox/ctl stop
+
+test: bootstrap all
+	@./scripts/test
+
+demo: bootstrap all
+	@./scripts/demo
+
+LUA_LDIR  = $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)
+LUA_CDIR  = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)
+JIT_CDIR  = $(DESTDIR)$(PREFIX)/lib/lua/5.1
+JIT_LDIR  = $(DESTDIR)$(PREFIX)/share/lua/5.1
+
+install: all
+	install -d $(LUA_LDIR)/dialoginsight/transport $(LUA_CDIR)/dialoginsight
+	install -m 644 lua/dialoginsight.lua $(LUA_LDIR)/dialoginsight.lua
+	install -m 644 lua/dialoginsight/*.lua $(LUA_LDIR)/dialoginsight/
+	install -m 644 lua/dialoginsight/transport/*.lua $(LUA_LDIR)/dialoginsight/transport/
+	install -m 755 $(CORE54) $(LUA_CDIR)/dialoginsight/core.so
+	install -d $(JIT_LDIR)/dialoginsight/transport $(JIT_CDIR)/dialoginsight
+	install -m 644 lua/dialoginsight.lua $(JIT_LDIR)/dialoginsight.lua
+	install -m 644 lua/dialoginsight/*.lua $(JIT_LDIR)/dialoginsight/
+	install -m 644 lua/dialoginsight/transport/*.lua $(JIT_LDIR)/dialoginsight/transport/
+	install -m 755 $(COREJIT) $(JIT_CDIR)/dialoginsight/core.so
+
+clean:
+	rm -rf build

@@ -1,0 +1,15 @@
+/* di_core.h: what the units of the C core share with each other. */
+#ifndef DI_CORE_H
+#define DI_CORE_H
+
+#include "di_compat.h"
+
+/* Registry key (its address) of the metatable that marks a Lua table as a
+ * JSON array, so that an empty one encodes as [] rather than {}. */
+extern const char di_array_mt_key[];
+
+/* Each opener adds its functions to the module table on top of the stack. */
+void di_json_open(lua_State *L);
+void di_http_open(lua_State *L);
+
+#endif

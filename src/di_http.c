@@ -1,0 +1,488 @@
+/*
+ * di_http.c: HTTPS POSTs through libcurl.
+ *
+ * A session owns one curl share (connection cache, TLS sessions, DNS), so
+ * every call a client makes, sequential or through a multi, reuses the same
+ * warm connections.  Sequential calls go through one long-lived easy handle;
+ * concurrent calls go through a multi whose completions are handed back to
+ * Lua one batch at a time, so scheduling, limits and retries stay in Lua.
+ *
+ * No Lua function is ever called from a curl callback: the write callback
+ * only appends to a malloc'd buffer.  A Lua error therefore cannot unwind
+ * through libcurl, and curl's state is consistent whenever we return to Lua.
+ *
+ * Results, on success: status, body, seconds, http_version.
+ * On failure: nil, kind ("network"|"timeout"|"tls"), message, sent, where
+ * `sent` is false only when no byte of the request left this host, which is
+ * what lets the retry policy re-send a non-idempotent call safely.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "di_buf.h"
+#include "di_core.h"
+
+#define DI_SESSION_MT "dialoginsight.session"
+#define DI_MULTI_MT "dialoginsight.multi"
+
+typedef struct di_session {
+  CURLSH *share;
+  CURL *easy; /* for sequential calls; created on first use */
+  struct curl_slist *headers;
+  di_buf reply;
+  char *ca_file;
+  char *user_agent;
+  long timeout_ms;
+  long connect_timeout_ms;
+  int verify;
+  int http2;
+  int users; /* open multis still using the share */
+  int closed;
+  char errbuf[CURL_ERROR_SIZE];
+} di_session;
+
+typedef struct di_xfer {
+  CURL *easy;
+  di_buf reply;
+  lua_Integer tag;
+  int body_ref; /* anchors the request body string while curl reads it */
+  struct di_xfer *next; /* in the multi's free list */
+  struct di_xfer *all_next; /* every transfer the multi owns */
+  char errbuf[CURL_ERROR_SIZE];
+} di_xfer;
+
+typedef struct di_multi {
+  CURLM *multi;
+  di_session *s;
+  int session_ref; /* keeps the session (and its share) alive */
+  int active;
+  di_xfer *idle;
+  di_xfer *all;
+  int closed;
+} di_multi;
+
+static char *dup_opt(lua_State *L, int t, const char *field) {
+  const char *v;
+  char *copy;
+  size_t len;
+  lua_getfield(L, t, field);
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); return NULL; }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "session option '%s' must be a string", field);
+  v = lua_tolstring(L, -1, &len);
+  copy = malloc(len + 1);
+  if (copy) memcpy(copy, v, len + 1);
+  lua_pop(L, 1);
+  return copy;
+}
+
+static long ms_opt(lua_State *L, int t, const char *field, long dflt) {
+  lua_Number secs;
+  lua_getfield(L, t, field);
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); return dflt; }
+  if (lua_type(L, -1) != LUA_TNUMBER)
+    luaL_error(L, "session option '%s' must be a number of seconds", field);
+  secs = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(secs > 0) || secs > 86400)
+    luaL_error(L, "session option '%s' must be between 0 and 86400 s", field);
+  return (long)(secs * 1000 + 0.5);
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
+  di_buf *b = ud;
+  /* Returning a short count makes curl abort with CURLE_WRITE_ERROR. */
+  return di_buf_add(b, ptr, size * nmemb) ? size * nmemb : 0;
+}
+
+static void setup_easy(di_session *s, CURL *e, di_buf *reply, char *errbuf) {
+  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* signals break hosts and nginx */
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* all curl supports */
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                   s->http2 ? (long)CURL_HTTP_VERSION_2TLS
+                            : (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);
+  if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+  if (s->user_agent) curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, reply);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+static const char *error_kind(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return "timeout";
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ENGINE_INITFAILED:
+    return "tls";
+  default:
+    return "network";
+  }
+}
+
+/* Pushes the outcome of a finished transfer (see the header comment). */
+static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_buf *reply,
+                       const char *errbuf) {
+  if (rc == CURLE_OK && !reply->oom) {
+    long status = 0, version = 0;
+    double secs = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &secs);
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    lua_pushinteger(L, status);
+    lua_pushlstring(L, reply->data ? reply->data : "", reply->len);
+    lua_pushnumber(L, secs);
+    lua_pushnumber(L, version == CURL_HTTP_VERSION_2_0 ? 2 :
+                      version == CURL_HTTP_VERSION_1_0 ? 1.0 : 1.1);
+    return 4;
+  } else {
+    long sent = 0;
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
+    lua_pushnil(L);
+    if (reply->oom) {
+      lua_pushliteral(L, "network");
+      lua_pushliteral(L, "out of memory while receiving the reply");
+    } else {
+      lua_pushstring(L, error_kind(rc));
+      if (rc == CURLE_PARTIAL_FILE)
+        lua_pushfstring(L, "reply truncated: %s",
+                        errbuf[0] ? errbuf : curl_easy_strerror(rc));
+      else
+        lua_pushstring(L, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
+    lua_pushboolean(L, sent > 0);
+    return 4;
+  }
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static di_session *check_session(lua_State *L, int i) {
+  di_session *s = luaL_checkudata(L, i, DI_SESSION_MT);
+  if (s->closed) luaL_error(L, "attempt to use a closed session");
+  return s;
+}
+
+static void session_release(di_session *s) {
+  if (s->users > 0) return; /* the last multi to close finishes the job */
+  if (s->easy) curl_easy_cleanup(s->easy);
+  if (s->share) curl_share_cleanup(s->share);
+  curl_slist_free_all(s->headers);
+  di_buf_free(&s->reply);
+  free(s->ca_file);
+  free(s->user_agent);
+  s->easy = NULL;
+  s->share = NULL;
+  s->headers = NULL;
+  s->ca_file = s->user_agent = NULL;
+}
+
+/* session{ ca_file=, verify=true, timeout=30, connect_timeout=10,
+ *          user_agent=, http2=true } */
+static int session_new(lua_State *L) {
+  di_session *s;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  s = lua_newuserdata(L, sizeof *s);
+  memset(s, 0, sizeof *s);
+  di_buf_init(&s->reply);
+  luaL_getmetatable(L, DI_SESSION_MT);
+  lua_setmetatable(L, -2);
+  lua_getfield(L, 1, "verify");
+  s->verify = lua_isnil(L, -1) || lua_toboolean(L, -1); /* on by default */
+  lua_getfield(L, 1, "http2");
+  s->http2 = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  s->timeout_ms = ms_opt(L, 1, "timeout", 30000);
+  s->connect_timeout_ms = ms_opt(L, 1, "connect_timeout", 10000);
+  s->ca_file = dup_opt(L, 1, "ca_file");
+  s->user_agent = dup_opt(L, 1, "user_agent");
+  s->share = curl_share_init();
+  if (s->share == NULL) return luaL_error(L, "curl_share_init failed");
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  /* "Expect:" stops curl from waiting a round trip for 100-continue before
+   * sending a large body. */
+  s->headers = curl_slist_append(NULL, "Content-Type: application/json");
+  s->headers = curl_slist_append(s->headers, "Accept: application/json");
+  s->headers = curl_slist_append(s->headers, "Expect:");
+  if (s->headers == NULL) return luaL_error(L, "out of memory");
+  return 1;
+}
+
+static CURL *session_easy(lua_State *L, di_session *s) {
+  if (s->easy == NULL) {
+    s->easy = curl_easy_init();
+    if (s->easy == NULL) luaL_error(L, "curl_easy_init failed");
+    setup_easy(s, s->easy, &s->reply, s->errbuf);
+  }
+  return s->easy;
+}
+
+static void set_request(lua_State *L, CURL *e, int url_i, int body_i,
+                        int timeout_i, long dflt_ms) {
+  size_t len;
+  const char *body = luaL_checklstring(L, body_i, &len);
+  long ms = dflt_ms;
+  if (!lua_isnoneornil(L, timeout_i))
+    ms = (long)(luaL_checknumber(L, timeout_i) * 1000 + 0.5);
+  curl_easy_setopt(e, CURLOPT_URL, luaL_checkstring(L, url_i));
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+}
+
+/* session:post(url, body [, timeout_s]) */
+static int session_post(lua_State *L) {
+  di_session *s = check_session(L, 1);
+  CURL *e = session_easy(L, s);
+  CURLcode rc;
+  set_request(L, e, 2, 3, 4, s->timeout_ms);
+  di_buf_reset(&s->reply);
+  s->errbuf[0] = '\0';
+  rc = curl_easy_perform(e);
+  return push_result(L, e, rc, &s->reply, s->errbuf);
+}
+
+static int session_close(lua_State *L) {
+  di_session *s = luaL_checkudata(L, 1, DI_SESSION_MT);
+  if (!s->closed) {
+    s->closed = 1;
+    session_release(s);
+  }
+  return 0;
+}
+
+static int session_tostring(lua_State *L) {
+  di_session *s = luaL_checkudata(L, 1, DI_SESSION_MT);
+  lua_pushfstring(L, "dialoginsight.session (%s%p)", s->closed ? "closed, " : "",
+                  (void *)s);
+  return 1;
+}
+
+/* ---- multi ------------------------------------------------------------ */
+
+static di_multi *check_multi(lua_State *L, int i) {
+  di_multi *m = luaL_checkudata(L, i, DI_MULTI_MT);
+  if (m->closed) luaL_error(L, "attempt to use a closed multi");
+  return m;
+}
+
+/* session:multi() -> a handle for concurrent calls on the same share */
+static int session_multi(lua_State *L) {
+  di_session *s = check_session(L, 1);
+  di_multi *m = lua_newuserdata(L, sizeof *m);
+  memset(m, 0, sizeof *m);
+  m->session_ref = LUA_NOREF;
+  luaL_getmetatable(L, DI_MULTI_MT);
+  lua_setmetatable(L, -2);
+  m->multi = curl_multi_init();
+  if (m->multi == NULL) return luaL_error(L, "curl_multi_init failed");
+  /* Over HTTP/2, concurrent calls become streams of one connection. */
+  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  m->s = s;
+  lua_pushvalue(L, 1);
+  m->session_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  s->users++;
+  return 1;
+}
+
+/* multi:add(tag, url, body [, timeout_s]) */
+static int multi_add(lua_State *L) {
+  di_multi *m = check_multi(L, 1);
+  lua_Integer tag = luaL_checkinteger(L, 2);
+  di_xfer *x = m->idle;
+  CURLMcode mc;
+  luaL_checkstring(L, 3);
+  luaL_checkstring(L, 4);
+  if (x != NULL) {
+    m->idle = x->next;
+  } else {
+    x = calloc(1, sizeof *x);
+    if (x == NULL) return luaL_error(L, "out of memory");
+    x->easy = curl_easy_init();
+    if (x->easy == NULL) { free(x); return luaL_error(L, "curl_easy_init failed"); }
+    di_buf_init(&x->reply);
+    x->body_ref = LUA_NOREF;
+    x->all_next = m->all;
+    m->all = x;
+    setup_easy(m->s, x->easy, &x->reply, x->errbuf);
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
+    /* Wait for the connection to say whether it multiplexes, rather than
+     * opening one connection per concurrent call. */
+    curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
+  }
+  x->tag = tag;
+  di_buf_reset(&x->reply);
+  x->errbuf[0] = '\0';
+  set_request(L, x->easy, 3, 4, 5, m->s->timeout_ms);
+  lua_pushvalue(L, 4);
+  x->body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  mc = curl_multi_add_handle(m->multi, x->easy);
+  if (mc != CURLM_OK) {
+    luaL_unref(L, LUA_REGISTRYINDEX, x->body_ref);
+    x->body_ref = LUA_NOREF;
+    x->next = m->idle;
+    m->idle = x;
+    return luaL_error(L, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+  }
+  m->active++;
+  return 0;
+}
+
+/* Moves finished transfers into the result list at the top of the stack. */
+static int collect(lua_State *L, di_multi *m, int list) {
+  CURLMsg *msg;
+  int left, n = 0;
+  while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+    static const char *const ok_names[4] = {"status", "body", "seconds",
+                                            "http_version"};
+    static const char *const err_names[4] = {NULL, "kind", "message", "sent"};
+    const char *const *names;
+    di_xfer *x = NULL;
+    int t, i;
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    lua_createtable(L, 0, 5);
+    t = lua_gettop(L);
+    lua_pushinteger(L, x->tag);
+    lua_setfield(L, t, "tag");
+    push_result(L, x->easy, msg->data.result, &x->reply, x->errbuf);
+    names = lua_isnil(L, t + 1) ? err_names : ok_names;
+    for (i = 3; i >= 0; i--) {
+      if (names[i] != NULL) lua_setfield(L, t, names[i]);
+      else lua_pop(L, 1);
+    }
+    lua_rawseti(L, list, (int)di_rawlen(L, list) + 1);
+    curl_multi_remove_handle(m->multi, x->easy);
+    luaL_unref(L, LUA_REGISTRYINDEX, x->body_ref);
+    x->body_ref = LUA_NOREF;
+    x->next = m->idle;
+    m->idle = x;
+    m->active--;
+    n++;
+  }
+  return n;
+}
+
+/* multi:perform(wait_s) -> list of completions, each
+ *   { tag=, status=, body=, seconds=, http_version= }  or
+ *   { tag=, kind=, message=, sent= }
+ * Returns as soon as at least one call finished, or after wait_s. */
+static int multi_perform(lua_State *L) {
+  di_multi *m = check_multi(L, 1);
+  lua_Number wait = luaL_optnumber(L, 2, 1.0);
+  int running, list;
+  long budget_ms = (long)(wait * 1000);
+  lua_newtable(L);
+  list = lua_gettop(L);
+  for (;;) {
+    CURLMcode mc = curl_multi_perform(m->multi, &running);
+    if (mc != CURLM_OK)
+      return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
+    if (collect(L, m, list) > 0 || m->active == 0 || budget_ms <= 0) break;
+    {
+      int step = budget_ms > 50 ? 50 : (int)budget_ms;
+      mc = curl_multi_poll(m->multi, NULL, 0, step, NULL);
+      if (mc != CURLM_OK)
+        return luaL_error(L, "curl_multi_poll: %s", curl_multi_strerror(mc));
+      budget_ms -= step;
+    }
+  }
+  return 1;
+}
+
+static int multi_pending(lua_State *L) {
+  di_multi *m = check_multi(L, 1);
+  lua_pushinteger(L, m->active);
+  return 1;
+}
+
+static int multi_close(lua_State *L) {
+  di_multi *m = luaL_checkudata(L, 1, DI_MULTI_MT);
+  di_xfer *x;
+  if (m->closed) return 0;
+  m->closed = 1;
+  /* Transfers still in flight are abandoned.  Each handle is removed from
+   * the multi before it is cleaned, as curl requires. */
+  while ((x = m->all) != NULL) {
+    m->all = x->all_next;
+    curl_multi_remove_handle(m->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    if (x->body_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, x->body_ref);
+    di_buf_free(&x->reply);
+    free(x);
+  }
+  m->idle = NULL;
+  m->active = 0;
+  curl_multi_cleanup(m->multi);
+  m->multi = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, m->session_ref);
+  m->s->users--;
+  if (m->s->closed) session_release(m->s);
+  return 0;
+}
+
+static const luaL_Reg session_methods[] = {
+    {"post", session_post},
+    {"multi", session_multi},
+    {"close", session_close},
+    {NULL, NULL}};
+
+static const luaL_Reg multi_methods[] = {
+    {"add", multi_add},
+    {"perform", multi_perform},
+    {"pending", multi_pending},
+    {"close", multi_close},
+    {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction close, lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__gc");
+#if DI_HAS_CLOSE
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+#endif
+  if (tostring) {
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
+void di_http_open(lua_State *L) {
+  /* Not thread-safe before curl 7.84, but module loading is single-threaded
+   * in every host we support, and later calls are reference-counted no-ops. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  new_class(L, DI_SESSION_MT, session_methods, session_close, session_tostring);
+  new_class(L, DI_MULTI_MT, multi_methods, multi_close, NULL);
+  lua_pushcfunction(L, session_new);
+  lua_setfield(L, -2, "session");
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+}

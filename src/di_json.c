@@ -1,0 +1,435 @@
+/*
+ * di_json.c: JSON for the wire.
+ *
+ * Decoding is lua-cjson's (fast and well tested), followed by one pass that
+ * fixes what Debian's cjson 2.1.0 gets wrong for this API: every number comes
+ * back as a float, so ids would read 123.0, and JSON null in an object comes
+ * back as a truthy lightuserdata, so `if r.ErrorCode then` would lie.
+ *
+ * Encoding is our own, because the same cjson cannot do three things a
+ * request needs: emit an empty array as [], keep integers exact (it prints
+ * 14 significant digits), and refuse invalid UTF-8 instead of sending it.
+ * Owning the encoder also lets a refusal name the exact field at fault
+ * ("Records[3].Data.f_City: invalid UTF-8 at byte 7"), which is what a user
+ * fixing a CSV row needs to see.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "di_compat.h"
+#include "di_buf.h"
+#include "di_core.h"
+
+/* Deep enough for any OFC4 payload (clauses nest a handful of levels), shallow
+ * enough that a runaway structure is refused before the C stack suffers. */
+#define DI_JSON_MAX_DEPTH 64
+
+/* 2^53: beyond it doubles (and so most JSON parsers) lose integer precision. */
+#define DI_JSON_MAX_EXACT 9007199254740992.0
+
+/* One step of the path from the root to the value being encoded; lives on
+ * the C stack of the recursive encoder, so building it costs nothing unless
+ * an error needs to be reported. */
+typedef struct path_seg {
+  const struct path_seg *up;
+  const char *key; /* object member, or NULL for an array element */
+  size_t keylen;
+  lua_Integer index;
+} path_seg;
+
+typedef struct encoder {
+  lua_State *L;
+  di_buf *out;
+  int depth;
+  const void *open[DI_JSON_MAX_DEPTH]; /* tables being encoded, for cycles */
+  di_buf err; /* set when the encoding failed */
+} encoder;
+
+static void format_path(di_buf *b, const path_seg *p) {
+  const path_seg *segs[DI_JSON_MAX_DEPTH + 2];
+  int n = 0, i;
+  char num[32];
+  for (; p != NULL && n < (int)(sizeof segs / sizeof *segs); p = p->up)
+    if (p->up != NULL) segs[n++] = p; /* the root has no name */
+  if (n == 0) { di_buf_add(b, "(value)", 7); return; }
+  for (i = n - 1; i >= 0; i--) {
+    if (segs[i]->key != NULL) {
+      if (i != n - 1) di_buf_addc(b, '.');
+      di_buf_add(b, segs[i]->key, segs[i]->keylen);
+    } else {
+      int len = snprintf(num, sizeof num, "[%lld]", (long long)segs[i]->index);
+      di_buf_add(b, num, (size_t)len);
+    }
+  }
+}
+
+static int fail(encoder *e, const path_seg *p, const char *what) {
+  if (e->err.len == 0) { /* keep the innermost, first reported cause */
+    format_path(&e->err, p);
+    di_buf_add(&e->err, ": ", 2);
+    di_buf_add(&e->err, what, strlen(what));
+  }
+  return 0;
+}
+
+/* Returns the length of the valid UTF-8 sequence at s, or 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s, size_t avail) {
+  unsigned c = s[0];
+  if (c < 0x80) return 1;
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) {
+    return (avail >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+  }
+  if (c < 0xF0) {
+    if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+    if (c == 0xED && s[1] >= 0xA0) return 0; /* UTF-16 surrogate */
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+        (s[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xF4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
+    return 4;
+  }
+  return 0;
+}
+
+static int encode_string(encoder *e, const path_seg *p, const char *str,
+                         size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, run;
+  di_buf *b = e->out;
+  if (!di_buf_reserve(b, len + 2)) return fail(e, p, "out of memory");
+  b->data[b->len++] = '"';
+  while (i < len) {
+    /* Copy the longest run that needs neither escaping nor validation. */
+    for (run = i; run < len && s[run] >= 0x20 && s[run] < 0x80 &&
+                  s[run] != '"' && s[run] != '\\';
+         run++) {
+    }
+    if (run > i) {
+      di_buf_add(b, s + i, run - i);
+      i = run;
+      if (i == len) break;
+    }
+    if (s[i] >= 0x80) {
+      size_t n = utf8_len(s + i, len - i);
+      char msg[64];
+      if (n == 0) {
+        snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", i + 1);
+        return fail(e, p, msg);
+      }
+      di_buf_add(b, s + i, n);
+      i += n;
+      continue;
+    }
+    switch (s[i]) {
+    case '"': di_buf_add(b, "\\\"", 2); break;
+    case '\\': di_buf_add(b, "\\\\", 2); break;
+    case '\n': di_buf_add(b, "\\n", 2); break;
+    case '\r': di_buf_add(b, "\\r", 2); break;
+    case '\t': di_buf_add(b, "\\t", 2); break;
+    default: {
+      char u[6] = {'\\', 'u', '0', '0', hex[s[i] >> 4], hex[s[i] & 15]};
+      di_buf_add(b, u, 6);
+    }
+    }
+    i++;
+  }
+  if (!di_buf_addc(b, '"')) return fail(e, p, "out of memory");
+  return 1;
+}
+
+static int encode_number(encoder *e, const path_seg *p, int idx) {
+  char num[40];
+  int len;
+  lua_State *L = e->L;
+  if (di_isinteger(L, idx)) {
+    long long v = (long long)lua_tointeger(L, idx);
+    if (v > (long long)DI_JSON_MAX_EXACT || v < -(long long)DI_JSON_MAX_EXACT)
+      return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
+                        "send it as a string");
+    len = snprintf(num, sizeof num, "%lld", v);
+  } else {
+    lua_Number x = lua_tonumber(L, idx);
+    if (isnan(x) || isinf(x)) return fail(e, p, "NaN and infinity are not JSON");
+    if (floor(x) == x) {
+      if (fabs(x) > DI_JSON_MAX_EXACT)
+        return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
+                          "send it as a string");
+      len = snprintf(num, sizeof num, "%.0f", (double)x);
+    } else {
+      len = snprintf(num, sizeof num, "%.17g", (double)x);
+    }
+  }
+  if (!di_buf_add(e->out, num, (size_t)len)) return fail(e, p, "out of memory");
+  return 1;
+}
+
+/* Classifies the table at idx: returns its length if it is an array (keys
+ * exactly 1..n), -1 if it is an object (string keys only); on a table that is
+ * neither it reports the cause and returns -2.  An empty table is an object
+ * unless marked with di.array(), since Lua cannot tell them apart. */
+static lua_Integer table_shape(encoder *e, const path_seg *p, int idx) {
+  lua_State *L = e->L;
+  lua_Integer count = 0, max = 0;
+  int strings = 0, marked = 0;
+  char msg[96];
+  if (lua_getmetatable(L, idx)) {
+    lua_pushlightuserdata(L, (void *)di_array_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      strings = 1;
+    } else if (lua_type(L, -1) == LUA_TNUMBER) {
+      lua_Number k = lua_tonumber(L, -1);
+      if (k < 1 || floor(k) != k || k > INT_MAX) {
+        lua_pop(L, 1);
+        snprintf(msg, sizeof msg, "table key %.14g is neither a field name "
+                 "nor an array index", (double)k);
+        return fail(e, p, msg), -2;
+      }
+      count++;
+      if ((lua_Integer)k > max) max = (lua_Integer)k;
+    } else {
+      snprintf(msg, sizeof msg, "a table key of type %s cannot be encoded",
+               luaL_typename(L, -1));
+      lua_pop(L, 1);
+      return fail(e, p, msg), -2;
+    }
+  }
+  if (strings && count) return fail(e, p, "table mixes array items and named "
+                                          "fields"), -2;
+  if (strings) return marked ? (fail(e, p, "table marked as array has named "
+                                           "fields"), -2) : -1;
+  if (count == 0) return marked ? 0 : -1;
+  if (max != count) {
+    lua_Integer i;
+    for (i = 1; i <= max; i++) {
+      lua_rawgeti(L, idx, (int)i);
+      if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+      lua_pop(L, 1);
+    }
+    snprintf(msg, sizeof msg, "array has a nil hole at index %lld",
+             (long long)i);
+    return fail(e, p, msg), -2;
+  }
+  return count;
+}
+
+static int encode_value(encoder *e, const path_seg *p, int idx);
+
+static int encode_table(encoder *e, const path_seg *p, int idx) {
+  lua_State *L = e->L;
+  const void *self = lua_topointer(L, idx);
+  lua_Integer n, i;
+  int k, first = 1;
+  for (k = 0; k < e->depth; k++)
+    if (e->open[k] == self) return fail(e, p, "table contains itself (cycle)");
+  if (e->depth >= DI_JSON_MAX_DEPTH)
+    return fail(e, p, "nested deeper than 64 levels");
+  if (!lua_checkstack(L, 4)) return fail(e, p, "Lua stack overflow");
+  n = table_shape(e, p, idx);
+  if (n == -2) return 0;
+  e->open[e->depth++] = self;
+  if (n >= 0) {
+    di_buf_addc(e->out, '[');
+    for (i = 1; i <= n; i++) {
+      path_seg seg = {p, NULL, 0, i};
+      if (i > 1) di_buf_addc(e->out, ',');
+      lua_rawgeti(L, idx, (int)i);
+      if (!encode_value(e, &seg, lua_gettop(L))) return 0;
+      lua_pop(L, 1);
+    }
+    di_buf_addc(e->out, ']');
+  } else {
+    di_buf_addc(e->out, '{');
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      size_t klen;
+      const char *key = lua_tolstring(L, -2, &klen);
+      path_seg seg = {p, key, klen, 0};
+      if (!first) di_buf_addc(e->out, ',');
+      first = 0;
+      if (!encode_string(e, &seg, key, klen)) return 0;
+      di_buf_addc(e->out, ':');
+      if (!encode_value(e, &seg, lua_gettop(L))) return 0;
+      lua_pop(L, 1);
+    }
+    di_buf_addc(e->out, '}');
+  }
+  e->depth--;
+  return e->out->oom ? fail(e, p, "out of memory") : 1;
+}
+
+static int encode_value(encoder *e, const path_seg *p, int idx) {
+  lua_State *L = e->L;
+  size_t len;
+  const char *s;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    return di_buf_add(e->out, "null", 4) || fail(e, p, "out of memory");
+  case LUA_TBOOLEAN:
+    return (lua_toboolean(L, idx) ? di_buf_add(e->out, "true", 4)
+                                  : di_buf_add(e->out, "false", 5)) ||
+           fail(e, p, "out of memory");
+  case LUA_TNUMBER:
+    return encode_number(e, p, idx);
+  case LUA_TSTRING:
+    s = lua_tolstring(L, idx, &len);
+    return encode_string(e, p, s, len);
+  case LUA_TTABLE:
+    return encode_table(e, p, idx);
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) /* cjson.null and di.null */
+      return di_buf_add(e->out, "null", 4) || fail(e, p, "out of memory");
+    /* fall through */
+  default: {
+    char msg[64];
+    snprintf(msg, sizeof msg, "a %s cannot be encoded as JSON",
+             luaL_typename(L, idx));
+    return fail(e, p, msg);
+  }
+  }
+}
+
+/* encode(value) -> string | nil, "path: reason" */
+static int json_encode(lua_State *L) {
+  encoder e;
+  di_buf out;
+  path_seg root = {NULL, NULL, 0, 0};
+  int ok;
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  di_buf_init(&out);
+  e.L = L;
+  e.out = &out;
+  e.depth = 0;
+  di_buf_init(&e.err);
+  ok = encode_value(&e, &root, 1);
+  if (ok && !out.oom) {
+    lua_pushlstring(L, out.data, out.len);
+    di_buf_free(&out);
+    return 1;
+  }
+  di_buf_free(&out);
+  lua_pushnil(L);
+  if (e.err.len) lua_pushlstring(L, e.err.data, e.err.len);
+  else lua_pushliteral(L, "out of memory while encoding JSON");
+  di_buf_free(&e.err);
+  return 2;
+}
+
+/* Walks a decoded value: integral floats within 2^53 become integers (Lua
+ * 5.4; LuaJIT has a single number type), and null members of objects are
+ * removed so a missing and a null field read the same, as nil. */
+static void fix_decoded(lua_State *L, int idx, int depth) {
+  if (depth > 1000) return; /* cjson's own nesting limit is lower */
+  luaL_checkstack(L, 4, "JSON too deep");
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int t = lua_type(L, -1);
+    if (t == LUA_TTABLE) {
+      fix_decoded(L, lua_gettop(L), depth + 1);
+    } else if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL &&
+               lua_type(L, -2) == LUA_TSTRING) {
+      lua_pushvalue(L, -2);
+      lua_pushnil(L);
+      lua_rawset(L, idx); /* clearing an existing field is legal in lua_next */
+    }
+#if DI_HAS_INTEGERS
+    else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number x = lua_tonumber(L, -1);
+      if (floor(x) == x && fabs(x) <= DI_JSON_MAX_EXACT) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, (lua_Integer)x);
+        lua_rawset(L, idx);
+      }
+    }
+#endif
+    lua_pop(L, 1);
+  }
+}
+
+/* decode(string) -> value | nil, message.  Upvalue 1: a private cjson
+ * instance's decode, so our settings never change the user's cjson. */
+static int json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  /* The real service may lead its replies with a UTF-8 BOM. */
+  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) { s += 3; len -= 3; }
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushlstring(L, s, len);
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+#if DI_HAS_INTEGERS
+  if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+    lua_Number x = lua_tonumber(L, -1);
+    if (floor(x) == x && fabs(x) <= DI_JSON_MAX_EXACT)
+      lua_pushinteger(L, (lua_Integer)x);
+  }
+#endif
+  if (lua_type(L, -1) == LUA_TTABLE) fix_decoded(L, lua_gettop(L), 0);
+  return 1;
+}
+
+static int json_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushlightuserdata(L, (void *)di_array_mt_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+void di_json_open(lua_State *L) {
+  /* core.decode closes over cjson.new().decode */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  if (lua_isfunction(L, -1)) {
+    lua_call(L, 0, 1);
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, -1, "decode");
+  lua_pushcclosure(L, json_decode, 1);
+  lua_setfield(L, -3, "decode");
+  lua_pop(L, 1);
+
+  /* The marker metatable for arrays, kept in the registry under a
+   * lightuserdata key so no other library can clash with it. */
+  lua_pushlightuserdata(L, (void *)di_array_mt_key);
+  lua_newtable(L);
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "array_mt");
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  lua_pushcfunction(L, json_encode);
+  lua_setfield(L, -2, "encode");
+  lua_pushcfunction(L, json_array);
+  lua_setfield(L, -2, "array");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+}
