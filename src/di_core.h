@@ -11,5 +11,9 @@ extern const char di_array_mt_key[];
 /* Each opener adds its functions to the module table on top of the stack. */
 void di_json_open(lua_State *L);
 void di_http_open(lua_State *L);
+void di_time_open(lua_State *L);
+
+/* Seconds on CLOCK_MONOTONIC. */
+double di_now(void);
 
 #endif

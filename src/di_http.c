@@ -11,13 +11,14 @@
  * only appends to a malloc'd buffer.  A Lua error therefore cannot unwind
  * through libcurl, and curl's state is consistent whenever we return to Lua.
  *
- * Results, on success: status, body, seconds, http_version.
+ * Results, on success: status, body, seconds, http_version, retry_after.
  * On failure: nil, kind ("network"|"timeout"|"tls"), message, sent, where
  * `sent` is false only when no byte of the request left this host, which is
  * what lets the retry policy re-send a non-idempotent call safely.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -27,11 +28,18 @@
 #define DI_SESSION_MT "dialoginsight.session"
 #define DI_MULTI_MT "dialoginsight.multi"
 
+/* What a transfer keeps of its reply: the body, and the one header the
+ * retry policy needs. */
+typedef struct di_reply {
+  di_buf body;
+  double retry_after; /* seconds, < 0 when absent */
+} di_reply;
+
 typedef struct di_session {
   CURLSH *share;
   CURL *easy; /* for sequential calls; created on first use */
   struct curl_slist *headers;
-  di_buf reply;
+  di_reply reply;
   char *ca_file;
   char *user_agent;
   long timeout_ms;
@@ -45,7 +53,7 @@ typedef struct di_session {
 
 typedef struct di_xfer {
   CURL *easy;
-  di_buf reply;
+  di_reply reply;
   lua_Integer tag;
   int body_ref; /* anchors the request body string while curl reads it */
   struct di_xfer *next; /* in the multi's free list */
@@ -92,12 +100,34 @@ static long ms_opt(lua_State *L, int t, const char *field, long dflt) {
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
-  di_buf *b = ud;
+  di_reply *r = ud;
   /* Returning a short count makes curl abort with CURLE_WRITE_ERROR. */
-  return di_buf_add(b, ptr, size * nmemb) ? size * nmemb : 0;
+  return di_buf_add(&r->body, ptr, size * nmemb) ? size * nmemb : 0;
 }
 
-static void setup_easy(di_session *s, CURL *e, di_buf *reply, char *errbuf) {
+/* Only Retry-After matters to us; its HTTP-date form is not used by OFC4. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+  di_reply *r = ud;
+  size_t n = size * nmemb;
+  static const char name[] = "retry-after:";
+  if (n > sizeof name && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+    char tmp[32];
+    size_t len = n - (sizeof name - 1);
+    if (len >= sizeof tmp) len = sizeof tmp - 1;
+    memcpy(tmp, ptr + sizeof name - 1, len);
+    tmp[len] = '\0';
+    r->retry_after = strtod(tmp, NULL);
+    if (r->retry_after < 0) r->retry_after = 0;
+  }
+  return n;
+}
+
+static void reply_reset(di_reply *r) {
+  di_buf_reset(&r->body);
+  r->retry_after = -1;
+}
+
+static void setup_easy(di_session *s, CURL *e, di_reply *reply, char *errbuf) {
   curl_easy_setopt(e, CURLOPT_SHARE, s->share);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* signals break hosts and nginx */
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -117,6 +147,8 @@ static void setup_easy(di_session *s, CURL *e, di_buf *reply, char *errbuf) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, reply);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, reply);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 }
 
@@ -141,8 +173,9 @@ static const char *error_kind(CURLcode rc) {
 }
 
 /* Pushes the outcome of a finished transfer (see the header comment). */
-static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_buf *reply,
+static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
                        const char *errbuf) {
+  const di_buf *reply = &r->body;
   if (rc == CURLE_OK && !reply->oom) {
     long status = 0, version = 0;
     double secs = 0;
@@ -154,7 +187,9 @@ static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_buf *reply,
     lua_pushnumber(L, secs);
     lua_pushnumber(L, version == CURL_HTTP_VERSION_2_0 ? 2 :
                       version == CURL_HTTP_VERSION_1_0 ? 1.0 : 1.1);
-    return 4;
+    if (r->retry_after >= 0) lua_pushnumber(L, r->retry_after);
+    else lua_pushnil(L);
+    return 5;
   } else {
     long sent = 0;
     curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
@@ -171,7 +206,8 @@ static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_buf *reply,
         lua_pushstring(L, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     lua_pushboolean(L, sent > 0);
-    return 4;
+    lua_pushnil(L);
+    return 5;
   }
 }
 
@@ -188,7 +224,7 @@ static void session_release(di_session *s) {
   if (s->easy) curl_easy_cleanup(s->easy);
   if (s->share) curl_share_cleanup(s->share);
   curl_slist_free_all(s->headers);
-  di_buf_free(&s->reply);
+  di_buf_free(&s->reply.body);
   free(s->ca_file);
   free(s->user_agent);
   s->easy = NULL;
@@ -204,7 +240,7 @@ static int session_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   s = lua_newuserdata(L, sizeof *s);
   memset(s, 0, sizeof *s);
-  di_buf_init(&s->reply);
+  di_buf_init(&s->reply.body);
   luaL_getmetatable(L, DI_SESSION_MT);
   lua_setmetatable(L, -2);
   lua_getfield(L, 1, "verify");
@@ -258,7 +294,7 @@ static int session_post(lua_State *L) {
   CURL *e = session_easy(L, s);
   CURLcode rc;
   set_request(L, e, 2, 3, 4, s->timeout_ms);
-  di_buf_reset(&s->reply);
+  reply_reset(&s->reply);
   s->errbuf[0] = '\0';
   rc = curl_easy_perform(e);
   return push_result(L, e, rc, &s->reply, s->errbuf);
@@ -322,7 +358,7 @@ static int multi_add(lua_State *L) {
     if (x == NULL) return luaL_error(L, "out of memory");
     x->easy = curl_easy_init();
     if (x->easy == NULL) { free(x); return luaL_error(L, "curl_easy_init failed"); }
-    di_buf_init(&x->reply);
+    di_buf_init(&x->reply.body);
     x->body_ref = LUA_NOREF;
     x->all_next = m->all;
     m->all = x;
@@ -333,7 +369,7 @@ static int multi_add(lua_State *L) {
     curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
   }
   x->tag = tag;
-  di_buf_reset(&x->reply);
+  reply_reset(&x->reply);
   x->errbuf[0] = '\0';
   set_request(L, x->easy, 3, 4, 5, m->s->timeout_ms);
   lua_pushvalue(L, 4);
@@ -355,9 +391,10 @@ static int collect(lua_State *L, di_multi *m, int list) {
   CURLMsg *msg;
   int left, n = 0;
   while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-    static const char *const ok_names[4] = {"status", "body", "seconds",
-                                            "http_version"};
-    static const char *const err_names[4] = {NULL, "kind", "message", "sent"};
+    static const char *const ok_names[5] = {"status", "body", "seconds",
+                                            "http_version", "retry_after"};
+    static const char *const err_names[5] = {NULL, "kind", "message", "sent",
+                                             NULL};
     const char *const *names;
     di_xfer *x = NULL;
     int t, i;
@@ -369,7 +406,7 @@ static int collect(lua_State *L, di_multi *m, int list) {
     lua_setfield(L, t, "tag");
     push_result(L, x->easy, msg->data.result, &x->reply, x->errbuf);
     names = lua_isnil(L, t + 1) ? err_names : ok_names;
-    for (i = 3; i >= 0; i--) {
+    for (i = 4; i >= 0; i--) {
       if (names[i] != NULL) lua_setfield(L, t, names[i]);
       else lua_pop(L, 1);
     }
@@ -430,7 +467,7 @@ static int multi_close(lua_State *L) {
     curl_multi_remove_handle(m->multi, x->easy);
     curl_easy_cleanup(x->easy);
     if (x->body_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, x->body_ref);
-    di_buf_free(&x->reply);
+    di_buf_free(&x->reply.body);
     free(x);
   }
   m->idle = NULL;

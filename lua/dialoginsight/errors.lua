@@ -1,0 +1,56 @@
+--- Error objects: every runtime failure of the library is one of these,
+-- returned as the second value of `nil, err`.
+--
+-- Fields: kind, message, status, code, request_id, service, method,
+-- retryable, attempts, outcome, retry_after, field (validation).
+-- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
+-- validation, decode.
+local M = {}
+
+local mt = {}
+mt.__index = mt
+mt.__name = "dialoginsight.error"
+
+local function where(e)
+  if e.service and e.method then return e.service .. "." .. e.method end
+  return nil
+end
+
+mt.__tostring = function(e)
+  local parts = { "dialoginsight" }
+  local w = where(e)
+  if w then parts[#parts + 1] = w end
+  local head = table.concat(parts, " ")
+  local what = e.kind
+  if e.code then what = what .. " " .. e.code end
+  local s = head .. ": " .. what .. ": " .. tostring(e.message or "failed")
+  local extra = {}
+  if e.status then extra[#extra + 1] = "HTTP " .. e.status end
+  if e.request_id then extra[#extra + 1] = "request " .. e.request_id end
+  if e.attempts and e.attempts > 1 then
+    extra[#extra + 1] = e.attempts .. " attempts"
+  end
+  if e.outcome == "unknown" then
+    extra[#extra + 1] = "outcome unknown: the server may have acted"
+  end
+  if #extra > 0 then s = s .. " (" .. table.concat(extra, ", ") .. ")" end
+  return s
+end
+
+M.KINDS = {
+  network = true, timeout = true, tls = true, http = true, auth = true,
+  rate_limited = true, api = true, validation = true, decode = true,
+}
+
+--- Makes an error object from a table of fields (kind and message needed).
+function M.new(fields)
+  assert(M.KINDS[fields.kind], "unknown error kind")
+  return setmetatable(fields, mt)
+end
+
+--- True for an error object of this library.
+function M.is_error(v)
+  return getmetatable(v) == mt
+end
+
+return M

@@ -1,0 +1,36 @@
+--- dialoginsight: Dialog Insight's OFC4 web services as Lua tables.
+--
+--   local di = require "dialoginsight"
+--   local client = di.new()                 -- reads DI_KEY_ID, DI_KEY, ...
+--   local r, err = client:call("contacts", "Merge", { Records = {...} })
+local core = require "dialoginsight.core"
+local config = require "dialoginsight.config"
+local client = require "dialoginsight.client"
+local errors = require "dialoginsight.errors"
+local registry = require "dialoginsight.registry"
+
+local M = {
+  _VERSION = "dialoginsight 0.1.0",
+  --- JSON null, for values that must be sent as null (and read in arrays).
+  null = core.null,
+  --- Marks a table as a JSON array, so that an empty one is sent as [].
+  array = core.array,
+  encode = core.encode,
+  decode = core.decode,
+  is_error = errors.is_error,
+  registry = registry,
+  config = config,
+}
+
+--- Creates a client.  With no argument, settings come from the DI_*
+-- environment variables (config.ENV); otherwise from the table alone.
+function M.new(opts)
+  local settings = config.resolve(opts == nil and config.from_env() or opts)
+  local transport = settings.transport
+  if transport == nil then
+    transport = require("dialoginsight.transport.curl").new(settings)
+  end
+  return client.new(settings, transport)
+end
+
+return M

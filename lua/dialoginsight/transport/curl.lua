@@ -1,0 +1,40 @@
+--- The libcurl transport: the C core's session, plus the clock and sleep
+-- that the retry loop needs.  Used everywhere except inside nginx request
+-- handlers (see transport/ngx.lua).
+local core = require "dialoginsight.core"
+
+local M = {}
+
+local Transport = {}
+Transport.__index = Transport
+
+--- settings: ca_file, tls_verify, timeout, connect_timeout, user_agent.
+function M.new(settings)
+  return setmetatable({
+    session = core.session {
+      ca_file = settings.ca_file,
+      verify = settings.tls_verify,
+      timeout = settings.timeout,
+      connect_timeout = settings.connect_timeout,
+      user_agent = settings.user_agent,
+    },
+  }, Transport)
+end
+
+--- post(url, body, timeout) -> status, body, seconds, http_version, retry_after
+--                            | nil, kind, message, sent
+function Transport:post(url, body, timeout)
+  return self.session:post(url, body, timeout)
+end
+
+--- A handle for concurrent calls: add(tag, url, body, timeout), perform(wait),
+-- pending(), close().
+function Transport:multi()
+  return self.session:multi()
+end
+
+function Transport:now() return core.now() end
+function Transport:sleep(s) return core.sleep(s) end
+function Transport:close() return self.session:close() end
+
+return M

@@ -1,0 +1,43 @@
+/*
+ * di_time.c: a monotonic clock and a sleep, which plain Lua lacks.  The
+ * retry policy and the limiter need both; CLOCK_MONOTONIC is also the clock
+ * the shared limiter stores, because it is common to every process on the
+ * host and never jumps with the wall clock.
+ */
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+#include "di_core.h"
+
+double di_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int time_now(lua_State *L) {
+  lua_pushnumber(L, di_now());
+  return 1;
+}
+
+/* sleep(seconds): sleeps through signals (EINTR), so a stray SIGCHLD does not
+ * cut a back-off short. */
+static int time_sleep(lua_State *L) {
+  lua_Number secs = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (!(secs > 0)) return 0;
+  if (secs > 86400) secs = 86400;
+  ts.tv_sec = (time_t)secs;
+  ts.tv_nsec = (long)((secs - floor(secs)) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
+void di_time_open(lua_State *L) {
+  lua_pushcfunction(L, time_now);
+  lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, time_sleep);
+  lua_setfield(L, -2, "sleep");
+}
