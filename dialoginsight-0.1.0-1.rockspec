@@ -1,0 +1,47 @@
+-- LuaRocks build of the same sources as the Makefile.
+--   luarocks --lua-version=5.4 make --deps-mode=none --tree=/tmp/rocks
+-- lua-cjson is a run-time dependency; on Debian it comes from the lua-cjson
+-- package, hence --deps-mode=none when LuaRocks' registry is out of reach.
+package = "dialoginsight"
+version = "0.1.0-1"
+source = {
+  url = "git+https://example.invalid/dialoginsight.git",
+  tag = "v0.1.0",
+}
+description = {
+  summary = "Dialog Insight web services (OFC4) for Lua, with a C core",
+  detailed = [[
+Contacts, segments, campaigns, sendings and statistics of the Dialog Insight
+marketing platform as plain Lua tables. HTTPS through libcurl, JSON through
+lua-cjson, retries and a rate limiter shared across processes.]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson >= 2.1",
+}
+-- Debian keeps curl/curl.h in the multiarch include directory, which the
+-- compiler searches by itself; checking the library is enough (DESIGN.md).
+external_dependencies = {
+  CURL = { library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["dialoginsight"] = "lua/dialoginsight/init.lua",
+    ["dialoginsight.client"] = "lua/dialoginsight/client.lua",
+    ["dialoginsight.config"] = "lua/dialoginsight/config.lua",
+    ["dialoginsight.errors"] = "lua/dialoginsight/errors.lua",
+    ["dialoginsight.registry"] = "lua/dialoginsight/registry.lua",
+    ["dialoginsight.retry"] = "lua/dialoginsight/retry.lua",
+    ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
+    ["dialoginsight.core"] = {
+      sources = {
+        "src/di_core.c", "src/di_buf.c", "src/di_json.c", "src/di_http.c",
+        "src/di_time.c",
+      },
+      libraries = { "curl" },
+      libdirs = { "$(CURL_LIBDIR)" },
+    },
+  },
+}

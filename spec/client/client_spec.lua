@@ -1,0 +1,419 @@
+-- The client against the real sandbox, over HTTPS with TLS verified.
+local di = require "dialoginsight"
+local sbx = require "support.sandbox"
+
+local is54 = math.type ~= nil
+
+local function client(extra)
+  return di.new(sbx.settings(extra))
+end
+
+local function raises(fn, needle)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error mentioning " .. needle)
+  assert.truthy(tostring(err):find(needle, 1, true), tostring(err))
+  return tostring(err)
+end
+
+local function merge_one(c, email, data)
+  return c:call("contacts", "Merge", {
+    Records = { { ID = { key_f_EMail = email }, Data = data or { f_FirstName = "Ann" } } },
+    MergeOptions = { AllowInsert = true, AllowUpdate = true },
+  })
+end
+
+describe("settings", function()
+  local key = sbx.env("DI_KEY")
+
+  it("names a missing or bad setting, and never shows the key", function()
+    local msgs = {
+      raises(function() di.new(sbx.settings { key_id = false }) end, "'key_id'"),
+      raises(function() di.new(sbx.settings { key_id = "abc" }) end, "'key_id' must be a positive integer"),
+      raises(function() di.new(sbx.settings { key_id = 0 }) end, "'key_id'"),
+      raises(function() di.new(sbx.settings { key = "" }) end, "'key' must be a non-empty string"),
+      raises(function() di.new(sbx.settings { key = 42 }) end, "'key'"),
+      raises(function() di.new(sbx.settings { project = -3 }) end, "'project'"),
+      raises(function() di.new { key_id = 1, key = key, region = "us" } end, "'region'"),
+      raises(function() di.new(sbx.settings { base_url = "ftp://x/" }) end, "'base_url'"),
+      raises(function() di.new(sbx.settings { timeout = 0 }) end, "'timeout'"),
+      raises(function() di.new(sbx.settings { ca_file = "/nonexistent/ca.pem" }) end, "'ca_file'"),
+      raises(function() di.new(sbx.settings { tiemout = 3 }) end, "'tiemout' is not a known setting"),
+    }
+    local s = sbx.settings()
+    s.key = nil
+    msgs[#msgs + 1] = raises(function() di.new(s) end, "'key' is missing")
+    for _, m in ipairs(msgs) do assert.falsy(m:find(key, 1, true)) end
+  end)
+
+  it("refuses plain http unless asked for on purpose", function()
+    raises(function() di.new(sbx.settings { base_url = sbx.env("DI_SANDBOX_HTTP_URL") }) end,
+      "set allow_http = true")
+    local c = di.new(sbx.settings { base_url = sbx.env("DI_SANDBOX_HTTP_URL"), allow_http = true })
+    assert.is_table(c:call("projects", "List", {}))
+  end)
+
+  it("defaults to the Canadian host, and knows the French one", function()
+    local c = di.new { key_id = 1, key = key }
+    assert.equal("https://app.dialoginsight.com/webservices/ofc4/", c.base_url)
+    c = di.new { key_id = 1, key = key, region = "fr" }
+    assert.equal("https://app.mydialoginsight.com/webservices/ofc4/", c.base_url)
+  end)
+
+  it("reads DI_* from the environment when given no argument", function()
+    local c = di.new()
+    assert.equal(sbx.env("DI_BASE_URL"), c.base_url)
+    assert.equal(tonumber(sbx.env("DI_PROJECT")), c.project)
+    assert.is_table(c:call("projects", "List", {}))
+  end)
+
+  it("keeps the key out of tostring(client) and out of the client's fields", function()
+    local c = client()
+    assert.falsy(tostring(c):find(key, 1, true))
+    assert.truthy(tostring(c):find("<redacted>", 1, true))
+    local function walk(t, seen)
+      seen = seen or {}
+      if seen[t] then return end
+      seen[t] = true
+      for k, v in pairs(t) do
+        assert.are_not.equal(key, v, "key found in field " .. tostring(k))
+        if type(v) == "table" then walk(v, seen) end
+      end
+    end
+    walk(c)
+  end)
+end)
+
+describe("client:call", function()
+  before_each(function() sbx.reset() end)
+
+  it("lists projects over verified HTTPS, with integer ids", function()
+    local r = assert(client():call("projects", "List", {}))
+    assert.is_true(r.Success)
+    assert.is_true(#r.Records >= 1)
+    local found = false
+    for _, p in ipairs(r.Records) do
+      if p.idProject == tonumber(sbx.env("DI_PROJECT")) then found = true end
+      if is54 then assert.equal("integer", math.type(p.idProject)) end
+    end
+    assert.is_true(found)
+    if is54 then assert.equal("integer", math.type(r.idRequest)) end
+  end)
+
+  it("adds idProject from the client and merges then reads a contact", function()
+    local c = client()
+    local r = assert(merge_one(c, "ann@example.com", { f_FirstName = "Anne-Marie", f_City = "Québec" }))
+    local id = r.Records[1].IdRecord
+    assert.is_number(id)
+    if is54 then assert.equal("integer", math.type(id)) end
+    local g = assert(c:call("contacts", "Get", {
+      Clause = { ["$type"] = "FieldClause", Field = { Name = "f_EMail" },
+                 TypeOperator = "Equal", ComparisonValue = "ann@example.com" },
+    }))
+    assert.equal(1, #g.Records)
+    assert.equal(id, g.Records[1].idContact)
+    assert.equal("Québec", g.Records[1].f_City)
+    if is54 then assert.equal("integer", math.type(g.Records[1].idContact)) end
+  end)
+
+  it("matches service and method names case-insensitively, sending the canonical spelling", function()
+    local mark = sbx.mark()
+    assert(client():call("Contacts", "merge", {
+      Records = { { ID = { key_f_EMail = "case@example.com" }, Data = { f_FirstName = "C" } } },
+    }))
+    local log = sbx.log(mark)
+    assert.equal(1, #log)
+    assert.equal("contacts", log[1].service:lower())
+    assert.equal("merge", log[1].method:lower())
+  end)
+
+  it("sends an empty array marked with di.array() as []", function()
+    local r = assert(client():call("contacts", "Merge", { Records = di.array() }))
+    assert.is_true(r.Success)
+    assert.equal(0, r.CreatedRecords or 0)
+  end)
+
+  it("refuses invalid UTF-8 before sending, naming the field", function()
+    local mark = sbx.mark()
+    local r, err = merge_one(client(), "bad@example.com", { f_City = "Mont\255real" })
+    assert.is_nil(r)
+    assert.equal("validation", err.kind)
+    assert.equal("Records[1].Data.f_City", err.field)
+    assert.truthy(tostring(err):find("Records[1].Data.f_City: invalid UTF-8", 1, true), tostring(err))
+    assert.equal(0, #sbx.log(mark), "nothing may reach the server")
+  end)
+
+  it("raises on programming errors: bad names and params", function()
+    local c = client()
+    raises(function() c:call("contacts/../x", "Merge", {}) end, "bad service name")
+    raises(function() c:call("contacts", "Mer ge", {}) end, "bad method name")
+    raises(function() c:call("contacts", "Merge", "Records") end, "must be a table")
+  end)
+
+  it("reaches methods the registry does not know, with auth and project", function()
+    local r, err = client():call("contacts", "NoSuchMethod", {}, { retries = 0 })
+    assert.is_nil(r)
+    assert.equal("http", err.kind)
+    assert.equal(404, err.status)
+    assert.equal("UnknownMethod", err.code)
+  end)
+end)
+
+describe("errors", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  local function fails(c, service, method, params)
+    local r, err = c:call(service or "contacts", method or "Merge",
+      params or { Records = { { ID = { key_f_EMail = "e@example.com" }, Data = {} } } },
+      { retries = 0 })
+    assert.is_nil(r)
+    assert.is_true(di.is_error(err))
+    return err
+  end
+
+  it("maps Success:false to kind api with code, message and request id", function()
+    local err = fails(client(), "contacts", "Get", { Clause = "not a clause" })
+    assert.equal("api", err.kind)
+    assert.equal(200, err.status)
+    assert.equal("InvalidParameter", err.code)
+    assert.is_string(err.message)
+    assert.is_number(err.request_id)
+    assert.equal("contacts", err.service)
+    assert.equal("Get", err.method)
+    assert.is_false(err.retryable)
+    assert.truthy(tostring(err):find("contacts.Get: api InvalidParameter", 1, true), tostring(err))
+  end)
+
+  it("maps a bad key (HTTP 401) to kind auth", function()
+    local err = fails(client { key = "wrong-key-123" })
+    assert.equal("auth", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("InvalidAuthKey", err.code)
+  end)
+
+  it("maps a project the key may not access to kind auth (AccessDenied)", function()
+    local err = fails(client { project = tonumber(sbx.env("DI_OTHER_PROJECT")) })
+    assert.equal("auth", err.kind)
+    assert.equal("AccessDenied", err.code)
+  end)
+
+  it("maps an HTTP 400 reply to kind http with the server's code", function()
+    -- Our encoder cannot produce a body the server rejects as non-JSON, so
+    -- the 400 comes from the sandbox through curl, then goes through the
+    -- client's mapping.
+    local out = sbx.sh(string.format(
+      "curl -s --cacert %q -d 'not json' %q", sbx.env("DI_CA_FILE"),
+      sbx.env("DI_BASE_URL") .. "contacts.ashx?method=Merge"))
+    local c = client()
+    local req = assert(c:prepare("contacts", "Merge", {}))
+    local r, err = c:interpret(req, 400, out)
+    assert.is_nil(r)
+    assert.equal("http", err.kind)
+    assert.equal(400, err.status)
+    assert.equal("InvalidRequest", err.code)
+  end)
+
+  for _, status in ipairs { 500, 503 } do
+    it("maps an injected " .. status .. " to kind http, retryable for Merge", function()
+      sbx.faults { { type = "status", status = status, next = 1 } }
+      local err = fails(client())
+      assert.equal("http", err.kind)
+      assert.equal(status, err.status)
+      assert.equal("ServerError", err.code)
+      assert.is_true(err.retryable)
+    end)
+  end
+
+  it("maps an injected 429 to kind rate_limited with Retry-After", function()
+    sbx.faults { { type = "status", status = 429, retry_after = 3, next = 1 } }
+    local err = fails(client())
+    assert.equal("rate_limited", err.kind)
+    assert.equal(429, err.status)
+    assert.equal(3, err.retry_after)
+    assert.is_true(err.retryable)
+  end)
+
+  it("maps a refused connection to kind network, marked as never sent", function()
+    -- a port nobody listens on: bind one, close it, use it
+    local socket = require "socket"
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    s:close()
+    local err = fails(client { base_url = "https://127.0.0.1:" .. port .. "/webservices/ofc4/" })
+    assert.equal("network", err.kind)
+    assert.is_false(err.sent)
+    assert.is_true(err.retryable)
+  end)
+
+  it("maps a slow reply to kind timeout", function()
+    sbx.faults { { type = "latency", ms = 1500, next = 1 } }
+    local err = fails(client { timeout = 0.3 })
+    assert.equal("timeout", err.kind)
+    assert.is_true(err.sent)
+  end)
+
+  it("maps an unverifiable certificate to kind tls (verification is on by default)", function()
+    local s = sbx.settings()
+    s.ca_file = nil -- the system store does not know the sandbox's CA
+    local err = fails(di.new(s))
+    assert.equal("tls", err.kind)
+    assert.is_false(err.retryable)
+  end)
+
+  it("maps a dropped connection to kind network", function()
+    sbx.faults { { type = "drop", next = 1 } }
+    local err = fails(client())
+    assert.equal("network", err.kind)
+    assert.is_true(err.sent)
+  end)
+
+  it("maps a truncated body to kind network, saying so", function()
+    sbx.faults { { type = "truncate", next = 1 } }
+    local err = fails(client())
+    assert.equal("network", err.kind)
+    assert.truthy(err.message:lower():find("trunc", 1, true) or err.message:find("transfer closed", 1, true), err.message)
+  end)
+
+  it("maps malformed JSON to kind decode", function()
+    sbx.faults { { type = "malformed", next = 1 } }
+    local err = fails(client())
+    assert.equal("decode", err.kind)
+    assert.equal(200, err.status)
+  end)
+end)
+
+describe("connections", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("uses one TCP connection for 100 sequential calls", function()
+    local c = client()
+    local mark = sbx.mark()
+    for i = 1, 100 do assert(merge_one(c, "seq" .. i .. "@example.com")) end
+    local log = sbx.log(mark)
+    assert.equal(100, #log)
+    local conns = {}
+    for _, e in ipairs(log) do conns[e.connection] = true end
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.equal(1, n)
+  end)
+
+  it("speaks HTTP/2 to a server that offers it", function()
+    local c = client()
+    local mark = sbx.mark()
+    assert(c:call("projects", "List", {}))
+    local log = sbx.log(mark)
+    assert.equal("2.0", tostring(log[1].http_version):sub(1, 3))
+  end)
+
+  it("resumes the TLS session on a new connection", function()
+    local c = client()
+    assert(c:call("projects", "List", {}))
+    sbx.faults { { type = "drop", next = 1 } }
+    local _, err = c:call("projects", "List", {}, { retries = 0 })
+    assert.equal("network", err.kind)
+    local mark = sbx.mark()
+    assert(c:call("projects", "List", {}))
+    local log = sbx.log(mark)
+    assert.equal(1, #log)
+    assert.is_true(log[1].ssl_session_reused == true or log[1].ssl_session_reused == "r",
+      "ssl_session_reused = " .. tostring(log[1].ssl_session_reused))
+  end)
+end)
+
+describe("client:call_many", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("returns results in input order", function()
+    local c = client()
+    local calls = {}
+    for i = 1, 40 do
+      calls[i] = { "contacts", "Merge", {
+        Records = { { ID = { key_f_EMail = "many" .. i .. "@example.com" },
+                      Data = { f_FirstName = "N" .. i } } } } }
+    end
+    local res, nerr = c:call_many(calls, { concurrency = 8 })
+    assert.equal(0, nerr)
+    assert.equal(40, #res)
+    -- read them back in one concurrent pass, and check each answer is its own
+    local gets = {}
+    for i = 1, 40 do
+      gets[i] = { service = "contacts", method = "Get", params = {
+        Clause = { ["$type"] = "FieldClause", Field = { Name = "f_EMail" },
+                   TypeOperator = "Equal", ComparisonValue = "many" .. i .. "@example.com" } } }
+    end
+    local back = c:call_many(gets, { concurrency = 8 })
+    for i = 1, 40 do
+      assert.equal(res[i].Records[1].IdRecord, back[i].Records[1].idContact)
+      assert.equal("N" .. i, back[i].Records[1].f_FirstName)
+    end
+  end)
+
+  it("keeps calls in flight together, up to the concurrency", function()
+    sbx.faults { { type = "latency", ms = 300, probability = 1 } }
+    local c = client()
+    local calls = {}
+    for i = 1, 16 do calls[i] = { "projects", "List", {} } end
+    local t0 = require("dialoginsight.core").now()
+    local _, nerr = c:call_many(calls, { concurrency = 8 })
+    local took = require("dialoginsight.core").now() - t0
+    assert.equal(0, nerr)
+    -- one at a time would take 16 x 0.3 s = 4.8 s; 8 at a time, 2 rounds
+    assert.is_true(took < 2.4, "took " .. took .. " s")
+    assert.is_true(took >= 0.6, "took " .. took .. " s: fewer than 2 rounds means over-concurrency")
+  end)
+
+  it("puts an error object in the place of each failed call", function()
+    local c = client()
+    local res, nerr = c:call_many({
+      { "projects", "List", {} },
+      { "contacts", "Merge", { Records = { { ID = { key_f_EMail = "x@example.com" }, Data = { f_City = "\255" } } } } },
+      { "contacts", "NoSuchMethod", {} },
+      { "projects", "List", {} },
+    }, { retries = 0 })
+    assert.equal(2, nerr)
+    assert.is_true(res[1].Success)
+    assert.equal("validation", res[2].kind)
+    assert.equal(404, res[3].status)
+    assert.is_true(res[4].Success)
+  end)
+end)
+
+describe("the key", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("appears in no string the client produces in failing calls", function()
+    local key = sbx.env("DI_KEY")
+    local seen = {}
+    local function keep(v)
+      if type(v) == "table" then
+        for k, x in pairs(v) do keep(k); keep(x) end
+      elseif v ~= nil then
+        seen[#seen + 1] = tostring(v)
+      end
+    end
+    local c = client { trace = function(ev) keep(ev) end }
+    c.on_retry = function(ev) keep(ev) end
+    keep(tostring(c))
+    sbx.faults {
+      { type = "status", status = 503, next = 1 },
+      { type = "malformed", next = 1 },
+      { type = "truncate", next = 1 },
+    }
+    for _ = 1, 3 do
+      local _, err = merge_one(c, "k@example.com")
+      keep(err); keep(tostring(err))
+    end
+    local _, err = merge_one(client { project = tonumber(sbx.env("DI_OTHER_PROJECT")) }, "k@example.com")
+    keep(err); keep(tostring(err))
+    _, err = merge_one(c, "k@example.com", { f_City = "\255" })
+    keep(err); keep(tostring(err))
+    assert.is_true(#seen > 20)
+    for _, s in ipairs(seen) do
+      assert.falsy(s:find(key, 1, true), "key leaked in: " .. s)
+    end
+  end)
+end)
