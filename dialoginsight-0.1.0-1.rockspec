@@ -34,11 +34,12 @@ build = {
     ["dialoginsight.errors"] = "lua/dialoginsight/errors.lua",
     ["dialoginsight.registry"] = "lua/dialoginsight/registry.lua",
     ["dialoginsight.retry"] = "lua/dialoginsight/retry.lua",
+    ["dialoginsight.limiter"] = "lua/dialoginsight/limiter.lua",
     ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
     ["dialoginsight.core"] = {
       sources = {
         "src/di_core.c", "src/di_buf.c", "src/di_json.c", "src/di_http.c",
-        "src/di_time.c",
+        "src/di_time.c", "src/di_limiter.c",
       },
       libraries = { "curl" },
       libdirs = { "$(CURL_LIBDIR)" },

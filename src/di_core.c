@@ -7,6 +7,28 @@
 
 const char di_array_mt_key[] = "dialoginsight.array";
 
+/* Registers a userdata class: methods under __index, and `close` as both
+ * __gc and __close, so that a forgotten object still frees its C resources
+ * and a Lua 5.4 `local x <close>` frees them on scope exit. */
+void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction close, lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__gc");
+#if DI_HAS_CLOSE
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+#endif
+  if (tostring) {
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
 #if defined(__GNUC__)
 __attribute__((visibility("default")))
 #endif
@@ -17,6 +39,7 @@ int luaopen_dialoginsight_core(lua_State *L) {
   di_json_open(L);
   di_http_open(L);
   di_time_open(L);
+  di_limiter_open(L);
   lua_pushliteral(L, "dialoginsight.core 0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -12,6 +12,10 @@ extern const char di_array_mt_key[];
 void di_json_open(lua_State *L);
 void di_http_open(lua_State *L);
 void di_time_open(lua_State *L);
+void di_limiter_open(lua_State *L);
+
+void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                  lua_CFunction close, lua_CFunction tostring);
 
 /* Seconds on CLOCK_MONOTONIC. */
 double di_now(void);

@@ -493,31 +493,12 @@ static const luaL_Reg multi_methods[] = {
     {"close", multi_close},
     {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction close, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__gc");
-#if DI_HAS_CLOSE
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__close");
-#endif
-  if (tostring) {
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
-}
-
 void di_http_open(lua_State *L) {
   /* Not thread-safe before curl 7.84, but module loading is single-threaded
    * in every host we support, and later calls are reference-counted no-ops. */
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  new_class(L, DI_SESSION_MT, session_methods, session_close, session_tostring);
-  new_class(L, DI_MULTI_MT, multi_methods, multi_close, NULL);
+  di_new_class(L, DI_SESSION_MT, session_methods, session_close, session_tostring);
+  di_new_class(L, DI_MULTI_MT, multi_methods, multi_close, NULL);
   lua_pushcfunction(L, session_new);
   lua_setfield(L, -2, "session");
   lua_pushstring(L, curl_version());

@@ -28,7 +28,8 @@ local KNOWN = {
   key_id = true, key = true, project = true, region = true, base_url = true,
   ca_file = true, timeout = true, connect_timeout = true, user_agent = true,
   tls_verify = true, allow_http = true, trace = true, concurrency = true,
-  retries = true, transport = true,
+  retries = true, transport = true, rate = true, burst = true,
+  limiter_dir = true,
 }
 
 local function bad(name, why)
@@ -114,6 +115,17 @@ function M.resolve(opts)
   if s.trace ~= nil and s.trace ~= true and s.trace ~= false
      and type(s.trace) ~= "function" then
     bad("trace", "must be a boolean or a function(event)")
+  end
+  if s.rate ~= nil and s.rate ~= false then
+    if type(s.rate) ~= "number" or not (s.rate > 0) or s.rate > 1e6 then
+      bad("rate", "must be calls per second (> 0), or false to turn limiting off")
+    end
+  end
+  if s.burst ~= nil and (type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6) then
+    bad("burst", "must be a number of calls >= 1")
+  end
+  if s.limiter_dir ~= nil and type(s.limiter_dir) ~= "string" then
+    bad("limiter_dir", "must be a directory path")
   end
   return s
 end

@@ -8,6 +8,8 @@ local config = require "dialoginsight.config"
 local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"
 local registry = require "dialoginsight.registry"
+local limiter = require "dialoginsight.limiter"
+local retry = require "dialoginsight.retry"
 
 local M = {
   _VERSION = "dialoginsight 0.1.0",
@@ -30,7 +32,14 @@ function M.new(opts)
   if transport == nil then
     transport = require("dialoginsight.transport.curl").new(settings)
   end
-  return client.new(settings, transport)
+  retry.policy(settings.retries) -- raises on a bad setting, before any I/O
+  local lim, why = limiter.open(settings)
+  if lim == nil then
+    error("dialoginsight: setting 'limiter_dir': " .. why, 2)
+  end
+  local c = client.new(settings, transport)
+  c.limiter = lim or nil
+  return c
 end
 
 return M
