@@ -12,8 +12,30 @@ local retry = require "dialoginsight.retry"
 local M = {}
 
 local Client = {}
-Client.__index = Client
 M.Client = Client
+
+-- Resources load on first use: client.contacts is
+-- require("dialoginsight.contacts").new(client), made once per client.
+local RESOURCES = {
+  contacts = true, projects = true, segments = true, campaigns = true,
+  sendings = true, messages = true, reports = true,
+}
+
+Client.__index = function(self, k)
+  local method = Client[k]
+  if method ~= nil then return method end
+  if RESOURCES[k] then
+    local r = require("dialoginsight." .. k).new(self)
+    rawset(self, k, r)
+    return r
+  end
+  return nil
+end
+
+--- The relational table idTable, with merge, get and delete.
+function Client:table(id)
+  return require("dialoginsight.tables").new(self, id)
+end
 
 -- The key lives here, not in the client table, so that dumping a client
 -- (pairs, inspect, a debugger) never shows it.
