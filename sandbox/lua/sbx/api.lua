@@ -1,0 +1,308 @@
+-- The OFC4 front door: routing, envelope, authentication, scope, rate limit,
+-- faults and the request log. Everything on the per-request path is built once
+-- at load time (routing tables, trace templates); a request allocates only its
+-- own data.
+local json = require "sbx.json"
+local util = require "sbx.util"
+local state = require "sbx.state"
+local contacts = require "sbx.contacts"
+local projects = require "sbx.projects"
+local tables = require "sbx.tables"
+local mail = require "sbx.mail"
+local faults = require "sbx.faults"
+local log = require "sbx.log"
+
+local ngx = ngx
+local var, req_body, get_body, get_body_file = ngx.var, ngx.req.read_body, ngx.req.get_body_data, ngx.req.get_body_file
+local ngx_print, ngx_exit, ngx_flush, ngx_sleep, ngx_now = ngx.print, ngx.exit, ngx.flush, ngx.sleep, ngx.now
+local header = ngx.header
+local decode, encode, obj, NULL, isnull = json.decode, json.encode, json.obj, json.null, json.isnull
+local lcase, norm, int = util.lcase, util.norm, util.int
+local type, pairs, pcall, tostring, format, match, sub, ceil =
+  type, pairs, pcall, tostring, string.format, string.match, string.sub, math.ceil
+
+local M = {}
+
+M.config = { bom = false }
+
+-- Routing -----------------------------------------------------------------------
+-- scope: "project" (idProject), "table" (idTable) or "none" (AuthKey only)
+local SERVICES = {
+  contacts = { "Contacts", {
+    merge = { "Merge", contacts.merge, "project" },
+    get = { "Get", contacts.get, "project" },
+    delete = { "Delete", contacts.delete, "project" } } },
+  projects = { "Projects", {
+    list = { "List", projects.list, "none" },
+    get = { "Get", projects.get, "project" } } },
+  relationaltables = { "RelationalTables", {
+    merge = { "Merge", tables.merge, "table" },
+    get = { "Get", tables.get, "table" },
+    delete = { "Delete", tables.delete, "table" } } },
+  sendings = { "Sendings", {
+    sendsingle = { "SendSingle", mail.send_single, "project" },
+    sendsingle2 = { "SendSingle2", mail.send_single2, "project" },
+    sendbatch = { "SendBatch", mail.send_batch, "project" },
+    getbatches = { "GetBatches", mail.get_batches, "project" } } },
+  messages = { "Messages", {
+    create = { "Create", mail.message_create, "project" },
+    get = { "Get", mail.message_get, "project" } } },
+  segments = { "Segments", {
+    list = { "List", projects.segments_list, "project" },
+    getcontacts = { "GetContacts", projects.segments_contacts, "project" },
+    merge = { "Merge", projects.segments_merge, "project" } } },
+  campaigns = { "Campaigns", {
+    create = { "Create", mail.campaign_create, "project" },
+    trigger = { "Trigger", mail.campaign_trigger, "project" },
+    getstatistics = { "GetStatistics", mail.campaign_stats, "project" } } },
+  reports = { "Reports", {
+    getclicks = { "GetClicks", mail.report_clicks, "project" },
+    getopens = { "GetOpens", mail.report_opens, "project" },
+    getcontacthistory = { "GetContactHistory", mail.contact_history, "project" } } },
+}
+M.SERVICES = SERVICES
+
+-- each method gets its canonical name, its log key and its trace lines once
+for sname, s in pairs(SERVICES) do
+  for mname, m in pairs(s[2]) do
+    m.service, m.method = sname, mname
+    m.key = sname .. "." .. mname
+    m.canon = s[1] .. "." .. m[1]
+  end
+end
+
+-- uri (lower-cased) -> service name, cached
+local svc_cache, svc_count = {}, 0
+local function service_of(uri)
+  local s = svc_cache[uri]
+  if s ~= nil then return s end
+  s = match(lcase(uri), "^/webservices/ofc4/([%w_]+)%.ashx$") or false
+  if svc_count < 1000 then svc_count = svc_count + 1; svc_cache[uri] = s end
+  return s
+end
+
+-- Envelope -------------------------------------------------------------------------
+
+local next_request = 100000
+
+local TRACE_OK = "Beginning request %d at %s\r\nTargeted service: %s\r\nAuthenticated key %s\r\n" ..
+  "Executing method\r\nExecuting method completed with success\r\n"
+local TRACE_FAIL = "Beginning request %d at %s\r\nTargeted service: %s\r\n" ..
+  "Executing method failed: %s: %s\r\n"
+
+local HTTP_OF = { InvalidRequest = 400, InvalidAuthKey = 401, AccessDenied = 200, UnknownMethod = 404,
+  InvalidParameter = 200, TooManyRequests = 429, ServerError = 500 }
+M.HTTP_OF = HTTP_OF
+
+local BOM = "\239\187\191"
+local CT = "application/json; charset=utf-8"
+
+local function send(status, body, retry_after)
+  if M.config.bom then body = BOM .. body end
+  ngx.status = status
+  header["Content-Type"] = CT
+  header["Content-Length"] = #body
+  if retry_after then header["Retry-After"] = tostring(retry_after) end
+  ngx_print(body)
+end
+
+local function ok_body(id, canon, keyid, fields)
+  local o = { "Success", true, "ErrorCode", NULL, "ErrorMessage", NULL }
+  local n = 6
+  for i = 1, #fields do n = n + 1; o[n] = fields[i] end
+  o[n + 1] = "idRequest"; o[n + 2] = id
+  o[n + 3] = "Trace"; o[n + 4] = format(TRACE_OK, id, ngx.localtime(), canon, keyid)
+  return encode(obj(o))
+end
+
+local function err_body(id, canon, code, msg)
+  return encode(obj { "Success", false, "ErrorCode", code, "ErrorMessage", msg, "idRequest", id,
+    "Trace", format(TRACE_FAIL, id, ngx.localtime(), canon, code, msg) })
+end
+M.err_body = err_body
+
+-- Rate limit (GCRA per idKey) ---------------------------------------------------------
+
+M.ratelimit = { rate = 0, burst = 0, tat = {} }
+
+local function rate_check(keyid)
+  local rl = M.ratelimit
+  if rl.rate <= 0 then return nil end
+  local now = ngx_now()
+  local interval = 1 / rl.rate
+  local burst = rl.burst > 0 and rl.burst or 1
+  local tat = rl.tat[keyid] or now
+  if tat < now then tat = now end
+  local allowed_at = tat - (burst - 1) * interval
+  if now + 1e-9 < allowed_at then
+    local wait = allowed_at - now
+    return ceil(wait) < 1 and 1 or ceil(wait)
+  end
+  rl.tat[keyid] = tat + interval
+  return nil
+end
+
+-- Request handling --------------------------------------------------------------------
+
+local function read_body()
+  req_body()
+  local body = get_body()
+  if body then return body end
+  local file = get_body_file()
+  if file then
+    local f = io.open(file, "rb")
+    if f then body = f:read("*a"); f:close(); return body end
+  end
+  return nil
+end
+
+local function fail(status, id, canon, code, msg, ra)
+  return status, err_body(id, canon, code, msg), ra, code
+end
+
+-- process(entry, route) -> status, body, retry_after, ErrorCode
+local function process(e, route, svc, mname)
+  local id = next_request + 1
+  next_request = id
+  e.idRequest = id
+  local canon = route and route.canon or ((svc or "?") .. "." .. (mname or "?"))
+  if not route then
+    return fail(404, id, canon, "UnknownMethod", "Unknown service or method: " .. canon)
+  end
+  if ngx.req.get_method() ~= "POST" then
+    return fail(400, id, canon, "InvalidRequest", "Use POST with a JSON body")
+  end
+  local body = read_body()
+  if not body or body == "" then
+    return fail(400, id, canon, "InvalidRequest", "The request body is empty; a JSON object is expected")
+  end
+  if sub(body, 1, 3) == BOM then body = sub(body, 4) end
+  local raw, jerr = decode(body)
+  if type(raw) ~= "table" or isnull(raw) or (raw[1] ~= nil) then
+    return fail(400, id, canon, "InvalidRequest", "The request body is not a JSON object" ..
+      (jerr and (": " .. jerr) or ""))
+  end
+  local req = {}
+  for k, v in pairs(raw) do
+    if type(k) == "string" then req[lcase(k)] = v end
+  end
+  if route.service == "contacts" and route.method == "merge" or
+     route.service == "relationaltables" and route.method == "merge" then
+    local r = req.records
+    if type(r) == "table" then e.records = #r end
+  end
+  -- authentication
+  local auth = norm(req.authkey)
+  local S = state.S
+  local key
+  if auth then
+    local kid = int(auth.idkey)
+    key = kid and S.keys[kid]
+    if key and auth.key ~= key.secret then key = nil end
+  end
+  if not key then
+    return fail(401, id, canon, "InvalidAuthKey", "Invalid or missing AuthKey (idKey/Key)")
+  end
+  e.key = key.id
+  local wait = rate_check(key.id)
+  if wait then
+    return fail(429, id, canon, "TooManyRequests", "Too many calls for this key; retry after " .. wait .. "s", wait)
+  end
+  -- scope
+  local scope = route[3]
+  local target
+  if scope == "project" then
+    if isnull(req.idproject) then return fail(200, id, canon, "InvalidParameter", "idProject is required") end
+    local pid = int(req.idproject)
+    if not pid then return fail(200, id, canon, "InvalidParameter", "idProject must be an integer") end
+    target = S.projects[pid]
+    if not target or not key.projects[pid] then
+      return fail(200, id, canon, "AccessDenied", "This key may not access project " .. pid)
+    end
+  elseif scope == "table" then
+    if isnull(req.idtable) then return fail(200, id, canon, "InvalidParameter", "idTable is required") end
+    local tid = int(req.idtable)
+    if not tid then return fail(200, id, canon, "InvalidParameter", "idTable must be an integer") end
+    target = S.tables[tid]
+    if not target or not key.tables[tid] then
+      return fail(200, id, canon, "AccessDenied", "This key may not access relational table " .. tid)
+    end
+  end
+  local ctx = { key = key, entry = e }
+  local ok, fields, code, msg = pcall(route[2], ctx, req, target)
+  if not ok then
+    ngx.log(ngx.ERR, "sandbox handler error in ", canon, ": ", tostring(fields))
+    return fail(500, id, canon, "ServerError", "Internal server error")
+  end
+  if not fields then
+    return fail(HTTP_OF[code] or 200, id, canon, code, msg)
+  end
+  return 200, ok_body(id, canon, key.id, fields)
+end
+
+local MALFORMED = "<html><head><title>Runtime Error</title></head><body>{\"Success\": tru</body></html>"
+
+local function injected(e, route, term, after)
+  local id = e.idRequest
+  if not id then id = next_request + 1; next_request = id; e.idRequest = id end
+  e.status, e.code = term.status, term.code
+  return send(term.status, err_body(id, route and route.canon or "?", term.code,
+    "Injected fault: HTTP " .. term.status .. (after and " after processing" or "")), term.retry_after)
+end
+
+function M.handle()
+  local svc = service_of(var.uri)
+  local mname = var.arg_method
+  mname = mname and lcase(mname) or ""
+  local s = svc and SERVICES[svc]
+  local route = s and s[2][mname]
+  local e = log.new_entry(route and route.service or (svc or "?"), route and route.method or mname)
+
+  local f = faults.decide(route and route.key or ((svc or "?") .. "." .. mname))
+  local term
+  if f then
+    e.fault = f.desc
+    if f.latency > 0 then ngx_sleep(f.latency / 1000) end
+    term = f.terminal
+    -- faults that hit before the call is processed
+    if term and not term.after and term.type ~= "truncate" then
+      local ty = term.type
+      if ty == "drop" then
+        e.status = 444
+        return ngx_exit(444)
+      elseif ty == "malformed" then
+        e.status = 200
+        return send(200, MALFORMED)
+      else
+        return injected(e, route, term, false)
+      end
+    end
+  end
+
+  local status, body, ra, code = process(e, route, svc, mname)
+  e.status, e.code = status, code
+
+  if term then -- faults that hit after the call was processed
+    local ty = term.type
+    if ty == "status" then
+      return injected(e, route, term, true)
+    elseif ty == "drop" then
+      e.status = 444
+      return ngx_exit(444)
+    elseif ty == "malformed" then
+      return send(200, sub(body, 1, #body - 3) .. ",,}")
+    elseif ty == "truncate" then
+      -- full Content-Length, half the body, then the connection is closed
+      if M.config.bom then body = BOM .. body end
+      ngx.status = status
+      header["Content-Type"] = CT
+      header["Content-Length"] = #body
+      ngx_print(sub(body, 1, math.floor(#body / 2)))
+      ngx_flush(true)
+      return ngx_exit(444)
+    end
+  end
+  return send(status, body, ra)
+end
+
+return M

@@ -1,0 +1,164 @@
+-- Small helpers shared by the services: case-insensitive names, value
+-- validation per DataType, dates.
+local json = require "sbx.json"
+
+local lower, find, match, format, byte, gsub = string.lower, string.find, string.match, string.format, string.byte, string.gsub
+local type, tonumber, pairs, floor, tostring = type, tonumber, pairs, math.floor, tostring
+
+local M = {}
+local NULL = json.null
+local isnull = json.isnull
+
+-- Lower-case cache: property names repeat on every call; string.lower is only
+-- paid on a miss. Bounded so a hostile client cannot grow it forever.
+local lc, lccount = {}, 0
+local function lcase(s)
+  local l = lc[s]
+  if l then return l end
+  l = lower(s)
+  if lccount >= 50000 then lc, lccount = {}, 0 end
+  lccount = lccount + 1
+  lc[s] = l
+  return l
+end
+M.lcase = lcase
+
+-- norm(t) -> copy of a decoded JSON object with lower-cased keys (one level),
+-- or nil when t is not an object.
+function M.norm(t)
+  if type(t) ~= "table" or t == NULL or json.isnull(t) then return nil end
+  local r = {}
+  for k, v in pairs(t) do
+    if type(k) == "string" then r[lcase(k)] = v end
+  end
+  return r
+end
+
+-- Integer from a JSON number or a numeric string ("12"); nil otherwise.
+function M.int(v)
+  local tv = type(v)
+  if tv == "number" then
+    if v == floor(v) then return v end
+    return nil
+  elseif tv == "string" then
+    if match(v, "^%s*%-?%d+%s*$") then return tonumber(v) end
+  end
+  return nil
+end
+
+-- Number of UTF-8 characters (continuation bytes are not counted).
+function M.ulen(s)
+  local _, cont = gsub(s, "[\128-\191]", "")
+  return #s - cont
+end
+
+local DIM = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function leap(y) return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0 end
+
+-- Date "YYYY.MM.DD" or "YYYY-MM-DD" (also with a trailing "T00:00:00" /
+-- " 00:00:00") -> normalized "YYYY.MM.DD", or nil.
+function M.date(s)
+  if type(s) ~= "string" then return nil end
+  local y, sep, m, sep2, d, rest = match(s, "^(%d%d%d%d)([%.%-/])(%d%d?)([%.%-/])(%d%d?)(.*)$")
+  if not y or sep ~= sep2 then return nil end
+  if rest ~= "" and not match(rest, "^[T ]00:00:00$") and not match(rest, "^[T ]00:00$") then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m < 1 or m > 12 or d < 1 then return nil end
+  if d > DIM[m] or (m == 2 and d == 29 and not leap(y)) then return nil end
+  return format("%04d.%02d.%02d", y, m, d)
+end
+
+-- Date-time "YYYY.MM.DD HH:MM:SS" (dashes, "T", or a bare date also accepted)
+-- -> normalized "YYYY.MM.DD HH:MM:SS", or nil.
+function M.datetime(s)
+  if type(s) ~= "string" then return nil end
+  local dpart, h, mi, se = match(s, "^(%d%d%d%d[%.%-/]%d%d?[%.%-/]%d%d?)[T ](%d%d?):(%d%d):?(%d?%d?)$")
+  if not dpart then
+    local d = M.date(s)
+    if d then return d .. " 00:00:00" end
+    return nil
+  end
+  local d = M.date(dpart)
+  if not d then return nil end
+  h, mi, se = tonumber(h), tonumber(mi), tonumber(se) or 0
+  if h > 23 or mi > 59 or se > 59 then return nil end
+  return format("%s %02d:%02d:%02d", d, h, mi, se)
+end
+
+-- epoch seconds (UTC) <-> "YYYY.MM.DD HH:MM:SS"
+local function days_from_civil(y, m, d)
+  y = (m <= 2) and (y - 1) or y
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+function M.to_epoch(dt)
+  local y, m, d, h, mi, s = match(dt, "^(%d+)%.(%d+)%.(%d+) (%d+):(%d+):(%d+)$")
+  if not y then return nil end
+  return days_from_civil(tonumber(y), tonumber(m), tonumber(d)) * 86400 + h * 3600 + mi * 60 + s
+end
+
+function M.from_epoch(t)
+  return os.date("!%Y.%m.%d %H:%M:%S", floor(t))
+end
+
+local TRUE = { ["1"] = true, ["true"] = true, ["yes"] = true }
+local FALSE = { ["0"] = true, ["false"] = true, ["no"] = true, [""] = true }
+
+-- Boolean from true/false, 1/0, "1"/"0", "true"/"false".
+function M.bool(v)
+  local tv = type(v)
+  if tv == "boolean" then return v end
+  if tv == "number" then
+    if v == 1 then return true elseif v == 0 then return false end
+    return nil
+  end
+  if tv == "string" then
+    local l = lower(v)
+    if TRUE[l] then return true elseif FALSE[l] then return false end
+  end
+  return nil
+end
+
+M.MAXTEXT = 100
+
+-- coerce(datatype, value) -> stored value | nil, code, reason
+-- NULL input means "clear the field" and returns json.null.
+function M.coerce(dtype, v)
+  if isnull(v) then return NULL end
+  local tv = type(v)
+  if dtype == "Text" then
+    if tv == "number" then v = json.number(v)
+    elseif tv ~= "string" then return nil, "InvalidType", "expects Text" end
+    if M.ulen(v) > M.MAXTEXT then return nil, "TooLong", "is longer than " .. M.MAXTEXT .. " characters" end
+    return v
+  elseif dtype == "Integer" then
+    local i = M.int(v)
+    if not i then return nil, "InvalidType", "expects an Integer" end
+    return i
+  elseif dtype == "Decimal" then
+    local n = (tv == "number") and v or (tv == "string" and tonumber(v)) or nil
+    if not n then return nil, "InvalidType", "expects a Decimal" end
+    return n
+  elseif dtype == "Date" then
+    local d = M.date(v)
+    if not d then return nil, "InvalidType", "expects a Date (YYYY.MM.DD or YYYY-MM-DD)" end
+    return d
+  elseif dtype == "DateTime" then
+    local d = M.datetime(v)
+    if not d then return nil, "InvalidType", "expects a DateTime (YYYY.MM.DD HH:MM:SS)" end
+    return d
+  elseif dtype == "Boolean" then
+    local b = M.bool(v)
+    if b == nil then return nil, "InvalidType", "expects a Boolean (true/false, \"1\"/\"0\")" end
+    return b
+  end
+  return nil, "InvalidType", "has an unknown DataType"
+end
+
+return M
