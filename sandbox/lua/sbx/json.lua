@@ -16,7 +16,7 @@ local type, getmetatable, setmetatable, pairs, next = type, getmetatable, setmet
 local floor, huge = math.floor, math.huge
 local find, gsub, format, rep = string.find, string.gsub, string.format, string.rep
 local concat, sort = table.concat, table.sort
-local tostring = tostring
+local tostring, tonumber = tostring, tonumber
 
 local M = {}
 
@@ -65,6 +65,8 @@ local function number(v)
   if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
     return format("%d", v)
   end
+  local s = format("%.14g", v)
+  if tonumber(s) == v then return s end
   return format("%.17g", v)
 end
 M.number = number
