@@ -134,6 +134,7 @@ function H.faults(list) return H.control("POST", "faults", { faults = list }) en
 
 function H.contact(email)
   local j = H.control("GET", "contact?email=" .. email)
+  if j.contact == cjson.null then return nil end
   return j.contact
 end
 
