@@ -22,6 +22,8 @@ local M = {
   is_error = errors.is_error,
   registry = registry,
   config = config,
+  --- Where-clauses: di.where.gt("Points", 10), di.where.any{ ... } (where.lua).
+  where = require "dialoginsight.where",
 }
 
 --- Creates a client.  With no argument, settings come from the DI_*

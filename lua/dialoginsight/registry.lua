@@ -9,48 +9,59 @@
 --              TotalRecords
 --   wire       how sure we are of the shape, as marked in API.md:
 --              "seen", "one" or "assumed"
+--   result     the member of the reply that holds what the method returns
+--              (resources read it; a missing member is a decode error)
 local M = {}
+
+--- Paging contracts, by the name in an entry's `paging`: the request fields
+-- that ask for a page, the reply fields that carry it, the index of the
+-- first row [assumed: 0-based], and the page size resources ask for
+-- [assumed: no published limit].
+M.PAGING = {
+  rows = { max = "MaxRows", start = "StartRow", first = 0,
+           total = "TotalRecords", records = "Records", size = 100 },
+}
 
 local methods = {
   contacts = {
-    Merge  = { scope = "project", idempotent = true,  wire = "seen" },
-    Get    = { scope = "project", idempotent = true,  wire = "seen", paging = "rows" },
-    Delete = { scope = "project", idempotent = true,  wire = "one" },
+    Merge  = { scope = "project", idempotent = true,  wire = "seen", result = "Records" },
+    Get    = { scope = "project", idempotent = true,  wire = "seen", paging = "rows", result = "Records" },
+    Delete = { scope = "project", idempotent = true,  wire = "one", result = "DeletedRecords" },
   },
   projects = {
-    List = { scope = "none",    idempotent = true, wire = "one" },
-    Get  = { scope = "project", idempotent = true, wire = "one" },
+    List = { scope = "none",    idempotent = true, wire = "one", result = "Records" },
+    Get  = { scope = "project", idempotent = true, wire = "one", result = "ProjectInfo" },
   },
   relationaltables = {
-    Merge  = { scope = "table", idempotent = true, wire = "one" },
-    Get    = { scope = "table", idempotent = true, wire = "one" },
-    Delete = { scope = "table", idempotent = true, wire = "one" },
+    Merge  = { scope = "table", idempotent = true, wire = "one", result = "Records" },
+    Get    = { scope = "table", idempotent = true, wire = "one", result = "Records" },
+    Delete = { scope = "table", idempotent = true, wire = "one", result = "DeletedRecords" },
   },
   sendings = {
-    SendSingle  = { scope = "project", idempotent = false, wire = "one" },
-    SendSingle2 = { scope = "project", idempotent = false, wire = "one" },
-    SendBatch   = { scope = "project", idempotent = false, wire = "one" },
-    GetBatches  = { scope = "project", idempotent = true,  wire = "one" },
+    SendSingle  = { scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
+    SendSingle2 = { scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
+    SendBatch   = { scope = "project", idempotent = false, wire = "one", result = "idBatch" },
+    GetBatches  = { scope = "project", idempotent = true,  wire = "one", result = "Records" },
   },
   messages = {
-    Create = { scope = "project", idempotent = false, wire = "one" },
-    Get    = { scope = "project", idempotent = true,  wire = "assumed" },
+    Create = { scope = "project", idempotent = false, wire = "one", result = "idMessage" },
+    Get    = { scope = "project", idempotent = true,  wire = "assumed", result = "Message" },
   },
   segments = {
-    List        = { scope = "project", idempotent = true,  wire = "assumed" },
-    GetContacts = { scope = "project", idempotent = true,  wire = "assumed", paging = "rows" },
+    List        = { scope = "project", idempotent = true,  wire = "assumed", result = "Records" },
+    GetContacts = { scope = "project", idempotent = true,  wire = "assumed", paging = "rows", result = "Records" },
     -- Merge without an idSegment creates one: a blind repeat could duplicate.
-    Merge       = { scope = "project", idempotent = false, wire = "assumed" },
+    Merge       = { scope = "project", idempotent = false, wire = "assumed", result = "idSegment" },
   },
   campaigns = {
-    Create        = { scope = "project", idempotent = false, wire = "assumed" },
-    Trigger       = { scope = "project", idempotent = false, wire = "assumed" },
-    GetStatistics = { scope = "project", idempotent = true,  wire = "assumed" },
+    Create        = { scope = "project", idempotent = false, wire = "assumed", result = "idCampaign" },
+    Trigger       = { scope = "project", idempotent = false, wire = "assumed", result = "AffectedContacts" },
+    GetStatistics = { scope = "project", idempotent = true,  wire = "assumed", result = "Statistics" },
   },
   reports = {
-    GetClicks         = { scope = "project", idempotent = true, wire = "assumed", paging = "rows" },
-    GetOpens          = { scope = "project", idempotent = true, wire = "assumed", paging = "rows" },
-    GetContactHistory = { scope = "project", idempotent = true, wire = "assumed" },
+    GetClicks         = { scope = "project", idempotent = true, wire = "assumed", paging = "rows", result = "Records" },
+    GetOpens          = { scope = "project", idempotent = true, wire = "assumed", paging = "rows", result = "Records" },
+    GetContactHistory = { scope = "project", idempotent = true, wire = "assumed", result = "Records" },
   },
 }
 

@@ -1,0 +1,401 @@
+--- Friendly field names, both ways; dates; validation against the project's
+-- fields (projects:fields()).
+--
+--   FirstName            <-> f_FirstName
+--   the key field        ->  ID.key_f_EMail
+--   optin = { X = true } <-> optin_X
+--   idContact, f_*, optin_*, dtOptin_*, key_* pass through untouched
+--
+-- Values are converted to the wire form of the field's DataType: dates from
+-- "YYYY-MM-DD" / "YYYY.MM.DD" strings (with a time or not), os.time()
+-- numbers and os.date("*t") tables become YYYY.MM.DD [HH:MM:SS].
+local core = require "dialoginsight.core"
+local errors = require "dialoginsight.errors"
+
+local M = {}
+
+M.MAX_TEXT = 100 -- characters of a short text field (API.md [doc])
+M.DEFAULT_KEY = "EMail" -- [assumed] when Projects.Get marks no key field
+
+local NULL = core.null
+local format, floor = string.format, math.floor
+
+-- Dates ----------------------------------------------------------------------
+
+local DAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function leap(y) return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0 end
+
+local function valid(y, mo, d, h, mi, s)
+  if mo < 1 or mo > 12 or d < 1 or d > DAYS[mo] then return false end
+  if mo == 2 and d == 29 and not leap(y) then return false end
+  return h >= 0 and h <= 23 and mi >= 0 and mi <= 59 and s >= 0 and s <= 59
+end
+
+-- The parts of a date given as a string, an os.time() number or an
+-- os.date("*t") table: y, mo, d, h, mi, s, or nil when it is none of these.
+local function parts(v)
+  local tv = type(v)
+  if tv == "string" then
+    local y, mo, d, rest = v:match("^(%d%d%d%d)[%.%-/](%d%d?)[%.%-/](%d%d?)(.*)$")
+    if not y then return nil end
+    local h, mi, s = 0, 0, 0
+    if rest ~= "" then
+      h, mi, s = rest:match("^[T ](%d%d?):(%d%d):?(%d?%d?)$")
+      if not h then return nil end
+      s = tonumber(s) or 0
+    end
+    return tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), s
+  elseif tv == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return nil end
+    local t = os.date("*t", floor(v))
+    return t.year, t.month, t.day, t.hour, t.min, t.sec
+  elseif tv == "table" and type(v.year) == "number" and type(v.month) == "number"
+      and type(v.day) == "number" then
+    return v.year, v.month, v.day, v.hour or 0, v.min or 0, v.sec or 0
+  end
+  return nil
+end
+
+local function stamp(v, with_time)
+  local y, mo, d, h, mi, s = parts(v)
+  if not y or not valid(y, mo, d, h, mi, s) then return nil end
+  if with_time then
+    return format("%04d.%02d.%02d %02d:%02d:%02d", y, mo, d, h, mi, s)
+  end
+  return format("%04d.%02d.%02d", y, mo, d)
+end
+
+--- v as "YYYY.MM.DD" (a time of day is dropped), or nil.
+function M.date(v) return stamp(v, false) end
+
+--- v as "YYYY.MM.DD HH:MM:SS", or nil.  os.time() numbers read as local time.
+function M.datetime(v) return stamp(v, true) end
+
+-- A table that looks like os.date("*t") and no field type to go by: a date
+-- when it has no time of day, else a date-time.
+local function untyped(v)
+  if type(v) == "table" and getmetatable(v) == nil and v.year ~= nil then
+    local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
+    return stamp(v, timed), "is not a valid date"
+  end
+  return v
+end
+
+-- Values per DataType ----------------------------------------------------------
+
+local function utf8_len(s)
+  local _, cont = s:gsub("[\128-\191]", "")
+  return #s - cont
+end
+
+local function integer(v)
+  if type(v) == "string" and v:match("^%s*%-?%d+%s*$") then v = tonumber(v) end
+  if type(v) ~= "number" or v ~= floor(v) or v ~= v or math.abs(v) > 2^53 then return nil end
+  return math.tointeger and math.tointeger(v) or v
+end
+
+local BOOL = { ["1"] = true, ["true"] = true, ["0"] = false, ["false"] = false,
+               [1] = true, [0] = false, [true] = true, [false] = false }
+
+-- DataType -> function(v) returning the wire value, or nil, why.
+local CONVERT = {
+  Text = function(v)
+    if type(v) == "number" then
+      v = (v == floor(v) and math.abs(v) < 2^53) and format("%d", v) or tostring(v)
+    end
+    if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
+    if utf8_len(v) > M.MAX_TEXT then
+      return nil, "is longer than " .. M.MAX_TEXT .. " characters (" .. utf8_len(v) .. ")"
+    end
+    return v
+  end,
+  Integer = function(v)
+    local n = integer(v)
+    if n == nil then return nil, "expects an integer, got " .. format("%q", tostring(v)) end
+    return n
+  end,
+  Decimal = function(v)
+    local n = type(v) == "string" and tonumber(v) or v
+    if type(n) ~= "number" or n ~= n then
+      return nil, "expects a number, got " .. format("%q", tostring(v))
+    end
+    return n
+  end,
+  Date = function(v)
+    local d = M.date(v)
+    if d == nil then return nil, "is not a valid date: " .. format("%q", tostring(v)) end
+    return d
+  end,
+  DateTime = function(v)
+    local d = M.datetime(v)
+    if d == nil then return nil, "is not a valid date-time: " .. format("%q", tostring(v)) end
+    return d
+  end,
+  Boolean = function(v)
+    local b = BOOL[type(v) == "string" and v:lower() or v]
+    if b == nil then return nil, "expects a boolean, got " .. format("%q", tostring(v)) end
+    return b
+  end,
+}
+
+--- The wire value of v for a field meta ({ type = DataType }), or nil, why.
+-- di.null (clear the field) passes; an unknown DataType passes unchecked.
+function M.convert(meta, v)
+  if v == NULL then
+    if meta and meta.required then return nil, "is required and cannot be cleared" end
+    return NULL
+  end
+  local conv = meta and CONVERT[meta.type]
+  if conv then return conv(v) end
+  return untyped(v)
+end
+
+-- The schema (projects:fields()) ---------------------------------------------------
+
+local function label(l)
+  return type(l) == "table" and type(l[1]) == "table" and l[1].Value or nil
+end
+
+--- Builds the schema returned by projects:fields() from a Projects.Get
+-- ProjectInfo: { key =, fields = { {name, wire, type, required, key, label} },
+-- optins = { {name, wire, label} } }.
+function M.schema(info)
+  local s = { fields = {}, optins = {} }
+  for _, f in ipairs(type(info) == "table" and info.ProjectFields or {}) do
+    s.fields[#s.fields + 1] = { name = f.Code, wire = "f_" .. f.Code, type = f.DataType,
+      required = f.isRequired == true, key = f.isKey == true, label = label(f.Labels) }
+    if f.isKey == true then s.key = f.Code end
+  end
+  for _, o in ipairs(type(info) == "table" and info.OptinFields or {}) do
+    s.optins[#s.optins + 1] = { name = o.Code, wire = "optin_" .. o.Code, label = label(o.Labels) }
+  end
+  if s.key == nil then
+    for _, f in ipairs(s.fields) do
+      if f.name == M.DEFAULT_KEY then s.key = f.name end
+    end
+  end
+  return s
+end
+
+local indexes = setmetatable({}, { __mode = "k" })
+
+--- The lookup tables of a schema, built once: names and wire names,
+-- lower-cased (the server matches names case-insensitively).
+function M.index(schema)
+  local idx = indexes[schema]
+  if idx then return idx end
+  idx = { schema = schema, names = {}, optins = {}, optin_names = {}, key = schema.key }
+  for _, f in ipairs(schema.fields) do
+    local meta = { name = f.name, wire = f.wire, type = f.type, required = f.required, key = f.key }
+    idx.names[f.name:lower()], idx.names[f.wire:lower()] = meta, meta
+  end
+  for _, o in ipairs(schema.optins) do
+    local meta = { name = o.name, wire = o.wire, type = "Boolean", optin = true }
+    idx.optins[o.name:lower()], idx.names[o.wire:lower()] = meta, meta
+    idx.names[("dtOptin_" .. o.name):lower()] =
+      { name = "dtOptin_" .. o.name, wire = "dtOptin_" .. o.name, type = "DateTime" }
+  end
+  idx.names.idcontact = { name = "idContact", wire = "idContact", type = "Integer" }
+  indexes[schema] = idx
+  return idx
+end
+
+-- Names ---------------------------------------------------------------------------
+
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The candidate closest to name (case-insensitive), when close enough to
+-- be a misspelling, else nil.
+function M.closest(name, candidates)
+  local best, bestd = nil, math.max(2, floor(#name / 3)) + 1
+  for _, c in ipairs(candidates) do
+    local d = distance(name:lower(), c:lower())
+    if d < bestd then best, bestd = c, d end
+  end
+  return best
+end
+
+local function unknown(name, list, what)
+  local names = {}
+  for _, m in ipairs(list) do names[#names + 1] = m.name end
+  local guess = M.closest(name, names)
+  return "is not " .. what .. " of the project"
+    .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
+end
+
+local WIRE = { "^f_", "^optin_", "^dtOptin_", "^key_" }
+
+local function is_wire(name)
+  if name == "idContact" then return true end
+  for _, p in ipairs(WIRE) do if name:match(p) then return true end end
+  return false
+end
+
+--- The meta of a contact field named by its friendly or wire name: with an
+-- index (idx), the project's field or nil, why; without one, a meta that
+-- only knows the wire name.
+function M.resolve(name, idx)
+  if not idx then
+    return { name = name, wire = is_wire(name) and name or "f_" .. name }
+  end
+  local meta = idx.names[name:lower()]
+  if meta then return meta end
+  if not is_wire(name) then meta = idx.optins[name:lower()] end
+  if meta then return meta end
+  return nil, unknown((name:gsub("^f_", "")), idx.schema.fields, "a field")
+end
+
+--- The meta of an opt-in named without its prefix.
+function M.resolve_optin(name, idx)
+  if not idx then return { name = name, wire = "optin_" .. name, type = "Boolean" } end
+  local meta = idx.optins[name:lower()]
+  if meta then return meta end
+  return nil, unknown(name, idx.schema.optins, "an opt-in")
+end
+
+--- A wire name read back as a friendly one (f_FirstName -> FirstName).
+function M.friendly(wire)
+  return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
+end
+
+-- Records -------------------------------------------------------------------------------
+
+local function key_of(idx, key)
+  return key or (idx and idx.key) or M.DEFAULT_KEY
+end
+
+-- Adds one contact member (k, v) to rec; returns nil, why on a problem.
+local function put(rec, k, v, idx, keymeta)
+  if k == "idContact" then
+    local n = integer(v)
+    if not n or n < 1 then return nil, "must be a positive integer" end
+    rec.ID.idContact = n
+    return true
+  elseif k:match("^key_") then
+    rec.ID[k] = v
+    return true
+  end
+  local meta, why = M.resolve(k, idx)
+  if not meta then return nil, why end
+  local val
+  val, why = M.convert(meta, v)
+  if val == nil then return nil, why end
+  if meta.wire == keymeta.wire then rec.key = val end
+  rec.Data[meta.wire] = val
+  return true
+end
+
+local function put_optins(rec, optins, idx, problem)
+  if type(optins) ~= "table" then
+    return problem("optin", "must be a table such as { Newsletter = true }")
+  end
+  for name, on in pairs(optins) do
+    local meta, why = M.resolve_optin(tostring(name), idx)
+    local val
+    if meta then val, why = M.convert(meta, on) end
+    if val == nil then
+      problem("optin." .. tostring(name), why)
+    else
+      rec.Data[meta.wire] = val
+    end
+  end
+end
+
+--- The wire record { ID =, Data = } of a friendly contact, and the list of
+-- its problems ({ field =, message = }); idx is nil when not validating.
+-- key names the key field (friendly or wire; default the project's).
+function M.contact_record(contact, idx, key)
+  local rec, problems = { ID = {}, Data = {} }, {}
+  local function problem(field, message)
+    problems[#problems + 1] = { field = field, message = message }
+  end
+  local keyname = key_of(idx, key)
+  local keymeta = M.resolve(keyname, idx)
+  if not keymeta then
+    error("dialoginsight: key field '" .. keyname .. "' is not a field of the project", 3)
+  end
+  for k, v in pairs(contact) do
+    if type(k) ~= "string" then
+      problem(tostring(k), "field names must be strings")
+    elseif k == "optin" then
+      put_optins(rec, v, idx, problem)
+    else
+      local ok, why = put(rec, k, v, idx, keymeta)
+      if not ok then problem(k, why) end
+    end
+  end
+  if rec.ID.idContact == nil and next(rec.ID) == nil then
+    if rec.key == nil or rec.key == NULL or rec.key == "" then
+      problem(keymeta.name, "is missing: it is the key field (or give idContact)")
+    else
+      rec.ID["key_" .. keymeta.wire] = rec.key
+      rec.Data[keymeta.wire] = nil -- it is the ID; sending it twice says nothing more
+    end
+  end
+  rec.key = nil
+  table.sort(problems, function(a, b) return a.field < b.field end)
+  return rec, problems
+end
+
+--- A contact as returned by the server (flat, wire names) with friendly
+-- names: c.FirstName, c.idContact, c.optin.Newsletter == true.
+function M.from_wire(rec)
+  local c = { optin = {} }
+  for k, v in pairs(rec) do
+    if type(k) == "string" and k:match("^f_") then
+      c[k:sub(3)] = v
+    elseif type(k) == "string" and k:match("^optin_") then
+      local b = BOOL[type(v) == "string" and v:lower() or v]
+      if b == nil then b = v end
+      c.optin[k:sub(7)] = b
+    else
+      c[k] = v
+    end
+  end
+  return c
+end
+
+--- The validation error of a list of problems ({ record?, field, message }).
+function M.invalid(problems, service, method)
+  local lines = {}
+  for i, p in ipairs(problems) do
+    if i > 5 then
+      lines[#lines + 1] = "and " .. (#problems - 5) .. " more"
+      break
+    end
+    lines[#lines + 1] = (p.record and ("record " .. p.record .. ", ") or "")
+      .. "field '" .. tostring(p.field) .. "' " .. p.message
+  end
+  local n = #problems
+  return errors.new {
+    kind = "validation", service = service, method = method,
+    field = problems[1] and problems[1].field, problems = problems,
+    message = n .. (n == 1 and " problem: " or " problems: ") .. table.concat(lines, "; "),
+  }
+end
+
+--- The project's field index when validating, false when not (strict is
+-- off: per-call opts.strict, then the client's `strict` setting), or nil, err.
+function M.for_call(client, opts)
+  local strict = opts and opts.strict
+  if strict == nil then strict = client.settings and client.settings.strict end
+  if strict == false then return false end
+  local schema, err = client.projects:fields()
+  if not schema then return nil, err end
+  return M.index(schema)
+end
+
+return M

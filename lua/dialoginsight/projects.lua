@@ -1,0 +1,39 @@
+--- client.projects: the projects a key may use, and the current project's
+-- fields (cached per client, since validation reads them before each write).
+local fields = require "dialoginsight.fields"
+local pager = require "dialoginsight.pager"
+
+local M = {}
+
+local Projects = {}
+Projects.__index = Projects
+
+function M.new(client)
+  return setmetatable({ client = client }, Projects)
+end
+
+--- The projects this key may use: { { idProject =, ProjectName = }, ... }.
+-- Also the cheapest "are my credentials valid" check.
+function Projects:list(opts)
+  return pager.result(self.client, "projects", "List", {}, opts)
+end
+
+--- The current project's ProjectInfo, as the server sends it.
+function Projects:get(opts)
+  return pager.result(self.client, "projects", "Get", {}, opts)
+end
+
+--- The project's fields, types and opt-ins:
+--   { key = "EMail",
+--     fields = { { name =, wire =, type =, required =, key =, label = }, ... },
+--     optins = { { name =, wire =, label = }, ... } }
+-- Read once per client; opts.refresh = true reads it again.
+function Projects:fields(opts)
+  if self.schema and not (opts and opts.refresh) then return self.schema end
+  local info, err = self:get(opts)
+  if not info then return nil, err end
+  self.schema = fields.schema(info)
+  return self.schema
+end
+
+return M

@@ -1,0 +1,139 @@
+--- Where-clauses: a small builder over OFC4's FieldClause and ComboClause.
+--
+--   { EMail = "ann@example.com" }              Equal
+--   { City = "Montréal", Points = 10 }         Equal on each, joined by And
+--   di.where.gt("Points", 10)                  GreaterThan
+--   di.where.any{ di.where.eq("City", "Paris"), di.where.starts_with("EMail", "a") }
+--
+-- Only FieldClause/Equal was ever seen on the wire; the other operators and
+-- ComboClause are [assumed] (API.md).  Field names stay as the user wrote
+-- them here; compile() maps them (contacts: FirstName -> f_FirstName).
+local core = require "dialoginsight.core"
+
+local M = {}
+
+local Node = { __name = "dialoginsight.where" }
+
+local function field(op, name, value, level)
+  if type(name) ~= "string" or name == "" then
+    error("dialoginsight.where: the field name must be a non-empty string", level or 3)
+  end
+  return setmetatable({ op = op, field = name, value = value }, Node)
+end
+
+local function binary(op)
+  return function(name, value)
+    if value == nil then
+      error("dialoginsight.where: " .. op .. " on '" .. tostring(name)
+        .. "' needs a value (use is_null for a missing one)", 2)
+    end
+    return field(op, name, value)
+  end
+end
+
+M.eq = binary("Equal")
+M.ne = binary("NotEqual")
+M.gt = binary("GreaterThan")
+M.lt = binary("LessThan")
+M.contains = binary("Contains")
+M.starts_with = binary("StartsWith")
+function M.is_null(name) return field("IsNull", name) end
+function M.not_null(name) return field("IsNotNull", name) end
+
+local function combo(operator)
+  return function(list)
+    if type(list) ~= "table" or list[1] == nil then
+      error("dialoginsight.where: " .. operator .. " needs a non-empty list of clauses", 2)
+    end
+    return setmetatable({ combo = operator, list = list }, Node)
+  end
+end
+
+--- Every clause must hold (And).
+M.all = combo("And")
+--- At least one clause must hold (Or).
+M.any = combo("Or")
+
+--- True for a clause made by this builder.
+function M.is_clause(v) return getmetatable(v) == Node end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "string" then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- A plain table: its list items are clauses, its named members Equals
+-- (optin = { X = true } is an Equal on each opt-in).
+local function from_table(t)
+  local list = {}
+  for _, c in ipairs(t) do list[#list + 1] = c end
+  for _, k in ipairs(sorted_keys(t)) do
+    local v = t[k]
+    if k == "optin" and type(v) == "table" and not M.is_clause(v) then
+      for _, name in ipairs(sorted_keys(v)) do
+        list[#list + 1] = field("Equal", "optin_" .. name, v[name], 0)
+      end
+    else
+      list[#list + 1] = field("Equal", k, v, 0)
+    end
+  end
+  local n = #list
+  for k in pairs(t) do
+    if type(k) ~= "string" and not (type(k) == "number" and k >= 1 and k <= #t) then
+      error("dialoginsight.where: bad key " .. tostring(k) .. " in a where table", 0)
+    end
+  end
+  if n == 0 then
+    error("dialoginsight.where: an empty where-clause would match everything; "
+      .. "say what to match", 0)
+  end
+  if n == 1 and M.is_clause(list[1]) then return list[1] end
+  return setmetatable({ combo = "And", list = list }, Node)
+end
+
+local compile
+
+-- resolve(name, op, value) -> wire name, wire value | nil, why
+local function compile_field(node, resolve, problems)
+  local wire, value = resolve(node.field, node.op, node.value)
+  if wire == nil then
+    problems[#problems + 1] = { field = node.field, message = value }
+    return nil
+  end
+  return { ["$type"] = "FieldClause", Field = { Name = wire },
+           TypeOperator = node.op, ComparisonValue = value }
+end
+
+compile = function(w, resolve, problems, depth)
+  if depth > 32 then error("dialoginsight.where: clause nested too deeply", 0) end
+  if type(w) ~= "table" then
+    error("dialoginsight.where: a where-clause must be a table, got " .. type(w), 0)
+  end
+  if w["$type"] ~= nil then return w end -- already a wire clause: untouched
+  if not M.is_clause(w) then w = from_table(w) end
+  if w.op then return compile_field(w, resolve, problems) end
+  local clauses = {}
+  for i, c in ipairs(w.list) do
+    clauses[i] = compile(c, resolve, problems, depth + 1) or false
+  end
+  return { ["$type"] = "ComboClause", Operator = w.combo, Clauses = core.array(clauses) }
+end
+
+--- The wire clause of w, and the list of problems ({ field =, message = }).
+-- resolve(name, op, value) maps a field to its wire name and value, or
+-- returns nil, why.  A malformed where raises (a programming error).
+function M.compile(w, resolve)
+  local problems = {}
+  local ok, clause = pcall(compile, w, resolve, problems, 0)
+  if not ok then error(clause, 3) end
+  return clause, problems
+end
+
+--- resolve for names used as they are (relational table columns).
+function M.bare(name, _, value) return name, value end
+
+return M
