@@ -199,8 +199,9 @@ static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
       lua_pushliteral(L, "out of memory while receiving the reply");
     } else {
       lua_pushstring(L, error_kind(rc));
-      if (rc == CURLE_PARTIAL_FILE)
-        lua_pushfstring(L, "reply truncated: %s",
+      if (rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2_STREAM ||
+          rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR)
+        lua_pushfstring(L, "connection dropped or reply truncated: %s",
                         errbuf[0] ? errbuf : curl_easy_strerror(rc));
       else
         lua_pushstring(L, errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -275,6 +276,11 @@ static CURL *session_easy(lua_State *L, di_session *s) {
   return s->easy;
 }
 
+/* A request's URL, body, timeout and whether it needs a connection of its
+ * own.  Non-idempotent calls ask for one (`fresh`): on a reused connection
+ * that dies before any reply, libcurl silently sends the request again, which
+ * is right for a stale keep-alive but could send a message twice if the
+ * server had in fact received it. */
 static void set_request(lua_State *L, CURL *e, int url_i, int body_i,
                         int timeout_i, long dflt_ms) {
   size_t len;
@@ -286,9 +292,10 @@ static void set_request(lua_State *L, CURL *e, int url_i, int body_i,
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, lua_toboolean(L, timeout_i + 1) ? 1L : 0L);
 }
 
-/* session:post(url, body [, timeout_s]) */
+/* session:post(url, body [, timeout_s [, fresh]]) */
 static int session_post(lua_State *L) {
   di_session *s = check_session(L, 1);
   CURL *e = session_easy(L, s);
@@ -343,7 +350,7 @@ static int session_multi(lua_State *L) {
   return 1;
 }
 
-/* multi:add(tag, url, body [, timeout_s]) */
+/* multi:add(tag, url, body [, timeout_s [, fresh]]) */
 static int multi_add(lua_State *L) {
   di_multi *m = check_multi(L, 1);
   lua_Integer tag = luaL_checkinteger(L, 2);

@@ -144,6 +144,7 @@ function Client:prepare(service, method, params, opts)
     body = json,
     timeout = opts and opts.timeout,
     retries = opts and opts.retries,
+    fresh = not entry.idempotent,
   }
 end
 
@@ -212,7 +213,7 @@ function Client:attempt(req, attempt)
   local started = self.transport:now()
   -- On success: status, body, seconds, http_version, retry_after.
   -- On failure: nil, kind, message, sent.
-  local status, a, b, c, retry_after = self.transport:post(req.url, req.body, req.timeout)
+  local status, a, b, c, retry_after = self.transport:post(req.url, req.body, req.timeout, req.fresh)
   local resp, err
   if status then
     resp, err = self:interpret(req, status, a, retry_after)

@@ -15,6 +15,7 @@ M.DEFAULTS = {
   connect_timeout = 10,
   user_agent = "dialoginsight-lua/0.1",
   tls_verify = true,
+  http2 = true,
   concurrency = 8,
 }
 
@@ -29,7 +30,7 @@ local KNOWN = {
   ca_file = true, timeout = true, connect_timeout = true, user_agent = true,
   tls_verify = true, allow_http = true, trace = true, concurrency = true,
   retries = true, transport = true, rate = true, burst = true,
-  limiter_dir = true,
+  limiter_dir = true, http2 = true,
 }
 
 local function bad(name, why)
@@ -111,6 +112,7 @@ function M.resolve(opts)
   s.connect_timeout = seconds("connect_timeout", s.connect_timeout)
   if type(s.user_agent) ~= "string" then bad("user_agent", "must be a string") end
   if type(s.tls_verify) ~= "boolean" then bad("tls_verify", "must be a boolean") end
+  if type(s.http2) ~= "boolean" then bad("http2", "must be a boolean") end
   s.concurrency = positive_integer("concurrency", s.concurrency, true)
   if s.trace ~= nil and s.trace ~= true and s.trace ~= false
      and type(s.trace) ~= "function" then

@@ -52,7 +52,9 @@ end
 -- acted on a non-idempotent call.
 function M.classify(entry, err)
   local retryable, maybe_done = false, false
-  if err.status then
+  if err.kind == "decode" then
+    retryable, maybe_done = entry.idempotent, true -- a reply came, garbled
+  elseif err.status then
     if err.status == 429 then
       retryable = true -- refused before processing: safe for any method
     elseif RETRY_STATUS[err.status] then
@@ -64,8 +66,6 @@ function M.classify(entry, err)
     else
       retryable, maybe_done = entry.idempotent, true
     end
-  elseif err.kind == "decode" then
-    retryable, maybe_done = entry.idempotent, true
   end
   if maybe_done and not entry.idempotent then
     err.outcome = "unknown"
@@ -158,7 +158,7 @@ function M.run_many(client, reqs, concurrency)
         head = head + 1
         attempts[i] = (attempts[i] or 0) + 1
         started[i] = t:now()
-        m:add(i, reqs[i].url, reqs[i].body, reqs[i].timeout)
+        m:add(i, reqs[i].url, reqs[i].body, reqs[i].timeout, reqs[i].fresh)
         inflight = inflight + 1
       end
       local budget = soonest and math.max(0, soonest - t:now()) or 1

@@ -271,7 +271,7 @@ describe("errors", function()
     sbx.faults { { type = "truncate", next = 1 } }
     local err = fails(client())
     assert.equal("network", err.kind)
-    assert.truthy(err.message:lower():find("trunc", 1, true) or err.message:find("transfer closed", 1, true), err.message)
+    assert.truthy(err.message:find("truncated", 1, true), err.message)
   end)
 
   it("maps malformed JSON to kind decode", function()
@@ -304,21 +304,28 @@ describe("connections", function()
     local mark = sbx.mark()
     assert(c:call("projects", "List", {}))
     local log = sbx.log(mark)
-    assert.equal("2.0", tostring(log[1].http_version):sub(1, 3))
+    assert.equal(2, tonumber(log[1].http_version))
   end)
 
   it("resumes the TLS session on a new connection", function()
-    local c = client()
-    assert(c:call("projects", "List", {}))
-    sbx.faults { { type = "drop", next = 1 } }
-    local _, err = c:call("projects", "List", {}, { retries = 0 })
-    assert.equal("network", err.kind)
+    -- over HTTP/1.1 a dropped call closes the connection, so the next call
+    -- must connect again: with a full handshake the first time, and with the
+    -- cached session after that
+    -- (libcurl itself re-sends an idempotent call once when a reused
+    -- connection dies before any reply, so the drop may not surface)
+    local c = client { http2 = false }
     local mark = sbx.mark()
     assert(c:call("projects", "List", {}))
+    sbx.faults { { type = "drop", next = 1 } }
+    c:call("projects", "List", {}, { retries = 0 })
+    assert(c:call("projects", "List", {}))
     local log = sbx.log(mark)
-    assert.equal(1, #log)
-    assert.is_true(log[1].ssl_session_reused == true or log[1].ssl_session_reused == "r",
-      "ssl_session_reused = " .. tostring(log[1].ssl_session_reused))
+    assert.is_true(#log >= 3)
+    log[3] = log[#log]
+    assert.equal(1.1, tonumber(log[1].http_version))
+    assert.are_not.equal(log[1].connection, log[3].connection)
+    assert.is_false(log[1].ssl_session_reused)
+    assert.is_true(log[3].ssl_session_reused)
   end)
 end)
 

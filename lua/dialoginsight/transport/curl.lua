@@ -8,7 +8,7 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
---- settings: ca_file, tls_verify, timeout, connect_timeout, user_agent.
+--- settings: ca_file, tls_verify, timeout, connect_timeout, user_agent, http2.
 function M.new(settings)
   return setmetatable({
     session = core.session {
@@ -17,18 +17,21 @@ function M.new(settings)
       timeout = settings.timeout,
       connect_timeout = settings.connect_timeout,
       user_agent = settings.user_agent,
+      http2 = settings.http2,
     },
   }, Transport)
 end
 
---- post(url, body, timeout) -> status, body, seconds, http_version, retry_after
---                            | nil, kind, message, sent
-function Transport:post(url, body, timeout)
-  return self.session:post(url, body, timeout)
+--- post(url, body, timeout, fresh)
+--   -> status, body, seconds, http_version, retry_after
+--    | nil, kind, message, sent
+-- fresh: use a new connection (non-idempotent calls; see src/di_http.c).
+function Transport:post(url, body, timeout, fresh)
+  return self.session:post(url, body, timeout, fresh)
 end
 
---- A handle for concurrent calls: add(tag, url, body, timeout), perform(wait),
--- pending(), close().
+--- A handle for concurrent calls: add(tag, url, body, timeout, fresh),
+-- perform(wait), pending(), close().
 function Transport:multi()
   return self.session:multi()
 end

@@ -1,0 +1,254 @@
+-- Retries: the policy's arithmetic with an injected clock, then recovery and
+-- the no-duplicate-send rule against the sandbox, counted in its request log.
+local di = require "dialoginsight"
+local core = require "dialoginsight.core"
+local retry = require "dialoginsight.retry"
+local client_mod = require "dialoginsight.client"
+local config = require "dialoginsight.config"
+local sbx = require "support.sandbox"
+
+local FAST = { retries = 2, base = 0.01, cap = 0.05 }
+
+describe("retry policy", function()
+  it("backs off exponentially from 0.5 s, doubling, capped at 8 s, with jitter", function()
+    local lo = retry.policy { random = function() return 0 end }
+    local hi = retry.policy { random = function() return 1 end }
+    local expect = { 0.5, 1, 2, 4, 8, 8 }
+    for attempt, d in ipairs(expect) do
+      assert.equal(d / 2, retry.delay(lo, attempt))
+      assert.equal(d, retry.delay(hi, attempt))
+    end
+    local p = retry.policy()
+    for attempt = 1, 8 do
+      for _ = 1, 50 do
+        local d = retry.delay(p, attempt)
+        local full = math.min(8, 0.5 * 2 ^ (attempt - 1))
+        assert.is_true(d >= full / 2 and d <= full, d .. " out of bounds")
+      end
+    end
+  end)
+
+  it("honours Retry-After up to its cap", function()
+    local p = retry.policy { max_retry_after = 5 }
+    assert.equal(2, retry.delay(p, 1, { retry_after = 2 }))
+    assert.equal(5, retry.delay(p, 1, { retry_after = 120 }))
+  end)
+
+  it("defaults to 2 retries and refuses bad settings", function()
+    assert.equal(2, retry.policy().retries)
+    assert.equal(0, retry.policy(0).retries)
+    assert.has_error(function() retry.policy(-1) end)
+    assert.has_error(function() retry.policy(1.5) end)
+    assert.has_error(function() retry.policy { retires = 3 } end)
+    assert.has_error(function() di.new(sbx.settings { retries = "many" }) end)
+  end)
+
+  local idem = { idempotent = true }
+  local send = { idempotent = false }
+  local cases = {
+    -- entry, error fields, retryable, outcome unknown
+    { idem, { kind = "network", sent = false }, true, false },
+    { send, { kind = "network", sent = false }, true, false },
+    { idem, { kind = "network", sent = true }, true, false },
+    { send, { kind = "network", sent = true }, false, true },
+    { idem, { kind = "timeout", sent = true }, true, false },
+    { send, { kind = "timeout", sent = true }, false, true },
+    { send, { kind = "rate_limited", status = 429 }, true, false },
+    { idem, { kind = "http", status = 503 }, true, false },
+    { send, { kind = "http", status = 500 }, false, true },
+    { send, { kind = "http", status = 503 }, false, true },
+    { idem, { kind = "http", status = 404 }, false, false },
+    { idem, { kind = "api", status = 200, code = "InvalidParameter" }, false, false },
+    { idem, { kind = "auth", status = 401 }, false, false },
+    { idem, { kind = "tls", sent = false }, false, false },
+    { idem, { kind = "decode", status = 200 }, true, false },
+    { send, { kind = "decode", status = 200 }, false, true },
+  }
+  for i, c in ipairs(cases) do
+    it("classifies case " .. i .. " (" .. c[2].kind .. (c[2].status and " " .. c[2].status or "")
+       .. (c[1].idempotent and ", idempotent" or ", send") .. ")", function()
+      local err = c[2]
+      assert.equal(c[3], retry.classify(c[1], err))
+      assert.equal(c[4] and "unknown" or nil, err.outcome)
+    end)
+  end
+
+  it("sleeps the computed delays between attempts (injected clock)", function()
+    local clock, sleeps, posts = 0, {}, 0
+    local fake = {
+      now = function() return clock end,
+      sleep = function(_, s) sleeps[#sleeps + 1] = s; clock = clock + s end,
+      post = function()
+        posts = posts + 1
+        if posts < 3 then return 503, '{"Success":false,"ErrorCode":"ServerError"}' end
+        return 200, '{"Success":true,"idRequest":1}'
+      end,
+    }
+    local s = config.resolve(sbx.settings { retries = { random = function() return 1 end } })
+    local c = client_mod.new(s, fake)
+    local r = assert(c:call("contacts", "Get", {}))
+    assert.is_true(r.Success)
+    assert.equal(3, posts)
+    assert.same({ 0.5, 1 }, sleeps)
+  end)
+end)
+
+describe("retries against the sandbox", function()
+  local contact, message
+
+  before_each(function()
+    sbx.reset()
+    local c = di.new(sbx.settings())
+    local m = assert(c:call("contacts", "Merge", { Records = {
+      { ID = { key_f_EMail = "retry@example.com" }, Data = { f_FirstName = "R" } } } }))
+    contact = m.Records[1].IdRecord
+    local msg = assert(c:call("messages", "Create", { Message = {
+      Name = "retry spec", MessageVersions = { {
+        Name = "fr", Culture = "fr-CA", SenderName = "Shop", SenderEMail = "shop@example.com",
+        Subject = "Hello", MessageBodies = { { MIMEType = "text/html", Content = "<p>Hi</p>" } },
+      } } } }))
+    message = msg.idMessage
+  end)
+  after_each(function() sbx.clear_faults() end)
+
+  local function merge(c, opts)
+    return c:call("contacts", "Merge", { Records = {
+      { ID = { key_f_EMail = "retry@example.com" }, Data = { f_City = "Laval" } } } }, opts)
+  end
+
+  local function send(c, opts)
+    return c:call("sendings", "SendSingle2", {
+      idMessage = message,
+      ContactFilter = { Mode = "Single", idContact = contact },
+      SendSingleOptions = { MessageParameterValues = { cart = "3 items" } },
+    }, opts)
+  end
+
+  local function calls(mark, method)
+    local n = 0
+    for _, e in ipairs(sbx.log(mark)) do
+      if e.method:lower() == method:lower() then n = n + 1 end
+    end
+    return n
+  end
+
+  for _, f in ipairs {
+    { "503", { type = "status", status = 503, next = 2 } },
+    { "500", { type = "status", status = 500, next = 2 } },
+    { "dropped connection", { type = "drop", next = 2 } },
+    { "truncated body", { type = "truncate", next = 2 } },
+  } do
+    it("recovers Merge from two " .. f[1] .. " faults in exactly 3 calls", function()
+      f[2].method = "contacts.merge"
+      sbx.faults { f[2] }
+      local mark = sbx.mark()
+      local r = assert(merge(di.new(sbx.settings { retries = FAST })))
+      assert.is_true(r.Success)
+      assert.equal(3, calls(mark, "merge"))
+    end)
+  end
+
+  it("gives up after the retries, saying how many attempts", function()
+    sbx.faults { { type = "status", status = 503, next = 5, method = "contacts.merge" } }
+    local mark = sbx.mark()
+    local r, err = merge(di.new(sbx.settings { retries = FAST }))
+    assert.is_nil(r)
+    assert.equal(3, err.attempts)
+    assert.equal(503, err.status)
+    assert.equal(3, calls(mark, "merge"))
+  end)
+
+  it("waits out a 429's Retry-After, then succeeds in 2 calls", function()
+    sbx.faults { { type = "status", status = 429, retry_after = 1, next = 1, method = "contacts.merge" } }
+    local mark = sbx.mark()
+    local t0 = core.now()
+    assert(merge(di.new(sbx.settings { retries = FAST })))
+    assert.is_true(core.now() - t0 >= 0.95, "Retry-After: 1 was not honoured")
+    assert.equal(2, calls(mark, "merge"))
+  end)
+
+  it("retries a send refused with 429 (it never ran)", function()
+    sbx.faults { { type = "status", status = 429, retry_after = 0, next = 1, method = "sendings.sendsingle2" } }
+    local mark = sbx.mark()
+    local r = assert(send(di.new(sbx.settings { retries = FAST })))
+    assert.is_true(r.Success)
+    assert.equal(2, calls(mark, "sendsingle2"))
+  end)
+
+  it("never repeats a send after a 500: one call, outcome unknown", function()
+    sbx.faults { { type = "status", status = 500, next = 1, method = "sendings.sendsingle2", after_processing = true } }
+    local mark = sbx.mark()
+    local r, err = send(di.new(sbx.settings { retries = FAST }))
+    assert.is_nil(r)
+    assert.equal("http", err.kind)
+    assert.equal("unknown", err.outcome)
+    assert.equal(1, err.attempts)
+    assert.truthy(tostring(err):find("outcome unknown", 1, true))
+    assert.equal(1, calls(mark, "sendsingle2"))
+  end)
+
+  it("never repeats a send after a dropped connection, even a reused one", function()
+    -- over HTTP/1.1 a drop closes the connection; on a reused connection
+    -- libcurl alone would re-send, which is why sends get a fresh one
+    local c = di.new(sbx.settings { retries = FAST, http2 = false })
+    assert(c:call("projects", "List", {})) -- a warm connection to reuse
+    sbx.faults { { type = "drop", next = 1, method = "sendings.sendsingle2" } }
+    local mark = sbx.mark()
+    local r, err = send(c)
+    assert.is_nil(r)
+    assert.equal("network", err.kind)
+    assert.equal("unknown", err.outcome)
+    assert.equal(1, calls(mark, "sendsingle2"))
+  end)
+
+  it("never repeats a send after a timeout: one call, outcome unknown", function()
+    sbx.faults { { type = "latency", ms = 1200, next = 1, method = "sendings.sendsingle2" } }
+    local mark = sbx.mark()
+    local r, err = send(di.new(sbx.settings { retries = FAST, timeout = 0.3 }))
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.equal("unknown", err.outcome)
+    core.sleep(1.2) -- let the sandbox finish and log the slow call
+    assert.equal(1, calls(mark, "sendsingle2"))
+  end)
+
+  it("makes exactly one call with retries = 0", function()
+    sbx.faults { { type = "status", status = 503, next = 1, method = "contacts.merge" } }
+    local mark = sbx.mark()
+    local _, err = merge(di.new(sbx.settings { retries = 0 }))
+    assert.equal(503, err.status)
+    assert.equal(1, calls(mark, "merge"))
+    sbx.faults { { type = "status", status = 503, next = 1, method = "contacts.merge" } }
+    mark = sbx.mark()
+    _, err = merge(di.new(sbx.settings()), { retries = 0 })
+    assert.equal(503, err.status)
+    assert.equal(1, calls(mark, "merge"))
+  end)
+
+  it("recovers inside call_many with the exact number of extra calls", function()
+    sbx.faults { { type = "status", status = 503, next = 3, method = "contacts.merge" } }
+    local c = di.new(sbx.settings { retries = FAST })
+    local list = {}
+    for i = 1, 10 do
+      list[i] = { "contacts", "Merge", { Records = {
+        { ID = { key_f_EMail = "cm" .. i .. "@example.com" }, Data = { f_FirstName = "M" } } } } }
+    end
+    local mark = sbx.mark()
+    local res, nerr = c:call_many(list, { concurrency = 4 })
+    assert.equal(0, nerr)
+    for i = 1, 10 do assert.is_true(res[i].Success) end
+    assert.equal(13, calls(mark, "merge"))
+  end)
+
+  it("reports waits and retries through the hooks", function()
+    sbx.faults { { type = "status", status = 503, next = 1, method = "contacts.merge" } }
+    local c = di.new(sbx.settings { retries = FAST })
+    local seen = {}
+    c.on_retry = function(ev) seen[#seen + 1] = ev end
+    assert(merge(c))
+    assert.equal(1, #seen)
+    assert.equal("contacts", seen[1].service)
+    assert.equal(503, seen[1].error.status)
+    assert.is_true(seen[1].delay > 0)
+  end)
+end)

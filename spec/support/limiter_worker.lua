@@ -1,0 +1,27 @@
+-- One OS process of the shared-limiter specs: from monotonic time `start`
+-- until `stop`, calls projects.List as fast as the shared limiter allows, and
+-- prints the monotonic start time of each call, one per line.
+-- usage: limiter_worker.lua START STOP RATE BURST LIMITER_DIR
+local di = require "dialoginsight"
+local core = require "dialoginsight.core"
+local sbx = require "support.sandbox"
+
+local start, stop = tonumber(arg[1]), tonumber(arg[2])
+local c = di.new(sbx.settings {
+  rate = tonumber(arg[3]), burst = tonumber(arg[4]), limiter_dir = arg[5],
+  retries = 0,
+})
+core.sleep(start - core.now())
+local req = assert(c:prepare("projects", "List", {}))
+local out = {}
+while true do
+  -- the call path's own throttle, then one attempt: the time printed is the
+  -- moment the limiter let the call go
+  c:throttle(req)
+  local t = core.now()
+  if t >= stop then break end
+  local r, err = c:attempt(req, 1)
+  if not r then io.stderr:write(tostring(err), "\n"); os.exit(1) end
+  out[#out + 1] = string.format("%.6f", t)
+end
+print(table.concat(out, "\n"))
