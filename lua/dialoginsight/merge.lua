@@ -82,8 +82,9 @@ end
 --- Sends the valid items in chunks of opts.batch_size through call_many and
 -- returns the summary { created, updated, skipped, rejected, failed,
 -- records = { outcome per item, in input order } }.  A failed chunk marks
--- each of its records failed, with the error.
-function M.many(client, service, items, opts, friendly, from_wire)
+-- each of its records failed, with the error.  scope: members every call
+-- carries (a relational table's idTable).
+function M.many(client, service, items, opts, friendly, from_wire, scope)
   opts = opts or {}
   local size = opts.batch_size or M.BATCH_SIZE
   if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
@@ -96,7 +97,9 @@ function M.many(client, service, items, opts, friendly, from_wire)
   local parts, calls = chunks(items, size), {}
   local mo = M.options(opts)
   for j, part in ipairs(parts) do
-    calls[j] = { service, "Merge", { Records = core.array(part.records), MergeOptions = mo } }
+    local params = { Records = core.array(part.records), MergeOptions = mo }
+    for k, v in pairs(scope or {}) do params[k] = v end
+    calls[j] = { service, "Merge", params }
   end
   local results = #calls > 0 and client:call_many(calls, opts) or {}
   for j, part in ipairs(parts) do

@@ -11,7 +11,8 @@ local function entry_of(service, method)
 end
 
 --- Calls service.method and returns the member of the reply named by the
--- registry entry's `result`, and the whole reply; or nil, err.
+-- registry entry's `result` (only it: a second value would read as an
+-- error to `local v, err = ...`), or nil, err.
 function M.result(client, service, method, params, opts)
   local entry = entry_of(service, method)
   local resp, err = client:call(service, method, params, opts)
@@ -23,7 +24,7 @@ function M.result(client, service, method, params, opts)
       request_id = resp.idRequest, message = "the reply has no " .. entry.result,
     }
   end
-  return v, resp
+  return v
 end
 
 local function copy(t)

@@ -1,0 +1,105 @@
+--- client.campaigns: create, trigger (automated campaigns, e.g. an abandoned
+-- cart) and statistics with open and click rates.  Wire shapes [assumed].
+local fields = require "dialoginsight.fields"
+local pager = require "dialoginsight.pager"
+local contacts = require "dialoginsight.contacts"
+
+local M = {}
+
+local Campaigns = {}
+Campaigns.__index = Campaigns
+
+function M.new(client)
+  return setmetatable({ client = client }, Campaigns)
+end
+
+local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
+
+local function check_id(id, what)
+  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
+    error("dialoginsight: " .. what .. " must be a positive integer id, got " .. tostring(id), 3)
+  end
+end
+
+--- Creates a campaign; returns its idCampaign, or nil, err.
+--   client.campaigns:create{ name =, message = idMessage, channel = "Email",
+--                            automated = false }
+function Campaigns:create(c, opts)
+  if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
+  local problems = {}
+  if type(c.name) ~= "string" or c.name == "" then
+    problems[#problems + 1] = { field = "name", message = "is required (a string)" }
+  end
+  local channel = CHANNELS[tostring(c.channel or "Email"):lower()]
+  if not channel then
+    problems[#problems + 1] = { field = "channel", message = "must be Email, SMS or Push" }
+  end
+  if type(c.message) ~= "number" then
+    problems[#problems + 1] = { field = "message", message = "is required (an idMessage)" }
+  end
+  if #problems > 0 then return nil, fields.invalid(problems, "campaigns", "Create") end
+  return pager.result(self.client, "campaigns", "Create", { Campaign = {
+    Name = c.name, Channel = channel, idMessage = c.message, isAutomated = c.automated == true,
+  } }, opts)
+end
+
+--- Message parameters as the wire wants them: names to strings.
+function M.params(params, problems)
+  if params == nil then return nil end
+  if type(params) ~= "table" then
+    problems[#problems + 1] = { field = "params", message = "must be a table of name = value" }
+    return nil
+  end
+  local out = {}
+  for k, v in pairs(params) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      problems[#problems + 1] = { field = "params." .. tostring(k),
+                                  message = "must be a string or a number" }
+    else
+      out[k] = type(v) == "number" and fields.convert({ type = "Text" }, v) or v
+    end
+  end
+  return out
+end
+
+--- Triggers an automated campaign for a contact; returns the number of
+-- contacts affected, or nil, err.
+--   client.campaigns:trigger(id, { contact = <where or idContact>, params = { cart = "..." } })
+function Campaigns:trigger(id, opts)
+  check_id(id, "campaign id")
+  opts = opts or {}
+  local problems = {}
+  if opts.contact == nil then
+    problems[#problems + 1] = { field = "contact", message = "is required (a where-clause or an idContact)" }
+  end
+  local params = M.params(opts.params, problems)
+  if #problems > 0 then return nil, fields.invalid(problems, "campaigns", "Trigger") end
+  local filter, err = contacts.filter(self.client, opts.contact, opts, "campaigns", "Trigger")
+  if not filter then return nil, err end
+  return pager.result(self.client, "campaigns", "Trigger",
+    { idCampaign = id, ContactFilter = filter, Parameters = params }, opts)
+end
+
+local function rate(part, whole)
+  if type(part) ~= "number" or type(whole) ~= "number" or whole <= 0 then return 0 end
+  return part / whole
+end
+
+--- The campaign's statistics: the server's counts (Sent, Delivered,
+-- Bounced, Opened, UniqueOpened, Clicked, UniqueClicked, Unsubscribed),
+-- plus
+--   open_rate  = UniqueOpened / Delivered
+--   click_rate = UniqueClicked / Delivered
+-- as fractions between 0 and 1; both are 0 when nothing was delivered.
+function Campaigns:stats(id, opts)
+  check_id(id, "campaign id")
+  local s, err = pager.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
+  if not s then return nil, err end
+  local out = {}
+  for k, v in pairs(s) do out[k] = v end
+  out.open_rate = rate(s.UniqueOpened, s.Delivered)
+  out.click_rate = rate(s.UniqueClicked, s.Delivered)
+  return out
+end
+
+return M

@@ -1,0 +1,63 @@
+--- client.reports: open and click events, and a contact's mailing history.
+-- Wire shapes [assumed] (API.md).
+local fields = require "dialoginsight.fields"
+local pager = require "dialoginsight.pager"
+
+local M = {}
+
+local Reports = {}
+Reports.__index = Reports
+
+function M.new(client)
+  return setmetatable({ client = client }, Reports)
+end
+
+-- The filters of an event report, or nil, err.  A bare date for `to`
+-- stays a date: the server counts the whole day.
+local function filters(opts, method)
+  local p, problems = {}, {}
+  for _, f in ipairs { { "from", "dtFrom" }, { "to", "dtTo" } } do
+    local v = opts[f[1]]
+    if v ~= nil then
+      p[f[2]] = (type(v) == "string" and #v <= 10) and fields.date(v) or fields.datetime(v)
+      if not p[f[2]] then
+        problems[#problems + 1] = { field = f[1], message = "is not a valid date or date-time" }
+      end
+    end
+  end
+  for _, f in ipairs { { "message", "idMessage" }, { "batch", "idBatch" } } do
+    local v = opts[f[1]]
+    if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v)) then
+      problems[#problems + 1] = { field = f[1], message = "must be an integer id" }
+    end
+    p[f[2]] = v
+  end
+  if #problems > 0 then return nil, fields.invalid(problems, "reports", method) end
+  return p
+end
+
+local function events(self, method, opts)
+  opts = opts or {}
+  local p, err = filters(opts, method)
+  if not p then return pager.failing(err) end
+  return pager.each(self.client, "reports", method, p, opts)
+end
+
+--- Iterates over open events { idContact, idBatch, dtEvent }.
+-- opts: from, to (dates), message, batch (ids), page_size, limit.
+-- A failure yields false, err.
+function Reports:opens(opts) return events(self, "GetOpens", opts) end
+
+--- Iterates over click events { idContact, idBatch, dtEvent, Url }; as opens.
+function Reports:clicks(opts) return events(self, "GetClicks", opts) end
+
+--- A contact's mailing history:
+-- { { idBatch, idMessage, dtSent, Opened, Clicked }, ... }, or nil, err.
+function Reports:history(contact_id, opts)
+  if type(contact_id) ~= "number" then
+    error("dialoginsight: reports:history expects an idContact", 2)
+  end
+  return pager.result(self.client, "reports", "GetContactHistory", { idContact = contact_id }, opts)
+end
+
+return M

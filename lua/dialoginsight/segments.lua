@@ -1,0 +1,61 @@
+--- client.segments: the project's segments ("filters" in Dialog Insight's
+-- UI), their contacts, and dynamic segments saved from a where-clause.
+-- The wire shapes are [assumed] (API.md).
+local fields = require "dialoginsight.fields"
+local pager = require "dialoginsight.pager"
+local contacts = require "dialoginsight.contacts"
+
+local M = {}
+
+local Segments = {}
+Segments.__index = Segments
+
+function M.new(client)
+  return setmetatable({ client = client }, Segments)
+end
+
+local function check_id(id, what)
+  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
+    error("dialoginsight: " .. what .. " must be a positive integer id, got " .. tostring(id), 3)
+  end
+end
+
+--- { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
+function Segments:list(opts)
+  return pager.result(self.client, "segments", "List", {}, opts)
+end
+
+--- Iterates over a segment's contacts (friendly names), paging as needed.
+-- A failure yields false, err.  opts: page_size, limit.
+function Segments:each_contact(id, opts)
+  check_id(id, "segment id")
+  return pager.each(self.client, "segments", "GetContacts", { idSegment = id }, opts,
+    fields.from_wire)
+end
+
+--- A segment's contacts as a list (opts.limit caps it), or nil, err.
+function Segments:contacts(id, opts)
+  check_id(id, "segment id")
+  return pager.collect(self:each_contact(id, opts))
+end
+
+--- Creates (no id) or updates (id) a dynamic segment; returns its id.
+--   client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
+function Segments:save(seg, opts)
+  if type(seg) ~= "table" then error("dialoginsight: save expects a table", 2) end
+  if seg.id ~= nil then check_id(seg.id, "id") end
+  local problems = {}
+  if seg.id == nil and (type(seg.name) ~= "string" or seg.name == "") then
+    problems[#problems + 1] = { field = "name", message = "is required to create a segment" }
+  end
+  if seg.where == nil then
+    problems[#problems + 1] = { field = "where", message = "is required: which contacts belong" }
+  end
+  if #problems > 0 then return nil, fields.invalid(problems, "segments", "Merge") end
+  local clause, err = contacts.clause(self.client, seg.where, opts, "segments", "Merge")
+  if not clause then return nil, err end
+  return pager.result(self.client, "segments", "Merge",
+    { Segment = { idSegment = seg.id, Name = seg.name, Clause = clause } }, opts)
+end
+
+return M

@@ -1,0 +1,85 @@
+--- client.sendings: send a message to one contact, plan or trigger a mass
+-- sending, list batches.  Sends are never retried once they may have
+-- reached the server (registry: idempotent = false).
+local core = require "dialoginsight.core"
+local fields = require "dialoginsight.fields"
+local pager = require "dialoginsight.pager"
+local contacts = require "dialoginsight.contacts"
+local campaigns = require "dialoginsight.campaigns"
+
+local M = {}
+
+local Sendings = {}
+Sendings.__index = Sendings
+
+function M.new(client)
+  return setmetatable({ client = client }, Sendings)
+end
+
+local function check_message(id)
+  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
+    error("dialoginsight: the message id must be a positive integer, got " .. tostring(id), 3)
+  end
+end
+
+--- Sends message_id to a contact; returns the number of contacts it went
+-- to, or nil, err.  contact is an idContact (SendSingle2) or a where-clause
+-- (SendSingle; SendSingle2 when opts.params is given [assumed: SendSingle2
+-- takes any ContactFilter]).
+--   client.sendings:send(12, 345, { params = { code = "SPRING" } })
+function Sendings:send(message_id, contact, opts)
+  check_message(message_id)
+  opts = opts or {}
+  local problems = {}
+  if contact == nil then
+    problems[#problems + 1] = { field = "contact", message = "is required (an idContact or a where-clause)" }
+  end
+  local params = campaigns.params(opts.params, problems)
+  if #problems > 0 then return nil, fields.invalid(problems, "sendings", "SendSingle") end
+  local method = (type(contact) == "number" or params) and "SendSingle2" or "SendSingle"
+  local filter, err = contacts.filter(self.client, contact, opts, "sendings", method)
+  if not filter then return nil, err end
+  local p = { idMessage = message_id, ContactFilter = filter }
+  if method == "SendSingle2" then
+    p.SendSingleOptions = { MessageParameterValues = params, DiscardParametersAfterSending = false }
+  end
+  return pager.result(self.client, "sendings", method, p, opts)
+end
+
+--- Plans (opts.at: a date-time string, os.time() number or os.date("*t")
+-- table) or triggers now a mass sending to opts.segments (a list of
+-- idSegment) or to everyone (opts.all = true).  Returns the idBatch.
+function Sendings:send_batch(message_id, opts)
+  check_message(message_id)
+  opts = opts or {}
+  local problems, filter = {}, nil
+  if opts.all == true and opts.segments == nil then
+    filter = { Mode = "All" }
+  elseif opts.all == nil and type(opts.segments) == "table" and opts.segments[1] ~= nil then
+    filter = { Mode = "idFilters", idFilters = core.array(opts.segments) }
+  else
+    problems[#problems + 1] = { field = "segments",
+      message = "give either segments = { idSegment, ... } or all = true" }
+  end
+  local at
+  if opts.at ~= nil then
+    at = fields.datetime(opts.at)
+    if not at then problems[#problems + 1] = { field = "at", message = "is not a valid date-time" } end
+  end
+  if #problems > 0 then return nil, fields.invalid(problems, "sendings", "SendBatch") end
+  return pager.result(self.client, "sendings", "SendBatch", {
+    idMessage = message_id, ContactFilter = filter,
+    SendBatchOptions = { isDelayed = at ~= nil, dtLaunch = at, PrepareNow = true, AutoApprove = true },
+  }, opts)
+end
+
+--- The batches with ids between opts.min (default 0) and opts.max:
+-- { { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }, ... }.
+function Sendings:batches(opts)
+  opts = opts or {}
+  return pager.result(self.client, "sendings", "GetBatches", { BatchFilter = {
+    BatchFilterMode = "idBatch", idBatch_Min = opts.min or 0, idBatch_Max = opts.max or 2147483647,
+  } }, opts)
+end
+
+return M
