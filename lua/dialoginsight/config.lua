@@ -30,7 +30,7 @@ local KNOWN = {
   ca_file = true, timeout = true, connect_timeout = true, user_agent = true,
   tls_verify = true, allow_http = true, trace = true, concurrency = true,
   retries = true, transport = true, rate = true, burst = true,
-  limiter_dir = true, http2 = true,
+  limiter_dir = true, http2 = true, strict = true,
 }
 
 local function bad(name, why)
