@@ -9,14 +9,26 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include <math.h>
+
 #if LUA_VERSION_NUM >= 503
-#define DI_HAS_INTEGERS 1
 #define di_isinteger(L, i) lua_isinteger((L), (i))
+/* If the number at i is a float with an integral value within +-limit,
+ * pushes it as an integer and returns 1; otherwise pushes nothing. */
+static inline int di_push_exact_integer(lua_State *L, int i, double limit) {
+  lua_Number x;
+  if (lua_isinteger(L, i)) return 0;
+  x = lua_tonumber(L, i);
+  if (floor(x) != x || fabs(x) > limit) return 0;
+  lua_pushinteger(L, (lua_Integer)x);
+  return 1;
+}
 #else
 /* Lua 5.1 has one number type (double); an "integer" is any integral double,
- * which is how the JSON encoder must treat it anyway. */
-#define DI_HAS_INTEGERS 0
+ * which is how the JSON encoder must treat it anyway, and decoded numbers
+ * need no conversion. */
 #define di_isinteger(L, i) 0
+#define di_push_exact_integer(L, i, limit) 0
 #endif
 
 #if LUA_VERSION_NUM >= 502
@@ -28,12 +40,20 @@
   (((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
 #endif
 
-/* Lua 5.4 closes to-be-closed variables through __close; older runtimes never
- * look the field up, so setting it is harmless but useless there. */
+/* Lua 5.4 closes to-be-closed variables through __close; older runtimes have
+ * no such thing.  Sets metatable.__close = f for the metatable on top. */
 #if LUA_VERSION_NUM >= 504
-#define DI_HAS_CLOSE 1
+#define di_set_close(L, f) \
+  (lua_pushcfunction((L), (f)), lua_setfield((L), -2, "__close"))
 #else
-#define DI_HAS_CLOSE 0
+#define di_set_close(L, f) ((void)(f))
+#endif
+
+/* The one symbol a Lua module must export, whatever -fvisibility says. */
+#if defined(__GNUC__)
+#define DI_EXPORT __attribute__((visibility("default")))
+#else
+#define DI_EXPORT
 #endif
 
 #endif

@@ -18,10 +18,7 @@ void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, close);
   lua_setfield(L, -2, "__gc");
-#if DI_HAS_CLOSE
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__close");
-#endif
+  di_set_close(L, close);
   if (tostring) {
     lua_pushcfunction(L, tostring);
     lua_setfield(L, -2, "__tostring");
@@ -29,10 +26,7 @@ void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
   lua_pop(L, 1);
 }
 
-#if defined(__GNUC__)
-__attribute__((visibility("default")))
-#endif
-int luaopen_dialoginsight_core(lua_State *L);
+DI_EXPORT int luaopen_dialoginsight_core(lua_State *L);
 
 int luaopen_dialoginsight_core(lua_State *L) {
   lua_newtable(L);

@@ -349,16 +349,11 @@ static void fix_decoded(lua_State *L, int idx, int depth) {
       lua_pushnil(L);
       lua_rawset(L, idx); /* clearing an existing field is legal in lua_next */
     }
-#if DI_HAS_INTEGERS
-    else if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-      lua_Number x = lua_tonumber(L, -1);
-      if (floor(x) == x && fabs(x) <= DI_JSON_MAX_EXACT) {
-        lua_pushvalue(L, -2);
-        lua_pushinteger(L, (lua_Integer)x);
-        lua_rawset(L, idx);
-      }
+    else if (t == LUA_TNUMBER && di_push_exact_integer(L, -1, DI_JSON_MAX_EXACT)) {
+      lua_pushvalue(L, -3); /* key, float, integer -> key, float, integer, key */
+      lua_insert(L, -2);
+      lua_rawset(L, idx);
     }
-#endif
     lua_pop(L, 1);
   }
 }
@@ -378,13 +373,8 @@ static int json_decode(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-#if DI_HAS_INTEGERS
-  if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-    lua_Number x = lua_tonumber(L, -1);
-    if (floor(x) == x && fabs(x) <= DI_JSON_MAX_EXACT)
-      lua_pushinteger(L, (lua_Integer)x);
-  }
-#endif
+  if (lua_type(L, -1) == LUA_TNUMBER && di_push_exact_integer(L, -1, DI_JSON_MAX_EXACT))
+    lua_remove(L, -2);
   if (lua_type(L, -1) == LUA_TTABLE) fix_decoded(L, lua_gettop(L), 0);
   return 1;
 }
