@@ -57,6 +57,10 @@ function Reports:history(contact_id, opts)
   if type(contact_id) ~= "number" then
     error("dialoginsight: reports:history expects an idContact", 2)
   end
+  if contact_id ~= math.floor(contact_id) or contact_id < 1 then
+    return nil, fields.invalid({ { field = "idContact", message = "must be a positive integer" } },
+      "reports", "GetContactHistory")
+  end
   return pager.result(self.client, "reports", "GetContactHistory", { idContact = contact_id }, opts)
 end
 

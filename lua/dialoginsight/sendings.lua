@@ -77,6 +77,14 @@ end
 -- { { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }, ... }.
 function Sendings:batches(opts)
   opts = opts or {}
+  local problems = {}
+  for _, k in ipairs { "min", "max" } do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v) or v < 0) then
+      problems[#problems + 1] = { field = k, message = "must be a batch id (an integer >= 0)" }
+    end
+  end
+  if #problems > 0 then return nil, fields.invalid(problems, "sendings", "GetBatches") end
   return pager.result(self.client, "sendings", "GetBatches", { BatchFilter = {
     BatchFilterMode = "idBatch", idBatch_Min = opts.min or 0, idBatch_Max = opts.max or 2147483647,
   } }, opts)

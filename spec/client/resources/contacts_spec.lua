@@ -1,0 +1,326 @@
+-- client.contacts against the sandbox: friendly names both ways, validation,
+-- outcomes, paging, and what actually reached the server.
+local di = require "dialoginsight"
+local sbx = require "support.sandbox"
+local H = require "client.resources.common"
+
+local W = di.where
+
+describe("contacts:merge", function()
+  local c
+  before_each(function()
+    sbx.reset()
+    c = H.client()
+  end)
+
+  it("creates, then updates, with friendly names turned into wire names", function()
+    local r = assert(c.contacts:merge {
+      EMail = "zed@example.com", FirstName = "Zed", City = "Laval", Points = "12",
+      BirthDate = "1990-02-03", optin = { Newsletter = true, Promotions = false },
+    })
+    assert.equal("created", r.outcome)
+    assert.is_number(r.id)
+    local s = H.stored()["zed@example.com"]
+    assert.equal(r.id, s.idContact)
+    assert.equal("Zed", s.f_FirstName)
+    assert.equal("1990.02.03", s.f_BirthDate)
+    assert.equal(12, s.f_Points)
+    assert.is_true(s.optin_Newsletter)
+    assert.is_false(s.optin_Promotions)
+
+    local again = assert(c.contacts:merge { EMail = "zed@example.com", City = "Gatineau" })
+    assert.same({ outcome = "updated", id = r.id }, { outcome = again.outcome, id = again.id })
+    assert.equal("Gatineau", H.stored()["zed@example.com"].f_City)
+    assert.equal("Zed", H.stored()["zed@example.com"].f_FirstName)
+  end)
+
+  it("round-trips a contact through friendly names", function()
+    local r = assert(c.contacts:merge {
+      EMail = "rt@example.com", FirstName = "Ro", LastName = "Trip", City = "Lyon",
+      BirthDate = { year = 1980, month = 7, day = 4 }, Points = 7,
+      optin = { Newsletter = true, Promotions = false },
+    })
+    local back = assert(c.contacts:find { EMail = "rt@example.com" })
+    assert.equal(r.id, back.idContact)
+    assert.equal("rt@example.com", back.EMail)
+    assert.equal("Ro", back.FirstName)
+    assert.equal("Trip", back.LastName)
+    assert.equal("1980.07.04", back.BirthDate)
+    assert.equal(7, back.Points)
+    assert.is_true(back.optin.Newsletter)
+    assert.is_false(back.optin.Promotions)
+    assert.is_nil(back.f_FirstName)
+    assert.is_nil(back.optin_Newsletter)
+  end)
+
+  it("converts os.time() numbers and os.date('*t') tables for date fields", function()
+    local t = os.time { year = 1999, month = 12, day = 31, hour = 12 }
+    assert.equal("created", c.contacts:merge { EMail = "t1@example.com", BirthDate = t }.outcome)
+    assert.equal("created", c.contacts:merge {
+      EMail = "t2@example.com", BirthDate = os.date("*t", os.time { year = 2004, month = 2, day = 29, hour = 9 }),
+    }.outcome)
+    local s = H.stored()
+    assert.equal("1999.12.31", s["t1@example.com"].f_BirthDate)
+    assert.equal("2004.02.29", s["t2@example.com"].f_BirthDate)
+  end)
+
+  it("passes already-prefixed names through, and takes idContact as the ID", function()
+    local r = assert(c.contacts:merge { key_f_EMail = "pre@example.com", f_FirstName = "Pre",
+                                        optin_Newsletter = true })
+    assert.equal("created", r.outcome)
+    local s = H.stored()["pre@example.com"]
+    assert.equal("Pre", s.f_FirstName)
+    assert.is_true(s.optin_Newsletter)
+    local u = assert(c.contacts:merge { idContact = 1, City = "Sherbrooke" })
+    assert.equal("updated", u.outcome)
+    assert.equal(1, u.id)
+    assert.equal("Sherbrooke", H.stored()["ann@example.com"].f_City)
+  end)
+
+  it("names the key field key_f_<key> in ID (opts.key)", function()
+    -- FirstName is not the project's key: the server refuses key_f_FirstName,
+    -- which shows the ID was built from opts.key
+    local r = assert(c.contacts:merge({ EMail = "k@example.com", FirstName = "Kay" }, { key = "FirstName" }))
+    assert.equal("rejected", r.outcome)
+    assert.truthy(r.reason:lower():find("key_f_firstname", 1, true), r.reason)
+    assert.is_nil(H.stored()["k@example.com"])
+    r = assert(c.contacts:merge({ EMail = "k@example.com" }, { key = "f_EMail" }))
+    assert.equal("created", r.outcome)
+  end)
+
+  it("maps insert/update to MergeOptions", function()
+    local r = assert(c.contacts:merge({ EMail = "new@example.com" }, { insert = false }))
+    assert.equal("rejected", r.outcome)
+    assert.is_nil(H.stored()["new@example.com"])
+    r = assert(c.contacts:merge({ EMail = "ann@example.com", City = "Nowhere" }, { update = false }))
+    assert.equal("skipped", r.outcome)
+    assert.equal("Montréal", H.stored()["ann@example.com"].f_City)
+  end)
+
+  it("refuses a bad contact before sending, naming every problem", function()
+    local mark = sbx.mark()
+    local r, err = c.contacts:merge {
+      FirstNme = "Ann", Points = "many", City = string.rep("é", 101),
+      BirthDate = "2023-02-29", optin = { Newsleter = true },
+    }
+    assert.is_nil(r)
+    local by = H.invalid(err, { "FirstNme", "Points", "City", "BirthDate", "optin.Newsleter", "EMail" })
+    assert.truthy(by.FirstNme.message:find("did you mean 'FirstName'", 1, true))
+    assert.truthy(by["optin.Newsleter"].message:find("did you mean 'Newsletter'", 1, true))
+    assert.truthy(by.City.message:find("100", 1, true))
+    for _, p in ipairs(err.problems) do assert.equal(1, p.record) end
+    assert.equal(0, #H.calls(mark, "contacts.merge"))
+  end)
+
+  it("sends unchecked with strict = false, and reports the server's refusal", function()
+    local lax = H.client { strict = false }
+    local mark = sbx.mark()
+    local r = assert(lax.contacts:merge({ EMail = "lax@example.com", Nope = 1 }))
+    assert.equal("rejected", r.outcome)
+    assert.equal("Nope", r.field)
+    assert.equal(1, #H.calls(mark, "contacts.merge"))
+    assert.equal(0, #H.calls(mark, "projects.get"))
+    -- per call too
+    r = assert(c.contacts:merge({ EMail = "lax@example.com", Nope = 1 }, { strict = false }))
+    assert.equal("rejected", r.outcome)
+  end)
+
+  it("returns nil, err for an API error", function()
+    local other = H.client { project = sbx.env("DI_OTHER_PROJECT"), strict = false }
+    local r, err = other.contacts:merge { EMail = "x@example.com" }
+    assert.is_nil(r)
+    assert.equal("auth", err.kind)
+    assert.equal("AccessDenied", err.code)
+    -- with strict on, the fields cannot be read either: same error, nothing merged
+    r, err = H.noperm().contacts:merge { EMail = "x@example.com" }
+    assert.is_nil(r)
+    assert.equal("auth", err.kind)
+  end)
+
+  it("reads the project's fields once per client", function()
+    local mark = sbx.mark()
+    c.contacts:merge { EMail = "a1@example.com" }
+    c.contacts:merge { EMail = "a2@example.com" }
+    assert.equal(1, #H.calls(mark, "projects.get"))
+    assert(c.projects:fields { refresh = true })
+    assert.equal(2, #H.calls(mark, "projects.get"))
+  end)
+end)
+
+describe("contacts:merge_many", function()
+  local c
+  before_each(function()
+    sbx.reset()
+    c = H.client()
+  end)
+
+  it("sends valid records in chunks, rejects invalid ones, loses nothing", function()
+    local list = {
+      { EMail = "m1@example.com", FirstName = "M1" },
+      { FirstName = "no key" },                             -- invalid: no key
+      { EMail = "m2@example.com", Points = 3 },
+      { EMail = "ann@example.com", City = "Laval" },        -- update
+      { EMail = "m3@example.com", Pionts = 4 },             -- invalid: misspelled
+      { EMail = "m4@example.com" },
+      { EMail = "m5@example.com", BirthDate = "1970.01.02" },
+    }
+    local mark = sbx.mark()
+    local s = assert(c.contacts:merge_many(list, { batch_size = 2 }))
+    assert.equal(7, #s.records)
+    assert.same({ 4, 1, 2, 0, 0 }, { s.created, s.updated, s.rejected, s.skipped, s.failed })
+    local want = { "created", "rejected", "created", "updated", "rejected", "created", "created" }
+    for i, o in ipairs(s.records) do assert.equal(want[i], o.outcome, "record " .. i) end
+    assert.equal(1, s.records[4].id)
+    assert.equal("EMail", s.records[2].field)
+    assert.equal("Pionts", s.records[5].field)
+    assert.truthy(s.records[5].reason:find("Points", 1, true))
+    assert.equal(5, s.records[5].problems[1].record)
+    -- 5 valid records, 2 per call
+    local calls = H.calls(mark, "contacts.merge")
+    local sizes = {}
+    for _, e in ipairs(calls) do sizes[#sizes + 1] = e.records end
+    table.sort(sizes)
+    assert.same({ 1, 2, 2 }, sizes)
+    local stored = H.stored()
+    for _, e in ipairs { "m1", "m2", "m4", "m5" } do
+      assert.equal(s.records[({ m1 = 1, m2 = 3, m4 = 6, m5 = 7 })[e]].id, stored[e .. "@example.com"].idContact)
+    end
+    assert.is_nil(stored["m3@example.com"])
+  end)
+
+  it("marks every record of a failed chunk failed, with the error", function()
+    local c0 = H.client { retries = 0 }
+    sbx.faults { { type = "status", status = 500, next = 1, method = "contacts.merge" } }
+    local list = {}
+    for i = 1, 5 do list[i] = { EMail = "f" .. i .. "@example.com" } end
+    local s = assert(c0.contacts:merge_many(list, { batch_size = 2, concurrency = 1 }))
+    assert.equal(5, #s.records)
+    assert.equal(2, s.failed)
+    assert.equal(3, s.created)
+    assert.equal("failed", s.records[1].outcome)
+    assert.equal("failed", s.records[2].outcome)
+    assert.equal(500, s.records[1].error.status)
+    assert.equal("created", s.records[3].outcome)
+    assert.is_nil(H.stored()["f1@example.com"])
+  end)
+
+  it("returns nil, err when the project's fields cannot be read", function()
+    local s, err = H.noperm().contacts:merge_many { { EMail = "x@example.com" } }
+    assert.is_nil(s)
+    assert.equal("auth", err.kind)
+  end)
+end)
+
+describe("contacts:get, find, each, delete", function()
+  local c
+  before_each(function()
+    sbx.reset()
+    c = H.client()
+  end)
+
+  local function expected(pred)
+    local n, ids = 0, {}
+    for _, s in pairs(H.stored()) do
+      if pred(s) then n = n + 1; ids[s.idContact] = true end
+    end
+    return n, ids
+  end
+
+  it("get returns the matching contacts with friendly names", function()
+    local list = assert(c.contacts:get { City = "Montréal" })
+    local n, ids = expected(function(s) return s.f_City == "Montréal" end)
+    assert.equal(n, #list)
+    assert.is_true(n >= 2)
+    for _, x in ipairs(list) do
+      assert.equal("Montréal", x.City)
+      assert.is_true(ids[x.idContact])
+    end
+  end)
+
+  it("get takes the where builder (any, gt, starts_with, not_null)", function()
+    local list = assert(c.contacts:get(W.any {
+      W.all { W.gt("Points", 100), W.starts_with("EMail", "g") },
+      W.eq("City", "Paris"),
+    }))
+    local n, ids = expected(function(s)
+      return (s.f_Points and s.f_Points > 100 and s.f_EMail:sub(1, 1) == "g") or s.f_City == "Paris"
+    end)
+    assert.equal(n, #list)
+    for _, x in ipairs(list) do assert.is_true(ids[x.idContact]) end
+    local nn = assert(c.contacts:get(W.is_null("BirthDate")))
+    assert.equal((expected(function(s) return s.f_BirthDate == nil end)), #nn)
+    local opted = assert(c.contacts:get { optin = { Newsletter = true } })
+    assert.equal((expected(function(s) return s.optin_Newsletter == true end)), #opted)
+  end)
+
+  it("get validates field names and reports API errors", function()
+    local r, err = c.contacts:get { Citty = "Paris" }
+    assert.is_nil(r)
+    assert.truthy(H.invalid(err, { "Citty" }).Citty.message:find("'City'", 1, true))
+    r, err = c.contacts:get({ Citty = "Paris" }, { strict = false })
+    assert.is_nil(r)
+    assert.equal("api", err.kind)
+    assert.equal("InvalidParameter", err.code)
+    assert.has_error(function() c.contacts:get {} end)
+  end)
+
+  it("find returns the first match or nil", function()
+    local ann = assert(c.contacts:find { EMail = "ann@example.com" })
+    assert.equal("Ann", ann.FirstName)
+    assert.equal(1, ann.idContact)
+    assert.equal("Ann", c.contacts:find(1).FirstName)
+    local none, err = c.contacts:find { EMail = "nobody@example.com" }
+    assert.is_nil(none)
+    assert.is_nil(err)
+    none, err = c.contacts:find { EMail = 42, Points = "x" }
+    assert.is_nil(none)
+    H.invalid(err, { "Points" })
+    none, err = H.noperm { strict = false }.contacts:find { EMail = "ann@example.com" }
+    assert.is_nil(none)
+    assert.equal("auth", err.kind)
+  end)
+
+  it("each pages through MaxRows/StartRow across several pages", function()
+    sbx.reset { contacts = 250 }
+    local mark = sbx.mark()
+    local seen, n = {}, 0
+    for x, err in c.contacts:each(W.not_null("EMail"), { page_size = 100 }) do
+      assert.is_truthy(x, tostring(err))
+      assert.is_nil(seen[x.idContact])
+      seen[x.idContact] = true
+      n = n + 1
+    end
+    assert.equal(262, n) -- 250 generated + 12 seed contacts
+    assert.equal(3, #H.calls(mark, "contacts.get"))
+    local few = 0
+    for _ in c.contacts:each(W.not_null("EMail"), { page_size = 7, limit = 20 }) do few = few + 1 end
+    assert.equal(20, few)
+  end)
+
+  it("each yields false, err on a validation or an API failure", function()
+    local got = {}
+    for x, err in c.contacts:each { Pointz = 1 } do got[#got + 1] = { x, err } end
+    assert.equal(1, #got)
+    assert.is_false(got[1][1])
+    H.invalid(got[1][2], { "Pointz" })
+    got = {}
+    for x, err in H.noperm { strict = false }.contacts:each { City = "Paris" } do got[#got + 1] = { x, err } end
+    assert.equal(1, #got)
+    assert.equal("auth", got[1][2].kind)
+  end)
+
+  it("delete returns the count and removes the contacts", function()
+    local n = expected(function(s) return s.f_City == "Montréal" end)
+    assert.equal(n, c.contacts:delete { City = "Montréal" })
+    assert.is_nil((c.contacts:find { City = "Montréal" }))
+    assert.equal(1, c.contacts:delete({ optin = { Newsletter = true } }, { max = 1 }))
+    local r, err = c.contacts:delete { Cty = "Paris" }
+    assert.is_nil(r)
+    H.invalid(err, { "Cty" })
+    r, err = c.contacts:delete({ Cty = "Paris" }, { strict = false })
+    assert.is_nil(r)
+    assert.equal("InvalidParameter", err.code)
+    assert.is_table(H.stored()["eve@example.com"])
+    assert.has_error(function() c.contacts:delete {} end)
+  end)
+end)
