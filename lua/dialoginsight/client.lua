@@ -280,4 +280,24 @@ function Client:call_many(calls, opts)
   return retry.run_many(self, reqs, opts.concurrency or self.settings.concurrency)
 end
 
+--- call_many for streams too long to hold: next_call() returns the next
+-- { service, method, params } (or nil when done), and done(i, result) gets
+-- each call's response or error object as it completes (i counts calls in
+-- the order next_call gave them).  Memory holds only the calls in flight.
+-- opts: concurrency, timeout, retries.
+function Client:call_stream(next_call, done, opts)
+  if type(next_call) ~= "function" or type(done) ~= "function" then
+    error("dialoginsight: call_stream expects two functions", 2)
+  end
+  opts = opts or {}
+  local function next_req()
+    local c = next_call()
+    if c == nil then return nil end
+    local req, err = self:prepare(c.service or c[1], c.method or c[2],
+      c.params or c[3], opts)
+    return req or err
+  end
+  retry.run_stream(self, next_req, done, opts.concurrency or self.settings.concurrency)
+end
+
 return M

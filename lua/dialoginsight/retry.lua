@@ -113,89 +113,131 @@ function M.run(client, req)
   end
 end
 
---- Many calls through one multi.  reqs[i] is a prepared request, or an
--- error object already (a call that failed validation).
-function M.run_many(client, reqs, concurrency)
+-- The state of one call inside run_stream.
+local function slot(client, i, req)
+  return { i = i, req = req, attempts = 0,
+           policy = req.retries ~= nil and M.policy(req.retries) or client.retry }
+end
+
+--- Many calls through one multi, streamed: memory holds only the calls in
+-- flight or waiting for a back-off, whatever the total.
+--   next_req()       -> a prepared request, an error object (a call that
+--                       failed validation; handed straight to done), or nil
+--                       when there are no more
+--   done(i, result)  -> called once per call, i counting from 1 in the order
+--                       next_req produced them; result is the response or
+--                       the error object
+-- The limiter's waits and the back-offs are scheduled here, so they never
+-- hold up the calls already in flight.
+function M.run_stream(client, next_req, done, concurrency)
   local t = client.transport
-  local results, failures, remaining = {}, 0, 0
-  local ready, head = {}, 1     -- FIFO of indices ready to start
-  local later = {}               -- { i, at } waiting for a back-off
-  local attempts, started = {}, {}
-  local inflight = 0
-  local policy = {}
-  for i, req in ipairs(reqs) do
-    if errors.is_error(req) then
-      results[i], failures = req, failures + 1
-    else
-      ready[#ready + 1] = i
-      remaining = remaining + 1
-      policy[i] = req.retries ~= nil and M.policy(req.retries) or client.retry
+  local ready, head = {}, 1   -- FIFO of slots ready to start
+  local later = {}             -- slots waiting for a back-off, with .at
+  local inflight, produced, exhausted = {}, 0, false
+  local ninflight = 0
+
+  local function pull()
+    -- keep just enough calls ready to fill the free places
+    while not exhausted and (#ready - head + 1) < concurrency - ninflight do
+      local req = next_req()
+      if req == nil then
+        exhausted = true
+      else
+        produced = produced + 1
+        if errors.is_error(req) then
+          done(produced, req)
+        else
+          ready[#ready + 1] = slot(client, produced, req)
+        end
+      end
+    end
+    if head > 64 and head > #ready / 2 then -- compact the FIFO now and then
+      local rest = {}
+      for k = head, #ready do rest[#rest + 1] = ready[k] end
+      ready, head = rest, 1
     end
   end
-  if remaining == 0 then return results, failures end
+
+  local function finish(sl, c)
+    local req = sl.req
+    local resp, err
+    if c.status then
+      resp, err = client:interpret(req, c.status, c.body, c.retry_after)
+    else
+      err = client:transport_error(req, c.kind, c.message, c.sent)
+    end
+    client:notify(req, sl.attempts, sl.started, resp, err, c.status)
+    if resp then return done(sl.i, resp) end
+    local again = M.classify(req.entry, err)
+    err.attempts = sl.attempts
+    client:penalize(err)
+    if again and sl.attempts <= sl.policy.retries then
+      local d = M.delay(sl.policy, sl.attempts, err)
+      on_retry(client, req, sl.attempts, d, err)
+      sl.at = t:now() + d
+      later[#later + 1] = sl
+    else
+      done(sl.i, err)
+    end
+  end
 
   local m = t:multi()
   local ok, why = pcall(function()
-    while remaining > 0 do
+    pull()
+    while head <= #ready or ninflight > 0 or #later > 0 do
       local now = t:now()
       local soonest
       for k = #later, 1, -1 do
-        local w = later[k]
-        if w.at <= now then
-          ready[#ready + 1] = w.i
+        local sl = later[k]
+        if sl.at <= now then
+          ready[#ready + 1] = sl
           table.remove(later, k)
-        elseif not soonest or w.at < soonest then
-          soonest = w.at
+        elseif not soonest or sl.at < soonest then
+          soonest = sl.at
         end
       end
-      while inflight < concurrency and head <= #ready do
-        local wait = client:throttle_wait(reqs[ready[head]])
+      while ninflight < concurrency and head <= #ready do
+        local sl = ready[head]
+        local wait = client:throttle_wait(sl.req)
         if wait > 0 then
           soonest = math.min(soonest or now + wait, now + wait)
           break
         end
-        local i = ready[head]
         head = head + 1
-        attempts[i] = (attempts[i] or 0) + 1
-        started[i] = t:now()
-        m:add(i, reqs[i].url, reqs[i].body, reqs[i].timeout, reqs[i].fresh)
-        inflight = inflight + 1
+        sl.attempts, sl.started = sl.attempts + 1, t:now()
+        m:add(sl.i, sl.req.url, sl.req.body, sl.req.timeout, sl.req.fresh)
+        inflight[sl.i] = sl
+        ninflight = ninflight + 1
       end
       local budget = soonest and math.max(0, soonest - t:now()) or 1
-      if inflight == 0 then
-        t:sleep(budget)
+      if ninflight == 0 then
+        if budget > 0 then t:sleep(budget) end
       else
         for _, c in ipairs(m:perform(math.min(budget, 1))) do
-          local i = c.tag
-          local req = reqs[i]
-          inflight = inflight - 1
-          local resp, err
-          if c.status then
-            resp, err = client:interpret(req, c.status, c.body, c.retry_after)
-          else
-            err = client:transport_error(req, c.kind, c.message, c.sent)
-          end
-          client:notify(req, attempts[i], started[i], resp, err, c.status)
-          if resp then
-            results[i], remaining = resp, remaining - 1
-          else
-            local again = M.classify(req.entry, err)
-            err.attempts = attempts[i]
-            client:penalize(err)
-            if again and attempts[i] <= policy[i].retries then
-              local d = M.delay(policy[i], attempts[i], err)
-              on_retry(client, req, attempts[i], d, err)
-              later[#later + 1] = { i = i, at = t:now() + d }
-            else
-              results[i], failures, remaining = err, failures + 1, remaining - 1
-            end
-          end
+          local sl = inflight[c.tag]
+          inflight[c.tag] = nil
+          ninflight = ninflight - 1
+          finish(sl, c)
         end
       end
+      pull()
     end
   end)
   m:close()
   if not ok then error(why, 0) end
+end
+
+--- Many calls at once: reqs[i] is a prepared request or an error object.
+-- Returns the results in input order, and the number of failures.
+function M.run_many(client, reqs, concurrency)
+  local results, failures, n = {}, 0, 0
+  M.run_stream(client, function()
+    n = n + 1
+    return reqs[n]
+  end, function(i, r)
+    results[i] = r
+    if errors.is_error(r) then failures = failures + 1 end
+  end, concurrency)
   return results, failures
 end
 

@@ -388,6 +388,38 @@ describe("client:call_many", function()
   end)
 end)
 
+describe("client:call_stream", function()
+  before_each(function() sbx.reset() end)
+
+  it("streams calls, holding only those in flight", function()
+    local c = client()
+    local produced, finished, most = 0, 0, 0
+    local got = {}
+    c:call_stream(function()
+      if produced == 150 then return nil end
+      produced = produced + 1
+      most = math.max(most, produced - finished)
+      return { "contacts", "Merge", { Records = { {
+        ID = { key_f_EMail = "stream" .. produced .. "@example.com" },
+        Data = { f_FirstName = "S" .. produced } } } } }
+    end, function(i, r)
+      assert.is_nil(got[i], "call " .. i .. " reported twice")
+      got[i] = r
+      finished = finished + 1
+    end, { concurrency = 4 })
+    assert.equal(150, finished)
+    for i = 1, 150 do
+      assert.is_true(got[i].Success)
+      assert.equal(1, #got[i].Records)
+    end
+    assert.is_true(most <= 8, "held " .. most .. " calls at once")
+    local log = sbx.log()
+    local merges = 0
+    for _, e in ipairs(log) do if e.method:lower() == "merge" then merges = merges + 1 end end
+    assert.equal(150, merges)
+  end)
+end)
+
 describe("the key", function()
   before_each(function() sbx.reset() end)
   after_each(function() sbx.clear_faults() end)
