@@ -90,6 +90,12 @@ local TRACE_OK = "Beginning request %d at %s\r\nTargeted service: %s\r\nAuthenti
 local TRACE_FAIL = "Beginning request %d at %s\r\nTargeted service: %s\r\n" ..
   "Executing method failed: %s: %s\r\n"
 
+-- The Trace templates are kept JSON-escaped, so a response never pays for
+-- escaping its CRLFs (the variable parts are numbers and known names).
+local function jtemplate(t) return json.quote(t) end
+local TRACE_OK_J, TRACE_FAIL_J = jtemplate(TRACE_OK), jtemplate(TRACE_FAIL)
+local raw = json.raw
+
 local HTTP_OF = { InvalidRequest = 400, InvalidAuthKey = 401, AccessDenied = 200, UnknownMethod = 404,
   InvalidParameter = 200, TooManyRequests = 429, ServerError = 500 }
 M.HTTP_OF = HTTP_OF
@@ -111,13 +117,14 @@ local function ok_body(id, canon, keyid, fields)
   local n = 6
   for i = 1, #fields do n = n + 1; o[n] = fields[i] end
   o[n + 1] = "idRequest"; o[n + 2] = id
-  o[n + 3] = "Trace"; o[n + 4] = format(TRACE_OK, id, ngx.localtime(), canon, keyid)
+  o[n + 3] = "Trace"; o[n + 4] = raw(format(TRACE_OK_J, id, ngx.localtime(), canon, keyid))
   return encode(obj(o))
 end
 
 local function err_body(id, canon, code, msg)
   return encode(obj { "Success", false, "ErrorCode", code, "ErrorMessage", msg, "idRequest", id,
-    "Trace", format(TRACE_FAIL, id, ngx.localtime(), canon, code, msg) })
+    "Trace", raw(format(TRACE_FAIL_J, id, ngx.localtime(), json.quote(canon):sub(2, -2), code,
+      json.quote(msg):sub(2, -2))) })
 end
 M.err_body = err_body
 
@@ -242,12 +249,30 @@ end
 
 local MALFORMED = "<html><head><title>Runtime Error</title></head><body>{\"Success\": tru</body></html>"
 
-local function injected(e, route, term, after)
+local function injected_body(e, route, term, after)
   local id = e.idRequest
   if not id then id = next_request + 1; next_request = id; e.idRequest = id end
   e.status, e.code = term.status, term.code
-  return send(term.status, err_body(id, route and route.canon or "?", term.code,
-    "Injected fault: HTTP " .. term.status .. (after and " after processing" or "")), term.retry_after)
+  return err_body(id, route and route.canon or "?", term.code,
+    "Injected fault: HTTP " .. term.status .. (after and " after processing" or ""))
+end
+
+local function drop(e)
+  e.status = 444
+  log.commit(e)
+  return ngx_exit(444)
+end
+
+-- full Content-Length, half the body, then the connection is closed
+local function truncate(e, status, body)
+  log.commit(e)
+  if M.config.bom then body = BOM .. body end
+  ngx.status = status
+  header["Content-Type"] = CT
+  header["Content-Length"] = #body
+  ngx_print(sub(body, 1, math.floor(#body / 2)))
+  ngx_flush(true)
+  return ngx_exit(444)
 end
 
 function M.handle()
@@ -267,15 +292,15 @@ function M.handle()
     -- faults that hit before the call is processed
     if term and not term.after and term.type ~= "truncate" then
       local ty = term.type
-      if ty == "drop" then
-        e.status = 444
-        return ngx_exit(444)
-      elseif ty == "malformed" then
+      if ty == "drop" then return drop(e) end
+      if ty == "malformed" then
         e.status = 200
+        log.commit(e)
         return send(200, MALFORMED)
-      else
-        return injected(e, route, term, false)
       end
+      local body = injected_body(e, route, term, false)
+      log.commit(e)
+      return send(term.status, body, term.retry_after)
     end
   end
 
@@ -285,23 +310,19 @@ function M.handle()
   if term then -- faults that hit after the call was processed
     local ty = term.type
     if ty == "status" then
-      return injected(e, route, term, true)
+      body = injected_body(e, route, term, true)
+      log.commit(e)
+      return send(term.status, body, term.retry_after)
     elseif ty == "drop" then
-      e.status = 444
-      return ngx_exit(444)
+      return drop(e)
     elseif ty == "malformed" then
+      log.commit(e)
       return send(200, sub(body, 1, #body - 3) .. ",,}")
     elseif ty == "truncate" then
-      -- full Content-Length, half the body, then the connection is closed
-      if M.config.bom then body = BOM .. body end
-      ngx.status = status
-      header["Content-Type"] = CT
-      header["Content-Length"] = #body
-      ngx_print(sub(body, 1, math.floor(#body / 2)))
-      ngx_flush(true)
-      return ngx_exit(444)
+      return truncate(e, status, body)
     end
   end
+  log.commit(e)
   return send(status, body, ra)
 end
 

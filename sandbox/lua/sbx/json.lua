@@ -24,10 +24,14 @@ local OBJ = { __name = "sbx.obj" }
 local ARR = { __name = "sbx.arr" }
 local NULL = setmetatable({}, { __name = "sbx.null", __tostring = function() return "null" end })
 M.null = NULL
+-- RAW: already-encoded JSON text, emitted verbatim (see M.raw)
+local RAW = { __name = "sbx.raw" }
 M.OBJ, M.ARR = OBJ, ARR
 local CJNULL = cjson.null
 
 function M.obj(t) return setmetatable(t, OBJ) end
+-- raw(json_text): a value the encoder copies as is (e.g. a pre-escaped string)
+function M.raw(s) return setmetatable({ s }, RAW) end
 function M.arr(t) return setmetatable(t or {}, ARR) end
 function M.isnull(v) return v == nil or v == NULL or v == CJNULL end
 
@@ -94,6 +98,7 @@ enc = function(v, buf, n, d)
     if v == NULL or v == CJNULL then n = n + 1; buf[n] = "null"; return n end
     local mt = getmetatable(v)
     local ind, ind1 = IND[d] or IND[64], IND[d + 1] or IND[64]
+    if mt == RAW then n = n + 1; buf[n] = v[1]; return n end
     if mt == OBJ then
       local len = #v
       if len == 0 then n = n + 1; buf[n] = "{}"; return n end
@@ -119,9 +124,14 @@ enc = function(v, buf, n, d)
       n = n + 1; buf[n] = ind
       n = n + 1; buf[n] = "]"
     else
-      local keys, k = {}, 0
-      for key in pairs(v) do k = k + 1; keys[k] = key end
-      sort(keys, sortkeys)
+      local keys, k, allstr = {}, 0, true
+      for key in pairs(v) do
+        k = k + 1; keys[k] = key
+        if type(key) ~= "string" then allstr = false end
+      end
+      if k > 1 then
+        if allstr then sort(keys) else sort(keys, sortkeys) end
+      end
       n = n + 1; buf[n] = "{"
       for i = 1, k do
         if i > 1 then n = n + 1; buf[n] = "," end
@@ -139,10 +149,14 @@ enc = function(v, buf, n, d)
   return n
 end
 
+-- one buffer for every call: encode is not re-entrant and this saves a
+-- growing table per response
+local shared_buf = {}
+
 -- encode(value [, compact]) -> string. Pretty = 2-space indent, CRLF.
 function M.encode(v, compact)
   if compact then IND, COLON = IND_COMPACT, COLON_COMPACT end
-  local buf = {}
+  local buf = shared_buf
   local n = enc(v, buf, 0, 0)
   IND, COLON = IND_PRETTY, COLON_PRETTY
   return concat(buf, "", 1, n)

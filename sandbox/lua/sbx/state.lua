@@ -28,6 +28,9 @@ M.DEFAULT_SEED = 42
 M.S = nil -- current state, set by reset()
 
 function M.init(accounts_file)
+  -- fewer GC cycles: with a million contacts every cycle walks a million
+  -- tables, and the sandbox has memory to spare
+  collectgarbage("setpause", 400)
   if accounts_file then
     local f = io.open(accounts_file, "r")
     if f then
