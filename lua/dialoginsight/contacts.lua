@@ -1,6 +1,7 @@
 --- client.contacts: merge, get, each, find and delete contacts, with
 -- friendly field names (fields.lua) and where-clauses (where.lua).
 local core = require "dialoginsight.core"
+local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.fields"
 local where = require "dialoginsight.where"
 local pager = require "dialoginsight.pager"
@@ -95,7 +96,7 @@ function Contacts:merge(contact, opts)
     { Records = core.array { item.record }, MergeOptions = merge.options(opts) }, opts)
   if not recs then return nil, err end
   if type(recs[1]) ~= "table" then
-    return nil, require("dialoginsight.errors").new { kind = "decode", service = "contacts",
+    return nil, errors.new { kind = "decode", service = "contacts",
       method = "Merge", message = "the Merge reply has no outcome for the record" }
   end
   return merge.outcome(recs[1], fields.friendly, fields.from_wire)

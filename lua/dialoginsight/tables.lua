@@ -3,6 +3,7 @@
 --   local t = client:table(501)
 --   t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
 local core = require "dialoginsight.core"
+local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.fields"
 local where = require "dialoginsight.where"
 local pager = require "dialoginsight.pager"
@@ -68,7 +69,7 @@ function Table:merge(row, opts)
   }, opts)
   if not recs then return nil, err end
   if type(recs[1]) ~= "table" then
-    return nil, require("dialoginsight.errors").new { kind = "decode",
+    return nil, errors.new { kind = "decode",
       service = "relationaltables", method = "Merge", message = "the reply has no outcome" }
   end
   return merge.outcome(recs[1], same)
