@@ -51,7 +51,7 @@ build = {
     ["dialoginsight.core"] = {
       sources = {
         "src/di_core.c", "src/di_buf.c", "src/di_json.c", "src/di_http.c",
-        "src/di_time.c", "src/di_limiter.c",
+        "src/di_time.c", "src/di_limiter.c", "src/di_csv.c",
       },
       libraries = { "curl" },
       libdirs = { "$(CURL_LIBDIR)" },

@@ -13,6 +13,7 @@ void di_json_open(lua_State *L);
 void di_http_open(lua_State *L);
 void di_time_open(lua_State *L);
 void di_limiter_open(lua_State *L);
+void di_csv_open(lua_State *L);
 
 void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                   lua_CFunction close, lua_CFunction tostring);
