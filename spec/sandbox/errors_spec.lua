@@ -22,6 +22,8 @@ describe("sandbox errors", function()
   it("answers 400 InvalidRequest to a body that is not JSON", function()
     fails(H.api("contacts", "Merge", "{not json"), 400, "InvalidRequest")
     fails(H.api("contacts", "Merge", "[1,2]"), 400, "InvalidRequest")
+    fails(H.api("contacts", "Merge", "[]"), 400, "InvalidRequest")
+    fails(H.api("contacts", "Merge", "\"text\""), 400, "InvalidRequest")
     fails(H.api("contacts", "Merge", ""), 400, "InvalidRequest")
   end)
 

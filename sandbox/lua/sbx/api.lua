@@ -18,6 +18,7 @@ local ngx_print, ngx_exit, ngx_flush, ngx_sleep, ngx_now = ngx.print, ngx.exit, 
 local header = ngx.header
 local decode, encode, obj, NULL, isnull = json.decode, json.encode, json.obj, json.null, json.isnull
 local lcase, norm, int = util.lcase, util.norm, util.int
+local find = string.find
 local type, pairs, pcall, tostring, format, match, sub, ceil =
   type, pairs, pcall, tostring, string.format, string.match, string.sub, math.ceil
 
@@ -185,7 +186,8 @@ local function process(e, route, svc, mname)
   end
   if sub(body, 1, 3) == BOM then body = sub(body, 4) end
   local raw, jerr = decode(body)
-  if type(raw) ~= "table" or isnull(raw) or (raw[1] ~= nil) then
+  -- cjson decodes [] and {} alike: the first character tells an object
+  if type(raw) ~= "table" or isnull(raw) or raw[1] ~= nil or not find(body, "^%s*{") then
     return fail(400, id, canon, "InvalidRequest", "The request body is not a JSON object" ..
       (jerr and (": " .. jerr) or ""))
   end
