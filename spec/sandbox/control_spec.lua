@@ -58,6 +58,18 @@ end)
 describe("control: request log", function()
   before_each(function() H.reset() end)
 
+  it("counts the records of a relational-table Merge too, and answers 404 to an unknown control endpoint", function()
+    H.ok(H.api("relationaltables", "Merge", { idTable = H.TABLE, Records = {
+      { ID = { key_idReservation = 40 }, Data = { Destination = "Rome" } },
+      { ID = { key_idReservation = 41 }, Data = { Destination = "Nice" } },
+      { ID = { key_idReservation = 42 }, Data = { Destination = "Bern" } } } }))
+    local e = H.log()
+    assert.same({ "relationaltables", "merge", 3 }, { e[1].service, e[1].method, e[1].records })
+    local r = H.curl({ url = H.ROOT .. "_sandbox/nope" })
+    assert.equal(404, r.status)
+    assert.is_false(r.json.ok)
+  end)
+
   it("records one entry per API call, not for control calls", function()
     H.ok(H.merge({ H.rec("a@example.com"), H.rec("b@example.com") }))
     H.call("contacts", "Nope", {})

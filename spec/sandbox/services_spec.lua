@@ -172,6 +172,13 @@ describe("sendings", function()
     assert.equal(2, #b.Records)
     assert.same({ all.idBatch, id, 12, "Sent" }, { b.Records[1].idBatch, b.Records[1].idMessage, b.Records[1].ContactCount, b.Records[1].Status })
     assert.same({ 3, "Scheduled", "2099.01.01 10:00:00" }, { b.Records[2].ContactCount, b.Records[2].Status, b.Records[2].dtLaunch })
+    -- a launch time already past is sent at once, with its events
+    local past = H.ok(H.call("sendings", "SendBatch", { idMessage = id, ContactFilter = { Mode = "All" },
+      SendBatchOptions = { isDelayed = true, dtLaunch = "2020-01-01 00:00:00" } }))
+    assert.equal("Sent", past.Status)
+    local opens = H.ok(H.call("reports", "GetOpens", { idBatch = past.idBatch }))
+    assert.is_true(opens.TotalRecords > 0)
+    for _, o in ipairs(opens.Records) do assert.equal(past.idBatch, o.idBatch) end
     assert.equal("InvalidParameter", H.call("sendings", "SendBatch", { idMessage = 777, ContactFilter = { Mode = "All" } }).json.ErrorCode)
   end)
 end)
