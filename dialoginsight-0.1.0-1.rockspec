@@ -36,6 +36,7 @@ build = {
     ["dialoginsight.retry"] = "lua/dialoginsight/retry.lua",
     ["dialoginsight.limiter"] = "lua/dialoginsight/limiter.lua",
     ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
+    ["dialoginsight.transport.ngx"] = "lua/dialoginsight/transport/ngx.lua",
     ["dialoginsight.fields"] = "lua/dialoginsight/fields.lua",
     ["dialoginsight.where"] = "lua/dialoginsight/where.lua",
     ["dialoginsight.pager"] = "lua/dialoginsight/pager.lua",

@@ -251,11 +251,24 @@ function Client:penalize(err)
   end
 end
 
+-- A transport may refuse every call up front (transport/ngx.lua, in an
+-- nginx phase without cosockets), before a limiter slot or a retry is spent.
+function Client:refused(req)
+  local t = self.transport
+  local why = t.refuse and t:refuse()
+  if not why then return nil end
+  local err = self:transport_error(req, "network", why, false)
+  err.retryable, err.attempts = false, 0
+  return err
+end
+
 --- Calls service.method with params; returns the response table, or nil, err.
 -- opts: timeout (seconds), retries (overrides the client's policy).
 function Client:call(service, method, params, opts)
   local req, err = self:prepare(service, method, params, opts)
   if not req then return nil, err end
+  err = self:refused(req)
+  if err then return nil, err end
   return retry.run(self, req)
 end
 
@@ -275,7 +288,7 @@ function Client:call_many(calls, opts)
     end
     local req, err = self:prepare(c.service or c[1], c.method or c[2],
       c.params or c[3], opts)
-    reqs[i] = req or err
+    reqs[i] = req and self:refused(req) or req or err
   end
   return retry.run_many(self, reqs, opts.concurrency or self.settings.concurrency)
 end

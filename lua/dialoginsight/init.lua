@@ -32,7 +32,14 @@ function M.new(opts)
   local settings = config.resolve(opts == nil and config.from_env() or opts)
   local transport = settings.transport
   if transport == nil then
-    transport = require("dialoginsight.transport.curl").new(settings)
+    -- inside nginx the bytes must go through cosockets (never block a
+    -- worker); everywhere else through libcurl
+    local ngx_transport = require "dialoginsight.transport.ngx"
+    if ngx_transport.available() then
+      transport = ngx_transport.new(settings)
+    else
+      transport = require("dialoginsight.transport.curl").new(settings)
+    end
   end
   retry.policy(settings.retries) -- raises on a bad setting, before any I/O
   local lim, why = limiter.open(settings)

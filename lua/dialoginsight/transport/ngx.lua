@@ -1,0 +1,441 @@
+--- The nginx transport: HTTP/1.1 over cosockets (ngx.socket.tcp), so a call
+-- made from an OpenResty request handler or timer yields to the event loop
+-- instead of blocking the worker.  The C core still does JSON and the
+-- shared limiter; only the bytes travel here.  di.new() picks this transport
+-- by itself when it runs inside nginx (see init.lua).
+--
+-- What it does, and why:
+--   * TLS through sslhandshake with verification on.  The CA comes from
+--     nginx.conf's lua_ssl_trusted_certificate: lua-nginx-module 0.10.23
+--     (Debian 12) has no per-socket CA, so the client's ca_file setting
+--     cannot be applied here; a certificate that does not verify is a "tls"
+--     error that says so.
+--   * nginx checks a certificate against a host *name* only (X509_check_host),
+--     never an IP address; with an IP literal in base_url verification always
+--     fails, and the error says to use a name.  "localhost" is connected to as
+--     127.0.0.1, since nginx's resolver never reads /etc/hosts.
+--   * Content-Length and chunked replies; a body cut short is a "network"
+--     error saying "truncated".
+--   * Keep-alive through setkeepalive, one pool per host:port and TLS mode.
+--     A pooled connection the server closed meanwhile is retried once on a
+--     new connection, as libcurl does.  Non-idempotent calls (fresh = true)
+--     always use a new connection and close it afterwards: a send must never
+--     be written twice by the transport.
+--   * Connect, send and read timeouts; the read timeout shrinks so that one
+--     attempt never lasts longer than its timeout.
+--
+-- post() returns, on a reply: status, body, seconds, http_version,
+-- retry_after; on failure: nil, kind ("network"|"timeout"|"tls"), message,
+-- sent (false only when no byte of the request left this host).
+local core = require "dialoginsight.core"
+
+local ngx = ngx
+local tcp = ngx and ngx.socket and ngx.socket.tcp
+local spawn, wait, kill = ngx and ngx.thread.spawn, ngx and ngx.thread.wait,
+  ngx and ngx.thread.kill
+
+local M = {}
+
+--- Phases in which cosockets, ngx.sleep and light threads are available.
+M.PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+M.POOL_SIZE = 32          -- idle connections kept per host:port
+M.KEEPALIVE = 60          -- seconds an idle connection stays in the pool
+
+--- True when running inside nginx with lua-nginx-module.
+function M.available()
+  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+    and tcp ~= nil
+end
+
+--- The reason calls cannot be made in the current phase, or nil.
+function M.phase_problem()
+  local phase = ngx.get_phase()
+  if M.PHASES[phase] then return nil end
+  return "cosockets are not available in nginx's " .. phase .. " phase: make "
+    .. "dialoginsight calls from a rewrite, access or content handler, or "
+    .. "from a timer started with ngx.timer.at(0, function() ... end)"
+end
+
+local Transport = {}
+Transport.__index = Transport
+
+--- settings: tls_verify, timeout, connect_timeout, user_agent (the client's
+-- resolved settings; ca_file is ignored, see above).  opts: pool_size,
+-- keepalive (seconds).
+function M.new(settings, opts)
+  if not M.available() then
+    error("dialoginsight: the ngx transport needs nginx with lua-nginx-module", 2)
+  end
+  opts = opts or {}
+  return setmetatable({
+    verify = settings.tls_verify ~= false,
+    timeout = settings.timeout or 30,
+    connect_timeout = settings.connect_timeout or 10,
+    user_agent = settings.user_agent or "dialoginsight-lua/0.1",
+    pool_size = opts.pool_size or M.POOL_SIZE,
+    keepalive = opts.keepalive or M.KEEPALIVE,
+    sessions = {}, -- TLS session per pool, for resumption on new connections
+  }, Transport)
+end
+
+-- URL -> { tls, host, port, addr, authority, path, pool }, cached.
+local parsed = setmetatable({}, { __mode = "k" })
+local url_cache = {}
+
+local function is_ip(host)
+  return host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
+local function parse(url)
+  local u = url_cache[url]
+  if u then return u end
+  local scheme, authority, path = url:match("^(%a+)://([^/]+)(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  if scheme ~= "https" and scheme ~= "http" then return nil end
+  local host, port = authority:match("^%[(.+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  if not host then return nil end
+  local tls = scheme == "https"
+  port = tonumber(port) or (tls and 443 or 80)
+  local addr = host:lower() == "localhost" and "127.0.0.1" or host
+  u = {
+    tls = tls, host = host, port = port, addr = addr,
+    authority = authority, path = path ~= "" and path or "/",
+    pool = "dialoginsight:" .. host .. ":" .. port .. (tls and ":tls" or ":plain"),
+  }
+  url_cache[url] = u
+  return u
+end
+M.parse = parse
+
+local function ms(seconds)
+  return math.max(1, math.floor(seconds * 1000 + 0.5))
+end
+
+local function fail(kind, message, sent)
+  return nil, kind, message, sent
+end
+
+-- Classifies a socket error of a read or write.
+local function io_error(u, what, err, sent)
+  if err == "timeout" then
+    return fail("timeout", what .. " " .. u.authority .. " timed out", sent)
+  end
+  if err == "closed" then
+    return fail("network", "connection closed by " .. u.authority .. " while " .. what, sent)
+  end
+  return fail("network", what .. " " .. u.authority .. " failed: " .. tostring(err), sent)
+end
+
+-- The TLS handshake.  lua-nginx-module 0.10.23's resty.core raises an
+-- assertion instead of returning the error when a handshake that finished
+-- at once then fails verification; pcall turns that into a tls error.
+function Transport:handshake(sock, u)
+  local ok, sess, err = pcall(sock.sslhandshake, sock, self.sessions[u.pool] or nil,
+    u.host, self.verify)
+  if ok and sess then
+    if type(sess) == "cdata" or type(sess) == "userdata" then
+      self.sessions[u.pool] = sess
+    end
+    return true
+  end
+  self.sessions[u.pool] = nil
+  local why = ok and tostring(err) or "the server's certificate did not verify"
+  local msg = "TLS handshake with " .. u.authority .. " failed: " .. why
+  if self.verify then
+    msg = msg .. " (nginx verifies against lua_ssl_trusted_certificate in nginx.conf; "
+      .. "the client's ca_file cannot be applied to a cosocket"
+    if is_ip(u.host) then
+      msg = msg .. "; nginx checks host names only, not IP addresses: use a host name "
+        .. "in base_url"
+    end
+    msg = msg .. ")"
+  end
+  return fail("tls", msg, false)
+end
+
+-- Opens (or takes from the pool) a connection ready for a request.
+-- Returns sock, reused | nil, kind, message, sent.
+function Transport:connect(u, fresh, timeout)
+  local sock = tcp()
+  local t = ms(math.min(self.connect_timeout, timeout))
+  sock:settimeouts(t, ms(timeout), ms(timeout))
+  -- a fresh connection comes from a pool that is never filled
+  local ok, err = sock:connect(u.addr, u.port, { pool = fresh and (u.pool .. ":fresh") or u.pool })
+  if not ok then
+    if err == "timeout" then
+      return fail("timeout", "connecting to " .. u.authority .. " timed out", false)
+    end
+    local msg = "cannot connect to " .. u.authority .. ": " .. tostring(err)
+    if tostring(err):find("resolver", 1, true) then
+      msg = msg .. " (add a 'resolver' directive to nginx.conf to use host names)"
+    end
+    return fail("network", msg, false)
+  end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  if u.tls and not reused then
+    local hok, kind, msg, sent = self:handshake(sock, u)
+    if not hok then
+      sock:close()
+      return fail(kind, msg, sent)
+    end
+  end
+  return sock, reused
+end
+
+local function request_head(self, u, body, fresh)
+  return {
+    "POST ", u.path, " HTTP/1.1\r\n",
+    "Host: ", u.authority, "\r\n",
+    "User-Agent: ", self.user_agent, "\r\n",
+    "Content-Type: application/json\r\n",
+    "Accept: application/json\r\n",
+    "Content-Length: ", tostring(#body), "\r\n",
+    "Connection: ", fresh and "close" or "keep-alive", "\r\n",
+    "\r\n", body,
+  }
+end
+
+-- Reads the status line and headers.  Returns status, version, headers
+-- (lower-case names) | nil, err, got_any (whether any byte came back).
+local function read_head(sock)
+  local line, err = sock:receive("*l")
+  if not line then return nil, err, false end
+  local version, status = line:match("^HTTP/(%d%.?%d?) (%d%d%d)")
+  if not status then return nil, "bad status line", true end
+  local headers = {}
+  while true do
+    local h
+    h, err = sock:receive("*l")
+    if not h then return nil, err, true end
+    if h == "" then break end
+    local name, value = h:match("^([^:]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      if headers[name] then
+        headers[name] = headers[name] .. ", " .. value
+      else
+        headers[name] = value
+      end
+    end
+  end
+  status = tonumber(status)
+  if status >= 100 and status < 200 then -- 100 Continue and friends: skip
+    return read_head(sock)
+  end
+  return status, tonumber(version), headers
+end
+
+-- Reads a chunked body.  Returns body | nil, err, truncated.
+local function read_chunked(sock)
+  local parts, n = {}, 0
+  while true do
+    local line, err = sock:receive("*l")
+    if not line then return nil, err, err == "closed" end
+    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    if not size then return nil, "bad chunk size line" end
+    if size == 0 then break end
+    local data, perr = sock:receive(size)
+    if not data then return nil, perr, perr == "closed" end
+    n = n + 1
+    parts[n] = data
+    local crlf
+    crlf, err = sock:receive(2)
+    if crlf ~= "\r\n" then return nil, err or "bad chunk end", err == "closed" end
+  end
+  while true do -- trailers
+    local line, err = sock:receive("*l")
+    if not line then return nil, err, err == "closed" end
+    if line == "" then break end
+  end
+  return table.concat(parts)
+end
+
+local function retry_after_of(v)
+  if not v then return nil end
+  local n = tonumber(v)
+  if n then return math.max(0, n) end
+  local t = ngx.parse_http_time(v)
+  if t then return math.max(0, t - ngx.time()) end
+  return nil
+end
+
+-- One exchange on one connection.  Returns the post() results, plus, on a
+-- failure, whether it is the stale-pooled-connection case worth one retry.
+function Transport:exchange(u, body, timeout, fresh, started)
+  local sock, reused, msg, sent = self:connect(u, fresh, timeout)
+  if not sock then return sock, reused, msg, sent end
+  local deadline = started + timeout
+  local function remaining() return deadline - core.now() end
+
+  local ok, err = sock:send(request_head(self, u, body, fresh))
+  if not ok then
+    sock:close()
+    if reused and err == "closed" then return nil, "stale" end
+    return io_error(u, "sending to", err, true)
+  end
+  sock:settimeouts(nil, nil, ms(math.max(0.001, remaining())))
+  local status, version, headers = read_head(sock)
+  if not status then
+    sock:close()
+    local got_any = headers
+    if reused and not got_any and version == "closed" then return nil, "stale" end
+    if version == "bad status line" then
+      return fail("network", "the reply from " .. u.authority .. " is not HTTP", true)
+    end
+    return io_error(u, "reading the reply of", version, true)
+  end
+
+  local te = headers["transfer-encoding"]
+  local len = tonumber(headers["content-length"])
+  local reply, rerr, truncated
+  sock:settimeouts(nil, nil, ms(math.max(0.001, remaining())))
+  if te and te:lower():find("chunked", 1, true) then
+    reply, rerr, truncated = read_chunked(sock)
+  elseif len then
+    local partial
+    reply, rerr, partial = sock:receive(len)
+    if not reply and rerr == "closed" then
+      truncated = true
+      rerr = "got " .. #(partial or "") .. " of " .. len .. " bytes"
+    end
+  else -- no length: the body ends when the server closes the connection
+    reply, rerr = sock:receive("*a")
+  end
+  if not reply then
+    sock:close()
+    if truncated then
+      return fail("network", "truncated reply from " .. u.authority .. ": the connection "
+        .. "closed before the end of the body (" .. tostring(rerr) .. ")", true)
+    end
+    return io_error(u, "reading the body of the reply of", rerr, true)
+  end
+
+  local conn = (headers["connection"] or ""):lower()
+  local keep = not fresh and (te or len) and not conn:find("close", 1, true)
+    and (version >= 1.1 or conn:find("keep-alive", 1, true))
+  if keep then
+    sock:setkeepalive(self.keepalive * 1000, self.pool_size)
+  else
+    sock:close()
+  end
+  return status, reply, core.now() - started, version,
+    retry_after_of(headers["retry-after"])
+end
+
+--- post(url, body, timeout, fresh) -> see the header comment.
+function Transport:post(url, body, timeout, fresh)
+  local problem = M.phase_problem()
+  if problem then return fail("network", problem, false) end
+  local u = parse(url)
+  if not u then return fail("network", "unsupported URL " .. tostring(url), false) end
+  timeout = timeout or self.timeout
+  local started = core.now()
+  local status, a, b, c, d = self:exchange(u, body, timeout, fresh, started)
+  if status == nil and a == "stale" then
+    -- the pooled connection had been closed by the server before any byte
+    -- of the request was accepted: one more try on a new connection
+    status, a, b, c, d = self:exchange(u, body, math.max(0.001, timeout - (core.now() - started)),
+      true, started)
+  end
+  return status, a, b, c, d
+end
+
+--- Refuses calls up front in phases without cosockets (client.lua asks
+-- before spending a limiter slot or a retry).
+function Transport:refuse()
+  return M.phase_problem()
+end
+
+--- Concurrent calls: one light thread (ngx.thread.spawn) per call.
+local Multi = {}
+Multi.__index = Multi
+
+function Transport:multi()
+  return setmetatable({ t = self, threads = {}, tags = {}, n = 0 }, Multi)
+end
+
+function Multi:add(tag, url, body, timeout, fresh)
+  local t = self.t
+  local th = spawn(function()
+    local status, a, b, c, d = t:post(url, body, timeout, fresh)
+    if status then
+      return { tag = tag, status = status, body = a, seconds = b, http_version = c,
+               retry_after = d }
+    end
+    return { tag = tag, kind = a, message = b, sent = c }
+  end)
+  self.n = self.n + 1
+  self.threads[self.n] = th
+  self.tags[th] = tag
+end
+
+function Multi:pending()
+  return self.n
+end
+
+local function drop(self, th)
+  for i = 1, self.n do
+    if self.threads[i] == th then
+      table.remove(self.threads, i)
+      self.n = self.n - 1
+      break
+    end
+  end
+  self.tags[th] = nil
+end
+
+--- Waits up to wait_seconds for at least one call to finish; returns the
+-- list of completions (possibly empty).
+function Multi:perform(wait_seconds)
+  if self.n == 0 then return {} end
+  local sleeper = spawn(ngx.sleep, math.max(0, wait_seconds or 0))
+  local ok, res = wait(sleeper, unpack(self.threads, 1, self.n))
+  -- which thread finished?  The sleeper returns nothing (true only).
+  if type(res) ~= "table" then
+    if not ok then
+      -- a call's thread raised: find which by polling the others' status
+      for i = self.n, 1, -1 do
+        local th = self.threads[i]
+        if coroutine.status(th) == "dead" then
+          local tag = self.tags[th]
+          drop(self, th)
+          kill(sleeper)
+          return { { tag = tag, kind = "network", message = "internal error: " .. tostring(res),
+                     sent = true } }
+        end
+      end
+    end
+    return {}
+  end
+  kill(sleeper)
+  for i = 1, self.n do
+    if self.tags[self.threads[i]] == res.tag and coroutine.status(self.threads[i]) == "dead" then
+      drop(self, self.threads[i])
+      break
+    end
+  end
+  return { res }
+end
+
+--- Kills the calls still running.
+function Multi:close()
+  for i = 1, self.n do kill(self.threads[i]) end
+  self.threads, self.tags, self.n = {}, {}, 0
+end
+
+function Transport:now() return core.now() end
+
+function Transport:sleep(s)
+  if s > 0 then ngx.sleep(s) end
+end
+
+--- Pooled connections belong to the worker, not to the client: nothing to do.
+function Transport:close() end
+
+return M
