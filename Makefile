@@ -12,7 +12,7 @@ CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 LUA54_INC  ?= /usr/include/lua5.4
 LUAJIT_INC ?= /usr/include/luajit-2.1
 
-CORE_SRC := src/di_core.c src/di_buf.c src/di_json.c src/di_http.c src/di_time.c src/di_limiter.c
+CORE_SRC := src/di_core.c src/di_buf.c src/di_json.c src/di_http.c src/di_time.c src/di_limiter.c src/di_csv.c
 CORE_HDR := $(wildcard src/*.h)
 
 CORE54 := build/lua5.4/dialoginsight/core.so
@@ -74,3 +74,32 @@ install: all
 
 clean:
 	rm -rf build
+
+# The bundled host: the C core compiled in, the Lua layer embedded (see
+# src/host/di_host.c), so bin/dialoginsight runs without LUA_PATH.
+HOST       := bin/dialoginsight
+HOST_SRC   := src/host/di_host.c
+HOST_LUA   := $(shell find lua/dialoginsight -name '*.lua' | LC_ALL=C sort)
+HOST_EMBED := build/host/di_embed.c
+
+all: $(HOST)
+
+$(HOST_EMBED): src/host/embed.lua $(HOST_LUA)
+	@mkdir -p $(dir $@)
+	lua5.4 src/host/embed.lua $@ $(HOST_LUA)
+
+$(HOST): $(HOST_SRC) src/host/di_embed.h $(HOST_EMBED) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(LUA54_INC) $(CURL_CFLAGS) \
+	    -o $@ $(HOST_SRC) $(HOST_EMBED) $(CORE_SRC) -llua5.4 $(CURL_LIBS) -lm
+
+.PHONY: install-host
+install: install-host
+install-host: $(HOST)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(HOST) $(DESTDIR)$(PREFIX)/bin/dialoginsight
+
+.PHONY: clean-host
+clean: clean-host
+clean-host:
+	rm -f $(HOST)

@@ -1,0 +1,274 @@
+/*
+ * di_host.c: the `dialoginsight` program, a Lua 5.4 host modelled on
+ * PUC-Rio's lua.c.  Everything it does is in Lua (lua/dialoginsight/cli/);
+ * this file gives that Lua what a plain interpreter lacks:
+ *
+ *   - the C core linked in, as package.preload["dialoginsight.core"], and the
+ *     Lua layer embedded (di_embed.c, generated at build time) behind a
+ *     package searcher, so the binary needs no LUA_PATH and runs from any
+ *     directory or after `make install`;
+ *   - `pmain` under lua_pcall, with a message handler that adds a traceback;
+ *   - Ctrl-C: by default, as in lua.c, a hook raises "interrupted!" at the
+ *     next Lua instruction.  A batch job that must stop between two batches
+ *     (sync: let the calls in flight finish, write the checkpoint) asks for a
+ *     "graceful" stop instead: SIGINT then only sets a flag it polls through
+ *     host.interrupted(); a second Ctrl-C falls back to the hook.
+ *   - dialoginsight.host: interrupted, graceful, isatty, fsync, mode, rss,
+ *     width: the few system calls the commands need.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "di_embed.h"
+
+int luaopen_dialoginsight_core(lua_State *L);
+
+static const char *progname = "dialoginsight";
+static lua_State *globalL = NULL;
+static volatile sig_atomic_t interrupted = 0;
+static volatile sig_atomic_t graceful = 0;
+
+/* The hook a signal installs: the next Lua instruction raises, as in lua.c. */
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+/* Only async-signal-safe work here: a flag, and lua_sethook, which lua.c
+ * relies on being safe to call from a handler. */
+static void laction(int sig) {
+  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  signal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
+  if (graceful && !interrupted) {
+    interrupted = 1;
+    signal(sig, laction); /* the second one still gets the hook */
+    return;
+  }
+  interrupted = 1;
+  lua_sethook(globalL, lstop, flag, 1);
+}
+
+static void l_message(const char *pname, const char *msg) {
+  if (pname) fprintf(stderr, "%s: ", pname);
+  fprintf(stderr, "%s\n", msg);
+  fflush(stderr);
+}
+
+/* The message handler: adds a traceback to a string error; an error object
+ * with a __tostring (the library's errors) is shown through it. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* host.interrupted() -> true once Ctrl-C was pressed */
+static int h_interrupted(lua_State *L) {
+  lua_pushboolean(L, interrupted != 0);
+  return 1;
+}
+
+/* host.graceful(on): while on, Ctrl-C only sets the flag */
+static int h_graceful(lua_State *L) {
+  graceful = lua_toboolean(L, 1);
+  return 0;
+}
+
+/* host.isatty(fd) */
+static int h_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* host.width() -> columns of the terminal on stderr, or 80 */
+static int h_width(lua_State *L) {
+  struct winsize ws;
+  int w = 80;
+  if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) w = ws.ws_col;
+  lua_pushinteger(L, w);
+  return 1;
+}
+
+/* host.fsync(file): flushes a Lua file and asks the kernel to put it on disk;
+ * the journal relies on it to survive more than a killed process. */
+static int h_fsync(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  if (p->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+  if (fflush(p->f) != 0 || fsync(fileno(p->f)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* host.mode(path) -> permission bits, or nil, err */
+static int h_mode(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, st.st_mode & 07777);
+  return 1;
+}
+
+/* host.size(path) -> bytes, or nil, err */
+static int h_size(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  return 1;
+}
+
+/* host.truncate(path, size): cuts a file back to a known good length */
+static int h_truncate(lua_State *L) {
+  if (truncate(luaL_checkstring(L, 1), (off_t)luaL_checkinteger(L, 2)) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* host.rss() -> peak resident set size in kB */
+static int h_rss(lua_State *L) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  lua_pushinteger(L, ru.ru_maxrss);
+  return 1;
+}
+
+static const luaL_Reg host_funcs[] = {
+  {"interrupted", h_interrupted},
+  {"graceful", h_graceful},
+  {"isatty", h_isatty},
+  {"width", h_width},
+  {"fsync", h_fsync},
+  {"mode", h_mode},
+  {"size", h_size},
+  {"truncate", h_truncate},
+  {"rss", h_rss},
+  {NULL, NULL}
+};
+
+static int luaopen_host(lua_State *L) {
+  luaL_newlib(L, host_funcs);
+  return 1;
+}
+
+/* The searcher of the embedded Lua layer: require "dialoginsight.client"
+ * finds lua/dialoginsight/client.lua as it was at build time. */
+static int embedded_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const di_embedded *m;
+  for (m = di_embedded_modules; m->name; m++) {
+    if (strcmp(m->name, name) == 0) {
+      if (luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "t") != LUA_OK)
+        return luaL_error(L, "error loading embedded module '%s':\n\t%s", name,
+                          lua_tostring(L, -1));
+      lua_pushstring(L, m->chunkname + 1);
+      return 2;
+    }
+  }
+  lua_pushfstring(L, "no embedded module '%s'", name);
+  return 1;
+}
+
+/* package.preload for the C parts; the embedded searcher goes second, right
+ * after preload, so that this binary's own Lua layer wins over any other
+ * version found on LUA_PATH. */
+static void install_modules(lua_State *L) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_dialoginsight_core);
+  lua_setfield(L, -2, "dialoginsight.core");
+  lua_pushcfunction(L, luaopen_host);
+  lua_setfield(L, -2, "dialoginsight.host");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "searchers");
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "insert");
+  lua_pushvalue(L, -3);
+  lua_pushinteger(L, 2);
+  lua_pushcfunction(L, embedded_searcher);
+  lua_call(L, 3, 0);
+  lua_pop(L, 3);
+}
+
+/* pmain(argc, argv): everything that may raise runs here, under lua_pcall.
+ * Leaves the exit status on the stack. */
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = (char **)lua_touserdata(L, 2);
+  int i;
+  luaL_checkversion(L);
+  luaL_openlibs(L);
+  install_modules(L);
+  /* arg[0] is the program, arg[1..] the command line, as lua.c does */
+  lua_createtable(L, argc, 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setglobal(L, "arg");
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "dialoginsight.cli.main");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_getglobal(L, "arg");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int status, code = 1;
+  lua_State *L = luaL_newstate();
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  if (L == NULL) {
+    l_message(progname, "cannot create state: not enough memory");
+    return EXIT_FAILURE;
+  }
+  globalL = L;
+  signal(SIGINT, laction);
+  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  status = lua_pcall(L, 2, 1, 1);
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    l_message(progname, msg ? msg : "(error object is not a string)");
+    code = interrupted ? 130 : 1;
+  } else if (lua_isinteger(L, -1)) {
+    code = (int)lua_tointeger(L, -1);
+  } else {
+    code = lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
+  }
+  signal(SIGINT, SIG_DFL);
+  lua_close(L);
+  return code;
+}
