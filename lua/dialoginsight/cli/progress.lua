@@ -13,7 +13,7 @@ P.__index = P
 function M.new(opts)
   return setmetatable({ tty = opts.tty, width = opts.width or 80,
     interval = opts.interval or 5, total = opts.total or 0,
-    started = core.now(), last = 0, shown = false }, P)
+    started = core.now(), last = core.now(), shown = false }, P)
 end
 
 local function clock(s)
