@@ -308,7 +308,7 @@ function Client:call_stream(next_call, done, opts)
     if c == nil then return nil end
     local req, err = self:prepare(c.service or c[1], c.method or c[2],
       c.params or c[3], opts)
-    return req or err
+    return req and self:refused(req) or req or err
   end
   retry.run_stream(self, next_req, done, opts.concurrency or self.settings.concurrency)
 end

@@ -394,7 +394,8 @@ end
 -- list of completions (possibly empty).
 function Multi:perform(wait_seconds)
   if self.n == 0 then return {} end
-  local sleeper = spawn(ngx.sleep, math.max(0, wait_seconds or 0))
+  local delay = math.max(0, wait_seconds or 0)
+  local sleeper = spawn(function() ngx.sleep(delay) end)
   local ok, res = wait(sleeper, unpack(self.threads, 1, self.n))
   -- which thread finished?  The sleeper returns nothing (true only).
   if type(res) ~= "table" then

@@ -1,0 +1,104 @@
+-- Test-only endpoints of the nginx specs, run by content_by_lua_file from
+-- the conf.d/test.conf that spec/nginx writes next to the example.
+--   /t/ping                    answers at once (is the worker free?)
+--   /t/call?service=&method=&campaign=&base=&retries=&backoff=
+--                              one client:call; reports ok, or the error
+--   /t/call_many?n=&service=&method=&campaign=
+--                              n calls through client:call_many, timed
+--   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
+--   /t/burn_result             what each worker did
+local di = require "dialoginsight"
+local app = require "di_example.app"
+
+local state = package.loaded["spec.nginx.state"] or { clients = {} }
+package.loaded["spec.nginx.state"] = state
+
+local function client_for(base)
+  if base == nil or base == "" then return app.client() end
+  local c = state.clients[base]
+  if not c then
+    local s = di.config.from_env()
+    s.ca_file, s.rate, s.base_url, s.timeout = nil, false, base, 5
+    c = di.new(s)
+    state.clients[base] = c
+  end
+  return c
+end
+
+local function reply(t)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(di.encode(t))
+end
+
+local function params(args)
+  if args.campaign then return { idCampaign = tonumber(args.campaign) } end
+  return nil
+end
+
+local function now() ngx.update_time(); return ngx.now() end
+
+local args = ngx.req.get_uri_args()
+local uri = ngx.var.uri
+
+if uri == "/t/ping" then
+  return reply { ok = true, pid = ngx.worker.pid() }
+
+elseif uri == "/t/call" then
+  local client = client_for(args.base)
+  local opts = {}
+  if args.retries then
+    opts.retries = { retries = tonumber(args.retries), base = tonumber(args.backoff) or 0.5,
+                     cap = tonumber(args.backoff) or 8 }
+  end
+  local delays = {}
+  client.on_retry = function(ev) delays[#delays + 1] = ev.delay end
+  local t0 = now()
+  local r, err = client:call(args.service or "projects", args.method or "List", params(args), opts)
+  client.on_retry = nil
+  local out = { elapsed = now() - t0, retries = #delays, delays = di.array(delays),
+                pid = ngx.worker.pid() }
+  if r then
+    out.ok = true
+    out.request_id = r.idRequest
+  else
+    out.ok = false
+    for _, k in ipairs { "kind", "message", "sent", "attempts", "status", "code", "outcome" } do
+      out[k] = err[k]
+    end
+    out.text = tostring(err)
+  end
+  return reply(out)
+
+elseif uri == "/t/call_many" then
+  local client = client_for(args.base)
+  local calls = {}
+  for i = 1, tonumber(args.n) or 5 do
+    calls[i] = { args.service or "projects", args.method or "List", params(args) }
+  end
+  local t0 = now()
+  local results, failures = client:call_many(calls, { concurrency = tonumber(args.concurrency) or 8 })
+  local errs = {}
+  for i, r in ipairs(results) do
+    if di.is_error(r) then errs[#errs + 1] = i .. ": " .. tostring(r) end
+  end
+  return reply { elapsed = now() - t0, failures = failures, n = #results, errors = di.array(errs) }
+
+elseif uri == "/t/burn_start" then
+  local dict = ngx.shared.burn
+  dict:set("seconds", tonumber(args.seconds) or 3)
+  dict:set("start", now() + 0.3)
+  return reply { ok = true }
+
+elseif uri == "/t/burn_result" then
+  local dict = ngx.shared.burn
+  local workers = {}
+  for _, k in ipairs(dict:get_keys(0)) do
+    local pid = k:match("^worker:(%d+)$")
+    if pid then workers[#workers + 1] = { pid = tonumber(pid), calls = dict:get(k) } end
+  end
+  return reply { done = dict:get("done") or 0, errors = dict:get("errors") or 0,
+                 workers = di.array(workers) }
+end
+
+ngx.status = 404
+return reply { error = "no such test endpoint" }

@@ -1,0 +1,316 @@
+-- The OpenResty path in a real nginx: the example's /subscribe handler, the
+-- cosocket transport (TLS, chunked and Content-Length replies, keep-alive,
+-- retries through ngx.sleep, call_many on light threads), phases without
+-- cosockets, and the key's absence from logs and replies.
+local cjson = require "cjson"
+local sbx = require "support.sandbox"
+local H = require "nginx.helper"
+
+local function urlencode(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function contact(email)
+  local ok, r = pcall(sbx.control, "GET", "contact?email=" .. urlencode(email))
+  return ok and r.contact or nil
+end
+
+describe("nginx example", function()
+  local inst, tport, relay_port, bad_port, t
+  local stamp = tostring(os.time()) .. tostring(math.random(1000, 9999))
+
+  setup(function()
+    sbx.reset()
+    tport, relay_port, bad_port = H.free_port(), H.free_port(), H.free_port()
+    -- a certificate no configured CA signed (but for the right name)
+    local bad = H.root .. "/build/nginx-spec/badcert"
+    H.sh(string.format("mkdir -p %q && cd %q && [ -s cert.pem ] || openssl req -x509 -newkey "
+      .. "ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=localhost -addext subjectAltName=DNS:localhost", bad, bad))
+    local tls = H.tls_dir()
+    inst = H.start_example("main", { workers = 1, extra = table.concat({
+      "server {",
+      "  listen 127.0.0.1:" .. tport .. ";",
+      "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
+      "}",
+      -- the sandbox again, through a relay whose replies are chunked
+      "server {",
+      "  listen 127.0.0.1:" .. relay_port .. " ssl;",
+      "  ssl_certificate " .. tls .. "/server.pem;",
+      "  ssl_certificate_key " .. tls .. "/server.key;",
+      "  location / {",
+      "    proxy_pass https://127.0.0.1:" .. H.sandbox_port() .. ";",
+      "    proxy_http_version 1.1;",
+      "    proxy_set_header Connection \"\";",
+      "    header_filter_by_lua_block { ngx.header['Content-Length'] = nil }",
+      "  }",
+      "}",
+      "server {",
+      "  listen 127.0.0.1:" .. bad_port .. " ssl;",
+      "  ssl_certificate " .. bad .. "/cert.pem;",
+      "  ssl_certificate_key " .. bad .. "/key.pem;",
+      "  location / { return 200 '{\"Success\":true}'; }",
+      "}",
+    }, "\n") })
+    t = "http://127.0.0.1:" .. tport .. "/t/"
+  end)
+
+  teardown(function()
+    if inst then inst.stop() end
+    pcall(sbx.clear_faults)
+  end)
+
+  before_each(function() sbx.clear_faults() end)
+
+  describe("POST /subscribe", function()
+    it("merges the contact with the Newsletter opt-in (form-urlencoded)", function()
+      local email = "ngx-form-" .. stamp .. "@example.com"
+      local status, body = H.http(inst.url .. "subscribe", {
+        body = "email=" .. urlencode(email) .. "&first_name=Zo%C3%A9&newsletter=on" })
+      assert.equal(200, status, body)
+      local r = cjson.decode(body)
+      assert.is_true(r.ok)
+      assert.equal("created", r.outcome)
+      assert.is_number(r.id)
+      local c = assert(contact(email), "the contact is not in the sandbox")
+      assert.equal("Zoé", c.f_FirstName)
+      assert.is_true(c.optin_Newsletter)
+      assert.equal(r.id, c.idContact)
+    end)
+
+    it("accepts JSON, and updates an existing contact", function()
+      local email = "ngx-json-" .. stamp .. "@example.com"
+      local status, body = H.http(inst.url .. "subscribe", { type = "application/json",
+        body = cjson.encode { email = email, first_name = "Bob", newsletter = false } })
+      assert.equal(200, status, body)
+      assert.equal("created", cjson.decode(body).outcome)
+      assert.is_false(contact(email).optin_Newsletter)
+      status, body = H.http(inst.url .. "subscribe", { type = "application/json",
+        body = cjson.encode { email = email, first_name = "Robert", newsletter = true } })
+      assert.equal(200, status, body)
+      assert.equal("updated", cjson.decode(body).outcome)
+      local c = contact(email)
+      assert.equal("Robert", c.f_FirstName)
+      assert.is_true(c.optin_Newsletter)
+    end)
+
+    it("answers bad input with a 4xx and a message, and sends nothing", function()
+      local since = sbx.mark()
+      local cases = {
+        { 405, "use POST", { method = "GET" } },
+        { 422, "email is required", { body = "first_name=Ann&newsletter=1" } },
+        { 422, "email is not a valid address", { body = "email=not-an-address&newsletter=1" } },
+        { 422, "email is not a valid address", { type = "application/json",
+                                                 body = '{"email": 42}' } },
+        { 400, "not a valid JSON", { type = "application/json", body = '{"email": "a@b.c",' } },
+        { 415, "application/x-www-form-urlencoded", { type = "text/plain", body = "email=a@b.co" } },
+        { 422, "newsletter must be true or false", { body = "email=a@example.com&newsletter=maybe" } },
+        { 422, "first_name", { body = "email=a@example.com&first_name=" .. string.rep("x", 101) } },
+      }
+      for _, case in ipairs(cases) do
+        local status, body, headers = H.http(inst.url .. "subscribe", case[3])
+        assert.equal(case[1], status, body)
+        local r = cjson.decode(body)
+        assert.is_false(r.ok)
+        assert.truthy(r.error:find(case[2], 1, true), r.error)
+        if status == 405 then assert.truthy(headers:lower():find("allow: post", 1, true)) end
+      end
+      assert.equal(0, (H.calls(since, "contacts.merge")))
+    end)
+
+    it("does not block the worker: 20 concurrent subscribes with 300 ms latency, one worker", function()
+      -- warm the project's field list (the first merge reads it once)
+      H.http(inst.url .. "subscribe", { body = "email=warm-" .. stamp .. "@example.com" })
+      sbx.faults { { type = "latency", ms = 300 } }
+      local since = sbx.mark()
+      local dir = inst.dir .. "/batch"
+      H.sh("mkdir -p " .. dir)
+      local cmd = {}
+      for i = 1, 20 do
+        cmd[#cmd + 1] = string.format("curl -s -o %s/%d.json -w '%%{http_code}' --max-time 15 "
+          .. "-d 'email=nb%d-%s@example.com&first_name=N%d&newsletter=1' %ssubscribe > %s/%d.code &",
+          dir, i, i, stamp, i, inst.url, dir, i)
+      end
+      local t0 = H.now()
+      H.sh(table.concat(cmd, " ") .. " wait")
+      local elapsed = H.now() - t0
+      print(string.format("\n  20 concurrent /subscribe, 300 ms latency, 1 worker: %.2f s", elapsed))
+      sbx.clear_faults()
+      for i = 1, 20 do
+        assert.equal("200", H.read(dir .. "/" .. i .. ".code"), H.read(dir .. "/" .. i .. ".json"))
+        assert.is_truthy(contact("nb" .. i .. "-" .. stamp .. "@example.com"))
+      end
+      assert.equal(20, (H.calls(since, "contacts.merge")))
+      assert.is_true(elapsed >= 0.3, "the latency fault did not apply")
+      assert.is_true(elapsed < 2, string.format("the batch took %.2f s", elapsed))
+    end)
+  end)
+
+  describe("cosocket transport", function()
+    it("runs call_many concurrently on light threads", function()
+      sbx.faults { { type = "latency", ms = 300 } }
+      local status, r = H.get_json(t .. "call_many?n=8&concurrency=8&service=campaigns"
+        .. "&method=GetStatistics&campaign=1")
+      assert.equal(200, status)
+      assert.equal(0, r.failures, cjson.encode(r.errors))
+      assert.equal(8, r.n)
+      print(string.format("\n  call_many: 8 calls with 300 ms latency in %.2f s", r.elapsed))
+      assert.is_true(r.elapsed >= 0.3)
+      assert.is_true(r.elapsed < 0.9, "call_many took " .. r.elapsed .. " s: not concurrent")
+    end)
+
+    it("reads Content-Length replies and chunked replies", function()
+      -- the sandbox answers with Content-Length, the relay with chunks
+      local relay = "https://localhost:" .. relay_port .. "/webservices/ofc4/"
+      local hdr = H.sh(string.format("curl -sS -D - -o /dev/null --cacert %q -d '{}' '%s'",
+        sbx.env("DI_CA_FILE"), relay .. "projects.ashx?method=List")):lower()
+      assert.truthy(hdr:find("transfer-encoding: chunked", 1, true), hdr)
+      hdr = H.sh(string.format("curl -sS -D - -o /dev/null --cacert %q -d '{}' '%s'",
+        sbx.env("DI_CA_FILE"), sbx.env("DI_BASE_URL") .. "projects.ashx?method=List")):lower()
+      assert.truthy(hdr:find("content-length:", 1, true), hdr)
+
+      local _, direct = H.get_json(t .. "call?service=campaigns&method=GetStatistics&campaign=1")
+      assert.is_true(direct.ok, direct.text)
+      local _, chunked = H.get_json(t .. "call?service=campaigns&method=GetStatistics&campaign=1&base="
+        .. urlencode(relay))
+      assert.is_true(chunked.ok, chunked.text)
+      assert.is_number(chunked.request_id)
+    end)
+
+    it("reports a truncated body as a network error that says so", function()
+      sbx.faults { { type = "truncate", next = 1, method = "projects.list" } }
+      local _, r = H.get_json(t .. "call?retries=0")
+      assert.is_false(r.ok)
+      assert.equal("network", r.kind)
+      assert.truthy(r.message:find("truncated", 1, true), r.message)
+    end)
+
+    it("keeps connections alive between calls", function()
+      H.get_json(t .. "call")
+      local since = sbx.mark()
+      for _ = 1, 3 do assert.is_true(select(2, H.get_json(t .. "call")).ok) end
+      local n, list = H.calls(since, "projects.list")
+      assert.equal(3, n)
+      assert.equal(list[1].connection, list[2].connection)
+      assert.equal(list[2].connection, list[3].connection)
+      assert.equal(list[1].connection_requests + 1, list[2].connection_requests)
+      assert.equal(list[2].connection_requests + 1, list[3].connection_requests)
+      assert.equal(1.1, tonumber(list[1].http_version))
+    end)
+
+    it("retries a 503 after a back-off through ngx.sleep, which leaves the worker free", function()
+      sbx.faults { { type = "status", status = 503, next = 1, method = "projects.list" } }
+      local since = sbx.mark()
+      local f = inst.dir .. "/retry.json"
+      local out = H.sh(string.format("curl -s -o %q '%scall?retries=2&backoff=1.2' & sleep 0.25; "
+        .. "curl -s -o /dev/null -w '%%{time_total}' '%sping'; wait", f, t, t))
+      local ping = tonumber(out:match("([%d%.]+)%s*$"))
+      local r = cjson.decode(H.read(f))
+      assert.is_true(r.ok, r.text)
+      assert.equal(1, r.retries)
+      assert.is_true(r.delays[1] >= 0.6 and r.delays[1] <= 1.2, tostring(r.delays[1]))
+      assert.is_true(r.elapsed >= r.delays[1])
+      -- one worker, and it answered while the call was waiting
+      assert.is_true(ping < 0.3, "ping took " .. tostring(ping) .. " s during the back-off")
+      local n, list = H.calls(since, "projects.list")
+      assert.equal(2, n)
+      assert.equal(503, list[1].status)
+      assert.equal(200, list[2].status)
+    end)
+
+    it("refuses a certificate that does not verify, as a tls error", function()
+      local _, r = H.get_json(t .. "call?base=" .. urlencode("https://localhost:" .. bad_port .. "/x/"))
+      assert.is_false(r.ok)
+      assert.equal("tls", r.kind)
+      assert.is_false(r.sent)
+      assert.equal(1, r.attempts)
+      assert.truthy(r.message:find("lua_ssl_trusted_certificate", 1, true), r.message)
+    end)
+
+    it("explains that nginx cannot verify a certificate against an IP address", function()
+      local _, r = H.get_json(t .. "call?base=" .. urlencode(sbx.env("DI_BASE_URL")))
+      assert.is_false(r.ok)
+      assert.equal("tls", r.kind)
+      assert.truthy(r.message:find("not IP addresses", 1, true), r.message)
+    end)
+
+    it("never shows the key in nginx's logs or in any reply", function()
+      -- an upstream failure that the handler logs
+      sbx.faults { { type = "status", status = 500, method = "contacts.merge" } }
+      local status, body = H.http(inst.url .. "subscribe", { body = "email=fail-" .. stamp .. "@example.com" })
+      assert.equal(502, status)
+      assert.equal("http", cjson.decode(body).cause.kind)
+      sbx.clear_faults()
+      local log = H.read(inst.errlog)
+      assert.truthy(log:find("subscribe: dialoginsight contacts.Merge", 1, true), log)
+      local key = sbx.env("DI_KEY")
+      assert.is_nil(log:find(key, 1, true))
+      assert.is_nil(H.read(inst.dir .. "/logs/access.log"):find(key, 1, true))
+      assert.is_nil(H.read(inst.dir .. "/nginx.conf"):find(key, 1, true))
+      assert.is_true(#H.bodies > 20)
+      for _, b in ipairs(H.bodies) do assert.is_nil(b:find(key, 1, true)) end
+    end)
+  end)
+end)
+
+describe("nginx phases without cosockets", function()
+  local n
+  setup(function()
+    local port = H.free_port()
+    local user = H.sh("id -u"):match("^0") and "user root;" or ""
+    n = H.start_conf("phases", user .. [[
+worker_processes 1;
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+]] .. H.PREAMBLE .. [[
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path @PREFIX@/tmp;
+  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
+  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
+  init_by_lua_block {
+    local di = require "dialoginsight"
+    local c = di.new { key_id = 1, key = "not-a-real-key", limiter_dir = "@PREFIX@",
+                       base_url = "https://localhost:9/webservices/ofc4/" }
+    local r, err = c:call("projects", "List")
+    package.loaded.probe = { client = c, init = { kind = err.kind, message = err.message,
+      sent = err.sent, attempts = err.attempts, text = tostring(err) } }
+  }
+  server {
+    listen 127.0.0.1:]] .. port .. [[;
+    location = /init { content_by_lua_block { ngx.say(require("dialoginsight").encode(package.loaded.probe.init)) } }
+    location = /log {
+      content_by_lua_block { ngx.say("ok") }
+      log_by_lua_block {
+        local p = package.loaded.probe
+        local r, err = p.client:call("projects", "List")
+        p.log = { kind = err.kind, message = err.message, sent = err.sent }
+      }
+    }
+    location = /logged { content_by_lua_block { ngx.say(require("dialoginsight").encode(package.loaded.probe.log)) } }
+  }
+}
+]])
+    n.url = "http://127.0.0.1:" .. port .. "/"
+    H.sh("sleep 0.3")
+  end)
+  teardown(function() if n then n.stop() end end)
+
+  it("a call made in init_by_lua returns a clear error pointing to ngx.timer.at", function()
+    local status, r = H.get_json(n.url .. "init")
+    assert.equal(200, status)
+    assert.equal("network", r.kind)
+    assert.is_false(r.sent)
+    assert.equal(0, r.attempts)
+    assert.truthy(r.message:find("init phase", 1, true), r.message)
+    assert.truthy(r.message:find("ngx.timer.at", 1, true), r.message)
+  end)
+
+  it("so does a call made in log_by_lua", function()
+    H.http(n.url .. "log")
+    local _, r = H.get_json(n.url .. "logged")
+    assert.equal("network", r.kind)
+    assert.truthy(r.message:find("log phase", 1, true), r.message)
+  end)
+end)
