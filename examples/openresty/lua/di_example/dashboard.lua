@@ -60,7 +60,7 @@ local function esc(s) return (tostring(s):gsub("[&<>\"']", ESC)) end
 -- 0..100% axis (0..max when every rate is small, so bars stay visible).
 function M.svg(rows)
   local W, H = 720, 320
-  local left, right, top, bottom = 56, 16, 40, 70
+  local left, right, top, bottom = 56, 16, 40, 48
   local pw, ph = W - left - right, H - top - bottom
   local top_rate = 0
   for _, r in ipairs(rows) do
@@ -80,7 +80,7 @@ function M.svg(rows)
     local y = top + ph - ph * k / 4
     add(string.format('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e3e6ea"/>', left, y, W - right, y))
     add(string.format('<text x="%d" y="%.1f" font-size="12" text-anchor="end" fill="#555">%s</text>',
-      left - 6, y + 4, percent(scale * k / 4)))
+      left - 6, y + 4, (percent(scale * k / 4):gsub("%.0%%$", "%%"))))
   end
   add(string.format('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>', left, top + ph, W - right, top + ph))
   -- legend
@@ -121,9 +121,9 @@ local PAGE = [[<!DOCTYPE html>
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #222; background: #fafbfc; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 p.meta { color: #666; margin: 0 0 16px; font-size: 13px; }
-.card { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 16px; margin-bottom: 16px; display: inline-block; }
+.card { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 16px; margin-bottom: 16px; width: fit-content; }
 table { border-collapse: collapse; font-size: 14px; }
-th, td { padding: 6px 12px; border-bottom: 1px solid #eceff3; text-align: right; }
+th, td { padding: 6px 12px; border-bottom: 1px solid #eceff3; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 td.error { color: #b00020; text-align: left; }
 </style></head>
