@@ -28,6 +28,7 @@ help:
 	@echo "make test       install missing packages, build, start the sandbox, run every spec"
 	@echo "make demo       run the main example job against the local sandbox"
 	@echo "make sandbox-start / sandbox-stop"
+	@echo "make openresty-example / openresty-example-stop   the nginx example (form + dashboard)"
 	@echo "make install PREFIX=/usr/local"
 
 bootstrap:
@@ -48,6 +49,19 @@ sandbox-start: bootstrap
 	@./sandbox/ctl start
 
 sandbox-stop:
+	@./sandbox/ctl stop
+
+# The OpenResty example (examples/openresty/) in Debian's nginx, against the
+# local sandbox: a newsletter form handler and a campaign dashboard.
+.PHONY: openresty-example openresty-example-stop
+openresty-example: bootstrap all
+	@./sandbox/ctl start >/dev/null
+	@. build/sandbox/env && url=$$(./examples/openresty/run start) && \
+	  echo "OpenResty example: $${url}dashboard  (POST $${url}subscribe, GET $${url}dashboard.json)" && \
+	  echo "stop it with: make openresty-example-stop"
+
+openresty-example-stop:
+	@./examples/openresty/run stop
 	@./sandbox/ctl stop
 
 test: bootstrap all
