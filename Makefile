@@ -56,7 +56,7 @@ sandbox-stop:
 .PHONY: openresty-example openresty-example-stop
 openresty-example: bootstrap all
 	@./sandbox/ctl start >/dev/null
-	@. build/sandbox/env && url=$$(./examples/openresty/run start) && \
+	@. "$${DI_SANDBOX_DIR:-build/sandbox}/env" && url=$$(./examples/openresty/run start) && \
 	  echo "OpenResty example: $${url}dashboard  (POST $${url}subscribe, GET $${url}dashboard.json)" && \
 	  echo "stop it with: make openresty-example-stop"
 
