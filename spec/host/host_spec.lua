@@ -120,10 +120,11 @@ local function expected(path)
   return good, bad
 end
 
-local function same_contacts(good)
+-- base: the contacts the sandbox held before (its reset seeds a few).
+local function same_contacts(good, base)
   local have = contacts()
   local n = 0
-  for _ in pairs(have) do n = n + 1 end
+  for e in pairs(have) do if not base[e] then n = n + 1 end end
   local want = 0
   for e, c in pairs(good) do
     want = want + 1
@@ -150,7 +151,7 @@ end
 local function merged_records(since)
   local sum, calls = 0, 0
   for _, e in ipairs(sbx.log(since)) do
-    if e.method == "Merge" then
+    if tostring(e.method):lower() == "merge" and tostring(e.service):lower() == "contacts" then
       sum, calls = sum + (e.records or 0), calls + 1
     end
   end
@@ -164,14 +165,12 @@ describe("dialoginsight host", function()
       local core = require "dialoginsight.core"
       local r = assert(core.csv_open(arg[1]))
       local h = assert(r:header())
-      local col
-      for j, name in ipairs(h) do if name == "di_line" then col = j end end
       local out = {}
       while true do
         local row, a, line, bad = r:next()
         if row == nil then break end
         row = row or bad
-        out[#out + 1] = row[col] or row[#row - 1]
+        out[#out + 1] = row[#row - 1] -- the last two columns: di_line, di_reason
       end
       table.sort(out, function(x, y) return tonumber(x) < tonumber(y) end)
       print(table.concat(out, " "))
@@ -326,16 +325,19 @@ describe("dialoginsight host", function()
     end)
 
     it("works from any directory, with no LUA_PATH", function()
-      local r = run("check", { cwd = "/", env = "LUA_PATH=/nonexistent/?.lua LUA_CPATH= " })
+      local r = run("check", { cwd = "/", env = "env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 " })
       assert.are.equal(0, r.code, r.err)
     end)
 
     it("export: contacts as CSV through paging, with --where", function()
       sbx.reset({ contacts = 1200 })
+      local held = 0
+      for _ in pairs(contacts()) do held = held + 1 end
+      assert.truthy(held >= 1200)
       local r = run("export contacts --page-size 250")
       assert.are.equal(0, r.code, r.err)
       local n = select(2, r.out:gsub("\r\n", ""))
-      assert.are.equal(1201, n)
+      assert.are.equal(held + 1, n)
       assert.truthy(r.out:match("^idContact,EMail,FirstName"))
       local mark = sbx.mark()
       r = run("export contacts --where City=Paris")
@@ -398,8 +400,8 @@ describe("dialoginsight host", function()
       assert.truthy(c["r1@example.com"] and c["r4@example.com"])
       assert.falsy(c["r2@example.com"] or c["r3@example.com"] or c["r5@example.com"])
       local rej = slurp(path .. ".rejects.csv")
-      assert.truthy(rej:find(",3,has 3 fields, the header has 2", 1, true), rej)
-      assert.truthy(rej:find(",4,has 1 fields, the header has 2", 1, true), rej)
+      assert.truthy(rej:find(',3,"has 3 fields, the header has 2"', 1, true), rej)
+      assert.truthy(rej:find(',4,"has 1 fields, the header has 2"', 1, true), rej)
       assert.truthy(rej:find("6,unterminated quote", 1, true), rej)
       assert.are.same({ 3, 4, 6 }, reject_lines(path .. ".rejects.csv"))
     end)
@@ -434,12 +436,13 @@ describe("dialoginsight host", function()
       local path = TMP .. "/c20k.csv"
       gen(path, 20000, 100)
       local good, bad = expected(path)
+      local base = contacts()
       local mark = sbx.mark()
       local r = run("sync contacts " .. q(path))
       assert.are.equal(2, r.code, r.out .. r.err)
       assert.truthy(r.out:find("20000 rows, 19800 merged (19800 created, 0 updated), 200 rejected",
         1, true), r.out)
-      same_contacts(good)
+      same_contacts(good, base)
       assert.are.same(bad, reject_lines(path .. ".rejects.csv"))
       local sent, calls = merged_records(mark)
       assert.are.equal(19800, sent)
@@ -472,6 +475,7 @@ describe("dialoginsight host", function()
       local path = TMP .. "/kill.csv"
       gen(path, 5000, 50)
       local good = expected(path)
+      local base = contacts()
       os.remove(path .. ".di-journal")
       slow()
       local h = spawn("sync contacts " .. q(path) .. " --concurrency 2", "kill")
@@ -495,8 +499,8 @@ describe("dialoginsight host", function()
       local mark = sbx.mark()
       r = run("sync contacts " .. q(path) .. " --resume")
       assert.are.equal(2, r.code, r.out .. r.err)
-      same_contacts(good)
-      local bad_total = 5000 / 50
+      same_contacts(good, base)
+      local bad_total = 5000 // 50
       assert.truthy(r.out:find("5000 rows, " .. (5000 - bad_total) .. " merged", 1, true), r.out)
       -- valid rows outside the confirmed ranges: every 50th row is bad
       local outside = 0
@@ -515,8 +519,10 @@ describe("dialoginsight host", function()
       local path = TMP .. "/int.csv"
       gen(path, 5000, 0)
       local good = expected(path)
+      local base = contacts()
       os.remove(path .. ".di-journal")
       slow()
+      local mark0 = sbx.mark()
       local h = spawn("sync contacts " .. q(path) .. " --concurrency 2", "int")
       wait_for_batches(path .. ".di-journal", 3)
       os.execute("kill -INT " .. h.pid)
@@ -526,14 +532,14 @@ describe("dialoginsight host", function()
       local j = slurp(path .. ".di-journal")
       assert.falsy(j:find("\nE\n", 1, true))
       -- every call that was sent got its answer and its journal line
-      local sent = merged_records(0)
+      local sent = merged_records(mark0)
       local covered = 0
       for a, b in j:gmatch("\nB (%d+) (%d+)") do covered = covered + tonumber(b) - tonumber(a) + 1 end
       assert.are.equal(sent, covered)
       sbx.clear_faults()
       local r = run("sync contacts " .. q(path) .. " --resume")
       assert.are.equal(0, r.code, r.out .. r.err)
-      same_contacts(good)
+      same_contacts(good, base)
     end)
   end)
 
