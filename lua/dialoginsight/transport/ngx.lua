@@ -166,7 +166,9 @@ function Transport:connect(u, fresh, timeout)
   local t = ms(math.min(self.connect_timeout, timeout))
   sock:settimeouts(t, ms(timeout), ms(timeout))
   -- a fresh connection comes from a pool that is never filled
-  local ok, err = sock:connect(u.addr, u.port, { pool = fresh and (u.pool .. ":fresh") or u.pool })
+  -- connections verified and not verified never share a pool
+  local pool = u.pool .. (self.verify and ":verified" or ":unverified")
+  local ok, err = sock:connect(u.addr, u.port, { pool = fresh and (pool .. ":fresh") or pool })
   if not ok then
     if err == "timeout" then
       return fail("timeout", "connecting to " .. u.authority .. " timed out", false)
@@ -268,6 +270,7 @@ end
 -- One exchange on one connection.  Returns the post() results, plus, on a
 -- failure, whether it is the stale-pooled-connection case worth one retry.
 function Transport:exchange(u, body, timeout, fresh, started)
+  local reply, rerr, truncated
   local sock, reused, msg, sent = self:connect(u, fresh, timeout)
   if not sock then return sock, reused, msg, sent end
   local deadline = started + timeout
@@ -279,7 +282,9 @@ function Transport:exchange(u, body, timeout, fresh, started)
     if reused and err == "closed" then return nil, "stale" end
     return io_error(u, "sending to", err, true)
   end
-  sock:settimeouts(nil, nil, ms(math.max(0.001, remaining())))
+  local send_ms = ms(timeout)
+  sock:settimeouts(ms(math.min(self.connect_timeout, timeout)), send_ms,
+    ms(math.max(0.001, remaining())))
   local status, version, headers = read_head(sock)
   if not status then
     sock:close()
@@ -293,9 +298,11 @@ function Transport:exchange(u, body, timeout, fresh, started)
 
   local te = headers["transfer-encoding"]
   local len = tonumber(headers["content-length"])
-  local reply, rerr, truncated
-  sock:settimeouts(nil, nil, ms(math.max(0.001, remaining())))
-  if te and te:lower():find("chunked", 1, true) then
+  sock:settimeouts(ms(math.min(self.connect_timeout, timeout)), send_ms,
+    ms(math.max(0.001, remaining())))
+  if status == 204 or status == 304 then
+    reply = ""
+  elseif te and te:lower():find("chunked", 1, true) then
     reply, rerr, truncated = read_chunked(sock)
   elseif len then
     local partial
@@ -317,7 +324,7 @@ function Transport:exchange(u, body, timeout, fresh, started)
   end
 
   local conn = (headers["connection"] or ""):lower()
-  local keep = not fresh and (te or len) and not conn:find("close", 1, true)
+  local keep = not fresh and (te or len or status == 204 or status == 304) and not conn:find("close", 1, true)
     and (version >= 1.1 or conn:find("keep-alive", 1, true))
   if keep then
     sock:setkeepalive(self.keepalive * 1000, self.pool_size)
