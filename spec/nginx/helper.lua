@@ -71,7 +71,9 @@ end
 -- url, dir, errlog, stop().
 function H.start_example(name, opts)
   opts = opts or {}
-  local dir = H.root .. "/build/nginx-spec/" .. name
+  -- one directory per sandbox, so that runs against different sandboxes
+  -- (other checkouts' make test) never share an instance
+  local dir = H.root .. "/build/nginx-spec/" .. name .. "-" .. H.sandbox_port()
   H.sh(string.format("DI_OPENRESTY_DIR=%q %s/examples/openresty/run stop", dir, H.root))
   H.sh(string.format("rm -rf %q && mkdir -p %q/conf.d %q/limiter", dir, dir, dir))
   if opts.extra then
@@ -100,7 +102,7 @@ end
 --- Starts nginx on a complete configuration text (with @PREFIX@/@ROOT@),
 -- in build/nginx-spec/<name>.  Returns { dir, errlog, stop() }.
 function H.start_conf(name, conf)
-  local dir = H.root .. "/build/nginx-spec/" .. name
+  local dir = H.root .. "/build/nginx-spec/" .. name .. "-" .. H.sandbox_port()
   H.sh(string.format("mkdir -p %q/logs %q/tmp", dir, dir))
   local pidfile = dir .. "/nginx.pid"
   local function stop()

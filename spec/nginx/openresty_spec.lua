@@ -106,6 +106,7 @@ describe("nginx example", function()
         { 415, "application/x-www-form-urlencoded", { type = "text/plain", body = "email=a@b.co" } },
         { 422, "newsletter must be true or false", { body = "email=a@example.com&newsletter=maybe" } },
         { 422, "first_name", { body = "email=a@example.com&first_name=" .. string.rep("x", 101) } },
+        { 413, "too large", { body = "email=a@example.com&first_name=" .. string.rep("x", 20000) } },
       }
       for _, case in ipairs(cases) do
         local status, body, headers = H.http(inst.url .. "subscribe", case[3])
