@@ -160,6 +160,16 @@ describe("nginx example", function()
       assert.is_true(r.elapsed < 0.9, "call_many took " .. r.elapsed .. " s: not concurrent")
     end)
 
+    it("call_many retries the calls that failed, the others going on meanwhile", function()
+      sbx.faults { { type = "status", status = 503, next = 2, method = "projects.list" } }
+      local since = sbx.mark()
+      local status, r = H.get_json(t .. "call_many?n=6&concurrency=3")
+      assert.equal(200, status)
+      assert.equal(0, r.failures, cjson.encode(r.errors))
+      assert.equal(6, r.n)
+      assert.equal(8, (H.calls(since, "projects.list")))
+    end)
+
     it("reads Content-Length replies and chunked replies", function()
       -- the sandbox answers with Content-Length, the relay with chunks
       local relay = "https://localhost:" .. relay_port .. "/webservices/ofc4/"

@@ -370,7 +370,13 @@ end
 function Multi:add(tag, url, body, timeout, fresh)
   local t = self.t
   local th = spawn(function()
-    local status, a, b, c, d = t:post(url, body, timeout, fresh)
+    -- a thread never raises (pcall may yield in LuaJIT): perform() then
+    -- only ever sees completions and its own sleeper
+    local ok, status, a, b, c, d = pcall(t.post, t, url, body, timeout, fresh)
+    if not ok then
+      return { tag = tag, kind = "network", message = "internal error: " .. tostring(status),
+               sent = true }
+    end
     if status then
       return { tag = tag, status = status, body = a, seconds = b, http_version = c,
                retry_after = d }
@@ -404,23 +410,7 @@ function Multi:perform(wait_seconds)
   local delay = math.max(0, wait_seconds or 0)
   local sleeper = spawn(function() ngx.sleep(delay) end)
   local ok, res = wait(sleeper, unpack(self.threads, 1, self.n))
-  -- which thread finished?  The sleeper returns nothing (true only).
-  if type(res) ~= "table" then
-    if not ok then
-      -- a call's thread raised: find which by polling the others' status
-      for i = self.n, 1, -1 do
-        local th = self.threads[i]
-        if coroutine.status(th) == "dead" then
-          local tag = self.tags[th]
-          drop(self, th)
-          kill(sleeper)
-          return { { tag = tag, kind = "network", message = "internal error: " .. tostring(res),
-                     sent = true } }
-        end
-      end
-    end
-    return {}
-  end
+  if not ok or type(res) ~= "table" then return {} end -- the sleeper: time is up
   kill(sleeper)
   for i = 1, self.n do
     if self.tags[self.threads[i]] == res.tag and coroutine.status(self.threads[i]) == "dead" then
