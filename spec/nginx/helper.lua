@@ -47,9 +47,18 @@ local function port_busy(port)
 end
 
 local used = {}
---- A free TCP port on 127.0.0.1.
+local seeded = false
+--- A free TCP port on 127.0.0.1.  The seed comes from /dev/urandom: runs
+-- started in the same second (two checkouts' make test) must not pick the
+-- same ports.
 function H.free_port()
-  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  if not seeded then
+    local f = assert(io.open("/dev/urandom", "rb"))
+    local b = f:read(4)
+    f:close()
+    math.randomseed(((b:byte(1) * 256 + b:byte(2)) * 256 + b:byte(3)) * 256 + b:byte(4))
+    seeded = true
+  end
   for _ = 1, 200 do
     local p = math.random(20000, 59999)
     if not used[p] and not port_busy(p) then used[p] = true; return p end
