@@ -18,8 +18,8 @@ CORE_HDR := $(wildcard src/*.h)
 CORE54 := build/lua5.4/dialoginsight/core.so
 COREJIT := build/luajit/dialoginsight/core.so
 
-.PHONY: all help bootstrap test test-sandbox test-client demo sandbox-start \
-        sandbox-stop install clean rock-check
+.PHONY: all help bootstrap test demo sandbox-start sandbox-stop install clean \
+        check-asan check-valgrind
 
 all: $(CORE54) $(COREJIT)
 
@@ -44,6 +44,22 @@ $(COREJIT): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUAJIT_INC) $(CURL_CFLAGS) \
 	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+
+# Sanitizer and memcheck builds of the core, and the specs run against them.
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=all
+CORE54_ASAN := build/asan/lua5.4/dialoginsight/core.so
+
+$(CORE54_ASAN): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $(WARN) $(PIC) -shared -I$(LUA54_INC) $(CURL_CFLAGS) \
+	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+
+check-asan: bootstrap all $(CORE54_ASAN)
+	@./scripts/check-sanitizers asan
+
+check-valgrind: bootstrap all
+	@./scripts/check-sanitizers valgrind
 
 sandbox-start: bootstrap
 	@./sandbox/ctl start

@@ -27,7 +27,9 @@ end
 -- table.  Returns the decoded JSON reply.
 function M.control(method, path, body)
   local url = M.env("DI_SANDBOX_URL") .. "_sandbox/" .. path
-  local cmd = string.format("curl -sS --fail-with-body --cacert %q -X %s", M.env("DI_CA_FILE"), method)
+  -- (env -u: under check-asan the sanitizer runtime is preloaded for the
+  -- Lua process; the curl CLI has no business with it)
+  local cmd = string.format("env -u LD_PRELOAD curl -sS --fail-with-body --cacert %q -X %s", M.env("DI_CA_FILE"), method)
   local file
   if body ~= nil then
     file = tmpfile(cjson.encode(body))
@@ -78,9 +80,10 @@ function M.settings(extra)
   return s
 end
 
---- Runs a shell command and returns its output and success.
+--- Runs a shell command (without the sanitizer runtime check-asan preloads)
+-- and returns its output and success.
 function M.sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
+  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd .. " 2>&1"))
   local out = p:read("*a")
   return out, p:close()
 end
