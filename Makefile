@@ -123,6 +123,13 @@ $(HOST): $(HOST_SRC) src/host/di_embed.h $(HOST_EMBED) $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(LUA54_INC) $(CURL_CFLAGS) \
 	    -o $@ $(HOST_SRC) $(HOST_EMBED) $(CORE_SRC) -llua5.4 $(CURL_LIBS) -lm
 
+HOST_ASAN := build/asan/bin/dialoginsight
+$(HOST_ASAN): $(HOST_SRC) src/host/di_embed.h $(HOST_EMBED) $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $(WARN) -Isrc -Isrc/host -I$(LUA54_INC) $(CURL_CFLAGS) \
+	    -o $@ $(HOST_SRC) $(HOST_EMBED) $(CORE_SRC) -llua5.4 $(CURL_LIBS) -lm
+check-asan: $(HOST_ASAN)
+
 .PHONY: install-host
 install: install-host
 install-host: $(HOST)

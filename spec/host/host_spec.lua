@@ -6,7 +6,8 @@ local sbx = require "support.sandbox"
 local cjson = require "cjson"
 
 local ROOT = assert(io.popen("pwd")):read("l")
-local BIN = ROOT .. "/bin/dialoginsight"
+-- DI_HOST_BIN: check-asan points this at the sanitizer build
+local BIN = os.getenv("DI_HOST_BIN") or (ROOT .. "/bin/dialoginsight")
 local TMP = os.tmpname()
 os.remove(TMP)
 assert(os.execute("mkdir -p " .. TMP))
