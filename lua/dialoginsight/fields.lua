@@ -105,6 +105,12 @@ local CONVERT = {
       v = (v == floor(v) and math.abs(v) < 2^53) and format("%d", v) or tostring(v)
     end
     if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
+    if v:find("[\128-\255]") then
+      -- checked here, per value, with the encoder's own rules: caught only
+      -- when the whole call is encoded, it would refuse every record of it
+      local ok, why = core.encode(v)
+      if not ok then return nil, "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")" end
+    end
     if utf8_len(v) > M.MAX_TEXT then
       return nil, "is longer than " .. M.MAX_TEXT .. " characters (" .. utf8_len(v) .. ")"
     end
