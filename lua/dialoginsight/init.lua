@@ -26,10 +26,22 @@ local M = {
   where = require "dialoginsight.where",
 }
 
+-- Turning TLS verification off must be loud, but once per process: a job
+-- that builds a client per batch should not bury its own output.
+local warned_insecure = false
+local function warn_insecure(settings)
+  if settings.tls_verify == false and not warned_insecure then
+    warned_insecure = true
+    io.stderr:write("dialoginsight: WARNING: TLS verification is off (tls_verify = false): ",
+      "anyone on the path can read the API key and the data\n")
+  end
+end
+
 --- Creates a client.  With no argument, settings come from the DI_*
 -- environment variables (config.ENV); otherwise from the table alone.
 function M.new(opts)
   local settings = config.resolve(opts == nil and config.from_env() or opts)
+  warn_insecure(settings)
   local transport = settings.transport
   if transport == nil then
     -- inside nginx the bytes must go through cosockets (never block a

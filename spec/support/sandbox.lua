@@ -83,7 +83,7 @@ end
 --- Runs a shell command (without the sanitizer runtime check-asan preloads)
 -- and returns its output and success.
 function M.sh(cmd)
-  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd .. " 2>&1"))
+  local p = assert(io.popen("unset LD_PRELOAD; " .. cmd .. " 2>&1"))
   local out = p:read("*a")
   return out, p:close()
 end
