@@ -5,46 +5,9 @@
 local sbx = require "support.sandbox"
 local cjson = require "cjson"
 
-local ROOT = assert(io.popen("pwd")):read("l")
--- DI_HOST_BIN: check-asan points this at the sanitizer build
-local BIN = os.getenv("DI_HOST_BIN") or (ROOT .. "/bin/dialoginsight")
-local TMP = os.tmpname()
-os.remove(TMP)
-assert(os.execute("mkdir -p " .. TMP))
-
--- The limiter stays on, well above what the specs need.
-local ENV = "DI_RATE=2000 DI_BURST=200 "
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
---- Runs the host: args is a shell-quoted string; opts.env prefix, opts.stdin
--- text, opts.cwd.  Returns { code, out, err }.
-local function run(args, opts)
-  opts = opts or {}
-  local out, err = TMP .. "/out", TMP .. "/err"
-  local cmd = string.format("cd %s && %s%s %s %s > %s 2> %s", q(opts.cwd or ROOT),
-    ENV, opts.env or "", BIN, args, out, err)
-  if opts.stdin then
-    spit(TMP .. "/in", opts.stdin)
-    cmd = cmd .. " < " .. TMP .. "/in"
-  end
-  local _, _, code = os.execute(cmd)
-  return { code = code, out = slurp(out) or "", err = slurp(err) or "" }
-end
+local H = require "support.host"
+local ROOT, BIN, TMP, ENV = H.ROOT, H.BIN, H.TMP, H.ENV
+local q, slurp, spit, run = H.q, H.slurp, H.spit, H.run
 
 -- Starts the host in the background; returns a handle to poll and signal.
 local function spawn(args, name)
