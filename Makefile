@@ -140,3 +140,10 @@ install-host: $(HOST)
 clean: clean-host
 clean-host:
 	rm -f $(HOST)
+
+# The fault soak (issue 9): a SOAK_ROWS-row sync with faults on, one kill -9,
+# --resume until done, every row checked (scripts/soak, spec/soak/soak.lua).
+.PHONY: soak
+SOAK_ROWS ?= 200000
+soak: bootstrap all
+	@SOAK_ROWS=$(SOAK_ROWS) ./scripts/soak
