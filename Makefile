@@ -27,6 +27,7 @@ help:
 	@echo "make            build the C core for Lua 5.4 and LuaJIT"
 	@echo "make test       install missing packages, build, start the sandbox, run every spec"
 	@echo "make demo       run the main example job against the local sandbox"
+	@echo "make bench      benchmarks side by side with peers and wrk (bench/README.md)"
 	@echo "make sandbox-start / sandbox-stop"
 	@echo "make openresty-example / openresty-example-stop   the nginx example (form + dashboard)"
 	@echo "make install PREFIX=/usr/local"
@@ -82,6 +83,15 @@ openresty-example-stop:
 
 test: bootstrap all
 	@./scripts/test
+
+# Benchmarks (bench/README.md): not part of make test, except the smoke run,
+# which scripts/test runs so that they cannot rot.
+.PHONY: bench bench-smoke
+bench: bootstrap all
+	@./bench/run
+
+bench-smoke: bootstrap all
+	@./bench/run --smoke >/dev/null
 
 demo: bootstrap all
 	@./scripts/demo
@@ -140,6 +150,26 @@ install-host: $(HOST)
 clean: clean-host
 clean-host:
 	rm -f $(HOST)
+
+# libFuzzer targets (fuzz/, see fuzz/README.md): Lua 5.4 with the core
+# compiled in, under ASan+UBSan.  `make fuzz FUZZ_SECONDS=N` replays
+# fuzz/regressions/ and fuzzes each target for N seconds, one at a time.
+.PHONY: fuzz fuzz-build
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := fuzz_decode fuzz_csv fuzz_fields
+FUZZ_BINS    := $(addprefix build/fuzz/bin/,$(FUZZ_TARGETS))
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all
+
+$(FUZZ_BINS): build/fuzz/bin/%: fuzz/%.c fuzz/harness.h $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $(WARN) -DDI_ROOT='"$(CURDIR)"' -Isrc -I$(LUA54_INC) $(CURL_CFLAGS) \
+	    -o $@ $< $(CORE_SRC) -llua5.4 $(CURL_LIBS) -lm
+
+fuzz-build: bootstrap $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run $(FUZZ_TARGETS)
 
 # The fault soak (issue 9): a SOAK_ROWS-row sync with faults on, one kill -9,
 # --resume until done, every row checked (scripts/soak, spec/soak/soak.lua).

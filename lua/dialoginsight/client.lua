@@ -181,9 +181,14 @@ function Client:interpret(req, status, body, retry_after)
     message = status == 200 and "the call failed (Success is not true)"
       or ("HTTP " .. status .. " from the server")
   end
+  -- idRequest and ErrorCode come from the server as they are: a reply that
+  -- is not the documented envelope must not give an error object that
+  -- tostring() cannot print (found by fuzz/fuzz_decode), nor echo the key.
+  local rid = resp.idRequest
+  if type(rid) ~= "string" and type(rid) ~= "number" then rid = nil end
   return nil, errors.new {
-    kind = kind, status = status, code = code, message = redact(self, message),
-    request_id = resp.idRequest, service = entry.service, method = entry.method,
+    kind = kind, status = status, code = redact(self, code), message = redact(self, message),
+    request_id = redact(self, rid), service = entry.service, method = entry.method,
     retry_after = retry_after,
   }
 end

@@ -1,0 +1,69 @@
+-- fuzz_csv driver: bytes -> a CSV file -> core.csv_open, every row to the
+-- end; then the accepted rows (header and the rows it took) written back
+-- with the host's writer (cli/csv.lua), in the file's own separator as the
+-- rejects file is, and read again: the same rows, none refused.
+local core = require "dialoginsight.core"
+local csv = require "dialoginsight.cli.csv"
+
+local function fail(fmt, ...)
+  error("fuzz_csv: " .. string.format(fmt, ...), 0)
+end
+
+-- Reads the whole file; returns header (or nil, why), accepted rows, count
+-- of refused ones.  Each record consumes at least one byte, so more records
+-- than bytes means the reader is looping.
+local function read_all(bytes)
+  local path, fd = fuzz_memfd(bytes)
+  local r, oerr = core.csv_open(path)
+  if not r then fuzz_closefd(fd); fail("csv_open: %s", tostring(oerr)) end
+  local header, herr = r:header()
+  if header == nil and type(herr) ~= "string" then fail("header() gave nil without a reason") end
+  local rows, refused, n = {}, 0, 0
+  local limit = #bytes + 2
+  while true do
+    local row, a, line, bad = r:next()
+    if row == nil then break end
+    n = n + 1
+    if n > limit then fail("%d records from %d bytes: the reader loops", n, #bytes) end
+    if row == false then
+      if type(a) ~= "string" or math.type(line) ~= "integer" or type(bad) ~= "table" then
+        fail("a refused record without why/line/row")
+      end
+      refused = refused + 1
+    else
+      if type(row) ~= "table" or math.type(a) ~= "integer" or a < 1 then fail("bad row/line") end
+      for i = 1, #row do
+        if type(row[i]) ~= "string" then fail("field %d is a %s", i, type(row[i])) end
+      end
+      if header and #row ~= #header then fail("accepted a row of %d fields, header has %d", #row, #header) end
+      rows[#rows + 1] = row
+    end
+  end
+  if r:next() ~= nil then fail("next() after the end returned a row") end
+  local tell, sep = r:tell(), r:separator()
+  if tell > #bytes then fail("tell() %d past the end %d", tell, #bytes) end
+  r:close()
+  fuzz_closefd(fd)
+  return header, herr, rows, refused, sep
+end
+
+local function same(a, b, what)
+  if #a ~= #b then fail("%s: %d fields, wrote %d", what, #a, #b) end
+  for i = 1, #a do
+    if a[i] ~= b[i] then fail("%s: field %d is %q, wrote %q", what, i, a[i], b[i]) end
+  end
+end
+
+return function(bytes)
+  local header, _, rows, _, sep = read_all(bytes)
+  if not header then return end
+  local out = { csv.line(header, sep) }
+  for i, row in ipairs(rows) do out[i + 1] = csv.line(row, sep) end
+  local header2, herr2, rows2, refused2, sep2 = read_all(table.concat(out))
+  if not header2 then fail("written header does not read back: %s", tostring(herr2)) end
+  if sep2 ~= sep then fail("written file reads with separator %q, wrote %q", sep2, sep) end
+  same(header2, header, "header")
+  if refused2 ~= 0 then fail("%d written rows refused on reading back", refused2) end
+  if #rows2 ~= #rows then fail("%d rows read back, wrote %d", #rows2, #rows) end
+  for i = 1, #rows do same(rows2[i], rows[i], "row " .. i) end
+end
