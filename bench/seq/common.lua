@@ -1,0 +1,52 @@
+--- Shared by the sequential-call contenders written in Lua (scenario 1):
+-- the request every contender sends, the settings from the environment, and
+-- the timed loop.  Each contender prints one line:
+--   calls=N wall=SECONDS cpu=SECONDS
+-- where cpu is this process's CPU time (os.clock: user + system) over the
+-- timed calls only; the warm-up calls (connection, TLS handshake, first
+-- allocations) are left out.
+local M = {}
+
+local function env(name, default)
+  local v = os.getenv(name)
+  if v == nil or v == "" then
+    if default == nil then error("bench: " .. name .. " is not set", 0) end
+    return default
+  end
+  return v
+end
+
+M.url = env("BENCH_URL")           -- base URL, ends with /webservices/ofc4/
+M.ca_file = env("BENCH_CA")
+M.key_id = tonumber(env("BENCH_KEY_ID"))
+M.key = env("BENCH_KEY")
+M.project = tonumber(env("BENCH_PROJECT"))
+M.secs = tonumber(env("BENCH_SECS", "1"))
+M.warmup = tonumber(env("BENCH_WARMUP", "200"))
+M.limiter_dir = os.getenv("BENCH_LIMITER_DIR")
+
+--- The single-record Contacts.Merge of every contender (params only; the
+-- AuthKey and idProject are added by the client, or by the peer's script).
+function M.params()
+  return {
+    Records = { { ID = { key_f_EMail = "bench1@example.com" },
+                  Data = { f_FirstName = "Bench", f_Points = 1, optin_Newsletter = true } } },
+    MergeOptions = { AllowInsert = true, AllowUpdate = true },
+  }
+end
+
+--- Runs call() for the warm-up, then for BENCH_SECS of wall time; `now`
+-- is a wall clock in seconds.  Prints the result line.
+function M.run(call, now)
+  for _ = 1, M.warmup do call() end
+  local n, t0, c0 = 0, now(), os.clock()
+  local deadline = t0 + M.secs
+  repeat
+    for _ = 1, 16 do call() end
+    n = n + 16
+  until now() >= deadline
+  local wall, cpu = now() - t0, os.clock() - c0
+  io.write(string.format("calls=%d wall=%.6f cpu=%.6f\n", n, wall, cpu))
+end
+
+return M
