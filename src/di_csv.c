@@ -64,16 +64,27 @@ static int csv_fill(di_csv *c) {
 }
 
 /* The separator: ',' or ';', whichever the first line has more of outside
- * quotes (a tie, or neither, means ','). Looks only at the first chunk. */
+ * quotes (a tie, or neither, means ','). Looks only at the first chunk.
+ * The first line is the header's: blank lines before it are skipped, as the
+ * reader skips them (fuzz_csv found "\r\na;b\r\n" read as one column). */
 static int csv_detect(di_csv *c) {
-  int inq = 0, commas = 0, semis = 0;
-  size_t i;
-  for (i = c->pos; i < c->len; i++) {
+  int st = S_START, commas = 0, semis = 0;
+  size_t i = c->pos;
+  while (i < c->len && (c->buf[i] == '\r' || c->buf[i] == '\n')) i++;
+  /* Quotes as csv_record reads them: only a quote that starts a field opens
+   * a quoted one (ab"c is plain text), else counting goes wrong past it. */
+  for (; i < c->len; i++) {
     char ch = c->buf[i];
-    if (ch == '"') inq = !inq;
-    else if (!inq && (ch == '\n' || ch == '\r')) break;
-    else if (!inq && ch == ',') commas++;
-    else if (!inq && ch == ';') semis++;
+    if (st == S_QUOTED) {
+      if (ch == '"') st = S_QUOTE;
+      continue;
+    }
+    if (st == S_QUOTE && ch == '"') { st = S_QUOTED; continue; }
+    if (st == S_START && ch == '"') { st = S_QUOTED; continue; }
+    st = S_UNQUOTED;
+    if (ch == '\n' || ch == '\r') break;
+    if (ch == ',') { commas++; st = S_START; }
+    else if (ch == ';') { semis++; st = S_START; }
   }
   return semis > commas ? ';' : ',';
 }

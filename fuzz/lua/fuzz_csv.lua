@@ -61,7 +61,7 @@ return function(bytes)
   for i, row in ipairs(rows) do out[i + 1] = csv.line(row, sep) end
   local header2, herr2, rows2, refused2, sep2 = read_all(table.concat(out))
   if not header2 then fail("written header does not read back: %s", tostring(herr2)) end
-  if sep2 ~= sep then fail("written file reads with separator %q, wrote %q", sep2, sep) end
+  if sep2 ~= sep and #header > 1 then fail("written file reads with separator %q, wrote %q", sep2, sep) end
   same(header2, header, "header")
   if refused2 ~= 0 then fail("%d written rows refused on reading back", refused2) end
   if #rows2 ~= #rows then fail("%d rows read back, wrote %d", #rows2, #rows) end

@@ -2,8 +2,14 @@
 -- ends.  Reading is the C core's job (core.csv_open, src/di_csv.c).
 local M = {}
 
+-- The reader (src/di_csv.c) guesses the separator from the header line, so
+-- a ',' or ';' in any field is quoted whatever sep is: unquoted, "a;b" in a
+-- header written with ',' would read back as two columns (found by
+-- fuzz/fuzz_csv).  A leading BOM is quoted too, or the reader would take it
+-- for the file's own and drop it.
 local function needs_quotes(s, sep)
-  return s:find('["\r\n]') or s:find(sep, 1, true) or s:match("^%s") or s:match("%s$")
+  return s:find('[",;\r\n]') or s:find(sep, 1, true) or s:match("^%s") or s:match("%s$")
+    or s:sub(1, 3) == "\239\187\191"
 end
 
 --- One field as it must appear in a CSV line.
