@@ -24,11 +24,93 @@ function M.open(settings)
     dir, err = core.runtime_dir()
     if not dir then return nil, err end
   end
-  return core.limiter {
-    path = M.path(dir, settings.base_url, settings.key_id),
-    rate = settings.rate or M.DEFAULTS.rate,
-    burst = settings.burst or M.DEFAULTS.burst,
+  local rate = settings.rate or M.DEFAULTS.rate
+  local burst = settings.burst or M.DEFAULTS.burst
+  local lim, why = core.limiter {
+    path = M.path(dir, settings.base_url, settings.key_id), rate = rate, burst = burst,
   }
+  if not lim then return nil, why end
+  return M.adaptive(lim, rate, burst, core.now)
+end
+
+-- Adapting to the server's own limit ----------------------------------------------
+--
+-- A 429 pushes the shared arrival time back by its Retry-After (whole
+-- seconds), so every sharer pauses.  That alone is not enough when the
+-- configured rate is above what the server allows: after each pause the
+-- client runs into the limit again, and each 429 costs a whole second of
+-- silence (1,000/s configured against a 300/s server gave 40 calls/s).  So
+-- this process also lowers its own rate on a 429 (once per pause: the 429s
+-- of one burst are one signal): by half when the 429 came soon after the
+-- last pause (far above the server's limit), else by a tenth.  Without a
+-- 429 it climbs back, quickly up to just under the rate of the last 429
+-- (a fifth above the halved rate after a halving), then slowly, up to the
+-- configured rate.  The rate settles just under the
+-- server's, and the pauses grow rare.  (Per process: the shared file holds
+-- only the arrival time.)
+M.ADAPT = { halve_within = 1, cut = 0.9, fast = 0.10, slow = 0.005, near = 0.95, floor = 1 }
+
+local Adaptive = {}
+Adaptive.__index = Adaptive
+
+--- Wraps a core limiter (acquire, penalize, delay, configure).
+function M.adaptive(lim, rate, burst, now)
+  local t = now()
+  return setmetatable({ lim = lim, max = rate, rate = rate, burst = burst, now = now,
+                        ceiling = rate, quiet_from = t, resumed = t, until_t = 0,
+                        penalties = 0 }, Adaptive)
+end
+
+function Adaptive:set(rate)
+  rate = math.max(M.ADAPT.floor, math.min(self.max, rate))
+  if rate ~= self.rate then
+    self.rate = rate
+    self.lim:configure(rate, math.max(1, math.min(self.burst, rate)))
+  end
+end
+
+--- 0 when a call may start now (its slot taken), else seconds to wait.
+function Adaptive:acquire()
+  if self.rate < self.max then
+    local t = self.now()
+    local quiet = t - self.quiet_from
+    if quiet >= 0.1 then
+      local a = M.ADAPT
+      local step = self.rate < a.near * self.ceiling and a.fast or a.slow
+      local r = self.rate * (1 + step) ^ quiet
+      if step == a.fast then r = math.min(r, a.near * self.ceiling) end
+      self:set(r)
+      self.quiet_from = t
+    end
+  end
+  return self.lim:acquire()
+end
+
+--- A 429: every sharer waits `seconds`; this process slows down.
+function Adaptive:penalize(seconds)
+  local t = self.now()
+  self.lim:penalize(seconds)
+  self.penalties = self.penalties + 1
+  if t >= self.until_t then
+    local a = M.ADAPT
+    if t - self.resumed < a.halve_within then
+      self:set(self.rate * 0.5)
+      self.ceiling = self.rate * 1.2 -- the limit is somewhere above: probe it slowly
+    else
+      self.ceiling = self.rate
+      self:set(self.rate * a.cut)
+    end
+  end
+  self.until_t = t + seconds
+  self.resumed, self.quiet_from = self.until_t, self.until_t
+end
+
+function Adaptive:delay() return self.lim:delay() end
+
+function Adaptive:configure(rate, burst)
+  self.max, self.ceiling, self.burst = rate, rate, burst or self.burst
+  self.rate = rate
+  self.lim:configure(rate, burst)
 end
 
 return M
