@@ -147,8 +147,20 @@ static int encode_string(encoder *e, const path_seg *p, const char *str,
   return 1;
 }
 
+/* Writes v in decimal at the end of num (size 24); returns the start.
+ * snprintf("%lld") costs more than the rest of encoding a small number,
+ * and ids and counts are most of the numbers in a request. */
+static char *format_integer(char num[24], long long v) {
+  char *q = num + 24;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do { *--q = (char)('0' + u % 10); u /= 10; } while (u != 0);
+  if (v < 0) *--q = '-';
+  return q;
+}
+
 static int encode_number(encoder *e, const path_seg *p, int idx) {
   char num[40];
+  const char *text = num;
   int len;
   lua_State *L = e->L;
   if (di_isinteger(L, idx)) {
@@ -156,7 +168,8 @@ static int encode_number(encoder *e, const path_seg *p, int idx) {
     if (v > (long long)DI_JSON_MAX_EXACT || v < -(long long)DI_JSON_MAX_EXACT)
       return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
                         "send it as a string");
-    len = snprintf(num, sizeof num, "%lld", v);
+    text = format_integer(num, v);
+    len = (int)(num + 24 - text);
   } else {
     lua_Number x = lua_tonumber(L, idx);
     if (isnan(x) || isinf(x)) return fail(e, p, "NaN and infinity are not JSON");
@@ -164,12 +177,13 @@ static int encode_number(encoder *e, const path_seg *p, int idx) {
       if (fabs(x) > DI_JSON_MAX_EXACT)
         return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
                           "send it as a string");
-      len = snprintf(num, sizeof num, "%.0f", (double)x);
+      text = format_integer(num, (long long)x);
+      len = (int)(num + 24 - text);
     } else {
       len = snprintf(num, sizeof num, "%.17g", (double)x);
     }
   }
-  if (!di_buf_add(e->out, num, (size_t)len)) return fail(e, p, "out of memory");
+  if (!di_buf_add(e->out, text, (size_t)len)) return fail(e, p, "out of memory");
   return 1;
 }
 
@@ -231,19 +245,72 @@ static lua_Integer table_shape(encoder *e, const path_seg *p, int idx) {
 
 static int encode_value(encoder *e, const path_seg *p, int idx);
 
+static int is_marked_array(lua_State *L, int idx) {
+  int marked = 0;
+  if (lua_getmetatable(L, idx)) {
+    lua_pushlightuserdata(L, (void *)di_array_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  return marked;
+}
+
+/* Encodes the members of an object whose first key/value pair lua_next has
+ * just pushed.  Returns 1 when done, 0 on failure, and -1 (stack restored)
+ * when a key is not a string: the caller then lets table_shape name the
+ * fault, exactly as for any other malformed table. */
+static int encode_members(encoder *e, const path_seg *p, int idx) {
+  lua_State *L = e->L;
+  int first = 1;
+  di_buf_addc(e->out, '{');
+  do {
+    size_t klen;
+    const char *key;
+    path_seg seg;
+    if (lua_type(L, -2) != LUA_TSTRING) { lua_pop(L, 2); return -1; }
+    key = lua_tolstring(L, -2, &klen);
+    seg.up = p; seg.key = key; seg.keylen = klen; seg.index = 0;
+    if (!first) di_buf_addc(e->out, ',');
+    first = 0;
+    if (!encode_string(e, &seg, key, klen)) return 0;
+    di_buf_addc(e->out, ':');
+    if (!encode_value(e, &seg, lua_gettop(L))) return 0;
+    lua_pop(L, 1);
+  } while (lua_next(L, idx) != 0);
+  di_buf_addc(e->out, '}');
+  return 1;
+}
+
 static int encode_table(encoder *e, const path_seg *p, int idx) {
   lua_State *L = e->L;
   const void *self = lua_topointer(L, idx);
   lua_Integer n, i;
-  int k, first = 1;
+  int k;
   for (k = 0; k < e->depth; k++)
     if (e->open[k] == self) return fail(e, p, "table contains itself (cycle)");
   if (e->depth >= DI_JSON_MAX_DEPTH)
     return fail(e, p, "nested deeper than 64 levels");
   if (!lua_checkstack(L, 4)) return fail(e, p, "Lua stack overflow");
+  e->open[e->depth++] = self;
+  /* Most tables of a request are objects (records, their ID and Data):
+   * encode them in the pass that checks their keys, rather than walking
+   * every object twice.  Arrays, marked tables and bad keys go through
+   * table_shape. */
+  if (!is_marked_array(L, idx)) {
+    size_t mark = e->out->len;
+    int top = lua_gettop(L);
+    lua_pushnil(L);
+    if (lua_next(L, idx) != 0 && lua_type(L, -2) == LUA_TSTRING) {
+      int r = encode_members(e, p, idx);
+      if (r == 0) return 0;
+      if (r == 1) goto done;
+      e->out->len = mark; /* a non-string key: undo, and classify below */
+    }
+    lua_settop(L, top);
+  }
   n = table_shape(e, p, idx);
   if (n == -2) return 0;
-  e->open[e->depth++] = self;
   if (n >= 0) {
     di_buf_addc(e->out, '[');
     for (i = 1; i <= n; i++) {
@@ -255,21 +322,9 @@ static int encode_table(encoder *e, const path_seg *p, int idx) {
     }
     di_buf_addc(e->out, ']');
   } else {
-    di_buf_addc(e->out, '{');
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-      size_t klen;
-      const char *key = lua_tolstring(L, -2, &klen);
-      path_seg seg = {p, key, klen, 0};
-      if (!first) di_buf_addc(e->out, ',');
-      first = 0;
-      if (!encode_string(e, &seg, key, klen)) return 0;
-      di_buf_addc(e->out, ':');
-      if (!encode_value(e, &seg, lua_gettop(L))) return 0;
-      lua_pop(L, 1);
-    }
-    di_buf_addc(e->out, '}');
+    di_buf_add(e->out, "{}", 2); /* an empty, unmarked table */
   }
+done:
   e->depth--;
   return e->out->oom ? fail(e, p, "out of memory") : 1;
 }
