@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "di_core.h"
 #include "di_buf.h"
@@ -189,6 +190,19 @@ static int csv_open(lua_State *L) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", path, strerror(errno));
     return 2;
+  }
+  {
+    /* fopen takes a directory; its first read would fail, and a read error
+     * raises (it is one mid-file).  Caught here, it is the nil, err of a
+     * file that cannot be read. */
+    struct stat sb;
+    if (fstat(fileno(c->f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      fclose(c->f);
+      c->f = NULL;
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path, strerror(EISDIR));
+      return 2;
+    }
   }
   /* a UTF-8 BOM is not part of the first column's name */
   if (csv_fill(c) && c->len >= 3 && memcmp(c->buf, "\xEF\xBB\xBF", 3) == 0) {

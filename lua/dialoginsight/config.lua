@@ -84,6 +84,11 @@ function M.resolve(opts)
   if type(s.key) ~= "string" or s.key == "" then
     bad("key", "must be a non-empty string")
   end
+  if s.key:find("[^\33-\126]") then
+    -- it goes into every JSON body: a byte that cannot travel there would
+    -- fail every call later, with a less clear message (the value is not shown)
+    bad("key", "must be printable ASCII without spaces (check for a stray newline or encoding)")
+  end
   s.project = positive_integer("project", s.project, false)
 
   if opts.base_url == nil then

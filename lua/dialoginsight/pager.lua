@@ -33,12 +33,18 @@ local function copy(t)
   return c
 end
 
-local function page_size(opts)
-  local n = opts and opts.page_size
-  if n ~= nil and (type(n) ~= "number" or n < 1 or n ~= math.floor(n)) then
-    error("dialoginsight: page_size must be a positive integer", 4)
+-- (inf passes n == floor(n), NaN fails every comparison: both are refused)
+local function count_opt(opts, name)
+  local n = opts and opts[name]
+  if n ~= nil and (type(n) ~= "number" or not (n >= 1) or n ~= math.floor(n) or n == math.huge) then
+    error("dialoginsight: " .. name .. " must be a positive integer", 4)
   end
   return n
+end
+
+local function page_size(opts)
+  count_opt(opts, "limit")
+  return count_opt(opts, "page_size")
 end
 
 --- An iterator that yields false, err once: how each() reports a failure

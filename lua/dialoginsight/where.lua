@@ -45,6 +45,18 @@ local function combo(operator)
     if type(list) ~= "table" or list[1] == nil then
       error("dialoginsight.where: " .. operator .. " needs a non-empty list of clauses", 2)
     end
+    -- a nil hole ({ a, nil, b }) would silently drop b: an And that
+    -- matches more than meant, fatal in a delete
+    local n, max = 0, 0
+    for k in pairs(list) do
+      n = n + 1
+      if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then max = math.huge; break end
+      if k > max then max = k end
+    end
+    if n ~= max then
+      error("dialoginsight.where: " .. operator .. " needs a list of clauses without holes "
+        .. "or other keys (a nil in the list?)", 2)
+    end
     return setmetatable({ combo = operator, list = list }, Node)
   end
 end
