@@ -96,9 +96,9 @@ function Reader:value(depth)
   elseif op == 7 then return self:take(self:byte())
   elseif op == 8 then return self:name()
   elseif op == 9 then return SPECIAL_STRINGS[self:byte() % #SPECIAL_STRINGS + 1]
-  elseif op == 10 then -- a large string: up to 1 MiB of one byte
+  elseif op == 10 then -- a large string: up to 255 KiB of one byte (speed)
     local b, n = self:byte(), self:byte()
-    return string.char(b):rep(n * 4096)
+    return string.char(b):rep(n * 1024)
   elseif op == 11 or op == 12 or op == 13 then
     if depth >= MAX_DEPTH then return self:name() end
     return self:table(depth, false)

@@ -1,0 +1,168 @@
+-- Regressions of what the libFuzzer targets found (fuzz/README.md).  Each
+-- case names its target and the input kept in fuzz/regressions/<target>/,
+-- which `make fuzz` replays; these run the same inputs under both runtimes.
+local core = require "dialoginsight.core"
+local client = require "dialoginsight.client"
+local errors = require "dialoginsight.errors"
+local fields = require "dialoginsight.fields"
+local csv = require "dialoginsight.cli.csv"
+
+local KEY = "fuzzSecretKey0123456789abcdef"
+
+local function new_client()
+  local c = client.new({ base_url = "https://fuzz.invalid/", key_id = 42, key = KEY,
+    project = 7, retries = 0 }, { now = function() return 0 end, sleep = function() end })
+  return c, assert(c:prepare("contacts", "Get", {}))
+end
+
+describe("fuzz_decode regressions: Client:interpret", function()
+  -- fuzz/regressions/fuzz_decode/idrequest_not_a_scalar, idrequest_array
+  it("keeps an idRequest that is not a string or number out of the error", function()
+    local c, req = new_client()
+    for _, body in ipairs {
+      '{"Success":false,"ErrorCode":"TooManyRequests","idRequest":{"x":null}}',
+      '{"Success":false,"ErrorCode":42,"ErrorMessage":{"a":1},"idRequest":[1,2]}',
+      '{"Success":false,"idRequest":true}',
+    } do
+      local resp, err = c:interpret(req, 429, body, 2)
+      assert.is_nil(resp)
+      assert.is_true(errors.is_error(err))
+      assert.equal("rate_limited", err.kind)
+      assert.is_nil(err.request_id)
+      assert.is_string(tostring(err)) -- raised "attempt to concatenate a table value"
+    end
+    local _, err = c:interpret(req, 400, '{"Success":false,"idRequest":"r-17"}')
+    assert.equal("r-17", err.request_id)
+    _, err = c:interpret(req, 400, '{"Success":false,"idRequest":17}')
+    assert.equal(17, err.request_id)
+  end)
+
+  -- fuzz/regressions/fuzz_decode/key_in_error_code
+  it("never shows the key when the server echoes it in ErrorCode or idRequest", function()
+    local c, req = new_client()
+    local _, err = c:interpret(req, 400, '{"Success":false,"ErrorCode":"' .. KEY
+      .. '","ErrorMessage":"bad key ' .. KEY .. '","idRequest":"' .. KEY .. '"}')
+    assert.equal("http", err.kind)
+    for k, v in pairs(err) do
+      if type(v) == "string" then assert.is_nil(v:find(KEY, 1, true), "err." .. k) end
+    end
+    assert.is_nil(tostring(err):find(KEY, 1, true))
+  end)
+end)
+
+describe("fuzz_csv regressions: the reader and the host's writer", function()
+  local paths = {}
+  local function file(bytes)
+    local p = os.tmpname()
+    local f = assert(io.open(p, "wb")); f:write(bytes); f:close()
+    paths[#paths + 1] = p
+    return p
+  end
+  after_each(function()
+    for _, p in ipairs(paths) do os.remove(p) end
+    paths = {}
+  end)
+  local function read_all(bytes)
+    local r = assert(core.csv_open(file(bytes)))
+    local rows = { assert(r:header()) }
+    while true do
+      local row = r:next()
+      if row == nil then break end
+      assert.is_table(row) -- no refused rows in these files
+      rows[#rows + 1] = row
+    end
+    local sep = r:separator()
+    r:close()
+    return rows, sep
+  end
+  local function write_all(rows, sep)
+    local out = {}
+    for i, row in ipairs(rows) do out[i] = csv.line(row, sep) end
+    return table.concat(out)
+  end
+
+  -- fuzz/regressions/fuzz_csv/leading_blank_line_then_semicolons
+  it("finds the separator on the header line, after blank lines", function()
+    local rows, sep = read_all("\r\na;b\r\n1;2\r\n")
+    assert.equal(";", sep)
+    assert.same({ { "a", "b" }, { "1", "2" } }, rows)
+  end)
+
+  -- fuzz/regressions/fuzz_csv/quote_inside_unquoted_header
+  it("reads quotes the way the parser does when finding the separator", function()
+    local rows, sep = read_all('ab"c,d;e\n1,2;3\n')
+    assert.equal(",", sep)
+    assert.same({ { 'ab"c', "d;e" }, { "1", "2;3" } }, rows)
+  end)
+
+  -- fuzz/regressions/fuzz_csv/semicolon_in_quoted_header, bom_inside_first_field
+  it("writes rows that read back the same, whatever separator they hold", function()
+    for _, input in ipairs {
+      '"a;b"\n"1;2"\n',
+      'a;b;c\n"x,y";"1";z\n',
+      "\239\187\191\239\187\191a,b\n1,2\n",
+    } do
+      local rows, sep = read_all(input)
+      local back = read_all(write_all(rows, sep))
+      assert.same(rows, back)
+    end
+  end)
+end)
+
+describe("fuzz_fields regressions: contact records and dates", function()
+  local SCHEMA = fields.schema {
+    ProjectFields = {
+      { Code = "EMail", DataType = "Text", isKey = true },
+      { Code = "Birthday", DataType = "Date" },
+      { Code = "LastVisit", DataType = "DateTime" },
+    },
+  }
+  local IDX = fields.index(SCHEMA)
+
+  local function problems_of(contact, idx)
+    local ok, rec, problems = pcall(fields.contact_record, contact, idx)
+    assert.is_true(ok, tostring(rec))
+    return problems
+  end
+
+  -- fuzz/regressions/fuzz_fields/date_number_out_of_range
+  it("refuses a date number os.date cannot represent, without raising", function()
+    for _, v in ipairs { 1e300, -1e300, 2^62 } do
+      local p = problems_of({ EMail = "a@b.c", LastVisit = v }, IDX)
+      assert.equal(1, #p)
+      assert.equal("LastVisit", p[1].field)
+    end
+    if math.maxinteger then
+      assert.equal(1, #problems_of({ EMail = "a@b.c", Birthday = math.maxinteger }, IDX))
+    end
+  end)
+
+  it("refuses date tables whose parts are not whole numbers in range", function()
+    local bad = {
+      { year = 2020, month = 1.5, day = 1 },
+      { year = 2020, month = 0 / 0, day = 1 },
+      { year = 2020.5, month = 1, day = 1 },
+      { year = 1e300, month = 1, day = 1 },
+      { year = 2020, month = 1, day = 1, hour = "noon" },
+      { year = 2020, month = 1, day = 1, min = {} },
+      { year = 2020, month = 1, day = math.huge },
+    }
+    for i, d in ipairs(bad) do
+      assert.equal(1, #problems_of({ EMail = "a@b.c", Birthday = d }, IDX), "case " .. i)
+      -- without a schema the table is still read as a date, and refused
+      assert.equal(1, #problems_of({ EMail = "a@b.c", Birthday = d }), "untyped case " .. i)
+    end
+    assert.equal(0, #problems_of({ EMail = "a@b.c", Birthday = { year = 2020, month = 2, day = 29 } }, IDX))
+    assert.equal("2020.02.29", fields.date({ year = 2020, month = 2.0, day = 29 }))
+  end)
+
+  -- fuzz/regressions/fuzz_fields/huge_field_name_misspelling_search
+  it("answers an unknown 1 MB field name quickly", function()
+    local name = ("x"):rep(1024 * 1024)
+    local t0 = os.clock()
+    local p = problems_of({ EMail = "a@b.c", [name] = 1 }, IDX)
+    assert.equal(1, #p)
+    assert.is_true(os.clock() - t0 < 2, "took " .. (os.clock() - t0) .. " s")
+    assert.equal("EMail", fields.closest("Emial", { "EMail", "Birthday" }))
+  end)
+end)
