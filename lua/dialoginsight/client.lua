@@ -159,7 +159,9 @@ function Client:interpret(req, status, body, retry_after)
       return nil, errors.new {
         kind = "decode", service = entry.service, method = entry.method,
         status = status,
-        message = "reply is not a JSON object: " .. redact(self, tostring(why or body:sub(1, 60))),
+        -- redact before cutting, so no prefix of the key can survive the cut
+        message = "reply is not a JSON object: " .. (why and redact(self, tostring(why))
+          or redact(self, body):sub(1, 60)),
       }
     end
     if resp.Success == true then return resp end

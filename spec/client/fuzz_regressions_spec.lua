@@ -48,6 +48,15 @@ describe("fuzz_decode regressions: Client:interpret", function()
     end
     assert.is_nil(tostring(err):find(KEY, 1, true))
   end)
+
+  it("never shows a prefix of the key when quoting a reply that is not an object", function()
+    local c, req = new_client()
+    -- a JSON string reply: quoted in the error, cut at 60 bytes, which
+    -- would cut an echoed key in two if the redaction came after the cut
+    local _, err = c:interpret(req, 200, '"' .. string.rep("x", 50) .. KEY .. '"')
+    assert.equal("decode", err.kind)
+    assert.is_nil(tostring(err):find(KEY:sub(1, 8), 1, true), tostring(err))
+  end)
 end)
 
 describe("fuzz_csv regressions: the reader and the host's writer", function()
