@@ -76,6 +76,7 @@ function M.new(settings, transport)
     settings = settings,
     transport = transport,
     retry = retry.policy(settings.retries),
+    routes = {}, -- see Client:prepare
   }, Client)
   secrets[self] = settings.key
   settings.key = nil
@@ -100,16 +101,30 @@ end
 -- Builds the request of one call: its registry entry, URL and JSON body.
 -- Returns nil, err when the parameters cannot be sent.
 function Client:prepare(service, method, params, opts)
-  if type(service) ~= "string" or not service:match(NAME) then
-    error("dialoginsight: bad service name " .. string.format("%q", tostring(service)), 3)
-  end
-  if type(method) ~= "string" or not method:match(NAME) then
-    error("dialoginsight: bad method name " .. string.format("%q", tostring(method)), 3)
+  -- A registered method, once checked, is remembered with its URL under the
+  -- names it was called with: repeated calls then do no pattern matching,
+  -- lower-casing or string building (bench/README.md).
+  local known = self.routes[service]
+  local route = known and known[method]
+  if not route then
+    if type(service) ~= "string" or not service:match(NAME) then
+      error("dialoginsight: bad service name " .. string.format("%q", tostring(service)), 3)
+    end
+    if type(method) ~= "string" or not method:match(NAME) then
+      error("dialoginsight: bad method name " .. string.format("%q", tostring(method)), 3)
+    end
+    local entry = registry.lookup(service, method)
+    route = { entry = entry or registry.unknown(service, method) }
+    route.url = self.base_url .. route.entry.service .. ".ashx?method=" .. route.entry.method
+    if entry then
+      self.routes[service] = known or {}
+      self.routes[service][method] = route
+    end
   end
   if params ~= nil and type(params) ~= "table" then
     error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", 3)
   end
-  local entry = registry.lookup(service, method) or registry.unknown(service, method)
+  local entry = route.entry
   local body = {}
   for k, v in pairs(params or {}) do body[k] = v end
   body.AuthKey = { idKey = self.key_id, Key = secrets[self] }
@@ -140,7 +155,7 @@ function Client:prepare(service, method, params, opts)
   end
   return {
     entry = entry,
-    url = self.base_url .. entry.service .. ".ashx?method=" .. entry.method,
+    url = route.url,
     body = json,
     timeout = opts and opts.timeout,
     retries = opts and opts.retries,
