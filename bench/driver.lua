@@ -114,6 +114,7 @@ local function seq_contenders()
     { name = "dialoginsight host", run = script(ROOT .. "/bin/dialoginsight run " .. seq .. "di.lua") },
     { name = "Python requests (Session)", run = script("/usr/bin/python3 " .. seq .. "py_requests.py") },
     { name = "LuaSocket + LuaSec", run = script("LUA_PATH=';;' LUA_CPATH=';;' lua5.4 " .. seq .. "luasocket.lua") },
+    { name = "libcurl alone, C loop (reference)", run = script(sh_quote(BENCH_DIR .. "/curl_floor")) },
     { name = "wrk -t1 -c1 (limit)", run = wrk(1), limit = true },
   }, wrk
 end
