@@ -258,8 +258,9 @@ end
 -- Report -------------------------------------------------------------------
 
 local function fmt_int(x)
-  local s = string.format("%.0f", x)
-  return (s:reverse():gsub("(%d%d%d)(%d)", "%1,%2"):reverse())
+  local s, n = string.format("%.0f", x), 1
+  while n > 0 do s, n = s:gsub("^(%d+)(%d%d%d)", "%1,%2") end
+  return s
 end
 
 local function verdict(ok) return ok and "met" or "**missed**" end
@@ -331,12 +332,12 @@ local function report(machine)
       if j.rt == "lua5.4" then worst = math.max(worst, over) end
       w("| ", j.rt, " | ", j.op == "encode" and "encode 100-record Merge request" or "decode 1,000-record Get reply",
         " | ", string.format("%.1f", j.core), " | ", string.format("%.1f", j.cjson), " | ",
-        string.format("%+.0f %%", over * 100), " |")
+        string.format("%+.1f %%", over * 100), " |")
     end
     for _, j in ipairs(results.json) do
       local over = j.core / j.cjson - 1
       targets[#targets + 1] = { string.format("3 %s (%s): overhead ≤ 15 %%", j.op, j.rt),
-        string.format("%+.0f %%", over * 100), over <= 0.15 }
+        string.format("%+.1f %%", over * 100), over <= 0.15 }
     end
   end
   do

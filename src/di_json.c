@@ -418,11 +418,14 @@ static void fix_decoded(lua_State *L, int idx, int depth) {
 static int json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  /* The real service may lead its replies with a UTF-8 BOM. */
-  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) { s += 3; len -= 3; }
   lua_settop(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushlstring(L, s, len);
+  /* The real service may lead its replies with a UTF-8 BOM, which cjson
+   * refuses; only then is the reply copied without it. */
+  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+    lua_pushlstring(L, s + 3, len - 3);
+  else
+    lua_pushvalue(L, 1);
   if (lua_pcall(L, 1, 1, 0) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
