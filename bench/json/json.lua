@@ -38,7 +38,7 @@ local ops = {
   encode = { n = math.max(1, math.floor(2000 * scale)),
              core = function() return core.encode(request) end,
              cjson = function() return cjson.encode(request) end },
-  decode = { n = math.max(1, math.floor(60 * scale)),
+  decode = { n = math.max(1, math.floor(120 * scale)),
              core = function() return core.decode(get_reply) end,
              cjson = function() return cjson.decode(get_reply) end },
 }
