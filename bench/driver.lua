@@ -404,7 +404,7 @@ f:close()
 io.stderr:write("bench: written to ", out, "\n")
 if smoke then
   -- every figure of the table must be a number: no nan, no inf
-  if text:match("nan") or text:match("inf") then
+  if text:match("[%s|(]%-?nan") or text:match("[%s|(]%-?inf") then
     io.stderr:write("bench: smoke run produced a figure that is not a number\n")
     os.exit(1)
   end
