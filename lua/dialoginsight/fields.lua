@@ -123,7 +123,9 @@ local CONVERT = {
       local ok, why = core.encode(v)
       if not ok then return nil, "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")" end
     end
-    if utf8_len(v) > M.MAX_TEXT then
+    -- a string is never shorter in bytes than in characters: only a long
+    -- one needs counting (utf8_len builds a string)
+    if #v > M.MAX_TEXT and utf8_len(v) > M.MAX_TEXT then
       return nil, "is longer than " .. M.MAX_TEXT .. " characters (" .. utf8_len(v) .. ")"
     end
     return v
@@ -373,6 +375,134 @@ function M.contact_record(contact, idx, key)
   rec.key = nil
   table.sort(problems, function(a, b) return a.field < b.field end)
   return rec, problems
+end
+
+-- Row converters ------------------------------------------------------------------
+
+-- A column's step, fixed once per file: what contact_record does with a
+-- member (name, v), with the lookups and the converter already chosen.
+-- Returns nil when the column needs contact_record's general path.
+local function column_step(col, j, idx, keymeta)
+  local s = { j = j }
+  if col.kind == "optin" then
+    local name = tostring(col.name)
+    s.field = "optin." .. name
+    local meta, why = M.resolve_optin(name, idx)
+    if meta then
+      s.wire, s.conv = meta.wire, function(v) return M.convert(meta, v) end
+    else
+      s.fixed = why
+    end
+    return s
+  end
+  local k = col.name
+  if type(k) ~= "string" or k == "optin" or k:match("^key_") then return nil end
+  s.field = k
+  if k == "idContact" then
+    s.id = true
+    return s
+  end
+  local meta, why = M.resolve(k, idx)
+  if not meta then
+    s.fixed = why
+    return s
+  end
+  s.wire, s.iskey = meta.wire, meta.wire == keymeta.wire
+  local conv = CONVERT[meta.type]
+  if conv then
+    s.conv = conv -- a CSV value is a string, never di.null: M.convert would call conv
+  else
+    s.conv = function(v) return M.convert(meta, v) end
+  end
+  return s
+end
+
+-- The friendly contact of a row, as a caller of contact_record builds it.
+local function contact_of(row, columns)
+  local c, optin = {}, nil
+  for j, col in ipairs(columns) do
+    local v = row[j]
+    if v ~= nil and v ~= "" then
+      if col.kind == "field" then
+        c[col.name] = v
+      elseif col.kind == "optin" then
+        optin = optin or {}
+        optin[col.name] = v
+      end
+    end
+  end
+  c.optin = optin
+  return c
+end
+
+local function by_field(a, b) return a.field < b.field end
+
+--- A converter of rows of strings (a CSV file's records) to wire records,
+-- resolved once per file: columns[j] = { kind = "field" | "optin" | "skip",
+-- name = } says what row[j] holds (empty values are absent).  The returned
+-- function(row) gives what contact_record gives for that contact, except
+-- that the problems are nil when there are none.  Resolving each name and
+-- choosing its converter per value cost about two thirds of
+-- contact_record's time on a typical file.
+function M.row_converter(columns, idx, key)
+  local keyname = key_of(idx, key)
+  local keymeta = M.resolve(keyname, idx)
+  if not keymeta then
+    error("dialoginsight: key field '" .. keyname .. "' is not a field of the project", 2)
+  end
+  local steps = {}
+  for j, col in ipairs(columns) do
+    if col.kind ~= "skip" then
+      local s = column_step(col, j, idx, keymeta)
+      if not s then -- a name only the general path handles
+        return function(row)
+          local rec, problems = M.contact_record(contact_of(row, columns), idx, key)
+          return rec, problems[1] and problems or nil
+        end
+      end
+      steps[#steps + 1] = s
+    end
+  end
+  local nsteps, keyid = #steps, "key_" .. keymeta.wire
+
+  return function(row)
+    local id, data, key_value, problems = {}, {}, nil, nil
+    for i = 1, nsteps do
+      local s = steps[i]
+      local v = row[s.j]
+      if v ~= nil and v ~= "" then
+        local val, why
+        if s.id then
+          val = integer(v)
+          if val and val >= 1 then id.idContact = val else why = "must be a positive integer" end
+        elseif s.fixed then
+          why = s.fixed
+        else
+          val, why = s.conv(v)
+          if val ~= nil then
+            data[s.wire] = val
+            if s.iskey then key_value = val end
+          end
+        end
+        if why then
+          problems = problems or {}
+          problems[#problems + 1] = { field = s.field, message = why }
+        end
+      end
+    end
+    if id.idContact == nil then
+      if key_value == nil or key_value == NULL or key_value == "" then
+        problems = problems or {}
+        problems[#problems + 1] = { field = keymeta.name,
+          message = "is missing: it is the key field (or give idContact)" }
+      else
+        id[keyid] = key_value
+        data[keymeta.wire] = nil -- it is the ID; sending it twice says nothing more
+      end
+    end
+    if problems and problems[2] then table.sort(problems, by_field) end
+    return { ID = id, Data = data }, problems
+  end
 end
 
 --- A contact as returned by the server (flat, wire names) with friendly

@@ -88,23 +88,6 @@ local function plan_columns(header, map, idx, key)
   return plan
 end
 
-local function contact_of(row, plan)
-  local c, optin = {}, nil
-  for j, p in ipairs(plan) do
-    local v = row[j]
-    if v ~= nil and v ~= "" then
-      if p.kind == "field" then
-        c[p.name] = v
-      elseif p.kind == "optin" then
-        optin = optin or {}
-        optin[p.name] = v
-      end
-    end
-  end
-  c.optin = optin
-  return c
-end
-
 local function reason_of(problems)
   local parts = {}
   for _, p in ipairs(problems) do
@@ -194,6 +177,9 @@ function M.run(client, opts)
       .. "`dialoginsight fields` lists the project's fields")
     return 1
   end
+
+  -- each column's field and converter, resolved once for the whole file
+  local to_record = fields.row_converter(plan, idx, key)
 
   -- journal and rejects
   local jpath = file .. ".di-journal"
@@ -303,8 +289,8 @@ function M.run(client, opts)
         if row == false then
           b.rejects[#b.rejects + 1] = { line, reject_line(bad or {}, line, (a:gsub("^line %d+: ", ""))) }
         else
-          local rec, probs = fields.contact_record(contact_of(row, plan), idx, key)
-          if #probs > 0 then
+          local rec, probs = to_record(row)
+          if probs then
             b.rejects[#b.rejects + 1] = { a, reject_line(row, a, reason_of(probs)) }
           else
             local n = #b.records + 1
