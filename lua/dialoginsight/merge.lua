@@ -25,14 +25,23 @@ function M.options(opts)
   }
 end
 
+--- The outcome of a Records[i] the server accepted (created, updated or
+-- skipped), or nil when outcome() would say rejected.  It builds no table:
+-- a sync asks it first for each of its rows.
+function M.accepted(rec)
+  local st = M.STATUS[rec.Status]
+  if st and (rec.ValidationResult == nil or rec.ValidationResult == "OK") then return st end
+  return nil
+end
+
 --- The outcome of one Records[i] of a Merge reply:
 -- { outcome = created|updated|skipped|rejected, id =, reason =, code =, field = }.
 -- friendly(wire) names a field the server's message quotes; from_wire maps
 -- a returned Record.
 function M.outcome(rec, friendly, from_wire)
   local o = { id = (rec.IdRecord ~= nil and rec.IdRecord ~= 0) and rec.IdRecord or nil }
-  local st = M.STATUS[rec.Status]
-  if st and (rec.ValidationResult == nil or rec.ValidationResult == "OK") then
+  local st = M.accepted(rec)
+  if st then
     o.outcome, o.reason = st, rec.Message
   else
     o.outcome = "rejected"

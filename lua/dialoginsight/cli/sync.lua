@@ -284,7 +284,8 @@ function M.run(client, opts)
       if r and r[1] <= recno then
         if b then break end -- a batch never spans a confirmed range
       else
-        b = b or { first = recno, records = {}, rows = {}, rejects = {}, created = 0, updated = 0 }
+        b = b or { first = recno, records = {}, rows = {}, lines = {}, rejects = {},
+                   created = 0, updated = 0 }
         b.last = recno
         if row == false then
           b.rejects[#b.rejects + 1] = { line, reject_line(bad or {}, line, (a:gsub("^line %d+: ", ""))) }
@@ -294,7 +295,7 @@ function M.run(client, opts)
             b.rejects[#b.rejects + 1] = { a, reject_line(row, a, reason_of(probs)) }
           else
             local n = #b.records + 1
-            b.records[n], b.rows[n] = rec, { row, a }
+            b.records[n], b.rows[n], b.lines[n] = rec, row, a
             if n == opts.batch_size then break end
           end
         end
@@ -342,21 +343,30 @@ function M.run(client, opts)
           fatal = fatal or res
           return
         end
-        for _, r in ipairs(b.rows) do
-          b.rejects[#b.rejects + 1] = { r[2], reject_line(r[1], r[2], "batch refused: " .. tostring(res)) }
+        for k, row in ipairs(b.rows) do
+          local line = b.lines[k]
+          b.rejects[#b.rejects + 1] = { line, reject_line(row, line, "batch refused: " .. tostring(res)) }
         end
       else
         local recs = type(res.Records) == "table" and res.Records or {}
-        for k, r in ipairs(b.rows) do
-          local o = type(recs[k]) == "table" and merge.outcome(recs[k], fields.friendly)
-            or { outcome = "rejected", reason = "the server returned no outcome for this record" }
-          if o.outcome == "created" then
+        for k, row in ipairs(b.rows) do
+          local rec = recs[k]
+          -- most records were merged: their status says so without the
+          -- outcome table, which is built only for the others
+          local outcome, reason = type(rec) == "table" and merge.accepted(rec), nil
+          if outcome ~= "created" and outcome ~= "updated" then
+            local o = type(rec) == "table" and merge.outcome(rec, fields.friendly)
+              or { outcome = "rejected", reason = "the server returned no outcome for this record" }
+            outcome, reason = o.outcome, o.reason
+          end
+          if outcome == "created" then
             b.created = b.created + 1
-          elseif o.outcome == "updated" then
+          elseif outcome == "updated" then
             b.updated = b.updated + 1
           else
-            b.rejects[#b.rejects + 1] = { r[2], reject_line(r[1], r[2],
-              "refused by the server: " .. tostring(o.reason or o.outcome)) }
+            local line = b.lines[k]
+            b.rejects[#b.rejects + 1] = { line, reject_line(row, line,
+              "refused by the server: " .. tostring(reason or outcome)) }
           end
         end
       end
