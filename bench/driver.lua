@@ -271,6 +271,19 @@ end
 
 local function verdict(ok) return ok and "met" or "**missed**" end
 
+
+-- The rows of a rate scenario, each against the limit (wrk) of the same run.
+local function rates_table(w, rows, limit)
+  w("| client | req/s | × wrk | client CPU µs/call | runs (req/s) |")
+  w("|---|---:|---:|---:|---|")
+  for _, r in ipairs(rows) do
+    local runs = {}
+    for i, x in ipairs(r.rates) do runs[i] = fmt_int(x) end
+    w("| ", r.name, " | ", fmt_int(r.rate), " | ", string.format("%.2f", r.rate / limit.rate),
+      " | ", string.format("%.1f", r.cpu), " | ", table.concat(runs, " / "), " |")
+  end
+end
+
 local function report(machine)
   local L = {}
   local function w(...) L[#L + 1] = table.concat({ ... }) end
@@ -290,14 +303,7 @@ local function report(machine)
     w("")
     w("## 1. Sequential single-record Contacts.Merge, one keep-alive connection, static, ", proto)
     w("")
-    w("| client | req/s | × wrk | client CPU µs/call | runs (req/s) |")
-    w("|---|---:|---:|---:|---|")
-    for _, r in ipairs(rows) do
-      local runs = {}
-      for i, x in ipairs(r.rates) do runs[i] = fmt_int(x) end
-      w("| ", r.name, " | ", fmt_int(r.rate), " | ", string.format("%.2f", r.rate / limit.rate),
-        " | ", string.format("%.1f", r.cpu), " | ", table.concat(runs, " / "), " |")
-    end
+    rates_table(w, rows, limit)
     local ours = rows[1]
     if proto == "HTTP" then
       targets[#targets + 1] = { "1 HTTP: ≥ 0.90 × wrk -c1", string.format("%.2f ×", ours.rate / limit.rate),
@@ -315,14 +321,7 @@ local function report(machine)
     w("")
     w("## 2. ", fmt_int(MANY_CALLS), " calls through call_many at concurrency 8, static, HTTP")
     w("")
-    w("| client | req/s | × wrk | client CPU µs/call | runs (req/s) |")
-    w("|---|---:|---:|---:|---|")
-    for _, r in ipairs(rows) do
-      local runs = {}
-      for i, x in ipairs(r.rates) do runs[i] = fmt_int(x) end
-      w("| ", r.name, " | ", fmt_int(r.rate), " | ", string.format("%.2f", r.rate / limit.rate),
-        " | ", string.format("%.1f", r.cpu), " | ", table.concat(runs, " / "), " |")
-    end
+    rates_table(w, rows, limit)
     targets[#targets + 1] = { "2: ≥ 0.60 × wrk -c8", string.format("%.2f ×", rows[1].rate / limit.rate),
       rows[1].rate / limit.rate >= 0.60 }
   end
