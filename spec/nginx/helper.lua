@@ -60,7 +60,9 @@ function H.free_port()
     seeded = true
   end
   for _ = 1, 200 do
-    local p = math.random(20000, 59999)
+    -- below the ephemeral range (32768..60999), where outgoing connections
+    -- take their local ports: a free port there may be gone at bind time
+    local p = math.random(20000, 32767)
     if not used[p] and not port_busy(p) then used[p] = true; return p end
   end
   error("no free port")
