@@ -129,7 +129,11 @@ describe("client:call", function()
   it("sends an empty array marked with di.array() as []", function()
     local r = assert(client():call("contacts", "Merge", { Records = di.array() }))
     assert.is_true(r.Success)
-    assert.equal(0, r.CreatedRecords or 0)
+    assert.equal(0, r.CreatedRecords)
+    -- unmarked, an empty table is an object, which the server refuses
+    local _, err = client():call("contacts", "Merge", { Records = {} }, { retries = 0 })
+    assert.equal("api", err.kind)
+    assert.equal("InvalidParameter", err.code)
   end)
 
   it("refuses invalid UTF-8 before sending, naming the field", function()

@@ -31,6 +31,19 @@ describe("contacts.Merge", function()
     assert.equal("Nina", H.contact("new@example.com").f_FirstName)
   end)
 
+  it("takes an empty Records array, and refuses an object in its place", function()
+    local auth = require("cjson").encode(H.auth())
+    local j = H.ok(H.api("contacts", "Merge",
+      '{"AuthKey":' .. auth .. ',"idProject":' .. H.PROJECT .. ',"Records":[]}'))
+    assert.equal(0, j.CreatedRecords)
+    local r = H.api("contacts", "Merge",
+      '{"AuthKey":' .. auth .. ',"idProject":' .. H.PROJECT .. ',"records" : {}}')
+    local bad = require("cjson").decode(r.body)
+    assert.is_false(bad.Success)
+    assert.equal("InvalidParameter", bad.ErrorCode)
+    assert.truthy(bad.ErrorMessage:find("Records must be an array", 1, true))
+  end)
+
   it("matches by idContact in ID", function()
     local j = H.ok(H.merge({ { ID = { idContact = 2 }, Data = { f_LastName = "Black" } } }))
     assert.equal("Updated", j.Records[1].Status)

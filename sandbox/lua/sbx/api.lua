@@ -18,7 +18,7 @@ local ngx_print, ngx_exit, ngx_flush, ngx_sleep, ngx_now = ngx.print, ngx.exit, 
 local header = ngx.header
 local decode, encode, obj, NULL, isnull = json.decode, json.encode, json.obj, json.null, json.isnull
 local lcase, norm, int = util.lcase, util.norm, util.int
-local find = string.find
+local find, lower = string.find, string.lower
 local type, pairs, pcall, tostring, format, match, sub, ceil =
   type, pairs, pcall, tostring, string.format, string.match, string.sub, math.ceil
 
@@ -199,6 +199,11 @@ local function process(e, route, svc, mname)
      route.service == "relationaltables" and route.method == "merge" then
     local r = req.records
     if type(r) == "table" then e.records = #r end
+    -- cjson reads [] and {} alike; the real service's typed deserializer
+    -- refuses an object where its Records list goes, so look at the text
+    if type(r) == "table" and next(r) == nil and find(lower(body), '"records"%s*:%s*{') then
+      req.records = "{}"
+    end
   end
   -- authentication
   local auth = norm(req.authkey)
