@@ -435,23 +435,22 @@ static int collect(lua_State *L, di_multi *m, int list) {
  * Returns as soon as at least one call finished, or after wait_s. */
 static int multi_perform(lua_State *L) {
   di_multi *m = check_multi(L, 1);
-  lua_Number wait = luaL_optnumber(L, 2, 1.0);
+  double deadline = di_now() + luaL_optnumber(L, 2, 1.0);
   int running, list;
-  long budget_ms = (long)(wait * 1000);
   lua_newtable(L);
   list = lua_gettop(L);
   for (;;) {
+    double left;
     CURLMcode mc = curl_multi_perform(m->multi, &running);
     if (mc != CURLM_OK)
       return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
-    if (collect(L, m, list) > 0 || m->active == 0 || budget_ms <= 0) break;
-    {
-      int step = budget_ms > 50 ? 50 : (int)budget_ms;
-      mc = curl_multi_poll(m->multi, NULL, 0, step, NULL);
-      if (mc != CURLM_OK)
-        return luaL_error(L, "curl_multi_poll: %s", curl_multi_strerror(mc));
-      budget_ms -= step;
-    }
+    left = deadline - di_now();
+    if (collect(L, m, list) > 0 || m->active == 0 || left <= 0) break;
+    /* poll returns early on socket activity or curl's own timers, so the
+     * budget is measured on the clock, not counted down per poll */
+    mc = curl_multi_poll(m->multi, NULL, 0, (int)(left * 1000) + 1, NULL);
+    if (mc != CURLM_OK)
+      return luaL_error(L, "curl_multi_poll: %s", curl_multi_strerror(mc));
   }
   return 1;
 }

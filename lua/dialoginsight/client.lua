@@ -224,8 +224,8 @@ function Client:notify(req, attempt, started, resp, err, status)
   hook {
     service = req.entry.service, method = req.entry.method, attempt = attempt,
     status = status or (err and err.status), kind = err and err.kind,
-    error = err and err.message, request_id = (resp or err or {}).request_id
-      or (resp and resp.idRequest),
+    error = err and err.message,
+    request_id = err and err.request_id or resp and resp.idRequest,
     seconds = self.transport:now() - started,
   }
 end

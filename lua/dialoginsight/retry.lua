@@ -94,6 +94,19 @@ local function on_retry(client, req, attempt, delay, err)
   end
 end
 
+-- What follows a failed attempt, for call and for the multi loop alike:
+-- classify it, let a 429 hold back every sharer of the key, and return the
+-- delay before the next attempt, or nil when the error is final.
+local function after_failure(client, req, p, attempt, err)
+  local again = M.classify(req.entry, err)
+  err.attempts = attempt
+  client:penalize(err)
+  if not again or attempt > p.retries then return nil end
+  local d = M.delay(p, attempt, err)
+  on_retry(client, req, attempt, d, err)
+  return d
+end
+
 --- One call, with retries.
 function M.run(client, req)
   local p = req.retries ~= nil and M.policy(req.retries) or client.retry
@@ -103,12 +116,8 @@ function M.run(client, req)
     client:throttle(req)
     local resp, err = client:attempt(req, attempt)
     if resp then return resp end
-    local again = M.classify(req.entry, err)
-    err.attempts = attempt
-    client:penalize(err)
-    if not again or attempt > p.retries then return nil, err end
-    local d = M.delay(p, attempt, err)
-    on_retry(client, req, attempt, d, err)
+    local d = after_failure(client, req, p, attempt, err)
+    if not d then return nil, err end
     client.transport:sleep(d)
   end
 end
@@ -168,17 +177,10 @@ function M.run_stream(client, next_req, done, concurrency)
     end
     client:notify(req, sl.attempts, sl.started, resp, err, c.status)
     if resp then return done(sl.i, resp) end
-    local again = M.classify(req.entry, err)
-    err.attempts = sl.attempts
-    client:penalize(err)
-    if again and sl.attempts <= sl.policy.retries then
-      local d = M.delay(sl.policy, sl.attempts, err)
-      on_retry(client, req, sl.attempts, d, err)
-      sl.at = t:now() + d
-      later[#later + 1] = sl
-    else
-      done(sl.i, err)
-    end
+    local d = after_failure(client, req, sl.policy, sl.attempts, err)
+    if not d then return done(sl.i, err) end
+    sl.at = t:now() + d
+    later[#later + 1] = sl
   end
 
   local m = t:multi()

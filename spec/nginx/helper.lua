@@ -35,35 +35,14 @@ function H.now()
   return t
 end
 
-local function port_busy(port)
-  local hex = string.format(":%04X", port)
-  for _, f in ipairs { "/proc/net/tcp", "/proc/net/tcp6" } do
-    for line in io.lines(f) do
-      local loc, st = line:match("^%s*%d+:%s+(%S+)%s+%S+%s+(%x%x)")
-      if loc and st == "0A" and loc:sub(-5) == hex then return true end
-    end
-  end
-  return false
-end
-
 local used = {}
-local seeded = false
---- A free TCP port on 127.0.0.1.  The seed comes from /dev/urandom: runs
--- started in the same second (two checkouts' make test) must not pick the
--- same ports.
+--- A free TCP port on 127.0.0.1, from scripts/free-port (the project's one
+-- picker), never one this process already handed out.
 function H.free_port()
-  if not seeded then
-    local f = assert(io.open("/dev/urandom", "rb"))
-    local b = f:read(4)
-    f:close()
-    math.randomseed(((b:byte(1) * 256 + b:byte(2)) * 256 + b:byte(3)) * 256 + b:byte(4))
-    seeded = true
-  end
-  for _ = 1, 200 do
-    -- below the ephemeral range (32768..60999), where outgoing connections
-    -- take their local ports: a free port there may be gone at bind time
-    local p = math.random(20000, 32767)
-    if not used[p] and not port_busy(p) then used[p] = true; return p end
+  for _ = 1, 50 do
+    local out = H.sh(H.root .. "/scripts/free-port")
+    local p = tonumber(out:match("%d+"))
+    if p and not used[p] then used[p] = true; return p end
   end
   error("no free port")
 end
