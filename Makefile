@@ -103,14 +103,10 @@ JIT_LDIR  = $(DESTDIR)$(PREFIX)/share/lua/5.1
 
 # The Lua modules go to both trees; each tree gets the core built for it.
 install: all
-	install -d $(LUA_LDIR)/dialoginsight/transport $(LUA_CDIR)/dialoginsight
-	install -m 644 lua/dialoginsight/*.lua $(LUA_LDIR)/dialoginsight/
-	install -m 644 lua/dialoginsight/transport/*.lua $(LUA_LDIR)/dialoginsight/transport/
-	install -m 755 $(CORE54) $(LUA_CDIR)/dialoginsight/core.so
-	install -d $(JIT_LDIR)/dialoginsight/transport $(JIT_CDIR)/dialoginsight
-	install -m 644 lua/dialoginsight/*.lua $(JIT_LDIR)/dialoginsight/
-	install -m 644 lua/dialoginsight/transport/*.lua $(JIT_LDIR)/dialoginsight/transport/
-	install -m 755 $(COREJIT) $(JIT_CDIR)/dialoginsight/core.so
+	cd lua && find dialoginsight -name '*.lua' -exec install -D -m 644 {} $(LUA_LDIR)/{} \;
+	install -D -m 755 $(CORE54) $(LUA_CDIR)/dialoginsight/core.so
+	cd lua && find dialoginsight -name '*.lua' -exec install -D -m 644 {} $(JIT_LDIR)/{} \;
+	install -D -m 755 $(COREJIT) $(JIT_CDIR)/dialoginsight/core.so
 
 clean:
 	rm -rf build

@@ -11,10 +11,11 @@
  * only appends to a malloc'd buffer.  A Lua error therefore cannot unwind
  * through libcurl, and curl's state is consistent whenever we return to Lua.
  *
- * Results, on success: status, body, seconds, http_version, retry_after.
- * On failure: nil, kind ("network"|"timeout"|"tls"), message, sent, where
- * `sent` is false only when no byte of the request left this host, which is
- * what lets the retry policy re-send a non-idempotent call safely.
+ * Every transfer answers one reply table (docs/transport.md): on a reply,
+ * status, body, seconds, http_version, retry_after; on a failure, kind
+ * ("network"|"timeout"|"tls"), message and sent, where `sent` is false only
+ * when no byte of the request left this host, which is what lets the retry
+ * policy re-send a non-idempotent call safely.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,14 +72,24 @@ typedef struct di_multi {
   int closed;
 } di_multi;
 
-static char *dup_opt(lua_State *L, int t, const char *field) {
+/* The session takes every setting from the client's resolved settings
+ * (lua/dialoginsight/config.lua holds the defaults); a missing one is a bug
+ * in the caller, so it raises rather than guess. */
+static void need(lua_State *L, int t, const char *field, int type) {
+  lua_getfield(L, t, field);
+  if (lua_type(L, -1) != type)
+    luaL_error(L, "session option '%s' must be a %s", field, lua_typename(L, type));
+}
+
+/* A copy of an optional string option (curl keeps the pointer). */
+static char *dup_opt(lua_State *L, int t, const char *field, int required) {
   const char *v;
   char *copy;
   size_t len;
   lua_getfield(L, t, field);
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); return NULL; }
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "session option '%s' must be a string", field);
+  if (lua_isnil(L, -1) && !required) { lua_pop(L, 1); return NULL; }
+  lua_pop(L, 1);
+  need(L, t, field, LUA_TSTRING);
   v = lua_tolstring(L, -1, &len);
   copy = malloc(len + 1);
   if (copy) memcpy(copy, v, len + 1);
@@ -86,17 +97,28 @@ static char *dup_opt(lua_State *L, int t, const char *field) {
   return copy;
 }
 
-static long ms_opt(lua_State *L, int t, const char *field, long dflt) {
-  lua_Number secs;
-  lua_getfield(L, t, field);
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); return dflt; }
-  if (lua_type(L, -1) != LUA_TNUMBER)
-    luaL_error(L, "session option '%s' must be a number of seconds", field);
-  secs = lua_tonumber(L, -1);
-  lua_pop(L, 1);
+/* Seconds as curl's milliseconds.  Checked before the conversion: a float
+ * out of a long's range (inf, 1e300) makes the cast undefined. */
+static long to_ms(lua_State *L, lua_Number secs, const char *what) {
   if (!(secs > 0) || secs > 86400)
-    luaL_error(L, "session option '%s' must be between 0 and 86400 s", field);
+    luaL_error(L, "%s must be between 0 and 86400 s", what);
   return (long)(secs * 1000 + 0.5);
+}
+
+static long ms_opt(lua_State *L, int t, const char *field) {
+  long ms;
+  need(L, t, field, LUA_TNUMBER);
+  ms = to_ms(L, lua_tonumber(L, -1), field);
+  lua_pop(L, 1);
+  return ms;
+}
+
+static int bool_opt(lua_State *L, int t, const char *field) {
+  int on;
+  need(L, t, field, LUA_TBOOLEAN);
+  on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
@@ -172,10 +194,15 @@ static const char *error_kind(CURLcode rc) {
   }
 }
 
-/* Pushes the outcome of a finished transfer (see the header comment). */
-static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
-                       const char *errbuf) {
+/* Pushes the reply table of a finished transfer (docs/transport.md):
+ *   { status=, body=, seconds=, http_version=, retry_after= }  or
+ *   { kind=, message=, sent= }
+ * post() returns it and multi completions are it (plus their tag), so the
+ * Lua side reads one shape, whichever path the call took. */
+static void push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
+                        const char *errbuf) {
   const di_buf *reply = &r->body;
+  lua_createtable(L, 0, 6);
   if (rc == CURLE_OK && !reply->oom) {
     long status = 0, version = 0;
     double secs = 0;
@@ -183,22 +210,28 @@ static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &secs);
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
     lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
     lua_pushlstring(L, reply->data ? reply->data : "", reply->len);
+    lua_setfield(L, -2, "body");
     lua_pushnumber(L, secs);
+    lua_setfield(L, -2, "seconds");
     lua_pushnumber(L, version == CURL_HTTP_VERSION_2_0 ? 2 :
                       version == CURL_HTTP_VERSION_1_0 ? 1.0 : 1.1);
-    if (r->retry_after >= 0) lua_pushnumber(L, r->retry_after);
-    else lua_pushnil(L);
-    return 5;
+    lua_setfield(L, -2, "http_version");
+    if (r->retry_after >= 0) {
+      lua_pushnumber(L, r->retry_after);
+      lua_setfield(L, -2, "retry_after");
+    }
   } else {
     long sent = 0;
     curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
-    lua_pushnil(L);
     if (reply->oom) {
       lua_pushliteral(L, "network");
+      lua_setfield(L, -2, "kind");
       lua_pushliteral(L, "out of memory while receiving the reply");
     } else {
       lua_pushstring(L, error_kind(rc));
+      lua_setfield(L, -2, "kind");
       if (rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2_STREAM ||
           rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR)
         lua_pushfstring(L, "connection dropped or reply truncated: %s",
@@ -206,9 +239,9 @@ static int push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
       else
         lua_pushstring(L, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
+    lua_setfield(L, -2, "message");
     lua_pushboolean(L, sent > 0);
-    lua_pushnil(L);
-    return 5;
+    lua_setfield(L, -2, "sent");
   }
 }
 
@@ -234,8 +267,8 @@ static void session_release(di_session *s) {
   s->ca_file = s->user_agent = NULL;
 }
 
-/* session{ ca_file=, verify=true, timeout=30, connect_timeout=10,
- *          user_agent=, http2=true } */
+/* session{ verify=, http2=, timeout=, connect_timeout=, user_agent=
+ *          [, ca_file=] }: all but ca_file required */
 static int session_new(lua_State *L) {
   di_session *s;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -244,15 +277,12 @@ static int session_new(lua_State *L) {
   di_buf_init(&s->reply.body);
   luaL_getmetatable(L, DI_SESSION_MT);
   lua_setmetatable(L, -2);
-  lua_getfield(L, 1, "verify");
-  s->verify = lua_isnil(L, -1) || lua_toboolean(L, -1); /* on by default */
-  lua_getfield(L, 1, "http2");
-  s->http2 = lua_isnil(L, -1) || lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  s->timeout_ms = ms_opt(L, 1, "timeout", 30000);
-  s->connect_timeout_ms = ms_opt(L, 1, "connect_timeout", 10000);
-  s->ca_file = dup_opt(L, 1, "ca_file");
-  s->user_agent = dup_opt(L, 1, "user_agent");
+  s->verify = bool_opt(L, 1, "verify");
+  s->http2 = bool_opt(L, 1, "http2");
+  s->timeout_ms = ms_opt(L, 1, "timeout");
+  s->connect_timeout_ms = ms_opt(L, 1, "connect_timeout");
+  s->ca_file = dup_opt(L, 1, "ca_file", 0);
+  s->user_agent = dup_opt(L, 1, "user_agent", 1);
   s->share = curl_share_init();
   if (s->share == NULL) return luaL_error(L, "curl_share_init failed");
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
@@ -287,11 +317,11 @@ static void set_request(lua_State *L, CURL *e, int url_i, int body_i,
   const char *body = luaL_checklstring(L, body_i, &len);
   long ms = dflt_ms;
   if (!lua_isnoneornil(L, timeout_i))
-    ms = (long)(luaL_checknumber(L, timeout_i) * 1000 + 0.5);
+    ms = to_ms(L, luaL_checknumber(L, timeout_i), "the timeout");
   curl_easy_setopt(e, CURLOPT_URL, luaL_checkstring(L, url_i));
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms);
   curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, lua_toboolean(L, timeout_i + 1) ? 1L : 0L);
 }
 
@@ -304,7 +334,8 @@ static int session_post(lua_State *L) {
   reply_reset(&s->reply);
   s->errbuf[0] = '\0';
   rc = curl_easy_perform(e);
-  return push_result(L, e, rc, &s->reply, s->errbuf);
+  push_result(L, e, rc, &s->reply, s->errbuf);
+  return 1;
 }
 
 static int session_close(lua_State *L) {
@@ -358,6 +389,8 @@ static int multi_add(lua_State *L) {
   CURLMcode mc;
   luaL_checkstring(L, 3);
   luaL_checkstring(L, 4);
+  /* checked before a transfer is taken, so a bad one loses none */
+  if (!lua_isnoneornil(L, 5)) to_ms(L, luaL_checknumber(L, 5), "the timeout");
   if (x != NULL) {
     m->idle = x->next;
   } else {
@@ -398,25 +431,12 @@ static int collect(lua_State *L, di_multi *m, int list) {
   CURLMsg *msg;
   int left, n = 0;
   while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-    static const char *const ok_names[5] = {"status", "body", "seconds",
-                                            "http_version", "retry_after"};
-    static const char *const err_names[5] = {NULL, "kind", "message", "sent",
-                                             NULL};
-    const char *const *names;
     di_xfer *x = NULL;
-    int t, i;
     if (msg->msg != CURLMSG_DONE) continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    lua_createtable(L, 0, 5);
-    t = lua_gettop(L);
-    lua_pushinteger(L, x->tag);
-    lua_setfield(L, t, "tag");
     push_result(L, x->easy, msg->data.result, &x->reply, x->errbuf);
-    names = lua_isnil(L, t + 1) ? err_names : ok_names;
-    for (i = 4; i >= 0; i--) {
-      if (names[i] != NULL) lua_setfield(L, t, names[i]);
-      else lua_pop(L, 1);
-    }
+    lua_pushinteger(L, x->tag);
+    lua_setfield(L, -2, "tag");
     lua_rawseti(L, list, (int)di_rawlen(L, list) + 1);
     curl_multi_remove_handle(m->multi, x->easy);
     luaL_unref(L, LUA_REGISTRYINDEX, x->body_ref);
@@ -429,9 +449,8 @@ static int collect(lua_State *L, di_multi *m, int list) {
   return n;
 }
 
-/* multi:perform(wait_s) -> list of completions, each
- *   { tag=, status=, body=, seconds=, http_version= }  or
- *   { tag=, kind=, message=, sent= }
+/* multi:perform(wait_s) -> list of completions: reply tables (see
+ * push_result), each with the tag its call was added with.
  * Returns as soon as at least one call finished, or after wait_s. */
 static int multi_perform(lua_State *L) {
   di_multi *m = check_multi(L, 1);

@@ -1,6 +1,6 @@
 -- fuzz_fields driver: a byte-built value (fuzz_value.lua) through
--- fields.contact_record (against a fixed project schema, and without one),
--- the contact where-clause path (contacts.clause: where.compile with the
+-- records.record's contact builder (against a fixed project schema, and without one),
+-- the contact where-clause path (resources.base.clause: where.compile with the
 -- field resolver), where.compile with the bare resolver, and core.encode.
 --
 -- Every outcome must be a value or a clear error: a result, a list of
@@ -10,9 +10,10 @@
 -- where-clause); anything else raised is a finding.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
-local fields = require "dialoginsight.fields"
-local where = require "dialoginsight.where"
-local contacts = require "dialoginsight.contacts"
+local fields = require "dialoginsight.records.fields"
+local where = require "dialoginsight.records.where"
+local record = require "dialoginsight.records.record"
+local base = require "dialoginsight.resources.base"
 local builder = require "fuzz_value"
 
 local function fail(fmt, ...)
@@ -39,7 +40,7 @@ local SCHEMA = fields.schema {
 }
 local IDX = fields.index(SCHEMA)
 
--- What contacts.clause needs of a client: its settings and projects:fields().
+-- What base.clause needs of a client: its settings and projects:fields().
 local CLIENT = { settings = { strict = true },
                  projects = { fields = function() return SCHEMA end } }
 
@@ -86,8 +87,9 @@ local function check_problems(what, problems)
 end
 
 local function check_record(what, contact, idx, key)
-  local rec, problems = call(what, fields.contact_record, contact, idx, key)
+  local rec, problems = call(what, function() return record.contacts(idx, key):map(contact) end)
   if rec == nil then return end
+  problems = problems or {}
   if type(rec) ~= "table" or type(rec.ID) ~= "table" or type(rec.Data) ~= "table" then
     fail("%s: no { ID, Data } record", what)
   end
@@ -125,7 +127,7 @@ return function(bytes)
   local key = (sel & 1) ~= 0 and r:name() or nil
   check_record("contact_record(strict)", contact, IDX, key)
   check_record("contact_record", contact, nil, key)
-  check_where("contacts.clause", contacts.clause, CLIENT, v, nil, "contacts", "Get")
+  check_where("contacts.clause", base.clause, CLIENT, v, nil, "contacts", "Get")
   check_where("where.compile(bare)", where.compile, v, where.bare)
   check_encode("value", v)
 end

@@ -6,7 +6,7 @@
 -- (back-references to a table already built), where-clause nodes, date
 -- tables and a few values of types no field takes (functions, threads).
 local core = require "dialoginsight.core"
-local where = require "dialoginsight.where"
+local where = require "dialoginsight.records.where"
 
 local M = {}
 

@@ -1,7 +1,14 @@
---- Client settings: defaults, the DI_* environment, and validation.
+--- Client settings: the one schema of every setting (its kind, default,
+-- environment variable and config-file key), reading them from the
+-- environment or a config file's text, and validating a settings table.
 --
--- A bad setting is a programming or deployment error, so it raises, and the
--- message names the setting. The key's value never appears in a message.
+-- di.new, the nginx examples and the dialoginsight command all read this
+-- schema, so a setting has one name, one default and one check wherever it
+-- is given.  A bad setting is a programming or deployment error, so it
+-- raises, and the message names the setting. The key's value never appears
+-- in a message.
+local retry = require "dialoginsight.call.retry"
+
 local M = {}
 
 M.REGIONS = {
@@ -9,33 +16,71 @@ M.REGIONS = {
   fr = "https://app.mydialoginsight.com/webservices/ofc4/",
 }
 
-M.DEFAULTS = {
-  region = "ca",
-  timeout = 30,
-  connect_timeout = 10,
-  user_agent = "dialoginsight-lua/0.1",
-  tls_verify = true,
-  http2 = true,
-  concurrency = 8,
+-- Every setting, in the order `dialoginsight --help` and the README list
+-- them.  kind says how a value read as text (environment, config file) is
+-- converted: "text", "number" or "boolean" (true/false only); the checks
+-- below decide what is valid.  env: the DI_* variable; file: whether a
+-- config file may set it.
+M.SETTINGS = {
+  { name = "key_id", kind = "text", env = "DI_KEY_ID", file = true },
+  { name = "key", kind = "text", env = "DI_KEY", file = true },
+  { name = "project", kind = "text", env = "DI_PROJECT", file = true },
+  { name = "region", kind = "text", default = "ca", env = "DI_REGION", file = true },
+  { name = "base_url", kind = "text", env = "DI_BASE_URL", file = true },
+  { name = "ca_file", kind = "text", env = "DI_CA_FILE", file = true },
+  { name = "timeout", kind = "number", default = 30, file = true },
+  { name = "connect_timeout", kind = "number", default = 10, file = true },
+  { name = "user_agent", kind = "text", default = "dialoginsight-lua/0.1", file = true },
+  { name = "tls_verify", kind = "boolean", default = true, file = true },
+  { name = "http2", kind = "boolean", default = true, file = true },
+  { name = "allow_http", kind = "boolean", default = false },
+  { name = "concurrency", kind = "number", default = 8, file = true },
+  { name = "retries", kind = "number", file = true }, -- or a table (call/retry.lua)
+  { name = "rate", kind = "number", default = 10, env = "DI_RATE", file = true },
+  { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true },
+  { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true },
+  { name = "strict", kind = "boolean", default = true },
+  { name = "trace", kind = "boolean" }, -- or a function(event)
+  { name = "transport", kind = "object" },
 }
 
--- Environment variable of each setting read by di.new() with no argument.
-M.ENV = {
-  key_id = "DI_KEY_ID", key = "DI_KEY", project = "DI_PROJECT",
-  region = "DI_REGION", base_url = "DI_BASE_URL", ca_file = "DI_CA_FILE",
-}
+local BY_NAME = {}
+for _, s in ipairs(M.SETTINGS) do BY_NAME[s.name] = s end
 
-local KNOWN = {
-  key_id = true, key = true, project = true, region = true, base_url = true,
-  ca_file = true, timeout = true, connect_timeout = true, user_agent = true,
-  tls_verify = true, allow_http = true, trace = true, concurrency = true,
-  retries = true, transport = true, rate = true, burst = true,
-  limiter_dir = true, http2 = true, strict = true,
-}
+--- The schema entry of a setting, or nil.
+function M.setting(name) return BY_NAME[name] end
 
 local function bad(name, why)
   error("dialoginsight: setting '" .. name .. "' " .. why, 0)
 end
+
+--- The value of a setting given as text (an environment variable or a
+-- config-file line), or raises naming `where`.
+function M.from_text(name, text, where)
+  local kind = BY_NAME[name].kind
+  if kind == "number" then
+    local n = tonumber(text)
+    if not n then error(where .. ": expects a number", 0) end
+    return n
+  elseif kind == "boolean" then
+    if text == "true" then return true elseif text == "false" then return false end
+    error(where .. ": expects true or false", 0)
+  end
+  return text
+end
+
+--- The settings the DI_* environment variables give (unset ones are absent).
+function M.from_env(getenv)
+  getenv = getenv or os.getenv
+  local s = {}
+  for _, def in ipairs(M.SETTINGS) do
+    local v = def.env and getenv(def.env)
+    if v ~= nil and v ~= "" then s[def.name] = M.from_text(def.name, v, def.env) end
+  end
+  return s
+end
+
+-- Checks ----------------------------------------------------------------------
 
 local function positive_integer(name, v, required)
   if v == nil then
@@ -56,57 +101,66 @@ local function seconds(name, v)
   return v
 end
 
---- Reads the DI_* variables into a settings table (unset ones are absent).
-function M.from_env(getenv)
-  getenv = getenv or os.getenv
-  local s = {}
-  for name, var in pairs(M.ENV) do
-    local v = getenv(var)
-    if v ~= nil and v ~= "" then s[name] = v end
-  end
-  return s
+local function boolean(name, v)
+  if type(v) ~= "boolean" then bad(name, "must be a boolean") end
+  return v
 end
 
---- Validates user settings and returns a new, complete settings table.
-function M.resolve(opts)
-  if type(opts) ~= "table" then
-    error("dialoginsight.new: settings must be a table", 0)
-  end
-  for k in pairs(opts) do
-    if not KNOWN[k] then bad(tostring(k), "is not a known setting") end
-  end
-  local s = {}
-  for k, v in pairs(M.DEFAULTS) do s[k] = v end
-  for k, v in pairs(opts) do s[k] = v end
-
-  s.key_id = positive_integer("key_id", s.key_id, true)
-  if s.key == nil then bad("key", "is missing") end
-  if type(s.key) ~= "string" or s.key == "" then
-    bad("key", "must be a non-empty string")
-  end
-  if s.key:find("[^\33-\126]") then
+local function check_key(key)
+  if key == nil then bad("key", "is missing") end
+  if type(key) ~= "string" or key == "" then bad("key", "must be a non-empty string") end
+  if key:find("[^\33-\126]") then
     -- it goes into every JSON body: a byte that cannot travel there would
     -- fail every call later, with a less clear message (the value is not shown)
     bad("key", "must be printable ASCII without spaces (check for a stray newline or encoding)")
   end
-  s.project = positive_integer("project", s.project, false)
+end
 
-  if opts.base_url == nil then
-    local url = M.REGIONS[s.region]
-    if not url then bad("region", "must be \"ca\" or \"fr\"") end
-    s.base_url = url
+local function check_url(s, given)
+  if not given then
+    s.base_url = M.REGIONS[s.region]
+    if not s.base_url then bad("region", "must be \"ca\" or \"fr\"") end
   elseif type(s.base_url) ~= "string" then
     bad("base_url", "must be a string")
   else
-    if not s.base_url:match("^https?://[^/]+") then
-      bad("base_url", "must be an http(s) URL")
-    end
+    if not s.base_url:match("^https?://[^/]+") then bad("base_url", "must be an http(s) URL") end
     if s.base_url:sub(-1) ~= "/" then s.base_url = s.base_url .. "/" end
   end
   if s.base_url:match("^http://") and not s.allow_http then
     bad("base_url", "is plain http, which would send the key in clear; "
         .. "set allow_http = true to do so on purpose")
   end
+end
+
+local function check_limits(s)
+  if s.rate ~= false and (type(s.rate) ~= "number" or not (s.rate > 0) or s.rate > 1e6) then
+    bad("rate", "must be calls per second (> 0), or false to turn limiting off")
+  end
+  if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6 then
+    bad("burst", "must be a number of calls >= 1")
+  end
+  if s.limiter_dir ~= nil and type(s.limiter_dir) ~= "string" then
+    bad("limiter_dir", "must be a directory path")
+  end
+end
+
+--- Validates user settings and returns a new, complete settings table
+-- (defaults filled in).
+function M.resolve(opts)
+  if type(opts) ~= "table" then
+    error("dialoginsight.new: settings must be a table", 0)
+  end
+  for k in pairs(opts) do
+    if not BY_NAME[k] then bad(tostring(k), "is not a known setting") end
+  end
+  local s = {}
+  for _, def in ipairs(M.SETTINGS) do s[def.name] = def.default end
+  for k, v in pairs(opts) do s[k] = v end
+
+  s.key_id = positive_integer("key_id", s.key_id, true)
+  check_key(s.key)
+  s.project = positive_integer("project", s.project, false)
+  check_url(s, opts.base_url ~= nil)
   if s.ca_file ~= nil then
     if type(s.ca_file) ~= "string" then bad("ca_file", "must be a path") end
     local f = io.open(s.ca_file, "r")
@@ -116,24 +170,15 @@ function M.resolve(opts)
   s.timeout = seconds("timeout", s.timeout)
   s.connect_timeout = seconds("connect_timeout", s.connect_timeout)
   if type(s.user_agent) ~= "string" then bad("user_agent", "must be a string") end
-  if type(s.tls_verify) ~= "boolean" then bad("tls_verify", "must be a boolean") end
-  if type(s.http2) ~= "boolean" then bad("http2", "must be a boolean") end
+  boolean("tls_verify", s.tls_verify)
+  boolean("http2", s.http2)
+  boolean("strict", s.strict)
   s.concurrency = positive_integer("concurrency", s.concurrency, true)
-  if s.trace ~= nil and s.trace ~= true and s.trace ~= false
-     and type(s.trace) ~= "function" then
+  s.retries = retry.policy(s.retries) -- raises on a bad one, naming it
+  if s.trace ~= nil and type(s.trace) ~= "boolean" and type(s.trace) ~= "function" then
     bad("trace", "must be a boolean or a function(event)")
   end
-  if s.rate ~= nil and s.rate ~= false then
-    if type(s.rate) ~= "number" or not (s.rate > 0) or s.rate > 1e6 then
-      bad("rate", "must be calls per second (> 0), or false to turn limiting off")
-    end
-  end
-  if s.burst ~= nil and (type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6) then
-    bad("burst", "must be a number of calls >= 1")
-  end
-  if s.limiter_dir ~= nil and type(s.limiter_dir) ~= "string" then
-    bad("limiter_dir", "must be a directory path")
-  end
+  check_limits(s)
   return s
 end
 

@@ -48,6 +48,21 @@ function M.new(fields)
   return setmetatable(fields, mt)
 end
 
+--- A function that replaces every occurrence of key in a string with
+-- "<redacted>" (other values pass through): what the call path applies to
+-- anything the server echoes before it goes into an error or a trace.
+function M.redactor(key)
+  return function(s)
+    if type(s) ~= "string" or type(key) ~= "string" or #key < 4 then return s end
+    local i, j = s:find(key, 1, true)
+    while i do
+      s = s:sub(1, i - 1) .. "<redacted>" .. s:sub(j + 1)
+      i, j = s:find(key, i + 10, true)
+    end
+    return s
+  end
+end
+
 --- True for an error object of this library.
 function M.is_error(v)
   return getmetatable(v) == mt

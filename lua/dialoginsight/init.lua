@@ -9,7 +9,6 @@ local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"
 local registry = require "dialoginsight.registry"
 local limiter = require "dialoginsight.limiter"
-local retry = require "dialoginsight.retry"
 
 local M = {
   _VERSION = "dialoginsight 0.1.0",
@@ -22,8 +21,8 @@ local M = {
   is_error = errors.is_error,
   registry = registry,
   config = config,
-  --- Where-clauses: di.where.gt("Points", 10), di.where.any{ ... } (where.lua).
-  where = require "dialoginsight.where",
+  --- Where-clauses: di.where.gt("Points", 10), di.where.any{ ... } (records/where.lua).
+  where = require "dialoginsight.records.where",
 }
 
 -- Turning TLS verification off must be loud, but once per process: a job
@@ -38,7 +37,7 @@ local function warn_insecure(settings)
 end
 
 --- Creates a client.  With no argument, settings come from the DI_*
--- environment variables (config.ENV); otherwise from the table alone.
+-- environment variables (config.SETTINGS); otherwise from the table alone.
 function M.new(opts)
   local settings = config.resolve(opts == nil and config.from_env() or opts)
   warn_insecure(settings)
@@ -53,14 +52,9 @@ function M.new(opts)
       transport = require("dialoginsight.transport.curl").new(settings)
     end
   end
-  retry.policy(settings.retries) -- raises on a bad setting, before any I/O
   local lim, why = limiter.open(settings)
-  if lim == nil then
-    error("dialoginsight: setting 'limiter_dir': " .. why, 2)
-  end
-  local c = client.new(settings, transport)
-  c.limiter = lim or nil
-  return c
+  if not lim then error("dialoginsight: setting 'limiter_dir': " .. why, 2) end
+  return client.new(settings, transport, lim)
 end
 
 return M

@@ -7,7 +7,7 @@
 --   idempotent whether a repeat is harmless, which decides retries
 --   paging     "rows" when the method takes MaxRows/StartRow and answers
 --              TotalRecords
---   wire       how sure we are of the shape, as marked in API.md:
+--   wire       how sure we are of the shape, as marked in docs/wire.md:
 --              "seen", "one" or "assumed"
 --   result     the member of the reply that holds what the method returns
 --              (resources read it; a missing member is a decode error)

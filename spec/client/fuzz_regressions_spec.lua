@@ -4,7 +4,8 @@
 local core = require "dialoginsight.core"
 local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"
-local fields = require "dialoginsight.fields"
+local fields = require "dialoginsight.records.fields"
+local record = require "dialoginsight.records.record"
 local csv = require "dialoginsight.cli.csv"
 
 local KEY = "fuzzSecretKey0123456789abcdef"
@@ -129,9 +130,9 @@ describe("fuzz_fields regressions: contact records and dates", function()
   local IDX = fields.index(SCHEMA)
 
   local function problems_of(contact, idx)
-    local ok, rec, problems = pcall(fields.contact_record, contact, idx)
+    local ok, rec, problems = pcall(function() return record.contacts(idx):map(contact) end)
     assert.is_true(ok, tostring(rec))
-    return problems
+    return problems or {}
   end
 
   -- fuzz/regressions/fuzz_fields/date_number_out_of_range

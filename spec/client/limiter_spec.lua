@@ -92,6 +92,37 @@ describe("limiter (one process)", function()
   end)
 end)
 
+describe("limiter hooks", function()
+  before_each(function() sbx.reset() end)
+
+  -- on_wait once fired on the sequential path only: call_many's scheduler
+  -- held calls without telling (issue 12).  Both paths now fire it.
+  for _, path in ipairs { "call", "call_many" } do
+    it("fires on_wait when the limiter holds a call of " .. path, function()
+      local c = di.new(sbx.settings { limiter_dir = tmpdir(), rate = 5, burst = 1 })
+      local waits, started = {}, core.now()
+      c.on_wait = function(ev) waits[#waits + 1] = ev end
+      local calls = {}
+      for i = 1, 3 do calls[i] = { "projects", "List", {} } end
+      if path == "call" then
+        for _ = 1, 3 do assert(c:call("projects", "List", {})) end
+      else
+        local _, failures = c:call_many(calls, { concurrency = 3 })
+        assert.equal(0, failures)
+      end
+      local elapsed = core.now() - started
+      -- 3 calls at 5/s with burst 1: the 2nd and 3rd wait 0.2 s each
+      assert.is_true(elapsed >= 0.35, "the limiter held nothing: " .. elapsed .. " s")
+      assert.is_true(#waits >= 2, #waits .. " on_wait events")
+      for _, ev in ipairs(waits) do
+        assert.equal("projects", ev.service)
+        assert.equal("List", ev.method)
+        assert.is_true(ev.delay > 0 and ev.delay <= 0.25, "delay " .. ev.delay)
+      end
+    end)
+  end
+end)
+
 describe("limiter (several processes, one key)", function()
   before_each(function() sbx.reset() end)
   after_each(function() sbx.clear_faults() end)

@@ -2,7 +2,7 @@
 -- the no-duplicate-send rule against the sandbox, counted in its request log.
 local di = require "dialoginsight"
 local core = require "dialoginsight.core"
-local retry = require "dialoginsight.retry"
+local retry = require "dialoginsight.call.retry"
 local client_mod = require "dialoginsight.client"
 local config = require "dialoginsight.config"
 local sbx = require "support.sandbox"
@@ -80,8 +80,8 @@ describe("retry policy", function()
       sleep = function(_, s) sleeps[#sleeps + 1] = s; clock = clock + s end,
       post = function()
         posts = posts + 1
-        if posts < 3 then return 503, '{"Success":false,"ErrorCode":"ServerError"}' end
-        return 200, '{"Success":true,"idRequest":1}'
+        if posts < 3 then return { status = 503, body = '{"Success":false,"ErrorCode":"ServerError"}' } end
+        return { status = 200, body = '{"Success":true,"idRequest":1}' }
       end,
     }
     local s = config.resolve(sbx.settings { retries = { random = function() return 1 end } })

@@ -13,15 +13,19 @@ local c = di.new(sbx.settings {
 })
 core.sleep(start - core.now())
 local req = assert(c:prepare("projects", "List", {}))
-local out = {}
+local engine, out, held = c.engine, {}, {}
 while true do
-  -- the call path's own throttle, then one attempt: the time printed is the
-  -- moment the limiter let the call go
-  c:throttle(req)
-  local t = core.now()
-  if t >= stop then break end
-  local r, err = c:attempt(req, 1)
-  if not r then io.stderr:write(tostring(err), "\n"); os.exit(1) end
-  out[#out + 1] = string.format("%.6f", t)
+  -- the call path's own limiter step, then one attempt: the time printed is
+  -- the moment the limiter let the call go
+  local wait = engine:slot(req, core.now(), held)
+  if wait > 0 then
+    core.sleep(wait)
+  else
+    local t = core.now()
+    if t >= stop then break end
+    local r, err = engine:settle(req, 1, t, c.transport:post(req.url, req.body))
+    if not r then io.stderr:write(tostring(err), "\n"); os.exit(1) end
+    out[#out + 1] = string.format("%.6f", t)
+  end
 end
 print(table.concat(out, "\n"))

@@ -4,7 +4,18 @@ local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
 
-local M = {}
+local M = { name = "export", needs_client = true,
+            options = { help = "flag", where = "list", ["page-size"] = "value" } }
+
+local HELP = [[
+usage: dialoginsight export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv
+
+Writes the matching contacts (all of them without --where) as CSV on
+stdout, paging through Contacts.Get.  --where takes FIELD=VALUE, FIELD!=VALUE,
+FIELD>VALUE or FIELD<VALUE; several are joined with And.  The columns are
+idContact, the project's fields and optin_<name> columns, so the file can be
+synced back.
+]]
 
 local W = di.where
 local OPS = { { "!=", W.ne }, { ">", W.gt }, { "<", W.lt }, { "=", W.eq } }
@@ -25,6 +36,14 @@ local function cell(v)
   if v == nil or v == di.null then return "" end
   if math.type(v) == "float" and v == math.floor(v) then return string.format("%d", v) end
   return tostring(v)
+end
+
+M.help = HELP
+
+function M.check(opts, pos)
+  if pos[1] ~= "contacts" or #pos ~= 1 then return "export contacts [--where FIELD=VALUE]..." end
+  opts.where = opts.where or {}
+  opts.page_size = math.tointeger(tonumber(opts["page-size"] or "")) or 500
 end
 
 --- opts: where (list of FIELD=VALUE), page_size.  Returns the exit status.

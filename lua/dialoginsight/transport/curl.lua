@@ -1,6 +1,6 @@
---- The libcurl transport: the C core's session, plus the clock and sleep
--- that the retry loop needs.  Used everywhere except inside nginx request
--- handlers (see transport/ngx.lua).
+--- The libcurl transport (docs/transport.md): the C core's session, plus
+-- the clock and sleep that the scheduler needs.  Used everywhere except
+-- inside nginx request handlers (see transport/ngx.lua).
 local core = require "dialoginsight.core"
 
 local M = {}
@@ -8,7 +8,7 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
---- settings: ca_file, tls_verify, timeout, connect_timeout, user_agent, http2.
+--- settings: the client's resolved settings (config.resolve).
 function M.new(settings)
   return setmetatable({
     session = core.session {
@@ -22,16 +22,12 @@ function M.new(settings)
   }, Transport)
 end
 
---- post(url, body, timeout, fresh)
---   -> status, body, seconds, http_version, retry_after
---    | nil, kind, message, sent
--- fresh: use a new connection (non-idempotent calls; see src/di_http.c).
+--- post(url, body, timeout, fresh) -> a reply table (docs/transport.md).
 function Transport:post(url, body, timeout, fresh)
   return self.session:post(url, body, timeout, fresh)
 end
 
---- A handle for concurrent calls: add(tag, url, body, timeout, fresh),
--- perform(wait), pending(), close().
+--- A handle for concurrent calls: add, perform, pending, close.
 function Transport:multi()
   return self.session:multi()
 end

@@ -24,9 +24,8 @@
 --   * Connect, send and read timeouts; the read timeout shrinks so that one
 --     attempt never lasts longer than its timeout.
 --
--- post() returns, on a reply: status, body, seconds, http_version,
--- retry_after; on failure: nil, kind ("network"|"timeout"|"tls"), message,
--- sent (false only when no byte of the request left this host).
+-- post() and the multi's completions answer the reply tables of
+-- docs/transport.md.
 local core = require "dialoginsight.core"
 
 local ngx = ngx
@@ -63,27 +62,22 @@ end
 local Transport = {}
 Transport.__index = Transport
 
---- settings: tls_verify, timeout, connect_timeout, user_agent (the client's
--- resolved settings; ca_file is ignored, see above).  opts: pool_size,
--- keepalive (seconds).
-function M.new(settings, opts)
+--- settings: the client's resolved settings (config.resolve; ca_file is
+-- ignored, see above).
+function M.new(settings)
   if not M.available() then
     error("dialoginsight: the ngx transport needs nginx with lua-nginx-module", 2)
   end
-  opts = opts or {}
   return setmetatable({
-    verify = settings.tls_verify ~= false,
-    timeout = settings.timeout or 30,
-    connect_timeout = settings.connect_timeout or 10,
-    user_agent = settings.user_agent or "dialoginsight-lua/0.1",
-    pool_size = opts.pool_size or M.POOL_SIZE,
-    keepalive = opts.keepalive or M.KEEPALIVE,
+    verify = settings.tls_verify,
+    timeout = settings.timeout,
+    connect_timeout = settings.connect_timeout,
+    user_agent = settings.user_agent,
     sessions = {}, -- TLS session per pool, for resumption on new connections
   }, Transport)
 end
 
 -- URL -> { tls, host, port, addr, authority, path, pool }, cached.
-local parsed = setmetatable({}, { __mode = "k" })
 local url_cache = {}
 
 local function is_ip(host)
@@ -118,7 +112,7 @@ local function ms(seconds)
 end
 
 local function fail(kind, message, sent)
-  return nil, kind, message, sent
+  return { kind = kind, message = message, sent = sent }
 end
 
 -- Classifies a socket error of a read or write.
@@ -132,9 +126,10 @@ local function io_error(u, what, err, sent)
   return fail("network", what .. " " .. u.authority .. " failed: " .. tostring(err), sent)
 end
 
--- The TLS handshake.  lua-nginx-module 0.10.23's resty.core raises an
--- assertion instead of returning the error when a handshake that finished
--- at once then fails verification; pcall turns that into a tls error.
+-- The TLS handshake: true, or a failure reply.  lua-nginx-module 0.10.23's
+-- resty.core raises an assertion instead of returning the error when a
+-- handshake that finished at once then fails verification; pcall turns that
+-- into a tls error.
 function Transport:handshake(sock, u)
   local ok, sess, err = pcall(sock.sslhandshake, sock, self.sessions[u.pool] or nil,
     u.host, self.verify)
@@ -160,7 +155,7 @@ function Transport:handshake(sock, u)
 end
 
 -- Opens (or takes from the pool) a connection ready for a request.
--- Returns sock, reused | nil, kind, message, sent.
+-- Returns sock, reused | nil, a failure reply.
 function Transport:connect(u, fresh, timeout)
   local sock = tcp()
   local t = ms(math.min(self.connect_timeout, timeout))
@@ -171,20 +166,20 @@ function Transport:connect(u, fresh, timeout)
   local ok, err = sock:connect(u.addr, u.port, { pool = fresh and (pool .. ":fresh") or pool })
   if not ok then
     if err == "timeout" then
-      return fail("timeout", "connecting to " .. u.authority .. " timed out", false)
+      return nil, fail("timeout", "connecting to " .. u.authority .. " timed out", false)
     end
     local msg = "cannot connect to " .. u.authority .. ": " .. tostring(err)
     if tostring(err):find("resolver", 1, true) then
       msg = msg .. " (add a 'resolver' directive to nginx.conf to use host names)"
     end
-    return fail("network", msg, false)
+    return nil, fail("network", msg, false)
   end
   local reused = (sock:getreusedtimes() or 0) > 0
   if u.tls and not reused then
-    local hok, kind, msg, sent = self:handshake(sock, u)
-    if not hok then
+    local shaken = self:handshake(sock, u)
+    if shaken ~= true then
       sock:close()
-      return fail(kind, msg, sent)
+      return nil, shaken
     end
   end
   return sock, reused
@@ -267,75 +262,82 @@ local function retry_after_of(v)
   return nil
 end
 
--- One exchange on one connection.  Returns the post() results, plus, on a
--- failure, whether it is the stale-pooled-connection case worth one retry.
+-- Reads the body that the head announced.  Returns body | nil, a failure.
+local function read_body(sock, u, status, headers)
+  local te, len = headers["transfer-encoding"], tonumber(headers["content-length"])
+  local body, err, truncated
+  if status == 204 or status == 304 then
+    return ""
+  elseif te and te:lower():find("chunked", 1, true) then
+    body, err, truncated = read_chunked(sock)
+  elseif len then
+    local partial
+    body, err, partial = sock:receive(len)
+    if not body and err == "closed" then
+      truncated = true
+      err = "got " .. #(partial or "") .. " of " .. len .. " bytes"
+    end
+  else -- no length: the body ends when the server closes the connection
+    body, err = sock:receive("*a")
+  end
+  if body then return body end
+  if truncated then
+    return nil, fail("network", "truncated reply from " .. u.authority .. ": the connection "
+      .. "closed before the end of the body (" .. tostring(err) .. ")", true)
+  end
+  return nil, io_error(u, "reading the body of the reply of", err, true)
+end
+
+-- Whether the connection may go back to the pool after this reply.
+local function reusable(fresh, status, version, headers)
+  local conn = (headers["connection"] or ""):lower()
+  local framed = headers["transfer-encoding"] or headers["content-length"]
+    or status == 204 or status == 304
+  return not fresh and framed and not conn:find("close", 1, true)
+    and (version >= 1.1 or conn:find("keep-alive", 1, true))
+end
+
+-- One exchange on one connection: a reply table, and true when the failure
+-- is a pooled connection that the server had closed before accepting any
+-- byte of the request (worth one more try on a new connection).
 function Transport:exchange(u, body, timeout, fresh, started)
-  local reply, rerr, truncated
-  local sock, reused, msg, sent = self:connect(u, fresh, timeout)
-  if not sock then return sock, reused, msg, sent end
-  local deadline = started + timeout
-  local function remaining() return deadline - core.now() end
+  local sock, reused = self:connect(u, fresh, timeout)
+  if not sock then return reused end
+  local connect_ms, send_ms = ms(math.min(self.connect_timeout, timeout)), ms(timeout)
+  local function remaining_ms() return ms(math.max(0.001, started + timeout - core.now())) end
 
   local ok, err = sock:send(request_head(self, u, body, fresh))
   if not ok then
     sock:close()
-    if reused and err == "closed" then return nil, "stale" end
-    return io_error(u, "sending to", err, true)
+    return io_error(u, "sending to", err, true), reused and err == "closed"
   end
-  local send_ms = ms(timeout)
-  sock:settimeouts(ms(math.min(self.connect_timeout, timeout)), send_ms,
-    ms(math.max(0.001, remaining())))
+  sock:settimeouts(connect_ms, send_ms, remaining_ms())
   local status, version, headers = read_head(sock)
   if not status then
     sock:close()
     local got_any = headers
-    if reused and not got_any and version == "closed" then return nil, "stale" end
     if version == "bad status line" then
       return fail("network", "the reply from " .. u.authority .. " is not HTTP", true)
     end
-    return io_error(u, "reading the reply of", version, true)
+    return io_error(u, "reading the reply of", version, true),
+      reused and not got_any and version == "closed"
   end
-
-  local te = headers["transfer-encoding"]
-  local len = tonumber(headers["content-length"])
-  sock:settimeouts(ms(math.min(self.connect_timeout, timeout)), send_ms,
-    ms(math.max(0.001, remaining())))
-  if status == 204 or status == 304 then
-    reply = ""
-  elseif te and te:lower():find("chunked", 1, true) then
-    reply, rerr, truncated = read_chunked(sock)
-  elseif len then
-    local partial
-    reply, rerr, partial = sock:receive(len)
-    if not reply and rerr == "closed" then
-      truncated = true
-      rerr = "got " .. #(partial or "") .. " of " .. len .. " bytes"
-    end
-  else -- no length: the body ends when the server closes the connection
-    reply, rerr = sock:receive("*a")
-  end
+  sock:settimeouts(connect_ms, send_ms, remaining_ms())
+  local reply, failure = read_body(sock, u, status, headers)
   if not reply then
     sock:close()
-    if truncated then
-      return fail("network", "truncated reply from " .. u.authority .. ": the connection "
-        .. "closed before the end of the body (" .. tostring(rerr) .. ")", true)
-    end
-    return io_error(u, "reading the body of the reply of", rerr, true)
+    return failure
   end
-
-  local conn = (headers["connection"] or ""):lower()
-  local keep = not fresh and (te or len or status == 204 or status == 304) and not conn:find("close", 1, true)
-    and (version >= 1.1 or conn:find("keep-alive", 1, true))
-  if keep then
-    sock:setkeepalive(self.keepalive * 1000, self.pool_size)
+  if reusable(fresh, status, version, headers) then
+    sock:setkeepalive(M.KEEPALIVE * 1000, M.POOL_SIZE)
   else
     sock:close()
   end
-  return status, reply, core.now() - started, version,
-    retry_after_of(headers["retry-after"])
+  return { status = status, body = reply, seconds = core.now() - started,
+           http_version = version, retry_after = retry_after_of(headers["retry-after"]) }
 end
 
---- post(url, body, timeout, fresh) -> see the header comment.
+--- post(url, body, timeout, fresh) -> a reply table (docs/transport.md).
 function Transport:post(url, body, timeout, fresh)
   local problem = M.phase_problem()
   if problem then return fail("network", problem, false) end
@@ -343,17 +345,16 @@ function Transport:post(url, body, timeout, fresh)
   if not u then return fail("network", "unsupported URL " .. tostring(url), false) end
   timeout = timeout or self.timeout
   local started = core.now()
-  local status, a, b, c, d = self:exchange(u, body, timeout, fresh, started)
-  if status == nil and a == "stale" then
+  local r, stale = self:exchange(u, body, timeout, fresh, started)
+  if stale then
     -- the pooled connection had been closed by the server before any byte
     -- of the request was accepted: one more try on a new connection
-    status, a, b, c, d = self:exchange(u, body, math.max(0.001, timeout - (core.now() - started)),
-      true, started)
+    r = self:exchange(u, body, math.max(0.001, timeout - (core.now() - started)), true, started)
   end
-  return status, a, b, c, d
+  return r
 end
 
---- Refuses calls up front in phases without cosockets (client.lua asks
+--- Refuses calls up front in phases without cosockets (the scheduler asks
 -- before spending a limiter slot or a retry).
 function Transport:refuse()
   return M.phase_problem()
@@ -372,16 +373,10 @@ function Multi:add(tag, url, body, timeout, fresh)
   local th = spawn(function()
     -- a thread never raises (pcall may yield in LuaJIT): perform() then
     -- only ever sees completions and its own sleeper
-    local ok, status, a, b, c, d = pcall(t.post, t, url, body, timeout, fresh)
-    if not ok then
-      return { tag = tag, kind = "network", message = "internal error: " .. tostring(status),
-               sent = true }
-    end
-    if status then
-      return { tag = tag, status = status, body = a, seconds = b, http_version = c,
-               retry_after = d }
-    end
-    return { tag = tag, kind = a, message = b, sent = c }
+    local ok, r = pcall(t.post, t, url, body, timeout, fresh)
+    if not ok then r = fail("network", "internal error: " .. tostring(r), true) end
+    r.tag = tag
+    return r
   end)
   self.n = self.n + 1
   self.threads[self.n] = th

@@ -1,8 +1,9 @@
 -- fields.lua and where.lua on their own: dates, names, clauses (no network:
 -- the clauses are built with strict = false, which never reads the project).
 local di = require "dialoginsight"
-local fields = require "dialoginsight.fields"
-local contacts = require "dialoginsight.contacts"
+local fields = require "dialoginsight.records.fields"
+local record = require "dialoginsight.records.record"
+local base = require "dialoginsight.resources.base"
 local H = require "client.resources.common"
 
 local W = di.where
@@ -42,9 +43,9 @@ describe("fields: names", function()
   end)
 
   it("builds ID and Data from a friendly contact without a schema", function()
-    local rec, problems = fields.contact_record({ EMail = "a@b.c", FirstName = "A",
-      f_City = "X", optin = { News = true }, When = { year = 2020, month = 1, day = 2 } }, nil)
-    assert.same({}, problems)
+    local rec, problems = record.contacts(nil):map { EMail = "a@b.c", FirstName = "A",
+      f_City = "X", optin = { News = true }, When = { year = 2020, month = 1, day = 2 } }
+    assert.is_nil(problems)
     assert.same({ key_f_EMail = "a@b.c" }, rec.ID)
     assert.same({ f_FirstName = "A", f_City = "X", optin_News = true, f_When = "2020.01.02" }, rec.Data)
   end)
@@ -57,7 +58,7 @@ end)
 
 describe("where", function()
   local c = H.client { strict = false }
-  local function clause(w) return assert(contacts.clause(c, w, nil)) end
+  local function clause(w) return assert(base.clause(c, w, nil)) end
 
   it("turns { EMail = x } into an Equal FieldClause on f_EMail", function()
     assert.same({ ["$type"] = "FieldClause", Field = { Name = "f_EMail" },
@@ -89,6 +90,6 @@ describe("where", function()
     assert.has_error(function() W.eq("City") end)
     assert.has_error(function() W.all {} end)
     assert.has_error(function() W.gt(nil, 1) end)
-    assert.has_error(function() contacts.clause(c, {}, nil) end)
+    assert.has_error(function() base.clause(c, {}, nil) end)
   end)
 end)

@@ -1,6 +1,6 @@
 -- client.sendings against the sandbox.
 local di = require "dialoginsight"
-local fields = require "dialoginsight.fields"
+local fields = require "dialoginsight.records.fields"
 local sbx = require "support.sandbox"
 local H = require "client.resources.common"
 

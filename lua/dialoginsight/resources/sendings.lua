@@ -2,19 +2,10 @@
 -- sending, list batches.  Sends are never retried once they may have
 -- reached the server (registry: idempotent = false).
 local core = require "dialoginsight.core"
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
-local contacts = require "dialoginsight.contacts"
-local campaigns = require "dialoginsight.campaigns"
+local base = require "dialoginsight.resources.base"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Sendings = {}
-Sendings.__index = Sendings
-
-function M.new(client)
-  return setmetatable({ client = client }, Sendings)
-end
+local Sendings = base.class()
 
 local function check_message(id)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
@@ -34,16 +25,16 @@ function Sendings:send(message_id, contact, opts)
   if contact == nil then
     problems[#problems + 1] = { field = "contact", message = "is required (an idContact or a where-clause)" }
   end
-  local params = campaigns.params(opts.params, problems)
+  local params = fields.parameters(opts.params, problems)
   if #problems > 0 then return nil, fields.invalid(problems, "sendings", "SendSingle") end
   local method = (type(contact) == "number" or params) and "SendSingle2" or "SendSingle"
-  local filter, err = contacts.filter(self.client, contact, opts, "sendings", method)
+  local filter, err = base.filter(self.client, contact, opts, "sendings", method)
   if not filter then return nil, err end
   local p = { idMessage = message_id, ContactFilter = filter }
   if method == "SendSingle2" then
     p.SendSingleOptions = { MessageParameterValues = params, DiscardParametersAfterSending = false }
   end
-  return pager.result(self.client, "sendings", method, p, opts)
+  return base.result(self.client, "sendings", method, p, opts)
 end
 
 --- Plans (opts.at: a date-time string, os.time() number or os.date("*t")
@@ -67,7 +58,7 @@ function Sendings:send_batch(message_id, opts)
     if not at then problems[#problems + 1] = { field = "at", message = "is not a valid date-time" } end
   end
   if #problems > 0 then return nil, fields.invalid(problems, "sendings", "SendBatch") end
-  return pager.result(self.client, "sendings", "SendBatch", {
+  return base.result(self.client, "sendings", "SendBatch", {
     idMessage = message_id, ContactFilter = filter,
     SendBatchOptions = { isDelayed = at ~= nil, dtLaunch = at, PrepareNow = true, AutoApprove = true },
   }, opts)
@@ -85,9 +76,9 @@ function Sendings:batches(opts)
     end
   end
   if #problems > 0 then return nil, fields.invalid(problems, "sendings", "GetBatches") end
-  return pager.result(self.client, "sendings", "GetBatches", { BatchFilter = {
+  return base.result(self.client, "sendings", "GetBatches", { BatchFilter = {
     BatchFilterMode = "idBatch", idBatch_Min = opts.min or 0, idBatch_Max = opts.max or 2147483647,
   } }, opts)
 end
 
-return M
+return Sendings

@@ -1,28 +1,16 @@
 --- client.segments: the project's segments ("filters" in Dialog Insight's
 -- UI), their contacts, and dynamic segments saved from a where-clause.
--- The wire shapes are [assumed] (API.md).
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
-local contacts = require "dialoginsight.contacts"
+-- The wire shapes are [assumed] (docs/wire.md).
+local base = require "dialoginsight.resources.base"
+local pager = require "dialoginsight.resources.pager"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Segments = {}
-Segments.__index = Segments
-
-function M.new(client)
-  return setmetatable({ client = client }, Segments)
-end
-
-local function check_id(id, what)
-  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
-    error("dialoginsight: " .. what .. " must be a positive integer id, got " .. tostring(id), 3)
-  end
-end
+local Segments = base.class()
+local check_id = base.check_id
 
 --- { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
 function Segments:list(opts)
-  return pager.result(self.client, "segments", "List", {}, opts)
+  return base.result(self.client, "segments", "List", {}, opts)
 end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
@@ -52,10 +40,10 @@ function Segments:save(seg, opts)
     problems[#problems + 1] = { field = "where", message = "is required: which contacts belong" }
   end
   if #problems > 0 then return nil, fields.invalid(problems, "segments", "Merge") end
-  local clause, err = contacts.clause(self.client, seg.where, opts, "segments", "Merge")
+  local clause, err = base.clause(self.client, seg.where, opts, "segments", "Merge")
   if not clause then return nil, err end
-  return pager.result(self.client, "segments", "Merge",
+  return base.result(self.client, "segments", "Merge",
     { Segment = { idSegment = seg.id, Name = seg.name, Clause = clause } }, opts)
 end
 
-return M
+return Segments

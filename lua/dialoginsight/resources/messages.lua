@@ -1,16 +1,9 @@
 --- client.messages: create a message from friendly fields, read one back.
 local core = require "dialoginsight.core"
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
+local base = require "dialoginsight.resources.base"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Messages = {}
-Messages.__index = Messages
-
-function M.new(client)
-  return setmetatable({ client = client }, Messages)
-end
+local Messages = base.class()
 
 -- The required friendly fields of create, in the order problems are told.
 local REQUIRED = { "name", "subject", "sender_email" }
@@ -58,13 +51,13 @@ function Messages:create(m, opts)
       Subject = m.subject, ReplyToEMail = m.reply_to, MessageBodies = bodies(m),
     } },
   }
-  return pager.result(self.client, "messages", "Create", { Message = message }, opts)
+  return base.result(self.client, "messages", "Create", { Message = message }, opts)
 end
 
 --- The message idMessage as the server sends it (Name, MessageVersions, ...).
 function Messages:get(id, opts)
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end
-  return pager.result(self.client, "messages", "Get", { idMessage = id }, opts)
+  return base.result(self.client, "messages", "Get", { idMessage = id }, opts)
 end
 
-return M
+return Messages

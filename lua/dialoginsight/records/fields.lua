@@ -1,5 +1,7 @@
---- Friendly field names, both ways; dates; validation against the project's
--- fields (projects:fields()).
+--- Friendly field names, both ways; dates; values converted to the wire
+-- form of a field's DataType, checked against the project's fields
+-- (projects:fields()).  Pure: no I/O.  records/record.lua builds whole
+-- records with it.
 --
 --   FirstName            <-> f_FirstName
 --   the key field        ->  ID.key_f_EMail
@@ -14,7 +16,7 @@ local errors = require "dialoginsight.errors"
 
 local M = {}
 
-M.MAX_TEXT = 100 -- characters of a short text field (API.md [doc])
+M.MAX_TEXT = 100 -- characters of a short text field (docs/wire.md [doc])
 M.DEFAULT_KEY = "EMail" -- [assumed] when Projects.Get marks no key field
 
 local NULL = core.null
@@ -115,16 +117,19 @@ local function utf8_len(s)
   return #s - cont
 end
 
+--- v (a number or a string of digits) as an exact integer, or nil.
 local function integer(v)
   if type(v) == "string" and v:match("^%s*%-?%d+%s*$") then v = tonumber(v) end
   if type(v) ~= "number" or v ~= floor(v) or v ~= v or math.abs(v) > 2^53 then return nil end
   return math.tointeger and math.tointeger(v) or v
 end
+M.integer = integer
 
 local BOOL = { ["1"] = true, ["true"] = true, ["0"] = false, ["false"] = false,
                [1] = true, [0] = false, [true] = true, [false] = false }
 
--- DataType -> function(v) returning the wire value, or nil, why.
+-- DataType -> function(v) returning the wire value, or nil, why.  Never
+-- given di.null: convert() and records/record.lua handle it first.
 local CONVERT = {
   Text = function(v)
     if type(v) == "number" then
@@ -173,16 +178,21 @@ local CONVERT = {
   end,
 }
 
---- The wire value of v for a field meta ({ type = DataType }), or nil, why.
--- di.null (clear the field) passes; an unknown DataType passes unchecked.
+--- The converter of a field meta ({ type = DataType }): a function(v)
+-- giving the wire value, or nil, why.  An unknown DataType (or no meta)
+-- passes values unchecked, but for dates given as tables.
+function M.converter(meta)
+  return meta and CONVERT[meta.type] or untyped
+end
+
+--- The wire value of v for a field meta, or nil, why.  di.null (clear the
+-- field) passes, unless the field is required.
 function M.convert(meta, v)
   if v == NULL then
     if meta and meta.required then return nil, "is required and cannot be cleared" end
     return NULL
   end
-  local conv = meta and CONVERT[meta.type]
-  if conv then return conv(v) end
-  return untyped(v)
+  return M.converter(meta)(v)
 end
 
 -- The schema (projects:fields()) ---------------------------------------------------
@@ -312,213 +322,6 @@ function M.friendly(wire)
   return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
 end
 
--- Records -------------------------------------------------------------------------------
-
-local function key_of(idx, key)
-  return key or (idx and idx.key) or M.DEFAULT_KEY
-end
-
--- Adds one contact member (k, v) to rec; returns nil, why on a problem.
-local function put(rec, k, v, idx, keymeta)
-  if k == "idContact" then
-    local n = integer(v)
-    if not n or n < 1 then return nil, "must be a positive integer" end
-    rec.ID.idContact = n
-    return true
-  elseif k:match("^key_") then
-    rec.ID[k] = v
-    return true
-  end
-  local meta, why = M.resolve(k, idx)
-  if not meta then return nil, why end
-  local val
-  val, why = M.convert(meta, v)
-  if val == nil then return nil, why end
-  if meta.wire == keymeta.wire then rec.key = val end
-  rec.Data[meta.wire] = val
-  return true
-end
-
-local function put_optins(rec, optins, idx, problem)
-  if type(optins) ~= "table" then
-    return problem("optin", "must be a table such as { Newsletter = true }")
-  end
-  for name, on in pairs(optins) do
-    local meta, why = M.resolve_optin(tostring(name), idx)
-    local val
-    if meta then val, why = M.convert(meta, on) end
-    if val == nil then
-      problem("optin." .. tostring(name), why)
-    else
-      rec.Data[meta.wire] = val
-    end
-  end
-end
-
---- The wire record { ID =, Data = } of a friendly contact, and the list of
--- its problems ({ field =, message = }); idx is nil when not validating.
--- key names the key field (friendly or wire; default the project's).
-function M.contact_record(contact, idx, key)
-  local rec, problems = { ID = {}, Data = {} }, {}
-  local function problem(field, message)
-    problems[#problems + 1] = { field = field, message = message }
-  end
-  local keyname = key_of(idx, key)
-  local keymeta = M.resolve(keyname, idx)
-  if not keymeta then
-    error("dialoginsight: key field '" .. keyname .. "' is not a field of the project", 3)
-  end
-  for k, v in pairs(contact) do
-    if type(k) ~= "string" then
-      problem(tostring(k), "field names must be strings")
-    elseif k == "optin" then
-      put_optins(rec, v, idx, problem)
-    else
-      local ok, why = put(rec, k, v, idx, keymeta)
-      if not ok then problem(k, why) end
-    end
-  end
-  if rec.ID.idContact == nil and next(rec.ID) == nil then
-    if rec.key == nil or rec.key == NULL or rec.key == "" then
-      problem(keymeta.name, "is missing: it is the key field (or give idContact)")
-    else
-      rec.ID["key_" .. keymeta.wire] = rec.key
-      rec.Data[keymeta.wire] = nil -- it is the ID; sending it twice says nothing more
-    end
-  end
-  rec.key = nil
-  table.sort(problems, function(a, b) return a.field < b.field end)
-  return rec, problems
-end
-
--- Row converters ------------------------------------------------------------------
-
--- A column's step, fixed once per file: what contact_record does with a
--- member (name, v), with the lookups and the converter already chosen.
--- Returns nil when the column needs contact_record's general path.
-local function column_step(col, j, idx, keymeta)
-  local s = { j = j }
-  if col.kind == "optin" then
-    local name = tostring(col.name)
-    s.field = "optin." .. name
-    local meta, why = M.resolve_optin(name, idx)
-    if meta then
-      s.wire, s.conv = meta.wire, function(v) return M.convert(meta, v) end
-    else
-      s.fixed = why
-    end
-    return s
-  end
-  local k = col.name
-  if type(k) ~= "string" or k == "optin" or k:match("^key_") then return nil end
-  s.field = k
-  if k == "idContact" then
-    s.id = true
-    return s
-  end
-  local meta, why = M.resolve(k, idx)
-  if not meta then
-    s.fixed = why
-    return s
-  end
-  s.wire, s.iskey = meta.wire, meta.wire == keymeta.wire
-  local conv = CONVERT[meta.type]
-  if conv then
-    s.conv = conv -- a CSV value is a string, never di.null: M.convert would call conv
-  else
-    s.conv = function(v) return M.convert(meta, v) end
-  end
-  return s
-end
-
--- The friendly contact of a row, as a caller of contact_record builds it.
-local function contact_of(row, columns)
-  local c, optin = {}, nil
-  for j, col in ipairs(columns) do
-    local v = row[j]
-    if v ~= nil and v ~= "" then
-      if col.kind == "field" then
-        c[col.name] = v
-      elseif col.kind == "optin" then
-        optin = optin or {}
-        optin[col.name] = v
-      end
-    end
-  end
-  c.optin = optin
-  return c
-end
-
-local function by_field(a, b) return a.field < b.field end
-
---- A converter of rows of strings (a CSV file's records) to wire records,
--- resolved once per file: columns[j] = { kind = "field" | "optin" | "skip",
--- name = } says what row[j] holds (empty values are absent).  The returned
--- function(row) gives what contact_record gives for that contact, except
--- that the problems are nil when there are none.  Resolving each name and
--- choosing its converter per value cost about two thirds of
--- contact_record's time on a typical file.
-function M.row_converter(columns, idx, key)
-  local keyname = key_of(idx, key)
-  local keymeta = M.resolve(keyname, idx)
-  if not keymeta then
-    error("dialoginsight: key field '" .. keyname .. "' is not a field of the project", 2)
-  end
-  local steps = {}
-  for j, col in ipairs(columns) do
-    if col.kind ~= "skip" then
-      local s = column_step(col, j, idx, keymeta)
-      if not s then -- a name only the general path handles
-        return function(row)
-          local rec, problems = M.contact_record(contact_of(row, columns), idx, key)
-          return rec, problems[1] and problems or nil
-        end
-      end
-      steps[#steps + 1] = s
-    end
-  end
-  local nsteps, keyid = #steps, "key_" .. keymeta.wire
-
-  return function(row)
-    local id, data, key_value, problems = {}, {}, nil, nil
-    for i = 1, nsteps do
-      local s = steps[i]
-      local v = row[s.j]
-      if v ~= nil and v ~= "" then
-        local val, why
-        if s.id then
-          val = integer(v)
-          if val and val >= 1 then id.idContact = val else why = "must be a positive integer" end
-        elseif s.fixed then
-          why = s.fixed
-        else
-          val, why = s.conv(v)
-          if val ~= nil then
-            data[s.wire] = val
-            if s.iskey then key_value = val end
-          end
-        end
-        if why then
-          problems = problems or {}
-          problems[#problems + 1] = { field = s.field, message = why }
-        end
-      end
-    end
-    if id.idContact == nil then
-      if key_value == nil or key_value == NULL or key_value == "" then
-        problems = problems or {}
-        problems[#problems + 1] = { field = keymeta.name,
-          message = "is missing: it is the key field (or give idContact)" }
-      else
-        id[keyid] = key_value
-        data[keymeta.wire] = nil -- it is the ID; sending it twice says nothing more
-      end
-    end
-    if problems and problems[2] then table.sort(problems, by_field) end
-    return { ID = id, Data = data }, problems
-  end
-end
-
 --- A contact as returned by the server (flat, wire names) with friendly
 -- names: c.FirstName, c.idContact, c.optin.Newsletter == true.
 function M.from_wire(rec)
@@ -535,6 +338,26 @@ function M.from_wire(rec)
     end
   end
   return c
+end
+
+--- Message parameters as the wire wants them: names to strings.  Adds a
+-- problem ({ field, message }) to problems for each bad one.
+function M.parameters(params, problems)
+  if params == nil then return nil end
+  if type(params) ~= "table" then
+    problems[#problems + 1] = { field = "params", message = "must be a table of name = value" }
+    return nil
+  end
+  local out = {}
+  for k, v in pairs(params) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      problems[#problems + 1] = { field = "params." .. tostring(k),
+                                  message = "must be a string or a number" }
+    else
+      out[k] = type(v) == "number" and CONVERT.Text(v) or v
+    end
+  end
+  return out
 end
 
 --- The validation error of a list of problems ({ record?, field, message }).
@@ -554,17 +377,6 @@ function M.invalid(problems, service, method)
     field = problems[1] and problems[1].field, problems = problems,
     message = n .. (n == 1 and " problem: " or " problems: ") .. table.concat(lines, "; "),
   }
-end
-
---- The project's field index when validating, false when not (strict is
--- off: per-call opts.strict, then the client's `strict` setting), or nil, err.
-function M.for_call(client, opts)
-  local strict = opts and opts.strict
-  if strict == nil then strict = client.settings and client.settings.strict end
-  if strict == false then return false end
-  local schema, err = client.projects:fields()
-  if not schema then return nil, err end
-  return M.index(schema)
 end
 
 return M

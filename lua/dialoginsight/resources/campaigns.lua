@@ -1,25 +1,12 @@
 --- client.campaigns: create, trigger (automated campaigns, e.g. an abandoned
 -- cart) and statistics with open and click rates.  Wire shapes [assumed].
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
-local contacts = require "dialoginsight.contacts"
+local base = require "dialoginsight.resources.base"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Campaigns = {}
-Campaigns.__index = Campaigns
-
-function M.new(client)
-  return setmetatable({ client = client }, Campaigns)
-end
+local Campaigns = base.class()
+local check_id = base.check_id
 
 local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
-
-local function check_id(id, what)
-  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
-    error("dialoginsight: " .. what .. " must be a positive integer id, got " .. tostring(id), 3)
-  end
-end
 
 --- Creates a campaign; returns its idCampaign, or nil, err.
 --   client.campaigns:create{ name =, message = idMessage, channel = "Email",
@@ -38,28 +25,9 @@ function Campaigns:create(c, opts)
     problems[#problems + 1] = { field = "message", message = "is required (an idMessage)" }
   end
   if #problems > 0 then return nil, fields.invalid(problems, "campaigns", "Create") end
-  return pager.result(self.client, "campaigns", "Create", { Campaign = {
+  return base.result(self.client, "campaigns", "Create", { Campaign = {
     Name = c.name, Channel = channel, idMessage = c.message, isAutomated = c.automated == true,
   } }, opts)
-end
-
---- Message parameters as the wire wants them: names to strings.
-function M.params(params, problems)
-  if params == nil then return nil end
-  if type(params) ~= "table" then
-    problems[#problems + 1] = { field = "params", message = "must be a table of name = value" }
-    return nil
-  end
-  local out = {}
-  for k, v in pairs(params) do
-    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
-      problems[#problems + 1] = { field = "params." .. tostring(k),
-                                  message = "must be a string or a number" }
-    else
-      out[k] = type(v) == "number" and fields.convert({ type = "Text" }, v) or v
-    end
-  end
-  return out
 end
 
 --- Triggers an automated campaign for a contact; returns the number of
@@ -72,11 +40,11 @@ function Campaigns:trigger(id, opts)
   if opts.contact == nil then
     problems[#problems + 1] = { field = "contact", message = "is required (a where-clause or an idContact)" }
   end
-  local params = M.params(opts.params, problems)
+  local params = fields.parameters(opts.params, problems)
   if #problems > 0 then return nil, fields.invalid(problems, "campaigns", "Trigger") end
-  local filter, err = contacts.filter(self.client, opts.contact, opts, "campaigns", "Trigger")
+  local filter, err = base.filter(self.client, opts.contact, opts, "campaigns", "Trigger")
   if not filter then return nil, err end
-  return pager.result(self.client, "campaigns", "Trigger",
+  return base.result(self.client, "campaigns", "Trigger",
     { idCampaign = id, ContactFilter = filter, Parameters = params }, opts)
 end
 
@@ -93,7 +61,7 @@ end
 -- as fractions between 0 and 1; both are 0 when nothing was delivered.
 function Campaigns:stats(id, opts)
   check_id(id, "campaign id")
-  local s, err = pager.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
+  local s, err = base.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
   if not s then return nil, err end
   local out = {}
   for k, v in pairs(s) do out[k] = v end
@@ -102,4 +70,4 @@ function Campaigns:stats(id, opts)
   return out
 end
 
-return M
+return Campaigns

@@ -6,9 +6,11 @@
 --   di.where.any{ di.where.eq("City", "Paris"), di.where.starts_with("EMail", "a") }
 --
 -- Only FieldClause/Equal was ever seen on the wire; the other operators and
--- ComboClause are [assumed] (API.md).  Field names stay as the user wrote
--- them here; compile() maps them (contacts: FirstName -> f_FirstName).
+-- ComboClause are [assumed] (docs/wire.md).  Field names stay as the user
+-- wrote them here; compile() maps them (contacts: FirstName -> f_FirstName,
+-- through contact_fields).
 local core = require "dialoginsight.core"
+local fields = require "dialoginsight.records.fields"
 
 local M = {}
 
@@ -147,5 +149,31 @@ end
 
 --- resolve for names used as they are (relational table columns).
 function M.bare(name, _, value) return name, value end
+
+--- resolve for contact fields: friendly names to wire names, and
+-- comparison values to the field's wire form; idx: fields.index of the
+-- project's schema, or nil to rename only.
+function M.contact_fields(idx)
+  return function(name, op, value)
+    local meta, why = fields.resolve(name, idx)
+    if not meta then return nil, why end
+    if value == nil or op == "Contains" or op == "StartsWith" then
+      if value ~= nil and type(value) ~= "string" then value = tostring(value) end
+      return meta.wire, value
+    end
+    local v
+    v, why = fields.convert(meta, value)
+    if v == nil then return nil, why end
+    return meta.wire, v
+  end
+end
+
+--- The ContactFilter of sendings and campaigns: Single for an idContact
+-- (a number), else Clauses over the wire clause given.
+function M.contact_filter(contact, clause)
+  if type(contact) == "number" then return { Mode = "Single", idContact = contact } end
+  return { Mode = "Clauses",
+           TableClauses = core.array { { TableCode = "Contact", Clause = clause } } }
+end
 
 return M

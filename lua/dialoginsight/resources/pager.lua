@@ -1,6 +1,5 @@
---- What resources share about calls: reading a method's result member, and
--- paging through MaxRows/StartRow, as the registry says.
-local errors = require "dialoginsight.errors"
+--- Paging through MaxRows/StartRow, as the registry's paging contract of a
+-- method says: iterators over every record, and collecting them.
 local registry = require "dialoginsight.registry"
 
 local M = {}
@@ -8,23 +7,6 @@ local M = {}
 local function entry_of(service, method)
   return registry.lookup(service, method)
     or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 3)
-end
-
---- Calls service.method and returns the member of the reply named by the
--- registry entry's `result` (only it: a second value would read as an
--- error to `local v, err = ...`), or nil, err.
-function M.result(client, service, method, params, opts)
-  local entry = entry_of(service, method)
-  local resp, err = client:call(service, method, params, opts)
-  if not resp then return nil, err end
-  local v = resp[entry.result]
-  if v == nil then
-    return nil, errors.new {
-      kind = "decode", service = entry.service, method = entry.method,
-      request_id = resp.idRequest, message = "the reply has no " .. entry.result,
-    }
-  end
-  return v
 end
 
 local function copy(t)

@@ -1,37 +1,8 @@
---- The shared rate limiter of a client: one GCRA state per (API host, key
--- id), in a file under limiter_dir that every process on the host maps.
--- See src/di_limiter.c for how it stays consistent without locks.
+--- A limiter backend wrapped so that this process adapts its own rate to
+-- the server's limit (limiter/init.lua).
 local core = require "dialoginsight.core"
 
 local M = {}
-
-M.DEFAULTS = { rate = 10, burst = 10 } -- calls/s per key [assumed], API.md
-
---- The file that holds the limit of key_id on the host of base_url.
-function M.path(dir, base_url, key_id)
-  local host = base_url:match("^%a+://([^/]+)") or "unknown"
-  return string.format("%s/dialoginsight-%s-%s.gcra", dir,
-    host:gsub("[^%w%.%-]", "_"), tostring(key_id))
-end
-
---- Opens the limiter of a client's settings; nil when limiting is off
--- (rate = false).  Returns nil, message when the file cannot be used.
-function M.open(settings)
-  if settings.rate == false then return false end
-  local dir = settings.limiter_dir
-  if dir == nil then
-    local err
-    dir, err = core.runtime_dir()
-    if not dir then return nil, err end
-  end
-  local rate = settings.rate or M.DEFAULTS.rate
-  local burst = settings.burst or M.DEFAULTS.burst
-  local lim, why = core.limiter {
-    path = M.path(dir, settings.base_url, settings.key_id), rate = rate, burst = burst,
-  }
-  if not lim then return nil, why end
-  return M.adaptive(lim, rate, burst, core.now)
-end
 
 -- Adapting to the server's own limit ----------------------------------------------
 --
@@ -53,8 +24,10 @@ M.ADAPT = { halve_within = 1, cut = 0.9, fast = 0.10, slow = 0.005, near = 0.95,
 local Adaptive = {}
 Adaptive.__index = Adaptive
 
---- Wraps a core limiter (acquire, penalize, delay, configure).
-function M.adaptive(lim, rate, burst, now)
+--- Wraps a backend (acquire, penalize, delay, configure, close) limited
+-- to rate calls/s with burst; now: the clock (core.now by default).
+function M.new(lim, rate, burst, now)
+  now = now or core.now
   local t = now()
   return setmetatable({ lim = lim, max = rate, rate = rate, burst = burst, now = now,
                         ceiling = rate, quiet_from = t, resumed = t, until_t = 0,
@@ -106,6 +79,8 @@ function Adaptive:penalize(seconds)
 end
 
 function Adaptive:delay() return self.lim:delay() end
+
+function Adaptive:close() return self.lim:close() end
 
 function Adaptive:configure(rate, burst)
   self.max, self.ceiling, self.burst = rate, rate, burst or self.burst

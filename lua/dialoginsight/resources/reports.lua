@@ -1,16 +1,10 @@
 --- client.reports: open and click events, and a contact's mailing history.
--- Wire shapes [assumed] (API.md).
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
+-- Wire shapes [assumed] (docs/wire.md).
+local base = require "dialoginsight.resources.base"
+local pager = require "dialoginsight.resources.pager"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Reports = {}
-Reports.__index = Reports
-
-function M.new(client)
-  return setmetatable({ client = client }, Reports)
-end
+local Reports = base.class()
 
 -- The filters of an event report, or nil, err.  A bare date for `to`
 -- stays a date: the server counts the whole day.
@@ -61,7 +55,7 @@ function Reports:history(contact_id, opts)
     return nil, fields.invalid({ { field = "idContact", message = "must be a positive integer" } },
       "reports", "GetContactHistory")
   end
-  return pager.result(self.client, "reports", "GetContactHistory", { idContact = contact_id }, opts)
+  return base.result(self.client, "reports", "GetContactHistory", { idContact = contact_id }, opts)
 end
 
-return M
+return Reports

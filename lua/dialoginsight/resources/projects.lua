@@ -1,26 +1,19 @@
 --- client.projects: the projects a key may use, and the current project's
 -- fields (cached per client, since validation reads them before each write).
-local fields = require "dialoginsight.fields"
-local pager = require "dialoginsight.pager"
+local base = require "dialoginsight.resources.base"
+local fields = require "dialoginsight.records.fields"
 
-local M = {}
-
-local Projects = {}
-Projects.__index = Projects
-
-function M.new(client)
-  return setmetatable({ client = client }, Projects)
-end
+local Projects = base.class()
 
 --- The projects this key may use: { { idProject =, ProjectName = }, ... }.
 -- Also the cheapest "are my credentials valid" check.
 function Projects:list(opts)
-  return pager.result(self.client, "projects", "List", {}, opts)
+  return base.result(self.client, "projects", "List", {}, opts)
 end
 
 --- The current project's ProjectInfo, as the server sends it.
 function Projects:get(opts)
-  return pager.result(self.client, "projects", "Get", {}, opts)
+  return base.result(self.client, "projects", "Get", {}, opts)
 end
 
 --- The project's fields, types and opt-ins:
@@ -36,4 +29,4 @@ function Projects:fields(opts)
   return self.schema
 end
 
-return M
+return Projects

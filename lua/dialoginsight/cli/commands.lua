@@ -1,0 +1,269 @@
+--- The commands of `dialoginsight` other than sync and export: run,
+-- check, fields, call, stats (see cli/main.lua for the command table), and
+-- what every command shares: option parsing, failing, exit statuses.
+local di = require "dialoginsight"
+
+local M = {}
+
+M.EXIT = { ok = 0, error = 1, rejected = 2, usage = 64, interrupted = 130 }
+
+-- Flags that would put the secret on the command line (visible in ps and
+-- shell history): refused, with the way to do it instead.
+local SECRET_FLAGS = { "key-secret", "secret", "api-key", "apikey", "auth-key", "authkey",
+                       "key-id", "password", "token", "di-key" }
+
+--- Writes msg as the command's error; returns the error exit status.
+function M.fail(msg)
+  io.stderr:write("dialoginsight: ", tostring(msg), "\n")
+  return M.EXIT.error
+end
+
+--- Parses args[from..] against spec (name -> "flag" | "value" | "list").
+-- Returns options, positionals; or nil, message.  stop_at_positional ends
+-- option parsing at the first positional (run: the script's own args).
+function M.parse(args, from, spec, stop_at_positional)
+  local opts, pos = {}, {}
+  local i = from
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      for j = i + 1, #args do pos[#pos + 1] = args[j] end
+      break
+    end
+    local name, value = a:match("^%-%-([%w%-]+)=(.*)$")
+    name = name or a:match("^%-%-([%w%-]+)$")
+    if a == "-h" then name = "help" end
+    if name then
+      for _, s in ipairs(SECRET_FLAGS) do
+        if name == s or (name == "key" and value and value:match("^%x+$") and #value >= 16) then
+          return nil, "--" .. name .. ": the API key is never read from the command line "
+            .. "(ps and the shell history would show it); set DI_KEY and DI_KEY_ID "
+            .. "in the environment, or `key` and `key_id` in a --config file (mode 600)"
+        end
+      end
+      local kind = spec[name]
+      if not kind then return nil, "unknown option --" .. name end
+      if kind == "flag" then
+        if value then return nil, "--" .. name .. " takes no value" end
+        opts[name] = true
+      else
+        if not value then
+          i = i + 1
+          value = args[i]
+          if value == nil then return nil, "--" .. name .. " needs a value" end
+        end
+        if kind == "list" then
+          opts[name] = opts[name] or {}
+          table.insert(opts[name], value)
+        else
+          opts[name] = value
+        end
+      end
+    elseif a:match("^%-.") and not a:match("^%-%d") then
+      return nil, "unknown option " .. a
+    else
+      pos[#pos + 1] = a
+      if stop_at_positional then
+        for j = i + 1, #args do pos[#pos + 1] = args[j] end
+        break
+      end
+    end
+    i = i + 1
+  end
+  return opts, pos
+end
+
+local HELP_RUN = [[
+usage: dialoginsight run SCRIPT.lua [ARGS...]
+       dialoginsight SCRIPT.lua [ARGS...]
+
+Runs SCRIPT.lua with these globals:
+  client   a client built from the configuration (DI_* or --config)
+  di       require "dialoginsight"
+  arg      arg[0] = SCRIPT.lua, arg[1..] = ARGS (also passed as ...)
+The script's error shows with a traceback and exits 1; `return N` or
+os.exit(N) sets the exit status.
+]]
+
+local HELP_CHECK = [[
+usage: dialoginsight check
+
+Calls projects.List: says whether the key is accepted and lists the
+projects it can see (the configured one is marked with *).  Exit 1 when the
+credentials are refused.
+]]
+
+local HELP_FIELDS = [[
+usage: dialoginsight fields
+
+The project's fields (name, type, required, key, label) and opt-ins, from
+projects.Get: the names you can use in scripts and as sync column headers.
+]]
+
+local HELP_CALL = [[
+usage: dialoginsight call SERVICE METHOD [JSON|-]
+
+Calls SERVICE.METHOD with the JSON object given (or read from stdin with
+-) as parameters; AuthKey and idProject are added.  Prints the reply as
+JSON with sorted keys (the server's Trace member is left out).
+  dialoginsight call projects List
+  dialoginsight call contacts Get '{"Clause":{"$type":"FieldClause","Field":{"Name":"f_EMail"},"TypeOperator":"Equal","ComparisonValue":"ann@example.com"}}'
+]]
+
+local HELP_STATS = [[
+usage: dialoginsight stats CAMPAIGN_ID
+
+The campaign's counts (Sent, Delivered, Opened, Clicked, ...) and its open
+and click rates.
+]]
+
+local function table_print(rows, head)
+  local w = {}
+  for i, h in ipairs(head) do w[i] = #h end
+  for _, r in ipairs(rows) do
+    for i = 1, #head do w[i] = math.max(w[i], utf8.len(r[i] or "") or #(r[i] or "")) end
+  end
+  local function line(r)
+    local parts = {}
+    for i = 1, #head do
+      local s = r[i] or ""
+      parts[i] = s .. string.rep(" ", w[i] - (utf8.len(s) or #s))
+    end
+    io.stdout:write((table.concat(parts, "  "):gsub("%s+$", "")), "\n")
+  end
+  line(head)
+  local rule = {}
+  for i = 1, #head do rule[i] = string.rep("-", w[i]) end
+  line(rule)
+  for _, r in ipairs(rows) do line(r) end
+end
+
+local HELP_ONLY = { help = "flag" }
+
+local function no_args(cmd)
+  return function(_, pos)
+    if #pos > 0 then return cmd .. " takes no argument" end
+  end
+end
+
+local run = { name = "run", help = HELP_RUN, options = HELP_ONLY, stop_at_script = true,
+              needs_client = true }
+
+function run.check(_, pos)
+  if not pos[1] then return "run: which script?" end
+end
+
+function run.run(client, _, pos)
+  local script = pos[1]
+  local chunk, why = loadfile(script)
+  if not chunk then return M.fail(why) end
+  local a = { [0] = script }
+  for i = 2, #pos do a[i - 1] = pos[i] end
+  _G.arg, _G.client, _G.di = a, client, di
+  local r = chunk(table.unpack(a, 1, #a))
+  io.stdout:flush()
+  if math.type(r) == "integer" then return r end
+  if r == false then return 1 end
+  return 0
+end
+
+local check = { name = "check", help = HELP_CHECK, options = HELP_ONLY,
+                check = no_args("check"), needs_client = true }
+
+function check.run(client)
+  local list, err = client.projects:list()
+  if not list then
+    if err.kind == "auth" then
+      io.stdout:write("credentials: refused (key id ", tostring(client.key_id), " at ",
+        client.base_url, "): ", tostring(err.message), "\n")
+    else
+      io.stdout:write("credentials: could not be checked: ", tostring(err), "\n")
+    end
+    return 1
+  end
+  io.stdout:write("credentials: valid (key id ", tostring(client.key_id), " at ",
+    client.base_url, ")\n")
+  io.stdout:write(#list, #list == 1 and " project" or " projects", " visible to this key:\n")
+  local seen = false
+  for _, p in ipairs(list) do
+    local mine = p.idProject == client.project
+    seen = seen or mine
+    io.stdout:write(string.format("  %s %-8s %s\n", mine and "*" or " ",
+      tostring(p.idProject), tostring(p.ProjectName)))
+  end
+  if client.project and not seen then
+    io.stdout:write("warning: the configured project ", tostring(client.project),
+      " is not among them\n")
+    return 1
+  end
+  return 0
+end
+
+local fields = { name = "fields", help = HELP_FIELDS, options = HELP_ONLY,
+                 check = no_args("fields"), needs_client = true }
+
+function fields.run(client)
+  local s, err = client.projects:fields()
+  if not s then return M.fail(err) end
+  local rows = {}
+  for _, f in ipairs(s.fields) do
+    rows[#rows + 1] = { f.name, f.wire, tostring(f.type), f.required and "yes" or "",
+      f.name == s.key and "key" or "", f.label or "" }
+  end
+  io.stdout:write("fields of project ", tostring(client.project), ":\n")
+  table_print(rows, { "name", "wire", "type", "required", "key", "label" })
+  rows = {}
+  for _, o in ipairs(s.optins) do rows[#rows + 1] = { o.name, o.wire, o.label or "" } end
+  io.stdout:write("\nopt-ins:\n")
+  table_print(rows, { "name", "wire", "label" })
+  return 0
+end
+
+local call = { name = "call", help = HELP_CALL, options = HELP_ONLY, needs_client = true }
+
+function call.check(_, pos)
+  if #pos < 2 or #pos > 3 then return "call SERVICE METHOD [JSON|-]" end
+end
+
+function call.run(client, _, pos)
+  local text = pos[3]
+  if text == "-" then text = io.stdin:read("a") end
+  local params = {}
+  if text and text:match("%S") then
+    local v, why = di.decode(text)
+    if type(v) ~= "table" then return M.fail("the parameters are not a JSON object: " .. tostring(why)) end
+    params = v
+  end
+  local ok, r, e = pcall(client.call, client, pos[1], pos[2], params)
+  if not ok then return M.fail((tostring(r):gsub("^dialoginsight: ", ""))) end
+  if not r then return M.fail(e) end
+  r.Trace = nil
+  io.stdout:write(require("dialoginsight.cli.json").pretty(r), "\n")
+  return 0
+end
+
+local stats = { name = "stats", help = HELP_STATS, options = HELP_ONLY, needs_client = true }
+
+function stats.check(_, pos)
+  local id = math.tointeger(tonumber(pos[1] or ""))
+  if #pos ~= 1 or not id or id < 1 then return "stats CAMPAIGN_ID" end
+end
+
+function stats.run(client, _, pos)
+  local id = math.tointeger(tonumber(pos[1]))
+  local s, err = client.campaigns:stats(id)
+  if not s then return M.fail(err) end
+  io.stdout:write("campaign ", id, "\n")
+  for _, k in ipairs { "Sent", "Delivered", "Bounced", "Opened", "UniqueOpened",
+                       "Clicked", "UniqueClicked", "Unsubscribed" } do
+    io.stdout:write(string.format("  %-14s %d\n", k, math.tointeger(s[k] or 0) or 0))
+  end
+  io.stdout:write(string.format("  %-14s %.1f %%\n", "open rate", s.open_rate * 100))
+  io.stdout:write(string.format("  %-14s %.1f %%\n", "click rate", s.click_rate * 100))
+  return 0
+end
+
+--- The commands of this module, in the order of the main help.
+M.LIST = { run, check, fields, call, stats }
+
+return M

@@ -1,0 +1,190 @@
+--- The one record builder: a friendly record (a contact, a relational table
+-- row, a CSV row) -> the wire { ID = {...}, Data = {...} } of a Merge, and
+-- the list of its problems ({ field =, message = }, sorted by field; nil
+-- when there are none).
+--
+--   local b = record.contacts(idx, key)     -- idx: projects:fields() index, or nil
+--   local rec, problems = b:map{ EMail = "ann@example.com", FirstName = "Ann",
+--                                optin = { Newsletter = true } }
+--   local rec, problems = record.rows(key):map{ idReservation = 4, Destination = "Oslo" }
+--
+-- Each member name is resolved once per builder into a step (its wire
+-- name, its converter, whether it is the key), so that a file of a million
+-- rows resolves each column once (b:row(values, steps), with steps from
+-- b:step(name) per column).
+--
+-- The key: a contact is identified by idContact, by an ID member given as
+-- key_<wire name>, or else by the key field's value, which moves from Data
+-- to ID as key_<wire name> (key_f_EMail).  A relational table row is
+-- identified by its key column the same way (key_<column>).
+local core = require "dialoginsight.core"
+local fields = require "dialoginsight.records.fields"
+
+local M = {}
+
+local NULL = core.null
+
+local Builder = {}
+Builder.__index = Builder
+
+local function new(b)
+  b.steps = {}
+  return setmetatable(b, Builder)
+end
+
+--- The builder of contacts, validated against idx (fields.index of the
+-- project's schema), or only renamed when idx is nil.  key names the key
+-- field (friendly or wire; default the project's, else EMail).  A key that
+-- is not a field of the project raises at `level`.
+function M.contacts(idx, key, level)
+  local name = key or (idx and idx.key) or fields.DEFAULT_KEY
+  local keymeta = fields.resolve(name, idx)
+  if not keymeta then
+    error("dialoginsight: key field '" .. name .. "' is not a field of the project", (level or 1) + 1)
+  end
+  return new {
+    idx = idx, what = "field", key_wire = keymeta.wire, key_name = keymeta.name,
+    missing = "is missing: it is the key field (or give idContact)",
+  }
+end
+
+--- The builder of relational table rows: bare column names, values passed
+-- as they are (dates given as tables become wire dates); key: the key column.
+function M.rows(key)
+  return new {
+    rows = true, what = "column", key_wire = key, key_name = key or "key",
+    missing = key and "is missing: it is the key column" or "no key: pass opts.key = <column>",
+  }
+end
+
+-- The step of a contact member name.
+local function contact_step(b, name)
+  if name == "idContact" then return { field = name, id = true } end
+  if name:match("^key_") then return { field = name, raw = true, wire = name } end
+  local meta, why = fields.resolve(name, b.idx)
+  if not meta then return { field = name, fixed = why } end
+  return { field = name, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
+           required = meta.required, key = meta.wire == b.key_wire }
+end
+
+--- The step of a member (or column) name, resolved once per builder:
+-- { field, name (the field's own), wire, conv, required, key } or { field, id } (idContact),
+-- { field, raw, wire } (an ID member given as is), { field, fixed = why }
+-- (a name that cannot be sent).
+function Builder:step(name)
+  local s = self.steps[name]
+  if s then return s end
+  if self.rows then
+    s = name:match("^key_") and { field = name, raw = true, wire = name }
+      or { field = name, wire = name, conv = fields.converter(nil), key = name == self.key_wire }
+  else
+    s = contact_step(self, name)
+  end
+  self.steps[name] = s
+  return s
+end
+
+--- The step of an opt-in named without its prefix (contacts only).
+function Builder:optin_step(name)
+  local k = "optin." .. name
+  local s = self.steps[k]
+  if s then return s end
+  local meta, why = fields.resolve_optin(name, self.idx)
+  s = meta and { field = k, name = meta.name, wire = meta.wire, conv = fields.converter(meta) }
+    or { field = k, fixed = why }
+  self.steps[k] = s
+  return s
+end
+
+-- Applies step s to value v: fills id or data.  Returns the value when it
+-- is the key's, and why on a problem.
+local function put(s, v, id, data)
+  if s.fixed then return nil, s.fixed end
+  if s.id then
+    local n = fields.integer(v)
+    if not n or n < 1 then return nil, "must be a positive integer" end
+    id.idContact = n
+    return nil
+  end
+  if s.raw then
+    id[s.wire] = v
+    return nil
+  end
+  local val, why
+  if v == NULL then
+    if s.required then return nil, "is required and cannot be cleared" end
+    val = NULL
+  else
+    val, why = s.conv(v)
+    if val == nil then return nil, why end
+  end
+  data[s.wire] = val
+  if s.key then return val end
+  return nil
+end
+
+local function add(problems, field, message)
+  problems = problems or {}
+  problems[#problems + 1] = { field = field, message = message }
+  return problems
+end
+
+local function by_field(a, b) return a.field < b.field end
+
+-- The record once every member is in: the key moves to ID unless the
+-- record is already identified.
+function Builder:finish(id, data, key_value, problems)
+  if next(id) == nil then
+    if key_value == nil or key_value == NULL or key_value == "" then
+      problems = add(problems, self.key_name, self.missing)
+    else
+      id["key_" .. self.key_wire] = key_value
+      data[self.key_wire] = nil -- it is the ID; sending it twice says nothing more
+    end
+  end
+  if problems and problems[2] then table.sort(problems, by_field) end
+  return { ID = id, Data = data }, problems
+end
+
+--- The record of a table of members (name = value; a contact's opt-ins as
+-- optin = { Name = true }).
+function Builder:map(t)
+  local id, data, key_value, problems = {}, {}, nil, nil
+  local function one(s, v)
+    local kv, why = put(s, v, id, data)
+    if why then problems = add(problems, s.field, why) end
+    if kv ~= nil then key_value = kv end
+  end
+  for k, v in pairs(t) do
+    if type(k) ~= "string" then
+      problems = add(problems, tostring(k), self.what .. " names must be strings")
+    elseif k == "optin" and not self.rows then
+      if type(v) ~= "table" then
+        problems = add(problems, "optin", "must be a table such as { Newsletter = true }")
+      else
+        for name, on in pairs(v) do one(self:optin_step(tostring(name)), on) end
+      end
+    else
+      one(self:step(k), v)
+    end
+  end
+  return self:finish(id, data, key_value, problems)
+end
+
+--- The record of a row of values (a CSV record: strings, "" for an empty
+-- cell, which is left out) read through steps[j] for values[j] (false for
+-- a column to skip).
+function Builder:row(values, steps)
+  local id, data, key_value, problems = {}, {}, nil, nil
+  for j = 1, #steps do
+    local s, v = steps[j], values[j]
+    if s and v ~= nil and v ~= "" then
+      local kv, why = put(s, v, id, data)
+      if why then problems = add(problems, s.field, why) end
+      if kv ~= nil then key_value = kv end
+    end
+  end
+  return self:finish(id, data, key_value, problems)
+end
+
+return M

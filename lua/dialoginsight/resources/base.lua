@@ -1,0 +1,168 @@
+--- What the resources share: a class per resource, argument checks, a
+-- method's result member, the project's field index for validation, the
+-- clauses and filters of contact where-clauses, and Merge in one call or in
+-- concurrent batches.
+local core = require "dialoginsight.core"
+local errors = require "dialoginsight.errors"
+local registry = require "dialoginsight.registry"
+local fields = require "dialoginsight.records.fields"
+local merge = require "dialoginsight.records.merge"
+local where = require "dialoginsight.records.where"
+
+local M = {}
+
+--- A resource class: Class.new(client) makes one bound to the client.
+function M.class()
+  local C = {}
+  C.__index = C
+  function C.new(client) return setmetatable({ client = client }, C) end
+  return C
+end
+
+--- Raises at the caller's caller unless id is a positive integer.
+function M.check_id(id, what)
+  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
+    error("dialoginsight: " .. what .. " must be a positive integer id, got " .. tostring(id), 3)
+  end
+end
+
+--- Raises at the caller's caller unless v is a table.
+function M.check_table(v, what, level)
+  if type(v) ~= "table" then
+    error("dialoginsight: " .. what .. " must be a table, got " .. type(v), (level or 2) + 1)
+  end
+end
+
+--- Calls service.method and returns the member of the reply named by the
+-- registry entry's `result` (only it: a second value would read as an
+-- error to `local v, err = ...`), or nil, err.
+function M.result(client, service, method, params, opts)
+  local entry = registry.lookup(service, method)
+    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
+  local resp, err = client:call(service, method, params, opts)
+  if not resp then return nil, err end
+  local v = resp[entry.result]
+  if v == nil then
+    return nil, errors.new {
+      kind = "decode", service = entry.service, method = entry.method,
+      request_id = resp.idRequest, message = "the reply has no " .. entry.result,
+    }
+  end
+  return v
+end
+
+--- The project's field index when validating, false when not (strict is
+-- off: per-call opts.strict, then the client's `strict` setting), or nil, err.
+function M.schema(client, opts)
+  local strict = opts and opts.strict
+  if strict == nil then strict = client.settings.strict end
+  if strict == false then return false end
+  local schema, err = client.projects:fields()
+  if not schema then return nil, err end
+  return fields.index(schema)
+end
+
+--- The wire clause of a contact where-clause (a table, a di.where clause,
+-- or an idContact), or nil, err.
+function M.clause(client, w, opts, service, method)
+  if type(w) == "number" then w = { idContact = w } end
+  local idx, err = M.schema(client, opts)
+  if idx == nil then return nil, err end
+  local clause, problems = where.compile(w, where.contact_fields(idx or nil))
+  if #problems > 0 then return nil, fields.invalid(problems, service, method) end
+  return clause
+end
+
+--- The ContactFilter of "a where-clause or an idContact", or nil, err.
+function M.filter(client, contact, opts, service, method)
+  if type(contact) == "number" then return where.contact_filter(contact) end
+  local clause, err = M.clause(client, contact, opts, service, method)
+  if not clause then return nil, err end
+  return where.contact_filter(contact, clause)
+end
+
+--- The builder's record of each item of list (contacts or rows), for
+-- merge_one and merge_many: { record = } or { problems = } per item.
+-- depth: the calls between the caller and the user's code, for the error
+-- a bad item raises.
+function M.items(list, builder, what, depth)
+  local items = {}
+  for i, item in ipairs(list) do
+    M.check_table(item, what .. " #" .. i, 2 + depth)
+    local rec, problems = builder:map(item)
+    if problems then
+      for _, p in ipairs(problems) do p.record = i end
+      items[i] = { problems = problems }
+    else
+      items[i] = { record = rec }
+    end
+  end
+  return items
+end
+
+--- Merges one record of service (contacts or relationaltables); returns
+-- its outcome (records/merge.lua), or nil, err.  scope: members the call
+-- carries (a relational table's idTable).
+function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
+  if item.problems then return nil, fields.invalid(item.problems, service, "Merge") end
+  local params = { Records = core.array { item.record }, MergeOptions = merge.options(opts) }
+  for k, v in pairs(scope or {}) do params[k] = v end
+  local recs, err = M.result(client, service, "Merge", params, opts)
+  if not recs then return nil, err end
+  if type(recs[1]) ~= "table" then
+    return nil, errors.new { kind = "decode", service = service, method = "Merge",
+      message = "the Merge reply has no outcome for the record" }
+  end
+  return merge.outcome(recs[1], friendly, from_wire)
+end
+
+-- The valid items in chunks of size: { index = { item positions }, records = {...} }.
+local function chunks(items, size)
+  local list, cur = {}, nil
+  for i, item in ipairs(items) do
+    if item.record then
+      if not cur or #cur.index == size then
+        cur = { index = {}, records = {} }
+        list[#list + 1] = cur
+      end
+      cur.index[#cur.index + 1] = i
+      cur.records[#cur.records + 1] = item.record
+    end
+  end
+  return list
+end
+
+--- Sends the valid items in chunks of opts.batch_size through call_many and
+-- returns the summary { created, updated, skipped, rejected, failed,
+-- records = { outcome per item, in input order } }.  A failed chunk marks
+-- each of its records failed, with the error.
+function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
+  local size = opts.batch_size or merge.BATCH_SIZE
+  if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
+    error("dialoginsight: batch_size must be a positive integer", 3)
+  end
+  local summary = { created = 0, updated = 0, skipped = 0, rejected = 0, failed = 0, records = {} }
+  local function count(i, o)
+    summary.records[i] = o
+    summary[o.outcome] = summary[o.outcome] + 1
+  end
+  for i, item in ipairs(items) do
+    if item.problems then count(i, merge.rejected(item.problems)) end
+  end
+  local parts, calls, mo = chunks(items, size), {}, merge.options(opts)
+  for j, part in ipairs(parts) do
+    local params = { Records = core.array(part.records), MergeOptions = mo }
+    for k, v in pairs(scope or {}) do params[k] = v end
+    calls[j] = { service, "Merge", params }
+  end
+  local results = #calls > 0 and client:call_many(calls, opts) or {}
+  for j, part in ipairs(parts) do
+    merge.settle(results[j], #part.index, service, function(k, o, rec, err)
+      count(part.index[k], o == "failed" and { outcome = "failed", error = err, reason = tostring(err) }
+        or merge.outcome(rec, friendly, from_wire))
+    end)
+  end
+  return summary
+end
+
+return M

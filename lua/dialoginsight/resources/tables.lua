@@ -1,0 +1,58 @@
+--- client:table(id): a relational table, scoped by idTable, with bare
+-- column names.  Its key column's ID form is key_<column>.
+--   local t = client:table(501)
+--   t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
+local base = require "dialoginsight.resources.base"
+local record = require "dialoginsight.records.record"
+local where = require "dialoginsight.records.where"
+
+local M = {}
+
+local Table = {}
+Table.__index = Table
+
+function M.new(client, id)
+  if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
+    error("dialoginsight: client:table expects an idTable, got " .. tostring(id), 3)
+  end
+  return setmetatable({ client = client, id = id }, Table)
+end
+
+local function same(name) return name end
+
+--- Inserts or updates one row; returns its outcome (as contacts:merge), or
+-- nil, err.  opts: key (the key column), insert, update, ...
+function Table:merge(row, opts)
+  if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
+  opts = opts or {}
+  local item = base.items({ row }, record.rows(opts.key), "row", 1)[1]
+  return base.merge_one(self.client, "relationaltables", item, opts, { idTable = self.id }, same)
+end
+
+--- Merges many rows in chunks; returns the summary of contacts:merge_many.
+function Table:merge_many(rows, opts)
+  if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
+  opts = opts or {}
+  return base.merge_many(self.client, "relationaltables",
+    base.items(rows, record.rows(opts.key), "row", 1), opts, { idTable = self.id }, same)
+end
+
+local function clause(w)
+  return (where.compile(w, where.bare))
+end
+
+--- The rows matching where (bare column names), or nil, err.
+function Table:get(w, opts)
+  local p = { idTable = self.id, Clause = clause(w) }
+  if opts and opts.limit then p.MaxRows = opts.limit end
+  return base.result(self.client, "relationaltables", "Get", p, opts)
+end
+
+--- Deletes the rows matching where; returns how many, or nil, err.
+function Table:delete(w, opts)
+  local p = { idTable = self.id, Clause = clause(w) }
+  if opts and opts.max then p.MaxRows = opts.max end
+  return base.result(self.client, "relationaltables", "Delete", p, opts)
+end
+
+return M
