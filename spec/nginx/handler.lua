@@ -5,6 +5,8 @@
 --                              one client:call; reports ok, or the error
 --   /t/call_many?n=&service=&method=&campaign=
 --                              n calls through client:call_many, timed
+--   /t/transport?case=&closed= one case of spec/support/transport_cases.lua on
+--                              the ngx transport (needs $di_root set to the checkout)
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
 --   /t/burn_result             what each worker did
 local di = require "dialoginsight"
@@ -82,6 +84,18 @@ elseif uri == "/t/call_many" then
     if di.is_error(r) then errs[#errs + 1] = i .. ": " .. tostring(r) end
   end
   return reply { elapsed = now() - t0, failures = failures, n = #results, errors = di.array(errs) }
+
+elseif uri == "/t/transport" then
+  local cases = dofile(ngx.var.di_root .. "/spec/support/transport_cases.lua")
+  local client = app.client()
+  local t = require("dialoginsight.transport.ngx").new(client.settings)
+  local i = tonumber(args.case)
+  if not cases.cases[i] then return reply { count = #cases.cases } end
+  local why = cases.run(i, t, {
+    base = client.base_url, closed = args.closed,
+    body = di.encode { AuthKey = { idKey = client.key_id, Key = os.getenv("DI_KEY") } },
+  })
+  return reply { name = cases.cases[i].name, ok = why == nil, why = why }
 
 elseif uri == "/t/burn_start" then
   local dict = ngx.shared.burn
