@@ -5,8 +5,6 @@
  */
 #include "di_core.h"
 
-const char di_array_mt_key[] = "dialoginsight.array";
-
 /* Registers a userdata class: methods under __index, and `close` as both
  * __gc and __close, so that a forgotten object still frees its C resources
  * and a Lua 5.4 `local x <close>` frees them on scope exit. */

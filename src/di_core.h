@@ -4,10 +4,6 @@
 
 #include "di_compat.h"
 
-/* Registry key (its address) of the metatable that marks a Lua table as a
- * JSON array, so that an empty one encodes as [] rather than {}. */
-extern const char di_array_mt_key[];
-
 /* Each opener adds its functions to the module table on top of the stack. */
 void di_json_open(lua_State *L);
 void di_http_open(lua_State *L);
