@@ -12,7 +12,7 @@ CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 LUA54_INC  ?= /usr/include/lua5.4
 LUAJIT_INC ?= /usr/include/luajit-2.1
 
-CORE_SRC := src/di_core.c src/di_buf.c src/di_json.c src/di_http.c src/di_time.c src/di_limiter.c src/di_csv.c
+CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_http.c src/di_time.c src/di_limiter.c src/di_csv.c
 CORE_HDR := $(wildcard src/*.h)
 
 CORE54 := build/lua5.4/dialoginsight/core.so

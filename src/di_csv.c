@@ -23,8 +23,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "di_core.h"
+#include "di_aux.h"
 #include "di_buf.h"
+#include "di_compat.h"
+#include "di_core.h"
 
 #define CSV_MT "dialoginsight.csv"
 #define CSV_CHUNK 65536
