@@ -1,30 +1,11 @@
 /*
  * di_core.c: luaopen_dialoginsight_core, the one entry point of the C core.
  * Each concern registers itself from its own file (di_json.c, di_http.c);
- * the protocol logic lives in Lua, on top (lua/dialoginsight/).
+ * the protocol logic lives in Lua, on top (lua/dialoginsight/).  Nothing
+ * calls back into this unit: it only opens the others (di_core.h).
  */
+#include "di_compat.h"
 #include "di_core.h"
-
-const char di_array_mt_key[] = "dialoginsight.array";
-
-/* Registers a userdata class: methods under __index, and `close` as both
- * __gc and __close, so that a forgotten object still frees its C resources
- * and a Lua 5.4 `local x <close>` frees them on scope exit. */
-void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction close, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__gc");
-  di_set_close(L, close);
-  if (tostring) {
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
-}
 
 DI_EXPORT int luaopen_dialoginsight_core(lua_State *L);
 

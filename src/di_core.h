@@ -1,12 +1,14 @@
-/* di_core.h: what the units of the C core share with each other. */
+/*
+ * di_core.h: the openers di_core.c calls, one per unit.  Only the opener
+ * includes it to call them; a unit includes it only to have its own opener's
+ * prototype checked.  What units share with each other lives in leaf headers
+ * (di_aux.h, di_buf.h, di_time.h), never here, so that no unit depends on
+ * the one that opens it.
+ */
 #ifndef DI_CORE_H
 #define DI_CORE_H
 
 #include "di_compat.h"
-
-/* Registry key (its address) of the metatable that marks a Lua table as a
- * JSON array, so that an empty one encodes as [] rather than {}. */
-extern const char di_array_mt_key[];
 
 /* Each opener adds its functions to the module table on top of the stack. */
 void di_json_open(lua_State *L);
@@ -14,11 +16,5 @@ void di_http_open(lua_State *L);
 void di_time_open(lua_State *L);
 void di_limiter_open(lua_State *L);
 void di_csv_open(lua_State *L);
-
-void di_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                  lua_CFunction close, lua_CFunction tostring);
-
-/* Seconds on CLOCK_MONOTONIC. */
-double di_now(void);
 
 #endif

@@ -4,17 +4,23 @@
  * current record is ever held: memory stays flat whatever the file's size.
  *
  *   local r = core.csv_open(path)       -- or nil, err
- *   local names = r:header()            -- or nil, err (empty file)
+ *   local names = r:header()            -- or nil, err (empty file, bad
+ *                                       -- header, read error)
  *   row, line = r:next()                -- a list of strings and the line the
  *                                       -- record starts on
  *   false, why, line, row = r:next()    -- a bad record (ragged, stray quote,
  *                                       -- unterminated quote); reading goes on
- *   nil = r:next()                      -- the end; nil, err on an I/O error
+ *   nil = r:next()                      -- the end
+ *   nil, err = r:next()                 -- a read error ("read error: ..."):
+ *                                       -- reading stops, and every later
+ *                                       -- call says the same
  *
  * Quotes, doubled quotes, newlines inside quotes, a UTF-8 BOM, CRLF or LF, and
  * ',' or ';' (whichever the header line has more of, outside quotes) are
  * understood.  Bad input never crashes: it is reported for the record, with
- * its line number, and the reader carries on with the next record.
+ * its line number, and the reader carries on with the next record.  A failed
+ * read is the file's fault, not the caller's, so it is a result too; only
+ * running out of memory raises.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -23,8 +29,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "di_core.h"
+#include "di_aux.h"
 #include "di_buf.h"
+#include "di_compat.h"
+#include "di_core.h"
 
 #define CSV_MT "dialoginsight.csv"
 #define CSV_CHUNK 65536
@@ -40,6 +48,7 @@ typedef struct di_csv {
   long long consumed;   /* bytes consumed, for progress */
   long line;            /* physical line of the next byte (1-based) */
   int eof, sep, skip_lf, started, ncols, dead;
+  int err;              /* errno of a failed read; 0 if none */
   di_buf field;
   char buf[CSV_CHUNK];
 } di_csv;
@@ -50,13 +59,21 @@ static di_csv *csv_check(lua_State *L) {
   return c;
 }
 
-/* Refills the window; returns 0 at the end of the file or on an error
- * (ferror tells which). */
+/* Refills the window; returns 0 at the end of the file or after a read
+ * error (c->err tells which).  errno is kept at the failed fread, since it
+ * may be clobbered before the error is reported; and the file is not read
+ * again after it, so that the error, not a later short read, is what every
+ * call reports. */
 static int csv_fill(di_csv *c) {
   if (c->pos < c->len) return 1;
   if (c->eof) return 0;
+  errno = 0;
   c->len = fread(c->buf, 1, sizeof c->buf, c->f);
   c->pos = 0;
+  if (c->len < sizeof c->buf && ferror(c->f)) {
+    c->err = errno ? errno : EIO;
+    c->eof = 1;
+  }
   if (c->len == 0) {
     c->eof = 1;
     return 0;
@@ -97,8 +114,9 @@ static void csv_push_field(lua_State *L, di_csv *c, int row, int *n) {
 }
 
 /* Reads one record into a new table on the stack.  Returns 1 with the table
- * pushed, 0 at the end (nothing pushed); *why is set for a bad record (the
- * table is still pushed), *start to the record's first line. */
+ * pushed, 0 at the end and -1 on a read error (nothing pushed: a record cut
+ * by the error is not one); *why is set for a bad record (the table is still
+ * pushed), *start to the record's first line. */
 static int csv_record(lua_State *L, di_csv *c, const char **why, long *start) {
   int st = S_START, n = 0, row, any = 0;
   size_t total = 0;
@@ -111,7 +129,10 @@ static int csv_record(lua_State *L, di_csv *c, const char **why, long *start) {
   di_buf_reset(&c->field);
   for (;;) {
     if (!csv_fill(c)) {
-      if (ferror(c->f)) return luaL_error(L, "read error: %s", strerror(errno));
+      if (c->err) {
+        lua_pop(L, 1);
+        return -1;
+      }
       if (!any) {
         lua_pop(L, 1);
         return 0;
@@ -195,9 +216,9 @@ static int csv_open(lua_State *L) {
     return 2;
   }
   {
-    /* fopen takes a directory; its first read would fail, and a read error
-     * raises (it is one mid-file).  Caught here, it is the nil, err of a
-     * file that cannot be read. */
+    /* fopen takes a directory; only its first read would fail (EISDIR).
+     * Caught here, it is the nil, err of a file that cannot be opened,
+     * with the path, rather than a read error from header(). */
     struct stat sb;
     if (fstat(fileno(c->f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
       fclose(c->f);
@@ -216,11 +237,13 @@ static int csv_open(lua_State *L) {
   return 1;
 }
 
-/* Skips records that are only an empty line. */
+/* Skips records that are only an empty line.  Returns as csv_record. */
 static int csv_next_record(lua_State *L, di_csv *c, const char **why, long *start) {
   for (;;) {
-    int blank;
-    if (c->dead || !csv_record(L, c, why, start)) return 0;
+    int blank, got;
+    if (c->dead) return 0;
+    got = csv_record(L, c, why, start);
+    if (got <= 0) return got;
     if (*why || di_rawlen(L, -1) != 1) return 1;
     lua_rawgeti(L, -1, 1);
     blank = di_rawlen(L, -1) == 0;
@@ -230,13 +253,23 @@ static int csv_next_record(lua_State *L, di_csv *c, const char **why, long *star
   }
 }
 
+/* The nil, err of a failed read. */
+static int csv_read_error(lua_State *L, const di_csv *c) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "read error: %s", strerror(c->err));
+  return 2;
+}
+
 /* r:header() -> list of names, or nil, err */
 static int csv_header(lua_State *L) {
   di_csv *c = csv_check(L);
   const char *why;
   long start = 0;
+  int got;
   if (c->ncols) return luaL_error(L, "the header was already read");
-  if (!csv_next_record(L, c, &why, &start)) {
+  got = csv_next_record(L, c, &why, &start);
+  if (got < 0) return csv_read_error(L, c);
+  if (got == 0) {
     lua_pushnil(L);
     lua_pushliteral(L, "the file is empty (no header line)");
     return 2;
@@ -250,13 +283,15 @@ static int csv_header(lua_State *L) {
   return 1;
 }
 
-/* r:next() -> row, line | false, why, line, row | nil (end) */
+/* r:next() -> row, line | false, why, line, row | nil (end) | nil, err */
 static int csv_next(lua_State *L) {
   di_csv *c = csv_check(L);
   const char *why;
   long start = 0;
-  int n;
-  if (!csv_next_record(L, c, &why, &start)) {
+  int n, got;
+  got = csv_next_record(L, c, &why, &start);
+  if (got < 0) return csv_read_error(L, c);
+  if (got == 0) {
     lua_pushnil(L);
     return 1;
   }

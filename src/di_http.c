@@ -23,8 +23,11 @@
 
 #include <curl/curl.h>
 
+#include "di_aux.h"
 #include "di_buf.h"
+#include "di_compat.h"
 #include "di_core.h"
+#include "di_time.h"
 
 #define DI_SESSION_MT "dialoginsight.session"
 #define DI_MULTI_MT "dialoginsight.multi"

@@ -29,6 +29,12 @@
 /* 2^53: beyond it doubles (and so most JSON parsers) lose integer precision. */
 #define DI_JSON_MAX_EXACT 9007199254740992.0
 
+/* Registry key (its address, as a lightuserdata) of the metatable that marks
+ * a Lua table as a JSON array, so that an empty one encodes as [] rather
+ * than {}.  Only the encoder and core.array need it: Lua reaches the same
+ * table as core.array_mt. */
+static const char array_mt_key[] = "dialoginsight.array";
+
 /* One step of the path from the root to the value being encoded; lives on
  * the C stack of the recursive encoder, so building it costs nothing unless
  * an error needs to be reported. */
@@ -197,7 +203,7 @@ static lua_Integer table_shape(encoder *e, const path_seg *p, int idx) {
   int strings = 0, marked = 0;
   char msg[96];
   if (lua_getmetatable(L, idx)) {
-    lua_pushlightuserdata(L, (void *)di_array_mt_key);
+    lua_pushlightuserdata(L, (void *)array_mt_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     marked = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
@@ -248,7 +254,7 @@ static int encode_value(encoder *e, const path_seg *p, int idx);
 static int is_marked_array(lua_State *L, int idx) {
   int marked = 0;
   if (lua_getmetatable(L, idx)) {
-    lua_pushlightuserdata(L, (void *)di_array_mt_key);
+    lua_pushlightuserdata(L, (void *)array_mt_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
     marked = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
@@ -441,7 +447,7 @@ static int json_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  lua_pushlightuserdata(L, (void *)di_array_mt_key);
+  lua_pushlightuserdata(L, (void *)array_mt_key);
   lua_rawget(L, LUA_REGISTRYINDEX);
   lua_setmetatable(L, 1);
   return 1;
@@ -466,7 +472,7 @@ void di_json_open(lua_State *L) {
 
   /* The marker metatable for arrays, kept in the registry under a
    * lightuserdata key so no other library can clash with it. */
-  lua_pushlightuserdata(L, (void *)di_array_mt_key);
+  lua_pushlightuserdata(L, (void *)array_mt_key);
   lua_newtable(L);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");

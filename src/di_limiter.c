@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "di_aux.h"
 #include "di_core.h"
 
 #define DI_LIMITER_MT "dialoginsight.limiter"

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "di_core.h"
+#include "di_time.h"
 
 double di_now(void) {
   struct timespec ts;

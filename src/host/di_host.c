@@ -13,10 +13,9 @@
  *     (sync: let the calls in flight finish, write the checkpoint) asks for a
  *     "graceful" stop instead: SIGINT then only sets a flag it polls through
  *     host.interrupted(); a second Ctrl-C falls back to the hook.
- *   - dialoginsight.host: interrupted, graceful, isatty, fsync, mode, rss,
- *     width: the few system calls the commands need.
+ *   - dialoginsight.host: interrupted, graceful, isatty, width, fsync, mode,
+ *     size, truncate, rss: the few system calls the commands need.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,16 +45,26 @@ static void lstop(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
-/* Only async-signal-safe work here: a flag, and lua_sethook, which lua.c
- * relies on being safe to call from a handler. */
+/* As lua.c's setsignal: sigaction, not signal(), whose semantics vary
+ * (System V resets the handler on delivery); an installed handler stays
+ * installed until replaced, and no signal is masked while it runs. */
+static void setsignal(int sig, void (*handler)(int)) {
+  struct sigaction sa;
+  sa.sa_handler = handler;
+  sa.sa_flags = 0;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
+}
+
+/* Only async-signal-safe work here: a flag, sigaction, and lua_sethook,
+ * which lua.c relies on being safe to call from a handler. */
 static void laction(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
   if (graceful && !interrupted) {
-    interrupted = 1;
-    signal(sig, laction); /* the second one still gets the hook */
+    interrupted = 1; /* the handler stays: the second Ctrl-C gets the hook */
     return;
   }
+  setsignal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
   interrupted = 1;
   lua_sethook(globalL, lstop, flag, 1);
 }
@@ -105,53 +114,42 @@ static int h_width(lua_State *L) {
   return 1;
 }
 
-/* host.fsync(file): flushes a Lua file and asks the kernel to put it on disk;
- * the journal relies on it to survive more than a killed process. */
+/* Failures below are luaL_fileresult's nil, "name: message", errno, as
+ * liolib's functions return them, so Lua code handles both the same way. */
+
+/* host.fsync(file) -> true, or nil, err, errno: flushes a Lua file and asks
+ * the kernel to put it on disk; the journal relies on it to survive more
+ * than a killed process.  A file handle has no name to put in err. */
 static int h_fsync(lua_State *L) {
   luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
   if (p->closef == NULL) return luaL_error(L, "attempt to use a closed file");
-  if (fflush(p->f) != 0 || fsync(fileno(p->f)) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  return luaL_fileresult(L, fflush(p->f) == 0 && fsync(fileno(p->f)) == 0, NULL);
 }
 
-/* host.mode(path) -> permission bits, or nil, err */
+/* host.mode(path) -> permission bits, or nil, err, errno */
 static int h_mode(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
   struct stat st;
-  if (stat(luaL_checkstring(L, 1), &st) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    return 2;
-  }
+  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
   lua_pushinteger(L, st.st_mode & 07777);
   return 1;
 }
 
-/* host.size(path) -> bytes, or nil, err */
+/* host.size(path) -> bytes, or nil, err, errno */
 static int h_size(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
   struct stat st;
-  if (stat(luaL_checkstring(L, 1), &st) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    return 2;
-  }
+  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
   lua_pushinteger(L, (lua_Integer)st.st_size);
   return 1;
 }
 
-/* host.truncate(path, size): cuts a file back to a known good length */
+/* host.truncate(path, size) -> true, or nil, err, errno: cuts a file back to
+ * a known good length */
 static int h_truncate(lua_State *L) {
-  if (truncate(luaL_checkstring(L, 1), (off_t)luaL_checkinteger(L, 2)) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(errno));
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+  const char *path = luaL_checkstring(L, 1);
+  off_t size = (off_t)luaL_checkinteger(L, 2);
+  return luaL_fileresult(L, truncate(path, size) == 0, path);
 }
 
 /* host.rss() -> peak resident set size in kB */
@@ -253,7 +251,7 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   }
   globalL = L;
-  signal(SIGINT, laction);
+  setsignal(SIGINT, laction);
   lua_pushcfunction(L, msghandler);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
@@ -268,7 +266,7 @@ int main(int argc, char **argv) {
   } else {
     code = lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }
-  signal(SIGINT, SIG_DFL);
+  setsignal(SIGINT, SIG_DFL);
   lua_close(L);
   return code;
 }
