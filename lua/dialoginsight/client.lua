@@ -64,6 +64,7 @@ function M.new(settings, transport, limiter)
     transport = transport,
     limiter = limiter,
     routes = {}, -- see request.route
+    registry = settings.registry or require("dialoginsight.registry").default,
   }, Client)
   secrets[self] = settings.key
   settings.key = nil
@@ -94,7 +95,8 @@ end
 -- The request of one call (see call/request.lua), or nil, err.  level: the
 -- stack level of the user's call, for the errors a bad argument raises.
 local function prepare(self, service, method, params, opts, level)
-  local route = request.route(self.routes, self.base_url, service, method, level + 1)
+  local route = request.route(self.routes, self.registry, self.base_url, service, method,
+    level + 1)
   if params ~= nil and type(params) ~= "table" then
     error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", level + 1)
   end

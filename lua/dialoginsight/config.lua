@@ -7,6 +7,8 @@
 -- is given.  A bad setting is a programming or deployment error, so it
 -- raises, and the message names the setting. The key's value never appears
 -- in a message.
+local core = require "dialoginsight.core"
+local registry = require "dialoginsight.registry"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -41,6 +43,8 @@ M.SETTINGS = {
   { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true },
   { name = "strict", kind = "boolean", default = true },
   { name = "trace", kind = "boolean" }, -- or a function(event)
+  { name = "methods", kind = "object" }, -- registry overrides (registry.lua)
+  { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true },
   { name = "transport", kind = "object" },
 }
 
@@ -144,6 +148,23 @@ local function check_limits(s)
   end
 end
 
+-- The registry overrides of the settings: methods_file's (a JSON object of
+-- the same shape as `methods`) under `methods`, entry by entry.
+function M.methods(s)
+  if s.methods_file == nil then return s.methods end
+  if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
+  local f, why = io.open(s.methods_file, "rb")
+  if not f then bad("methods_file", "cannot be read: " .. why) end
+  local text = f:read("a")
+  f:close()
+  local t, err = core.decode(text)
+  if type(t) ~= "table" then
+    bad("methods_file", "is not a JSON object of service.Method overrides: " .. tostring(err))
+  end
+  for k, v in pairs(s.methods or {}) do t[k] = v end
+  return t
+end
+
 --- Validates user settings and returns a new, complete settings table
 -- (defaults filled in).
 function M.resolve(opts)
@@ -179,6 +200,7 @@ function M.resolve(opts)
     bad("trace", "must be a boolean or a function(event)")
   end
   check_limits(s)
+  s.registry = registry.new(M.methods(s))
   return s
 end
 

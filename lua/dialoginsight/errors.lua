@@ -4,7 +4,7 @@
 -- Fields: kind, message, status, code, request_id, service, method,
 -- retryable, attempts, outcome, retry_after, field (validation).
 -- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
--- validation, decode.
+-- validation, decode, protocol.
 local M = {}
 
 local mt = {}
@@ -40,6 +40,7 @@ end
 M.KINDS = {
   network = true, timeout = true, tls = true, http = true, auth = true,
   rate_limited = true, api = true, validation = true, decode = true,
+  protocol = true, -- replies that contradict each other (resources/pager.lua)
 }
 
 --- Makes an error object from a table of fields (kind and message needed).

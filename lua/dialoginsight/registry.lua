@@ -1,28 +1,36 @@
 --- The one registry of OFC4 services and methods.
 --
 -- Every fact the client needs about a method lives in this table, so that a
--- correction of the wire format is a one-line change:
+-- correction of the wire format is a one-line change here, or, without
+-- editing the library, a `methods` setting (see M.new and README.md,
+-- "Correcting a guess"):
+--   service, method  the names sent on the wire (filters.ashx?method=GetList)
 --   scope      "project" (adds idProject), "table" (idTable, no idProject)
 --              or "none" (AuthKey alone)
 --   idempotent whether a repeat is harmless, which decides retries
---   paging     "rows" when the method takes MaxRows/StartRow and answers
---              TotalRecords
---   wire       how sure we are of the shape, as marked in docs/wire.md:
---              "seen", "one" or "assumed"
+--   paging     the name of a paging contract (M.PAGING) when the method
+--              takes MaxRows/StartRow, or a contract table
+--   wire       the evidence for the shape, as docs/wire.md marks it:
+--              "seen", "one", "doc" or "assumed"
 --   result     the member of the reply that holds what the method returns
 --              (resources read it; a missing member is a decode error)
+-- Entries are named by the library's own name of the method
+-- ("segments.List"), whatever the wire calls it.
 local M = {}
 
---- Paging contracts, by the name in an entry's `paging`: the request fields
--- that ask for a page, the reply fields that carry it, the index of the
--- first row [assumed: 0-based], and the page size resources ask for
--- [assumed: no published limit].
+--- Paging contracts: the request fields that ask for a page, the reply
+-- fields that carry it, the index of the first row [assumed: 0-based], the
+-- page size resources ask for [assumed: no published limit], and the
+-- fields that identify a record (so that a server that ignores paging can
+-- never make an iteration repeat or loop; resources/pager.lua).
 M.PAGING = {
-  rows = { max = "MaxRows", start = "StartRow", first = 0,
-           total = "TotalRecords", records = "Records", size = 100 },
+  rows = { max = "MaxRows", start = "StartRow", first = 0, total = "TotalRecords",
+           records = "Records", size = 100, key = { "idContact" } },
+  events = { max = "MaxRows", start = "StartRow", first = 0, total = "TotalRecords",
+             records = "Records", size = 100, key = { "idContact", "idBatch", "dtEvent", "Url" } },
 }
 
-local methods = {
+local METHODS = {
   contacts = {
     Merge  = { scope = "project", idempotent = true,  wire = "seen", result = "Records" },
     Get    = { scope = "project", idempotent = true,  wire = "seen", paging = "rows", result = "Records" },
@@ -59,44 +67,128 @@ local methods = {
     GetStatistics = { scope = "project", idempotent = true,  wire = "assumed", result = "Statistics" },
   },
   reports = {
-    GetClicks         = { scope = "project", idempotent = true, wire = "assumed", paging = "rows", result = "Records" },
-    GetOpens          = { scope = "project", idempotent = true, wire = "assumed", paging = "rows", result = "Records" },
+    GetClicks         = { scope = "project", idempotent = true, wire = "assumed", paging = "events", result = "Records" },
+    GetOpens          = { scope = "project", idempotent = true, wire = "assumed", paging = "events", result = "Records" },
     GetContactHistory = { scope = "project", idempotent = true, wire = "assumed", result = "Records" },
   },
 }
 
--- The server is IIS and matches names case-insensitively; so do we, and we
--- always send the canonical spelling.
-local by_lower = {}
-for service, list in pairs(methods) do
-  for method, entry in pairs(list) do
-    entry.service, entry.method = service, method
-    by_lower[service:lower() .. "." .. method:lower()] = entry
+-- What an override may set, and the check of each value.
+local SCOPES = { project = true, table = true, none = true }
+local WIRE = { seen = true, one = true, doc = true, assumed = true }
+local NAME = "^[%a][%w_]*$"
+
+local function is_name(v) return type(v) == "string" and v:match(NAME) ~= nil end
+
+local function paging_ok(v)
+  if v == false or M.PAGING[v] then return true end
+  if type(v) ~= "table" then return false end
+  for _, k in ipairs { "max", "start", "total", "records" } do
+    if v[k] ~= nil and not is_name(v[k]) then return false end
   end
+  return is_name(v.max) and is_name(v.start) and is_name(v.records)
+    and (v.first == nil or v.first == 0 or v.first == 1)
+    and (v.size == nil or (type(v.size) == "number" and v.size >= 1 and v.size == math.floor(v.size)))
+    and (v.key == nil or type(v.key) == "table")
 end
 
---- Returns the registry entry of service.method, or nil when the method is
--- not wrapped (it can still be called: see client:call).
-function M.lookup(service, method)
-  return by_lower[service:lower() .. "." .. method:lower()]
+local FIELDS = {
+  service = { is_name, "a service name such as \"Filters\"" },
+  method = { is_name, "a method name such as \"GetList\"" },
+  result = { is_name, "the member of the reply that holds the result" },
+  scope = { function(v) return SCOPES[v] ~= nil end, "\"project\", \"table\" or \"none\"" },
+  idempotent = { function(v) return type(v) == "boolean" end, "a boolean" },
+  paging = { paging_ok, "\"rows\", \"events\", false, or a contract { max, start, records, total, first, size, key }" },
+  wire = { function(v) return WIRE[v] ~= nil end, "\"seen\", \"one\", \"doc\" or \"assumed\"" },
+}
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+local function bad(name, why)
+  error("dialoginsight: setting 'methods': " .. name .. " " .. why, 0)
+end
+
+local Registry = {}
+Registry.__index = Registry
+
+-- The entries of the library, by the names it calls them.
+local function defaults()
+  local list = {}
+  for service, methods in pairs(METHODS) do
+    for method, e in pairs(methods) do
+      local entry = copy(e)
+      entry.name = service .. "." .. method
+      entry.service, entry.method = service, method
+      list[entry.name:lower()] = entry
+    end
+  end
+  return list
+end
+
+--- A registry: the library's entries, with `overrides` applied:
+-- { ["segments.List"] = { service = "Filters", method = "GetList" }, ... }.
+-- An unknown entry name or member, or a bad value, raises naming it.
+function M.new(overrides)
+  local by_name = defaults()
+  if overrides ~= nil and type(overrides) ~= "table" then
+    error("dialoginsight: setting 'methods' must be a table of service.Method = { ... }", 0)
+  end
+  for name, o in pairs(overrides or {}) do
+    local entry = type(name) == "string" and by_name[name:lower()]
+    if not entry then bad(tostring(name), "is not a method of the registry (names as in docs/wire.md, e.g. \"segments.List\")") end
+    if type(o) ~= "table" then bad(name, "must be a table of the members to change") end
+    for k, v in pairs(o) do
+      local f = FIELDS[k]
+      if not f then bad(name, "has no member '" .. tostring(k) .. "' (service, method, result, scope, idempotent, paging, wire)") end
+      if not f[1](v) then bad(name .. "." .. k, "must be " .. f[2]) end
+      entry[k] = v
+    end
+    entry.overridden = true
+  end
+  return setmetatable({ by_name = by_name }, Registry)
+end
+
+--- Returns the registry entry of service.method (the library's names,
+-- matched case-insensitively as the server does), or nil when the method
+-- is not wrapped (it can still be called: see client:call).
+function Registry:lookup(service, method)
+  return self.by_name[service:lower() .. "." .. method:lower()]
+end
+
+--- The paging contract of an entry, or nil when it does not page.
+function Registry.paging(entry)
+  local p = entry.paging
+  if type(p) == "table" then return p end
+  return p and M.PAGING[p] or nil
 end
 
 --- What is assumed of a method nobody registered: project scope, and not
 -- idempotent, since retrying an unknown call could repeat a side effect.
 function M.unknown(service, method)
-  return { service = service, method = method, scope = "project",
-           idempotent = false, wire = "unknown" }
+  return { name = service .. "." .. method, service = service, method = method,
+           scope = "project", idempotent = false, wire = "unknown" }
 end
 
---- Iterates over every entry, for docs and tests.
-function M.each()
+--- Iterates over every entry, sorted by name, for docs, probe and tests.
+function Registry:each()
   local list = {}
-  for _, entry in pairs(by_lower) do list[#list + 1] = entry end
-  table.sort(list, function(a, b)
-    return a.service .. a.method < b.service .. b.method
-  end)
+  for _, entry in pairs(self.by_name) do list[#list + 1] = entry end
+  table.sort(list, function(a, b) return a.name < b.name end)
   local i = 0
   return function() i = i + 1; return list[i] end
 end
+
+Registry.unknown = M.unknown
+
+--- The library's own registry, without overrides.
+M.default = M.new()
+
+--- Compatibility with callers of the module itself: the default registry.
+function M.lookup(service, method) return M.default:lookup(service, method) end
+function M.each() return M.default:each() end
 
 return M

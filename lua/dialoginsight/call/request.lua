@@ -5,7 +5,6 @@
 -- transport: { entry, url, body, timeout, fresh, policy }.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
-local registry = require "dialoginsight.registry"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -18,18 +17,19 @@ local function check_name(what, v, level)
   end
 end
 
---- The route of service.method from base_url: { entry, url }.  A registered
+--- The route of service.method from base_url: { entry, url }, the entry
+-- from reg (registry.lua, with the client's overrides).  A registered
 -- method's route is remembered in cache under the names it was called
 -- with, so that repeated calls do no pattern matching, lower-casing or
 -- string building (bench/README.md).  Bad names raise at `level`.
-function M.route(cache, base_url, service, method, level)
+function M.route(cache, reg, base_url, service, method, level)
   local known = cache[service]
   local route = known and known[method]
   if route then return route end
   check_name("service", service, level + 1)
   check_name("method", method, level + 1)
-  local entry = registry.lookup(service, method)
-  route = { entry = entry or registry.unknown(service, method) }
+  local entry = reg:lookup(service, method)
+  route = { entry = entry or reg.unknown(service, method) }
   route.url = base_url .. route.entry.service .. ".ashx?method=" .. route.entry.method
   if entry then
     cache[service] = known or {}

@@ -4,7 +4,6 @@
 -- concurrent batches.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
-local registry = require "dialoginsight.registry"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
 local where = require "dialoginsight.records.where"
@@ -37,7 +36,7 @@ end
 -- registry entry's `result` (only it: a second value would read as an
 -- error to `local v, err = ...`), or nil, err.
 function M.result(client, service, method, params, opts)
-  local entry = registry.lookup(service, method)
+  local entry = client.registry:lookup(service, method)
     or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
   local resp, err = client:call(service, method, params, opts)
   if not resp then return nil, err end
