@@ -70,7 +70,8 @@ function M.new(settings, transport, limiter)
   settings.key = nil
   self.engine = scheduler.new {
     transport = transport, limiter = limiter, policy = settings.retries,
-    redact = errors.redactor(secrets[self]), hooks = self,
+    redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
+    hooks = self,
   }
   if settings.trace == true then
     self.on_call = trace_to_stderr
@@ -112,7 +113,8 @@ end
 
 --- Reads an HTTP reply to req as the call path does (call/reply.lua).
 function Client:interpret(req, status, body, retry_after)
-  return reply.interpret(req.entry, status, body, retry_after, self.engine.redact)
+  return reply.interpret(req.entry, status, body, retry_after, self.engine.redact,
+    self.engine.limits)
 end
 
 --- Calls service.method with params; returns the response table, or nil, err.

@@ -42,9 +42,11 @@ M.SETTINGS = {
   { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true },
   { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true },
   { name = "strict", kind = "boolean", default = true },
+  { name = "key_field", kind = "text", env = "DI_KEY_FIELD", file = true },
   { name = "trace", kind = "boolean" }, -- or a function(event)
   { name = "methods", kind = "object" }, -- registry overrides (registry.lua)
   { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true },
+  { name = "limit_messages", kind = "object" }, -- call-limit message patterns (call/reply.lua)
   { name = "transport", kind = "object" },
 }
 
@@ -194,6 +196,9 @@ function M.resolve(opts)
   boolean("tls_verify", s.tls_verify)
   boolean("http2", s.http2)
   boolean("strict", s.strict)
+  if s.key_field ~= nil and (type(s.key_field) ~= "string" or not s.key_field:match("^[%a_][%w_]*$")) then
+    bad("key_field", "must be a field name such as \"EMail\"")
+  end
   s.concurrency = positive_integer("concurrency", s.concurrency, true)
   s.retries = retry.policy(s.retries) -- raises on a bad one, naming it
   if s.trace ~= nil and type(s.trace) ~= "boolean" and type(s.trace) ~= "function" then
@@ -201,6 +206,13 @@ function M.resolve(opts)
   end
   check_limits(s)
   s.registry = registry.new(M.methods(s))
+  if s.limit_messages ~= nil then
+    local ok = type(s.limit_messages) == "table"
+    for _, p in ipairs(ok and s.limit_messages or {}) do
+      ok = ok and type(p) == "string" and pcall(string.find, "", p)
+    end
+    if not ok then bad("limit_messages", "must be a list of Lua patterns (strings)") end
+  end
   return s
 end
 

@@ -7,16 +7,55 @@ local M = {}
 
 local AUTH_CODES = { InvalidAuthKey = true, AccessDenied = true }
 
-local function kind_of(status, code)
+--- What an exhausted call limit says when the service reports it as an
+-- authentication error (docs/wire.md, "Limits": "the number of calls
+-- allowed has been exceeded"), in English and in French: Lua patterns,
+-- matched against the lower-cased ErrorMessage, in any HTTP status.  The
+-- limit_messages setting adds to them (M.limits).
+M.LIMIT_MESSAGES = {
+  "number of calls allowed has been exceeded",
+  "number of calls .*exceeded",
+  "call limit .*exceeded",
+  "too many calls",
+  "too many requests",
+  "nombre d.appels .*d\195\169pass",       -- « le nombre d'appels permis a été dépassé »
+  "nombre d.appels .*depass",
+  "limite d.appels .*atteinte",
+  "trop d.appels",
+}
+
+--- The patterns of a client: M.LIMIT_MESSAGES and the extra ones.
+function M.limits(extra)
+  local list = {}
+  for i, p in ipairs(M.LIMIT_MESSAGES) do list[i] = p end
+  for _, p in ipairs(extra or {}) do list[#list + 1] = p:lower() end
+  return list
+end
+
+local DEFAULT_LIMITS = M.limits()
+
+local function is_limit(message, limits)
+  if type(message) ~= "string" then return false end
+  message = message:lower()
+  for _, p in ipairs(limits) do
+    if message:find(p) then return true end
+  end
+  return false
+end
+
+local function kind_of(status, code, message, limits)
+  if status == 429 or code == "TooManyRequests" or is_limit(message, limits) then
+    return "rate_limited"
+  end
   if status == 401 or status == 403 or AUTH_CODES[code] then return "auth" end
-  if status == 429 or code == "TooManyRequests" then return "rate_limited" end
   if status == 200 then return "api" end
   return "http"
 end
 
 --- The response table of an HTTP exchange of entry's method, or nil, err.
--- redact(s) hides the key in anything the server echoes.
-function M.interpret(entry, status, body, retry_after, redact)
+-- redact(s) hides the key in anything the server echoes; limits: the
+-- patterns of a call-limit message (M.limits; default M.LIMIT_MESSAGES).
+function M.interpret(entry, status, body, retry_after, redact, limits)
   local resp, why = core.decode(body)
   if status == 200 then
     if type(resp) ~= "table" then
@@ -32,6 +71,7 @@ function M.interpret(entry, status, body, retry_after, redact)
   resp = type(resp) == "table" and resp or {}
   local code = type(resp.ErrorCode) == "string" and resp.ErrorCode or nil
   local message = resp.ErrorMessage
+  local kind = kind_of(status, code, message, limits or DEFAULT_LIMITS)
   if type(message) ~= "string" then
     message = status == 200 and "the call failed (Success is not true)"
       or ("HTTP " .. status .. " from the server")
@@ -42,7 +82,7 @@ function M.interpret(entry, status, body, retry_after, redact)
   local rid = resp.idRequest
   if type(rid) ~= "string" and type(rid) ~= "number" then rid = nil end
   return nil, errors.new {
-    kind = kind_of(status, code), status = status, code = redact(code),
+    kind = kind, status = status, code = redact(code),
     message = redact(message), request_id = redact(rid),
     service = entry.service, method = entry.method, retry_after = retry_after,
   }
@@ -57,8 +97,8 @@ function M.failure(entry, r, redact)
 end
 
 --- Reads one transport reply r of entry's method: resp, or nil, err.
-function M.read(entry, r, redact)
-  if r.status then return M.interpret(entry, r.status, r.body, r.retry_after, redact) end
+function M.read(entry, r, redact, limits)
+  if r.status then return M.interpret(entry, r.status, r.body, r.retry_after, redact, limits) end
   return nil, M.failure(entry, r, redact)
 end
 

@@ -16,6 +16,10 @@ M.DEFAULTS = {
   max_retry_after = 30, -- longest Retry-After honoured, seconds
 }
 
+-- The first back-off after a call limit without Retry-After, in seconds:
+-- the limit is counted per key, so a quick retry would only be refused too.
+M.LIMIT_BASE = 1
+
 local RETRY_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 
 --- Builds a policy from nil (defaults), a number (retries) or a table.
@@ -51,7 +55,11 @@ end
 -- acted on a non-idempotent call.
 function M.classify(entry, err)
   local retryable, maybe_done = false, false
-  if err.kind == "decode" then
+  if err.kind == "rate_limited" then
+    -- the call limit, as a 429 or as the service's authentication-style
+    -- error (call/reply.lua): refused before processing, safe for any method
+    retryable = true
+  elseif err.kind == "decode" then
     retryable, maybe_done = entry.idempotent, true -- a reply came, garbled
   elseif err.status then
     if err.status == 429 then
@@ -75,11 +83,18 @@ function M.classify(entry, err)
 end
 
 --- Seconds to wait before attempt number `attempt` + 1.  Honours the
--- server's Retry-After up to the cap; otherwise exponential back-off from
--- `base`, doubling, capped, with "equal jitter": between half and all of it.
+-- server's Retry-After up to the cap; after a call limit that named no
+-- wait, from M.LIMIT_BASE, doubling, capped, jitter adding up to half;
+-- otherwise exponential back-off from `base`, doubling, capped, with "equal
+-- jitter": between half and all of it.
 function M.delay(p, attempt, err)
   if err and err.retry_after then
     return math.min(err.retry_after, p.max_retry_after)
+  end
+  if err and err.kind == "rate_limited" then
+    -- never less than the doubling from 1 s: jitter only adds
+    local d = math.max(p.base, M.LIMIT_BASE) * 2 ^ (attempt - 1)
+    return math.min(p.cap, d * (1 + p.random() / 2))
   end
   local d = math.min(p.cap, p.base * 2 ^ (attempt - 1))
   return d / 2 + p.random() * d / 2

@@ -20,11 +20,12 @@ local Scheduler = {}
 Scheduler.__index = Scheduler
 
 --- parts: transport (docs/transport.md), limiter (limiter/init.lua),
--- policy (retry.policy), redact (errors.redactor), hooks.
+-- policy (retry.policy), redact (errors.redactor), limits (reply.limits),
+-- hooks.
 function M.new(parts)
   return setmetatable({
     transport = parts.transport, limiter = parts.limiter, policy = parts.policy,
-    redact = parts.redact, hooks = parts.hooks,
+    redact = parts.redact, limits = parts.limits, hooks = parts.hooks,
   }, Scheduler)
 end
 
@@ -62,7 +63,7 @@ end
 -- err and the delay before the next attempt (nil when err is final).
 function Scheduler:settle(req, attempt, started, r)
   local entry = req.entry
-  local resp, err = reply.read(entry, r, self.redact)
+  local resp, err = reply.read(entry, r, self.redact, self.limits)
   local on_call = self.hooks.on_call
   if on_call then
     on_call {

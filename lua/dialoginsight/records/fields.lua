@@ -17,7 +17,9 @@ local errors = require "dialoginsight.errors"
 local M = {}
 
 M.MAX_TEXT = 100 -- characters of a short text field (docs/wire.md [doc])
-M.DEFAULT_KEY = "EMail" -- [assumed] when Projects.Get marks no key field
+-- The key field when Projects.Get marks none with isKey (no public reply
+-- shows isKey: docs/wire.md) and no key_field is set [assumed].
+M.DEFAULT_KEY = "EMail"
 
 local NULL = core.null
 local format, floor = string.format, math.floor

@@ -8,8 +8,14 @@ local M = {}
 M.BATCH_SIZE = 100 -- records per Merge call [assumed], as docs/wire.md's default
 
 -- Status -> outcome.  Only "Updated" was ever seen on the wire; the others
--- are [assumed] (docs/wire.md).
+-- are [assumed] (docs/wire.md).  A status not in this table is read by its
+-- ValidationResult alone: OK means the server took the record ("accepted",
+-- the raw status kept), anything else is a rejection.
 M.STATUS = { Created = "created", Updated = "updated", Skipped = "skipped" }
+
+-- Statuses that say the record was refused whatever ValidationResult says
+-- [assumed]: a server that reports a refusal in Status alone.
+M.ERROR_STATUS = { Error = true, Failed = true, Failure = true, Rejected = true, Invalid = true }
 
 --- MergeOptions of opts: insert / update (default true), skip_duplicates,
 -- skip_unmatched, return_records (default false).
@@ -25,21 +31,29 @@ function M.options(opts)
   }
 end
 
---- The outcome of a Records[i] the server accepted (created, updated or
--- skipped), or nil when outcome() would say rejected.  It builds no table:
--- a sync asks it first for each of its rows.
+--- The outcome of a Records[i] the server accepted (created, updated,
+-- skipped, or "accepted" for a status this library does not know), or nil
+-- when outcome() would say rejected.  It builds no table: a sync asks it
+-- first for each of its rows.
 function M.accepted(rec)
+  local vr = rec.ValidationResult
+  if vr ~= nil and vr ~= "OK" then return nil end
   local st = M.STATUS[rec.Status]
-  if st and (rec.ValidationResult == nil or rec.ValidationResult == "OK") then return st end
+  if st then return st end
+  if M.ERROR_STATUS[rec.Status] then return nil end
+  -- an unknown status with ValidationResult OK (or none) and an id: taken
+  if vr == "OK" or (rec.IdRecord ~= nil and rec.IdRecord ~= 0) then return "accepted" end
   return nil
 end
 
 --- The outcome of one Records[i] of a Merge reply:
--- { outcome = created|updated|skipped|rejected, id =, reason =, code =, field = }.
+-- { outcome = created|updated|skipped|accepted|rejected, status = (the
+-- server's Status, as sent), id =, reason =, code =, field = }.
 -- friendly(wire) names a field the server's message quotes; from_wire maps
 -- a returned Record.
 function M.outcome(rec, friendly, from_wire)
-  local o = { id = (rec.IdRecord ~= nil and rec.IdRecord ~= 0) and rec.IdRecord or nil }
+  local o = { id = (rec.IdRecord ~= nil and rec.IdRecord ~= 0) and rec.IdRecord or nil,
+              status = rec.Status }
   local st = M.accepted(rec)
   if st then
     o.outcome, o.reason = st, rec.Message
@@ -66,7 +80,7 @@ end
 --- Reads the result of one Merge call of n records (the response, or the
 -- error object of a call that failed) record by record: calls
 -- visit(k, outcome, rec, err) for k = 1..n, where outcome is "created",
--- "updated" or "skipped" (rec: the reply's Records[k]), "rejected" (rec:
+-- "updated", "skipped" or "accepted" (rec: the reply's Records[k]), "rejected" (rec:
 -- as outcome() reads it), or "failed" (err: why no outcome is known).
 -- Builds no table per record: a sync reads its rows through it.
 function M.settle(res, n, service, visit)

@@ -132,7 +132,7 @@ local function chunks(items, size)
 end
 
 --- Sends the valid items in chunks of opts.batch_size through call_many and
--- returns the summary { created, updated, skipped, rejected, failed,
+-- returns the summary { created, updated, skipped, accepted, rejected, failed,
 -- records = { outcome per item, in input order } }.  A failed chunk marks
 -- each of its records failed, with the error.
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
@@ -140,7 +140,8 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
     error("dialoginsight: batch_size must be a positive integer", 3)
   end
-  local summary = { created = 0, updated = 0, skipped = 0, rejected = 0, failed = 0, records = {} }
+  local summary = { created = 0, updated = 0, skipped = 0, accepted = 0, rejected = 0, failed = 0,
+                    records = {} }
   local function count(i, o)
     summary.records[i] = o
     summary[o.outcome] = summary[o.outcome] + 1

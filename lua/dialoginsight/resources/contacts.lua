@@ -13,14 +13,18 @@ local Contacts = base.class()
 local function items(self, list, opts)
   local idx, err = base.schema(self.client, opts)
   if idx == nil then return nil, err end
-  return base.items(list, record.contacts(idx or nil, opts.key, 3), "contact", 2)
+  local key = opts.key or self.client.settings.key_field
+  return base.items(list, record.contacts(idx or nil, key, 3), "contact", 2)
 end
 
 --- Inserts or updates one contact.  Returns { outcome = "created" |
--- "updated" | "skipped" | "rejected", id = idContact, reason =, field = },
+-- "updated" | "skipped" | "accepted" (a status this library does not know,
+-- with ValidationResult OK; `status` holds it) | "rejected", id = idContact,
+-- status =, reason =, field = },
 -- or nil, err (err.kind == "validation" with err.problems when the contact
 -- was refused before sending).
--- opts: key (key field, default the project's), insert, update,
+-- opts: key (key field, default the key_field setting, else the project's:
+-- see records/record.lua), insert, update,
 -- skip_duplicates, skip_unmatched, return_records, strict, timeout, retries.
 function Contacts:merge(contact, opts)
   base.check_table(contact, "contact")
@@ -34,7 +38,7 @@ end
 --- Merges a list of contacts, opts.batch_size (default 100) per call, the
 -- calls running concurrently.  Invalid contacts are not sent and come back
 -- rejected, with the problems.  Returns { created =, updated =, skipped =,
--- rejected =, failed =, records = { outcome per contact, input order } }
+-- accepted =, rejected =, failed =, records = { outcome per contact, input order } }
 -- or nil, err when the project's fields cannot be read.
 function Contacts:merge_many(list, opts)
   base.check_table(list, "the list of contacts")

@@ -246,7 +246,9 @@ local function outcomes(run, b, res)
   merge.settle(res, #b.rows, "contacts", function(k, outcome, rec, err)
     if outcome == "created" then
       b.created = b.created + 1
-    elseif outcome == "updated" then
+    elseif outcome == "updated" or outcome == "accepted" then
+      -- accepted: a status this library does not know, ValidationResult OK
+      -- (records/merge.lua); merged, and counted with the updates
       b.updated = b.updated + 1
     else
       local reason
