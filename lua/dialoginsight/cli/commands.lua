@@ -137,6 +137,7 @@ local function table_print(rows, head)
   line(rule)
   for _, r in ipairs(rows) do line(r) end
 end
+M.table_print = table_print
 
 local HELP_ONLY = { help = "flag" }
 

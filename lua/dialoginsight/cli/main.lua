@@ -27,6 +27,7 @@ commands:
   sync contacts FILE.csv     merge a CSV file of contacts (resumable, with a rejects file)
   export contacts [--where F=V]...   contacts as CSV on stdout
   stats CAMPAIGN_ID          sends, opens, clicks and rates of a campaign
+  probe [--writes] [--record DIR]   which methods exist on your account (docs/wire.md)
 
 options (before or after the command):
   --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...)
@@ -44,6 +45,7 @@ local COMMANDS = {}
 for _, c in ipairs(commands.LIST) do COMMANDS[c.name] = c end
 COMMANDS.export = require "dialoginsight.cli.export"
 COMMANDS.sync = require "dialoginsight.cli.sync"
+COMMANDS.probe = require "dialoginsight.cli.probe"
 
 local function usage_error(msg, cmd)
   io.stderr:write("dialoginsight: ", msg, "\n")

@@ -1,0 +1,164 @@
+--- `dialoginsight probe [--writes] [--record DIR]`: which of the registry's
+-- methods exist on the user's account, with the safest call that tells
+-- (docs/wire.md, "What dialoginsight probe checks").
+--
+-- Read-only methods get minimal parameters (one row where the method
+-- pages, to see whether paging is honoured).  Methods that write are called
+-- only with --writes, and then only with a payload the server must refuse
+-- or that changes nothing (an empty Records list, id 0, a clause on a field
+-- that does not exist): never a real send, create or delete.
+local core = require "dialoginsight.core"
+
+local M = { name = "probe", needs_client = true,
+            options = { help = "flag", writes = "flag", record = "value" } }
+
+M.help = [[
+usage: dialoginsight probe [--writes] [--record DIR]
+
+Calls every method of the registry on your account in the safest way that
+shows whether it exists, and prints: the method, its evidence (seen, one,
+doc, assumed: docs/wire.md), the result (exists, unknown method, refused
+with the server's code and message, network), the HTTP status, the time,
+and, for methods that page, whether paging was honoured (1 row asked).
+
+  --writes      also probe methods that write, with payloads the server must
+                refuse or that change nothing (no send, create or delete)
+  --record DIR  write each exchange to DIR/<method>.json (the key redacted,
+                the server's Trace kept), as fixtures to share or replay
+
+exit status: 0 when every method marked seen that was probed exists, else 1
+]]
+
+-- A clause that can match no contact: a field no project has.
+local NOTHING = { ["$type"] = "FieldClause", Field = { Name = "f_dialoginsight_probe_none" },
+                  TypeOperator = "Equal", ComparisonValue = "probe" }
+local SOME = { ["$type"] = "FieldClause", Field = { Name = "idContact" },
+               TypeOperator = "GreaterThan", ComparisonValue = 0 }
+local NOBODY = { Mode = "Single", idContact = 0 }
+
+-- The parameters of each probe, by the library's name of the method; the
+-- paging members are added from the method's paging contract.
+local PARAMS = {
+  ["contacts.Get"] = { Clause = SOME },
+  ["contacts.Merge"] = { Records = core.array {} },
+  ["contacts.Delete"] = { Clause = NOTHING, MaxRows = 1 },
+  ["relationaltables.Get"] = { idTable = 0, Clause = NOTHING },
+  ["relationaltables.Merge"] = { idTable = 0, Records = core.array {} },
+  ["relationaltables.Delete"] = { idTable = 0, Clause = NOTHING },
+  ["sendings.SendSingle"] = { idMessage = 0, ContactFilter = NOBODY },
+  ["sendings.SendSingle2"] = { idMessage = 0, ContactFilter = NOBODY },
+  ["sendings.SendBatch"] = { idMessage = 0, ContactFilter = { Mode = "idFilters", idFilters = core.array {} } },
+  ["sendings.GetBatches"] = { BatchFilter = { BatchFilterMode = "idBatch", idBatch_Min = 0, idBatch_Max = 0 } },
+  ["messages.Create"] = { Message = { MessageVersions = core.array {} } },
+  ["messages.Get"] = { idMessage = 0 },
+  ["segments.GetContacts"] = { idSegment = 0 },
+  ["segments.Merge"] = { Segment = { idSegment = 0 } },
+  ["campaigns.Create"] = { Campaign = { idMessage = 0 } },
+  ["campaigns.Trigger"] = { idCampaign = 0, ContactFilter = NOBODY },
+  ["campaigns.GetStatistics"] = { idCampaign = 0 },
+  ["reports.GetContactHistory"] = { idContact = 0 },
+}
+
+-- Whether a method writes: not idempotent, or it changes data all the same.
+local function writes(entry)
+  return not entry.idempotent or entry.method == "Merge" or entry.method == "Delete"
+end
+
+-- The verdict of one probe from the call's result.
+local function verdict(resp, err)
+  if resp then return "exists" end
+  if err.code == "UnknownMethod" or err.status == 404 then return "unknown method" end
+  if err.kind == "network" or err.kind == "timeout" or err.kind == "tls" then
+    return err.kind .. ": " .. tostring(err.message)
+  end
+  if err.kind == "rate_limited" then return "limited (the call limit): " .. tostring(err.message) end
+  return "refused: " .. tostring(err.code or err.kind) .. " " .. tostring(err.message)
+end
+
+-- Whether the method's paging was honoured: 1 row asked for.
+local function paging_of(P, resp)
+  if not P then return "" end
+  if not resp then return "—" end
+  local recs = resp[P.records]
+  local n = type(recs) == "table" and #recs or 0
+  if n == 1 then return "honoured" end
+  if n > 1 then return "ignored (" .. n .. " rows)" end
+  return "unknown (no rows)"
+end
+
+-- Wraps the client's transport so that each exchange is kept (for --record).
+local function tap(client)
+  local t, last = client.transport, nil
+  local post = t.post
+  t.post = function(self, url, body, timeout, fresh)
+    local r = post(self, url, body, timeout, fresh)
+    last = { url = url, body = body, reply = r }
+    return r
+  end
+  return function() return last end
+end
+
+local function record(dir, entry, ex, redact)
+  if not ex then return end
+  local req = core.decode(ex.body) or {}
+  if type(req.AuthKey) == "table" then req.AuthKey.Key = "<redacted>" end
+  local reply = { status = ex.reply.status, kind = ex.reply.kind, message = ex.reply.message,
+                  body = redact(ex.reply.body) }
+  local f = assert(io.open(dir .. "/" .. entry.name .. ".json", "wb"))
+  f:write(require("dialoginsight.cli.json").pretty {
+    method = entry.name, url = ex.url, request = req, reply = reply,
+  }, "\n")
+  f:close()
+end
+
+-- Probes one entry: a row of the table, and whether it exists.
+local function probe(client, entry, opts, last)
+  local name = entry.name
+  if writes(entry) and not opts.writes then
+    return { name, entry.wire, "not probed (writes: --writes)", "", "", "" }
+  end
+  local P = client.registry.paging(entry)
+  local params = {}
+  for k, v in pairs(PARAMS[name] or {}) do params[k] = v end
+  if P then params[P.max], params[P.start] = 1, P.first or 0 end
+  local ev
+  client.on_call = function(e) ev = e end
+  -- called by the library's name, so that an override of the wire name counts
+  local service, method = name:match("^(.-)%.(.+)$")
+  local resp, err = client:call(service, method, params, { retries = 0 })
+  client.on_call = nil
+  if opts.record then record(opts.record, entry, last(), client.engine.redact) end
+  return { name, entry.wire, verdict(resp, err), tostring(ev and ev.status or ""),
+           ev and string.format("%.1f", ev.seconds * 1000) or "", paging_of(P, resp) }, resp ~= nil
+end
+
+--- Probes every registry entry; returns the exit status.
+function M.run(client, opts)
+  if opts.record then
+    local ok = os.execute("mkdir -p '" .. opts.record:gsub("'", "'\\''") .. "'")
+    if not ok then io.stderr:write("dialoginsight: probe: cannot create ", opts.record, "\n"); return 1 end
+  end
+  local last = tap(client)
+  local rows, missing = {}, {}
+  for entry in client.registry:each() do
+    local row, exists = probe(client, entry, opts, last)
+    rows[#rows + 1] = row
+    if entry.wire == "seen" and row[3] ~= "not probed (writes: --writes)" and not exists then
+      missing[#missing + 1] = entry.name
+    end
+  end
+  io.stdout:write("probe of ", client.base_url, " (key id ", tostring(client.key_id),
+    ", project ", tostring(client.project), ")\n")
+  require("dialoginsight.cli.commands").table_print(rows,
+    { "method", "evidence", "result", "HTTP", "ms", "paging" })
+  if #missing > 0 then
+    io.stdout:write("methods marked seen that did not answer as existing: ",
+      table.concat(missing, ", "), "\n")
+    return 1
+  end
+  return 0
+end
+
+M.PARAMS = PARAMS
+
+return M
