@@ -24,6 +24,7 @@ dependencies = {
 -- compiler searches by itself; checking the library is enough (DESIGN.md).
 external_dependencies = {
   CURL = { library = "curl" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
   type = "builtin",
@@ -59,9 +60,11 @@ build = {
       sources = {
         "src/di_core.c", "src/di_aux.c", "src/di_buf.c", "src/di_json.c",
         "src/di_http.c", "src/di_time.c", "src/di_limiter.c", "src/di_csv.c",
+        "src/di_redis.c",
       },
-      libraries = { "curl" },
-      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "hiredis" },
+      incdirs = { "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
     },
   },
 }

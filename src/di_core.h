@@ -16,5 +16,6 @@ void di_http_open(lua_State *L);
 void di_time_open(lua_State *L);
 void di_limiter_open(lua_State *L);
 void di_csv_open(lua_State *L);
+void di_redis_open(lua_State *L);
 
 #endif

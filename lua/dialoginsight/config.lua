@@ -9,6 +9,7 @@
 -- in a message.
 local core = require "dialoginsight.core"
 local registry = require "dialoginsight.registry"
+local redis = require "dialoginsight.limiter.redis"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -41,6 +42,9 @@ M.SETTINGS = {
   { name = "rate", kind = "number", default = 10, env = "DI_RATE", file = true },
   { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true },
   { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true },
+  { name = "limiter_url", kind = "text", env = "DI_LIMITER_URL", file = true },
+  { name = "hosts", kind = "number", default = 1, env = "DI_HOSTS", file = true },
+  { name = "fallback_rate", kind = "number", env = "DI_FALLBACK_RATE", file = true },
   { name = "strict", kind = "boolean", default = true },
   { name = "key_field", kind = "text", env = "DI_KEY_FIELD", file = true },
   { name = "trace", kind = "boolean" }, -- or a function(event)
@@ -147,6 +151,16 @@ local function check_limits(s)
   end
   if s.limiter_dir ~= nil and type(s.limiter_dir) ~= "string" then
     bad("limiter_dir", "must be a directory path")
+  end
+  if s.limiter_url ~= nil then
+    -- (the URL may hold a password: the message never shows it)
+    local ok, why = redis.parse_url(s.limiter_url)
+    if not ok then bad("limiter_url", why) end
+  end
+  s.hosts = positive_integer("hosts", s.hosts, true)
+  if s.fallback_rate ~= nil and (type(s.fallback_rate) ~= "number" or not (s.fallback_rate > 0)
+      or s.fallback_rate > 1e6) then
+    bad("fallback_rate", "must be calls per second (> 0)")
   end
 end
 

@@ -7,10 +7,15 @@
 --                             429's Retry-After seen by one process)
 --   lim:close()
 --
--- The backend today is limiter/shm.lua: one GCRA state per (API host, key
--- id) in a file that every process on the host maps.  Whatever the backend,
--- limiter/adaptive.lua lowers this process's own rate after 429s.
+-- Two backends keep the shared state: limiter/shm.lua (one host: a GCRA
+-- state per (API host, key id) in a file that every process on the host
+-- maps) and limiter/redis.lua (a fleet of hosts: the same GCRA in Redis,
+-- with shm as this host's fallback while Redis is away), chosen by the
+-- limiter_url setting.  Whatever the backend, limiter/adaptive.lua lowers
+-- this process's own rate after limit replies.
+local core = require "dialoginsight.core"
 local adaptive = require "dialoginsight.limiter.adaptive"
+local redis = require "dialoginsight.limiter.redis"
 local shm = require "dialoginsight.limiter.shm"
 
 local M = {}
@@ -30,7 +35,32 @@ function M.open(settings)
   if settings.rate == false then return M.none() end
   local backend, why = shm.open(settings)
   if not backend then return nil, why end
+  if settings.limiter_url then
+    backend = M.redis(settings, backend)
+  end
   return adaptive.new(backend, settings.rate, settings.burst)
+end
+
+local function warn(msg)
+  if ngx and ngx.log then
+    ngx.log(ngx.WARN, "dialoginsight: ", msg)
+  else
+    io.stderr:write("dialoginsight: warning: ", msg, "\n")
+  end
+end
+
+--- The Redis backend of settings, over the local one as its fallback.
+function M.redis(settings, fallback)
+  local in_nginx = require("dialoginsight.transport.ngx").available()
+  local fallback_rate = settings.fallback_rate or settings.rate / settings.hosts
+  return redis.new {
+    url = assert(redis.parse_url(settings.limiter_url)), -- config.lua checked it
+    key = redis.key(settings.base_url, settings.key_id),
+    rate = settings.rate, burst = settings.burst, fallback = fallback,
+    fallback_rate = fallback_rate, max_ahead = settings.retries.max_retry_after,
+    connect = in_nginx and redis.connect_ngx or redis.connect_core,
+    now = core.now, warn = warn,
+  }
 end
 
 return M
