@@ -1,7 +1,8 @@
 -- One OS process of the shared-limiter specs: from monotonic time `start`
 -- until `stop`, calls projects.List as fast as the shared limiter allows, and
 -- prints the monotonic start time of each call, one per line.
--- usage: limiter_worker.lua START STOP RATE BURST LIMITER_DIR
+-- usage: limiter_worker.lua START STOP RATE BURST LIMITER_DIR [LIMITER_URL [HOSTS]]
+-- (LIMITER_URL: share the limit through Redis, limiter/redis.lua)
 local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
@@ -9,6 +10,7 @@ local sbx = require "support.sandbox"
 local start, stop = tonumber(arg[1]), tonumber(arg[2])
 local c = di.new(sbx.settings {
   rate = tonumber(arg[3]), burst = tonumber(arg[4]), limiter_dir = arg[5],
+  limiter_url = arg[6] ~= "" and arg[6] or nil, hosts = tonumber(arg[7]),
   retries = 0,
 })
 core.sleep(start - core.now())

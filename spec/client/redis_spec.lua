@@ -1,0 +1,138 @@
+-- The limit shared by a fleet of hosts through Redis (limiter/redis.lua):
+-- real OS processes, each with its own limiter_dir (standing for a host),
+-- against a real redis-server started on a free loopback port without
+-- persistence (scripts/redis), and the sandbox's request log counting what
+-- went out.  spec/nginx/redis_spec.lua adds nginx workers to the fleet.
+local di = require "dialoginsight"
+local core = require "dialoginsight.core"
+local sbx = require "support.sandbox"
+
+local LUA = jit and "luajit" or "lua5.4"
+local ROOT = assert(io.popen("pwd")):read("*l")
+
+local function sh(cmd) return sbx.sh(cmd) end
+
+local function redis(cmd)
+  local out, ok = sh("DI_REDIS_DIR=" .. ROOT .. "/build/redis-spec " .. ROOT .. "/scripts/redis " .. cmd)
+  assert(ok, "scripts/redis " .. cmd .. ": " .. out)
+  return out
+end
+
+local function tmpdir() return (sh("mktemp -d"):gsub("%s+$", "")) end
+
+-- Starts n workers (limiter_worker.lua) together; returns each one's call
+-- times (a list per worker), and the window's start.
+local function workers(n, secs, rate, burst, url, hosts, during)
+  local start = core.now() + 0.8
+  local files, procs = {}, {}
+  for i = 1, n do
+    files[i] = os.tmpname()
+    procs[i] = io.popen(string.format("%s spec/support/limiter_worker.lua %.6f %.6f %s %s %q %q %s 2>%q.err > %q",
+      LUA, start, start + secs, rate, burst, tmpdir(), url or "", hosts or 1, files[i], files[i]))
+  end
+  if during then during(start) end
+  local per = {}
+  for i = 1, n do
+    assert(procs[i]:close(), "worker " .. i .. " failed: " .. (io.open(files[i] .. ".err"):read("a")))
+    per[i] = {}
+    for line in io.lines(files[i]) do per[i][#per[i] + 1] = tonumber(line) - start end
+    per[i].err = io.open(files[i] .. ".err"):read("a")
+  end
+  return per
+end
+
+local function count(per, from, to)
+  local n = 0
+  for _, list in ipairs(per) do
+    for _, t in ipairs(list) do if t >= from and t < to then n = n + 1 end end
+  end
+  return n
+end
+
+describe("limit shared through Redis", function()
+  local url
+  setup(function()
+    url = redis("start"):match("DI_REDIS_URL=(%S+)")
+    sbx.reset()
+  end)
+  teardown(function() pcall(redis, "stop") end)
+
+  it("holds three hosts to 10 calls/s together (burst 1, 5 s), where each alone would take 10/s", function()
+    local mark = sbx.mark()
+    local per = workers(3, 5, 10, 1, url)
+    local n = count(per, 0, 5)
+    local logged = #sbx.log(mark)
+    print(string.format("\n  3 hosts through Redis, 10/s burst 1, 5 s: %d calls (sandbox log %d)", n, logged))
+    assert.equal(n, logged)
+    assert.is_true(n <= 10 * 5 + 1 + 10, n .. " calls: more than rate x seconds + burst + 1 s of slack")
+    assert.is_true(n >= 45, n .. " calls: the shared limit let too few through")
+    for i = 1, 3 do assert.is_true(#per[i] > 0, "host " .. i .. " made no call") end
+    -- without Redis, the same three hosts take about three times that
+    local alone = count(workers(3, 2, 10, 1, nil), 0, 2)
+    print(string.format("  the same three hosts without Redis, 2 s: %d calls", alone))
+    assert.is_true(alone >= 50, alone .. " calls without Redis")
+  end)
+
+  it("falls back to each host's own limit when Redis dies, and shares again when it is back", function()
+    local per = workers(3, 10, 10, 1, url, 1, function(start)
+      core.sleep(start + 2 - core.now())
+      redis("stop")
+      core.sleep(start + 4.5 - core.now())
+      redis("start")
+    end)
+    local shared, alone, again = count(per, 0.2, 2), count(per, 2.5, 4.5), count(per, 8, 10)
+    print(string.format("\n  calls/s: shared %.1f, Redis down %.1f, Redis back %.1f",
+      shared / 1.8, alone / 2, again / 2))
+    assert.is_true(shared <= 1.8 * 10 + 2, "shared: " .. shared)
+    assert.is_true(alone >= 2 * 25, "each host kept its own 10/s while Redis was down: " .. alone)
+    assert.is_true(again <= 2 * 10 + 3, "sharing resumed within the retry interval: " .. again)
+    for i, list in ipairs(per) do
+      -- (while the limit is shared, GCRA promises the total, not each
+      -- host's turn; with its own limit each host calls every 0.1 s, and
+      -- losing Redis must not hold a call up: no gap from the kill on)
+      for j = 2, #list do
+        if list[j - 1] >= 1.9 and list[j] <= 4.5 then
+          assert.is_true(list[j] - list[j - 1] < 0.5, "worker " .. i .. " waited "
+          .. (list[j] - list[j - 1]) .. " s between two calls, at " .. list[j - 1])
+        end
+      end
+      assert.truthy(list.err:find("limiting this host alone", 1, true), list.err)
+      assert.truthy(list.err:find("Redis is back", 1, true), list.err)
+    end
+  end)
+
+  it("gives clear errors or a fallback for bad URLs, never showing a password", function()
+    local function client(u)
+      return di.new(sbx.settings { limiter_url = u, limiter_dir = tmpdir(), rate = 5, burst = 1 })
+    end
+    for _, bad in ipairs { "http://x:1", "redis://:s3cretpass@", "redis://host:99999", "garbage" } do
+      local ok, err = pcall(client, bad)
+      assert.is_false(ok, bad)
+      assert.truthy(tostring(err):find("setting 'limiter_url'", 1, true), tostring(err))
+      assert.is_nil(tostring(err):find("s3cretpass", 1, true))
+    end
+    -- wrong password, unreachable port: calls go on under the local limit, with a warning
+    local port = url:match(":(%d+)$")
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local di = require "dialoginsight"
+local sbx = require "support.sandbox"
+for _, u in ipairs { arg[1], arg[2] } do
+  local c = di.new(sbx.settings { limiter_url = u, limiter_dir = arg[3], rate = 50, burst = 1 })
+  assert(c:call("projects", "List", {}))
+  assert(not tostring(c):find("s3cretpass", 1, true))
+end
+print("ok")
+]])
+    f:close()
+    local free = sh(ROOT .. "/scripts/free-port"):match("%d+")
+    local out = sh(string.format("%s %s %q %q %q", LUA, script,
+      "redis://:s3cretpass@127.0.0.1:" .. port, "redis://127.0.0.1:" .. free, tmpdir()))
+    os.remove(script)
+    assert.truthy(out:find("ok", 1, true), out)
+    assert.truthy(out:find("Redis refused the limiter", 1, true), out)
+    assert.truthy(out:find("Redis is unreachable", 1, true), out)
+    assert.is_nil(out:find("s3cretpass", 1, true), out)
+  end)
+end)
