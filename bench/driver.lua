@@ -15,6 +15,7 @@ local MANY_CALLS = smoke and 400 or 20000
 local SYNC_ROWS = smoke and 2000 or 100000
 local DRY_ROWS = smoke and 20000 or 1000000
 local JSON_ROUNDS = smoke and 1 or 9     -- cheap, and in-process timings are short
+local LIMITER_CALLS = smoke and 2000 or 200000
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -206,6 +207,25 @@ local function scenario_json()
   end
 end
 
+-- Scenario 6 ---------------------------------------------------------------
+
+-- One limiter decision, local and through Redis, alternating per round.
+local function scenario_limiter()
+  local r = {}
+  for _, b in ipairs { "local", "redis" } do r[b] = { us = {}, cpu = {} } end
+  for round = 1, ROUNDS do
+    for _, b in ipairs { "local", "redis" } do
+      io.stderr:write("bench: 6 limiter ", b, ", round ", round, "/", ROUNDS, "\n")
+      local calls, wall, cpu = parse_line(run(lua_env("lua5.4", {
+        BENCH_LIMITER_DIR = E.BENCH_LIMITER_DIR, BENCH_REDIS_URL = E.BENCH_REDIS_URL,
+      }) .. " lua5.4 " .. ROOT .. "/bench/limiter/decide.lua " .. b .. " " .. LIMITER_CALLS))
+      r[b].us[#r[b].us + 1] = wall / calls * 1e6
+      r[b].cpu[#r[b].cpu + 1] = cpu / calls * 1e6
+    end
+  end
+  results.limiter = r
+end
+
 -- Scenarios 4 and 5 --------------------------------------------------------
 
 local HOST = ROOT .. "/bin/dialoginsight"
@@ -371,6 +391,22 @@ local function report(machine)
     targets[#targets + 1] = { "5: dry run peak RSS ≤ 64 MB", string.format("%.1f MB", r.dry.kb / 1024), r.dry.kb / 1024 <= 64 }
     targets[#targets + 1] = { "5: real sync peak RSS ≤ 64 MB", string.format("%.1f MB", r.real.kb / 1024), r.real.kb / 1024 <= 64 }
   end
+  do
+    local r = results.limiter
+    w("")
+    w("## 6. One limiter decision (acquire, let through), Lua 5.4, in process")
+    w("")
+    w("| backend | µs per decision (wall) | client CPU µs | × local | runs (µs) |")
+    w("|---|---:|---:|---:|---|")
+    local base = median(r["local"].us)
+    for _, b in ipairs { "local", "redis" } do
+      local runs = {}
+      for i, x in ipairs(r[b].us) do runs[i] = string.format("%.2f", x) end
+      w(string.format("| %s | %.2f | %.2f | %.1f | %s |",
+        b == "local" and "local (shared memory, limiter/shm.lua)" or "Redis on loopback (limiter/redis.lua)",
+        median(r[b].us), median(r[b].cpu), median(r[b].us) / base, table.concat(runs, " / ")))
+    end
+  end
   w("")
   w("## Targets")
   w("")
@@ -390,6 +426,7 @@ scenario_many(wrk)
 scenario_json()
 scenario_sync()
 scenario_dry()
+scenario_limiter()
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,
