@@ -4,7 +4,7 @@
 -- Fields: kind, message, status, code, request_id, service, method,
 -- retryable, attempts, outcome, retry_after, field (validation).
 -- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
--- validation, decode, protocol.
+-- validation, decode, protocol, rejected.
 local M = {}
 
 local mt = {}
@@ -37,10 +37,17 @@ mt.__tostring = function(e)
   return s
 end
 
+-- "failed: " .. err works as with a string error (LuaSocket and liolib
+-- return strings): either side may be the error.
+mt.__concat = function(a, b)
+  return tostring(a) .. tostring(b)
+end
+
 M.KINDS = {
   network = true, timeout = true, tls = true, http = true, auth = true,
   rate_limited = true, api = true, validation = true, decode = true,
   protocol = true, -- replies that contradict each other (resources/pager.lua)
+  rejected = true, -- the server refused the one record of a merge (resources/base.lua)
 }
 
 --- Makes an error object from a table of fields (kind and message needed).

@@ -65,8 +65,11 @@ describe("Merge statuses", function()
   it("still rejects what ValidationResult refuses, or an error status", function()
     for _, case in ipairs { { "Updated", "InvalidType" }, { "Error", "OK" }, { "Whatever", "Nope" } } do
       local c = client(function() return 200, merge_reply(case[1], case[2]) end)
-      local o = assert(c.contacts:merge { EMail = "ann@example.com" })
-      assert.equal("rejected", o.outcome, case[1] .. "/" .. case[2])
+      local o, err = c.contacts:merge { EMail = "ann@example.com" }
+      assert.is_nil(o)
+      assert.equal("rejected", err.kind, case[1] .. "/" .. case[2])
+      local sum = assert(c.contacts:merge_many { { EMail = "a@example.com" } })
+      assert.equal("rejected", sum.records[1].outcome)
     end
   end)
 end)

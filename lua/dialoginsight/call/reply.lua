@@ -88,10 +88,19 @@ function M.interpret(entry, status, body, retry_after, redact, limits)
   }
 end
 
+-- What to do about a certificate that did not verify, unless the
+-- transport's message says it already (transport/ngx.lua names nginx's own).
+local TLS_HINT = " (to trust the CA that signed the server's certificate, set ca_file "
+  .. "in di.new{} or DI_CA_FILE; tls_verify stays on)"
+
 --- The error of a transfer that got no HTTP reply (r.kind, r.message, r.sent).
 function M.failure(entry, r, redact)
+  local message = redact(r.message)
+  if r.kind == "tls" and type(message) == "string" and not message:find("ca_file", 1, true) then
+    message = message .. TLS_HINT
+  end
   return errors.new {
-    kind = r.kind, message = redact(r.message), sent = r.sent,
+    kind = r.kind, message = message, sent = r.sent,
     service = entry.service, method = entry.method,
   }
 end

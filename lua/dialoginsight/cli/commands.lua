@@ -12,9 +12,12 @@ M.EXIT = { ok = 0, error = 1, rejected = 2, usage = 64, interrupted = 130 }
 local SECRET_FLAGS = { "key-secret", "secret", "api-key", "apikey", "auth-key", "authkey",
                        "key-id", "password", "token", "di-key" }
 
---- Writes msg as the command's error; returns the error exit status.
+--- Writes msg as the command's error, with one "dialoginsight" prefix (an
+-- error object's text has its own); returns the error exit status.
 function M.fail(msg)
-  io.stderr:write("dialoginsight: ", tostring(msg), "\n")
+  msg = tostring(msg)
+  if not msg:match("^dialoginsight[ :]") then msg = "dialoginsight: " .. msg end
+  io.stderr:write(msg, "\n")
   return M.EXIT.error
 end
 

@@ -100,8 +100,10 @@ function M.items(list, builder, what, depth)
 end
 
 --- Merges one record of service (contacts or relationaltables); returns
--- its outcome (records/merge.lua), or nil, err.  scope: members the call
--- carries (a relational table's idTable).
+-- its outcome (records/merge.lua), or nil, err.  A record the server
+-- refuses is an error too, as one refused before sending is: kind
+-- "rejected", with the server's message, field and code (ValidationResult).
+-- scope: members the call carries (a relational table's idTable).
 function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
   if item.problems then return nil, fields.invalid(item.problems, service, "Merge") end
   local params = { Records = core.array { item.record }, MergeOptions = merge.options(opts) }
@@ -112,7 +114,12 @@ function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
     return nil, errors.new { kind = "decode", service = service, method = "Merge",
       message = "the Merge reply has no outcome for the record" }
   end
-  return merge.outcome(recs[1], friendly, from_wire)
+  local o = merge.outcome(recs[1], friendly, from_wire)
+  if o.outcome == "rejected" then
+    return nil, errors.new { kind = "rejected", service = service, method = "Merge",
+      message = tostring(o.reason), field = o.field, code = o.code, id = o.id }
+  end
+  return o
 end
 
 -- The valid items in chunks of size: { index = { item positions }, records = {...} }.

@@ -19,10 +19,10 @@ end
 
 --- Inserts or updates one contact.  Returns { outcome = "created" |
 -- "updated" | "skipped" | "accepted" (a status this library does not know,
--- with ValidationResult OK; `status` holds it) | "rejected", id = idContact,
--- status =, reason =, field = },
--- or nil, err (err.kind == "validation" with err.problems when the contact
--- was refused before sending).
+-- with ValidationResult OK; `status` holds it), id = idContact, status =,
+-- reason = }, or nil, err: err.kind == "validation" (with err.problems)
+-- when the contact was refused before sending, "rejected" (with err.field
+-- and err.code) when the server refused it.
 -- opts: key (key field, default the key_field setting, else the project's:
 -- see records/record.lua), insert, update,
 -- skip_duplicates, skip_unmatched, return_records, strict, timeout, retries.
