@@ -16,8 +16,14 @@ local M = {
   null = core.null,
   --- Marks a table as a JSON array, so that an empty one is sent as [].
   array = core.array,
+  --- JSON text of a Lua value, as requests are encoded (or nil, why).
   encode = core.encode,
+  --- The Lua value of JSON text, integers exact (or nil, why).
   decode = core.decode,
+  --- A streaming CSV reader (RFC 4180; ',' or ';'; a BOM; quotes over
+  -- lines), as the sync reads its input: di.csv(path) -> reader, or nil,
+  -- err; reader:header(), reader:next(), reader:close() (src/di_csv.c).
+  csv = core.csv_open,
   is_error = errors.is_error,
   registry = registry,
   config = config,

@@ -8,8 +8,9 @@ local M = {}
 local P = {}
 P.__index = P
 
---- opts: tty (boolean), width, interval (seconds between plain lines),
--- total (bytes of the input, for the fraction and the ETA).
+--- opts: tty (boolean), width (the terminal's columns), interval (seconds
+-- between plain lines), total (bytes of the input, for the fraction and
+-- the ETA).
 function M.new(opts)
   return setmetatable({ tty = opts.tty, width = opts.width or 80,
     interval = opts.interval or 5, total = opts.total or 0,
@@ -23,26 +24,55 @@ local function clock(s)
   return string.format("%d:%02d", s // 60, s % 60)
 end
 
+local MIN_BAR = 10
+
+--- The text of the progress of st (rows, created, updated, rejected, pos:
+-- bytes read) for a terminal of self.width columns.  Every count stays
+-- visible: the bar goes first, then the rate and the ETA, then the labels
+-- shorten, before a count would be cut; and the bar is full only when
+-- everything was read.
+function P:line(st, now)
+  local elapsed = now - self.started
+  local rate = elapsed > 0 and st.rows / elapsed or 0
+  local frac = self.total > 0 and math.min(1, (st.pos or 0) / self.total) or 0
+  local eta = frac > 0 and elapsed * (1 - frac) / frac or math.huge
+  local pct = string.format("%3d%%", math.floor(frac * 100))
+  local counts = string.format("created %d updated %d rejected %d", st.created, st.updated, st.rejected)
+  local timing = string.format("%d rows %d/s ETA %s", st.rows, math.floor(rate + 0.5), clock(eta))
+  local full_text = pct .. " " .. timing .. "  " .. counts
+  if not self.tty then return full_text end
+  local room = self.width - 1 -- the last column would wrap the line
+  local short = string.format("new %d upd %d rej %d", st.created, st.updated, st.rejected)
+  local candidates = {
+    full_text,
+    pct .. " " .. timing .. "  " .. short,
+    pct .. " " .. st.rows .. " rows  " .. short,
+    string.format("%s %d n %d u %d r %d", pct, st.rows, st.created, st.updated, st.rejected),
+  }
+  for _, tail in ipairs(candidates) do
+    local barw = math.min(30, room - #tail - 3)
+    if barw >= MIN_BAR then
+      local full = math.floor(frac * barw) -- floor: 99.9 % of the file is not a full bar
+      return "[" .. string.rep("#", full) .. string.rep(".", barw - full) .. "] " .. tail
+    end
+  end
+  for _, tail in ipairs(candidates) do
+    if #tail <= room then return tail end
+  end
+  return candidates[#candidates] -- narrower still: the terminal wraps it, no count is cut
+end
+
 --- st: rows, created, updated, rejected, pos (bytes read).  force draws now.
 function P:update(st, force)
   local now = core.now()
   local every = self.tty and 0.2 or self.interval
   if not force and now - self.last < every then return end
   self.last = now
-  local elapsed = now - self.started
-  local rate = elapsed > 0 and st.rows / elapsed or 0
-  local frac = self.total > 0 and math.min(1, (st.pos or 0) / self.total) or 0
-  local eta = frac > 0 and elapsed * (1 - frac) / frac or math.huge
-  local tail = string.format("%3d%% %d rows %d/s ETA %s  created %d updated %d rejected %d",
-    math.floor(frac * 100), st.rows, math.floor(rate + 0.5), clock(eta),
-    st.created, st.updated, st.rejected)
+  local text = self:line(st, now)
   if self.tty then
-    local barw = math.max(10, math.min(30, self.width - #tail - 4))
-    local full = math.floor(frac * barw + 0.5)
-    local line = "[" .. string.rep("#", full) .. string.rep(".", barw - full) .. "] " .. tail
-    io.stderr:write("\r", line:sub(1, self.width - 1), "\27[K")
+    io.stderr:write("\r", text, "\27[K")
   else
-    io.stderr:write("progress: ", tail, "\n")
+    io.stderr:write("progress: ", text, "\n")
   end
   self.shown = true
 end
@@ -51,6 +81,25 @@ end
 function P:finish(st)
   self:update(st, true)
   if self.tty then io.stderr:write("\n") end
+end
+
+--- text cut into lines of at most width columns, at spaces (a word longer
+-- than a line stands alone): for the summary of a job on a terminal.
+function M.wrap(text, width)
+  local function len(s) return utf8.len(s) or #s end
+  local lines, cur = {}, ""
+  for word in text:gmatch("%S+") do
+    if cur == "" then
+      cur = word
+    elseif len(cur) + 1 + len(word) <= width then
+      cur = cur .. " " .. word
+    else
+      lines[#lines + 1] = cur
+      cur = word
+    end
+  end
+  if cur ~= "" then lines[#lines + 1] = cur end
+  return table.concat(lines, "\n")
 end
 
 return M

@@ -60,6 +60,15 @@ function Contacts:each(w, opts)
   return pager.each(self.client, "contacts", "Get", { Clause = clause }, opts, fields.from_wire)
 end
 
+--- Iterates over every contact of the project (an empty where is refused,
+-- since in a delete it would mean everything): the clause idContact > 0,
+-- which every contact matches [assumed: GreaterThan is not seen on the
+-- wire, docs/wire.md].  opts as each().
+function Contacts:all(opts)
+  local where = require "dialoginsight.records.where"
+  return self:each(where.gt("idContact", 0), opts)
+end
+
 --- The contacts matching where, as a list (opts.limit caps it), or nil, err.
 function Contacts:get(w, opts)
   return pager.collect(self:each(w, opts))
