@@ -301,6 +301,17 @@ describe("contacts:get, find, each, delete", function()
     assert.equal(20, few)
   end)
 
+  it("all iterates over every contact, each once", function()
+    sbx.reset { contacts = 150 }
+    local seen, n = {}, 0
+    for x, err in c.contacts:all { page_size = 40 } do
+      assert.is_truthy(x, tostring(err))
+      assert.is_nil(seen[x.idContact])
+      seen[x.idContact], n = true, n + 1
+    end
+    assert.equal(162, n) -- 150 generated + 12 seed contacts
+  end)
+
   it("each yields false, err on a validation or an API failure", function()
     local got = {}
     for x, err in c.contacts:each { Pointz = 1 } do got[#got + 1] = { x, err } end
