@@ -115,7 +115,12 @@ local CASES = {
   { "merge: numeric field name", "validation", function(cl) return cl.contacts:merge { EMail = "h1@example.com", [1] = "x" } end },
   { "merge: wire field unknown", "validation", function(cl) return cl.contacts:merge { EMail = "h1@example.com", f_Nope = 1 } end },
   { "merge: not a table", "raise", function(cl) return cl.contacts:merge("h1@example.com") end },
-  { "merge: unknown option (gap: option names are not checked)", "ok", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { batchsize = 3 }) end },
+  { "merge: unknown option", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { batchsize = 3 }) end },
+  { "merge: misspelled option", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { upsert = false }) end },
+  { "merge_many: misspelled option", "raise", function(cl) return cl.contacts:merge_many({ { EMail = "h1@example.com" } }, { batchsize = 1 }) end },
+  { "get: misspelled option", "raise", function(cl) return cl.contacts:get({ EMail = "h1@example.com" }, { limt = 1 }) end },
+  { "each: options not a table", "raise", function(cl) return cl.contacts:each({ EMail = "h1@example.com" }, 5) end },
+  { "send_batch: misspelled option", "raise", function(cl) return cl.sendings:send_batch(1, { segmnts = { 2 } }) end },
   { "merge_many: empty batch", "ok", function(cl)
       local s = assert(cl.contacts:merge_many({}))
       assert(#s.records == 0 and s.created == 0)

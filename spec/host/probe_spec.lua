@@ -44,7 +44,7 @@ describe("dialoginsight probe", function()
 
   it("records each exchange with the key redacted and the Trace kept, and the fixtures replay", function()
     local dir = H.TMP .. "/probe-fixtures"
-    os.execute("rm -rf " .. H.q(dir))
+    os.execute("rm -rf " .. H.q(dir) .. " && mkdir -p " .. H.q(dir))
     local r = H.run("probe --writes --record " .. H.q(dir))
     assert.equal(0, r.code, r.err)
     local key = sbx.env("DI_KEY")

@@ -23,7 +23,7 @@ and, for methods that page, whether paging was honoured (1 row asked).
 
   --writes      also probe methods that write, with payloads the server must
                 refuse or that change nothing (no send, create or delete)
-  --record DIR  write each exchange to DIR/<method>.json (the key redacted,
+  --record DIR  write each exchange to DIR/<method>.json (an existing directory; the key redacted,
                 the server's Trace kept), as fixtures to share or replay
 
 exit status: 0 when every method marked seen that was probed exists, else 1
@@ -135,8 +135,15 @@ end
 --- Probes every registry entry; returns the exit status.
 function M.run(client, opts)
   if opts.record then
-    local ok = os.execute("mkdir -p '" .. opts.record:gsub("'", "'\\''") .. "'")
-    if not ok then io.stderr:write("dialoginsight: probe: cannot create ", opts.record, "\n"); return 1 end
+    -- (no shell: the directory must exist, as with tar -C)
+    local f = io.open(opts.record .. "/.dialoginsight-probe", "wb")
+    if not f then
+      io.stderr:write("dialoginsight: probe: cannot write in ", opts.record,
+        " (it must be an existing directory)\n")
+      return 1
+    end
+    f:close()
+    os.remove(opts.record .. "/.dialoginsight-probe")
   end
   local last = tap(client)
   local rows, missing = {}, {}

@@ -18,6 +18,67 @@ function M.class()
   return C
 end
 
+-- The options of each resource method, beside those of every call
+-- (client:call's timeout, retries, deadline).  A name not listed is a
+-- misspelling that would otherwise be ignored silently: refused.
+local CALL = { "timeout", "retries", "deadline" }
+local PAGED = { "page_size", "limit", "max_calls", "strict" }
+local MERGE = { "key", "insert", "update", "skip_duplicates", "skip_unmatched", "return_records",
+                "strict" }
+local OPTIONS = {
+  ["contacts:merge"] = MERGE,
+  ["contacts:merge_many"] = { "batch_size", "concurrency", MERGE },
+  ["contacts:each"] = PAGED, ["contacts:get"] = PAGED, ["contacts:all"] = PAGED,
+  ["contacts:find"] = PAGED, ["contacts:delete"] = { "max", "strict" },
+  ["segments:list"] = {}, ["segments:each_contact"] = PAGED, ["segments:contacts"] = PAGED,
+  ["segments:save"] = { "strict" },
+  ["campaigns:create"] = {}, ["campaigns:trigger"] = { "contact", "params", "strict" },
+  ["campaigns:stats"] = {},
+  ["sendings:send"] = { "params", "strict" }, ["sendings:send_batch"] = { "segments", "all", "at" },
+  ["sendings:batches"] = { "min", "max" },
+  ["messages:create"] = {}, ["messages:get"] = {},
+  ["reports:opens"] = { "from", "to", "message", "batch", PAGED },
+  ["reports:clicks"] = { "from", "to", "message", "batch", PAGED },
+  ["reports:history"] = {},
+  ["projects:list"] = {}, ["projects:get"] = {}, ["projects:fields"] = { "refresh" },
+  ["table:merge"] = MERGE, ["table:merge_many"] = { "batch_size", "concurrency", MERGE },
+  ["table:get"] = { "limit" }, ["table:delete"] = { "max" },
+}
+
+local function names_of(list, into)
+  for _, v in ipairs(list) do
+    if type(v) == "table" then names_of(v, into) else into[#into + 1] = v end
+  end
+  return into
+end
+
+local ALLOWED = {}
+for method, list in pairs(OPTIONS) do
+  local names = names_of({ list, CALL }, {})
+  local set = {}
+  for _, n in ipairs(names) do set[n] = true end
+  ALLOWED[method] = { set = set, names = names }
+end
+
+--- Raises at the user's call unless every member of opts is an option of
+-- method ("contacts:merge"): `merge(c, { upsert = false })` must not pass
+-- for `insert`.
+function M.check_opts(opts, method)
+  if opts == nil then return end
+  if type(opts) ~= "table" then
+    error("dialoginsight: the options of " .. method .. " must be a table, got " .. type(opts), 3)
+  end
+  local a = assert(ALLOWED[method], method)
+  for k in pairs(opts) do
+    if not a.set[k] then
+      local guess = type(k) == "string" and fields.closest(k, a.names)
+      error("dialoginsight: " .. method .. " has no option '" .. tostring(k) .. "'"
+        .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
+        .. "; its options: " .. table.concat(a.names, ", "), 3)
+    end
+  end
+end
+
 --- Raises at the caller's caller unless id is a positive integer.
 function M.check_id(id, what)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then

@@ -12,6 +12,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 --   client.campaigns:create{ name =, message = idMessage, channel = "Email",
 --                            automated = false }
 function Campaigns:create(c, opts)
+  base.check_opts(opts, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
   local problems = {}
   if type(c.name) ~= "string" or c.name == "" then
@@ -34,6 +35,7 @@ end
 -- contacts affected, or nil, err.
 --   client.campaigns:trigger(id, { contact = <where or idContact>, params = { cart = "..." } })
 function Campaigns:trigger(id, opts)
+  base.check_opts(opts, "campaigns:trigger")
   check_id(id, "campaign id")
   opts = opts or {}
   local problems = {}
@@ -60,6 +62,7 @@ end
 --   click_rate = UniqueClicked / Delivered
 -- as fractions between 0 and 1; both are 0 when nothing was delivered.
 function Campaigns:stats(id, opts)
+  base.check_opts(opts, "campaigns:stats")
   check_id(id, "campaign id")
   local s, err = base.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
   if not s then return nil, err end

@@ -27,6 +27,7 @@ end
 -- see records/record.lua), insert, update,
 -- skip_duplicates, skip_unmatched, return_records, strict, timeout, retries.
 function Contacts:merge(contact, opts)
+  base.check_opts(opts, "contacts:merge")
   base.check_table(contact, "contact")
   opts = opts or {}
   local list, err = items(self, { contact }, opts)
@@ -41,6 +42,7 @@ end
 -- accepted =, rejected =, failed =, records = { outcome per contact, input order } }
 -- or nil, err when the project's fields cannot be read.
 function Contacts:merge_many(list, opts)
+  base.check_opts(opts, "contacts:merge_many")
   base.check_table(list, "the list of contacts")
   opts = opts or {}
   local err
@@ -55,6 +57,7 @@ end
 -- A failure yields false, err and ends the loop.  opts: page_size, limit,
 -- strict.
 function Contacts:each(w, opts)
+  base.check_opts(opts, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
   if not clause then return pager.failing(err) end
   return pager.each(self.client, "contacts", "Get", { Clause = clause }, opts, fields.from_wire)
@@ -65,17 +68,20 @@ end
 -- which every contact matches [assumed: GreaterThan is not seen on the
 -- wire, docs/wire.md].  opts as each().
 function Contacts:all(opts)
+  base.check_opts(opts, "contacts:all")
   local where = require "dialoginsight.records.where"
   return self:each(where.gt("idContact", 0), opts)
 end
 
 --- The contacts matching where, as a list (opts.limit caps it), or nil, err.
 function Contacts:get(w, opts)
+  base.check_opts(opts, "contacts:get")
   return pager.collect(self:each(w, opts))
 end
 
 --- The first contact matching where, or nil (and nil, err on failure).
 function Contacts:find(w, opts)
+  base.check_opts(opts, "contacts:find")
   local o = { limit = 1 }
   for k, v in pairs(opts or {}) do if k ~= "limit" then o[k] = v end end
   local list, err = self:get(w, o)
@@ -86,6 +92,7 @@ end
 --- Deletes the contacts matching where; returns how many, or nil, err.
 -- opts.max caps the number deleted (MaxRows).
 function Contacts:delete(w, opts)
+  base.check_opts(opts, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")
   if not clause then return nil, err end
   local params = { Clause = clause }

@@ -39,6 +39,7 @@ end
 --     reply_to =, html =, text =, culture = "fr-CA", category =,
 --     tracking_links = true, hosting_images = false }
 function Messages:create(m, opts)
+  base.check_opts(opts, "messages:create")
   if type(m) ~= "table" then error("dialoginsight: messages:create expects a table", 2) end
   local problems = problems_of(m)
   if #problems > 0 then return nil, fields.invalid(problems, "messages", "Create") end
@@ -56,6 +57,7 @@ end
 
 --- The message idMessage as the server sends it (Name, MessageVersions, ...).
 function Messages:get(id, opts)
+  base.check_opts(opts, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end
   return base.result(self.client, "messages", "Get", { idMessage = id }, opts)
 end

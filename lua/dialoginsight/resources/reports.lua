@@ -40,14 +40,21 @@ end
 --- Iterates over open events { idContact, idBatch, dtEvent }.
 -- opts: from, to (dates), message, batch (ids), page_size, limit.
 -- A failure yields false, err.
-function Reports:opens(opts) return events(self, "GetOpens", opts) end
+function Reports:opens(opts)
+  base.check_opts(opts, "reports:opens")
+  return events(self, "GetOpens", opts)
+end
 
 --- Iterates over click events { idContact, idBatch, dtEvent, Url }; as opens.
-function Reports:clicks(opts) return events(self, "GetClicks", opts) end
+function Reports:clicks(opts)
+  base.check_opts(opts, "reports:clicks")
+  return events(self, "GetClicks", opts)
+end
 
 --- A contact's mailing history:
 -- { { idBatch, idMessage, dtSent, Opened, Clicked }, ... }, or nil, err.
 function Reports:history(contact_id, opts)
+  base.check_opts(opts, "reports:history")
   if type(contact_id) ~= "number" then
     error("dialoginsight: reports:history expects an idContact", 2)
   end

@@ -10,12 +10,14 @@ local check_id = base.check_id
 
 --- { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
 function Segments:list(opts)
+  base.check_opts(opts, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
 end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
 -- A failure yields false, err.  opts: page_size, limit.
 function Segments:each_contact(id, opts)
+  base.check_opts(opts, "segments:each_contact")
   check_id(id, "segment id")
   return pager.each(self.client, "segments", "GetContacts", { idSegment = id }, opts,
     fields.from_wire)
@@ -23,6 +25,7 @@ end
 
 --- A segment's contacts as a list (opts.limit caps it), or nil, err.
 function Segments:contacts(id, opts)
+  base.check_opts(opts, "segments:contacts")
   check_id(id, "segment id")
   return pager.collect(self:each_contact(id, opts))
 end
@@ -30,6 +33,7 @@ end
 --- Creates (no id) or updates (id) a dynamic segment; returns its id.
 --   client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
+  base.check_opts(opts, "segments:save")
   if type(seg) ~= "table" then error("dialoginsight: save expects a table", 2) end
   if seg.id ~= nil then check_id(seg.id, "id") end
   local problems = {}

@@ -19,6 +19,7 @@ end
 -- takes any ContactFilter]).
 --   client.sendings:send(12, 345, { params = { code = "SPRING" } })
 function Sendings:send(message_id, contact, opts)
+  base.check_opts(opts, "sendings:send")
   check_message(message_id)
   opts = opts or {}
   local problems = {}
@@ -41,6 +42,7 @@ end
 -- table) or triggers now a mass sending to opts.segments (a list of
 -- idSegment) or to everyone (opts.all = true).  Returns the idBatch.
 function Sendings:send_batch(message_id, opts)
+  base.check_opts(opts, "sendings:send_batch")
   check_message(message_id)
   opts = opts or {}
   local problems, filter = {}, nil
@@ -67,6 +69,7 @@ end
 --- The batches with ids between opts.min (default 0) and opts.max:
 -- { { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }, ... }.
 function Sendings:batches(opts)
+  base.check_opts(opts, "sendings:batches")
   opts = opts or {}
   local problems = {}
   for _, k in ipairs { "min", "max" } do

@@ -23,6 +23,7 @@ local function same(name) return name end
 --- Inserts or updates one row; returns its outcome (as contacts:merge), or
 -- nil, err.  opts: key (the key column), insert, update, ...
 function Table:merge(row, opts)
+  base.check_opts(opts, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
   opts = opts or {}
   local item = base.items({ row }, record.rows(opts.key), "row", 1)[1]
@@ -31,6 +32,7 @@ end
 
 --- Merges many rows in chunks; returns the summary of contacts:merge_many.
 function Table:merge_many(rows, opts)
+  base.check_opts(opts, "table:merge_many")
   if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
   opts = opts or {}
   return base.merge_many(self.client, "relationaltables",
@@ -43,6 +45,7 @@ end
 
 --- The rows matching where (bare column names), or nil, err.
 function Table:get(w, opts)
+  base.check_opts(opts, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.limit then p.MaxRows = opts.limit end
   return base.result(self.client, "relationaltables", "Get", p, opts)
@@ -50,6 +53,7 @@ end
 
 --- Deletes the rows matching where; returns how many, or nil, err.
 function Table:delete(w, opts)
+  base.check_opts(opts, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.max then p.MaxRows = opts.max end
   return base.result(self.client, "relationaltables", "Delete", p, opts)
