@@ -108,6 +108,17 @@ static long to_ms(lua_State *L, lua_Number secs, const char *what) {
   return (long)(secs * 1000 + 0.5);
 }
 
+/* A header value is written into every request as given: a CR or LF in it
+ * would add header lines of the caller's choosing.  config.lua refuses such
+ * a user_agent first, naming the setting; this holds for direct callers of
+ * core.session too.  (An embedded NUL only cuts the C string short.) */
+static void header_value_check(lua_State *L, const char *v, const char *field) {
+  for (; v != NULL && *v != '\0'; v++)
+    if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+      luaL_error(L, "session option '%s' must not hold control characters (CR, LF, ...)",
+                 field);
+}
+
 static long ms_opt(lua_State *L, int t, const char *field) {
   long ms;
   need(L, t, field, LUA_TNUMBER);
@@ -286,6 +297,7 @@ static int session_new(lua_State *L) {
   s->connect_timeout_ms = ms_opt(L, 1, "connect_timeout");
   s->ca_file = dup_opt(L, 1, "ca_file", 0);
   s->user_agent = dup_opt(L, 1, "user_agent", 1);
+  header_value_check(L, s->user_agent, "user_agent");
   s->share = curl_share_init();
   if (s->share == NULL) return luaL_error(L, "curl_share_init failed");
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);

@@ -70,6 +70,7 @@ function M.new(settings, transport, limiter)
   settings.key = nil
   self.engine = scheduler.new {
     transport = transport, limiter = limiter, policy = settings.retries,
+    timeout = settings.timeout, deadline = settings.deadline,
     redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
     hooks = self,
   }
@@ -93,22 +94,23 @@ function Client:close()
   if self.limiter then self.limiter:close() end
 end
 
--- The request of one call (see call/request.lua), or nil, err.  level: the
--- stack level of the user's call, for the errors a bad argument raises.
-local function prepare(self, service, method, params, opts, level)
+-- The request of one call (see call/request.lua), or nil, err.  o: the
+-- call's checked options (request.options).  level: the stack level of the
+-- user's call, for the errors a bad argument raises.
+local function prepare(self, service, method, params, o, level)
   local route = request.route(self.routes, self.registry, self.base_url, service, method,
     level + 1)
   if params ~= nil and type(params) ~= "table" then
     error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", level + 1)
   end
   return request.build(route, params, { idKey = self.key_id, Key = secrets[self] },
-    self.project, opts, self.engine.redact)
+    self.project, o, self.engine.redact)
 end
 
 --- The request of a call, built but not sent (call/request.lua), or nil,
 -- err; with Client:interpret, what the fuzz targets and specs drive.
 function Client:prepare(service, method, params, opts)
-  return prepare(self, service, method, params, opts, 2)
+  return prepare(self, service, method, params, request.options(opts, 2), 2)
 end
 
 --- Reads an HTTP reply to req as the call path does (call/reply.lua).
@@ -118,20 +120,21 @@ function Client:interpret(req, status, body, retry_after)
 end
 
 --- Calls service.method with params; returns the response table, or nil, err.
--- opts: timeout (seconds), retries (overrides the client's policy).
+-- opts: timeout (seconds, per attempt), deadline (seconds for the whole
+-- call, or false for none), retries (overrides the client's policy).
 function Client:call(service, method, params, opts)
-  local req, err = prepare(self, service, method, params, opts, 2)
+  local req, err = prepare(self, service, method, params, request.options(opts, 2), 2)
   if not req then return nil, err end
   return self.engine:call(req)
 end
 
 -- A call of call_many / call_stream: { service, method, params } or the
 -- same as named members; its request, or the error that stops it.
-local function prepare_call(self, c, i, opts, level)
+local function prepare_call(self, c, i, o, level)
   if type(c) ~= "table" then
     error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
   end
-  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], opts,
+  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o,
     level + 1)
   return req or err
 end
@@ -139,34 +142,35 @@ end
 --- Runs many calls concurrently (curl multi on one thread) and returns, in
 -- input order, each call's response table or error object (errors.is_error),
 -- and the number of failures.  calls: list of { service, method, params }.
--- opts: concurrency (default: the client's, 8), timeout, retries.
+-- opts: concurrency (default: the client's, 8), timeout, deadline (each
+-- call's own, counted from when it is taken up), retries.
 function Client:call_many(calls, opts)
   if type(calls) ~= "table" then
     error("dialoginsight: call_many expects a list of calls", 2)
   end
-  opts = opts or {}
+  local o = request.options(opts, 2)
   local reqs = {}
-  for i, c in ipairs(calls) do reqs[i] = prepare_call(self, c, i, opts, 2) end
-  return self.engine:many(reqs, opts.concurrency or self.settings.concurrency)
+  for i, c in ipairs(calls) do reqs[i] = prepare_call(self, c, i, o, 2) end
+  return self.engine:many(reqs, o.concurrency or self.settings.concurrency)
 end
 
 --- call_many for streams too long to hold: next_call() returns the next
 -- { service, method, params } (or nil when done), and done(i, result) gets
 -- each call's response or error object as it completes (i counts calls in
 -- the order next_call gave them).  Memory holds only the calls in flight.
--- opts: concurrency, timeout, retries.
+-- opts: as call_many's.
 function Client:call_stream(next_call, done, opts)
   if type(next_call) ~= "function" or type(done) ~= "function" then
     error("dialoginsight: call_stream expects two functions", 2)
   end
-  opts = opts or {}
+  local o = request.options(opts, 2)
   local n = 0
   self.engine:stream(function()
     local c = next_call()
     if c == nil then return nil end
     n = n + 1
-    return prepare_call(self, c, n, opts, 3)
-  end, done, opts.concurrency or self.settings.concurrency)
+    return prepare_call(self, c, n, o, 3)
+  end, done, o.concurrency or self.settings.concurrency)
 end
 
 return M

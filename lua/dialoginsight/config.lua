@@ -8,6 +8,7 @@
 -- raises, and the message names the setting. The key's value never appears
 -- in a message.
 local core = require "dialoginsight.core"
+local errors = require "dialoginsight.errors"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
 local retry = require "dialoginsight.call.retry"
@@ -33,6 +34,7 @@ M.SETTINGS = {
   { name = "ca_file", kind = "text", env = "DI_CA_FILE", file = true },
   { name = "timeout", kind = "number", default = 30, file = true },
   { name = "connect_timeout", kind = "number", default = 10, file = true },
+  { name = "deadline", kind = "number", file = true }, -- whole call; nil: none
   { name = "user_agent", kind = "text", default = "dialoginsight-lua/0.1", file = true },
   { name = "tls_verify", kind = "boolean", default = true, file = true },
   { name = "http2", kind = "boolean", default = true, file = true },
@@ -92,6 +94,12 @@ end
 
 -- Checks ----------------------------------------------------------------------
 
+--- True when v may be a duration in seconds: a number above 0, at most a
+-- day (NaN and inf fail; the C core converts it to milliseconds).
+function M.is_seconds(v)
+  return type(v) == "number" and v > 0 and v <= 86400
+end
+
 local function positive_integer(name, v, required)
   if v == nil then
     if required then bad(name, "is missing") end
@@ -99,21 +107,30 @@ local function positive_integer(name, v, required)
   end
   local n = tonumber(v)
   if n == nil or n ~= math.floor(n) or n < 1 or n > 2^53 then
-    bad(name, "must be a positive integer (got " .. string.format("%q", tostring(v)) .. ")")
+    bad(name, "must be a positive integer (got " .. errors.describe(v) .. ")")
   end
   return math.tointeger and math.tointeger(n) or n
 end
 
 local function seconds(name, v)
-  if type(v) ~= "number" or v <= 0 or v > 86400 or v ~= v then
-    bad(name, "must be a number of seconds between 0 and 86400")
+  if not M.is_seconds(v) then
+    bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
   end
   return v
 end
 
-local function boolean(name, v)
-  if type(v) ~= "boolean" then bad(name, "must be a boolean") end
-  return v
+-- Every setting of kind "boolean" takes true or false, nothing that merely
+-- reads as one: allow_http = "false" or 0 is truthy in Lua and would send the
+-- key in clear.  trace may also be a function.
+local function check_booleans(s)
+  for _, def in ipairs(M.SETTINGS) do
+    local v = s[def.name]
+    if def.kind == "boolean" and v ~= nil and type(v) ~= "boolean"
+        and not (def.name == "trace" and type(v) == "function") then
+      local also = def.name == "trace" and " or a function(event)" or ""
+      bad(def.name, "must be true or false" .. also .. " (got " .. errors.describe(v) .. ")")
+    end
+  end
 end
 
 local function check_key(key)
@@ -126,19 +143,78 @@ local function check_key(key)
   end
 end
 
+-- A base URL goes into every request line and into the limiter file's name:
+-- what could split a request (CR, LF), break its line (spaces, control
+-- bytes), or carry a password (user:pass@, which tostring(client) and the
+-- limiter file's name would show) is refused here, not met on every call.
+local function check_base_url(u)
+  if type(u) ~= "string" then
+    bad("base_url", "must be a string (got " .. errors.describe(u) .. ")")
+  end
+  if u:find("[^\33-\126]") then
+    bad("base_url", "must be a URL of printable ASCII, without spaces, CR, LF or other "
+      .. "control characters (got " .. errors.describe(u) .. ")")
+  end
+  local authority = u:match("^https?://([^/?#]*)")
+  if not authority or authority == "" then bad("base_url", "must be an http(s) URL") end
+  if authority:find("@", 1, true) then
+    bad("base_url", "must not hold user info (user:password@): the API key is the only "
+      .. "credential, and a password there would show in messages and file names")
+  end
+  if u:find("[?#]") then bad("base_url", "must not hold a query or a fragment (? or #)") end
+  local host, port = authority:match("^([%w%.%-]+):?(%d*)$")
+  if not host then host, port = authority:match("^(%[[%x:%.]+%]):?(%d*)$") end
+  if not host or (port ~= "" and not (tonumber(port) >= 1 and tonumber(port) <= 65535)) then
+    bad("base_url", "must be http(s)://HOST[:PORT]/PATH with a host name or address")
+  end
+end
+
 local function check_url(s, given)
   if not given then
     s.base_url = M.REGIONS[s.region]
     if not s.base_url then bad("region", "must be \"ca\" or \"fr\"") end
-  elseif type(s.base_url) ~= "string" then
-    bad("base_url", "must be a string")
   else
-    if not s.base_url:match("^https?://[^/]+") then bad("base_url", "must be an http(s) URL") end
+    check_base_url(s.base_url)
     if s.base_url:sub(-1) ~= "/" then s.base_url = s.base_url .. "/" end
   end
   if s.base_url:match("^http://") and not s.allow_http then
     bad("base_url", "is plain http, which would send the key in clear; "
         .. "set allow_http = true to do so on purpose")
+  end
+end
+
+-- The User-Agent header's value: CR or LF there would add headers of the
+-- caller's choosing to every request (both transports write it as given).
+local function check_user_agent(v)
+  if type(v) ~= "string" or #v > 256 or v:find("%c") then
+    bad("user_agent", "must be text of at most 256 bytes without CR, LF or other control "
+      .. "characters (got " .. errors.describe(v) .. ")")
+  end
+end
+
+-- The text of a file's reason for failing, without the path io.open puts
+-- in front of it (the path is a setting's value: see errors.describe).
+local function open_problem(path)
+  local f, why = io.open(path, "r")
+  if f then f:close(); return nil end
+  why = tostring(why)
+  if why:sub(1, #path + 2) == path .. ": " then why = why:sub(#path + 3) end
+  return why
+end
+
+local function check_files(s)
+  if s.ca_file ~= nil then
+    if type(s.ca_file) ~= "string" then
+      bad("ca_file", "must be a path (got " .. errors.describe(s.ca_file) .. ")")
+    end
+    local why = open_problem(s.ca_file)
+    if why then bad("ca_file", "names a file that cannot be read (" .. why .. ")") end
+  end
+  local dir = s.limiter_dir
+  if dir ~= nil and (type(dir) ~= "string" or dir:sub(1, 1) ~= "/") then
+    -- absolute: every process sharing the limit must find the same file,
+    -- whatever its working directory
+    bad("limiter_dir", "must be an absolute directory path (got " .. errors.describe(dir) .. ")")
   end
 end
 
@@ -148,9 +224,6 @@ local function check_limits(s)
   end
   if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6 then
     bad("burst", "must be a number of calls >= 1")
-  end
-  if s.limiter_dir ~= nil and type(s.limiter_dir) ~= "string" then
-    bad("limiter_dir", "must be a directory path")
   end
   if s.limiter_url ~= nil then
     -- (the URL may hold a password: the message never shows it)
@@ -181,44 +254,9 @@ function M.methods(s)
   return t
 end
 
---- Validates user settings and returns a new, complete settings table
--- (defaults filled in).
-function M.resolve(opts)
-  if type(opts) ~= "table" then
-    error("dialoginsight.new: settings must be a table", 0)
-  end
-  for k in pairs(opts) do
-    if not BY_NAME[k] then bad(tostring(k), "is not a known setting") end
-  end
-  local s = {}
-  for _, def in ipairs(M.SETTINGS) do s[def.name] = def.default end
-  for k, v in pairs(opts) do s[k] = v end
-
-  s.key_id = positive_integer("key_id", s.key_id, true)
-  check_key(s.key)
-  s.project = positive_integer("project", s.project, false)
-  check_url(s, opts.base_url ~= nil)
-  if s.ca_file ~= nil then
-    if type(s.ca_file) ~= "string" then bad("ca_file", "must be a path") end
-    local f = io.open(s.ca_file, "r")
-    if not f then bad("ca_file", "names a file that cannot be read: " .. s.ca_file) end
-    f:close()
-  end
-  s.timeout = seconds("timeout", s.timeout)
-  s.connect_timeout = seconds("connect_timeout", s.connect_timeout)
-  if type(s.user_agent) ~= "string" then bad("user_agent", "must be a string") end
-  boolean("tls_verify", s.tls_verify)
-  boolean("http2", s.http2)
-  boolean("strict", s.strict)
-  if s.key_field ~= nil and (type(s.key_field) ~= "string" or not s.key_field:match("^[%a_][%w_]*$")) then
-    bad("key_field", "must be a field name such as \"EMail\"")
-  end
-  s.concurrency = positive_integer("concurrency", s.concurrency, true)
-  s.retries = retry.policy(s.retries) -- raises on a bad one, naming it
-  if s.trace ~= nil and type(s.trace) ~= "boolean" and type(s.trace) ~= "function" then
-    bad("trace", "must be a boolean or a function(event)")
-  end
-  check_limits(s)
+-- What the corrections of guesses (docs/wire.md) take: the registry of the
+-- client, the call-limit message patterns, the key field.
+local function check_guesses(s)
   s.registry = registry.new(M.methods(s))
   if s.limit_messages ~= nil then
     local ok = type(s.limit_messages) == "table"
@@ -227,7 +265,74 @@ function M.resolve(opts)
     end
     if not ok then bad("limit_messages", "must be a list of Lua patterns (strings)") end
   end
+  if s.key_field ~= nil and (type(s.key_field) ~= "string" or not s.key_field:match("^[%a_][%w_]*$")) then
+    bad("key_field", "must be a field name such as \"EMail\"")
+  end
+end
+
+-- No other setting may hold the key: text settings travel (user_agent in
+-- a header, base_url in tostring(client) and every request line) or name
+-- files, where the key must never be.
+local function check_key_elsewhere(s)
+  local key = s.key
+  for _, def in ipairs(M.SETTINGS) do
+    local v = s[def.name]
+    if def.name ~= "key" and type(v) == "string"
+        and (v == key or (#key >= 8 and v:find(key, 1, true))) then
+      bad(def.name, "holds the API key: it belongs in 'key' only")
+    end
+  end
+end
+
+-- A setting name that is not in the schema, shown only when it reads as
+-- one (an identifier), so that a value given as a name is not echoed.
+local function unknown(k)
+  if type(k) == "string" and #k <= 40 and k:match("^[%a_][%w_]*$") then
+    bad(k, "is not a known setting")
+  end
+  error("dialoginsight: a setting name (" .. errors.describe(k) .. ") is not a known setting", 0)
+end
+
+local function resolve(opts)
+  for k in pairs(opts) do
+    if not BY_NAME[k] then unknown(k) end
+  end
+  local s = {}
+  for _, def in ipairs(M.SETTINGS) do s[def.name] = def.default end
+  for k, v in pairs(opts) do s[k] = v end
+
+  check_booleans(s) -- first: check_url reads allow_http
+  s.key_id = positive_integer("key_id", s.key_id, true)
+  check_key(s.key)
+  check_key_elsewhere(s)
+  s.project = positive_integer("project", s.project, false)
+  check_url(s, opts.base_url ~= nil)
+  check_files(s)
+  s.timeout = seconds("timeout", s.timeout)
+  s.connect_timeout = seconds("connect_timeout", s.connect_timeout)
+  if s.deadline ~= nil then s.deadline = seconds("deadline", s.deadline) end
+  check_user_agent(s.user_agent)
+  s.concurrency = positive_integer("concurrency", s.concurrency, true)
+  s.retries = retry.policy(s.retries, "setting") -- raises on a bad one, naming it
+  check_limits(s)
+  check_guesses(s)
+  if s.transport ~= nil and type(s.transport) ~= "table" then
+    bad("transport", "must be a transport table (docs/transport.md) (got "
+      .. errors.describe(s.transport) .. ")")
+  end
   return s
+end
+
+--- Validates user settings and returns a new, complete settings table
+-- (defaults filled in).  Raises naming the setting; the key's value never
+-- appears in the message (and is redacted should a check ever quote it).
+function M.resolve(opts)
+  if type(opts) ~= "table" then
+    error("dialoginsight.new: settings must be a table", 0)
+  end
+  local ok, s = pcall(resolve, opts)
+  if ok then return s end
+  error(errors.redactor(opts.key)(s), 0)
 end
 
 return M

@@ -71,6 +71,16 @@ function M.redactor(key)
   end
 end
 
+--- What a bad value is, for a message that refuses it: a number as itself
+-- (it cannot be the key, which is a string), anything else by its type and
+-- length only.  A key pasted into the wrong variable (DI_KEY_ID, DI_PROJECT,
+-- a config-file line, an option) must not come back in the message.
+function M.describe(v)
+  if type(v) == "number" then return tostring(v) end
+  if type(v) == "string" then return "a string of " .. #v .. (#v == 1 and " byte" or " bytes") end
+  return "a " .. type(v)
+end
+
 --- True for an error object of this library.
 function M.is_error(v)
   return getmetatable(v) == mt

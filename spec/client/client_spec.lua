@@ -45,6 +45,45 @@ describe("settings", function()
     for _, m in ipairs(msgs) do assert.falsy(m:find(key, 1, true)) end
   end)
 
+  it("never shows the key, whatever setting it lands in (issue 13)", function()
+    -- every setting of the schema given the key's value, with the key
+    -- itself present (as in a swap of two variables) and absent
+    local tried, refused = 0, 0
+    for _, def in ipairs(di.config.SETTINGS) do
+      for _, with_key in ipairs { true, false } do
+        local s = sbx.settings { [def.name] = key }
+        if def.name ~= "key" and not with_key then s.key = "0123" end
+        local ok, err = pcall(di.new, s)
+        tried = tried + 1
+        if not ok then
+          refused = refused + 1
+          assert.falsy(tostring(err):find(key, 1, true), def.name .. ": " .. tostring(err))
+          assert.truthy(tostring(err):find("dialoginsight", 1, true), tostring(err))
+        end
+      end
+    end
+    assert.is_true(refused >= 20, refused .. " of " .. tried .. " refused")
+    -- the environment swapped: DI_KEY_ID holds the key, DI_KEY the id
+    local env = { DI_KEY_ID = key, DI_KEY = sbx.env("DI_KEY_ID"), DI_BASE_URL = sbx.env("DI_BASE_URL"),
+                  DI_CA_FILE = sbx.env("DI_CA_FILE") }
+    local m = raises(function() di.new(di.config.from_env(function(n) return env[n] end)) end,
+      "'key_id' must be a positive integer (got a string of " .. #key .. " bytes)")
+    assert.falsy(m:find(key, 1, true), m)
+    env.DI_KEY, env.DI_KEY_ID, env.DI_PROJECT = key, sbx.env("DI_KEY_ID"), key
+    m = raises(function() di.new(di.config.from_env(function(n) return env[n] end)) end, "'project'")
+    assert.falsy(m:find(key, 1, true), m)
+    -- the key as a setting's name
+    m = raises(function() di.new(sbx.settings { [key] = true }) end, "not a known setting")
+    assert.falsy(m:find(key, 1, true), m)
+    -- no other setting may carry it: a header, tostring(client), file names
+    raises(function() di.new(sbx.settings { user_agent = "app " .. key }) end,
+      "'user_agent' holds the API key")
+    raises(function() di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL") .. key .. "/" }) end,
+      "'base_url' holds the API key")
+    -- numbers cannot be the key: they are shown
+    raises(function() di.new(sbx.settings { key_id = -3 }) end, "(got -3)")
+  end)
+
   it("refuses plain http unless asked for on purpose", function()
     raises(function() di.new(sbx.settings { base_url = sbx.env("DI_SANDBOX_HTTP_URL") }) end,
       "set allow_http = true")

@@ -7,6 +7,8 @@
 --                 setting): raises a string that starts "dialoginsight";
 --   "rejected"    merge_many: every record comes back rejected, with problems;
 --   "ok"          accepted (the input is odd but legal), e.g. an empty batch.
+-- A fourth element, when present, is text the raised message must hold
+-- (the setting or option it names).
 -- For every case but "ok": no crash, no hang (each case is bounded by a
 -- count hook), and nothing reaches the server (the sandbox's request log
 -- stays empty across the case).
@@ -33,6 +35,7 @@ local HOLES = { 1, nil, 3 }
 HOLES[5] = 5 -- a real hole: # may say 1 or 5
 
 local function ids(n) return n end
+local HTTP_URL = sbx.env("DI_SANDBOX_HTTP_URL")
 
 local client
 local function c() return client end
@@ -50,6 +53,32 @@ local CASES = {
   { "di.new: base_url a table", "raise", function() return di.new(sbx.settings { base_url = {} }) end },
   { "di.new: retries cyclic", "raise", function() return di.new(sbx.settings { retries = CYCLE }) end },
   { "di.new: settings not a table", "raise", function() return di.new("key") end },
+  -- issue 13: booleans take booleans only; nothing unchecked reaches a header or a URL
+  { "di.new: allow_http \"false\" with http", "raise", function() return di.new(sbx.settings { base_url = HTTP_URL, allow_http = "false" }) end, "'allow_http' must be true or false" },
+  { "di.new: allow_http \"no\" with http", "raise", function() return di.new(sbx.settings { base_url = HTTP_URL, allow_http = "no" }) end, "'allow_http'" },
+  { "di.new: allow_http 0 with http", "raise", function() return di.new(sbx.settings { base_url = HTTP_URL, allow_http = 0 }) end, "'allow_http'" },
+  { "di.new: allow_http \"false\" with https", "raise", function() return di.new(sbx.settings { allow_http = "false" }) end, "'allow_http'" },
+  { "di.new: tls_verify \"false\"", "raise", function() return di.new(sbx.settings { tls_verify = "false" }) end, "'tls_verify' must be true or false" },
+  { "di.new: http2 1", "raise", function() return di.new(sbx.settings { http2 = 1 }) end, "'http2'" },
+  { "di.new: strict \"false\"", "raise", function() return di.new(sbx.settings { strict = "false" }) end, "'strict'" },
+  { "di.new: trace \"yes\"", "raise", function() return di.new(sbx.settings { trace = "yes" }) end, "'trace'" },
+  { "di.new: user_agent with CR LF", "raise", function() return di.new(sbx.settings { user_agent = "x\r\nX-Injected: 1" }) end, "'user_agent'" },
+  { "di.new: user_agent with LF", "raise", function() return di.new(sbx.settings { user_agent = "x\nX-Injected: 1" }) end, "'user_agent'" },
+  { "di.new: user_agent with NUL", "raise", function() return di.new(sbx.settings { user_agent = "x\0y" }) end, "'user_agent'" },
+  { "di.new: user_agent 1 MB", "raise", function() return di.new(sbx.settings { user_agent = MB }) end, "'user_agent'" },
+  { "di.new: base_url with CR LF", "raise", function() return di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL") .. "\r\nX-Injected: 1" }) end, "'base_url'" },
+  { "di.new: base_url with a space", "raise", function() return di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL"):gsub("ofc4", "of c4") }) end, "'base_url'" },
+  { "di.new: base_url with a control byte", "raise", function() return di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL") .. "\1" }) end, "'base_url'" },
+  { "di.new: base_url with user info", "raise", function() return di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL"):gsub("//", "//user:hunter2@") }) end, "user info" },
+  { "di.new: base_url with a query", "raise", function() return di.new(sbx.settings { base_url = sbx.env("DI_BASE_URL") .. "?x=1" }) end, "'base_url'" },
+  { "di.new: base_url with a bad port", "raise", function() return di.new(sbx.settings { base_url = "https://localhost:99999/" }) end, "'base_url'" },
+  { "di.new: deadline 0", "raise", function() return di.new(sbx.settings { deadline = 0 }) end, "'deadline'" },
+  { "di.new: deadline inf", "raise", function() return di.new(sbx.settings { deadline = INF }) end, "'deadline'" },
+  { "di.new: deadline a string", "raise", function() return di.new(sbx.settings { deadline = "5" }) end, "'deadline'" },
+  { "di.new: retries inf", "raise", function() return di.new(sbx.settings { retries = INF }) end, "'retries'" },
+  { "di.new: retries cap inf", "raise", function() return di.new(sbx.settings { retries = { cap = INF } }) end, "'retries.cap'" },
+  { "di.new: limiter_dir relative", "raise", function() return di.new(sbx.settings { limiter_dir = "run/x" }) end, "'limiter_dir'" },
+  { "di.new: transport a string", "raise", function() return di.new(sbx.settings { transport = "curl" }) end, "'transport'" },
 
   -- client:call
   { "call: service misspelled", "raise", function(cl) return cl:call("contacts ashx", "Merge", {}) end },
@@ -67,6 +96,21 @@ local CASES = {
   { "call: mixed keys", "validation", function(cl) return cl:call("contacts", "Get", { Clause = { 1, x = 2 } }) end },
   { "call: a function", "validation", function(cl) return cl:call("contacts", "Get", { Clause = print }) end },
   { "call: no idTable", "validation", function(cl) return cl:call("relationaltables", "Get", {}) end },
+  -- per-call options are checked as settings are (issue 13)
+  { "call: timeout inf", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = INF }) end, "option 'timeout'" },
+  { "call: timeout 1e300", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = 1e300 }) end, "option 'timeout'" },
+  { "call: timeout 0", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = 0 }) end, "option 'timeout'" },
+  { "call: timeout -1", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = -1 }) end, "option 'timeout'" },
+  { "call: timeout NaN", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = NAN }) end, "option 'timeout'" },
+  { "call: timeout a string", "raise", function(cl) return cl:call("projects", "List", {}, { timeout = "5" }) end, "option 'timeout'" },
+  { "call: retries -1", "raise", function(cl) return cl:call("projects", "List", {}, { retries = -1 }) end, "option 'retries'" },
+  { "call: retries inf", "raise", function(cl) return cl:call("projects", "List", {}, { retries = INF }) end, "option 'retries'" },
+  { "call: retries 1.5", "raise", function(cl) return cl:call("projects", "List", {}, { retries = 1.5 }) end, "option 'retries'" },
+  { "call: retries a string", "raise", function(cl) return cl:call("projects", "List", {}, { retries = "2" }) end, "option 'retries'" },
+  { "call: retries base NaN", "raise", function(cl) return cl:call("projects", "List", {}, { retries = { base = NAN } }) end, "option 'retries.base'" },
+  { "call: deadline 0", "raise", function(cl) return cl:call("projects", "List", {}, { deadline = 0 }) end, "option 'deadline'" },
+  { "call: deadline inf", "raise", function(cl) return cl:call("projects", "List", {}, { deadline = INF }) end, "option 'deadline'" },
+  { "call: options a string", "raise", function(cl) return cl:call("projects", "List", {}, "fast") end, "options must be a table" },
 
   -- call_many / call_stream
   { "call_many: not a list", "raise", function(cl) return cl:call_many("x") end },
@@ -85,6 +129,11 @@ local CASES = {
       return nil, r[1]
     end },
   { "call_stream: not functions", "raise", function(cl) return cl:call_stream({}, print) end },
+  { "call_many: concurrency 0 (dropped every call)", "raise", function(cl) return cl:call_many({ { "projects", "List" } }, { concurrency = 0 }) end, "option 'concurrency'" },
+  { "call_many: concurrency -1", "raise", function(cl) return cl:call_many({ { "projects", "List" } }, { concurrency = -1 }) end, "option 'concurrency'" },
+  { "call_many: timeout inf", "raise", function(cl) return cl:call_many({ { "projects", "List" } }, { timeout = INF }) end, "option 'timeout'" },
+  { "call_many: deadline -1", "raise", function(cl) return cl:call_many({ { "projects", "List" } }, { deadline = -1 }) end, "option 'deadline'" },
+  { "call_stream: retries inf", "raise", function(cl) return cl:call_stream(function() end, print, { retries = INF }) end, "option 'retries'" },
   { "call_stream: invalid calls", "validation", function(cl)
       local n, got = 0, {}
       cl:call_stream(function()
@@ -121,6 +170,10 @@ local CASES = {
   { "get: misspelled option", "raise", function(cl) return cl.contacts:get({ EMail = "h1@example.com" }, { limt = 1 }) end },
   { "each: options not a table", "raise", function(cl) return cl.contacts:each({ EMail = "h1@example.com" }, 5) end },
   { "send_batch: misspelled option", "raise", function(cl) return cl.sendings:send_batch(1, { segmnts = { 2 } }) end },
+  { "merge: update \"false\" (a guard)", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { update = "false" }) end, "option 'update' must be true or false" },
+  { "merge: insert 0", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { insert = 0 }) end, "option 'insert'" },
+  { "merge: strict \"false\"", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { strict = "false" }) end, "option 'strict'" },
+  { "merge_many: skip_duplicates \"yes\"", "raise", function(cl) return cl.contacts:merge_many({ { EMail = "h1@example.com" } }, { skip_duplicates = "yes" }) end, "option 'skip_duplicates'" },
   { "merge_many: empty batch", "ok", function(cl)
       local s = assert(cl.contacts:merge_many({}))
       assert(#s.records == 0 and s.created == 0)
@@ -269,7 +322,7 @@ describe("hostile input", function()
   teardown(function() sbx.reset() end)
 
   for _, case in ipairs(CASES) do
-    local name, expect, fn = case[1], case[2], case[3]
+    local name, expect, fn, says = case[1], case[2], case[3], case[4]
     it(name .. " -> " .. expect, function()
       local mark = sbx.mark()
       local r = bounded(fn, c())
@@ -279,6 +332,7 @@ describe("hostile input", function()
         assert.are.equal("string", type(a))
         assert.truthy(tostring(a):find("dialoginsight", 1, true), a)
         assert.falsy(tostring(a):find("hang:", 1, true), a)
+        if says then assert.truthy(tostring(a):find(says, 1, true), "the message: " .. tostring(a)) end
       else
         assert.is_true(ok, "raised: " .. tostring(a))
         if expect == "validation" then

@@ -95,6 +95,42 @@ describe("TLS", function()
   end)
 end)
 
+describe("headers and URLs (issue 13)", function()
+  local core = require "dialoginsight.core"
+
+  local function refused(extra, needle)
+    local ok, err = pcall(di.new, sbx.settings(extra))
+    assert.is_false(ok, "accepted: " .. needle)
+    assert.truthy(tostring(err):find(needle, 1, true), tostring(err))
+  end
+
+  it("lets no CR, LF or control byte into the User-Agent header, in di.new or the C core", function()
+    for _, ua in ipairs { "x\r\nX-Injected: 1", "x\nX-Injected: 1", "x\rY", "x\0y", "x\127" } do
+      refused({ user_agent = ua }, "'user_agent'")
+    end
+    local ok, err = pcall(core.session, { verify = true, http2 = false, timeout = 1,
+      connect_timeout = 1, user_agent = "x\r\nX-Injected: 1" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("user_agent", 1, true), tostring(err))
+  end)
+
+  it("refuses a base_url that could split a request line or carry a password", function()
+    local base = sbx.env("DI_BASE_URL")
+    for _, u in ipairs { base .. "\r\nX-Injected: 1", base .. " x", base .. "\t", base .. "\127",
+                         (base:gsub("//", "//user:hunter2@")), (base:gsub("//", "//@")),
+                         base .. "?a=1", base .. "#top", "https:///x/", "https://[::1/x/" } do
+      refused({ base_url = u }, "'base_url'")
+    end
+    -- and what was accepted before is still: names, ports, IPv6 literals, no trailing slash
+    for _, u in ipairs { "https://app.dialoginsight.com/webservices/ofc4/",
+                         "https://localhost:8443/x", "https://[::1]:8443/ofc4/" } do
+      local c = di.new(sbx.settings { base_url = u, rate = false })
+      assert.truthy(c.base_url:sub(-1) == "/")
+      assert.falsy(tostring(c):find("hunter2", 1, true))
+    end
+  end)
+end)
+
 describe("the code", function()
   it("never hands anything to a shell (no os.execute, io.popen, system, popen)", function()
     -- user data (field values, CSV rows, file names) could reach a shell

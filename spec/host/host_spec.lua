@@ -211,6 +211,42 @@ describe("dialoginsight host", function()
       assert.truthy(r.err:find("unknown setting 'tiemout'", 1, true), r.err)
     end)
 
+    it("loads the README's config-file example as written, # comments and all", function()
+      local readme = slurp(H.ROOT .. "/README.md")
+      local example = readme:match("### Configuration.-```ini\n(.-)```")
+      assert.truthy(example, "README.md has no ```ini example under ### Configuration")
+      assert.truthy(example:find("%S%s+#"), "the example has no inline comment: " .. example)
+      local path = TMP .. "/readme.conf"
+      spit(path, example)
+      os.execute("chmod 600 " .. q(path))
+      local show = TMP .. "/show.lua"
+      spit(show, "print(client.base_url, client.key_id, client.project, client.settings.rate, "
+        .. "client.settings.user_agent)\n")
+      local clean = "env -u DI_KEY -u DI_KEY_ID -u DI_BASE_URL -u DI_CA_FILE -u DI_PROJECT "
+        .. "-u DI_RATE DI_LIMITER_DIR=" .. q(TMP) .. " "
+      local r = run("--config " .. q(path) .. " run " .. q(show), { env = clean })
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal("https://app.dialoginsight.com/webservices/ofc4/\t12\t3456\t10\t"
+        .. "dialoginsight-lua/0.1\n", r.out)
+      -- quoted values keep their #, bare ones keep a # that follows no space
+      spit(path, example .. "user_agent = \"app #1\"   # quoted\n")
+      r = run("--config " .. q(path) .. " run " .. q(show), { env = clean })
+      assert.are.equal(0, r.code, r.err)
+      assert.truthy(r.out:find("\tapp #1\n", 1, true), r.out)
+      spit(path, example .. "user_agent = app#1 # bare\n")
+      r = run("--config " .. q(path) .. " run " .. q(show), { env = clean })
+      assert.truthy(r.out:find("\tapp#1\n", 1, true), r.out)
+      -- what cannot be read is refused with its line, never its value
+      for _, line in ipairs { 'key = "never closed # x', 'key = "a" b', "key = # only a comment",
+                              "rate = 10 apples" } do
+        spit(path, "key_id = 12\n" .. line .. "\n")
+        r = run("--config " .. q(path) .. " run " .. q(show), { env = clean })
+        assert.are.equal(1, r.code, line)
+        assert.truthy(r.err:find(path .. ":2: ", 1, true), r.err)
+        assert.falsy(r.err:find("never closed", 1, true), r.err)
+      end
+    end)
+
     it("keeps the key out of every output, journal and rejects file with --trace", function()
       local key = sbx.env("DI_KEY")
       local csv = TMP .. "/trace.csv"

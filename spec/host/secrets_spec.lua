@@ -21,6 +21,56 @@ describe("the key", function()
   setup(function() sbx.reset() end)
   teardown(function() sbx.clear_faults() end)
 
+  it("is refused on the command line in any form, and never echoed (issue 13)", function()
+    local csv = H.TMP .. "/argv.csv"
+    spit(csv, "EMail\nann@example.com\n")
+    local hex = "0123456789abcdef0123456789abcdef" -- looks like a key, configured or not
+    local conf = H.TMP .. "/argv.conf"
+    spit(conf, "key = " .. hex .. "\n")
+    for _, c in ipairs {
+      { "sync contacts " .. q(csv) .. " --key " .. q(key) },
+      { "sync contacts " .. q(csv) .. " --key=" .. q(key) },
+      { "sync contacts " .. q(csv) .. " --key " .. hex, hex },
+      { "sync contacts " .. q(csv) .. " --key=" .. hex, hex },
+      { "sync contacts " .. q(csv) .. " --map " .. q("EMail=" .. key) },
+      { "call projects List " .. q(key) },
+      { "run " .. q(csv) .. " " .. q(key) },
+      { q(key) },
+      { hex, hex },
+      { "--config " .. q(conf) .. " call projects List " .. hex, hex },
+    } do
+      local r = host("argv " .. c[1], c[1])
+      assert.are.equal(64, r.code, c[1] .. ": " .. r.err)
+      assert.falsy((r.out .. r.err):find(c[2] or key, 1, true), c[1] .. ": " .. r.err)
+    end
+  end)
+
+  it("never shows the key when it lands in the wrong setting (issue 13)", function()
+    local conf = H.TMP .. "/swapped.conf"
+    for _, c in ipairs {
+      { env = "DI_KEY_ID=" .. q(key) .. " DI_KEY=" .. q(sbx.env("DI_KEY_ID")) .. " " },
+      { env = "DI_PROJECT=" .. q(key) .. " " },
+      { env = "DI_CA_FILE=" .. q(key) .. " " },
+      { env = "DI_LIMITER_DIR=" .. q(key) .. " " },
+      { env = "DI_BASE_URL=" .. q(key) .. " " },
+      { env = "DI_RATE=" .. q(key) .. " " },
+      { file = "key_id = " .. key },
+      { file = "project = \"" .. key .. "\"" },
+      { file = "user_agent = " .. key },
+      { file = "region = " .. key .. " # a comment" },
+    } do
+      local args = "check"
+      if c.file then
+        spit(conf, c.file .. "\n")
+        os.execute("chmod 600 " .. q(conf))
+        args = "--config " .. q(conf) .. " check"
+      end
+      local r = host("wrong setting " .. (c.env or c.file), args, { env = c.env })
+      assert.are.equal(1, r.code, (c.env or c.file) .. ": " .. r.out .. r.err)
+      assert.truthy(r.err:find("configuration", 1, true) or r.err:find("DI_RATE", 1, true), r.err)
+    end
+  end)
+
   it("is absent from every output and file of every command and example", function()
     local dir = H.TMP .. "/secrets"
     os.execute("mkdir -p " .. q(dir))

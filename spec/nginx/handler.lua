@@ -1,10 +1,11 @@
 -- Test-only endpoints of the nginx specs, run by content_by_lua_file from
 -- the conf.d/test.conf that spec/nginx writes next to the example.
 --   /t/ping                    answers at once (is the worker free?)
---   /t/call?service=&method=&campaign=&base=&retries=&backoff=
+--   /t/call?service=&method=&campaign=&base=&retries=&backoff=&deadline=
 --                              one client:call; reports ok, or the error
---   /t/call_many?n=&service=&method=&campaign=
+--   /t/call_many?n=&service=&method=&campaign=&deadline=
 --                              n calls through client:call_many, timed
+--   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
 --   /t/transport?case=&closed= one case of spec/support/transport_cases.lua on
 --                              the ngx transport (needs $di_root set to the checkout)
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
@@ -47,7 +48,7 @@ if uri == "/t/ping" then
 
 elseif uri == "/t/call" then
   local client = client_for(args.base)
-  local opts = {}
+  local opts = { deadline = tonumber(args.deadline) }
   if args.retries then
     opts.retries = { retries = tonumber(args.retries), base = tonumber(args.backoff) or 0.5,
                      cap = tonumber(args.backoff) or 8 }
@@ -78,7 +79,8 @@ elseif uri == "/t/call_many" then
     calls[i] = { args.service or "projects", args.method or "List", params(args) }
   end
   local t0 = now()
-  local results, failures = client:call_many(calls, { concurrency = tonumber(args.concurrency) or 8 })
+  local results, failures = client:call_many(calls, { concurrency = tonumber(args.concurrency) or 8,
+                                                       deadline = tonumber(args.deadline) })
   local errs = {}
   for i, r in ipairs(results) do
     if di.is_error(r) then errs[#errs + 1] = i .. ": " .. tostring(r) end
@@ -96,6 +98,14 @@ elseif uri == "/t/transport" then
     body = di.encode { AuthKey = { idKey = client.key_id, Key = os.getenv("DI_KEY") } },
   })
   return reply { name = cases.cases[i].name, ok = why == nil, why = why }
+
+elseif uri == "/t/ngx_user_agent" then
+  -- the ngx transport built directly (not through di.new) with a CR LF
+  local s = {}
+  for k, v in pairs(app.client().settings) do s[k] = v end
+  s.user_agent = "x\r\nX-Injected: 1"
+  local ok, err = pcall(require("dialoginsight.transport.ngx").new, s)
+  return reply { ok = ok, error = not ok and tostring(err) or nil }
 
 elseif uri == "/t/burn_start" then
   local dict = ngx.shared.burn

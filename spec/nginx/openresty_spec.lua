@@ -119,6 +119,60 @@ describe("nginx example", function()
       assert.equal(0, (H.calls(since, "contacts.merge")))
     end)
 
+    it("counts first_name in characters, not bytes, and refuses what is not UTF-8", function()
+      local since = sbx.mark()
+      local email = "ngx-utf8-" .. stamp .. "@example.com"
+      local name60 = string.rep("é", 60) -- 120 bytes, 60 characters: within 100
+      local status, body = H.http(inst.url .. "subscribe", {
+        body = "email=" .. urlencode(email) .. "&first_name=" .. urlencode(name60) })
+      assert.equal(200, status, body)
+      assert.equal(name60, contact(email).f_FirstName)
+      for _, bad in ipairs { string.rep("é", 101), "Zo\233" } do
+        status, body = H.http(inst.url .. "subscribe", {
+          body = "email=" .. urlencode(email) .. "&first_name=" .. urlencode(bad) })
+        assert.equal(422, status, body)
+        assert.equal("first_name", cjson.decode(body).field)
+      end
+      assert.equal(1, (H.calls(since, "contacts.merge")))
+    end)
+
+    it("refuses a form with more fields than it reads, instead of dropping some", function()
+      local since = sbx.mark()
+      local parts = {}
+      for i = 1, 60 do parts[i] = "x" .. i .. "=1" end -- the e-mail last: it used to be dropped
+      parts[#parts + 1] = "email=ngx-many-" .. stamp .. "%40example.com"
+      local status, body = H.http(inst.url .. "subscribe", { body = table.concat(parts, "&") })
+      assert.is_true(status >= 400 and status < 500, tostring(status) .. " " .. body)
+      local r = cjson.decode(body)
+      assert.is_false(r.ok)
+      assert.truthy(r.error:find("more than", 1, true), r.error)
+      assert.equal(0, (H.calls(since, "contacts.merge")))
+    end)
+
+    it("keeps internal addresses out of its error replies", function()
+      sbx.faults { { type = "drop", method = "contacts.merge" } }
+      local status, body = H.http(inst.url .. "subscribe", { body = "email=ngx-drop-" .. stamp .. "%40example.com" })
+      assert.equal(502, status, body)
+      local r = cjson.decode(body)
+      assert.equal("network", r.cause.kind)
+      for _, internal in ipairs { "localhost", "127.0.0.1", tostring(H.sandbox_port()), "ashx" } do
+        assert.falsy(body:find(internal, 1, true), internal .. " in " .. body)
+      end
+      -- the full error is still in nginx's log, for the operator
+      assert.truthy(H.read(inst.errlog):find("subscribe: dialoginsight contacts.Merge: network", 1, true))
+    end)
+
+    it("answers within its deadline when Dialog Insight does not answer (504, not 31 s)", function()
+      sbx.faults { { type = "latency", ms = 20000, method = "contacts.merge" } }
+      local status, body, _, secs = H.http(inst.url .. "subscribe", {
+        body = "email=ngx-hung-" .. stamp .. "%40example.com", max_time = 12 })
+      print(string.format("\n  /subscribe against a hung backend: %s in %.2f s", tostring(status), secs or -1))
+      assert.equal(504, status, body)
+      local r = cjson.decode(body)
+      assert.equal("timeout", r.cause.kind)
+      assert.is_true(secs >= 4.9 and secs < 6.5, string.format("took %.2f s", secs))
+    end)
+
     it("does not block the worker: 20 concurrent subscribes with 300 ms latency, one worker", function()
       -- warm the project's field list (the first merge reads it once)
       H.http(inst.url .. "subscribe", { body = "email=warm-" .. stamp .. "@example.com" })
@@ -158,6 +212,28 @@ describe("nginx example", function()
       print(string.format("\n  call_many: 8 calls with 300 ms latency in %.2f s", r.elapsed))
       assert.is_true(r.elapsed >= 0.3)
       assert.is_true(r.elapsed < 0.9, "call_many took " .. r.elapsed .. " s: not concurrent")
+    end)
+
+    it("call and call_many end at their deadline, on cosockets", function()
+      sbx.faults { { type = "latency", ms = 4000, method = "projects.list" } }
+      local _, r = H.get_json(t .. "call?deadline=1&retries=3")
+      assert.is_false(r.ok)
+      assert.equal("timeout", r.kind)
+      assert.truthy(r.message:find("deadline", 1, true), r.message)
+      assert.equal(1, r.attempts)
+      assert.is_true(r.elapsed >= 0.95 and r.elapsed < 1.5, tostring(r.elapsed))
+      local status
+      status, r = H.get_json(t .. "call_many?n=3&concurrency=3&deadline=1")
+      assert.equal(200, status)
+      assert.equal(3, r.failures)
+      for _, e in ipairs(r.errors) do assert.truthy(e:find("deadline", 1, true), e) end
+      assert.is_true(r.elapsed >= 0.95 and r.elapsed < 1.5, tostring(r.elapsed))
+    end)
+
+    it("refuses a user_agent with CR LF even when built directly", function()
+      local _, r = H.get_json(t .. "ngx_user_agent")
+      assert.is_false(r.ok)
+      assert.truthy(r.error:find("user_agent", 1, true), r.error)
     end)
 
     it("call_many retries the calls that failed, the others going on meanwhile", function()

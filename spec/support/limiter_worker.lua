@@ -15,17 +15,19 @@ local c = di.new(sbx.settings {
 })
 core.sleep(start - core.now())
 local req = assert(c:prepare("projects", "List", {}))
-local engine, out, held = c.engine, {}, {}
+local engine, out = c.engine, {}
+local sl = engine:state(req)
 while true do
   -- the call path's own limiter step, then one attempt: the time printed is
   -- the moment the limiter let the call go
-  local wait = engine:slot(req, core.now(), held)
+  local wait = engine:slot(sl, core.now())
   if wait > 0 then
     core.sleep(wait)
   else
     local t = core.now()
     if t >= stop then break end
-    local r, err = engine:settle(req, 1, t, c.transport:post(req.url, req.body))
+    sl.attempts = 1
+    local r, err = engine:settle(sl, t, c.transport:post(req.url, req.body))
     if not r then io.stderr:write(tostring(err), "\n"); os.exit(1) end
     out[#out + 1] = string.format("%.6f", t)
   end

@@ -2,8 +2,9 @@
 -- service.method, the URL, and the JSON body with AuthKey and the scope.
 --
 -- A request is a plain table that call/scheduler.lua hands to the
--- transport: { entry, url, body, timeout, fresh, policy }.
+-- transport: { entry, url, body, timeout, deadline, fresh, policy }.
 local core = require "dialoginsight.core"
+local config = require "dialoginsight.config"
 local errors = require "dialoginsight.errors"
 local retry = require "dialoginsight.call.retry"
 
@@ -43,10 +44,51 @@ local function invalid(entry, field, message)
                           field = field, message = message }
 end
 
+-- The options of a call that set none of its own (the common case: no
+-- table, or a resource's options table without call options).
+local NONE = {}
+
+local function bad_option(name, why, v, level)
+  error("dialoginsight: option '" .. name .. "' " .. why .. " (got " .. errors.describe(v) .. ")",
+    level + 1)
+end
+
+--- The per-call options of opts, checked as settings are (config.lua):
+-- { timeout, deadline, policy, concurrency }, each nil when not given.
+-- deadline = false lifts the client's deadline for the call.  Options
+-- other than these belong to the resource that passed opts down and are
+-- left alone.  A bad value raises at `level`, naming the option.
+function M.options(opts, level)
+  if opts == nil then return NONE end
+  if type(opts) ~= "table" then
+    error("dialoginsight: options must be a table (got " .. errors.describe(opts) .. ")", level + 1)
+  end
+  local timeout, deadline, retries, concurrency =
+    opts.timeout, opts.deadline, opts.retries, opts.concurrency
+  if timeout == nil and deadline == nil and retries == nil and concurrency == nil then
+    return NONE
+  end
+  local SECONDS = "must be a number of seconds between 0 and 86400"
+  if timeout ~= nil and not config.is_seconds(timeout) then
+    bad_option("timeout", SECONDS, timeout, level + 1)
+  end
+  if deadline ~= nil and deadline ~= false and not config.is_seconds(deadline) then
+    bad_option("deadline", SECONDS .. ", or false for none", deadline, level + 1)
+  end
+  if concurrency ~= nil and (type(concurrency) ~= "number" or concurrency < 1
+      or concurrency ~= math.floor(concurrency) or concurrency > 2^31) then
+    bad_option("concurrency", "must be a whole number of calls >= 1", concurrency, level + 1)
+  end
+  return {
+    timeout = timeout, deadline = deadline, concurrency = concurrency,
+    policy = retries ~= nil and retry.policy(retries, "option", level + 1) or nil,
+  }
+end
+
 --- The request of one call, or nil, err when the parameters cannot be
 -- sent.  auth: { idKey =, Key = }; project: the client's default idProject;
--- opts: timeout, retries (per call); redact: applied to encoder messages.
-function M.build(route, params, auth, project, opts, redact)
+-- o: the call's options (M.options); redact: applied to encoder messages.
+function M.build(route, params, auth, project, o, redact)
   local entry = route.entry
   local body = {}
   for k, v in pairs(params or {}) do body[k] = v end
@@ -66,8 +108,9 @@ function M.build(route, params, auth, project, opts, redact)
     entry = entry,
     url = route.url,
     body = json,
-    timeout = opts and opts.timeout,
-    policy = opts and opts.retries ~= nil and retry.policy(opts.retries) or nil,
+    timeout = o.timeout,
+    deadline = o.deadline,
+    policy = o.policy,
     fresh = not entry.idempotent,
   }
 end

@@ -10,21 +10,34 @@
 --   on_wait{ service, method, delay }   (the limiter holds the call)
 -- Hooks are read from `hooks` at each event (the client, whose fields a
 -- user may set at any time).
+--
+-- A call may have a deadline (the client's `deadline` setting, or the
+-- call's opts.deadline): a bound on the whole call, its attempts, limiter
+-- waits and back-offs together, counted from when the call is taken up.
+-- Each attempt's timeout is cut to what is left, a wait or a back-off that
+-- would pass it is not taken, and the call then ends with a "timeout" error
+-- that says the deadline passed (Scheduler:expired).
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
 
+-- The shortest attempt worth making when a deadline cuts it (the C core
+-- counts in milliseconds).
+local MIN_ATTEMPT = 0.001
+
 local Scheduler = {}
 Scheduler.__index = Scheduler
 
 --- parts: transport (docs/transport.md), limiter (limiter/init.lua),
--- policy (retry.policy), redact (errors.redactor), limits (reply.limits),
--- hooks.
+-- policy (retry.policy), timeout (the client's per attempt), deadline (the
+-- client's per call, nil: none), redact (errors.redactor), limits
+-- (reply.limits), hooks.
 function M.new(parts)
   return setmetatable({
     transport = parts.transport, limiter = parts.limiter, policy = parts.policy,
+    timeout = parts.timeout, deadline = parts.deadline,
     redact = parts.redact, limits = parts.limits, hooks = parts.hooks,
   }, Scheduler)
 end
@@ -32,6 +45,18 @@ end
 local function fire(self, name, event)
   local hook = self.hooks[name]
   if hook then hook(event) end
+end
+
+--- The state of one call, taken up now: its request, the attempts so far,
+-- what the limiter said (held: until when it was said to wait), its last
+-- error, and when its deadline passes (ends; nil: no deadline).  i: its
+-- number in call_many / call_stream.
+function Scheduler:state(req, i)
+  local d = req.deadline
+  if d == nil then d = self.deadline end
+  local sl = { i = i, req = req, attempts = 0, held = {} }
+  if d then sl.deadline, sl.ends = d, self.transport:now() + d end
+  return sl
 end
 
 --- The error of a call the transport refuses up front (transport/ngx.lua,
@@ -47,23 +72,65 @@ function Scheduler:refused(req)
   return err
 end
 
---- Asks the limiter for a slot: 0 when req may start now (the slot taken),
--- else the seconds to wait.  on_wait fires once per wait (`held`: a table
--- that remembers until when this request was said to wait).
-function Scheduler:slot(req, now, held)
+--- The error of a call whose deadline passed, or would pass before its next
+-- step (`when`): kind "timeout", with the attempts made and the last
+-- attempt's error (last; its outcome and whether it was sent carry over).
+function Scheduler:expired(sl, when)
+  local entry, last = sl.req.entry, sl.last
+  local msg = string.format("the call's deadline (%g s) %s", sl.deadline, when)
+  if last then
+    msg = msg .. "; last attempt: " .. last.kind .. (last.code and (" " .. last.code) or "")
+      .. ": " .. tostring(last.message)
+  end
+  return errors.new {
+    kind = "timeout", message = msg, service = entry.service, method = entry.method,
+    deadline = sl.deadline, attempts = sl.attempts, retryable = false, last = last,
+    sent = last ~= nil and last.sent ~= false, outcome = last and last.outcome,
+  }
+end
+
+local LATE = "passed before its next attempt could start"
+local LIMITER_WAIT = "would pass before the rate limiter lets the call go"
+
+--- Asks the limiter for a slot for the call of state sl: 0 when it may
+-- start now (the slot taken), else the seconds to wait; nil and why when
+-- its deadline leaves no time for an attempt, now or after that wait
+-- (nothing taken).  on_wait fires once per wait.
+function Scheduler:slot(sl, now)
+  local ends = sl.ends
+  if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
   local wait = self.limiter:acquire()
-  if wait > 0 and not (held.until_t and now < held.until_t) then
-    held.until_t = now + wait
-    fire(self, "on_wait", { service = req.entry.service, method = req.entry.method, delay = wait })
+  if wait > 0 then
+    if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT end
+    local held = sl.held
+    if not (held.until_t and now < held.until_t) then
+      held.until_t = now + wait
+      fire(self, "on_wait", { service = sl.req.entry.service, method = sl.req.entry.method,
+                              delay = wait })
+    end
   end
   return wait
 end
 
---- Settles one attempt from its transport reply r: returns resp; or nil,
--- err and the delay before the next attempt (nil when err is final).
-function Scheduler:settle(req, attempt, started, r)
+--- The timeout of the next attempt of sl, starting now: the call's (nil:
+-- the transport's), cut to what its deadline leaves (cut = true).
+function Scheduler:attempt_timeout(sl, now)
+  local timeout = sl.req.timeout
+  if not sl.ends then return timeout, false end
+  local left = math.max(MIN_ATTEMPT, sl.ends - now)
+  timeout = timeout or self.timeout
+  if left < timeout then return left, true end
+  return timeout, false
+end
+
+--- Settles attempt number sl.attempts from its transport reply r (cut: its
+-- timeout was cut by the deadline): returns resp; or nil, err and the delay
+-- before the next attempt (nil when err is final).
+function Scheduler:settle(sl, started, r, cut)
+  local req = sl.req
   local entry = req.entry
   local resp, err = reply.read(entry, r, self.redact, self.limits)
+  local attempt = sl.attempts
   local on_call = self.hooks.on_call
   if on_call then
     on_call {
@@ -76,11 +143,19 @@ function Scheduler:settle(req, attempt, started, r)
   if resp then return resp end
   local again = retry.classify(entry, err)
   err.attempts = attempt
+  sl.last = err
   -- a 429 tells every process sharing the key to back off, not only us
   if err.status == 429 then self.limiter:penalize(err.retry_after or 1) end
+  if cut and err.kind == "timeout" then
+    return nil, self:expired(sl, "passed during attempt " .. attempt)
+  end
   local p = req.policy or self.policy
   if not again or attempt > p.retries then return nil, err end
   local d = retry.delay(p, attempt, err)
+  if sl.ends and self.transport:now() + d > sl.ends - MIN_ATTEMPT then
+    return nil, self:expired(sl, string.format("would pass during the %.3g s wait before "
+      .. "attempt %d", d, attempt + 1))
+  end
   fire(self, "on_retry", { service = entry.service, method = entry.method,
                           attempt = attempt, delay = d, error = err })
   return nil, err, d
@@ -90,18 +165,20 @@ end
 function Scheduler:call(req)
   local err = self:refused(req)
   if err then return nil, err end
-  local t, held, attempt = self.transport, {}, 0
+  local t = self.transport
+  local sl = self:state(req)
   while true do
-    attempt = attempt + 1
-    local wait = self:slot(req, t:now(), held)
-    while wait > 0 do
+    local wait, why = self:slot(sl, t:now())
+    while wait ~= 0 do
+      if not wait then return nil, self:expired(sl, why) end
       t:sleep(wait)
-      wait = self:slot(req, t:now(), held)
+      wait, why = self:slot(sl, t:now())
     end
+    sl.attempts = sl.attempts + 1
     local started = t:now()
+    local timeout, cut = self:attempt_timeout(sl, started)
     local resp, d
-    resp, err, d = self:settle(req, attempt, started,
-      t:post(req.url, req.body, req.timeout, req.fresh))
+    resp, err, d = self:settle(sl, started, t:post(req.url, req.body, timeout, req.fresh), cut)
     if resp then return resp end
     if not d then return nil, err end
     t:sleep(d)
@@ -109,12 +186,6 @@ function Scheduler:call(req)
 end
 
 -- Many calls ----------------------------------------------------------------------
-
--- The state of one streamed call: which call it is, its attempts so far,
--- and when its next attempt may start (after a back-off).
-local function new_slot(i, req)
-  return { i = i, req = req, attempts = 0, held = {} }
-end
 
 -- Keeps just enough calls ready to fill the free places.
 local function pull(run)
@@ -129,7 +200,9 @@ local function pull(run)
       if err then
         run.done(run.produced, err)
       else
-        ready[#ready + 1] = new_slot(run.produced, req)
+        local sl = run.s:state(req, run.produced)
+        if sl.ends then run.deadlines = true end
+        ready[#ready + 1] = sl
       end
     end
   end
@@ -162,23 +235,48 @@ local function start(run, now, soonest)
   local s, t = run.s, run.t
   while run.ninflight < run.max and run.head <= #run.ready do
     local sl = run.ready[run.head]
-    local wait = s:slot(sl.req, now, sl.held)
-    if wait > 0 then return math.min(soonest or now + wait, now + wait) end
+    local wait, why = s:slot(sl, now)
+    if wait and wait > 0 then return math.min(soonest or now + wait, now + wait) end
     run.head = run.head + 1
-    sl.attempts, sl.started = sl.attempts + 1, t:now()
-    local req = sl.req
-    run.m:add(sl.i, req.url, req.body, req.timeout, req.fresh)
-    run.inflight[sl.i] = sl
-    run.ninflight = run.ninflight + 1
+    if not wait then
+      run.done(sl.i, s:expired(sl, why))
+    else
+      sl.attempts, sl.started = sl.attempts + 1, t:now()
+      local req = sl.req
+      local timeout
+      timeout, sl.cut = s:attempt_timeout(sl, sl.started)
+      run.m:add(sl.i, req.url, req.body, timeout, req.fresh)
+      run.inflight[sl.i] = sl
+      run.ninflight = run.ninflight + 1
+    end
   end
   return soonest
+end
+
+-- With deadlines only: fails the ready calls whose deadline leaves no time
+-- for an attempt (say, retries that waited for a free place); returns the
+-- soonest deadline of the others, when the loop must look again.
+local function expire(run, now)
+  local ready, keep, soonest = run.ready, {}, nil
+  for k = run.head, #ready do
+    local sl = ready[k]
+    local ends = sl.ends
+    if ends and now >= ends - MIN_ATTEMPT then
+      run.done(sl.i, run.s:expired(sl, LATE))
+    else
+      keep[#keep + 1] = sl
+      if ends and not (soonest and soonest <= ends) then soonest = ends end
+    end
+  end
+  run.ready, run.head = keep, 1
+  return soonest and soonest - MIN_ATTEMPT
 end
 
 local function finish(run, r)
   local sl = run.inflight[r.tag]
   run.inflight[r.tag] = nil
   run.ninflight = run.ninflight - 1
-  local resp, err, d = run.s:settle(sl.req, sl.attempts, sl.started, r)
+  local resp, err, d = run.s:settle(sl, sl.started, r, sl.cut)
   if resp then return run.done(sl.i, resp) end
   if not d then return run.done(sl.i, err) end
   sl.at = run.t:now() + d
@@ -191,8 +289,11 @@ local function loop(run)
   pull(run)
   while run.head <= #run.ready or run.ninflight > 0 or #run.later > 0 do
     local now = t:now()
-    local soonest = start(run, now, wake(run, now))
+    local soonest = wake(run, now)
+    local due = run.deadlines and expire(run, now)
+    soonest = start(run, now, soonest)
     local budget = soonest and math.max(0, soonest - t:now()) or 1
+    if due then budget = math.min(budget, math.max(0, due - t:now())) end
     if run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else

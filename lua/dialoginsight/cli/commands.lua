@@ -9,8 +9,45 @@ M.EXIT = { ok = 0, error = 1, rejected = 2, usage = 64, interrupted = 130 }
 
 -- Flags that would put the secret on the command line (visible in ps and
 -- shell history): refused, with the way to do it instead.
-local SECRET_FLAGS = { "key-secret", "secret", "api-key", "apikey", "auth-key", "authkey",
-                       "key-id", "password", "token", "di-key" }
+local SECRET_FLAGS = { ["key-secret"] = true, secret = true, ["api-key"] = true, apikey = true,
+                       ["auth-key"] = true, authkey = true, ["key-id"] = true, password = true,
+                       token = true, ["di-key"] = true }
+
+local NOT_ON_ARGV = "the API key is never read from the command line "
+  .. "(ps and the shell history would show it); set DI_KEY and DI_KEY_ID "
+  .. "in the environment, or `key` and `key_id` in a --config file (mode 600)"
+
+--- True when an argument looks like an API key rather than a name: 16 or
+-- more hex digits.  Such an argument is never echoed in a message.
+function M.looks_secret(v)
+  return #v >= 16 and v:match("^%x+$") ~= nil
+end
+
+--- The message refusing args when one of them holds one of keys (the
+-- configured API keys, cli/settings.lua: keys), or nil.  The argument is
+-- not shown, only its position.
+function M.holds_key(args, keys)
+  for i, a in ipairs(args) do
+    for _, k in ipairs(keys) do
+      if a == k or (#k >= 8 and a:find(k, 1, true)) then
+        return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV
+      end
+    end
+  end
+  return nil
+end
+
+-- The problem with an option's value, or nil: --key names a field (sync),
+-- and a value that looks like the secret itself is refused without being
+-- shown, whether given as --key=VALUE or as --key VALUE.
+local function value_problem(name, value)
+  if name ~= "key" then return nil end
+  if M.looks_secret(value) then return "--key: " .. NOT_ON_ARGV end
+  if not value:match("^[%a_][%w_]*$") or #value > 64 then
+    return "--key expects a field name (letters, digits and _), such as EMail"
+  end
+  return nil
+end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an
 -- error object's text has its own); returns the error exit status.
@@ -37,13 +74,7 @@ function M.parse(args, from, spec, stop_at_positional)
     name = name or a:match("^%-%-([%w%-]+)$")
     if a == "-h" then name = "help" end
     if name then
-      for _, s in ipairs(SECRET_FLAGS) do
-        if name == s or (name == "key" and value and value:match("^%x+$") and #value >= 16) then
-          return nil, "--" .. name .. ": the API key is never read from the command line "
-            .. "(ps and the shell history would show it); set DI_KEY and DI_KEY_ID "
-            .. "in the environment, or `key` and `key_id` in a --config file (mode 600)"
-        end
-      end
+      if SECRET_FLAGS[name] then return nil, "--" .. name .. ": " .. NOT_ON_ARGV end
       local kind = spec[name]
       if not kind then return nil, "unknown option --" .. name end
       if kind == "flag" then
@@ -55,6 +86,8 @@ function M.parse(args, from, spec, stop_at_positional)
           value = args[i]
           if value == nil then return nil, "--" .. name .. " needs a value" end
         end
+        local problem = value_problem(name, value)
+        if problem then return nil, problem end
         if kind == "list" then
           opts[name] = opts[name] or {}
           table.insert(opts[name], value)

@@ -90,6 +90,8 @@ end
 function M.main(args)
   local g, rest = globals(args)
   if not g then return usage_error(rest) end
+  local held = commands.holds_key(args, settings.keys(g))
+  if held then return usage_error(held) end
   local name = rest[1]
   if name == nil or name == "-h" or name == "--help" or name == "help" then
     local topic = name == "help" and COMMANDS[rest[2] or ""]
@@ -99,7 +101,10 @@ function M.main(args)
   local from = 2
   if name:match("%.lua$") then name, from = "run", 1 end
   local cmd = COMMANDS[name]
-  if not cmd then return usage_error("unknown command '" .. name .. "'") end
+  if not cmd then
+    return usage_error(commands.looks_secret(name) and "unknown command (not shown: it looks "
+      .. "like a key)" or ("unknown command '" .. name .. "'"))
+  end
   local opts, pos = commands.parse(rest, from, cmd.options, cmd.stop_at_script)
   if not opts then return usage_error(pos, name) end
   if opts.help then io.stdout:write(cmd.help); return 0 end

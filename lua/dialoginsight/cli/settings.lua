@@ -6,17 +6,41 @@ local host = require "dialoginsight.host"
 
 local M = {}
 
-local function unquote(v)
-  return (v:gsub('^"(.*)"$', "%1"):gsub("^'(.*)'$", "%1"))
+-- The value of a config line's right-hand side (leading spaces already
+-- gone): quoted ("..." or '...', the quotes removed) or bare, without the
+-- `# comment` that may follow it.  In a bare value # starts a comment only
+-- at its start or after a space, so a key holding # still reads whole.
+-- Returns the value, or nil and why (never quoting the value: it may be the
+-- key).
+local function value_of(rest)
+  local q = rest:sub(1, 1)
+  if q == '"' or q == "'" then
+    local close = rest:find(q, 2, true)
+    if not close then return nil, "the quote is not closed" end
+    local after = rest:sub(close + 1)
+    if not (after:match("^%s*$") or after:match("^%s*#")) then
+      return nil, "text after the closing quote (only a # comment may follow)"
+    end
+    return rest:sub(2, close - 1)
+  end
+  local cut = rest:find("#", 1, true) == 1 and 1 or rest:find("%s#")
+  if cut then
+    rest = rest:sub(1, cut - 1):gsub("%s+$", "")
+    if rest == "" then
+      return nil, "no value before the # comment (quote a value that holds #)"
+    end
+  end
+  return rest
 end
 
---- Reads a config file: `key = value` lines, # comments, every setting the
--- schema marks `file`.  Warns when group or others may read it (it holds
--- the key).  Raises on a bad line.
-function M.read_file(path, settings)
+--- Reads a config file: `key = value` lines, # comments (whole lines, or
+-- after a value), every setting the schema marks `file`.  Warns when group
+-- or others may read it (it holds the key), unless quiet.  Raises on a bad
+-- line, naming the line and the setting, never the value.
+function M.read_file(path, settings, quiet)
   local mode = host.mode(path)
   if not mode then error("config file " .. path .. " cannot be read", 0) end
-  if mode & 0x24 ~= 0 then -- 044: readable by group or others
+  if mode & 0x24 ~= 0 and not quiet then -- 044: readable by group or others
     io.stderr:write(string.format("dialoginsight: warning: config file %s is readable by "
       .. "group or others (mode %03o) and holds the API key: chmod 600 %s\n", path, mode & 0x1ff, path))
   end
@@ -27,16 +51,33 @@ function M.read_file(path, settings)
     n = n + 1
     local text = line:gsub("^%s+", ""):gsub("%s+$", "")
     if text ~= "" and not text:match("^#") then
-      local k, v = text:match("^([%w_]+)%s*=%s*(.-)$")
+      local k, rest = text:match("^([%w_]+)%s*=%s*(.-)$")
       local where = path .. ":" .. n
       local def = k and config.setting(k)
       if not k then f:close(); error(where .. ": expected `name = value`", 0) end
       if not (def and def.file) then f:close(); error(where .. ": unknown setting '" .. k .. "'", 0) end
-      settings[k] = config.from_text(k, unquote(v), where .. ": " .. k)
+      local v, bad = value_of(rest)
+      if not v then f:close(); error(where .. ": " .. k .. ": " .. bad, 0) end
+      settings[k] = config.from_text(k, v, where .. ": " .. k)
     end
   end
   f:close()
   return settings
+end
+
+--- The API keys this run is configured with (DI_KEY, and the config file's
+-- `key`), read quietly: what no argument may hold.  A problem with the file
+-- is left for M.client to report.
+function M.keys(g)
+  local keys = {}
+  local env = os.getenv("DI_KEY")
+  if env and env ~= "" then keys[#keys + 1] = env end
+  local path = g.config or os.getenv("DI_CONFIG")
+  if path and path ~= "" then
+    local ok, s = pcall(M.read_file, path, {}, true)
+    if ok and type(s.key) == "string" and s.key ~= "" then keys[#keys + 1] = s.key end
+  end
+  return keys
 end
 
 --- The client settings of the global options g (config, trace).

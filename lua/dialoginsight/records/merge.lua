@@ -17,16 +17,30 @@ M.STATUS = { Created = "created", Updated = "updated", Skipped = "skipped" }
 -- [assumed]: a server that reports a refusal in Status alone.
 M.ERROR_STATUS = { Error = true, Failed = true, Failure = true, Rejected = true, Invalid = true }
 
+-- A boolean option: true or false only, its default when absent.  These
+-- are guards (update = false keeps existing contacts as they are), so a
+-- value that merely reads as false ("false", 0) must not turn them off.
+local function flag(opts, name, default)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "boolean" then
+    error("dialoginsight: option '" .. name .. "' must be true or false (got "
+      .. errors.describe(v) .. ")", 0)
+  end
+  return v
+end
+
 --- MergeOptions of opts: insert / update (default true), skip_duplicates,
--- skip_unmatched, return_records (default false).
+-- skip_unmatched, return_records (default false).  Raises on a value that
+-- is not a boolean.
 function M.options(opts)
   opts = opts or {}
   return {
-    AllowInsert = opts.insert ~= false,
-    AllowUpdate = opts.update ~= false,
-    SkipDuplicateRecords = opts.skip_duplicates == true,
-    SkipUnmatchedRecords = opts.skip_unmatched == true,
-    ReturnRecordsOnSuccess = opts.return_records == true,
+    AllowInsert = flag(opts, "insert", true),
+    AllowUpdate = flag(opts, "update", true),
+    SkipDuplicateRecords = flag(opts, "skip_duplicates", false),
+    SkipUnmatchedRecords = flag(opts, "skip_unmatched", false),
+    ReturnRecordsOnSuccess = flag(opts, "return_records", false),
     ReturnRecordsOnError = false,
   }
 end

@@ -115,6 +115,10 @@ end
 -- off: per-call opts.strict, then the client's `strict` setting), or nil, err.
 function M.schema(client, opts)
   local strict = opts and opts.strict
+  if strict ~= nil and type(strict) ~= "boolean" then -- "false" must not turn checks off
+    error("dialoginsight: option 'strict' must be true or false (got "
+      .. errors.describe(strict) .. ")", 0)
+  end
   if strict == nil then strict = client.settings.strict end
   if strict == false then return false end
   local schema, err = client.projects:fields()

@@ -68,6 +68,11 @@ function M.new(settings)
   if not M.available() then
     error("dialoginsight: the ngx transport needs nginx with lua-nginx-module", 2)
   end
+  -- written into every request's head as given: CR or LF would add headers
+  -- (config.lua refuses it first, naming the setting; as src/di_http.c)
+  if type(settings.user_agent) ~= "string" or settings.user_agent:find("%c") then
+    error("dialoginsight: the user_agent must be text without control characters (CR, LF, ...)", 2)
+  end
   return setmetatable({
     verify = settings.tls_verify,
     timeout = settings.timeout,

@@ -27,9 +27,11 @@ function M.parse_campaigns(spec)
 end
 
 --- opts: rate, burst, limiter_dir (nil: the library's default), campaigns
--- (the dashboard's list, see parse_campaigns).  The key, key id, project
--- and base URL come from the DI_* environment, which nginx.conf passes to
--- Lua with `env` directives, so the key is never written in nginx.conf.
+-- (the dashboard's list, see parse_campaigns), deadline (seconds for a
+-- whole call, attempts, limiter waits and back-offs together: 5).  The key,
+-- key id, project and base URL come from the DI_* environment, which
+-- nginx.conf passes to Lua with `env` directives, so the key is never
+-- written in nginx.conf.
 function M.init(opts)
   opts = opts or {}
   local settings = di.config.from_env()
@@ -39,6 +41,9 @@ function M.init(opts)
   settings.limiter_dir = opts.limiter_dir
   settings.timeout = opts.timeout or 10
   settings.connect_timeout = opts.connect_timeout or 5
+  -- a visitor waits for the handler: without a deadline a hung backend
+  -- would hold /subscribe for every attempt's timeout and back-off (31 s)
+  settings.deadline = opts.deadline or 5
   client = di.new(settings)
   campaigns = M.parse_campaigns(opts.campaigns)
 end
@@ -60,11 +65,28 @@ function M.json(status, t, headers)
   return ngx.exit(ngx.HTTP_OK)
 end
 
---- A library error as the public sees it: its kind and message (error
--- objects never hold the key; the server's Trace is not included).
+-- What the public is told of each kind of failure.  The library's own
+-- message stays in nginx's error log: it names internal addresses
+-- ("cannot connect to localhost:8443"), and the server's text is not ours
+-- to pass on.
+local PUBLIC = {
+  network = "Dialog Insight could not be reached",
+  timeout = "Dialog Insight did not answer in time",
+  tls = "the connection to Dialog Insight could not be secured",
+  http = "Dialog Insight answered with an error",
+  auth = "Dialog Insight refused this site's credentials",
+  rate_limited = "too many requests to Dialog Insight for now",
+  api = "Dialog Insight refused the request",
+  decode = "Dialog Insight's answer could not be read",
+  validation = "the request was not valid",
+}
+
+--- A library error as the public sees it: its kind, code, a fixed message
+-- per kind, the request id to quote to support, and when to retry (never
+-- the library's message: see PUBLIC).
 function M.public_error(err)
   return {
-    kind = err.kind, code = err.code, message = err.message,
+    kind = err.kind, code = err.code, message = PUBLIC[err.kind] or "the call failed",
     request_id = err.request_id, retry_after = err.retry_after,
   }
 end

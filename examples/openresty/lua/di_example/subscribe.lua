@@ -9,6 +9,8 @@ local app = require "di_example.app"
 local M = {}
 
 local MAX_BODY = 16 * 1024
+local MAX_FIELDS = 20   -- form fields read; a form with more is refused, not cut
+local MAX_CHARS = 100   -- a short text field of the project (records/fields.lua)
 
 local function bad(status, message, extra, headers)
   local t = { ok = false, error = message }
@@ -54,12 +56,36 @@ local function read_input()
     end
     return v
   elseif ctype:find("application/x-www-form-urlencoded", 1, true) or ctype == "" then
-    local args, err = ngx.req.get_post_args(50)
+    -- get_post_args drops the fields past its limit and says "truncated":
+    -- the dropped ones could be the very ones read below
+    local args, err = ngx.req.get_post_args(MAX_FIELDS)
+    if err == "truncated" then
+      return nil, 413, "the form has more than " .. MAX_FIELDS .. " fields"
+    end
     if not args then return nil, 400, "cannot read the form: " .. tostring(err) end
     return args
   end
   return nil, 415, "send the form as application/x-www-form-urlencoded or application/json"
 end
+
+-- The number of characters of UTF-8 text s, or nil when s is not UTF-8
+-- (LuaJIT has no utf8 library; the limits are in characters, not bytes).
+local function utf8_chars(s)
+  local n, i, len = 0, 1, #s
+  while i <= len do
+    local c = s:byte(i)
+    local size = c < 0x80 and 1 or c >= 0xF0 and c <= 0xF4 and 4 or c >= 0xE0 and 3
+      or c >= 0xC2 and c <= 0xDF and 2 or nil
+    if not size or i + size - 1 > len then return nil end
+    for k = i + 1, i + size - 1 do
+      local b = s:byte(k)
+      if b < 0x80 or b > 0xBF then return nil end
+    end
+    n, i = n + 1, i + size
+  end
+  return n
+end
+M.utf8_chars = utf8_chars
 
 local EMAIL = "^[%w%.!#$%%&'*+/=?^_`{|}~-]+@[%w-]+%.[%w%.-]*[%w]$"
 
@@ -75,13 +101,15 @@ function M.handle()
   if email == nil or email == "" then
     return bad(422, "email is required", { field = "email" })
   end
-  if type(email) ~= "string" or #email > 100 or not email:match(EMAIL) then
+  if type(email) ~= "string" or #email > MAX_CHARS or not email:match(EMAIL) then
     return bad(422, "email is not a valid address", { field = "email" })
   end
   local name = first(input, "first_name", "FirstName", "firstname")
   if type(name) == "table" then name = name[#name] end
-  if name ~= nil and (type(name) ~= "string" or #name > 100) then
-    return bad(422, "first_name must be text of at most 100 characters", { field = "first_name" })
+  local chars = type(name) == "string" and utf8_chars(name)
+  if name ~= nil and not (chars and chars <= MAX_CHARS) then
+    return bad(422, "first_name must be UTF-8 text of at most " .. MAX_CHARS .. " characters",
+      { field = "first_name" })
   end
   local optin = boolean(first(input, "newsletter", "optin", "Newsletter"))
   if optin == nil then
@@ -101,6 +129,8 @@ function M.handle()
     local code = 502
     if err.kind == "rate_limited" then
       code, headers = 503, { ["Retry-After"] = tostring(math.ceil(err.retry_after or 1)) }
+    elseif err.kind == "timeout" then
+      code = 504 -- including the client's deadline (app.lua), which bounds the wait
     end
     return app.json(code, { ok = false, error = "the subscription could not be saved, try again later",
                             cause = app.public_error(err) }, headers)

@@ -1,0 +1,250 @@
+-- The whole-call deadline (issue 13): the client's `deadline` setting or a
+-- call's opts.deadline bounds a call's attempts, limiter waits and back-offs
+-- together, on both paths of call/scheduler.lua.  First with a fake
+-- transport on an injected clock (exact timings), then against the sandbox
+-- with latency and status faults.
+local di = require "dialoginsight"
+local config = require "dialoginsight.config"
+local client_mod = require "dialoginsight.client"
+local sbx = require "support.sandbox"
+
+local EPS = 1e-9
+
+-- A transport on a clock of its own.  server(n) answers the n-th request:
+-- the seconds its reply takes (math.huge: it never answers) and the reply.
+-- Records each attempt's timeout and each sleep.
+local function fake(server)
+  local t = { clock = 0, sleeps = {}, timeouts = {}, n = 0 }
+  function t.now() return t.clock end
+  function t.sleep(_, s)
+    t.sleeps[#t.sleeps + 1] = s
+    t.clock = t.clock + s
+  end
+  local function answer(timeout)
+    timeout = timeout or t.default -- nil: the client's timeout, as a transport does
+    t.n = t.n + 1
+    t.timeouts[#t.timeouts + 1] = timeout
+    local took, r = server(t.n)
+    if took >= timeout then return timeout, { kind = "timeout", message = "timed out", sent = true } end
+    return took, r
+  end
+  function t.post(_, _, _, timeout)
+    local took, r = answer(timeout)
+    t.clock = t.clock + took
+    return r
+  end
+  function t.multi()
+    local m, pending = {}, {}
+    function m.add(_, tag, _, _, timeout)
+      local took, r = answer(timeout)
+      r.tag = tag
+      pending[#pending + 1] = { at = t.clock + took, r = r }
+    end
+    function m.perform(_, wait)
+      table.sort(pending, function(a, b) return a.at < b.at end)
+      local first = pending[1]
+      if first and first.at <= t.clock + wait then
+        table.remove(pending, 1)
+        t.clock = math.max(t.clock, first.at)
+        return { first.r }
+      end
+      t.clock = t.clock + wait
+      return {}
+    end
+    function m.pending() return #pending end
+    function m.close() end
+    return m
+  end
+  return t
+end
+
+local function hangs() return math.huge end
+local function fails_503()
+  return 0.1, { status = 503, body = '{"Success":false,"ErrorCode":"ServerError"}' }
+end
+
+-- A client on transport t; retries back off 0.5, 1, 2, ... s exactly.
+local function client(t, extra, limiter)
+  local s = sbx.settings { retries = { retries = 5, random = function() return 1 end }, timeout = 1 }
+  for k, v in pairs(extra or {}) do s[k] = v end
+  t.default = s.timeout
+  return client_mod.new(config.resolve(s), t, limiter)
+end
+
+local function says_deadline(err, attempts)
+  assert.truthy(di.is_error(err), tostring(err))
+  assert.equal("timeout", err.kind)
+  assert.truthy(err.message:find("deadline", 1, true), err.message)
+  assert.equal(attempts, err.attempts)
+  assert.is_false(err.retryable)
+end
+
+describe("the deadline, on an injected clock", function()
+  it("cuts the last attempt's timeout to what is left, and ends on time", function()
+    local t = fake(hangs)
+    local _, err = client(t, { deadline = 2.2 }):call("projects", "List", {})
+    says_deadline(err, 2)
+    assert.truthy(err.message:find("passed during attempt 2", 1, true), err.message)
+    assert.equal(1, t.timeouts[1])
+    assert.near(0.7, t.timeouts[2], 1e-9)
+    assert.same({ 0.5 }, t.sleeps)
+    assert.is_true(t.clock <= 2.2 + EPS, "ended at " .. t.clock)
+    assert.equal("timeout", err.last.kind)
+  end)
+
+  it("does not take a back-off that would pass it", function()
+    local t = fake(fails_503)
+    local c = client(t, { deadline = 1.2 })
+    local retried = 0
+    c.on_retry = function() retried = retried + 1 end
+    local _, err = c:call("projects", "List", {})
+    says_deadline(err, 2)
+    assert.truthy(err.message:find("would pass during the 1 s wait before attempt 3", 1, true),
+      err.message)
+    assert.equal(503, err.last.status)
+    assert.truthy(tostring(err):find("ServerError", 1, true), tostring(err))
+    assert.same({ 0.5 }, t.sleeps)        -- the 1 s back-off was not slept
+    assert.equal(1, retried)              -- nor announced
+    assert.near(0.7, t.clock, 1e-9)
+  end)
+
+  it("does not wait for the limiter past it, and spends no slot then", function()
+    local acquired = 0
+    local limiter = { acquire = function() acquired = acquired + 1; return 10 end,
+                      penalize = function() end, close = function() end }
+    local t = fake(hangs)
+    local _, err = client(t, { deadline = 3 }, limiter):call("projects", "List", {})
+    says_deadline(err, 0)
+    assert.truthy(err.message:find("rate limiter", 1, true), err.message)
+    assert.is_false(err.sent)
+    assert.equal(0, t.n)
+    assert.same({}, t.sleeps)
+    assert.equal(1, acquired)
+    -- a wait that fits is taken
+    local waits = { 0.5, 0 }
+    limiter.acquire = function() return table.remove(waits, 1) or 0 end
+    t = fake(function() return 0.1, { status = 200, body = '{"Success":true}' } end)
+    assert.truthy(client(t, { deadline = 3 }, limiter):call("projects", "List", {}))
+    assert.same({ 0.5 }, t.sleeps)
+  end)
+
+  it("per call: opts.deadline overrides the client's, and false lifts it", function()
+    local t = fake(hangs)
+    local c = client(t, { deadline = 1, timeout = 3 })
+    local _, err = c:call("projects", "List", {}, { retries = 0, deadline = false })
+    assert.equal("timeout", err.kind)
+    assert.falsy(err.message:find("deadline", 1, true), err.message)
+    assert.same({ 3 }, t.timeouts)
+    _, err = c:call("projects", "List", {}, { retries = 0, deadline = 0.25 })
+    says_deadline(err, 1)
+    assert.same({ 3, 0.25 }, t.timeouts)
+    -- and without any deadline, nothing changes: every attempt, every back-off
+    t = fake(hangs)
+    _, err = client(t, { retries = 2 }):call("projects", "List", {})
+    assert.equal("timeout", err.kind)
+    assert.equal(3, err.attempts)
+    assert.same({ 1, 1, 1 }, t.timeouts)
+    assert.equal(2, #t.sleeps)
+  end)
+
+  it("call_many and call_stream: each call's attempts are cut, no back-off passes it", function()
+    local t = fake(hangs)
+    local c = client(t, { deadline = 2.2 })
+    local results, failures = c:call_many({ { "projects", "List" }, { "projects", "List" },
+                                            { "projects", "List" } })
+    assert.equal(3, failures)
+    for i = 1, 3 do says_deadline(results[i], 2) end
+    assert.is_true(t.clock <= 2.2 + EPS, "ended at " .. t.clock)
+    table.sort(t.timeouts)
+    for i = 1, 3 do assert.near(0.7, t.timeouts[i], 1e-9) end
+    for i = 4, 6 do assert.equal(1, t.timeouts[i]) end
+
+    t = fake(fails_503)
+    c = client(t, { deadline = 1.2 })
+    local got, n = {}, 0
+    c:call_stream(function()
+      n = n + 1
+      if n <= 2 then return { "projects", "List" } end
+    end, function(i, r) got[i] = r end)
+    for i = 1, 2 do
+      says_deadline(got[i], 2)
+      assert.equal(503, got[i].last.status)
+    end
+  end)
+end)
+
+describe("the deadline of a retry waiting for a free place", function()
+  it("ends it on time, not when the call holding the place ends", function()
+    -- concurrency 1: call 1 fails at once (503) and backs off 0.5 s; call 2
+    -- takes its place at 0.1 s and hangs until its own deadline (2.1 s);
+    -- call 1's retry waits for the place, and its deadline (2.0 s) comes first
+    local t = fake(function(n)
+      if n == 1 then return fails_503() end
+      return math.huge
+    end)
+    local c = client(t, { deadline = 2, timeout = 10 })
+    local ended, got, n = {}, {}, 0
+    c:call_stream(function()
+      n = n + 1
+      if n <= 2 then return { "projects", "List" } end
+    end, function(i, r) got[i], ended[i] = r, t.clock end, { concurrency = 1 })
+    says_deadline(got[1], 1)
+    assert.truthy(got[1].message:find("before its next attempt could start", 1, true),
+      got[1].message)
+    assert.is_true(ended[1] <= 2 + EPS, "call 1 ended at " .. ended[1])
+    says_deadline(got[2], 1)
+    assert.near(2.1, ended[2], 1e-9)
+    assert.equal(2, t.n) -- call 1 was not tried again
+  end)
+end)
+
+describe("the deadline, against the sandbox", function()
+  before_each(function()
+    sbx.reset()
+  end)
+  after_each(function() sbx.clear_faults() end)
+
+  local function timed(fn)
+    local core = require "dialoginsight.core"
+    local t0 = core.now()
+    local a, b = fn()
+    return core.now() - t0, a, b
+  end
+
+  it("ends a call to a server that does not answer at its deadline, not after every attempt", function()
+    sbx.faults { { type = "latency", ms = 4000, method = "projects.list" } }
+    local c = di.new(sbx.settings { timeout = 10, deadline = 1 })
+    local since = sbx.mark()
+    local secs, r, err = timed(function() return c:call("projects", "List", {}) end)
+    assert.is_nil(r)
+    says_deadline(err, 1)
+    assert.is_true(secs >= 0.95 and secs < 1.6, string.format("took %.2f s", secs))
+    assert.equal(1, #sbx.log(since))
+  end)
+
+  it("stops retrying 503s when the next back-off would pass the deadline", function()
+    sbx.faults { { type = "status", status = 503, method = "projects.list" } }
+    local c = di.new(sbx.settings { retries = { retries = 50, base = 0.3, cap = 0.3 }, deadline = 1.2 })
+    local since = sbx.mark()
+    local secs, _, err = timed(function() return c:call("projects", "List", {}) end)
+    assert.equal("timeout", err.kind)
+    assert.truthy(err.message:find("deadline", 1, true), err.message)
+    assert.equal(503, err.last.status)
+    assert.is_true(err.attempts >= 3, tostring(err.attempts))
+    assert.equal(err.attempts, #sbx.log(since))
+    assert.is_true(secs < 1.25, string.format("took %.2f s", secs))
+  end)
+
+  it("call_many: every call ends by its deadline, concurrently", function()
+    sbx.faults { { type = "latency", ms = 4000, method = "projects.list" } }
+    local c = di.new(sbx.settings { timeout = 10 })
+    local calls = {}
+    for i = 1, 4 do calls[i] = { "projects", "List" } end
+    local secs, results, failures = timed(function()
+      return c:call_many(calls, { deadline = 1, concurrency = 4 })
+    end)
+    assert.equal(4, failures)
+    for i = 1, 4 do says_deadline(results[i], 1) end
+    assert.is_true(secs >= 0.95 and secs < 1.6, string.format("took %.2f s", secs))
+  end)
+end)
