@@ -242,8 +242,8 @@ end
 function M.methods(s)
   if s.methods_file == nil then return s.methods end
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
-  local f, why = io.open(s.methods_file, "rb")
-  if not f then bad("methods_file", "cannot be read: " .. why) end
+  local f = io.open(s.methods_file, "rb")
+  if not f then bad("methods_file", "names a file that cannot be read (" .. open_problem(s.methods_file) .. ")") end
   local text = f:read("a")
   f:close()
   local t, err = core.decode(text)

@@ -124,6 +124,10 @@ function M.handle()
     if err.kind == "validation" then
       return bad(422, err.message, { field = err.field })
     end
+    if err.kind == "rejected" then -- the server refused the contact itself
+      return bad(422, "Dialog Insight refused the contact: " .. tostring(err.message),
+        { field = err.field })
+    end
     ngx.log(ngx.ERR, "subscribe: ", tostring(err)) -- error objects never hold the key
     local headers
     local code = 502
@@ -134,9 +138,6 @@ function M.handle()
     end
     return app.json(code, { ok = false, error = "the subscription could not be saved, try again later",
                             cause = app.public_error(err) }, headers)
-  end
-  if r.outcome == "rejected" then
-    return bad(422, "Dialog Insight refused the contact: " .. tostring(r.reason), { field = r.field })
   end
   return app.json(200, { ok = true, outcome = r.outcome, id = r.id, newsletter = optin })
 end
