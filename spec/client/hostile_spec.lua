@@ -170,6 +170,8 @@ local CASES = {
   { "get: misspelled option", "raise", function(cl) return cl.contacts:get({ EMail = "h1@example.com" }, { limt = 1 }) end },
   { "each: options not a table", "raise", function(cl) return cl.contacts:each({ EMail = "h1@example.com" }, 5) end },
   { "send_batch: misspelled option", "raise", function(cl) return cl.sendings:send_batch(1, { segmnts = { 2 } }) end },
+  { "call: misspelled option", "raise", function(cl) return cl:call("projects", "List", {}, { timout = 1 }) end },
+  { "call_many: misspelled option", "raise", function(cl) return cl:call_many({ { "projects", "List", {} } }, { concurency = 2 }) end },
   { "merge: update \"false\" (a guard)", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { update = "false" }) end, "option 'update' must be true or false" },
   { "merge: insert 0", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { insert = 0 }) end, "option 'insert'" },
   { "merge: strict \"false\"", "raise", function(cl) return cl.contacts:merge({ EMail = "h1@example.com" }, { strict = "false" }) end, "option 'strict'" },

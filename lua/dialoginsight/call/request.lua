@@ -58,10 +58,35 @@ end
 -- deadline = false lifts the client's deadline for the call.  Options
 -- other than these belong to the resource that passed opts down and are
 -- left alone.  A bad value raises at `level`, naming the option.
+M.CALL_OPTIONS = { timeout = true, deadline = true, retries = true, concurrency = true }
+
+--- The options of a call that resources take from theirs (which hold
+-- others: key, page_size, ...), or nil.
+function M.call_options(opts)
+  if opts == nil then return nil end
+  local o
+  for k in pairs(M.CALL_OPTIONS) do
+    if opts[k] ~= nil then
+      o = o or {}
+      o[k] = opts[k]
+    end
+  end
+  return o
+end
+
 function M.options(opts, level)
   if opts == nil then return NONE end
   if type(opts) ~= "table" then
     error("dialoginsight: options must be a table (got " .. errors.describe(opts) .. ")", level + 1)
+  end
+  for k in pairs(opts) do
+    if not M.CALL_OPTIONS[k] then
+      local names = { "timeout", "deadline", "retries", "concurrency" }
+      local guess = type(k) == "string" and require("dialoginsight.records.fields").closest(k, names)
+      error("dialoginsight: a call has no option '" .. tostring(k) .. "'"
+        .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
+        .. "; its options: " .. table.concat(names, ", "), level + 1)
+    end
   end
   local timeout, deadline, retries, concurrency =
     opts.timeout, opts.deadline, opts.retries, opts.concurrency

@@ -3,6 +3,7 @@
 -- clauses and filters of contact where-clauses, and Merge in one call or in
 -- concurrent batches.
 local core = require "dialoginsight.core"
+local request = require "dialoginsight.call.request"
 local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
@@ -99,7 +100,7 @@ end
 function M.result(client, service, method, params, opts)
   local entry = client.registry:lookup(service, method)
     or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
-  local resp, err = client:call(service, method, params, opts)
+  local resp, err = client:call(service, method, params, request.call_options(opts))
   if not resp then return nil, err end
   local v = resp[entry.result]
   if v == nil then
@@ -227,7 +228,7 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
     for k, v in pairs(scope or {}) do params[k] = v end
     calls[j] = { service, "Merge", params }
   end
-  local results = #calls > 0 and client:call_many(calls, opts) or {}
+  local results = #calls > 0 and client:call_many(calls, request.call_options(opts)) or {}
   for j, part in ipairs(parts) do
     merge.settle(results[j], #part.index, service, function(k, o, rec, err)
       count(part.index[k], o == "failed" and { outcome = "failed", error = err, reason = tostring(err) }

@@ -1,6 +1,7 @@
 --- Paging through MaxRows/StartRow, as the registry's paging contract of a
 -- method says: iterators over every record, and collecting them.
 local core = require "dialoginsight.core"
+local request = require "dialoginsight.call.request"
 local errors = require "dialoginsight.errors"
 
 local M = {}
@@ -65,7 +66,7 @@ local function fill(it)
   local P, entry = it.P, it.entry
   local p = copy(it.params)
   p[P.max], p[P.start] = it.size, it.offset + (P.first or 0)
-  local resp, err = it.client:call(it.service, it.method, p, it.opts)
+  local resp, err = it.client:call(it.service, it.method, p, request.call_options(it.opts))
   if not resp then return nil, err end
   it.calls = it.calls + 1
   local recs = resp[P.records]
