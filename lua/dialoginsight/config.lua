@@ -54,6 +54,9 @@ M.SETTINGS = {
   { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true },
   { name = "limit_messages", kind = "object" }, -- call-limit message patterns (call/reply.lua)
   { name = "transport", kind = "object" },
+  -- di.new reads the DI_* environment for the settings a table leaves out,
+  -- unless env = false (init.lua)
+  { name = "env", kind = "boolean", default = true },
 }
 
 local BY_NAME = {}

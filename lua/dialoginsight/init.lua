@@ -42,10 +42,27 @@ local function warn_insecure(settings)
   end
 end
 
---- Creates a client.  With no argument, settings come from the DI_*
--- environment variables (config.SETTINGS); otherwise from the table alone.
+-- The settings of di.new(opts): what opts gives, then what the DI_*
+-- environment gives (config.SETTINGS), then the defaults; `env = false` in
+-- opts leaves the environment out.
+local function gather(opts)
+  if opts == nil then return config.from_env() end
+  if type(opts) ~= "table" then return opts end -- config.resolve says why
+  if opts.env ~= nil and type(opts.env) ~= "boolean" then
+    error("dialoginsight: setting 'env' must be true or false", 3)
+  end
+  local s = opts.env == false and {} or config.from_env()
+  for k, v in pairs(opts) do
+    if k ~= "env" then s[k] = v end
+  end
+  return s
+end
+
+--- Creates a client.  Each setting comes from the table given, else from
+-- its DI_* environment variable, else its default (config.lua); with
+-- env = false, from the table and the defaults only.
 function M.new(opts)
-  local settings = config.resolve(opts == nil and config.from_env() or opts)
+  local settings = config.resolve(gather(opts))
   warn_insecure(settings)
   local transport = settings.transport
   if transport == nil then

@@ -33,7 +33,7 @@ describe("settings", function()
       raises(function() di.new(sbx.settings { key = "" }) end, "'key' must be a non-empty string"),
       raises(function() di.new(sbx.settings { key = 42 }) end, "'key'"),
       raises(function() di.new(sbx.settings { project = -3 }) end, "'project'"),
-      raises(function() di.new { key_id = 1, key = key, region = "us" } end, "'region'"),
+      raises(function() di.new { key_id = 1, key = key, region = "us", env = false } end, "'region'"),
       raises(function() di.new(sbx.settings { base_url = "ftp://x/" }) end, "'base_url'"),
       raises(function() di.new(sbx.settings { timeout = 0 }) end, "'timeout'"),
       raises(function() di.new(sbx.settings { ca_file = "/nonexistent/ca.pem" }) end, "'ca_file'"),
@@ -91,10 +91,23 @@ describe("settings", function()
     assert.is_table(c:call("projects", "List", {}))
   end)
 
+  it("fills what a table leaves out from the DI_* environment; env = false turns that off", function()
+    -- the specs run with the sandbox's DI_* exported (build/sandbox/env)
+    local c = di.new { project = tonumber(sbx.env("DI_PROJECT")), rate = 1000 }
+    assert.equal(sbx.env("DI_BASE_URL"):gsub("/?$", "/"), c.base_url)
+    assert.equal(tonumber(sbx.env("DI_KEY_ID")), c.key_id)
+    assert(c:call("projects", "List", {})) -- the key came from DI_KEY
+    -- what the table gives wins over the environment
+    c = di.new { key_id = 77, rate = false }
+    assert.equal(77, c.key_id)
+    raises(function() di.new { project = 1, env = false } end, "'key_id' is missing")
+    raises(function() di.new { env = "no" } end, "'env'")
+  end)
+
   it("defaults to the Canadian host, and knows the French one", function()
-    local c = di.new { key_id = 1, key = key }
+    local c = di.new { key_id = 1, key = key, env = false }
     assert.equal("https://app.dialoginsight.com/webservices/ofc4/", c.base_url)
-    c = di.new { key_id = 1, key = key, region = "fr" }
+    c = di.new { key_id = 1, key = key, region = "fr", env = false }
     assert.equal("https://app.mydialoginsight.com/webservices/ofc4/", c.base_url)
   end)
 

@@ -75,6 +75,9 @@ function M.settings(extra)
     -- the shared limiter stays on, but well above what the specs need, so
     -- that only the limiter's own specs wait on it
     rate = 1000, burst = 100,
+    -- every setting is given here: a spec that leaves one out means it
+    -- absent, so the DI_* environment must not fill it in
+    env = false,
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
