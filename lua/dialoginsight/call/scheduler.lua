@@ -76,7 +76,9 @@ function Scheduler:settle(req, attempt, started, r)
   local again = retry.classify(entry, err)
   err.attempts = attempt
   -- a 429 tells every process sharing the key to back off, not only us
-  if err.status == 429 then self.limiter:penalize(err.retry_after or 1) end
+  if err.status == 429 then
+    self.limiter:penalize(retry.penalty(req.policy or self.policy, err))
+  end
   local p = req.policy or self.policy
   if not again or attempt > p.retries then return nil, err end
   local d = retry.delay(p, attempt, err)
