@@ -5,48 +5,81 @@
  * nanoseconds on CLOCK_MONOTONIC, which all processes of a host share).  It
  * lives in a small file mapped MAP_SHARED, and is only ever changed with a
  * compare-and-swap, so nginx workers, batch jobs and cron scripts using one
- * API key draw from one budget without a lock, a daemon, or a syscall per
- * call.  A process that dies mid-update leaves nothing half-written: the CAS
- * either happened or it did not.
+ * API key draw from one budget without a lock or a daemon (one fstat per
+ * call guards the mapping: di_limiter_file.c).  A process that dies
+ * mid-update leaves nothing half-written: the CAS either happened or it did
+ * not.
+ *
+ * Nothing one sharer writes may freeze the others: a pause (penalize) is
+ * capped at max_penalty, and a TAT further ahead than any sharer could have
+ * put it (a file from before a reboot, or written by something else) is
+ * reset at the next access (load_tat).
  *
  * The limiter never sleeps.  acquire() answers "go" (0) or "wait d seconds",
  * and the caller decides how to wait: the host sleeps, call_many schedules
  * other work, nginx yields with ngx.sleep.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "di_aux.h"
 #include "di_core.h"
+#include "di_limiter_file.h"
 
 #define DI_LIMITER_MT "dialoginsight.limiter"
 #define DI_LIMITER_MAGIC 0x4449474352413031ULL /* "DIGCRA01" */
 
-/* The file's layout.  Padding to a cache line keeps the hot word alone. */
+#define NS_PER_S 1000000000ULL
+/* The longest shared pause one 429 may cause, whatever the caller asks:
+ * the retry policy's max_retry_after (30 s by default) is normally lower. */
+#define DI_LIMITER_MAX_PENALTY_S 3600
+#define DI_LIMITER_DEFAULT_PENALTY_S 30
+/* Beyond a day, an interval or a tolerance means "almost never"; capping
+ * them keeps every sum below 2^64. */
+#define DI_LIMITER_DAY_NS (86400ULL * NS_PER_S)
+/* Slack over the lead a sharer can legitimately write (rounding, a rate
+ * changed between two writes). */
+#define DI_LIMITER_MARGIN_NS NS_PER_S
+/* The longest lead any sharer can declare (see lead_of). */
+#define DI_LIMITER_MAX_LEAD_NS                                   \
+  (2 * DI_LIMITER_DAY_NS + DI_LIMITER_MAX_PENALTY_S * NS_PER_S + \
+   DI_LIMITER_MARGIN_NS)
+
+/* The file's layout, little-endian words:
+ *   0  magic    DI_LIMITER_MAGIC once the file is ours
+ *   8  tat_ns   the theoretical arrival time, ns on CLOCK_MONOTONIC
+ *  16  lead_ns  the furthest ahead of now any sharer may put tat_ns (the
+ *               largest its users declared; see lead_of)
+ * Padding to a cache line keeps the hot words alone. */
 typedef struct shared_state {
   uint64_t magic;
   uint64_t tat_ns;
-  uint64_t pad[6];
+  uint64_t lead_ns;
+  uint64_t pad[5];
 } shared_state;
 
 typedef struct di_limiter {
-  shared_state *st;
+  di_limfile file;
+  shared_state *st;      /* file.map; NULL once closed */
   uint64_t interval_ns;  /* 1 / rate */
   uint64_t tolerance_ns; /* (burst - 1) * interval: how far ahead we may run */
+  uint64_t max_penalty_ns; /* the longest pause penalize() may impose */
 } di_limiter;
+
+/* What an access found and repaired, reported to Lua as a second result so
+ * that the Lua side can warn (once per process) where its logs go. */
+enum { EV_NONE, EV_RESET, EV_REGROWN, EV_UNUSABLE };
 
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+  return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
 static di_limiter *check_limiter(lua_State *L) {
@@ -55,72 +88,135 @@ static di_limiter *check_limiter(lua_State *L) {
   return lim;
 }
 
+static uint64_t capped_ns(lua_Number secs) {
+  lua_Number ns = secs * 1e9;
+  return ns >= (lua_Number)DI_LIMITER_DAY_NS ? DI_LIMITER_DAY_NS : (uint64_t)ns;
+}
+
 static void set_rate(lua_State *L, di_limiter *lim, lua_Number rate,
                      lua_Number burst) {
   if (!(rate > 0) || rate > 1e6)
     luaL_error(L, "limiter rate must be between 0 and 1e6 calls/s");
   if (!(burst >= 1) || burst > 1e6)
     luaL_error(L, "limiter burst must be between 1 and 1e6 calls");
-  lim->interval_ns = (uint64_t)(1e9 / rate);
-  lim->tolerance_ns = (uint64_t)((burst - 1) * (lua_Number)lim->interval_ns);
+  lim->interval_ns = capped_ns(1 / rate);
+  lim->tolerance_ns =
+      capped_ns((burst - 1) * ((lua_Number)lim->interval_ns / 1e9));
 }
 
-/* limiter{ path=, rate=, burst= } -> limiter | nil, message */
+/* The furthest ahead of now this process could put the TAT itself. */
+static uint64_t own_lead(const di_limiter *lim) {
+  return lim->tolerance_ns + lim->interval_ns + lim->max_penalty_ns +
+         DI_LIMITER_MARGIN_NS;
+}
+
+/* How far ahead of now a TAT may stand before it is corrupt.  Sharers may
+ * run other rates (a lower rate writes further ahead), so each declares its
+ * own lead in the file (a maximum, redone at every access so that it
+ * survives a truncation) and honours the largest one declared, up to what
+ * any configuration allows: a process never resets a wait another sharer
+ * set on purpose. */
+static uint64_t lead_of(di_limiter *lim) {
+  uint64_t own = own_lead(lim);
+  uint64_t seen = __atomic_load_n(&lim->st->lead_ns, __ATOMIC_SEQ_CST);
+  while (seen < own &&
+         !__atomic_compare_exchange_n(&lim->st->lead_ns, &seen, own, 0,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+  }
+  if (seen > DI_LIMITER_MAX_LEAD_NS) seen = DI_LIMITER_MAX_LEAD_NS;
+  return seen > own ? seen : own;
+}
+
+/* Readies the state for one access: the file's size first (a mapped page
+ * past the end of the file faults), then the magic of a file that was
+ * extended again (its zeros).  EV_UNUSABLE: nothing may be touched. */
+static int begin(di_limiter *lim) {
+  int g = di_limfile_guard(&lim->file);
+  if (g < 0) return EV_UNUSABLE;
+  if (g > 0) {
+    uint64_t zero = 0;
+    __atomic_compare_exchange_n(&lim->st->magic, &zero, DI_LIMITER_MAGIC, 0,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return EV_REGROWN;
+  }
+  return EV_NONE;
+}
+
+/* The TAT, checked: one further ahead than any sharer could have written is
+ * a file from before a reboot (CLOCK_MONOTONIC restarts near 0), or was
+ * written by something else; left there, it would hold every sharer for
+ * hours.  It is reset to now (*ev = EV_RESET). */
+static uint64_t load_tat(di_limiter *lim, uint64_t now, int *ev) {
+  uint64_t tat = __atomic_load_n(&lim->st->tat_ns, __ATOMIC_SEQ_CST);
+  uint64_t lead = lead_of(lim);
+  while (tat > now && tat - now > lead) {
+    if (__atomic_compare_exchange_n(&lim->st->tat_ns, &tat, now, 0,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      *ev = EV_RESET;
+      return now;
+    }
+  }
+  return tat;
+}
+
+/* Pushes the event of an access as an extra result; returns how many. */
+static int push_event(lua_State *L, int ev, int err) {
+  switch (ev) {
+    case EV_RESET:
+      lua_pushliteral(L, "reset");
+      return 1;
+    case EV_REGROWN:
+      lua_pushliteral(L, "regrown");
+      return 1;
+    case EV_UNUSABLE:
+      lua_pushfstring(L, "unusable: %s", strerror(err));
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* limiter{ path=, rate=, burst=, max_penalty= } -> limiter | nil, message
+ * max_penalty: the longest pause penalize() imposes, seconds (default 30,
+ * at most 3600). */
 static int limiter_new(lua_State *L) {
   const char *path;
-  lua_Number rate, burst;
+  lua_Number rate, burst, max_penalty;
   di_limiter *lim;
-  struct stat sb;
-  void *map;
-  int fd;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "path");
   lua_getfield(L, 1, "rate");
   lua_getfield(L, 1, "burst");
-  path = luaL_checkstring(L, -3);
-  rate = luaL_checknumber(L, -2);
-  burst = luaL_optnumber(L, -1, 1);
+  lua_getfield(L, 1, "max_penalty");
+  path = luaL_checkstring(L, -4);
+  rate = luaL_checknumber(L, -3);
+  burst = luaL_optnumber(L, -2, 1);
+  max_penalty = luaL_optnumber(L, -1, DI_LIMITER_DEFAULT_PENALTY_S);
+  if (!(max_penalty >= 0))
+    luaL_error(L, "limiter max_penalty must be a number of seconds >= 0");
+  if (max_penalty > DI_LIMITER_MAX_PENALTY_S)
+    max_penalty = DI_LIMITER_MAX_PENALTY_S;
   lim = lua_newuserdata(L, sizeof *lim);
   memset(lim, 0, sizeof *lim);
+  lim->file.fd = -1;
   luaL_getmetatable(L, DI_LIMITER_MT);
   lua_setmetatable(L, -2);
   set_rate(L, lim, rate, burst);
+  lim->max_penalty_ns = (uint64_t)(max_penalty * 1e9);
 
-  /* O_NOFOLLOW: in a shared directory, a planted symlink must not make us
-   * write through to some other file. */
-  fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  if (!di_limfile_open(L, &lim->file, path, sizeof(shared_state))) {
     lua_pushnil(L);
-    lua_pushfstring(L, "cannot open limiter file %s: %s", path, strerror(errno));
+    lua_insert(L, -2);
     return 2;
   }
-  /* Two processes may create the file at once; extending it to the same
-   * size twice is harmless, and the zero fill is a valid initial state. */
-  if (fstat(fd, &sb) != 0 ||
-      (sb.st_size < (off_t)sizeof(shared_state) &&
-       ftruncate(fd, sizeof(shared_state)) != 0)) {
-    int e = errno;
-    close(fd);
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot size limiter file %s: %s", path, strerror(e));
-    return 2;
-  }
-  map = mmap(NULL, sizeof(shared_state), PROT_READ | PROT_WRITE, MAP_SHARED,
-             fd, 0);
-  close(fd); /* the mapping stays valid */
-  if (map == MAP_FAILED) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot map limiter file %s: %s", path, strerror(errno));
-    return 2;
-  }
-  lim->st = map;
+  lim->st = lim->file.map;
   {
     uint64_t zero = 0;
     __atomic_compare_exchange_n(&lim->st->magic, &zero, DI_LIMITER_MAGIC, 0,
                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   }
   if (__atomic_load_n(&lim->st->magic, __ATOMIC_SEQ_CST) != DI_LIMITER_MAGIC) {
-    munmap(map, sizeof(shared_state));
+    di_limfile_close(&lim->file);
     lim->st = NULL;
     lua_pushnil(L);
     lua_pushfstring(L, "%s is not a dialoginsight limiter file", path);
@@ -130,54 +226,78 @@ static int limiter_new(lua_State *L) {
 }
 
 /* limiter:acquire() -> 0 when the call may start now (its slot is taken),
- * or the seconds to wait before asking again (nothing is taken). */
+ * or the seconds to wait before asking again (nothing is taken); and, when
+ * the access repaired something, "reset", "regrown" or "unusable: why" (the
+ * call then goes unlimited: the file cannot be touched). */
 static int limiter_acquire(lua_State *L) {
   di_limiter *lim = check_limiter(L);
-  uint64_t now = now_ns();
-  uint64_t tat = __atomic_load_n(&lim->st->tat_ns, __ATOMIC_SEQ_CST);
+  int ev = begin(lim);
+  uint64_t now, tat;
+  if (ev == EV_UNUSABLE) {
+    int e = errno;
+    lua_pushnumber(L, 0);
+    return 1 + push_event(L, ev, e);
+  }
+  now = now_ns();
+  tat = load_tat(lim, now, &ev);
   for (;;) {
     uint64_t start = tat > now ? tat : now;
     if (start - now > lim->tolerance_ns) {
       lua_pushnumber(L, (double)(start - now - lim->tolerance_ns) / 1e9);
-      return 1;
+      return 1 + push_event(L, ev, 0);
     }
     /* On failure the CAS reloads tat with the value another process wrote. */
     if (__atomic_compare_exchange_n(&lim->st->tat_ns, &tat,
                                     start + lim->interval_ns, 0,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
       lua_pushnumber(L, 0);
-      return 1;
+      return 1 + push_event(L, ev, 0);
     }
   }
 }
 
-/* limiter:penalize(seconds): nobody sharing the limit starts a call for
- * that long (a 429's Retry-After, seen by one process, holds them all). */
+/* limiter:penalize(seconds) -> nothing, or the event of acquire: nobody
+ * sharing the limit starts a call for that long (a 429's Retry-After, seen
+ * by one process, holds them all), max_penalty at most. */
 static int limiter_penalize(lua_State *L) {
   di_limiter *lim = check_limiter(L);
   lua_Number secs = luaL_checknumber(L, 2);
-  uint64_t target, tat;
+  uint64_t now, pause, target, tat;
+  int ev;
   if (!(secs > 0)) return 0;
-  if (secs > 3600) secs = 3600;
-  target = now_ns() + (uint64_t)(secs * 1e9) + lim->tolerance_ns;
-  tat = __atomic_load_n(&lim->st->tat_ns, __ATOMIC_SEQ_CST);
+  ev = begin(lim);
+  if (ev == EV_UNUSABLE) return push_event(L, ev, errno);
+  pause = secs * 1e9 >= (lua_Number)lim->max_penalty_ns
+              ? lim->max_penalty_ns
+              : (uint64_t)(secs * 1e9);
+  now = now_ns();
+  target = now + pause + lim->tolerance_ns;
+  tat = load_tat(lim, now, &ev);
   while (tat < target &&
          !__atomic_compare_exchange_n(&lim->st->tat_ns, &tat, target, 0,
                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
   }
-  return 0;
+  return push_event(L, ev, 0);
 }
 
-/* limiter:delay() -> seconds until a call could start, without taking it */
+/* limiter:delay() -> seconds until a call could start, without taking it;
+ * and the event of acquire */
 static int limiter_delay(lua_State *L) {
   di_limiter *lim = check_limiter(L);
-  uint64_t now = now_ns();
-  uint64_t tat = __atomic_load_n(&lim->st->tat_ns, __ATOMIC_SEQ_CST);
-  uint64_t start = tat > now ? tat : now;
+  int ev = begin(lim);
+  uint64_t now, tat, start;
+  if (ev == EV_UNUSABLE) {
+    int e = errno;
+    lua_pushnumber(L, 0);
+    return 1 + push_event(L, ev, e);
+  }
+  now = now_ns();
+  tat = load_tat(lim, now, &ev);
+  start = tat > now ? tat : now;
   lua_pushnumber(L, start - now > lim->tolerance_ns
                         ? (double)(start - now - lim->tolerance_ns) / 1e9
                         : 0.0);
-  return 1;
+  return 1 + push_event(L, ev, 0);
 }
 
 /* limiter:configure(rate, burst): this process's view of the limit */
@@ -189,10 +309,8 @@ static int limiter_configure(lua_State *L) {
 
 static int limiter_close(lua_State *L) {
   di_limiter *lim = luaL_checkudata(L, 1, DI_LIMITER_MT);
-  if (lim->st != NULL) {
-    munmap(lim->st, sizeof(shared_state));
-    lim->st = NULL;
-  }
+  di_limfile_close(&lim->file);
+  lim->st = NULL;
   return 0;
 }
 

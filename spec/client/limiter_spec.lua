@@ -162,3 +162,210 @@ describe("limiter (several processes, one key)", function()
       "and it resumed after the wait: " .. tostring(later[1] and later[1] - told))
   end)
 end)
+
+-- Issue 13, "nothing freezes": nothing one sharer of a key writes, and
+-- nothing done to the shared file, may hold or kill the other sharers.
+
+-- The 64-byte limiter file of src/di_limiter.c (magic, tat_ns, lead_ns, pad),
+-- with its TAT `ahead` seconds after now; little-endian, built by hand
+-- since LuaJIT has no string.pack.
+local function le64(n)
+  local b = {}
+  for i = 1, 8 do
+    b[i] = string.char(n % 256)
+    n = math.floor(n / 256)
+  end
+  return table.concat(b)
+end
+local function far_ahead_file(path, ahead)
+  local f = assert(io.open(path, "wb"))
+  f:write("10ARCGID", le64(math.floor((core.now() + ahead) * 1e9)), string.rep("\0", 48))
+  f:close()
+end
+
+-- Runs a Lua chunk in a new process of this runtime (same LUA_PATH/CPATH),
+-- after the shell commands of prefix, with args; returns its stdout, its stderr and its exit status (a signal
+-- shows as 128 + its number, SIGBUS: 135; 124: still running after 60 s,
+-- i.e. frozen).
+local function run_lua_in(prefix, code, ...)
+  local script, errf = os.tmpname(), os.tmpname()
+  local f = assert(io.open(script, "wb")); f:write(code); f:close()
+  local args = {}
+  for i, a in ipairs { ... } do args[i] = string.format("%q", tostring(a)) end
+  -- stderr reaches its file through cat, outside the prefix (a file size
+  -- limit there must not cut it)
+  -- (sbx.sh unsets LD_PRELOAD: under check-asan the interpreter needs it back)
+  local preload = os.getenv("LD_PRELOAD")
+  local lua = preload and string.format("env LD_PRELOAD=%q %s", preload, LUA) or LUA
+  local out = sbx.sh(string.format("{ ( %s timeout 60 %s %q %s; echo \"EXIT=$?\" ) 2>&1 1>&3 "
+    .. "| cat > %q; } 3>&1", prefix, lua, script, table.concat(args, " "), errf))
+  local errtext = io.open(errf):read("*a")
+  os.remove(script); os.remove(errf)
+  local status = tonumber(out:match("EXIT=(%d+)%s*$"))
+  return (out:gsub("EXIT=%d+%s*$", "")), errtext, status
+end
+local function run_lua(code, ...) return run_lua_in("", code, ...) end
+
+describe("limiter: nothing freezes", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("caps a pause at max_penalty (30 s by default), whatever is asked", function()
+    local path = tmpdir() .. "/l"
+    local a = assert(core.limiter { path = path, rate = 100, burst = 10 })
+    a:penalize(100000)
+    local w = a:acquire()
+    assert.is_true(w > 29 and w <= 30.01, "a Retry-After of 100000 s held the key " .. w .. " s")
+    local b = assert(core.limiter { path = tmpdir() .. "/l", rate = 100, burst = 10,
+                                    max_penalty = 2 })
+    b:penalize(1e300)
+    w = b:acquire()
+    assert.is_true(w > 1.9 and w <= 2.01, "wait " .. w)
+    assert.has_error(function()
+      core.limiter { path = tmpdir() .. "/l", rate = 1, max_penalty = 0 / 0 }
+    end)
+  end)
+
+  it("a real 429 with Retry-After: 100000 holds the sharers max_retry_after at most", function()
+    local dir = tmpdir()
+    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    local c = di.new(sbx.settings { limiter_dir = dir, rate = 50, burst = 5 })
+    local _, err = c:call("projects", "List", {}, { retries = 0 })
+    assert.equal("rate_limited", err.kind)
+    assert.equal(100000, err.retry_after)
+    local held = c.limiter:delay()
+    assert.is_true(held > 29 and held <= 30, "the key is held " .. held .. " s (30 s at most)")
+
+    -- a client allowing 1.5 s: another process on the key resumes after 1.5 s
+    dir = tmpdir()
+    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    c = di.new(sbx.settings { limiter_dir = dir, rate = 50, burst = 5,
+                              retries = { retries = 0, max_retry_after = 1.5 } })
+    _, err = c:call("projects", "List", {})
+    assert.equal("rate_limited", err.kind)
+    local told = core.now()
+    local times = run_workers(1, 3, 50, 5, dir)
+    assert.is_true(#times > 0, "the other process never got to call")
+    local first = times[1] - told
+    assert.is_true(first >= 1.3 and first < 2.5, "the other process resumed after " .. first .. " s")
+  end)
+
+  it("resets an arrival time written far ahead (a stale or foreign file), once", function()
+    local path = tmpdir() .. "/l"
+    far_ahead_file(path, 100000)
+    local lim = assert(core.limiter { path = path, rate = 10, burst = 2 })
+    local w, ev = lim:acquire()
+    assert.equal(0, w)
+    assert.equal("reset", ev)
+    w, ev = lim:acquire()
+    assert.equal(0, w)
+    assert.is_nil(ev)
+    -- just beyond what this limiter could have written (0.1 + 0.1 + 30 + 1 s)
+    far_ahead_file(path, 40)
+    w, ev = lim:delay()
+    assert.equal(0, w)
+    assert.equal("reset", ev)
+  end)
+
+  it("never resets a long wait that a sharer with a lower rate set", function()
+    local path = tmpdir() .. "/l"
+    local slow = assert(core.limiter { path = path, rate = 0.01, burst = 1 }) -- 100 s apart
+    local fast = assert(core.limiter { path = path, rate = 100, burst = 10 })
+    assert.equal(0, slow:acquire())
+    local w, ev = fast:acquire()
+    assert.is_nil(ev)
+    assert.is_true(w > 99 and w <= 100, "wait " .. w)
+  end)
+
+  it("a client on a file written far ahead calls at once and warns once", function()
+    local dir = tmpdir()
+    local s = sbx.settings { limiter_dir = dir }
+    far_ahead_file(require("dialoginsight.limiter.shm").path(dir, s.base_url, s.key_id), 100000)
+    local out, errtext, status = run_lua([[
+      local di = require "dialoginsight"
+      local core = require "dialoginsight.core"
+      local c = di.new((require "support.sandbox").settings { limiter_dir = arg[1] })
+      local t0 = core.now()
+      for _ = 1, 3 do assert(c:call("projects", "List", {})) end
+      print(string.format("%.3f", core.now() - t0))
+    ]], dir)
+    assert.equal(0, status, errtext)
+    assert.is_true(tonumber(out) < 2, "3 calls took " .. out .. " s")
+    local _, warnings = errtext:gsub("WARNING: the shared limiter file", "")
+    assert.equal(1, warnings, errtext)
+    assert.truthy(errtext:find(dir, 1, true), errtext)
+    assert.truthy(errtext:find("reset", 1, true), errtext)
+  end)
+
+  it("survives its file truncated while mapped, and keeps one limit", function()
+    local dir = tmpdir()
+    local out, errtext, status = run_lua([[
+      local core = require "dialoginsight.core"
+      local path = arg[1] .. "/l"
+      local a = assert(core.limiter { path = path, rate = 1, burst = 1 })
+      local b = assert(core.limiter { path = path, rate = 1, burst = 1 })
+      assert(a:acquire() == 0)
+      assert(os.execute("truncate -s 0 " .. path))
+      local w, ev = a:acquire()
+      print("a", w == 0, ev)
+      w, ev = b:acquire()
+      print("b", w > 0.9, ev)
+      assert(os.execute("truncate -s 0 " .. path))
+      b:penalize(1)
+      print("delay", a:delay() > 0.9)
+    ]], dir)
+    assert.equal(0, status, "the process died (status " .. tostring(status) .. "): " .. errtext)
+    assert.truthy(out:find("a\ttrue\tregrown", 1, true), out)
+    assert.truthy(out:find("b\ttrue\tnil", 1, true), "the two sharers parted: " .. out)
+    assert.truthy(out:find("delay\ttrue", 1, true), out)
+    assert.equal("64", (sbx.sh("stat -c %s " .. dir .. "/l"):gsub("%s+$", "")))
+  end)
+
+  it("a file that cannot be extended again: calls go on unlimited, one warning", function()
+    local dir = tmpdir()
+    local st = sbx.settings { limiter_dir = dir }
+    local path = require("dialoginsight.limiter.shm").path(dir, st.base_url, st.key_id)
+    assert(di.new(st)):close() -- creates the file
+    -- under a file size limit of 0 (SIGXFSZ ignored), extending it fails: EFBIG
+    local out, errtext, status = run_lua_in("trap '' XFSZ; ulimit -f 0;", [[
+      local core = require "dialoginsight.core"
+      local di = require "dialoginsight"
+      local lim = assert(core.limiter { path = arg[2], rate = 1, burst = 1 })
+      local c = di.new((require "support.sandbox").settings { limiter_dir = arg[1], rate = 1,
+                                                                 burst = 1 })
+      assert(os.execute("truncate -s 0 " .. arg[2]))
+      for _ = 1, 2 do print(lim:acquire()) end
+      for _ = 1, 3 do assert(c:call("projects", "List", {})) end -- 1/s, were it limited
+      print("calls went on")
+    ]], dir, path)
+    assert.equal(0, status, errtext)
+    local _, n = out:gsub("0%.?0?\tunusable: File too large", "")
+    assert.equal(2, n, out)
+    assert.truthy(out:find("calls went on", 1, true), out)
+    local _, warnings = errtext:gsub("WARNING: the shared limiter file", "")
+    assert.equal(1, warnings, errtext)
+    assert.truthy(errtext:find("cannot be used (File too large): calls go on without the "
+      .. "shared limit", 1, true), errtext)
+  end)
+
+  it("a client whose file is truncated between calls goes on, and warns once", function()
+    local dir = tmpdir()
+    local s = sbx.settings { limiter_dir = dir }
+    local path = require("dialoginsight.limiter.shm").path(dir, s.base_url, s.key_id)
+    local out, errtext, status = run_lua([[
+      local di = require "dialoginsight"
+      local c = di.new((require "support.sandbox").settings { limiter_dir = arg[1] })
+      for _ = 1, 3 do
+        assert(c:call("projects", "List", {}))
+        assert(os.execute("truncate -s 0 " .. arg[2]))
+      end
+      assert(#c:call_many({ { "projects", "List", {} }, { "projects", "List", {} } }) == 2)
+      print("calls went on")
+    ]], dir, path)
+    assert.equal(0, status, "the process died (status " .. tostring(status) .. "): " .. errtext)
+    assert.truthy(out:find("calls went on", 1, true))
+    local _, warnings = errtext:gsub("WARNING: the shared limiter file", "")
+    assert.equal(1, warnings, errtext)
+    assert.truthy(errtext:find("shrunk", 1, true), errtext)
+  end)
+end)

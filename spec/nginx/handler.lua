@@ -1,8 +1,9 @@
 -- Test-only endpoints of the nginx specs, run by content_by_lua_file from
 -- the conf.d/test.conf that spec/nginx writes next to the example.
 --   /t/ping                    answers at once (is the worker free?)
---   /t/call?service=&method=&campaign=&base=&retries=&backoff=&deadline=
+--   /t/call?service=&method=&campaign=&base=&retries=&backoff=&max_retry_after=&deadline=
 --                              one client:call; reports ok, or the error
+--   /t/limiter                 the example client's limiter: delay()
 --   /t/call_many?n=&service=&method=&campaign=&deadline=
 --                              n calls through client:call_many, timed
 --   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
@@ -51,7 +52,8 @@ elseif uri == "/t/call" then
   local opts = { deadline = tonumber(args.deadline) }
   if args.retries then
     opts.retries = { retries = tonumber(args.retries), base = tonumber(args.backoff) or 0.5,
-                     cap = tonumber(args.backoff) or 8 }
+                     cap = tonumber(args.backoff) or 8,
+                     max_retry_after = tonumber(args.max_retry_after) }
   end
   local delays = {}
   client.on_retry = function(ev) delays[#delays + 1] = ev.delay end
@@ -86,6 +88,9 @@ elseif uri == "/t/call_many" then
     if di.is_error(r) then errs[#errs + 1] = i .. ": " .. tostring(r) end
   end
   return reply { elapsed = now() - t0, failures = failures, n = #results, errors = di.array(errs) }
+
+elseif uri == "/t/limiter" then
+  return reply { delay = app.client().limiter:delay(), pid = ngx.worker.pid() }
 
 elseif uri == "/t/transport" then
   local cases = dofile(ngx.var.di_root .. "/spec/support/transport_cases.lua")

@@ -47,3 +47,96 @@ describe("nginx shared limit", function()
     assert.is_true(n >= 57 and n <= 63, n .. " calls")
   end)
 end)
+
+-- Issue 13, "nothing freezes", in nginx: limiter waits under 1 ms, a 429
+-- with a huge Retry-After, and a limiter file written far ahead.
+describe("nginx limiter: nothing freezes", function()
+  local core = require "dialoginsight.core"
+  local shm = require "dialoginsight.limiter.shm"
+  local inst, t
+
+  setup(function()
+    sbx.reset()
+    local tport = H.free_port()
+    -- 500 calls/s, burst 1: callers in four light threads or two workers
+    -- are held for fractions of the 2 ms interval, most under 1 ms
+    inst = H.start_example("limit-freeze", { workers = 2, rate = 500, burst = 1, extra = table.concat({
+      "lua_shared_dict burn 1m;",
+      "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
+      "server {",
+      "  listen 127.0.0.1:" .. tport .. ";",
+      "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
+      "}",
+    }, "\n") })
+    t = "http://127.0.0.1:" .. tport .. "/t/"
+  end)
+
+  teardown(function()
+    if inst then inst.stop() end
+    pcall(sbx.clear_faults)
+  end)
+
+  it("a burst of limited calls writes no ngx.sleep(0) warning", function()
+    local since = sbx.mark()
+    for _ = 1, 5 do
+      local status, r = H.get_json(t .. "call_many?n=50&concurrency=8")
+      assert.equal(200, status)
+      assert.equal(0, r.failures, table.concat(r.errors or {}, "; "))
+    end
+    assert.equal(200, (H.http(t .. "burn_start?seconds=1")))
+    local r
+    for _ = 1, 40 do
+      H.sh("sleep 0.25")
+      local _, body = H.http(t .. "burn_result")
+      r = cjson.decode(body)
+      if r.done == 2 then break end
+    end
+    assert.equal(2, r.done)
+    local n = H.calls(since, "projects.list")
+    local log = H.read(inst.errlog)
+    local _, zeros = log:gsub("ngx%.sleep%(0%)", "")
+    print(string.format("\n  %d limited calls at 500/s burst 1: %d ngx.sleep(0) warnings, "
+      .. "error log %d bytes", n, zeros, #log))
+    assert.is_true(n >= 250, n .. " calls")
+    assert.equal(0, zeros, "the error log holds ngx.sleep(0) warnings: " .. log:sub(1, 300))
+  end)
+
+  it("a limiter file written far ahead is reset at the next call, with a warning", function()
+    local path = shm.path(inst.dir .. "/limiter", sbx.env("DI_BASE_URL"):gsub("127%.0%.0%.1",
+      "localhost"), sbx.env("DI_KEY_ID"))
+    local tat = math.floor((core.now() + 100000) * 1e9)
+    local bytes = {}
+    for i = 1, 8 do bytes[i] = string.char(tat % 256); tat = math.floor(tat / 256) end
+    local f = assert(io.open(path, "r+b")) -- in place: the workers map this file
+    f:seek("set", 8)
+    f:write(table.concat(bytes))
+    f:close()
+    local status, r = H.get_json(t .. "call?retries=0", { max_time = 10 })
+    assert.equal(200, status)
+    assert.is_true(r.ok, tostring(r.text))
+    assert.is_true(r.elapsed < 2, "the call waited " .. r.elapsed .. " s")
+    local log = H.read(inst.errlog)
+    assert.truthy(log:find("WARNING: the shared limiter file " .. path, 1, true), log:sub(-600))
+    assert.truthy(log:find("reset", 1, true))
+  end)
+
+  -- last: it leaves the example's key held for 30 s
+  it("a 429 with Retry-After: 100000 holds later requests max_retry_after at most", function()
+    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    local _, r = H.get_json(t .. "call?retries=0&max_retry_after=1")
+    assert.is_false(r.ok)
+    assert.equal(429, r.status)
+    local status
+    status, r = H.get_json(t .. "call", { max_time = 10 })
+    assert.equal(200, status)
+    assert.is_true(r.ok, "the request after the 429: " .. tostring(r.text))
+    assert.is_true(r.elapsed < 2, "it waited " .. r.elapsed .. " s")
+
+    -- the example's own policy (max_retry_after 30 s): the key is held 30 s, not hours
+    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    _, r = H.get_json(t .. "call?retries=0")
+    assert.equal(429, r.status)
+    _, r = H.get_json(t .. "limiter")
+    assert.is_true(r.delay > 25 and r.delay <= 30, "the key is held " .. r.delay .. " s")
+  end)
+end)

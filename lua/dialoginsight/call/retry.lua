@@ -101,6 +101,13 @@ function M.classify(entry, err)
   return retryable
 end
 
+--- Seconds every sharer of the key pauses after err, a 429: its Retry-After
+-- (1 s when absent), at most max_retry_after.  A server's (or a proxy's)
+-- Retry-After of a day must not freeze every process on the key for a day.
+function M.penalty(p, err)
+  return math.min(err.retry_after or 1, p.max_retry_after)
+end
+
 --- Seconds to wait before attempt number `attempt` + 1.  Honours the
 -- server's Retry-After up to the cap; after a call limit that named no
 -- wait, from M.LIMIT_BASE, doubling, capped, jitter adding up to half;

@@ -144,8 +144,11 @@ function Scheduler:settle(sl, started, r, cut)
   local again = retry.classify(entry, err)
   err.attempts = attempt
   sl.last = err
-  -- a 429 tells every process sharing the key to back off, not only us
-  if err.status == 429 then self.limiter:penalize(err.retry_after or 1) end
+  -- a limit reply (a 429, or the service's call-limit message: call/reply.lua)
+  -- tells every process sharing the key to back off, not only us (clamped)
+  if err.kind == "rate_limited" then
+    self.limiter:penalize(retry.penalty(req.policy or self.policy, err))
+  end
   if cut and err.kind == "timeout" then
     return nil, self:expired(sl, "passed during attempt " .. attempt)
   end

@@ -1,7 +1,10 @@
 --- The limiter backend of one host: a GCRA state per (API host, key id) in
 -- a file under limiter_dir that every process on the host maps.  See
--- src/di_limiter.c for how it stays consistent without locks.
+-- src/di_limiter.c for how it stays consistent without locks, and
+-- src/di_limiter_file.c for which directories and files it accepts.
 local core = require "dialoginsight.core"
+
+local ngx = ngx
 
 local M = {}
 
@@ -12,8 +15,66 @@ function M.path(dir, base_url, key_id)
     host:gsub("[^%w%.%-]", "_"), tostring(key_id))
 end
 
---- The core limiter (acquire, penalize, delay, configure, close) of a
--- client's settings, or nil, message.
+-- What the core reports when an access repaired the shared file
+-- (src/di_limiter.c: limiter_acquire), as the warning a user reads.
+local EVENTS = {
+  reset = "held an arrival time further ahead than any client could have set "
+    .. "(a file from before a reboot, or written by something else): reset, "
+    .. "calls go on at the configured rate",
+  regrown = "had shrunk while in use (truncated?): extended again, "
+    .. "the limit starts afresh",
+  unusable = "cannot be used (%s): calls go on without the shared limit",
+}
+
+-- Where this process's warnings go: nginx's error log, else stderr.
+local function log_warning(msg)
+  if ngx and ngx.log and ngx.WARN then
+    ngx.log(ngx.WARN, msg)
+  else
+    io.stderr:write(msg, "\n")
+  end
+end
+
+-- Warned once per process and kind: a damaged file is one event, however
+-- many calls see its trace.
+local warned = {}
+
+local function report(path, event)
+  if event == nil then return end
+  local kind, detail = event:match("^(%a+):? ?(.*)$")
+  if warned[kind] then return end
+  warned[kind] = true
+  log_warning(string.format("dialoginsight: WARNING: the shared limiter file %s %s",
+    path, EVENTS[kind]:format(detail)))
+end
+
+local Shm = {}
+Shm.__index = Shm
+
+function Shm:acquire()
+  local wait, event = self.core:acquire()
+  report(self.path, event)
+  return wait
+end
+
+function Shm:penalize(seconds)
+  report(self.path, self.core:penalize(seconds))
+end
+
+function Shm:delay()
+  local wait, event = self.core:delay()
+  report(self.path, event)
+  return wait
+end
+
+function Shm:configure(rate, burst) return self.core:configure(rate, burst) end
+
+function Shm:close() return self.core:close() end
+
+--- The limiter (acquire, penalize, delay, configure, close) of a client's
+-- settings, or nil, message.  A pause (penalize) never exceeds the retry
+-- policy's max_retry_after: one 429 with a huge Retry-After must not hold
+-- every sharer of the key for longer than any of them would wait itself.
 function M.open(settings)
   local dir = settings.limiter_dir
   if dir == nil then
@@ -21,10 +82,16 @@ function M.open(settings)
     dir, err = core.runtime_dir()
     if not dir then return nil, err end
   end
-  return core.limiter {
-    path = M.path(dir, settings.base_url, settings.key_id),
-    rate = settings.rate, burst = settings.burst,
+  -- settings.retries: the policy config.resolve made (call/retry.lua); the
+  -- core's own default (30 s) is the policy's
+  local policy = type(settings.retries) == "table" and settings.retries or {}
+  local path = M.path(dir, settings.base_url, settings.key_id)
+  local lim, err = core.limiter {
+    path = path, rate = settings.rate, burst = settings.burst,
+    max_penalty = policy.max_retry_after,
   }
+  if not lim then return nil, err end
+  return setmetatable({ core = lim, path = path }, Shm)
 end
 
 return M

@@ -365,6 +365,15 @@ function Transport:refuse()
   return M.phase_problem()
 end
 
+-- Every wait of this transport.  ngx.sleep counts whole milliseconds, and
+-- a wait under 1 ms (the limiter often asks for 0.3 ms) would become
+-- ngx.sleep(0), which Debian's nginx (without OpenResty's delayed-events
+-- patch) answers with a warning in the error log each time: thousands of
+-- lines for a burst.  So a wait lasts 1 ms at least.
+local function nap(s)
+  ngx.sleep(math.max(0.001, s))
+end
+
 --- Concurrent calls: one light thread (ngx.thread.spawn) per call.
 local Multi = {}
 Multi.__index = Multi
@@ -407,8 +416,8 @@ end
 -- list of completions (possibly empty).
 function Multi:perform(wait_seconds)
   if self.n == 0 then return {} end
-  local delay = math.max(0, wait_seconds or 0)
-  local sleeper = spawn(function() ngx.sleep(delay) end)
+  local delay = wait_seconds or 0
+  local sleeper = spawn(function() nap(delay) end)
   local ok, res = wait(sleeper, unpack(self.threads, 1, self.n))
   if not ok or type(res) ~= "table" then return {} end -- the sleeper: time is up
   kill(sleeper)
@@ -430,7 +439,7 @@ end
 function Transport:now() return core.now() end
 
 function Transport:sleep(s)
-  if s > 0 then ngx.sleep(s) end
+  if s > 0 then nap(s) end
 end
 
 --- Pooled connections belong to the worker, not to the client: nothing to do.
