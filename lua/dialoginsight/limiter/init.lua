@@ -41,14 +41,6 @@ function M.open(settings)
   return adaptive.new(backend, settings.rate, settings.burst)
 end
 
-local function warn(msg)
-  if ngx and ngx.log then
-    ngx.log(ngx.WARN, "dialoginsight: ", msg)
-  else
-    io.stderr:write("dialoginsight: warning: ", msg, "\n")
-  end
-end
-
 --- The Redis backend of settings, over the local one as its fallback.
 function M.redis(settings, fallback)
   local in_nginx = require("dialoginsight.transport.ngx").available()
@@ -59,7 +51,7 @@ function M.redis(settings, fallback)
     rate = settings.rate, burst = settings.burst, fallback = fallback,
     fallback_rate = fallback_rate, max_ahead = settings.retries.max_retry_after,
     connect = in_nginx and redis.connect_ngx or redis.connect_core,
-    now = core.now, warn = warn,
+    now = core.now, warn = function(msg) shm.warn("dialoginsight: WARNING: " .. msg) end,
   }
 end
 

@@ -20,7 +20,8 @@ M.TIMEOUT = 0.05        -- seconds to connect, and per command
 M.RETRY_INTERVAL = 5    -- seconds between attempts to reach Redis again
 M.WARN_EVERY = 60       -- seconds between two warnings of one process
 
--- KEYS[1]: the limit's key.  ARGV: op ("acquire" | "penalize"), interval
+-- KEYS[1]: the limit's key.  ARGV: op ("acquire" | "penalize" | "delay":
+-- the wait acquire would answer, nothing taken), interval
 -- and tolerance (microseconds: 1/rate and (burst - 1)/rate), the penalty
 -- (microseconds), the furthest ahead a sound state can be (microseconds).
 -- Returns { wait_us, reset }: wait_us 0 when the call may go (its slot
@@ -35,6 +36,7 @@ local reset = 0
 if tat > now + tonumber(ARGV[5]) then tat = 0; reset = 1 end
 local start = math.max(tat, now)
 local new
+if ARGV[1] == 'delay' then return { math.max(0, start - now - tolerance), reset } end
 if ARGV[1] == 'acquire' then
   if start - now > tolerance then return { start - now - tolerance, reset } end
   new = start + interval
@@ -239,6 +241,13 @@ function Backend:acquire()
   local r = self:run("acquire")
   if r then return r[1] / 1e6 end
   return self.fallback:acquire()
+end
+
+--- Seconds until a call could start, without taking a slot.
+function Backend:delay()
+  local r = self:run("delay")
+  if r then return r[1] / 1e6 end
+  return self.fallback:delay()
 end
 
 --- Every sharer, on every host, waits `seconds` (already clamped).

@@ -26,7 +26,8 @@ local EVENTS = {
   unusable = "cannot be used (%s): calls go on without the shared limit",
 }
 
--- Where this process's warnings go: nginx's error log, else stderr.
+--- Where this process's warnings of the limiter go: nginx's error log,
+-- else stderr (limiter/redis.lua's too).
 local function log_warning(msg)
   if ngx and ngx.log and ngx.WARN then
     ngx.log(ngx.WARN, msg)
@@ -47,6 +48,8 @@ local function report(path, event)
   log_warning(string.format("dialoginsight: WARNING: the shared limiter file %s %s",
     path, EVENTS[kind]:format(detail)))
 end
+
+M.warn = log_warning
 
 local Shm = {}
 Shm.__index = Shm
