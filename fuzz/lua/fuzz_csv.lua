@@ -2,6 +2,12 @@
 -- end; then the accepted rows (header and the rows it took) written back
 -- with the host's writer (cli/csv.lua), in the file's own separator as the
 -- rejects file is, and read again: the same rows, none refused.
+--
+-- Every line is accounted for (issue 13): records start on strictly
+-- increasing lines, even when the reader goes back after a runaway quote,
+-- and r:lines() at the end is the file's own count of lines.  The file is
+-- read a second time with a 16-byte record limit, so that the paths of a
+-- record over the limit (and a runaway quote over it) are fuzzed too.
 local core = require "dialoginsight.core"
 local csv = require "dialoginsight.cli.csv"
 
@@ -9,20 +15,32 @@ local function fail(fmt, ...)
   error("fuzz_csv: " .. string.format(fmt, ...), 0)
 end
 
+-- The lines of bytes, counted as the reader counts them: CRLF, CR or LF
+-- ends one, and a last line without an end counts.
+local function count_lines(bytes)
+  local n = select(2, bytes:gsub("\r\n", "\n"):gsub("[\r\n]", ""))
+  local last = bytes:sub(-1)
+  if #bytes > 0 and last ~= "\n" and last ~= "\r" then n = n + 1 end
+  return n
+end
+
 -- Reads the whole file; returns header (or nil, why), accepted rows, count
--- of refused ones.  Each record consumes at least one byte, so more records
--- than bytes means the reader is looping.
-local function read_all(bytes)
+-- of refused ones.  Each record starts on a later line than the one before,
+-- so more records than bytes means the reader is looping.
+local function read_all(bytes, opts)
   local path, fd = fuzz_memfd(bytes)
-  local r, oerr = core.csv_open(path)
+  local r, oerr = core.csv_open(path, opts)
   if not r then fuzz_closefd(fd); fail("csv_open: %s", tostring(oerr)) end
   local header, herr = r:header()
   if header == nil and type(herr) ~= "string" then fail("header() gave nil without a reason") end
-  local rows, refused, n = {}, 0, 0
+  local rows, refused, n, prev = {}, 0, 0, 0
   local limit = #bytes + 2
   while true do
     local row, a, line, bad = r:next()
-    if row == nil then break end
+    if row == nil then
+      if a ~= nil then fail("a memfd gave nil, %s", tostring(a)) end
+      break
+    end
     n = n + 1
     if n > limit then fail("%d records from %d bytes: the reader loops", n, #bytes) end
     if row == false then
@@ -32,14 +50,24 @@ local function read_all(bytes)
       refused = refused + 1
     else
       if type(row) ~= "table" or math.type(a) ~= "integer" or a < 1 then fail("bad row/line") end
+      line = a
       for i = 1, #row do
         if type(row[i]) ~= "string" then fail("field %d is a %s", i, type(row[i])) end
       end
       if header and #row ~= #header then fail("accepted a row of %d fields, header has %d", #row, #header) end
       rows[#rows + 1] = row
     end
+    if line <= prev then fail("a record on line %d after one on line %d", line, prev) end
+    prev = line
   end
   if r:next() ~= nil then fail("next() after the end returned a row") end
+  if header then
+    local lines = r:lines()
+    if lines ~= count_lines(bytes) then
+      fail("lines() says %d, the file has %d", lines, count_lines(bytes))
+    end
+    if prev > lines then fail("a record on line %d of %d", prev, lines) end
+  end
   local tell, sep = r:tell(), r:separator()
   if tell > #bytes then fail("tell() %d past the end %d", tell, #bytes) end
   r:close()
@@ -55,6 +83,7 @@ local function same(a, b, what)
 end
 
 return function(bytes)
+  read_all(bytes, { max_record = 16 })
   local header, _, rows, _, sep = read_all(bytes)
   if not header then return end
   local out = { csv.line(header, sep) }

@@ -392,13 +392,16 @@ describe("hostile input", function()
       assert.are.same({ "4", "5" }, out[4].row)
     end)
 
-    it("an unterminated quote is refused, and ends the file", function()
+    it("an unterminated quote is refused, and reading resumes on the next line", function()
       local r = bounded(rows, 'a,b\n1,"never closed\n2,3\n')
       assert.is_true(r[1], tostring(r[2]))
       local out = r[2]
-      assert.are.equal(1, #out)
+      assert.are.equal(2, #out)
       assert.are.equal(false, out[1].row)
       assert.truthy(out[1].a:find("unterminated quote", 1, true), out[1].a)
+      assert.are.same({ "1", "never closed" }, out[1].bad)
+      assert.are.same({ "2", "3" }, out[2].row)
+      assert.are.equal(3, out[2].a)
     end)
 
     it("a 1 MB field, NUL bytes and invalid UTF-8 do not crash the reader", function()

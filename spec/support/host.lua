@@ -30,19 +30,50 @@ function M.spit(path, s)
 end
 
 --- Runs the host: args is a shell-quoted string; opts.env prefix, opts.stdin
--- text, opts.cwd.  Returns { code, out, err }.
+-- text, opts.pipe (a command piped into the host's stdin), opts.before
+-- (shell words run first, e.g. "exec 3<>/dev/tcp/...  && "), opts.redirect
+-- (extra redirections, e.g. "<&3"), opts.bash (run through bash, for
+-- /dev/tcp), opts.cwd.  Returns { code, out, err }.
 function M.run(args, opts)
   opts = opts or {}
   local out, err = M.TMP .. "/out", M.TMP .. "/err"
-  local cmd = string.format("cd %s && %s%s %s %s > %s 2> %s", M.q(opts.cwd or M.ROOT),
-    M.ENV, opts.env or "", M.BIN, args, out, err)
+  local cmd = string.format("%s%s%s%s %s %s > %s 2> %s", opts.before or "", M.ENV,
+    opts.env or "", M.BIN, args, opts.redirect or "", out, err)
   if opts.stdin then
     M.spit(M.TMP .. "/in", opts.stdin)
     cmd = cmd .. " < " .. M.TMP .. "/in"
   end
+  if opts.pipe then cmd = opts.pipe .. " | " .. cmd end
+  cmd = "cd " .. M.q(opts.cwd or M.ROOT) .. " && " .. cmd
+  if opts.bash then cmd = "bash -c " .. M.q(cmd) end
   local ok, _, code = os.execute(cmd)
   if type(ok) == "number" then code = ok / 256 end -- Lua 5.1 returns the status
   return { code = code, out = M.slurp(out) or "", err = M.slurp(err) or "" }
+end
+
+--- Starts the host in the background (args as for run, outputs in files
+-- named after name); returns a handle: pid, and wait(secs) -> code, out, err.
+function M.spawn(args, name)
+  local base = M.TMP .. "/" .. name
+  os.remove(base .. ".rc")
+  os.execute(string.format("cd %s && ( %s%s %s > %s.out 2> %s.err & echo $! > %s.pid; "
+    .. "wait $!; echo $? > %s.rc ) > /dev/null 2>&1 &", M.q(M.ROOT), M.ENV, M.BIN, args,
+    base, base, base, base))
+  local h = { base = base }
+  for _ = 1, 100 do
+    h.pid = tonumber(M.slurp(base .. ".pid") or "")
+    if h.pid then break end
+    os.execute("sleep 0.05")
+  end
+  function h.wait(secs)
+    for _ = 1, (secs or 60) * 10 do
+      local rc = tonumber(M.slurp(base .. ".rc") or "")
+      if rc then return rc, M.slurp(base .. ".out"), M.slurp(base .. ".err") end
+      os.execute("sleep 0.1")
+    end
+    error("the host did not finish in time")
+  end
+  return h
 end
 
 return M

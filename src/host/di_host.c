@@ -14,8 +14,12 @@
  *     "graceful" stop instead: SIGINT then only sets a flag it polls through
  *     host.interrupted(); a second Ctrl-C falls back to the hook.
  *   - dialoginsight.host: interrupted, graceful, isatty, width, fsync, mode,
- *     size, truncate, rss: the few system calls the commands need.
+ *     size, truncate, lock, fileid, rss: the few system calls the commands
+ *     need.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +156,118 @@ static int h_truncate(lua_State *L) {
   return luaL_fileresult(L, truncate(path, size) == 0, path);
 }
 
+/* host.lock(file) -> true, or nil, err, pid: an exclusive lock (fcntl
+ * F_SETLK, whole file) on an open Lua file, so that two runs never write one
+ * journal.  It lasts until the process ends or closes any descriptor of that
+ * file (fcntl locks belong to the process), so the caller keeps the file open
+ * and never opens it a second time meanwhile.  The file must be open for
+ * writing.  When another process holds it, pid is that process (F_GETLK). */
+static int h_lock(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  struct flock fl;
+  int fd, tries;
+  if (p->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+  fd = fileno(p->f);
+  /* the holder may let go between F_SETLK and F_GETLK: then try again */
+  for (tries = 0; tries < 3; tries++) {
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) == 0) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    if (errno != EACCES && errno != EAGAIN) return luaL_fileresult(L, 0, NULL);
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_GETLK, &fl) != 0) return luaL_fileresult(L, 0, NULL);
+    if (fl.l_type != F_UNLCK) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "locked by process %d", (int)fl.l_pid);
+      lua_pushinteger(L, (lua_Integer)fl.l_pid);
+      return 3;
+    }
+  }
+  errno = EAGAIN;
+  return luaL_fileresult(L, 0, NULL);
+}
+
+static const char *file_type(mode_t m) {
+  if (S_ISREG(m)) return "file";
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISFIFO(m)) return "fifo";
+  if (S_ISCHR(m)) return "character device";
+  if (S_ISBLK(m)) return "block device";
+  if (S_ISSOCK(m)) return "socket";
+  return "other";
+}
+
+/* Where a dangling symbolic link at cur points: its target, relative to the
+ * link's directory.  Returns 1 when cur was such a link, 0 when it is none
+ * (a file yet to be made), -1 when the target's name is too long. */
+static int follow_dangling(char *cur, size_t size) {
+  char link[PATH_MAX], next[PATH_MAX];
+  const char *slash;
+  int len;
+  ssize_t n = readlink(cur, link, sizeof link - 1);
+  if (n < 0) return 0;
+  link[n] = '\0';
+  slash = strrchr(cur, '/');
+  if (link[0] == '/' || slash == NULL)
+    len = snprintf(next, sizeof next, "%s", link);
+  else
+    len = snprintf(next, sizeof next, "%.*s/%s", (int)(slash - cur), cur, link);
+  if (len < 0 || (size_t)len >= sizeof next || (size_t)len >= size) return -1;
+  memcpy(cur, next, (size_t)len + 1);
+  return 1;
+}
+
+/* host.fileid(path) -> id, type, or nil, err, errno: what path names, so
+ * that two spellings of one file compare equal.  An existing file (through
+ * any symbolic links) is "inode:DEV:INO" and its type ("file", "directory",
+ * "fifo", "character device", ...); a file yet to be made is "path:" and
+ * the absolute path it would get (its directory resolved, a dangling link
+ * followed: writing to it makes its target), with type "none". */
+static int h_fileid(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char cur[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+  const char *base, *slash;
+  struct stat st;
+  int hops = 0, followed;
+  if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur) {
+    errno = ENAMETOOLONG;
+    return luaL_fileresult(L, 0, path);
+  }
+  for (;;) {
+    if (stat(cur, &st) == 0) {
+      lua_pushfstring(L, "inode:%I:%I", (lua_Integer)st.st_dev, (lua_Integer)st.st_ino);
+      lua_pushstring(L, file_type(st.st_mode));
+      return 2;
+    }
+    if (errno != ENOENT) return luaL_fileresult(L, 0, path);
+    followed = follow_dangling(cur, sizeof cur);
+    if (followed == 0) break;
+    if (followed < 0 || ++hops > 40) {
+      errno = followed < 0 ? ENAMETOOLONG : ELOOP;
+      return luaL_fileresult(L, 0, path);
+    }
+  }
+  slash = strrchr(cur, '/');
+  base = slash ? slash + 1 : cur;
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == cur) snprintf(dir, sizeof dir, "/");
+  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - cur), cur);
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    errno = EISDIR;
+    return luaL_fileresult(L, 0, path);
+  }
+  if (!realpath(dir, real)) return luaL_fileresult(L, 0, path);
+  lua_pushfstring(L, "path:%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", base);
+  lua_pushliteral(L, "none");
+  return 2;
+}
+
 /* host.rss() -> peak resident set size in kB */
 static int h_rss(lua_State *L) {
   struct rusage ru;
@@ -169,6 +285,8 @@ static const luaL_Reg host_funcs[] = {
   {"mode", h_mode},
   {"size", h_size},
   {"truncate", h_truncate},
+  {"lock", h_lock},
+  {"fileid", h_fileid},
   {"rss", h_rss},
   {NULL, NULL}
 };

@@ -2,20 +2,27 @@
 -- Contacts.Merge, batch by batch, without ever holding the file.
 --
 -- Every row ends either merged (created or updated) or in the rejects file,
--- with its line number and the reason.  The journal (cli/sync/journal.lua)
+-- with its line number and the reason; a row the server may hold is never
+-- reported rejected.  The outputs are checked before anything is read
+-- (cli/sync/paths.lua), and every write to them is checked
+-- (cli/sync/output.lua): a run that cannot write stops, exit 1, with a
+-- journal that --resume continues.  The journal (cli/sync/journal.lua)
 -- records each batch once it is settled, so that --resume skips what the
--- server already confirmed; the column plan (cli/sync/plan.lua) resolves
--- the header once; each record's outcome is read as contacts:merge_many
--- reads it (records/merge.lua).
+-- server already confirmed, and is locked for the run; the column plan
+-- (cli/sync/plan.lua) resolves the header once; the batches
+-- (cli/sync/batches.lua) are read from the C core's reader; each record's
+-- outcome is read as contacts:merge_many reads it (records/merge.lua).
 local core = require "dialoginsight.core"
 local host = require "dialoginsight.host"
-local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
 local record = require "dialoginsight.records.record"
 local csv = require "dialoginsight.cli.csv"
 local progress = require "dialoginsight.cli.progress"
+local batches = require "dialoginsight.cli.sync.batches"
 local journal = require "dialoginsight.cli.sync.journal"
+local output = require "dialoginsight.cli.sync.output"
+local paths = require "dialoginsight.cli.sync.paths"
 local plan = require "dialoginsight.cli.sync.plan"
 
 local M = { name = "sync", needs_client = true, options = {
@@ -45,16 +52,14 @@ options:
 
 Every row ends merged or in the rejects file (its fields, then di_line and
 di_reason).  The journal FILE.csv.di-journal records each confirmed batch;
---resume skips those and re-sends the rest.
-exit status: 0 all merged, 2 some rows rejected, 1 error, 130 Ctrl-C
-(the journal is written: run again with --resume).
+--resume skips those and re-sends the rest.  A stream (a pipe, /dev/stdin)
+gets its journal and rejects file in the current directory and cannot be
+resumed.  One run at a time per file: a second one stops, naming the first.
+exit status: 0 all merged, 2 some rows rejected, 1 error (a call that
+failed for good, an unreadable input, an output that cannot be written:
+run again with --resume), 130 Ctrl-C (the journal is written: run again
+with --resume).
 ]]
-
--- Failures of a whole batch that say something about these rows: its rows
--- go to the rejects file.  Any other failure (network, auth, rate limit
--- after the retries, 5xx) would hit every following batch too: the run
--- stops, and --resume picks it up later.
-local ROW_KINDS = { api = true, validation = true, decode = true }
 
 local function say(...)
   io.stderr:write("dialoginsight: sync: ", ...)
@@ -101,6 +106,7 @@ local function open_input(run, client)
   run.reader = reader
   run.header, why = reader:header()
   if not run.header then say(file, ": ", why); return false end
+  run.first_line = reader:lines() + 1
   run.sep, run.total = reader:separator(), host.size(file) or 0
   local schema, err = client.projects:fields()
   if not schema then say("cannot read the project's fields: ", tostring(err)); return false end
@@ -123,14 +129,48 @@ local function open_input(run, client)
   return true
 end
 
--- The journal (not in a dry run) and the rejects file: fills run, or
--- returns false, exit status.
+-- The rejects file, locked, then cut back to what the resumed journal
+-- recorded, or started afresh with its header line: the output, or nil,
+-- message.
+local function open_rejects(run)
+  local out, err = output.open(run.paths.rejects, "rejects file")
+  if not out then return nil, err end
+  local function fail(...) out:close(); return nil, ... end
+  local ok, size
+  ok, err = out:lock()
+  if not ok then return fail(err) end
+  size, err = out:size()
+  if not size then return fail(err) end
+  local old = run.journal and run.journal.old
+  if old and size > 0 and old.rejects_size > 0 then
+    if size < old.rejects_size then
+      return fail("the rejects file " .. out.path .. " is shorter than the journal says ("
+        .. size .. " bytes, " .. old.rejects_size .. " recorded): it was changed; "
+        .. "use --restart to start over")
+    end
+    ok, err = out:truncate(old.rejects_size)
+  else
+    local h = {}
+    for j, name in ipairs(run.header) do h[j] = name end
+    h[#h + 1], h[#h + 2] = "di_line", "di_reason"
+    ok, err = out:truncate(0)
+    if ok then ok, err = out:write(csv.line(h, run.sep)) end
+    if ok then ok, err = out:flush() end
+  end
+  if not ok then return fail(err) end
+  return out
+end
+
+-- The journal (not in a dry run: it is locked and read first, written only
+-- once the rejects file is open) and the rejects file: fills run, or says
+-- why and returns false, exit status.  A failure leaves no journal behind
+-- that this run made.
 local function open_outputs(run)
   local o = run.opts
-  local rpath = run.rpath
   if not o.dry_run then
-    local j, why, status = journal.open({ path = o.file .. ".di-journal", file = o.file,
-      size = run.total, key = run.key, resume = o.resume, restart = o.restart }, say)
+    local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
+      size = run.total, key = run.key, resume = o.resume, restart = o.restart,
+      stream = run.paths.stream }, say)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
@@ -139,138 +179,53 @@ local function open_outputs(run)
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
       st.rows, st.resumed = old.rows, old.rows
-      if host.size(rpath) and old.rejects_size > 0 then
-        host.truncate(rpath, old.rejects_size)
-        run.rfile = assert(io.open(rpath, "ab"))
-      end
     end
   end
-  if not run.rfile then
-    local f, why = io.open(rpath, "wb")
-    if not f then say(why); return false, 1 end
-    local h = {}
-    for j, name in ipairs(run.header) do h[j] = name end
-    h[#h + 1], h[#h + 2] = "di_line", "di_reason"
-    f:write(csv.line(h, run.sep))
-    f:flush()
-    run.rfile = f
+  local rejects, why = open_rejects(run)
+  local ok = rejects ~= nil
+  if ok and run.journal then ok, why = run.journal:start() end
+  if not ok then
+    say(why)
+    if run.journal then run.journal:abandon() end
+    if rejects then rejects:close() end
+    return false, 1
   end
+  run.rejects = rejects
   return true
-end
-
--- Reading -----------------------------------------------------------------------------
-
-local function reject_line(run, row, line, reason)
-  local out, n = {}, math.max(#row, #run.header)
-  for j = 1, n do out[j] = row[j] or "" end
-  out[n + 1], out[n + 2] = tostring(line), reason
-  return csv.line(out, run.sep)
-end
-
-local function reject(run, b, line, row, reason)
-  b.rejects[#b.rejects + 1] = { line, reject_line(run, row, line, reason) }
-end
-
-local function reason_of(problems)
-  local parts = {}
-  for _, p in ipairs(problems) do
-    parts[#parts + 1] = tostring(p.field) .. " " .. tostring(p.message)
-  end
-  return table.concat(parts, "; ")
-end
-
--- Whether record number recno was confirmed by an earlier run.
-local function confirmed(run, recno)
-  local ranges = run.done_ranges
-  while ranges[run.ri] and ranges[run.ri][2] < recno do run.ri = run.ri + 1 end
-  local r = ranges[run.ri]
-  return r ~= nil and r[1] <= recno
-end
-
--- The next batch of records, skipping confirmed ranges (a batch never spans
--- one), or nil at the end: { first, last, records, rows, lines, rejects,
--- created, updated }.
-local function next_batch(run)
-  if run.eof then return nil end
-  local b
-  while true do
-    local row, a, line, bad = run.reader:next()
-    if row == nil then
-      if a then error("reading " .. run.opts.file .. ": " .. a, 0) end
-      run.eof = true
-      break
-    end
-    run.recno = run.recno + 1
-    if confirmed(run, run.recno) then
-      if b then break end
-    else
-      b = b or { first = run.recno, records = {}, rows = {}, lines = {}, rejects = {},
-                 created = 0, updated = 0 }
-      b.last = run.recno
-      if row == false then
-        reject(run, b, line, bad or {}, (a:gsub("^line %d+: ", "")))
-      else
-        local rec, probs = run.builder:row(row, run.steps)
-        if probs then
-          reject(run, b, a, row, reason_of(probs))
-        else
-          local n = #b.records + 1
-          b.records[n], b.rows[n], b.lines[n] = rec, row, a
-          if n == run.opts.batch_size then break end
-        end
-      end
-    end
-  end
-  run.st.pos = run.reader:tell()
-  return b
 end
 
 -- Settling -------------------------------------------------------------------------
 
--- A batch is settled: its rejects, then its journal line.
+-- An output failed: the run stops, and nothing more is written (the journal
+-- must not get ahead of the rejects file, nor past a hole).
+local function broke(run, err)
+  run.broken = true
+  run.fatal = run.fatal or err
+end
+
+-- A batch is settled: its rejects, then its journal line; then it counts.
 local function settle(run, b)
+  if run.broken then return end
   table.sort(b.rejects, function(x, y) return x[1] < y[1] end)
-  for _, r in ipairs(b.rejects) do run.rfile:write(r[2]) end
-  run.rfile:flush()
+  local out, ok, err = run.rejects, true, nil
+  for _, r in ipairs(b.rejects) do
+    ok, err = out:write(r[2])
+    if not ok then break end
+  end
+  if ok then ok, err = out:flush() end
+  if ok and run.journal then ok, err = run.journal:record(b, out) end
+  if not ok then return broke(run, err) end
   local st = run.st
   st.created, st.updated = st.created + b.created, st.updated + b.updated
   st.rejected = st.rejected + #b.rejects
   st.rows = st.rows + (b.last - b.first + 1)
-  if run.journal then run.journal:record(b, run.rfile) end
-end
-
--- The outcome of each record of batch b from the result of its Merge call.
--- Returns the error that must stop the run, if any.
-local function outcomes(run, b, res)
-  if errors.is_error(res) and not ROW_KINDS[res.kind] then return res end
-  merge.settle(res, #b.rows, "contacts", function(k, outcome, rec, err)
-    if outcome == "created" then
-      b.created = b.created + 1
-    elseif outcome == "updated" or outcome == "accepted" then
-      -- accepted: a status this library does not know, ValidationResult OK
-      -- (records/merge.lua); merged, and counted with the updates
-      b.updated = b.updated + 1
-    else
-      local reason
-      if err == res then
-        reason = "batch refused: " .. tostring(res)
-      elseif err then
-        reason = "refused by the server: the server returned no outcome for this record"
-      else
-        local o = merge.outcome(rec, fields.friendly)
-        reason = "refused by the server: " .. tostring(o.reason or outcome)
-      end
-      reject(run, b, b.lines[k], b.rows[k], reason)
-    end
-  end)
-  return nil
 end
 
 -- Running -----------------------------------------------------------------------------
 
 local function dry_run(run)
-  while true do
-    local b = next_batch(run)
+  while not run.fatal do
+    local b = batches.next(run)
     if not b then break end
     run.st.valid = run.st.valid + #b.records
     settle(run, b)
@@ -286,7 +241,7 @@ local function send(run, client)
     while true do
       if run.fatal then return nil end
       if host.interrupted() then run.interrupted = true; return nil end
-      local b = next_batch(run)
+      local b = batches.next(run)
       if not b then return nil end
       run.bar:update(run.st)
       if #b.records == 0 then
@@ -301,7 +256,7 @@ local function send(run, client)
   local function done(i, res)
     local b = pending[i]
     pending[i] = nil
-    local fatal = outcomes(run, b, res)
+    local fatal = batches.outcomes(run, b, res)
     if fatal then
       run.fatal = run.fatal or fatal
       return
@@ -314,7 +269,19 @@ end
 
 -- Finishing ---------------------------------------------------------------------------
 
-local function summary_line(st, elapsed, opts)
+-- Which lines of the input the rows covered: every line is the header's, a
+-- row's (the rows are contiguous from the line after the header), or blank.
+local function lines_part(run)
+  local last, blank = run.reader:lines()
+  if not run.eof or run.fatal then return string.format(", read to line %d", last) end
+  if last < run.first_line then return string.format(", no rows after the header (lines 1-%d)", last) end
+  local s = string.format(", rows on lines %d-%d of %d", run.first_line, last, last)
+  if blank > 0 then s = s .. string.format(" (%d blank)", blank) end
+  return s
+end
+
+local function summary_line(run, elapsed)
+  local st, opts = run.st, run.opts
   local merged = st.created + st.updated
   local s = string.format("sync contacts %s: %d rows, %d merged (%d created, %d updated), "
     .. "%d rejected", opts.file, st.rows, merged, st.created, st.updated, st.rejected)
@@ -323,35 +290,59 @@ local function summary_line(st, elapsed, opts)
       opts.file, st.rows, st.valid, st.rejected)
   end
   if st.resumed > 0 then s = s .. string.format(" (%d rows done by earlier runs)", st.resumed) end
+  s = s .. lines_part(run)
   s = s .. string.format(" in %.1f s (%d rows/s), peak memory %d MB",
     elapsed, elapsed > 0 and math.floor((st.rows - st.resumed) / elapsed) or 0,
     math.floor(host.rss() / 1024 + 0.5))
   return s
 end
 
+-- Closes the outputs: the rejects file first, since the journal may say
+-- complete only once every reject is on disk.
+local function close_outputs(run)
+  local complete = run.eof and not run.fatal and not run.interrupted
+  local ok, err = run.rejects:sync()
+  local cok, cerr = run.rejects:close()
+  if ok then ok, err = cok, cerr end
+  if not ok then broke(run, err); complete = false end
+  if run.journal then
+    ok, err = run.journal:close(complete)
+    if not ok then broke(run, err) end
+  end
+end
+
+-- What to do after a run that did not finish.
+local function stop_advice(run)
+  local o = run.opts
+  if o.dry_run then return "the rejects file is incomplete; run the dry run again" end
+  if run.paths.stream then
+    return "the journal " .. run.paths.journal .. " lists the confirmed batches; a stream "
+      .. "cannot be resumed: sync it again with --restart (Merge is an upsert)"
+  end
+  return "the batches confirmed so far are in " .. run.paths.journal
+    .. "; run again with --resume"
+end
+
 -- Closes everything, prints the summary; returns the exit status.
 local function finish(run)
-  run.reader:close()
   run.bar:finish(run.st)
-  local complete = run.eof and not run.fatal and not run.interrupted
-  if run.journal then run.journal:close(complete) end
-  host.fsync(run.rfile)
-  run.rfile:close()
+  close_outputs(run)
   local st = run.st
-  io.stdout:write(summary_line(st, core.now() - run.started, run.opts), "\n")
+  io.stdout:write(summary_line(run, core.now() - run.started), "\n")
+  run.reader:close()
   if st.rejected > 0 then
     io.stdout:write(st.rejected, st.rejected == 1 and " row" or " rows", " rejected: see ",
-      run.rpath, " (the original fields, then di_line and di_reason)\n")
+      run.paths.rejects, " (the original fields, then di_line and di_reason)\n")
   end
   io.stdout:flush()
   if run.fatal then
     say("stopped: ", tostring(run.fatal))
-    say("the batches confirmed so far are in ", run.opts.file, ".di-journal; run again with --resume")
+    say(stop_advice(run))
     return 1
   end
   if run.interrupted then
-    say("interrupted: the batches in flight were finished and the journal written; "
-      .. "run again with --resume to continue")
+    say("interrupted: the batches in flight were finished and the journal written")
+    say(stop_advice(run))
     return 130
   end
   return st.rejected > 0 and 2 or 0
@@ -360,10 +351,13 @@ end
 --- Runs a sync (opts as check() leaves them); returns the exit status.
 function M.run(client, opts)
   local run = {
-    opts = opts, started = core.now(), rpath = opts.rejects or (opts.file .. ".rejects.csv"),
+    opts = opts, started = core.now(),
     st = { rows = 0, created = 0, updated = 0, rejected = 0, valid = 0, resumed = 0, pos = 0 },
     done_ranges = {}, ri = 1, recno = 0,
   }
+  local why
+  run.paths, why = paths.resolve(opts)
+  if not run.paths then say(why); return 1 end
   if not open_input(run, client) then
     if run.reader then run.reader:close() end
     return 1

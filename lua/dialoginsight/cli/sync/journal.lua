@@ -13,19 +13,22 @@
 -- the batch settles), so the ranges alone say what is done.  The rejects
 -- file is cut back to the size the last B line recorded, which drops any
 -- rejects written for a batch whose B line never made it to the journal.
+--
+-- One run per journal: the file is locked (host.lock, through
+-- cli/sync/output.lua) from before it is read until the run ends, and a
+-- second run on the same input stops, naming the first one's process.
+-- Every write is checked; E is written only after everything else
+-- succeeded.
 local core = require "dialoginsight.core"
-local host = require "dialoginsight.host"
+local output = require "dialoginsight.cli.sync.output"
 
 local M = {}
 
---- Reads the journal at path: { size, key, ranges (sorted), created,
--- updated, rejected, rows, rejects_size, good (bytes of whole lines),
--- complete }, or nil when there is none, or nil, why when it is not one.
-function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+--- Reads a journal's text: { size, key, ranges (sorted), created, updated,
+-- rejected, rows, rejects_size, good (bytes of whole lines), complete }, or
+-- nil when it holds no whole line (none yet: a run that confirmed nothing),
+-- or nil, why when it is not a journal.
+function M.parse(text)
   local j = { ranges = {}, created = 0, updated = 0, rejected = 0, rows = 0,
               rejects_size = 0, good = 0 }
   local pos = 1
@@ -51,6 +54,7 @@ function M.read(path)
       j.rejects_size = tonumber(off)
     end
   end
+  if j.good == 0 then return nil end
   if not j.size then return nil, "it has no header line" end
   table.sort(j.ranges, function(x, y) return x[1] < y[1] end)
   return j
@@ -59,58 +63,121 @@ end
 local Journal = {}
 Journal.__index = Journal
 
---- Opens the journal of an input for a run.  opts: path, size (of the
--- input), key, resume, restart.  Returns the journal, with `old` (what
--- M.read gave) when it resumes; or nil, message, exit status.
-function M.open(opts, say)
-  local old, why = M.read(opts.path)
-  if why then return nil, "journal " .. opts.path .. ": " .. why .. "; remove it or use --restart", 1 end
-  if old and opts.resume then
+-- What an existing journal means for this run: nil (go on), or a message
+-- and an exit status (refuse).
+local function refusal(old, opts)
+  if opts.resume then
     if old.size ~= opts.size then
-      return nil, opts.file .. " changed since the journal was written (" .. old.size
+      return opts.file .. " changed since the journal was written (" .. old.size
         .. " bytes then, " .. opts.size .. " now): cannot resume; use --restart to start over", 1
     end
     if old.complete then
-      return nil, "the journal says this file was already synced completely; "
+      return "the journal says this file was already synced completely; "
         .. "use --restart to sync it again", 0
     end
-    host.truncate(opts.path, old.good)
-    local f = assert(io.open(opts.path, "ab"))
-    say("resuming: ", old.rows, " rows were confirmed by earlier runs")
-    return setmetatable({ file = f, old = old, last_sync = core.now() }, Journal)
-  elseif old and not old.complete and not opts.restart then
-    return nil, "an unfinished journal exists (" .. opts.path .. "): use --resume to "
+  elseif not old.complete and not opts.restart then
+    if opts.stream then
+      return "an unfinished journal exists (" .. opts.path .. ") and a stream cannot be "
+        .. "resumed: use --restart to start over", 1
+    end
+    return "an unfinished journal exists (" .. opts.path .. "): use --resume to "
       .. "continue it, or --restart to start over", 1
+  end
+  return nil
+end
+
+--- Opens and locks the journal of an input for a run, and decides from
+-- what it holds.  opts: path, file, size (of the input), key, resume,
+-- restart, stream.  Returns the journal, with `old` (what M.parse gave)
+-- when it resumes; or nil, message, exit status.  Nothing is written yet:
+-- start() does that once the other outputs are open, and abandon() leaves
+-- things as they were.
+function M.open(opts, say)
+  local out, err = output.open(opts.path, "journal")
+  if not out then return nil, err, 1 end
+  local ok, lerr, pid = out:lock()
+  if not ok then
+    out:close()
+    if pid then lerr = lerr .. ": wait for it to end, or stop it (kill " .. pid .. ")" end
+    return nil, lerr, 1
+  end
+  local text
+  text, err = out:read_all()
+  if not text then out:close(); return nil, err, 1 end
+  local j = setmetatable({ out = out, opts = opts, fresh = text == "" }, Journal)
+  local old, why = M.parse(text)
+  if why then
+    j:abandon()
+    return nil, "journal " .. opts.path .. ": " .. why .. "; remove it or use --restart", 1
+  end
+  local refuse, status
+  if old then refuse, status = refusal(old, opts) end
+  if refuse then
+    j:abandon()
+    return nil, refuse, status
+  end
+  if old and opts.resume then
+    j.old = old
+    say("resuming: ", old.rows, " rows were confirmed by earlier runs")
   elseif opts.resume then
     say("no journal to resume (", opts.path, "): starting from the beginning")
   end
-  local f
-  f, why = io.open(opts.path, "wb")
-  if not f then return nil, why, 1 end
-  f:write(string.format("DIJ1 size=%d key=%s\n", opts.size, opts.key))
-  f:flush()
-  host.fsync(f)
-  return setmetatable({ file = f, last_sync = core.now() }, Journal)
+  return j
+end
+
+--- Starts writing: cuts a resumed journal back to its whole lines, or
+-- writes a new one's header.  true, or nil, message.
+function Journal:start()
+  local out, ok, err = self.out, nil, nil
+  if self.old then
+    ok, err = out:truncate(self.old.good)
+  else
+    ok, err = out:truncate(0)
+    if ok then
+      ok, err = out:write(string.format("DIJ1 size=%d key=%s\n", self.opts.size, self.opts.key))
+    end
+    if ok then ok, err = out:sync() end
+  end
+  self.last_sync = core.now()
+  return ok, err
 end
 
 --- Records a settled batch; fsyncs it (and the rejects file before it) at
--- most once a second.
+-- most once a second.  rejects: the rejects file's output.  true, or nil,
+-- message.
 function Journal:record(b, rejects)
-  self.file:write(string.format("B %d %d %d %d %d %d\n", b.first, b.last, b.created,
-    b.updated, #b.rejects, rejects:seek("cur")))
-  self.file:flush()
-  if core.now() - self.last_sync >= 1 then
-    host.fsync(rejects)
-    host.fsync(self.file)
+  local size, err = rejects:size()
+  if not size then return nil, err end
+  local ok
+  ok, err = self.out:write(string.format("B %d %d %d %d %d %d\n", b.first, b.last, b.created,
+    b.updated, #b.rejects, size))
+  if ok then ok, err = self.out:flush() end
+  if ok and core.now() - self.last_sync >= 1 then
+    ok, err = rejects:sync()
+    if ok then ok, err = self.out:sync() end
     self.last_sync = core.now()
   end
+  return ok, err
 end
 
---- Ends the journal: marked complete when the whole input was settled.
+--- Ends the journal: marked complete (E) when the whole input was settled,
+-- fsync'd, closed (which drops the lock).  true, or nil, message; a journal
+-- whose writes failed is never marked complete.
 function Journal:close(complete)
-  if complete then self.file:write("E\n") end
-  host.fsync(self.file)
-  self.file:close()
+  local out = self.out
+  local ok, err = true, nil
+  if complete then ok, err = out:write("E\n") end
+  if ok then ok, err = out:sync() end
+  local cok, cerr = out:close()
+  if ok then ok, err = cok, cerr end
+  return ok, err
+end
+
+--- Leaves without a run: a journal this run made (it was empty) is removed,
+-- so that it blocks no later run; any other is left as it was.
+function Journal:abandon()
+  if self.fresh then os.remove(self.opts.path) end
+  self.out:close()
 end
 
 return M

@@ -1,0 +1,104 @@
+--- An output file of a sync (the journal, the rejects file) whose every
+-- write, flush, fsync, truncate and close is checked: a full disk or an I/O
+-- error is a `nil, message` that stops the run, never a row silently lost.
+-- After the first failure every later write says the same, so that nothing
+-- is written past a hole.
+--
+-- The file is opened for appending and created if need be, but never
+-- truncated before the lock is held: a second run must not cut the files
+-- of a first one before it finds out that the first one is still running.
+local host = require "dialoginsight.host"
+
+local M = {}
+
+local Out = {}
+Out.__index = Out
+
+--- Opens path (what: "journal", "rejects file") for reading and appending:
+-- an output, or nil, message.
+function M.open(path, what)
+  local f, err = io.open(path, "a+b")
+  if not f then return nil, "cannot open the " .. what .. " " .. tostring(err) end
+  return setmetatable({ f = f, path = path, what = what }, Out)
+end
+
+-- Records the first failure and returns nil, its message.
+function Out:fail(op, err)
+  self.broken = self.broken or string.format("cannot %s the %s %s: %s", op, self.what,
+    self.path, tostring(err))
+  return nil, self.broken
+end
+
+--- Takes the exclusive lock (host.lock): true, or nil, message, pid of the
+-- process that holds it.
+function Out:lock()
+  local ok, err, pid = host.lock(self.f)
+  if ok then return true end
+  if pid then
+    return nil, string.format("the %s %s is in use by another run (process %d)", self.what,
+      self.path, pid), pid
+  end
+  return self:fail("lock", err)
+end
+
+--- The whole content ("" for a new file), or nil, message.
+function Out:read_all()
+  local ok, err = self.f:seek("set", 0)
+  if not ok then return self:fail("read", err) end
+  local text
+  text, err = self.f:read("a")
+  if not text then return self:fail("read", err) end
+  return text
+end
+
+--- Cuts the file back to size bytes (0: empties it).
+function Out:truncate(size)
+  local ok, err = host.truncate(self.path, size)
+  if not ok then return self:fail("truncate", err) end
+  ok, err = self.f:seek("end")
+  if not ok then return self:fail("seek in", err) end
+  return true
+end
+
+--- Appends s (buffered: flush() says whether it reached the file).
+function Out:write(s)
+  if self.broken then return nil, self.broken end
+  local ok, err = self.f:write(s)
+  if not ok then return self:fail("write", err) end
+  return true
+end
+
+function Out:flush()
+  if self.broken then return nil, self.broken end
+  local ok, err = self.f:flush()
+  if not ok then return self:fail("write", err) end
+  return true
+end
+
+--- Flushes and asks the kernel to put the file on disk.
+function Out:sync()
+  if self.broken then return nil, self.broken end
+  local ok, err = host.fsync(self.f)
+  if not ok then return self:fail("write (fsync)", err) end
+  return true
+end
+
+--- The size of the file: where the next append goes.
+function Out:size()
+  local n, err = self.f:seek("end")
+  if not n then return self:fail("seek in", err) end
+  return n
+end
+
+--- Closes the file (this drops the lock): true, or nil, message (the first
+-- failure, if a write failed before).
+function Out:close()
+  if not self.f then return true end
+  local ok, err = self.f:close()
+  self.f = nil
+  if self.broken then return nil, self.broken end
+  if not ok then return self:fail("close", err) end
+  return true
+end
+
+return M

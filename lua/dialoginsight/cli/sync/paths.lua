@@ -1,0 +1,80 @@
+--- Where a sync's outputs go, checked before anything is read or written:
+-- no output may be the input, the journal or the other output, however its
+-- path is spelled (./x, a/../x, an absolute path, a symbolic or hard link:
+-- host.fileid compares the files themselves).
+--
+-- The journal and the rejects file go next to the input (FILE.csv.di-journal,
+-- FILE.csv.rejects.csv).  A stream (a pipe, a terminal, a device) or a
+-- descriptor's name (/dev/stdin, /dev/fd/N, /proc/self/fd/N) has no
+-- directory of its own to write into, and cannot be read again by a later
+-- run: its outputs go to the current directory, named after its base name
+-- (stdin.di-journal), and --resume is refused.
+local host = require "dialoginsight.host"
+
+local M = {}
+
+local function dir_of(path)
+  return path:match("^(.*[^/])/+[^/]*$") or (path:match("^/") and "/") or "."
+end
+
+local function base_of(path)
+  return path:match("([^/]+)/*$") or path
+end
+
+local function device_of(id)
+  return id and id:match("^inode:(%-?%d+):")
+end
+
+-- Whether path is the name of a descriptor: in /dev or /dev/fd, or on the
+-- proc file system.
+local function descriptor_name(path)
+  local dir = host.fileid(dir_of(path))
+  if not dir then return false end
+  if dir == host.fileid("/dev") or dir == host.fileid("/dev/fd") then return true end
+  local proc = device_of(host.fileid("/proc"))
+  return proc ~= nil and device_of(dir) == proc
+end
+
+-- The output at path (what: "rejects file", "journal"), for the check:
+-- its identity, or nil, message.
+local function output_id(path, what)
+  local id, kind = host.fileid(path)
+  if not id then return nil, "the " .. what .. " " .. tostring(kind) end
+  if kind ~= "none" and kind ~= "file" then
+    return nil, "the " .. what .. " " .. path .. " is a " .. kind .. ", not a regular file"
+  end
+  return id
+end
+
+--- The outputs of a sync of opts.file (opts: file, rejects, resume):
+-- { journal =, rejects =, stream = true when the input cannot be resumed },
+-- or nil, message.
+function M.resolve(opts)
+  local file = opts.file
+  local id, kind = host.fileid(file)
+  if not id then return nil, tostring(kind) end
+  if kind == "none" then return nil, file .. ": No such file or directory" end
+  if kind == "directory" then return nil, file .. ": Is a directory" end
+  local stream = kind ~= "file" or descriptor_name(file)
+  local stem = stream and base_of(file) or file
+  local p = { journal = stem .. ".di-journal", rejects = opts.rejects or (stem .. ".rejects.csv"),
+              stream = stream }
+  if stream and opts.resume then
+    return nil, file .. " is a stream (" .. (kind == "file" and "a descriptor's name" or "a " .. kind)
+      .. "), which a later run cannot read again: --resume is refused; sync it again from the "
+      .. "start with --restart, or save it to a file and sync that"
+  end
+  local seen = { [id] = "the input " .. file }
+  for _, out in ipairs { { p.rejects, "rejects file" }, { p.journal, "journal" } } do
+    local oid, why = output_id(out[1], out[2])
+    if not oid then return nil, why end
+    if seen[oid] then
+      return nil, "the " .. out[2] .. " " .. out[1] .. " is the same file as " .. seen[oid]
+        .. ": refusing to overwrite it (choose another --rejects path)"
+    end
+    seen[oid] = "the " .. out[2] .. " " .. out[1]
+  end
+  return p
+end
+
+return M
