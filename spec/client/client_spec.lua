@@ -94,7 +94,9 @@ describe("settings", function()
   it("fills what a table leaves out from the DI_* environment; env = false turns that off", function()
     -- the specs run with the sandbox's DI_* exported (build/sandbox/env)
     local c = di.new { project = tonumber(sbx.env("DI_PROJECT")), rate = 1000 }
-    assert.equal(sbx.env("DI_BASE_URL"):gsub("/?$", "/"), c.base_url)
+    local base = sbx.env("DI_BASE_URL")
+    if base:sub(-1) ~= "/" then base = base .. "/" end
+    assert.equal(base, c.base_url)
     assert.equal(tonumber(sbx.env("DI_KEY_ID")), c.key_id)
     assert(c:call("projects", "List", {})) -- the key came from DI_KEY
     -- what the table gives wins over the environment
