@@ -1,10 +1,14 @@
 /*
  * di_json.c: JSON for the wire.
  *
- * Decoding is lua-cjson's (fast and well tested), followed by one pass that
- * fixes what Debian's cjson 2.1.0 gets wrong for this API: every number comes
- * back as a float, so ids would read 123.0, and JSON null in an object comes
- * back as a truthy lightuserdata, so `if r.ErrorCode then` would lie.
+ * Decoding is lua-cjson's (fast and well tested), between two passes that
+ * fix what Debian's cjson 2.1.0 gets wrong for this API.  Before it, a scan
+ * of the text (di_json_scan.c) refuses what is not JSON (NaN, Infinity, hex,
+ * "1.") and quotes the numbers a double cannot hold, so that they arrive
+ * exactly, as strings.  After it, a walk of the result turns integral floats
+ * into integers, so ids do not read 123.0, and drops JSON null members of
+ * objects, which cjson makes a truthy lightuserdata: `if r.ErrorCode then`
+ * would lie.
  *
  * Encoding is our own, because the same cjson cannot do three things a
  * request needs: emit an empty array as [], keep integers exact (it prints
@@ -21,6 +25,7 @@
 #include "di_compat.h"
 #include "di_buf.h"
 #include "di_core.h"
+#include "di_json_scan.h"
 
 /* Deep enough for any OFC4 payload (clauses nest a handful of levels), shallow
  * enough that a runaway structure is refused before the C stack suffers. */
@@ -419,19 +424,59 @@ static void fix_decoded(lua_State *L, int idx, int depth) {
   }
 }
 
+/* Pushes the text cjson is to parse: s itself when the scan changes nothing
+ * (bom: whether s starts 3 bytes into the argument), or the scan's copy with
+ * the inexact numbers quoted.  On a refusal pushes nil and the message and
+ * returns 0. */
+static int push_scanned(lua_State *L, const char *s, size_t len, int bom) {
+  size_t at = 0;
+  di_buf copy;
+  int r = di_json_scan(s, len, NULL, &at);
+  if (r == DI_SCAN_WRAPPED) {
+    di_buf_init(&copy);
+    r = di_json_scan(s, len, &copy, &at);
+    if (r == DI_SCAN_WRAPPED) lua_pushlstring(L, copy.data, copy.len);
+    di_buf_free(&copy);
+    if (r == DI_SCAN_WRAPPED) return 1;
+  }
+  switch (r) {
+  case DI_SCAN_OK:
+    if (bom) lua_pushlstring(L, s, len);
+    else lua_pushvalue(L, 1);
+    return 1;
+  case DI_SCAN_BAD_TOKEN:
+    lua_pushnil(L);
+    lua_pushfstring(L, "invalid token at character %d: not a JSON number, "
+                    "true, false or null", (int)at + 1);
+    return 0;
+  case DI_SCAN_BAD_CONTROL:
+    lua_pushnil(L);
+    lua_pushfstring(L, "unescaped control character in a string at character %d",
+                    (int)at + 1);
+    return 0;
+  default:
+    lua_pushnil(L);
+    lua_pushliteral(L, "out of memory while decoding JSON");
+    return 0;
+  }
+}
+
 /* decode(string) -> value | nil, message.  Upvalue 1: a private cjson
  * instance's decode, so our settings never change the user's cjson. */
 static int json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
+  int bom = 0;
   lua_settop(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
   /* The real service may lead its replies with a UTF-8 BOM, which cjson
    * refuses; only then is the reply copied without it. */
-  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-    lua_pushlstring(L, s + 3, len - 3);
-  else
-    lua_pushvalue(L, 1);
+  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+    s += 3;
+    len -= 3;
+    bom = 1;
+  }
+  if (!push_scanned(L, s, len, bom)) return 2;
   if (lua_pcall(L, 1, 1, 0) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -462,6 +507,15 @@ void di_json_open(lua_State *L) {
   if (lua_isfunction(L, -1)) {
     lua_call(L, 0, 1);
     lua_remove(L, -2);
+    /* Refuse NaN, Infinity and hex in cjson too, should a token ever get
+     * past the scan; only on the private instance, never the user's. */
+    lua_getfield(L, -1, "decode_invalid_numbers");
+    if (lua_isfunction(L, -1)) {
+      lua_pushboolean(L, 0);
+      lua_call(L, 1, 0);
+    } else {
+      lua_pop(L, 1);
+    }
   } else {
     lua_pop(L, 1);
   }

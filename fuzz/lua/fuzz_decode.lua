@@ -4,6 +4,8 @@
 local core = require "dialoginsight.core"
 local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"
+local oracle = require "json_oracle"
+local plain = require("cjson").new()
 
 local KEY = "fuzzSecretKey0123456789abcdef"
 local STATUSES = { 200, 400, 429, 503 }
@@ -25,6 +27,7 @@ local function check_decoded(v, depth, seen)
     if math.type(v) == "float" and v == math.floor(v) and math.abs(v) <= 2^53 then
       fail("integral float %s not turned into an integer", tostring(v))
     end
+    if v ~= v or v == math.huge or v == -math.huge then fail("decoded %s", tostring(v)) end
   elseif t == "table" then
     if seen[v] then fail("decoded value shares a table") end
     seen[v] = true
@@ -37,6 +40,50 @@ local function check_decoded(v, depth, seen)
   elseif t ~= "string" and t ~= "boolean" and not (t == "userdata" and v == core.null) then
     fail("decoded a %s", t)
   end
+end
+
+-- Walks core.decode's result v beside the oracle's reading o of the same
+-- text (numbers as mark .. token): each number must be what the oracle
+-- expects, the exact number or the token as a string, and nothing else may
+-- differ.
+local function same_as_oracle(v, o, where, mark)
+  if type(o) == "string" and o:sub(1, 1) == mark then
+    local token = o:sub(2)
+    local want = oracle.expect(token)
+    if want == "string" then
+      if v ~= token then fail("%s: %s should come back as the string %q, got %s", where, token, token, tostring(v)) end
+    elseif v ~= want then
+      fail("%s: %s should come back as the number %.17g, got %s %s", where, token, want, type(v), tostring(v))
+    end
+  elseif type(o) == "table" then
+    if type(v) ~= "table" then fail("%s: a %s where the oracle has a table", where, type(v)) end
+    local count = 0
+    for k, ov in pairs(o) do
+      if ov == plain.null and type(k) == "string" then
+        if v[k] ~= nil then fail("%s.%s: null member kept", where, k) end
+      else
+        count = count + 1
+        same_as_oracle(v[k], ov, where .. "." .. tostring(k), mark)
+      end
+    end
+    for _ in pairs(v) do count = count - 1 end
+    if count ~= 0 then fail("%s: member count differs from the oracle's", where) end
+  elseif o == plain.null then
+    if v ~= core.null then fail("%s: null read as %s", where, tostring(v)) end
+  elseif v ~= o then
+    fail("%s: %s where the oracle has %s", where, tostring(v), tostring(o))
+  end
+end
+
+-- core.decode accepted body: the oracle must find only JSON tokens in it,
+-- and read every number the same way.
+local function check_against_oracle(body, v)
+  local rewritten, mark = oracle.read(body)
+  if not rewritten then fail("core.decode accepted a reply with %s", mark) end
+  if not mark then return end -- every marker byte is in the reply: no way to compare
+  local ok, o = pcall(plain.decode, rewritten)
+  if not ok then fail("cjson refused the oracle's reading of a reply core.decode accepted: %s", o) end
+  same_as_oracle(v, o, "reply", mark)
 end
 
 local function no_key(err)
@@ -60,6 +107,7 @@ return function(bytes)
     if type(why) ~= "string" then fail("core.decode returned nil without a message") end
   else
     check_decoded(v, 0, {})
+    check_against_oracle(body, v)
   end
 
   local resp, err

@@ -50,6 +50,39 @@ describe("fuzz_decode regressions: Client:interpret", function()
     assert.is_nil(tostring(err):find(KEY, 1, true))
   end)
 
+  local function seed(name)
+    local f = assert(io.open("fuzz/regressions/fuzz_decode/" .. name, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    return bytes:sub(2) -- byte 1 picks the status; these are all 200s
+  end
+
+  -- fuzz/regressions/fuzz_decode/nan_and_infinity, hex_and_bare_dots,
+  -- nul_after_reply, raw_control_in_string: cjson read them (the NUL as the
+  -- end of the reply); the oracle of fuzz/lua/json_oracle.lua refuses them
+  it("gives a decode error for a 200 reply that is not JSON", function()
+    local c, req = new_client()
+    for _, name in ipairs { "nan_and_infinity", "hex_and_bare_dots", "nul_after_reply",
+                            "raw_control_in_string" } do
+      local resp, err = c:interpret(req, 200, seed(name))
+      assert.is_nil(resp, name)
+      assert.equal("decode", err.kind, name)
+    end
+  end)
+
+  -- fuzz/regressions/fuzz_decode/inexact_numbers: 1e400 read as inf, the
+  -- others rounded silently
+  it("returns every number of a reply exactly, or as the string it was", function()
+    local c, req = new_client()
+    local resp = assert(c:interpret(req, 200, seed("inexact_numbers")))
+    assert.equal("9007199254740993", resp.idRequest)
+    assert.equal("1e400", resp.a)
+    assert.equal("1e-400", resp.b)
+    assert.equal("1.0000000000000001", resp.c)
+    assert.equal("-9223372036854775808", resp.d[1])
+    assert.equal(0.1 + 0.2, resp.d[2])
+  end)
+
   it("never shows a prefix of the key when quoting a reply that is not an object", function()
     local c, req = new_client()
     -- a JSON string reply: quoted in the error, cut at 60 bytes, which

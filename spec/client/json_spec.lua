@@ -115,5 +115,128 @@ describe("core.decode", function()
   it("does not change the user's cjson settings or numbers", function()
     local cjson = require "cjson"
     assert.equal("userdata", type(cjson.decode("[null]")[1]))
+    -- the private instance refuses NaN; the user's keeps cjson's default
+    assert.is_true(cjson.decode("[NaN]")[1] ~= cjson.decode("[NaN]")[1])
+  end)
+
+  -- Text that is not JSON: lua-cjson read every one of these as a number
+  -- (or, after a NUL, ignored the rest); each is now a decode error.
+  local not_json = {
+    { "NaN", '{"x": NaN}' },
+    { "Infinity", '{"x": Infinity}' },
+    { "-Infinity", '{"x": -Infinity}' },
+    { "hex", '{"x": 0x10}' },
+    { "a leading +", '{"x": +1}' },
+    { "a leading zero", '{"x": 012}' },
+    { "a bare fraction", '{"x": .5}' },
+    { "a bare negative fraction", '{"x": -.5}' },
+    { "a trailing dot", '{"x": 1.}' },
+    { "a dot before the exponent", '{"x": 1.e3}' },
+    { "an exponent without digits", '{"x": 1e}' },
+    { "a misspelt literal", '{"x": tru}' },
+    { "a NUL after the value", '{"x": 1}\0{"y": 2}' },
+    { "a raw control character in a string", '{"x": "a\1b"}' },
+    { "a raw newline in a string", '{"x": "a\nb"}' },
+  }
+  for _, case in ipairs(not_json) do
+    it("refuses " .. case[1], function()
+      local r, err = core.decode(case[2])
+      assert.is_nil(r)
+      assert.is_string(err)
+      assert.truthy(err:find("at character %d+"), err)
+    end)
+  end
+
+  it("still reads every JSON number form, and escaped control characters", function()
+    local r = assert(core.decode('[0, -0, 7, -7, 0.5, -0.5, 1e3, 1E3, 1e+3, 25e-1, 1.5E-1, "a\\u0001\\n"]'))
+    assert.same({ 0, 0, 7, -7, 0.5, -0.5, 1000, 1000, 1000, 2.5, 0.15, "a\1\n" }, r)
+  end)
+
+  it("returns integers beyond 2^53 exactly, as strings", function()
+    local r = assert(core.decode('{"a": 9007199254740992, "b": 9007199254740993, "c": -9007199254740993,'
+      .. ' "d": 9223372036854775807, "e": 9223372036854775808, "f": [18446744073709551616]}'))
+    assert.equal(9007199254740992, r.a) -- 2^53 itself is exact
+    if is54 then assert.equal("integer", math.type(r.a)) end
+    assert.equal("9007199254740993", r.b)
+    assert.equal("-9007199254740993", r.c)
+    assert.equal("9223372036854775807", r.d)
+    assert.equal("9223372036854775808", r.e)
+    assert.equal("18446744073709551616", r.f[1])
+  end)
+
+  it("returns decimals a double cannot hold exactly as strings, as written", function()
+    local r = assert(core.decode('{"p": 0.123456789012345, "q": 0.12345678901234567, "one": 1.0000000000000001,'
+      .. ' "pi": 3.141592653589793238, "long": 12345678901234567.5, "big": 1e400, "neg": -1E400,'
+      .. ' "tiny": 1e-400, "sub": 4e-324, "over": 1.79769313486232e308, "z": 0e999}'))
+    assert.equal(0.123456789012345, r.p)
+    assert.equal("0.12345678901234567", r.q) -- reads as ...566
+    assert.equal("1.0000000000000001", r.one) -- reads as 1
+    assert.equal("3.141592653589793238", r.pi)
+    assert.equal("12345678901234567.5", r.long)
+    assert.equal("1e400", r.big)
+    assert.equal("-1E400", r.neg)
+    assert.equal("1e-400", r.tiny)
+    assert.equal("4e-324", r.sub) -- reads as 4.94e-324
+    assert.equal("1.79769313486232e308", r.over)
+    assert.equal(0, r.z)
+  end)
+
+  it("reads as numbers the decimals whose digits a double gives back", function()
+    -- up to 15 significant digits always; beyond, when the double nearest
+    -- to them prints with the same digits (what %.17g writes, for one)
+    local r = assert(core.decode('[0.1234567890123456, 0.30000000000000004, 1.7976931348623157e308, 1e22, 2.5e-308]'))
+    assert.equal(0.1234567890123456, r[1])
+    assert.equal(0.1 + 0.2, r[2])
+    assert.equal(1.7976931348623157e308, r[3])
+    assert.equal(1e22, r[4])
+    assert.equal(2.5e-308, r[5])
+    for _, x in ipairs(r) do assert.equal("number", type(x)) end
+  end)
+
+  it("never yields an infinite, NaN or rounded-to-zero number", function()
+    for _, text in ipairs { "[1e309]", "[-1e309]", "[2e-400]", "[1" .. ("0"):rep(400) .. "]" } do
+      local v = assert(core.decode(text))[1]
+      assert.is_string(v, text)
+    end
+  end)
+
+  it("quotes inexact numbers in long replies too, outside strings only", function()
+    -- past 64 bytes the scan works in chunks: the same rules must hold there
+    local pad = (' "pad": "%s",'):format(("x"):rep(100))
+    local text = "{" .. pad .. ' "s": "9007199254740993 \\" 1e400", "n": 9007199254740993,' .. pad
+      .. ' "list": [' .. ("1, "):rep(40) .. "1e400]}"
+    local r = assert(core.decode(text))
+    assert.equal('9007199254740993 " 1e400', r.s)
+    assert.equal("9007199254740993", r.n)
+    assert.equal("1e400", r.list[41])
+    assert.is_nil(core.decode("{" .. pad .. pad .. ' "x": NaN}'))
+    assert.is_nil(core.decode("{" .. pad .. pad .. ' "x": "a\1b"}'))
+  end)
+
+  it("does not quote a number where a member name goes", function()
+    local r, err = core.decode('{9007199254740993: 1}')
+    assert.is_nil(r)
+    assert.is_string(err)
+  end)
+end)
+
+describe("a reply that is not JSON", function()
+  local client = require "dialoginsight.client"
+  local c = client.new({ base_url = "https://json.invalid/", key_id = 42, key = "k-json-spec-0123456789",
+    project = 7, retries = 0 }, { now = function() return 0 end, sleep = function() end })
+  local req = assert(c:prepare("contacts", "Get", {}))
+
+  it("is a decode error, also when cjson alone would have read it", function()
+    for _, body in ipairs { '{"Success": true, "TotalRecords": NaN}', '{"Success": true, "n": 1.}',
+                            '{"Success": true}\0junk' } do
+      local resp, err = c:interpret(req, 200, body)
+      assert.is_nil(resp)
+      assert.equal("decode", err.kind, body)
+    end
+  end)
+
+  it("keeps a big id exact in a successful reply", function()
+    local resp = assert(c:interpret(req, 200, '{"Success": true, "idRequest": 12345678901234567890}'))
+    assert.equal("12345678901234567890", resp.idRequest)
   end)
 end)

@@ -211,6 +211,44 @@ describe("control: faults", function()
     local _, r = H.control("POST", "faults", { faults = { { type = "explode" } } })
     assert.equal(400, r.status)
   end)
+
+  it("body answers 200 with the given text, verbatim", function()
+    local text = '{"Success":true,"Records":[{"idContact":9223372036854775808}],"TotalRecords":1}'
+    H.faults({ { type = "body", body = text, next = 1, method = "contacts.get" } })
+    local r = H.get(H.fc("idContact", "IsNotNull"))
+    assert.equal(200, r.status)
+    assert.equal(text, r.raw)
+    assert.equal("application/json; charset=utf-8", r.headers["content-type"])
+    assert.equal("body", H.log()[1].fault)
+    assert.equal(12, #H.ok(H.get(H.fc("idContact", "IsNotNull"))).Records, "next = 1: the next Get is real")
+  end)
+end)
+
+describe("control: config switches for Contacts.Get", function()
+  before_each(function() H.reset() end)
+
+  it("total_records = false leaves TotalRecords out", function()
+    H.control("POST", "config", { total_records = false })
+    local j = H.ok(H.get(H.fc("idContact", "IsNotNull"), { MaxRows = 5 }))
+    assert.equal(5, #j.Records)
+    assert.is_nil(j.TotalRecords)
+    H.reset()
+    assert.equal(12, H.ok(H.get(H.fc("idContact", "IsNotNull"), { MaxRows = 5 })).TotalRecords)
+  end)
+
+  it("contacts_order = \"email\" pages in e-mail order, StartRow counting in it", function()
+    H.reset({ contacts = 30 })
+    assert.same({ ok = true, bom = false, total_records = true, contacts_order = "email" },
+      H.control("POST", "config", { contacts_order = "email" }))
+    local first = H.ok(H.get(H.fc("idContact", "GreaterThan", 12), { MaxRows = 4 }))
+    local emails = {}
+    for i, c in ipairs(first.Records) do emails[i] = c.f_EMail end
+    assert.same({ "user10@example.com", "user11@example.com", "user12@example.com", "user13@example.com" }, emails)
+    assert.equal(30, first.TotalRecords)
+    local later = H.ok(H.get(H.fc("idContact", "GreaterThan", 12), { MaxRows = 2, StartRow = 28 }))
+    assert.same({ "user8@example.com", "user9@example.com" }, { later.Records[1].f_EMail, later.Records[2].f_EMail })
+    assert.equal("idContact", H.reset() and H.control("GET", "config").contacts_order)
+  end)
 end)
 
 describe("control: rate limit", function()

@@ -53,8 +53,9 @@ describe("sandbox envelope", function()
   end)
 
   it("prints integers as integers, never 1.0 or 1e+15", function()
-    local r = H.merge({ H.rec("int@example.com", { f_Points = 123456789012 }) }, { ReturnRecordsOnSuccess = true })
-    assert.truthy(r.raw:find('"f_Points": 123456789012,', 1, true))
+    -- the largest an Integer field holds (Int32): 10 digits, no exponent
+    local r = H.merge({ H.rec("int@example.com", { f_Points = 2147483647 }) }, { ReturnRecordsOnSuccess = true })
+    assert.truthy(r.raw:find('"f_Points": 2147483647,', 1, true))
     assert.truthy(r.raw:find('"CreatedRecords": 1,', 1, true))
     assert.truthy(r.raw:match('"idRequest": %d+,'))
     assert.is_nil(r.raw:find("%d%.0[,\r]"))

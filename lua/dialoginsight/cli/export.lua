@@ -1,8 +1,12 @@
 --- `dialoginsight export contacts`: the matching contacts as CSV on stdout,
--- page by page (contacts:each), so memory holds one page whatever the count.
+-- page by page (cli/export_pages.lua: by idContact, so that contacts added or
+-- deleted meanwhile make no other skipped or repeated), so memory holds one
+-- page whatever the count.
 local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
+local pages = require "dialoginsight.cli.export_pages"
+local fields = require "dialoginsight.records.fields"
 
 local M = { name = "export", needs_client = true,
             options = { help = "flag", where = "list", ["page-size"] = "value" } }
@@ -11,10 +15,16 @@ local HELP = [[
 usage: dialoginsight export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv
 
 Writes the matching contacts (all of them without --where) as CSV on
-stdout, paging through Contacts.Get.  --where takes FIELD=VALUE, FIELD!=VALUE,
-FIELD>VALUE or FIELD<VALUE; several are joined with And.  The columns are
-idContact, the project's fields and optin_<name> columns, so the file can be
-synced back.
+stdout, paging through Contacts.Get (N a page, 500 by default).  --where
+takes FIELD=VALUE, FIELD!=VALUE, FIELD>VALUE or FIELD<VALUE; several are
+joined with And.  The columns are idContact, the project's fields and
+optin_<name> columns, so the file can be synced back.
+
+Pages go by idContact (greater than the last one written), so contacts
+added or deleted during the export make no other one skipped or written
+twice.  The summary on stderr says how the pages went and whether the count
+matched TotalRecords; exit status 1 when the file may lack or repeat
+contacts (the pages were not in idContact order and the matches changed).
 ]]
 
 local W = di.where
@@ -31,10 +41,25 @@ local function clause(text)
   return nil, "--where expects FIELD=VALUE (or !=, >, <), got '" .. text .. "'"
 end
 
+-- A number as text that reads back as the same number: an integer in
+-- full; another in the shortest of %.15g, %.16g, %.17g that does (%d of
+-- 2^63 or more raised after a partial file).  Numbers a double cannot hold
+-- arrive as strings (README, "JSON") and are written as received.
+local function number_text(v)
+  if math.type and math.type(v) == "integer" then return string.format("%d", v) end
+  if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%.0f", v) end
+  for _, fmt in ipairs { "%.15g", "%.16g" } do
+    local s = string.format(fmt, v)
+    if tonumber(s) == v then return s end
+  end
+  return string.format("%.17g", v)
+end
+
 local function cell(v)
   if v == true then return "1" elseif v == false then return "0" end
   if v == nil or v == di.null then return "" end
-  if math.type(v) == "float" and v == math.floor(v) then return string.format("%d", v) end
+  if type(v) == "number" then return number_text(v) end
+  if type(v) == "table" then return di.encode(v) or "" end
   return tostring(v)
 end
 
@@ -43,21 +68,15 @@ M.help = HELP
 function M.check(opts, pos)
   if pos[1] ~= "contacts" or #pos ~= 1 then return "export contacts [--where FIELD=VALUE]..." end
   opts.where = opts.where or {}
-  opts.page_size = math.tointeger(tonumber(opts["page-size"] or "")) or 500
+  opts.page_size = 500
+  if opts["page-size"] then
+    opts.page_size = math.tointeger(tonumber(opts["page-size"]))
+    if not opts.page_size or opts.page_size < 1 then return "--page-size expects a positive whole number" end
+  end
 end
 
---- opts: where (list of FIELD=VALUE), page_size.  Returns the exit status.
-function M.run(client, opts)
-  local schema, err = client.projects:fields()
-  if not schema then io.stderr:write("dialoginsight: export: ", tostring(err), "\n"); return 1 end
-  local list = {}
-  for _, w in ipairs(opts.where) do
-    local c, why = clause(w)
-    if not c then io.stderr:write("dialoginsight: export: ", why, "\n"); return 64 end
-    list[#list + 1] = c
-  end
-  -- no filter means every contact: idContact > 0 holds for all of them
-  local where = #list == 0 and W.gt("idContact", 0) or (#list == 1 and list[1] or W.all(list))
+-- The header and, per column, how to read it from a wire record.
+local function columns(schema)
   local head, get = { "idContact" }, { function(c) return c.idContact end }
   for _, f in ipairs(schema.fields) do
     head[#head + 1] = f.name
@@ -67,23 +86,43 @@ function M.run(client, opts)
     head[#head + 1] = o.wire
     get[#get + 1] = function(c) return c.optin and c.optin[o.name] end
   end
+  return head, get
+end
+
+local function fail(e) io.stderr:write("dialoginsight: export: ", tostring(e), "\n"); return 1 end
+
+--- opts: where (list of FIELD=VALUE), page_size.  Returns the exit status.
+function M.run(client, opts)
+  local schema, err = client.projects:fields()
+  if not schema then return fail(err) end
+  local list = {}
+  for _, w in ipairs(opts.where) do
+    local c, why = clause(w)
+    if not c then io.stderr:write("dialoginsight: export: ", why, "\n"); return 64 end
+    list[#list + 1] = c
+  end
+  local head, get = columns(schema)
   local out = io.stdout
   out:write(csv.line(head))
-  local n = 0
-  for c, e in client.contacts:each(where, { page_size = opts.page_size }) do
-    if not c then
-      io.stderr:write("dialoginsight: export: ", tostring(e), "\n")
-      return 1
+  local where = #list > 1 and W.all(list) or list[1] -- nil: every contact
+  local p = pages.new(client, where, opts.page_size)
+  while true do
+    local records, e = p:next()
+    if records == nil then break end
+    if not records then return fail(e) end
+    for _, rec in ipairs(records) do
+      local c, row = fields.from_wire(rec), {}
+      for j, g in ipairs(get) do row[j] = cell(g(c)) end
+      out:write(csv.line(row))
+      if host.interrupted() then return 130 end
     end
-    local row = {}
-    for j, g in ipairs(get) do row[j] = cell(g(c)) end
-    out:write(csv.line(row))
-    n = n + 1
-    if host.interrupted() then return 130 end
   end
   out:flush()
+  local n = p.written
   io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact\n" or " contacts\n")
-  return 0
+  local lines, status = p:report()
+  for _, line in ipairs(lines) do io.stderr:write("dialoginsight: export: ", line, "\n") end
+  return status
 end
 
 return M

@@ -24,7 +24,7 @@ local type, pairs, pcall, tostring, format, match, sub, ceil =
 
 local M = {}
 
-M.config = { bom = false }
+M.config = require "sbx.config"
 
 -- Routing -----------------------------------------------------------------------
 -- scope: "project" (idProject), "table" (idTable) or "none" (AuthKey only)
@@ -242,6 +242,20 @@ local function process(e, route, svc, mname)
       return fail(200, id, canon, "AccessDenied", "This key may not access relational table " .. tid)
     end
   end
+  -- text, wherever it is: a typed service reads the body as UTF-8 and
+  -- refuses what is not, and no text of the API may hold a NUL (only the
+  -- \u0000 escape can make one: a raw NUL is not JSON)
+  local bad = util.utf8_error(body)
+  if bad then
+    return fail(200, id, canon, "InvalidParameter", "The request holds invalid UTF-8 at byte " .. bad
+      .. "; text must be UTF-8")
+  end
+  if find(body, "\\u0000", 1, true) then
+    local where = util.nul_path(raw, "")
+    if where then
+      return fail(200, id, canon, "InvalidParameter", where .. " holds a NUL character (\\u0000), which text may not")
+    end
+  end
   local ctx = { key = key, entry = e }
   local ok, fields, code, msg = pcall(route[2], ctx, req, target)
   if not ok then
@@ -300,10 +314,10 @@ function M.handle()
     if term and not term.after and term.type ~= "truncate" then
       local ty = term.type
       if ty == "drop" then return drop(e) end
-      if ty == "malformed" then
+      if ty == "malformed" or ty == "body" then
         e.status = 200
         log.commit(e)
-        return send(200, MALFORMED)
+        return send(200, ty == "body" and term.body or MALFORMED)
       end
       local body = injected_body(e, route, term, false)
       log.commit(e)
@@ -325,6 +339,10 @@ function M.handle()
     elseif ty == "malformed" then
       log.commit(e)
       return send(200, sub(body, 1, #body - 3) .. ",,}")
+    elseif ty == "body" then
+      e.status = 200
+      log.commit(e)
+      return send(200, term.body)
     elseif ty == "truncate" then
       return truncate(e, status, body)
     end

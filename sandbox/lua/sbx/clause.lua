@@ -26,9 +26,14 @@ local function convert(dtype, v)
   if dtype == "Text" then
     if type(v) == "table" then return nil, "ComparisonValue must be a string" end
     return str(v)
-  elseif dtype == "Integer" or dtype == "Decimal" then
-    local n = tonumber(v)
-    if not n then return nil, "ComparisonValue must be a number" end
+  elseif dtype == "Integer" then
+    -- the field's own type: 1.5 or 1e300 cannot be compared with an Int32
+    local n = util.int(v)
+    if not n then return nil, "ComparisonValue must be an integer from -2147483648 to 2147483647" end
+    return n
+  elseif dtype == "Decimal" then
+    local n = util.decimal(v)
+    if not n then return nil, "ComparisonValue must be a finite number within +-7.9e28" end
     return n
   elseif dtype == "Date" then
     local d = util.date(v)

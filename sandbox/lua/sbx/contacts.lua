@@ -5,6 +5,7 @@ local json = require "sbx.json"
 local util = require "sbx.util"
 local clause = require "sbx.clause"
 local state = require "sbx.state"
+local config = require "sbx.config"
 
 local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, coerce, int = util.norm, util.lcase, util.coerce, util.int
@@ -85,6 +86,15 @@ function M.page_of(layout, list, start, max)
   return recs, total
 end
 
+-- The matches ordered by e-mail (config.contacts_order = "email"): a
+-- server whose pages are not in idContact order.
+local function by_email(P, pred, hint)
+  local list, n, eslot = {}, 0, P.emailSlot
+  M.each_match(P, pred, hint, function(c) n = n + 1; list[n] = c end)
+  table.sort(list, function(a, b) return lower(a[eslot] or "") < lower(b[eslot] or "") end)
+  return list
+end
+
 function M.get(ctx, req, P)
   if isnull(req.clause) then return nil, "InvalidParameter", "Clause is required" end
   local start, max = M.paging(req)
@@ -92,11 +102,16 @@ function M.get(ctx, req, P)
   local pred, err, _, hint = clause.compile(req.clause, P.ckeys)
   if not pred then return nil, "InvalidParameter", "Clause: " .. err end
   local recs, total, layout = {}, 0, P.layout
-  local last = start + max
-  M.each_match(P, pred, hint, function(c)
-    total = total + 1
-    if total > start and total <= last then recs[#recs + 1] = flat(layout, c) end
-  end)
+  if config.contacts_order == "email" then
+    recs, total = M.page_of(layout, by_email(P, pred, hint), start, max)
+  else
+    local last = start + max
+    M.each_match(P, pred, hint, function(c)
+      total = total + 1
+      if total > start and total <= last then recs[#recs + 1] = flat(layout, c) end
+    end)
+  end
+  if not config.total_records then return { "Records", recs } end
   return { "Records", recs, "TotalRecords", total }
 end
 

@@ -8,10 +8,11 @@ local tables = require "sbx.tables"
 local faults = require "sbx.faults"
 local log = require "sbx.log"
 local api = require "sbx.api"
+local config = require "sbx.config"
 
 local ngx = ngx
 local obj, NULL, isnull = json.obj, json.null, json.isnull
-local lower, type, tonumber, pairs, ipairs = string.lower, type, tonumber, pairs, ipairs
+local lower, type, tonumber, pairs, ipairs, next = string.lower, type, tonumber, pairs, ipairs, next
 
 local M = {}
 
@@ -26,18 +27,33 @@ end
 
 local function bad(msg) return reply(400, obj { "ok", false, "error", msg }) end
 
-local function body_json()
+-- The body as a JSON object with lower-cased member names, each of them
+-- one of `allowed` (a typo would otherwise pass unseen, as would a member
+-- of another endpoint), null members dropped; plus the raw text.  An empty
+-- body is {}.  Or nil, why.
+local function body_json(allowed)
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if not body then
     local file = ngx.req.get_body_file()
     if file then local f = io.open(file, "rb"); if f then body = f:read("*a"); f:close() end end
   end
-  if not body or body:match("^%s*$") then return {} end
+  if not body or body:match("^%s*$") then return {}, "" end
   local v, err = json.decode(body)
-  if type(v) ~= "table" then return nil, "body is not a JSON object: " .. tostring(err) end
-  return v
+  if type(v) ~= "table" or isnull(v) or v[1] ~= nil or not body:find("^%s*{") then
+    return nil, "body is not a JSON object" .. (err and (": " .. tostring(err)) or "")
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    local lk = type(k) == "string" and lower(k)
+    if not lk or not allowed[lk] then return nil, "unknown member '" .. tostring(k) .. "'" end
+    if not isnull(x) then out[lk] = x end
+  end
+  return out, body
 end
+
+local function whole(v) return type(v) == "number" and v == math.floor(v) and v > -math.huge and v < math.huge end
+local function number(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
 
 local function project_arg(args)
   local pid = tonumber(args.project) or state.DEFAULT_PROJECT
@@ -58,7 +74,7 @@ local function fault_json(f)
   return obj { "id", f.id, "type", f.type, "ms", f.ms or NULL, "jitter_ms", f.jitter_ms or NULL,
     "status", f.status or NULL, "retry_after", f.retry_after or NULL,
     "probability", f.probability or NULL, "next", f.next or NULL, "method", f.method or NULL,
-    "after_processing", f.after, "fired", f.fired }
+    "after_processing", f.after, "body", f.body or NULL, "fired", f.fired }
 end
 
 local function faults_list()
@@ -71,6 +87,13 @@ local function rl_json()
   return obj { "rate", api.ratelimit.rate, "burst", api.ratelimit.burst }
 end
 
+local function config_json(ok)
+  local c = config
+  local o = { "bom", c.bom, "total_records", c.total_records, "contacts_order", c.contacts_order }
+  if ok then table.insert(o, 1, "ok"); table.insert(o, 2, true) end
+  return obj(o)
+end
+
 local H = {}
 
 H["GET ping"] = function()
@@ -78,22 +101,22 @@ H["GET ping"] = function()
 end
 
 H["POST reset"] = function()
-  local b, err = body_json()
+  local b, err = body_json { seed = true, contacts = true }
   if not b then return bad(err) end
-  local nb = util.norm(b)
-  local seed = nb.seed
-  if not isnull(seed) and not util.int(seed) then return bad("seed must be an integer") end
-  local n = nb.contacts
-  if not isnull(n) and (not util.int(n) or util.int(n) < 0 or util.int(n) > 5000000) then
-    return bad("contacts must be an integer between 0 and 5000000")
+  local seed, n = b.seed, b.contacts
+  if seed ~= nil and not (whole(seed) and util.int(seed)) then
+    return bad("seed must be a whole number from -2147483648 to 2147483647")
+  end
+  if n ~= nil and not (whole(n) and n >= 0 and n <= 5000000) then
+    return bad("contacts must be a whole number from 0 to 5000000")
   end
   ngx.update_time()
   local t0 = ngx.now()
-  local S = state.reset({ seed = util.int(seed), contacts = util.int(n) })
+  local S = state.reset({ seed = seed, contacts = n })
   faults.reset(S.seed)
   log.clear()
   api.ratelimit.rate, api.ratelimit.burst, api.ratelimit.tat = 0, 0, {}
-  api.config.bom = false
+  config.reset()
   ngx.update_time()
   return reply(200, obj { "ok", true, "seed", S.seed,
     "contacts", S.projects[state.DEFAULT_PROJECT].count,
@@ -125,7 +148,7 @@ H["GET state"] = function(args)
   end
   local o = { "ok", true, "seed", S.seed, "projects", projects, "tables", tbl,
     "log", obj { "entries", #log.entries(), "last_seq", log.seq },
-    "faults", #faults.list, "ratelimit", rl_json(), "config", obj { "bom", api.config.bom },
+    "faults", #faults.list, "ratelimit", rl_json(), "config", config_json(false),
     "memory_kb", math.floor(collectgarbage("count")) }
   if args.contacts and args.contacts ~= "0" then
     local P = project_arg(args)
@@ -170,46 +193,52 @@ H["DELETE faults"] = function()
   return reply(200, obj { "ok", true, "faults", {} })
 end
 H["POST faults"] = function()
-  local b, err = body_json()
-  if not b then return bad(err) end
-  local list = util.norm(b).faults
-  if type(list) ~= "table" then
-    if util.norm(b).type then list = { b } else return bad("expected {\"faults\":[...]}") end
+  local b, raw = body_json { faults = true }
+  if not b then return bad(raw) end
+  -- a list, as a typed deserializer would insist: cjson reads {} and []
+  -- alike, and an object's members would be skipped, its faults never added
+  local list = b.faults
+  if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) or raw:lower():find('"faults"%s*:%s*{') then
+    return bad("expected {\"faults\":[{...}, ...]}: faults must be a list")
   end
-  local added = {}
+  for k in pairs(list) do
+    if type(k) ~= "number" then return bad("faults must be a list") end
+  end
+  -- all or nothing: every fault is checked before any is added
+  local checked, added = {}, {}
   for i, spec in ipairs(list) do
-    local f, e2 = faults.add(spec)
+    local f, e2 = faults.check(spec)
     if not f then return bad("faults[" .. (i - 1) .. "]: " .. e2) end
-    added[#added + 1] = fault_json(f)
+    checked[i] = f
   end
+  for i, f in ipairs(checked) do added[i] = fault_json(faults.add(f)) end
   return reply(200, obj { "ok", true, "added", added, "faults", faults_list() })
 end
 H["POST faults/clear"] = H["DELETE faults"]
 
 H["GET ratelimit"] = function() return reply(200, rl_json()) end
 H["POST ratelimit"] = function()
-  local b, err = body_json()
+  local b, err = body_json { rate = true, burst = true }
   if not b then return bad(err) end
-  local nb = util.norm(b)
-  local rate = tonumber(nb.rate) or 0
-  local burst = tonumber(nb.burst) or 0
-  if rate < 0 or burst < 0 then return bad("rate and burst must be >= 0") end
+  local rate, burst = b.rate, b.burst or 0
+  if not number(rate) or rate < 0 then return bad("rate must be a number of calls per second, >= 0 (0: off)") end
+  if not whole(burst) or burst < 0 then return bad("burst must be a whole number >= 0") end
   if burst == 0 and rate > 0 then burst = math.max(1, math.floor(rate)) end
   api.ratelimit.rate, api.ratelimit.burst, api.ratelimit.tat = rate, burst, {}
   return reply(200, obj { "ok", true, "rate", rate, "burst", burst })
 end
 
-H["GET config"] = function() return reply(200, obj { "bom", api.config.bom }) end
+H["GET config"] = function() return reply(200, config_json(false)) end
 H["POST config"] = function()
-  local b, err = body_json()
+  local b, err = body_json { bom = true, total_records = true, contacts_order = true }
   if not b then return bad(err) end
-  local nb = util.norm(b)
-  if not isnull(nb.bom) then
-    local v = util.bool(nb.bom)
-    if v == nil then return bad("bom must be a boolean") end
-    api.config.bom = v
+  for _, k in ipairs { "bom", "total_records" } do
+    if b[k] ~= nil and type(b[k]) ~= "boolean" then return bad(k .. " must be true or false") end
   end
-  return reply(200, obj { "ok", true, "bom", api.config.bom })
+  local order = b.contacts_order
+  if order ~= nil and not config.ORDERS[order] then return bad("contacts_order must be \"idContact\" or \"email\"") end
+  for k, v in pairs(b) do config[k] = v end
+  return reply(200, config_json(true))
 end
 
 function M.handle()

@@ -1,59 +1,121 @@
 -- Fault injection. A fault fires either for the next N matching calls
 -- ("next") or with a probability (default 1.0), optionally only for one
 -- "service.method". Latency faults add up; of the terminal ones (status, drop,
--- truncate, malformed) the first that fires wins, and later ones are not
--- consumed. Decisions use their own seeded PRNG so a run repeats.
+-- truncate, malformed, body) the first that fires wins, and later ones are
+-- not consumed. Decisions use their own seeded PRNG so a run repeats.
 local prng = require "sbx.prng"
 local util = require "sbx.util"
 local json = require "sbx.json"
 
-local lcase, type, tonumber, floor, concat = util.lcase, type, tonumber, math.floor, table.concat
+local lcase, type, pairs, floor, huge, concat = util.lcase, type, pairs, math.floor, math.huge, table.concat
 
 local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
-local TYPES = { latency = true, status = true, drop = true, truncate = true, malformed = true }
+local TYPES = { latency = true, status = true, drop = true, truncate = true, malformed = true, body = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
+
+-- The members each type of fault takes, besides type and its trigger
+-- (next or probability, method, after_processing).  Anything else is
+-- refused: a typo (retry_afer) or a member of another type (status on a
+-- drop) would otherwise be ignored, and the test would not test what it says.
+local MEMBERS = {
+  latency = { ms = true, jitter_ms = true }, status = { status = true, retry_after = true },
+  drop = {}, truncate = {}, malformed = {}, body = { body = true },
+}
+local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
+
+local MAX_MS = 600000        -- ten minutes of latency is already a hang
+local MAX_RETRY_AFTER = 86400
+local MAX_BODY = 1048576
 
 function M.reset(seed)
   M.list = {}
   M.rng = prng.new(seed or 42, 99)
 end
 
--- add(spec) -> fault | nil, err
-function M.add(spec)
-  if type(spec) ~= "table" then return nil, "a fault must be an object" end
-  local s = util.norm(spec)
-  local ty = type(s.type) == "string" and lcase(s.type)
-  if not TYPES[ty] then return nil, "type must be latency, status, drop, truncate or malformed" end
-  local f = { id = M.nextId, type = ty }
+local function finite(v) return type(v) == "number" and v == v and v > -huge and v < huge end
+local function whole(v) return finite(v) and v == floor(v) end
+
+-- The type-specific members of spec (keys lower-cased) into f, or an error.
+local function typed(f, s)
+  local ty = f.type
   if ty == "latency" then
-    f.ms = tonumber(s.ms) or 0
-    f.jitter_ms = tonumber(s.jitter_ms) or 0
-    if f.ms < 0 or f.jitter_ms < 0 then return nil, "ms and jitter_ms must be >= 0" end
+    f.ms, f.jitter_ms = s.ms or 0, s.jitter_ms or 0
+    if not finite(f.ms) or f.ms < 0 or f.ms > MAX_MS or not finite(f.jitter_ms) or f.jitter_ms < 0
+       or f.jitter_ms > MAX_MS then
+      return "ms and jitter_ms must be numbers of milliseconds from 0 to " .. MAX_MS
+    end
   elseif ty == "status" then
-    local st = tonumber(s.status) or 500
-    if st < 400 or st > 599 or st ~= floor(st) then return nil, "status must be an HTTP error status (e.g. 429, 500, 503)" end
+    local st = s.status or 500
+    if not whole(st) or st < 400 or st > 599 then
+      return "status must be an HTTP error status, a whole number from 400 to 599 (e.g. 429, 500, 503)"
+    end
     f.status = st
     f.code = CODES[st] or (st >= 500 and "ServerError") or "InvalidRequest"
-    if not json.isnull(s.retry_after) then f.retry_after = tonumber(s.retry_after) end
+    if s.retry_after ~= nil then
+      if not whole(s.retry_after) or s.retry_after < 0 or s.retry_after > MAX_RETRY_AFTER then
+        return "retry_after must be a whole number of seconds from 0 to " .. MAX_RETRY_AFTER
+      end
+      f.retry_after = s.retry_after
+    end
     if st == 429 and not f.retry_after then f.retry_after = 1 end
+  elseif ty == "body" then
+    if type(s.body) ~= "string" or #s.body > MAX_BODY then
+      return "body must be the text of the reply, at most " .. MAX_BODY .. " bytes"
+    end
+    f.body = s.body
   end
-  if not json.isnull(s.next) then
-    local n = util.int(s.next)
-    if not n or n < 1 then return nil, "next must be a positive integer" end
-    f.next = n
+end
+
+-- The trigger members of spec into f, or an error.
+local function trigger(f, s)
+  if s.next ~= nil then
+    if s.probability ~= nil then return "give next or probability, not both" end
+    if not whole(s.next) or s.next < 1 or s.next > util.INT_MAX then return "next must be a positive whole number" end
+    f.next = s.next
   else
-    local p = json.isnull(s.probability) and 1 or tonumber(s.probability)
-    if not p or p < 0 or p > 1 then return nil, "probability must be between 0 and 1" end
+    local p = s.probability == nil and 1 or s.probability
+    if not finite(p) or p < 0 or p > 1 then return "probability must be a number from 0 to 1" end
     f.probability = p
   end
-  if not json.isnull(s.method) then
-    if type(s.method) ~= "string" then return nil, "method must be a string like \"contacts.merge\"" end
+  if s.method ~= nil then
+    if type(s.method) ~= "string" or s.method == "" then return "method must be a string like \"contacts.merge\"" end
     f.method = lcase(s.method)
   end
-  f.after = util.bool(s.after_processing) or false
-  f.fired = 0
+  if s.after_processing ~= nil and type(s.after_processing) ~= "boolean" then
+    return "after_processing must be true or false"
+  end
+  f.after = s.after_processing or false
+end
+
+-- check(spec) -> fault | nil, err: the fault spec describes, not added
+-- yet.  spec is checked as a typed deserializer would: JSON types as
+-- documented (no "5" for 5), values in range, no member it does not know;
+-- null counts as absent.
+function M.check(spec)
+  if type(spec) ~= "table" or json.isnull(spec) or spec[1] ~= nil then return nil, "a fault must be an object" end
+  local s = {}
+  for k, v in pairs(spec) do
+    if type(k) ~= "string" then return nil, "a fault must be an object" end
+    if not json.isnull(v) then s[lcase(k)] = v end
+  end
+  local ty = type(s.type) == "string" and lcase(s.type)
+  if not TYPES[ty] then return nil, "type must be latency, status, drop, truncate, malformed or body" end
+  for k in pairs(s) do
+    if not COMMON[k] and not MEMBERS[ty][k] then
+      return nil, "unknown member '" .. k .. "' for a " .. ty .. " fault"
+    end
+  end
+  local f = { type = ty, fired = 0 }
+  local err = typed(f, s) or trigger(f, s)
+  if err then return nil, err end
+  return f
+end
+
+-- add(f): makes a checked fault live; returns it with its id.
+function M.add(f)
+  f.id = M.nextId
   M.nextId = M.nextId + 1
   M.list[#M.list + 1] = f
   return f

@@ -162,8 +162,12 @@ function M.encode(v, compact)
   return concat(buf, "", 1, n)
 end
 
--- decode(text) -> value | nil, err   (never raises)
-M.decode = cjson.decode
-pcall(cjson.decode_max_depth, 64)
+-- decode(text) -> value | nil, err   (never raises).  A private instance,
+-- set as a typed service's parser is: no NaN, Infinity or hex numbers
+-- (cjson's default reads them), at most 64 levels.
+local strict = cjson.new()
+strict.decode_invalid_numbers(false)
+strict.decode_max_depth(64)
+M.decode = strict.decode
 
 return M

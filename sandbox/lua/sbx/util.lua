@@ -34,14 +34,82 @@ function M.norm(t)
   return r
 end
 
--- Integer from a JSON number or a numeric string ("12"); nil otherwise.
+-- The range of the typed service's integers (.NET Int32): idProject,
+-- idContact, MaxRows, Integer fields and columns all are one.
+M.INT_MIN, M.INT_MAX = -2147483648, 2147483647
+
+-- Integer from a JSON number or a numeric string ("12") within Int32;
+-- nil otherwise (1.5, 1e300, 9223372036854775807, NaN, "abc").
 function M.int(v)
   local tv = type(v)
+  local n
   if tv == "number" then
-    if v == floor(v) then return v end
+    n = v
+  elseif tv == "string" and match(v, "^%s*%-?%d+%s*$") then
+    n = tonumber(v)
+  else
     return nil
-  elseif tv == "string" then
-    if match(v, "^%s*%-?%d+%s*$") then return tonumber(v) end
+  end
+  if n ~= floor(n) or n < M.INT_MIN or n > M.INT_MAX then return nil end
+  return n
+end
+
+-- A .NET decimal holds up to +-79228162514264337593543950335.
+M.DECIMAL_MAX = 7.9228162514264337593543950335e28
+
+-- Decimal from a JSON number or a decimal string ("12.5", "-1e3"), finite
+-- and within a .NET decimal's range; nil otherwise.  (A double cannot
+-- tell the other limit, 28 significant digits, so it is not checked.)
+function M.decimal(v)
+  local n
+  if type(v) == "number" then
+    n = v
+  elseif type(v) == "string" and match(v, "^%s*%-?[%d.]+[eE]?[-+]?%d*%s*$") then
+    n = tonumber(v)
+  end
+  if not n or n ~= n or n > M.DECIMAL_MAX or n < -M.DECIMAL_MAX then return nil end
+  return n
+end
+
+-- nil when s is valid UTF-8, else the 1-based position of the first byte
+-- that is not (overlong forms, UTF-16 surrogates and code points beyond
+-- U+10FFFF included).  ASCII is skipped with one find per run.
+function M.utf8_error(s)
+  local i = find(s, "[\128-\255]")
+  while i do
+    local c = byte(s, i)
+    local n
+    local lo, hi = 0x80, 0xBF -- the second byte's range; the others' is always this
+    if c >= 0xC2 and c <= 0xDF then n = 1
+    elseif c == 0xE0 then n, lo = 2, 0xA0
+    elseif c == 0xED then n, hi = 2, 0x9F
+    elseif c >= 0xE1 and c <= 0xEF then n = 2
+    elseif c == 0xF0 then n, lo = 3, 0x90
+    elseif c == 0xF4 then n, hi = 3, 0x8F
+    elseif c >= 0xF1 and c <= 0xF3 then n = 3
+    else return i end
+    local b = byte(s, i + 1)
+    if not b or b < lo or b > hi then return i end
+    for k = 2, n do
+      b = byte(s, i + k)
+      if not b or b < 0x80 or b > 0xBF then return i end
+    end
+    i = find(s, "[\128-\255]", i + n + 1)
+  end
+  return nil
+end
+
+-- The path of the first string (member name or value) in a decoded request
+-- that holds a NUL character, or nil.
+function M.nul_path(v, path)
+  if type(v) == "string" then return find(v, "\0", 1, true) and path or nil end
+  if type(v) ~= "table" or v == NULL or isnull(v) then return nil end
+  for k, x in pairs(v) do
+    local here = type(k) == "number" and (path .. "[" .. k .. "]")
+      or (path == "" and tostring(k) or (path .. "." .. tostring(k)))
+    if type(k) == "string" and find(k, "\0", 1, true) then return here end
+    local p = M.nul_path(x, here)
+    if p then return p end
   end
   return nil
 end
@@ -139,11 +207,11 @@ function M.coerce(dtype, v)
     return v
   elseif dtype == "Integer" then
     local i = M.int(v)
-    if not i then return nil, "InvalidType", "expects an Integer" end
+    if not i then return nil, "InvalidType", "expects an Integer (a whole number from -2147483648 to 2147483647)" end
     return i
   elseif dtype == "Decimal" then
-    local n = (tv == "number") and v or (tv == "string" and tonumber(v)) or nil
-    if not n then return nil, "InvalidType", "expects a Decimal" end
+    local n = M.decimal(v)
+    if not n then return nil, "InvalidType", "expects a Decimal (a finite number within +-7.9e28)" end
     return n
   elseif dtype == "Date" then
     local d = M.date(v)
