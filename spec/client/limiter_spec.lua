@@ -226,19 +226,19 @@ describe("limiter: nothing freezes", function()
     end)
   end)
 
-  it("a real 429 with Retry-After: 100000 holds the sharers max_retry_after at most", function()
+  it("a real 429 with Retry-After of a day (86400 s) holds the sharers max_retry_after at most", function()
     local dir = tmpdir()
-    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    sbx.faults { { type = "status", status = 429, retry_after = 86400, next = 1 } }
     local c = di.new(sbx.settings { limiter_dir = dir, rate = 50, burst = 5 })
     local _, err = c:call("projects", "List", {}, { retries = 0 })
     assert.equal("rate_limited", err.kind)
-    assert.equal(100000, err.retry_after)
+    assert.equal(86400, err.retry_after)
     local held = c.limiter:delay()
     assert.is_true(held > 29 and held <= 30, "the key is held " .. held .. " s (30 s at most)")
 
     -- a client allowing 1.5 s: another process on the key resumes after 1.5 s
     dir = tmpdir()
-    sbx.faults { { type = "status", status = 429, retry_after = 100000, next = 1 } }
+    sbx.faults { { type = "status", status = 429, retry_after = 86400, next = 1 } }
     c = di.new(sbx.settings { limiter_dir = dir, rate = 50, burst = 5,
                               retries = { retries = 0, max_retry_after = 1.5 } })
     _, err = c:call("projects", "List", {})
