@@ -2,7 +2,9 @@
 -- The library runs under Lua 5.4 and LuaJIT (5.1 with extensions), so its
 -- code may use what either has, guarded where they differ.
 std = "lua54+luajit"
-max_line_length = 120
+max_line_length = 140
+-- `not (x > y)` is how NaN is refused (every comparison with NaN is false)
+ignore = { "581" }
 self = false                 -- methods need not use self
 unused_args = true
 allow_defined_top = false
@@ -19,7 +21,9 @@ files["lua/dialoginsight/cli"] = { std = "lua54" }
 -- `dialoginsight run` gives scripts the globals client and di
 files["examples/*.lua"] = { std = "lua54", read_globals = { "client", "di" } }
 files["examples/openresty"] = { globals = NGX, max_line_length = 160 }
-files["sandbox"] = { std = "luajit", globals = NGX }
+-- the sandbox's handlers share one signature (ctx, req), used or not
+files["sandbox"] = { std = "luajit", globals = NGX, max_line_length = 160, unused_args = false }
+files["sandbox/bench/merge.lua"] = { globals = { "wrk", "request", "done" } }
 -- table-driven cases read best one per line
 files["spec"] = { std = "+busted", max_line_length = false }
 files["spec/nginx/handler.lua"] = { globals = NGX }

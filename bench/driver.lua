@@ -9,7 +9,6 @@ local BENCH_DIR = assert(os.getenv("BENCH_DIR"))
 local smoke = arg[1] == "--smoke"
 
 local ROUNDS = smoke and 1 or 5
-local SECS = smoke and 0.2 or 1         -- scenario 1, per contender and round
 local WRK_SECS = 1                      -- wrk takes whole seconds
 local MANY_CALLS = smoke and 400 or 20000
 local SYNC_ROWS = smoke and 2000 or 100000
@@ -127,7 +126,7 @@ local function scenario_seq(contenders)
   local protos = { { "HTTP", E.STATIC_HTTP_URL }, { "HTTPS", E.STATIC_HTTPS_URL } }
   local rows = {}
   for _, p in ipairs(protos) do
-    for i, c in ipairs(contenders) do rows[p[1] .. i] = { rate = {}, cpu = {} } end
+    for i in ipairs(contenders) do rows[p[1] .. i] = { rate = {}, cpu = {} } end
   end
   for r = 1, ROUNDS do
     if not smoke then io.stderr:write(string.format("bench: 1 sequential calls, round %d/%d\n", r, ROUNDS)) end

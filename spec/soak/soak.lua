@@ -401,10 +401,11 @@ end
 
 local t_sync = now()
 first_run()
-local rc, out, err = nil, "", ""
+local rc, out = nil, ""
 local resumes, exhausted = 0, 0
 for n = 1, 20 do
   resumes = n
+  local err
   rc, out, err = resume(n)
   if rc ~= 1 then break end
   check_disk_full(n, err)

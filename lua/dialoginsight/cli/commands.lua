@@ -143,7 +143,8 @@ Calls SERVICE.METHOD with the JSON object given (or read from stdin with
 -) as parameters; AuthKey and idProject are added.  Prints the reply as
 JSON with sorted keys (the server's Trace member is left out).
   dialoginsight call projects List
-  dialoginsight call contacts Get '{"Clause":{"$type":"FieldClause","Field":{"Name":"f_EMail"},"TypeOperator":"Equal","ComparisonValue":"ann@example.com"}}'
+  dialoginsight call contacts Get '{"Clause":{"$type":"FieldClause",
+    "Field":{"Name":"f_EMail"},"TypeOperator":"Equal","ComparisonValue":"ann@example.com"}}'
 ]]
 
 local HELP_STATS = [[

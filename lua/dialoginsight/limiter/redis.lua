@@ -116,7 +116,8 @@ function M.connect_ngx(url, timeout)
     -- AUTH and SELECT belong to the connection: only a new one needs them
     if (red:get_reused_times() or 0) == 0 then
       if url.password then
-        ok, err = url.user and red:auth(url.user, url.password) or red:auth(url.password)
+        if url.user then ok, err = red:auth(url.user, url.password)
+        else ok, err = red:auth(url.password) end
         if not ok then red:close(); return nil, err, "redis" end
       end
       if url.db ~= 0 then
@@ -219,7 +220,7 @@ function Backend:run(op, penalty_us)
   if not r and kind == "redis" and tostring(err):find("NOSCRIPT", 1, true) then
     self.sha = c:command("SCRIPT", "LOAD", M.SCRIPT)
     args[2] = self.sha
-    if self.sha then r, err, kind = c:command(unpack(args)) end
+    if self.sha then r, err = c:command(unpack(args)) end
   end
   if type(r) ~= "table" then
     c:close()

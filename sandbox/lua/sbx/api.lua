@@ -185,14 +185,14 @@ local function process(e, route, svc, mname)
     return fail(400, id, canon, "InvalidRequest", "The request body is empty; a JSON object is expected")
   end
   if sub(body, 1, 3) == BOM then body = sub(body, 4) end
-  local raw, jerr = decode(body)
+  local parsed, jerr = decode(body)
   -- cjson decodes [] and {} alike: the first character tells an object
-  if type(raw) ~= "table" or isnull(raw) or raw[1] ~= nil or not find(body, "^%s*{") then
+  if type(parsed) ~= "table" or isnull(parsed) or parsed[1] ~= nil or not find(body, "^%s*{") then
     return fail(400, id, canon, "InvalidRequest", "The request body is not a JSON object" ..
       (jerr and (": " .. jerr) or ""))
   end
   local req = {}
-  for k, v in pairs(raw) do
+  for k, v in pairs(parsed) do
     if type(k) == "string" then req[lcase(k)] = v end
   end
   if route.service == "contacts" and route.method == "merge" or
@@ -251,7 +251,7 @@ local function process(e, route, svc, mname)
       .. "; text must be UTF-8")
   end
   if find(body, "\\u0000", 1, true) then
-    local where = util.nul_path(raw, "")
+    local where = util.nul_path(parsed, "")
     if where then
       return fail(200, id, canon, "InvalidParameter", where .. " holds a NUL character (\\u0000), which text may not")
     end

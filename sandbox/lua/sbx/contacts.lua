@@ -9,8 +9,8 @@ local config = require "sbx.config"
 
 local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, coerce, int = util.norm, util.lcase, util.coerce, util.int
-local lower, find, type, pairs, ipairs, tostring = string.lower, string.find, type, pairs, ipairs, tostring
-local floor, min = math.floor, math.min
+local lower, find, type, pairs, tostring = string.lower, string.find, type, pairs, tostring
+local min = math.min
 
 local M = {}
 

@@ -11,7 +11,7 @@ local prng = require "sbx.prng"
 local clause = require "sbx.clause"
 local contacts = require "sbx.contacts"
 
-local obj, arr, NULL, isnull = json.obj, json.arr, json.null, json.isnull
+local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, int = util.norm, util.lcase, util.int
 local type, pairs, ipairs, tostring, floor, sort = type, pairs, ipairs, tostring, math.floor, table.sort
 

@@ -5,7 +5,7 @@ local clause = require "sbx.clause"
 local contacts = require "sbx.contacts"
 local mail = require "sbx.mail"
 
-local obj, NULL, isnull = json.obj, json.null, json.isnull
+local obj, isnull = json.obj, json.isnull
 local norm, int = util.norm, util.int
 
 local M = {}

@@ -5,7 +5,6 @@
 -- nil slot. Two indexes make Merge lookups and Get-by-EMail O(1): byId (an
 -- array, ids are dense) and byEmail (lower-cased e-mail -> contact).
 local prng = require "sbx.prng"
-local util = require "sbx.util"
 
 local ok_new, tnew = pcall(require, "table.new")
 if not ok_new then tnew = function() return {} end end
@@ -49,8 +48,6 @@ end
 function M.accounts() return ACCOUNTS end
 
 -- Field layout -----------------------------------------------------------
-
-local function label(v) return { { Value = v } } end
 
 local function build_project(id, name, fields, optins)
   local P = {

@@ -31,6 +31,7 @@ describe("relational tables", function()
     assert.is_nil(r)
     H.invalid(err, { "idReservation" })
     r, err = t:merge { idContact = 1 }
+    assert.is_nil(r)
     H.invalid(err, { "key" })
     r, err = t:merge({ idReservation = 5, Nope = 1 }, KEY)
     assert.is_nil(r)

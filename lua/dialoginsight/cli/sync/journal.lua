@@ -128,7 +128,7 @@ end
 --- Starts writing: cuts a resumed journal back to its whole lines, or
 -- writes a new one's header.  true, or nil, message.
 function Journal:start()
-  local out, ok, err = self.out, nil, nil
+  local out, ok, err = self.out
   if self.old then
     ok, err = out:truncate(self.old.good)
   else
