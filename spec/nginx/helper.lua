@@ -78,6 +78,7 @@ function H.start_example(name, opts)
     DI_DASHBOARD_CAMPAIGNS = opts.campaigns,
     DI_OPENRESTY_LOG_LEVEL = opts.log_level,
     DI_OPENRESTY_DEADLINE = opts.deadline and tostring(opts.deadline),
+    DI_LIMITER_URL = opts.limiter_url,
   }
   local parts = {}
   for k, v in pairs(env) do parts[#parts + 1] = string.format("%s=%q", k, v) end

@@ -1,0 +1,85 @@
+-- The limit of a fleet through Redis, with nginx in it: two workers of the
+-- example (cosockets, Debian's lua-nginx-redis) and three OS processes
+-- (hiredis), each process with its own limiter_dir as if on its own host,
+-- share one key at 10 calls/s with burst 1 for 5 s.  The sandbox's request
+-- log counts what went out.  spec/client/redis_spec.lua covers the
+-- processes alone, Redis dying and coming back, and bad URLs.
+local cjson = require "cjson"
+local core = require "dialoginsight.core"
+local sbx = require "support.sandbox"
+local H = require "nginx.helper"
+
+local LUA = jit and "luajit" or "lua5.4"
+
+local function redis(cmd)
+  local out, ok = H.sh("DI_REDIS_DIR=" .. H.root .. "/build/redis-nginx-spec " .. H.root
+    .. "/scripts/redis " .. cmd)
+  assert(ok, "scripts/redis " .. cmd .. ": " .. out)
+  return out
+end
+
+describe("nginx in a fleet sharing the limit through Redis", function()
+  local inst, t, url
+
+  setup(function()
+    url = redis("start"):match("DI_REDIS_URL=(%S+)")
+    sbx.reset()
+    local tport = H.free_port()
+    inst = H.start_example("redis", { workers = 2, rate = 10, burst = 1, limiter_url = url,
+      extra = table.concat({
+        "lua_shared_dict burn 1m;",
+        "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
+        "server {",
+        "  listen 127.0.0.1:" .. tport .. ";",
+        "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
+        "}",
+      }, "\n") })
+    t = "http://127.0.0.1:" .. tport .. "/t/"
+  end)
+
+  teardown(function()
+    if inst then inst.stop() end
+    pcall(redis, "stop")
+  end)
+
+  it("holds 2 nginx workers and 3 processes to 10 calls/s together", function()
+    local since = sbx.mark()
+    local procs, files = {}, {}
+    local base = sbx.env("DI_BASE_URL"):gsub("^https://127%.0%.0%.1:", "https://localhost:")
+    local start = core.now() + 0.6
+    for i = 1, 3 do
+      files[i] = os.tmpname()
+      local dir = H.sh("mktemp -d"):gsub("%s+$", "")
+      -- the example reaches the sandbox as localhost (nginx verifies names,
+      -- not addresses): the same API host, so the same limit
+      procs[i] = io.popen(string.format("DI_BASE_URL=%q %s spec/support/limiter_worker.lua %.6f %.6f 10 1 %q %q > %q",
+        base, LUA, start, start + 5, dir, url, files[i]))
+    end
+    core.sleep(math.max(0, start - 0.3 - core.now())) -- burn.lua's window opens 0.3 s after this
+    assert.equal(200, (H.http(t .. "burn_start?seconds=5")))
+    local by_procs = 0
+    for i = 1, 3 do
+      assert(procs[i]:close(), "process " .. i .. " failed")
+      for _ in io.lines(files[i]) do by_procs = by_procs + 1 end
+    end
+    local r
+    for _ = 1, 40 do
+      local _, body = H.http(t .. "burn_result")
+      r = cjson.decode(body)
+      if r.done == 2 then break end
+      H.sh("sleep 0.25")
+    end
+    assert.equal(2, r.done, "the workers did not finish: " .. cjson.encode(r))
+    assert.equal(0, r.errors)
+    local by_nginx = 0
+    for _, w in ipairs(r.workers) do by_nginx = by_nginx + w.calls end
+    local n = H.calls(since, "projects.list")
+    print(string.format("\n  2 nginx workers + 3 processes through Redis, 10/s burst 1, 5 s: %d calls "
+      .. "(nginx %d, processes %d)", n, by_nginx, by_procs))
+    assert.is_true(by_nginx > 0 and by_procs > 0, "both kinds of sharer must have called")
+    -- the two 5 s windows open within a few tenths of a second of each other
+    assert.is_true(n <= 10 * 5.5 + 1 + 10, n .. " calls: more than rate x seconds + burst + 1 s of slack")
+    assert.is_true(n >= 45, n .. " calls: the shared limit let too few through")
+    assert.is_nil(H.read(inst.errlog):find("Redis is unreachable", 1, true), "nginx never reached Redis")
+  end)
+end)
