@@ -11,6 +11,7 @@ local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
+local shm = require "dialoginsight.limiter.shm"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -103,6 +104,27 @@ function M.is_seconds(v)
   return type(v) == "number" and v > 0 and v <= 86400
 end
 
+--- Seconds above which a timeout, connect_timeout or deadline is taken for
+-- milliseconds passed by mistake (resty libraries and cosockets'
+-- settimeout take milliseconds; this library takes seconds).
+M.LONG_SECONDS = 600
+
+-- Warned once per process, whichever setting or option it is: the value is
+-- kept (a long batch call may mean it), and a job that builds a client per
+-- batch must not bury its own output.  In nginx the warning goes to the
+-- error log (limiter/shm.lua's warn).
+local warned_long = false
+
+--- Warns, once per process, when v (seconds) is over LONG_SECONDS: what
+-- names the value, e.g. "setting 'timeout'" or "option 'deadline'".
+function M.warn_long(what, v)
+  if warned_long or type(v) ~= "number" or not (v > M.LONG_SECONDS) then return end
+  warned_long = true
+  shm.warn(string.format("dialoginsight: WARNING: %s is %g seconds (over %d): timeouts "
+    .. "here are in seconds, not milliseconds as in resty libraries; if you meant %g ms, "
+    .. "give %g", what, v, M.LONG_SECONDS, v, v / 1000))
+end
+
 local function positive_integer(name, v, required)
   if v == nil then
     if required then bad(name, "is missing") end
@@ -119,6 +141,7 @@ local function seconds(name, v)
   if not M.is_seconds(v) then
     bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
   end
+  M.warn_long("setting '" .. name .. "'", v)
   return v
 end
 

@@ -100,6 +100,8 @@ function M.options(opts, level)
   if deadline ~= nil and deadline ~= false and not config.is_seconds(deadline) then
     bad_option("deadline", SECONDS .. ", or false for none", deadline, level + 1)
   end
+  config.warn_long("option 'timeout'", timeout)
+  config.warn_long("option 'deadline'", deadline)
   if concurrency ~= nil and (type(concurrency) ~= "number" or concurrency < 1
       or concurrency ~= math.floor(concurrency) or concurrency > 2^31) then
     bad_option("concurrency", "must be a whole number of calls >= 1", concurrency, level + 1)
