@@ -9,8 +9,8 @@
 --   <!-- runnable with client: why -->      the block runs after
 --       local di = require "dialoginsight"; local client = di.new()
 --     (the `di` and `client` the README makes in "Creating a client")
--- A marker anywhere else, or of another form, fails the spec: a typo must
--- not turn a block's check off.
+-- A marker anywhere else, or another comment right before a ```lua fence,
+-- fails the spec: a typo must not turn a block's check off.
 local sbx = require "support.sandbox"
 
 local ROOT = assert(io.popen("pwd")):read("*l")
@@ -36,8 +36,12 @@ local function marked_blocks(path)
   while i <= #lines do
     local line = lines[i]
     section = line:match("^#+%s+(.*)") or section
-    local marker = line:match("^%s*<!%-%-%s*(runnable.-)%s*%-%->%s*$")
-    if line:find("<!--%s*runnable") and not marker then
+    -- an HTML comment line right before a ```lua fence is a marker, and so
+    -- is one that starts with "run" anywhere
+    local comment = line:match("^%s*<!%-%-%s*(.-)%s*%-%->%s*$")
+    local before_lua = (lines[i + 1] or ""):match("^%s*```lua%s*$") ~= nil
+    local marker = comment and (before_lua or comment:match("^run")) and comment
+    if line:find("<!--%s*runnable") and not comment then
       problems[#problems + 1] = path .. ":" .. i .. ": a runnable marker must be a line of its own"
     end
     if marker then
@@ -105,6 +109,17 @@ describe("the READMEs run as written", function()
       end)
     end
   end
+
+  it("examples/quickstart.lua runs in plain Lua 5.4, as make demo runs it", function()
+    local demo = slurp(ROOT .. "/scripts/demo")
+    assert.truthy(demo:find("lua5.4 examples/quickstart.lua", 1, true),
+      "scripts/demo does not run examples/quickstart.lua in plain Lua 5.4")
+    local code, out, err = run({ code = slurp(ROOT .. "/examples/quickstart.lua") })
+    assert.equal(0, code, out .. err)
+    assert.truthy(out:find("project %d+: "), out)
+    assert.truthy(out:find("\n[a-z]+ ann@example%.com %(idContact %d+%)"), out)
+    assert.truthy(out:find("found Ann ann@example.com in Montréal, idContact %d+, Newsletter opt%-in: true"), out)
+  end)
 
   it("README.md: the quick start is marked, and merges its contact", function()
     local blocks = marked_blocks("README.md")
