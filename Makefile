@@ -59,7 +59,7 @@ LUA_CDIR = $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)
 JIT_LDIR = $(DESTDIR)$(PREFIX)/share/lua/5.1
 JIT_CDIR = $(DESTDIR)$(PREFIX)/lib/lua/5.1
 
-.PHONY: all help bootstrap test lint demo bench bench-smoke soak fuzz fuzz-build \
+.PHONY: all help bootstrap test lint docs demo bench bench-smoke soak fuzz fuzz-build \
         check-asan check-valgrind sandbox-start sandbox-stop \
         openresty-example openresty-example-stop install install-host \
         clean clean-host
@@ -78,6 +78,9 @@ test: bootstrap all ## start a sandbox, run every spec (both runtimes), check-in
 
 lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers
 	@luacheck -q lua spec examples sandbox bench fuzz/lua
+
+docs: bootstrap all ## the API reference (LDoc, config.ld) into build/docs/; fails on a warning or a gap
+	@./scripts/docs
 
 demo: bootstrap all ## sync a generated CSV and run the examples against the local sandbox
 	@./scripts/demo

@@ -1,36 +1,36 @@
--- The first call: merge two contacts, read one back, list the projects.
--- Run with `make demo`, or against your own account:
---   DI_KEY_ID=... DI_KEY=... DI_PROJECT=... lua5.4 examples/quickstart.lua
+-- The first calls, with the friendly API: list the projects, merge two
+-- contacts by their field names, read one back.
+-- `make demo` runs it in plain Lua 5.4 against the sandbox (scripts/demo).
+-- Against your own account, from the checkout:
+--   DI_KEY_ID=... DI_KEY=... DI_PROJECT=... \
+--   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/lua5.4/?.so;;" lua5.4 examples/quickstart.lua
+-- or `bin/dialoginsight run examples/quickstart.lua`, which needs no LUA_PATH.
 local di = require "dialoginsight"
 
 local client = di.new() -- DI_KEY_ID, DI_KEY, DI_PROJECT, DI_BASE_URL, DI_CA_FILE
 print(client)
 
-local projects = assert(client:call("projects", "List", {}))
-for _, p in ipairs(projects.Records) do
+for _, p in ipairs(assert(client.projects:list())) do
   print(("project %d: %s"):format(p.idProject, p.ProjectName))
 end
 
-local merged, err = client:call("contacts", "Merge", {
-  Records = {
-    { ID = { key_f_EMail = "ann@example.com" },
-      Data = { f_FirstName = "Ann", f_City = "Montréal", optin_Newsletter = true } },
-    { ID = { key_f_EMail = "bob@example.com" },
-      Data = { f_FirstName = "Bob", f_City = "Lyon" } },
-  },
-  MergeOptions = { AllowInsert = true, AllowUpdate = true },
-})
-if not merged then
-  io.stderr:write(tostring(err), "\n")
-  os.exit(1)
-end
-for _, rec in ipairs(merged.Records) do
-  print(("%s contact %d (%s)"):format(rec.Status, rec.IdRecord, rec.ValidationResult))
+local people = {
+  { EMail = "ann@example.com", FirstName = "Ann", City = "Montréal", optin = { Newsletter = true } },
+  { EMail = "bob@example.com", FirstName = "Bob", City = "Lyon" },
+}
+for _, person in ipairs(people) do
+  local r, err = client.contacts:merge(person)
+  if not r then
+    io.stderr:write("merge failed: ", tostring(err), "\n")
+    os.exit(1)
+  end
+  print(("%s %s (idContact %s)"):format(r.outcome, person.EMail, tostring(r.id)))
 end
 
-local found = assert(client:call("contacts", "Get", {
-  Clause = { ["$type"] = "FieldClause", Field = { Name = "f_EMail" },
-             TypeOperator = "Equal", ComparisonValue = "ann@example.com" },
-}))
-local ann = found.Records[1]
-print(("found %s %s in %s, idContact %d"):format(ann.f_FirstName, ann.f_EMail, ann.f_City, ann.idContact))
+local ann, err = client.contacts:find { EMail = "ann@example.com" }
+if not ann then
+  io.stderr:write("find failed: ", tostring(err or "no such contact"), "\n")
+  os.exit(1)
+end
+print(("found %s %s in %s, idContact %d, Newsletter opt-in: %s"):format(ann.FirstName, ann.EMail,
+  ann.City, ann.idContact, tostring(ann.optin and ann.optin.Newsletter)))

@@ -5,6 +5,9 @@
 -- which waits for the limiter, posts through the transport, reads the reply
 -- (call/reply.lua) and retries (call/retry.lua).  Resources (contacts,
 -- segments, ...: resources/) are thin layers that end here.
+--
+-- Clients are made by `dialoginsight.new`.
+-- @module dialoginsight.client
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 local request = require "dialoginsight.call.request"
@@ -12,8 +15,47 @@ local scheduler = require "dialoginsight.call.scheduler"
 
 local M = {}
 
+--- A client, as `dialoginsight.new` returns it.
+-- @type Client
 local Client = {}
 M.Client = Client
+
+--- client.contacts: `dialoginsight.resources.contacts`.
+-- @field contacts
+
+--- client.projects: `dialoginsight.resources.projects`.
+-- @field projects
+
+--- client.segments: `dialoginsight.resources.segments`.
+-- @field segments
+
+--- client.campaigns: `dialoginsight.resources.campaigns`.
+-- @field campaigns
+
+--- client.sendings: `dialoginsight.resources.sendings`.
+-- @field sendings
+
+--- client.messages: `dialoginsight.resources.messages`.
+-- @field messages
+
+--- client.reports: `dialoginsight.resources.reports`.
+-- @field reports
+
+--- Hook: a function called after each attempt of a call (call/scheduler.lua),
+-- with { service, method, attempt, status, kind, error, request_id, seconds }.
+-- The `trace` setting sets it (true: a line on stderr).
+-- @field on_call
+
+--- Hook: a function called before each retry (call/scheduler.lua), with
+-- { service, method, attempt, delay, error }.
+-- @usage client.on_retry = function(ev)
+--   io.stderr:write(("retrying %s.%s in %.1fs: %s\n"):format(ev.service, ev.method, ev.delay, ev.error))
+-- end
+-- @field on_retry
+
+--- Hook: a function called when the limiter holds a call (call/scheduler.lua),
+-- once per wait, with { service, method, delay }.
+-- @field on_wait
 
 -- Resources load on first use: client.contacts is
 -- require("dialoginsight.resources.contacts").new(client), made once per client.
@@ -34,6 +76,8 @@ Client.__index = function(self, k)
 end
 
 --- The relational table idTable, with merge, get and delete.
+-- @tparam integer id idTable
+-- @treturn dialoginsight.resources.tables.Table
 function Client:table(id)
   return require("dialoginsight.resources.tables").new(self, id)
 end
@@ -54,6 +98,12 @@ end
 
 --- Builds a client from resolved settings (config.resolve), a transport
 -- (docs/transport.md) and a limiter (limiter/init.lua; none: no limit).
+-- (`dialoginsight.new` is the public way.)
+-- @local
+-- @tparam table settings resolved settings
+-- @tparam table transport a transport (docs/transport.md)
+-- @tparam[opt] table limiter a limiter
+-- @treturn Client
 function M.new(settings, transport, limiter)
   limiter = limiter or require("dialoginsight.limiter").none()
   local self = setmetatable({
@@ -89,6 +139,7 @@ end
 
 --- Closes the connections and the limiter; the client cannot be used
 -- afterwards.
+-- @usage client:close()
 function Client:close()
   if self.transport.close then self.transport:close() end
   if self.limiter then self.limiter:close() end
@@ -109,11 +160,25 @@ end
 
 --- The request of a call, built but not sent (call/request.lua), or nil,
 -- err; with Client:interpret, what the fuzz targets and specs drive.
+-- @tparam string service
+-- @tparam string method
+-- @tparam[opt] table params
+-- @tparam[opt] table opts as `Client:call`'s
+-- @treturn[1] table the request: { entry, url, body, timeout, deadline, fresh, policy }
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Client:prepare(service, method, params, opts)
   return prepare(self, service, method, params, request.options(opts, 2), 2)
 end
 
 --- Reads an HTTP reply to req as the call path does (call/reply.lua).
+-- @tparam table req a request from `Client:prepare`
+-- @tparam integer status the HTTP status
+-- @tparam string body the reply's body
+-- @tparam[opt] number retry_after the Retry-After header, in seconds
+-- @treturn[1] table the response
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Client:interpret(req, status, body, retry_after)
   return reply.interpret(req.entry, status, body, retry_after, self.engine.redact,
     self.engine.limits)
@@ -122,6 +187,17 @@ end
 --- Calls service.method with params; returns the response table, or nil, err.
 -- opts: timeout (seconds, per attempt), deadline (seconds for the whole
 -- call, or false for none), retries (overrides the client's policy).
+-- Options are in seconds, not milliseconds as in resty libraries: a
+-- timeout or deadline over 600 s warns once per process.
+-- @tparam string service the OFC4 service, matched case-insensitively ("contacts")
+-- @tparam string method its method ("Merge")
+-- @tparam[opt] table params the request's parameters, without AuthKey (and
+-- without idProject, unless another project than the client's)
+-- @tparam[opt] table opts { timeout =, deadline =, retries = }
+-- @treturn[1] table the response
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local r, err = client:call("projects", "List", {}, { timeout = 5, deadline = 8 })
 function Client:call(service, method, params, opts)
   local req, err = prepare(self, service, method, params, request.options(opts, 2), 2)
   if not req then return nil, err end
@@ -144,6 +220,14 @@ end
 -- and the number of failures.  calls: list of { service, method, params }.
 -- opts: concurrency (default: the client's, 8), timeout, deadline (each
 -- call's own, counted from when it is taken up), retries.
+-- @tparam {table,...} calls { service, method, params } or { service =, method =, params = }
+-- @tparam[opt] table opts { concurrency =, timeout =, deadline =, retries = }
+-- @treturn table results: response tables and error objects, in input order
+-- @treturn integer failures
+-- @usage local results, failures = client:call_many({
+--   { "contacts", "Merge", { Records = batch1 } },
+--   { service = "contacts", method = "Merge", params = { Records = batch2 } },
+-- }, { concurrency = 8 })
 function Client:call_many(calls, opts)
   if type(calls) ~= "table" then
     error("dialoginsight: call_many expects a list of calls", 2)
@@ -159,6 +243,16 @@ end
 -- each call's response or error object as it completes (i counts calls in
 -- the order next_call gave them).  Memory holds only the calls in flight.
 -- opts: as call_many's.
+-- @tparam function next_call returns the next call, or nil when done
+-- @tparam function done done(i, result): result is a response table or an error object
+-- @tparam[opt] table opts as `Client:call_many`'s
+-- @usage local i = 0
+-- client:call_stream(function()
+--   i = i + 1
+--   if i <= #batches then return { "contacts", "Merge", { Records = batches[i] } } end
+-- end, function(n, r)
+--   if di.is_error(r) then print(n, tostring(r)) end
+-- end)
 function Client:call_stream(next_call, done, opts)
   if type(next_call) ~= "function" or type(done) ~= "function" then
     error("dialoginsight: call_stream expects two functions", 2)

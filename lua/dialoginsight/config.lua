@@ -7,24 +7,28 @@
 -- is given.  A bad setting is a programming or deployment error, so it
 -- raises, and the message names the setting. The key's value never appears
 -- in a message.
+-- @module dialoginsight.config
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
+local shm = require "dialoginsight.limiter.shm"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
 
+--- The base URL of each `region`.
 M.REGIONS = {
   ca = "https://app.dialoginsight.com/webservices/ofc4/",
   fr = "https://app.mydialoginsight.com/webservices/ofc4/",
 }
 
--- Every setting, in the order `dialoginsight --help` and the README list
--- them.  kind says how a value read as text (environment, config file) is
+--- Every setting, in the order the command's help and the README list
+-- them (their meanings: `settings`).  kind says how a value read as text (environment, config file) is
 -- converted: "text", "number" or "boolean" (true/false only); the checks
 -- below decide what is valid.  env: the DI_* variable; file: whether a
 -- config file may set it.
+-- @table SETTINGS
 M.SETTINGS = {
   { name = "key_id", kind = "text", env = "DI_KEY_ID", file = true },
   { name = "key", kind = "text", env = "DI_KEY", file = true },
@@ -59,10 +63,70 @@ M.SETTINGS = {
   { name = "env", kind = "boolean", default = true },
 }
 
+--- The settings of `dialoginsight.new` (and of the dialoginsight command),
+-- each with its meaning: a value given in the table wins, then its DI_*
+-- variable (`env`), then its default.  Durations are in seconds (not
+-- milliseconds, as in resty libraries): over 600 s warns once per process.
+-- Unknown settings raise, so a typo does not pass silently.
+-- @table settings
+-- @field key_id the API key's id (idKey), from the platform's UI; required (DI_KEY_ID)
+-- @field key the API key's secret (AuthKey); required; never put it in code or argv (DI_KEY)
+-- @field project idProject for project-scoped calls; a call may pass its own idProject (DI_PROJECT)
+-- @field region "ca" (app.dialoginsight.com, the default) or "fr" (app.mydialoginsight.com) (DI_REGION)
+-- @field base_url instead of region: any OFC4 base URL, http(s)://HOST[:PORT]/PATH in printable
+-- ASCII, without user info, query or fragment (DI_BASE_URL)
+-- @field ca_file CA bundle to verify the server with (default: the system store); ignored in
+-- nginx, where lua_ssl_trusted_certificate decides (DI_CA_FILE)
+-- @field timeout seconds per attempt (30)
+-- @field connect_timeout seconds to connect, per attempt (10)
+-- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
+-- (default: none)
+-- @field user_agent the User-Agent header (dialoginsight-lua/0.1): at most 256 bytes, no control
+-- characters
+-- @field tls_verify true (the default); false only for a throwaway test, never in production
+-- @field http2 true (the default): offer HTTP/2 where the server speaks it, so that concurrent
+-- calls share one connection; false: HTTP/1.1 only
+-- @field allow_http false (the default): a plain http:// base_url is refused (the key would
+-- travel in clear) unless this is true
+-- @field concurrency calls in flight at once in call_many and call_stream (8)
+-- @field retries retries after the first attempt (2), or a table
+-- { retries =, base =, cap =, max_retry_after = } (call/retry.lua)
+-- @field rate the shared limit, calls per second per key on this host (10); false turns it off
+-- (DI_RATE)
+-- @field burst calls allowed back to back (10) (DI_BURST)
+-- @field limiter_dir where the shared limit lives, an absolute path (default: $XDG_RUNTIME_DIR,
+-- else /tmp/dialoginsight-UID) (DI_LIMITER_DIR)
+-- @field limiter_url share the limit between hosts through Redis:
+-- redis://[:password@]host:port[/db] or unix:///path (DI_LIMITER_URL)
+-- @field hosts how many hosts share the key, for the default fallback_rate (1) (DI_HOSTS)
+-- @field fallback_rate this host's own limit while Redis is away (rate / hosts)
+-- (DI_FALLBACK_RATE)
+-- @field strict true (the default): check field names and types against the project's fields
+-- before sending
+-- @field key_field the contacts' key field (default: the one Projects.Get marks isKey, else
+-- EMail) (DI_KEY_FIELD)
+-- @field trace true logs each attempt to stderr; a function receives each event (see the
+-- client's on_call)
+-- @field methods corrections of the registry, by the library's name of a method:
+-- { ["segments.List"] = { service =, method =, result =, paging = ... } } (registry.lua)
+-- @field methods_file the same as a JSON file (DI_METHODS_FILE)
+-- @field limit_messages more patterns of the service's call-limit message (Lua patterns,
+-- lower case)
+-- @field transport a transport table of your own (docs/transport.md); default: libcurl, or
+-- cosockets inside nginx
+-- @field env true (the default); false: the DI_* environment fills nothing in
+-- @usage local client = di.new {
+--   key_id = 12, key = os.getenv("DI_KEY"), project = 3456,
+--   timeout = 30, connect_timeout = 10,   -- seconds, per attempt
+--   rate = 10, burst = 10,
+-- }
+
 local BY_NAME = {}
 for _, s in ipairs(M.SETTINGS) do BY_NAME[s.name] = s end
 
 --- The schema entry of a setting, or nil.
+-- @tparam string name
+-- @treturn ?table { name, kind, default, env, file }
 function M.setting(name) return BY_NAME[name] end
 
 local function bad(name, why)
@@ -71,6 +135,10 @@ end
 
 --- The value of a setting given as text (an environment variable or a
 -- config-file line), or raises naming `where`.
+-- @tparam string name the setting
+-- @tparam string text its value as text
+-- @tparam string where what to name in a message (the variable, or the file and line)
+-- @return the value: a string, number or boolean
 function M.from_text(name, text, where)
   local kind = BY_NAME[name].kind
   if kind == "number" then
@@ -85,6 +153,8 @@ function M.from_text(name, text, where)
 end
 
 --- The settings the DI_* environment variables give (unset ones are absent).
+-- @tparam[opt=os.getenv] function getenv
+-- @treturn table settings
 function M.from_env(getenv)
   getenv = getenv or os.getenv
   local s = {}
@@ -99,8 +169,33 @@ end
 
 --- True when v may be a duration in seconds: a number above 0, at most a
 -- day (NaN and inf fail; the C core converts it to milliseconds).
+-- @param v
+-- @treturn boolean
 function M.is_seconds(v)
   return type(v) == "number" and v > 0 and v <= 86400
+end
+
+--- Seconds above which a timeout, connect_timeout or deadline is taken for
+-- milliseconds passed by mistake (resty libraries and cosockets'
+-- settimeout take milliseconds; this library takes seconds).
+M.LONG_SECONDS = 600
+
+-- Warned once per process, whichever setting or option it is: the value is
+-- kept (a long batch call may mean it), and a job that builds a client per
+-- batch must not bury its own output.  In nginx the warning goes to the
+-- error log (limiter/shm.lua's warn).
+local warned_long = false
+
+--- Warns, once per process, when v (seconds) is over LONG_SECONDS.
+-- The warning goes to stderr, or to nginx's error log.
+-- @tparam string what names the value: "setting 'timeout'", "option 'deadline'"
+-- @param v the value (only a number can warn)
+function M.warn_long(what, v)
+  if warned_long or type(v) ~= "number" or not (v > M.LONG_SECONDS) then return end
+  warned_long = true
+  shm.warn(string.format("dialoginsight: WARNING: %s is %g seconds (over %d): timeouts "
+    .. "here are in seconds, not milliseconds as in resty libraries; if you meant %g ms, "
+    .. "give %g", what, v, M.LONG_SECONDS, v, v / 1000))
 end
 
 local function positive_integer(name, v, required)
@@ -119,6 +214,7 @@ local function seconds(name, v)
   if not M.is_seconds(v) then
     bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
   end
+  M.warn_long("setting '" .. name .. "'", v)
   return v
 end
 
@@ -240,8 +336,10 @@ local function check_limits(s)
   end
 end
 
--- The registry overrides of the settings: methods_file's (a JSON object of
+--- The registry overrides of the settings: methods_file's (a JSON object of
 -- the same shape as `methods`) under `methods`, entry by entry.
+-- @tparam table s settings
+-- @treturn ?table the overrides (registry.lua)
 function M.methods(s)
   if s.methods_file == nil then return s.methods end
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
@@ -329,6 +427,8 @@ end
 --- Validates user settings and returns a new, complete settings table
 -- (defaults filled in).  Raises naming the setting; the key's value never
 -- appears in the message (and is redacted should a check ever quote it).
+-- @tparam table opts the settings given (`settings`)
+-- @treturn table every setting, checked, with its default where not given
 function M.resolve(opts)
   if type(opts) ~= "table" then
     error("dialoginsight.new: settings must be a table", 0)

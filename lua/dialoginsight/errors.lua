@@ -5,7 +5,37 @@
 -- retryable, attempts, outcome, retry_after, field (validation).
 -- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
 -- validation, decode, protocol, rejected.
+-- @module dialoginsight.errors
+-- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com" }
+-- if not r then
+--   print("failed: " .. err)            -- or tostring(err); in nginx: ngx.say(tostring(err))
+--   if err.kind == "rate_limited" then ... end
+-- end
 local M = {}
+
+--- An error object: a table of these fields, which reads as text where Lua
+-- code expects a string (`tostring(err)`, and `"failed: " .. err` through
+-- __concat).  Fields are absent when they do not apply.
+-- @table Error
+-- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode,
+-- rejected (the server refused the one record of a merge) or protocol (replies that
+-- contradict each other)
+-- @field message what happened, readable; the key never appears in it
+-- @field status the HTTP status, when a reply came
+-- @field code the envelope's ErrorCode (or the record's, for rejected)
+-- @field request_id the envelope's idRequest, to quote to Dialog Insight's support
+-- @field service the call's service
+-- @field method the call's method
+-- @field retryable whether the policy could retry it
+-- @field attempts how many attempts were made
+-- @field outcome "unknown" when a non-idempotent call (a send) may have been carried out
+-- @field retry_after for rate_limited: the server's Retry-After, in seconds
+-- @field field for validation and rejected: the field at fault
+-- @field problems for validation: every problem of the input,
+-- { { record =, field =, message = }, ... }
+-- @field sent for network, timeout and tls: false when no byte of the request left the host
+-- @field deadline when the call's deadline passed: its seconds
+-- @field last when the call's deadline passed: the last attempt's error, if any
 
 local mt = {}
 mt.__index = mt
@@ -43,6 +73,8 @@ mt.__concat = function(a, b)
   return tostring(a) .. tostring(b)
 end
 
+--- Every kind of error, as keys.
+-- @table KINDS
 M.KINDS = {
   network = true, timeout = true, tls = true, http = true, auth = true,
   rate_limited = true, api = true, validation = true, decode = true,
@@ -51,14 +83,18 @@ M.KINDS = {
 }
 
 --- Makes an error object from a table of fields (kind and message needed).
+-- @tparam table fields the fields of `Error`
+-- @treturn Error fields, now an error object
 function M.new(fields)
   assert(M.KINDS[fields.kind], "unknown error kind")
   return setmetatable(fields, mt)
 end
 
 --- A function that replaces every occurrence of key in a string with
--- "<redacted>" (other values pass through): what the call path applies to
+-- `"<redacted>"` (other values pass through): what the call path applies to
 -- anything the server echoes before it goes into an error or a trace.
+-- @tparam string key
+-- @treturn function redact(s)
 function M.redactor(key)
   return function(s)
     if type(s) ~= "string" or type(key) ~= "string" or #key < 4 then return s end
@@ -75,6 +111,8 @@ end
 -- (it cannot be the key, which is a string), anything else by its type and
 -- length only.  A key pasted into the wrong variable (DI_KEY_ID, DI_PROJECT,
 -- a config-file line, an option) must not come back in the message.
+-- @param v any value
+-- @treturn string "12", "a string of 36 bytes", "a table"
 function M.describe(v)
   if type(v) == "number" then return tostring(v) end
   if type(v) == "string" then return "a string of " .. #v .. (#v == 1 and " byte" or " bytes") end
@@ -82,6 +120,8 @@ function M.describe(v)
 end
 
 --- True for an error object of this library.
+-- @param v any value
+-- @treturn boolean
 function M.is_error(v)
   return getmetatable(v) == mt
 end

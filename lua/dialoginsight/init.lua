@@ -1,8 +1,13 @@
 --- dialoginsight: Dialog Insight's OFC4 web services as Lua tables.
 --
---   local di = require "dialoginsight"
---   local client = di.new()                 -- reads DI_KEY_ID, DI_KEY, ...
---   local r, err = client:call("contacts", "Merge", { Records = {...} })
+-- `di.new` makes a client (see `dialoginsight.client`); the rest of this
+-- table is what a script needs beside it: JSON values, the CSV reader,
+-- where-clauses, and the test for an error object.
+-- @module dialoginsight
+-- @usage
+-- local di = require "dialoginsight"
+-- local client = di.new()                 -- reads DI_KEY_ID, DI_KEY, ...
+-- local r, err = client:call("contacts", "Merge", { Records = {...} })
 local core = require "dialoginsight.core"
 local config = require "dialoginsight.config"
 local client = require "dialoginsight.client"
@@ -11,23 +16,57 @@ local registry = require "dialoginsight.registry"
 local limiter = require "dialoginsight.limiter"
 
 local M = {
+  --- The library's name and version.
   _VERSION = "dialoginsight 0.1.0",
   --- JSON null, for values that must be sent as null (and read in arrays).
+  -- @usage client.contacts:merge{ EMail = "ann@example.com", City = di.null }  -- clears City
   null = core.null,
   --- Marks a table as a JSON array, so that an empty one is sent as [].
+  -- @function array
+  -- @tparam[opt] table t the list (a new empty one when absent)
+  -- @treturn table t, marked
   array = core.array,
   --- JSON text of a Lua value, as requests are encoded (or nil, why).
+  -- Integers are written exactly; NaN, infinity, invalid UTF-8, cycles,
+  -- holes and mixed keys are refused, naming the field.
+  -- @function encode
+  -- @param value a table, string, number, boolean, `null` or `array`
+  -- @treturn[1] string the JSON text
+  -- @treturn[2] nil
+  -- @treturn[2] string why, naming the field (`Records[3].Data.f_City: invalid UTF-8 at byte 7`)
   encode = core.encode,
   --- The Lua value of JSON text, integers exact (or nil, why).
+  -- A number a Lua number cannot hold as written comes back as a string;
+  -- text that is not JSON is refused (README.md, "JSON").
+  -- @function decode
+  -- @tparam string text JSON text (a UTF-8 BOM is fine)
+  -- @return[1] the value
+  -- @treturn[2] nil
+  -- @treturn[2] string why
+  -- @usage local r = di.decode('{"idBatch": 9007199254740993, "Score": 12.5}')
+  -- -- r.idBatch == "9007199254740993", r.Score == 12.5
   decode = core.decode,
   --- A streaming CSV reader (RFC 4180; ',' or ';'; a BOM; quotes over
   -- lines), as the sync reads its input: di.csv(path) -> reader, or nil,
   -- err; reader:header(), reader:next(), reader:close() (src/di_csv.c).
+  -- @function csv
+  -- @tparam string path the CSV file
+  -- @return[1] the reader
+  -- @treturn[2] nil
+  -- @treturn[2] string why
   csv = core.csv_open,
+  --- True for an error object of this library (`dialoginsight.errors`).
+  -- @function is_error
+  -- @param v any value
+  -- @treturn boolean
   is_error = errors.is_error,
+  --- Every OFC4 method the library knows: scope, idempotency, paging,
+  -- result member, evidence (registry.lua).
   registry = registry,
+  --- The settings' schema and checks (`dialoginsight.config`).
   config = config,
   --- Where-clauses: di.where.gt("Points", 10), di.where.any{ ... } (records/where.lua).
+  -- See `dialoginsight.records.where`.
   where = require "dialoginsight.records.where",
 }
 
@@ -61,6 +100,11 @@ end
 --- Creates a client.  Each setting comes from the table given, else from
 -- its DI_* environment variable, else its default (config.lua); with
 -- env = false, from the table and the defaults only.
+-- A missing, invalid or unknown setting raises, naming it.
+-- @tparam[opt] table opts the settings (`dialoginsight.config.settings`)
+-- @treturn dialoginsight.client.Client the client
+-- @usage local client = di.new()                    -- the environment alone
+-- local client = di.new { project = 7, deadline = 5 }   -- the rest from DI_*
 function M.new(opts)
   local settings = config.resolve(gather(opts))
   warn_insecure(settings)

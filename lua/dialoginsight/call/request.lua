@@ -53,11 +53,7 @@ local function bad_option(name, why, v, level)
     level + 1)
 end
 
---- The per-call options of opts, checked as settings are (config.lua):
--- { timeout, deadline, policy, concurrency }, each nil when not given.
--- deadline = false lifts the client's deadline for the call.  Options
--- other than these belong to the resource that passed opts down and are
--- left alone.  A bad value raises at `level`, naming the option.
+--- The names of the per-call options (M.options).
 M.CALL_OPTIONS = { timeout = true, deadline = true, retries = true, concurrency = true }
 
 --- The options of a call that resources take from theirs (which hold
@@ -74,6 +70,12 @@ function M.call_options(opts)
   return o
 end
 
+--- The per-call options of opts, checked as settings are (config.lua):
+-- { timeout, deadline, policy, concurrency }, each nil when not given.
+-- deadline = false lifts the client's deadline for the call.  A name
+-- other than these raises, with the closest one.  A bad value raises at
+-- `level`, naming the option; a timeout or deadline over 600 s warns
+-- once per process (config.warn_long).
 function M.options(opts, level)
   if opts == nil then return NONE end
   if type(opts) ~= "table" then
@@ -100,6 +102,8 @@ function M.options(opts, level)
   if deadline ~= nil and deadline ~= false and not config.is_seconds(deadline) then
     bad_option("deadline", SECONDS .. ", or false for none", deadline, level + 1)
   end
+  config.warn_long("option 'timeout'", timeout)
+  config.warn_long("option 'deadline'", deadline)
   if concurrency ~= nil and (type(concurrency) ~= "number" or concurrency < 1
       or concurrency ~= math.floor(concurrency) or concurrency > 2^31) then
     bad_option("concurrency", "must be a whole number of calls >= 1", concurrency, level + 1)

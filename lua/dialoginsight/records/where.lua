@@ -1,14 +1,16 @@
 --- Where-clauses: a small builder over OFC4's FieldClause and ComboClause.
 --
---   { EMail = "ann@example.com" }              Equal
---   { City = "Montréal", Points = 10 }         Equal on each, joined by And
---   di.where.gt("Points", 10)                  GreaterThan
---   di.where.any{ di.where.eq("City", "Paris"), di.where.starts_with("EMail", "a") }
---
 -- Only FieldClause/Equal was ever seen on the wire; the other operators and
 -- ComboClause are [assumed] (docs/wire.md).  Field names stay as the user
 -- wrote them here; compile() maps them (contacts: FirstName -> f_FirstName,
--- through contact_fields).
+-- through contact_fields).  An empty where raises: it would match
+-- everything.  This module is `di.where`.
+-- @module dialoginsight.records.where
+-- @usage
+-- { EMail = "ann@example.com" }              -- Equal
+-- { City = "Montréal", Points = 10 }         -- Equal on each, joined by And
+-- di.where.gt("Points", 10)                  -- GreaterThan
+-- di.where.any{ di.where.eq("City", "Paris"), di.where.starts_with("EMail", "a") }
 local core = require "dialoginsight.core"
 local fields = require "dialoginsight.records.fields"
 
@@ -33,13 +35,49 @@ local function binary(op)
   end
 end
 
+--- The field equals value (Equal).
+-- @function eq
+-- @tparam string name the field (friendly: "City", or wire: "f_City")
+-- @param value the value, as the field's type takes it
+-- @return a clause
 M.eq = binary("Equal")
+--- The field differs from value (NotEqual).
+-- @function ne
+-- @tparam string name
+-- @param value
+-- @return a clause
 M.ne = binary("NotEqual")
+--- The field is greater than value (GreaterThan).
+-- @function gt
+-- @tparam string name
+-- @param value
+-- @return a clause
 M.gt = binary("GreaterThan")
+--- The field is less than value (LessThan).
+-- @function lt
+-- @tparam string name
+-- @param value
+-- @return a clause
 M.lt = binary("LessThan")
+--- The field contains the text (Contains).
+-- @function contains
+-- @tparam string name
+-- @tparam string value
+-- @return a clause
 M.contains = binary("Contains")
+--- The field starts with the text (StartsWith).
+-- @function starts_with
+-- @tparam string name
+-- @tparam string value
+-- @return a clause
 M.starts_with = binary("StartsWith")
+--- The field is empty (IsNull).
+-- @tparam string name
+-- @return a clause
 function M.is_null(name) return field("IsNull", name) end
+--- The field is not empty (IsNotNull).
+-- @tparam string name
+-- @return a clause
 function M.not_null(name) return field("IsNotNull", name) end
 
 local function combo(operator)
@@ -64,11 +102,21 @@ local function combo(operator)
 end
 
 --- Every clause must hold (And).
+-- @function all
+-- @tparam {clause,...} list clauses, or tables of Equals
+-- @return a clause
+-- @usage W.all{ W.eq("City", "Paris"), W.not_null("BirthDate") }
 M.all = combo("And")
 --- At least one clause must hold (Or).
+-- @function any
+-- @tparam {clause,...} list clauses, or tables of Equals
+-- @return a clause
+-- @usage W.any{ W.gt("Points", 100), { City = "Paris" } }
 M.any = combo("Or")
 
 --- True for a clause made by this builder.
+-- @param v any value
+-- @treturn boolean
 function M.is_clause(v) return getmetatable(v) == Node end
 
 local function sorted_keys(t)
@@ -140,6 +188,10 @@ end
 --- The wire clause of w, and the list of problems ({ field =, message = }).
 -- resolve(name, op, value) maps a field to its wire name and value, or
 -- returns nil, why.  A malformed where raises (a programming error).
+-- @param w a clause, a table of Equals, or a wire clause (with $type), sent as is
+-- @tparam function resolve
+-- @treturn table the wire clause
+-- @treturn table problems
 function M.compile(w, resolve)
   local problems = {}
   local ok, clause = pcall(compile, w, resolve, problems, 0)
@@ -148,11 +200,17 @@ function M.compile(w, resolve)
 end
 
 --- resolve for names used as they are (relational table columns).
+-- @tparam string name
+-- @param _ the operator (unused)
+-- @param value
+-- @return name, value
 function M.bare(name, _, value) return name, value end
 
 --- resolve for contact fields: friendly names to wire names, and
 -- comparison values to the field's wire form; idx: fields.index of the
 -- project's schema, or nil to rename only.
+-- @tparam ?table idx
+-- @treturn function resolve
 function M.contact_fields(idx)
   return function(name, op, value)
     local meta, why = fields.resolve(name, idx)
@@ -170,6 +228,9 @@ end
 
 --- The ContactFilter of sendings and campaigns: Single for an idContact
 -- (a number), else Clauses over the wire clause given.
+-- @param contact an idContact, or a where
+-- @tparam table clause the wire clause of contact, when a where
+-- @treturn table the ContactFilter
 function M.contact_filter(contact, clause)
   if type(contact) == "number" then return { Mode = "Single", idContact = contact } end
   return { Mode = "Clauses",

@@ -1,5 +1,6 @@
 --- client.campaigns: create, trigger (automated campaigns, e.g. an abandoned
 -- cart) and statistics with open and click rates.  Wire shapes [assumed].
+-- @classmod dialoginsight.resources.campaigns
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
 
@@ -9,8 +10,13 @@ local check_id = base.check_id
 local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 
 --- Creates a campaign; returns its idCampaign, or nil, err.
---   client.campaigns:create{ name =, message = idMessage, channel = "Email",
---                            automated = false }
+-- @tparam table c { name =, message = idMessage, channel = "Email" (or "SMS", "Push"), automated = false }
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer idCampaign
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id,
+--                           channel = "Email", automated = true }
 function Campaigns:create(c, opts)
   base.check_opts(opts, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
@@ -33,7 +39,13 @@ end
 
 --- Triggers an automated campaign for a contact; returns the number of
 -- contacts affected, or nil, err.
---   client.campaigns:trigger(id, { contact = <where or idContact>, params = { cart = "..." } })
+-- @tparam integer id idCampaign
+-- @tparam table opts contact (a where or an idContact; required), params (the
+-- message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer the contacts affected (AffectedContacts)
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage client.campaigns:trigger(id, { contact = 123, params = { cart = "3 items" } })
 function Campaigns:trigger(id, opts)
   base.check_opts(opts, "campaigns:trigger")
   check_id(id, "campaign id")
@@ -61,6 +73,11 @@ end
 --   open_rate  = UniqueOpened / Delivered
 --   click_rate = UniqueClicked / Delivered
 -- as fractions between 0 and 1; both are 0 when nothing was delivered.
+-- @tparam integer id idCampaign
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table the statistics
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Campaigns:stats(id, opts)
   base.check_opts(opts, "campaigns:stats")
   check_id(id, "campaign id")

@@ -1,6 +1,7 @@
 --- client.contacts: merge, get, each, find and delete contacts, with
 -- friendly field names (records/fields.lua) and where-clauses
 -- (records/where.lua).
+-- @classmod dialoginsight.resources.contacts
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
@@ -26,6 +27,14 @@ end
 -- opts: key (key field, default the key_field setting, else the project's:
 -- see records/record.lua), insert, update,
 -- skip_duplicates, skip_unmatched, return_records, strict, timeout, retries.
+-- @tparam table contact friendly field names: { EMail =, FirstName =, optin = { Newsletter = true } }
+-- @tparam[opt] table opts key, insert, update, skip_duplicates, skip_unmatched,
+-- return_records, strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table { outcome =, id =, status =, reason = }
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
+--                                       optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
   base.check_opts(opts, "contacts:merge")
   base.check_table(contact, "contact")
@@ -41,6 +50,12 @@ end
 -- rejected, with the problems.  Returns { created =, updated =, skipped =,
 -- accepted =, rejected =, failed =, records = { outcome per contact, input order } }
 -- or nil, err when the project's fields cannot be read.
+-- @tparam {table,...} list contacts, as `merge` takes them
+-- @tparam[opt] table opts batch_size, concurrency, the options of `merge`
+-- @treturn[1] table the summary
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
   base.check_opts(opts, "contacts:merge_many")
   base.check_table(list, "the list of contacts")
@@ -52,10 +67,16 @@ function Contacts:merge_many(list, opts)
     fields.friendly, fields.from_wire)
 end
 
---- Iterates over the contacts matching where, paging transparently:
---   for c, err in client.contacts:each({ City = "Paris" }) do ... end
+--- Iterates over the contacts matching where, paging transparently.
 -- A failure yields false, err and ends the loop.  opts: page_size, limit,
 -- strict.
+-- @param w a where (`dialoginsight.records.where`): { City = "Paris" }, or a clause
+-- @tparam[opt] table opts page_size, limit, max_calls, strict, and timeout, retries, deadline: as `client:call`'s
+-- @return an iterator of contacts (friendly names)
+-- @usage for c, err in client.contacts:each({ City = "Paris" }) do
+--   if not c then error(err) end
+--   print(c.idContact, c.FirstName)
+-- end
 function Contacts:each(w, opts)
   base.check_opts(opts, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
@@ -67,6 +88,8 @@ end
 -- since in a delete it would mean everything): the clause idContact > 0,
 -- which every contact matches [assumed: GreaterThan is not seen on the
 -- wire, docs/wire.md].  opts as each().
+-- @tparam[opt] table opts as `each`'s
+-- @return an iterator of contacts
 function Contacts:all(opts)
   base.check_opts(opts, "contacts:all")
   local where = require "dialoginsight.records.where"
@@ -74,12 +97,23 @@ function Contacts:all(opts)
 end
 
 --- The contacts matching where, as a list (opts.limit caps it), or nil, err.
+-- @param w a where
+-- @tparam[opt] table opts as `each`'s
+-- @treturn[1] {table,...} the contacts
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
   base.check_opts(opts, "contacts:get")
   return pager.collect(self:each(w, opts))
 end
 
 --- The first contact matching where, or nil (and nil, err on failure).
+-- @param w a where
+-- @tparam[opt] table opts as `each`'s
+-- @treturn ?table the contact
+-- @treturn ?dialoginsight.errors.Error err
+-- @usage local ann = client.contacts:find{ EMail = "ann@example.com" }
 function Contacts:find(w, opts)
   base.check_opts(opts, "contacts:find")
   local o = { limit = 1 }
@@ -91,6 +125,11 @@ end
 
 --- Deletes the contacts matching where; returns how many, or nil, err.
 -- opts.max caps the number deleted (MaxRows).
+-- @param w a where (an empty one raises)
+-- @tparam[opt] table opts max, strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer how many were deleted
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Contacts:delete(w, opts)
   base.check_opts(opts, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")

@@ -1,4 +1,5 @@
 --- client.messages: create a message from friendly fields, read one back.
+-- @classmod dialoginsight.resources.messages
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -35,9 +36,15 @@ local function bodies(m)
 end
 
 --- Creates a message and returns its idMessage, or nil, err.
---   client.messages:create{ name =, subject =, sender_email =, sender_name =,
+-- @tparam table m { name =, subject =, sender_email =, sender_name =,
 --     reply_to =, html =, text =, culture = "fr-CA", category =,
 --     tracking_links = true, hosting_images = false }
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer idMessage
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local id = client.messages:create{ name = "Welcome", subject = "Welcome aboard",
+--   sender_email = "news@example.com", html = "<p>Hello</p>", text = "Hello" }
 function Messages:create(m, opts)
   base.check_opts(opts, "messages:create")
   if type(m) ~= "table" then error("dialoginsight: messages:create expects a table", 2) end
@@ -56,6 +63,11 @@ function Messages:create(m, opts)
 end
 
 --- The message idMessage as the server sends it (Name, MessageVersions, ...).
+-- @tparam integer id idMessage
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table the message
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Messages:get(id, opts)
   base.check_opts(opts, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end

@@ -1,5 +1,6 @@
 --- client.projects: the projects a key may use, and the current project's
 -- fields (cached per client, since validation reads them before each write).
+-- @classmod dialoginsight.resources.projects
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
 
@@ -7,22 +8,35 @@ local Projects = base.class()
 
 --- The projects this key may use: { { idProject =, ProjectName = }, ... }.
 -- Also the cheapest "are my credentials valid" check.
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] {table,...} the projects
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Projects:list(opts)
   base.check_opts(opts, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
 end
 
 --- The current project's ProjectInfo, as the server sends it.
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table ProjectInfo
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Projects:get(opts)
   base.check_opts(opts, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
 end
 
---- The project's fields, types and opt-ins:
+--- The project's fields, types and opt-ins.
+-- Read once per client; opts.refresh = true reads it again.
+-- @tparam[opt] table opts refresh, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table
 --   { key = "EMail",
 --     fields = { { name =, wire =, type =, required =, key =, label = }, ... },
 --     optins = { { name =, wire =, label = }, ... } }
--- Read once per client; opts.refresh = true reads it again.
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
   base.check_opts(opts, "projects:fields")
   if self.schema and not (opts and opts.refresh) then return self.schema end

@@ -1,5 +1,6 @@
 --- client.reports: open and click events, and a contact's mailing history.
 -- Wire shapes [assumed] (docs/wire.md).
+-- @classmod dialoginsight.resources.reports
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
@@ -40,12 +41,19 @@ end
 --- Iterates over open events { idContact, idBatch, dtEvent }.
 -- opts: from, to (dates), message, batch (ids), page_size, limit.
 -- A failure yields false, err.
+-- @tparam[opt] table opts from, to, message, batch, page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
+-- @return an iterator of events
+-- @usage for e, err in client.reports:opens{ from = "2024-03-01", to = "2024-03-31" } do
+--   if not e then error(err) end
+-- end
 function Reports:opens(opts)
   base.check_opts(opts, "reports:opens")
   return events(self, "GetOpens", opts)
 end
 
 --- Iterates over click events { idContact, idBatch, dtEvent, Url }; as opens.
+-- @tparam[opt] table opts as `opens`'s
+-- @return an iterator of events
 function Reports:clicks(opts)
   base.check_opts(opts, "reports:clicks")
   return events(self, "GetClicks", opts)
@@ -53,6 +61,11 @@ end
 
 --- A contact's mailing history:
 -- { { idBatch, idMessage, dtSent, Opened, Clicked }, ... }, or nil, err.
+-- @tparam integer contact_id idContact
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] {table,...} the mailings
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Reports:history(contact_id, opts)
   base.check_opts(opts, "reports:history")
   if type(contact_id) ~= "number" then

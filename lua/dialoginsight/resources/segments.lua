@@ -1,6 +1,7 @@
 --- client.segments: the project's segments ("filters" in Dialog Insight's
 -- UI), their contacts, and dynamic segments saved from a where-clause.
 -- The wire shapes are [assumed] (docs/wire.md).
+-- @classmod dialoginsight.resources.segments
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
@@ -8,7 +9,11 @@ local fields = require "dialoginsight.records.fields"
 local Segments = base.class()
 local check_id = base.check_id
 
---- { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
+--- The project's segments: { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
+-- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] {table,...} the segments
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Segments:list(opts)
   base.check_opts(opts, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
@@ -16,6 +21,9 @@ end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
 -- A failure yields false, err.  opts: page_size, limit.
+-- @tparam integer id idSegment
+-- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
+-- @return an iterator of contacts
 function Segments:each_contact(id, opts)
   base.check_opts(opts, "segments:each_contact")
   check_id(id, "segment id")
@@ -24,6 +32,11 @@ function Segments:each_contact(id, opts)
 end
 
 --- A segment's contacts as a list (opts.limit caps it), or nil, err.
+-- @tparam integer id idSegment
+-- @tparam[opt] table opts as `each_contact`'s
+-- @treturn[1] {table,...} the contacts
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Segments:contacts(id, opts)
   base.check_opts(opts, "segments:contacts")
   check_id(id, "segment id")
@@ -31,7 +44,12 @@ function Segments:contacts(id, opts)
 end
 
 --- Creates (no id) or updates (id) a dynamic segment; returns its id.
---   client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
+-- @tparam table seg { id =, name =, where = }
+-- @tparam[opt] table opts strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer idSegment
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
   base.check_opts(opts, "segments:save")
   if type(seg) ~= "table" then error("dialoginsight: save expects a table", 2) end

@@ -1,6 +1,7 @@
 --- client.sendings: send a message to one contact, plan or trigger a mass
 -- sending, list batches.  Sends are never retried once they may have
 -- reached the server (registry: idempotent = false).
+-- @classmod dialoginsight.resources.sendings
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -17,7 +18,13 @@ end
 -- to, or nil, err.  contact is an idContact (SendSingle2) or a where-clause
 -- (SendSingle; SendSingle2 when opts.params is given [assumed: SendSingle2
 -- takes any ContactFilter]).
---   client.sendings:send(12, 345, { params = { code = "SPRING" } })
+-- @tparam integer message_id idMessage
+-- @param contact an idContact, or a where
+-- @tparam[opt] table opts params (the message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer the contacts it went to
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err (outcome "unknown" when it may have been sent)
+-- @usage client.sendings:send(12, 345, { params = { code = "SPRING" } })
 function Sendings:send(message_id, contact, opts)
   base.check_opts(opts, "sendings:send")
   check_message(message_id)
@@ -41,6 +48,12 @@ end
 --- Plans (opts.at: a date-time string, os.time() number or os.date("*t")
 -- table) or triggers now a mass sending to opts.segments (a list of
 -- idSegment) or to everyone (opts.all = true).  Returns the idBatch.
+-- @tparam integer message_id idMessage
+-- @tparam table opts segments or all, at, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer idBatch
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage client.sendings:send_batch(msg_id, { all = true, at = os.time() + 3600 })
 function Sendings:send_batch(message_id, opts)
   base.check_opts(opts, "sendings:send_batch")
   check_message(message_id)
@@ -68,6 +81,10 @@ end
 
 --- The batches with ids between opts.min (default 0) and opts.max:
 -- { { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }, ... }.
+-- @tparam[opt] table opts min, max, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] {table,...} the batches
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Sendings:batches(opts)
   base.check_opts(opts, "sendings:batches")
   opts = opts or {}

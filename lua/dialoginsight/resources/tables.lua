@@ -1,16 +1,23 @@
 --- client:table(id): a relational table, scoped by idTable, with bare
--- column names.  Its key column's ID form is key_<column>.
---   local t = client:table(501)
---   t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
+-- column names.  Its key column's ID form is `key_<column>`.
+-- @module dialoginsight.resources.tables
+-- @usage local t = client:table(501)
+-- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
 local base = require "dialoginsight.resources.base"
 local record = require "dialoginsight.records.record"
 local where = require "dialoginsight.records.where"
 
 local M = {}
 
+--- A relational table, as `client:table` returns it.
+-- @type Table
 local Table = {}
 Table.__index = Table
 
+--- The table idTable of client (`client:table` is the public way).
+-- @local
+-- @param client
+-- @tparam integer id
 function M.new(client, id)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
     error("dialoginsight: client:table expects an idTable, got " .. tostring(id), 3)
@@ -22,6 +29,11 @@ local function same(name) return name end
 
 --- Inserts or updates one row; returns its outcome (as contacts:merge), or
 -- nil, err.  opts: key (the key column), insert, update, ...
+-- @tparam table row bare column names
+-- @tparam[opt] table opts key, and the other options of `dialoginsight.resources.contacts:merge`
+-- @treturn[1] table { outcome =, id =, status =, reason = }
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Table:merge(row, opts)
   base.check_opts(opts, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
@@ -31,6 +43,9 @@ function Table:merge(row, opts)
 end
 
 --- Merges many rows in chunks; returns the summary of contacts:merge_many.
+-- @tparam {table,...} rows
+-- @tparam[opt] table opts batch_size, concurrency, and the options of `Table:merge`
+-- @treturn table the summary
 function Table:merge_many(rows, opts)
   base.check_opts(opts, "table:merge_many")
   if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
@@ -44,6 +59,11 @@ local function clause(w)
 end
 
 --- The rows matching where (bare column names), or nil, err.
+-- @param w a where (`dialoginsight.records.where`), on bare column names
+-- @tparam[opt] table opts limit, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] {table,...} the rows
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Table:get(w, opts)
   base.check_opts(opts, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
@@ -52,6 +72,11 @@ function Table:get(w, opts)
 end
 
 --- Deletes the rows matching where; returns how many, or nil, err.
+-- @param w a where (an empty one raises)
+-- @tparam[opt] table opts max, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] integer how many
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
 function Table:delete(w, opts)
   base.check_opts(opts, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
