@@ -91,6 +91,9 @@ local function gather(opts)
     error("dialoginsight: setting 'env' must be true or false", 3)
   end
   local s = opts.env == false and {} or config.from_env()
+  -- region and base_url are two ways to say one thing: a region given
+  -- explicitly wins over the environment's base URL too
+  if opts.region ~= nil and opts.base_url == nil then s.base_url = nil end
   for k, v in pairs(opts) do
     if k ~= "env" then s[k] = v end
   end

@@ -103,6 +103,9 @@ describe("settings", function()
     c = di.new { key_id = 77, rate = false }
     assert.equal(77, c.key_id)
     raises(function() di.new { project = 1, env = false } end, "'key_id' is missing")
+    -- a region given in the table beats DI_BASE_URL, as base_url would
+    assert.equal("https://app.mydialoginsight.com/webservices/ofc4/",
+      di.new({ region = "fr", rate = false }).base_url)
     raises(function() di.new { env = "no" } end, "'env'")
   end)
 
