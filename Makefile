@@ -19,7 +19,7 @@ LUAJIT_INC ?= /usr/include/luajit-2.1
 
 # The C core: one set of sources, two Lua APIs (only the include path
 # differs).  The host and the fuzz targets compile the same list in.
-CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_json_scan.c \
+CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_json_scan.c src/di_json_pick.c \
             src/di_http.c src/di_time.c src/di_limiter.c src/di_limiter_file.c src/di_csv.c \
             src/di_redis.c
 CORE_HDR := $(wildcard src/*.h)

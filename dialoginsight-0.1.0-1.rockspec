@@ -59,6 +59,7 @@ build = {
     ["dialoginsight.core"] = {
       sources = {
         "src/di_core.c", "src/di_aux.c", "src/di_buf.c", "src/di_json.c", "src/di_json_scan.c",
+        "src/di_json_pick.c",
         "src/di_http.c", "src/di_time.c", "src/di_limiter.c", "src/di_limiter_file.c",
         "src/di_csv.c", "src/di_redis.c",
       },

@@ -203,6 +203,14 @@ static int number(const unsigned char *t, size_t n) {
   return decimal(&d, exp);
 }
 
+int di_json_number_kind(const unsigned char *t, size_t n) {
+  switch (n ? number(t, n) : T_BAD) {
+  case T_PLAIN: return DI_NUM_PLAIN;
+  case T_WRAP: return DI_NUM_WRAP;
+  default: return DI_NUM_BAD;
+  }
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 

@@ -17,6 +17,12 @@ enum {
   DI_SCAN_NOMEM = -3
 };
 
+/* What a number token t[0..n) is: DI_NUM_BAD unless it follows JSON's
+ * grammar, DI_NUM_WRAP when no double holds it exactly (core.decode gives it
+ * as its text), else DI_NUM_PLAIN. */
+enum { DI_NUM_BAD = 0, DI_NUM_PLAIN = 1, DI_NUM_WRAP = 2 };
+int di_json_number_kind(const unsigned char *t, size_t n);
+
 /* Walks the JSON text s[0..len) outside its strings.  s[len] must be '\0'
  * (Lua strings always are): it stops the inner loops without a bounds test
  * per byte.  With out == NULL it only checks, and answers DI_SCAN_WRAPPED

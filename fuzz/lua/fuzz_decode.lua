@@ -86,6 +86,54 @@ local function check_against_oracle(body, v)
   same_as_oracle(v, o, "reply", mark)
 end
 
+-- core.decode_outcomes (src/di_json_pick.c) reads a reply for the records'
+-- outcomes only: it must accept what core.decode accepts (an object), refuse
+-- what it refuses, and give for each member it keeps what core.decode gives.
+local TOP = { "Success", "ErrorCode", "ErrorMessage", "idRequest", "CreatedRecords", "UpdatedRecords" }
+local REC = { "IdRecord", "Status", "ValidationResult", "Message" }
+
+local function scalar(x)
+  if type(x) == "table" or x == core.null then return nil end
+  return x
+end
+
+local function same_scalar(a, b, where)
+  if a ~= b or math.type(a) ~= math.type(b) then
+    fail("decode_outcomes: %s is %s %s, core.decode gave %s %s", where, type(b), tostring(b),
+      type(a), tostring(a))
+  end
+end
+
+local function check_outcomes(body, v)
+  local ok, p, why = pcall(core.decode_outcomes, body)
+  if not ok then fail("core.decode_outcomes raised: %s", tostring(p)) end
+  local object = body:gsub("^\239\187\191", ""):match("^[ \t\r\n]*{") ~= nil
+  if v == nil or not object then
+    if p ~= nil then fail("core.decode_outcomes accepted what core.decode refused or is no object") end
+    return
+  end
+  if p == nil then
+    if tostring(why):find("nested too deeply", 1, true) then return end
+    fail("core.decode_outcomes refused a reply core.decode accepted: %s", tostring(why))
+  end
+  for _, k in ipairs(TOP) do same_scalar(scalar(v[k]), p[k], k) end
+  if type(p.Records) ~= "table" then -- a scalar, absent, or not an array (nil)
+    if not (p.Records == nil and type(v.Records) == "table") then
+      same_scalar(scalar(v.Records), p.Records, "Records")
+    end
+    return
+  end
+  if type(v.Records) ~= "table" then fail("decode_outcomes: Records where core.decode has none") end
+  for i = 1, math.max(#v.Records, #p.Records) do
+    local a, b = v.Records[i], p.Records[i]
+    if type(a) == "table" and type(b) == "table" then
+      for _, k in ipairs(REC) do same_scalar(scalar(a[k]), b[k], "Records[" .. i .. "]." .. k) end
+    elseif not (type(a) == "table" and b == nil) then
+      same_scalar(scalar(a), b, "Records[" .. i .. "]")
+    end
+  end
+end
+
 local function no_key(err)
   for k, v in pairs(err) do
     if type(v) == "string" and v:find(KEY, 1, true) then
@@ -109,6 +157,7 @@ return function(bytes)
     check_decoded(v, 0, {})
     check_against_oracle(body, v)
   end
+  check_outcomes(body, v)
 
   local resp, err
   ok, resp, err = pcall(c.interpret, c, req, status, body, retry_after)

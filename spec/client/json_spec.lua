@@ -240,3 +240,54 @@ describe("a reply that is not JSON", function()
     assert.equal("12345678901234567890", resp.idRequest)
   end)
 end)
+
+describe("core.decode_outcomes (a Merge reply read for the outcomes only)", function()
+  local core = require "dialoginsight.core"
+  local TOP = { "Success", "ErrorCode", "ErrorMessage", "idRequest", "CreatedRecords", "UpdatedRecords" }
+  local REC = { "IdRecord", "Status", "ValidationResult", "Message" }
+
+  -- what core.decode gives for the members decode_outcomes keeps
+  local function projected(full)
+    local t = {}
+    for _, k in ipairs(TOP) do t[k] = full[k] end
+    t.Records = {}
+    for i, r in ipairs(full.Records or {}) do
+      t.Records[i] = {}
+      for _, k in ipairs(REC) do t.Records[i][k] = r[k] end
+    end
+    return t
+  end
+
+  it("gives what core.decode gives for each member it keeps, and nothing else", function()
+    for _, text in ipairs {
+      '{"Success":true,"ErrorCode":null,"ErrorMessage":null,"CreatedRecords":1,"UpdatedRecords":0,'
+        .. '"Records":[{"IdRecord":42,"Status":"Created","ValidationResult":"OK","Message":null,'
+        .. '"ID":{"key_f_EMail":"a@b.c"},"Data":{"f_X":[1,{"y":null}]},"Record":null}],"idRequest":123,'
+        .. '"Trace":"Beginning request\\r\\n"}',
+      '\239\187\191{\r\n  "Success": true,\r\n  "Records": [\r\n    {"IdRecord": 1.0, "Status": "Updated",'
+        .. ' "ValidationResult": "OK", "Message": "caf\\u00e9 \\ud83d\\ude00 \\"q\\""}, {"IdRecord": 2e3}\r\n  ],'
+        .. '\r\n  "idRequest": 9007199254740993\r\n}',
+    } do
+      local full = assert(core.decode(text))
+      local pick = assert(core.decode_outcomes(text))
+      assert.same(projected(full), pick)
+      assert.is_nil(pick.Trace)
+      assert.is_nil(pick.Records[1].ID)
+      if math.type then -- Lua 5.3+: integers stay integers
+        for i, r in ipairs(pick.Records) do
+          if r.IdRecord then assert.equal(math.type(full.Records[i].IdRecord), math.type(r.IdRecord)) end
+        end
+      end
+    end
+  end)
+
+  it("refuses what core.decode refuses", function()
+    for _, text in ipairs { '{"a":NaN}', '{"a":0x10}', '{"a":1,}', '{"a":"\1"}', '{"a":1} x',
+                            '{"a":tru}', '{"Records":[{"IdRecord":01}]}', '{"a":"\\ud800"}', '' } do
+      assert.is_nil(core.decode(text), text)
+      local v, why = core.decode_outcomes(text)
+      assert.is_nil(v, text)
+      assert.is_string(why)
+    end
+  end)
+end)

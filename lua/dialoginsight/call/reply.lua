@@ -55,8 +55,8 @@ end
 --- The response table of an HTTP exchange of entry's method, or nil, err.
 -- redact(s) hides the key in anything the server echoes; limits: the
 -- patterns of a call-limit message (M.limits; default M.LIMIT_MESSAGES).
-function M.interpret(entry, status, body, retry_after, redact, limits)
-  local resp, why = core.decode(body)
+function M.interpret(entry, status, body, retry_after, redact, limits, decode)
+  local resp, why = (decode or core.decode)(body)
   if status == 200 then
     if type(resp) ~= "table" then
       return nil, errors.new {
@@ -106,8 +106,10 @@ function M.failure(entry, r, redact)
 end
 
 --- Reads one transport reply r of entry's method: resp, or nil, err.
-function M.read(entry, r, redact, limits)
-  if r.status then return M.interpret(entry, r.status, r.body, r.retry_after, redact, limits) end
+function M.read(entry, r, redact, limits, decode)
+  if r.status then
+    return M.interpret(entry, r.status, r.body, r.retry_after, redact, limits, decode)
+  end
   return nil, M.failure(entry, r, redact)
 end
 

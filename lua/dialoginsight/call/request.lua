@@ -54,7 +54,8 @@ local function bad_option(name, why, v, level)
 end
 
 --- The names of the per-call options (M.options).
-M.CALL_OPTIONS = { timeout = true, deadline = true, retries = true, concurrency = true }
+M.CALL_OPTIONS = { timeout = true, deadline = true, retries = true, concurrency = true,
+                   outcomes = true }
 
 --- The options of a call that resources take from theirs (which hold
 -- others: key, page_size, ...), or nil.
@@ -83,17 +84,21 @@ function M.options(opts, level)
   end
   for k in pairs(opts) do
     if not M.CALL_OPTIONS[k] then
-      local names = { "timeout", "deadline", "retries", "concurrency" }
+      local names = { "timeout", "deadline", "retries", "concurrency", "outcomes" }
       local guess = type(k) == "string" and require("dialoginsight.records.fields").closest(k, names)
       error("dialoginsight: a call has no option '" .. tostring(k) .. "'"
         .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
         .. "; its options: " .. table.concat(names, ", "), level + 1)
     end
   end
-  local timeout, deadline, retries, concurrency =
-    opts.timeout, opts.deadline, opts.retries, opts.concurrency
-  if timeout == nil and deadline == nil and retries == nil and concurrency == nil then
+  local timeout, deadline, retries, concurrency, outcomes =
+    opts.timeout, opts.deadline, opts.retries, opts.concurrency, opts.outcomes
+  if timeout == nil and deadline == nil and retries == nil and concurrency == nil
+      and outcomes == nil then
     return NONE
+  end
+  if outcomes ~= nil and type(outcomes) ~= "boolean" then
+    bad_option("outcomes", "must be true or false", outcomes, level + 1)
   end
   local SECONDS = "must be a number of seconds between 0 and 86400"
   if timeout ~= nil and not config.is_seconds(timeout) then
@@ -109,7 +114,7 @@ function M.options(opts, level)
     bad_option("concurrency", "must be a whole number of calls >= 1", concurrency, level + 1)
   end
   return {
-    timeout = timeout, deadline = deadline, concurrency = concurrency,
+    timeout = timeout, deadline = deadline, concurrency = concurrency, outcomes = outcomes,
     policy = retries ~= nil and retry.policy(retries, "option", level + 1) or nil,
   }
 end
@@ -140,6 +145,9 @@ function M.build(route, params, auth, project, o, redact)
     timeout = o.timeout,
     deadline = o.deadline,
     policy = o.policy,
+    -- a Merge whose caller reads only the records' outcomes: the reply is
+    -- decoded for them alone (core.decode_outcomes, src/di_json_pick.c)
+    decode = o.outcomes and core.decode_outcomes or nil,
     fresh = not entry.idempotent,
   }
 end

@@ -129,7 +129,7 @@ end
 function Scheduler:settle(sl, started, r, cut)
   local req = sl.req
   local entry = req.entry
-  local resp, err = reply.read(entry, r, self.redact, self.limits)
+  local resp, err = reply.read(entry, r, self.redact, self.limits, req.decode)
   local attempt = sl.attempts
   local on_call = self.hooks.on_call
   if on_call then

@@ -264,7 +264,8 @@ local function send(run, client)
     settle(run, b)
     run.bar:update(run.st)
   end
-  client:call_stream(next_call, done, { concurrency = run.opts.concurrency })
+  -- the replies are read for the records' outcomes only (src/di_json_pick.c)
+  client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true })
 end
 
 -- Finishing ---------------------------------------------------------------------------
