@@ -242,7 +242,6 @@ describe("a reply that is not JSON", function()
 end)
 
 describe("core.decode_outcomes (a Merge reply read for the outcomes only)", function()
-  local core = require "dialoginsight.core"
   local TOP = { "Success", "ErrorCode", "ErrorMessage", "idRequest", "CreatedRecords", "UpdatedRecords" }
   local REC = { "IdRecord", "Status", "ValidationResult", "Message" }
 
