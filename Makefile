@@ -15,26 +15,32 @@ CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhiredis
 
 LUA54_INC  ?= /usr/include/lua5.4
+LUA51_INC  ?= /usr/include/lua5.1
 LUAJIT_INC ?= /usr/include/luajit-2.1
 
-# The C core: one set of sources, two Lua APIs (only the include path
-# differs).  The host and the fuzz targets compile the same list in.
+# The C core: one set of sources, three Lua APIs (only the include path
+# differs; di_compat.h holds the differences).  The host and the fuzz
+# targets compile the same list in.
 CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_json_scan.c src/di_json_pick.c \
             src/di_http.c src/di_time.c src/di_limiter.c src/di_limiter_file.c src/di_csv.c \
             src/di_redis.c
 CORE_HDR := $(wildcard src/*.h)
 CORE54   := build/lua5.4/dialoginsight/core.so
+CORE51   := build/lua5.1/dialoginsight/core.so
 COREJIT  := build/luajit/dialoginsight/core.so
 
 # The Lua layer: every module under lua/dialoginsight/, in whatever
 # subdirectories it is organised, for install and for the host's embedding.
 LUA_MODS := $(shell find lua/dialoginsight -name '*.lua' | LC_ALL=C sort)
 
-# The bundled host: the C core compiled in, the Lua layer embedded (see
-# src/host/di_host.c), so bin/dialoginsight runs without LUA_PATH.
+# The bundled host: the C core compiled in, the Lua layer and argparse
+# embedded (see src/host/di_host.c), so bin/dialoginsight runs without
+# LUA_PATH.  argparse.lua is Debian's lua-argparse, or any found on lua5.4's
+# package.path; ARGPARSE=/path/argparse.lua names another.
 HOST       := bin/dialoginsight
 HOST_SRC   := src/host/di_host.c
 HOST_EMBED := build/host/di_embed.c
+ARGPARSE   ?= $(shell lua5.4 -e 'io.write(package.searchpath("argparse", package.path) or "")' 2>/dev/null)
 
 # Sanitizer builds of the core and the host, for check-asan.
 SAN_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -62,9 +68,9 @@ JIT_CDIR = $(DESTDIR)$(PREFIX)/lib/lua/5.1
 .PHONY: all help bootstrap test lint docs demo bench bench-smoke soak fuzz fuzz-build \
         check-asan check-valgrind sandbox-start sandbox-stop \
         openresty-example openresty-example-stop install install-host \
-        clean clean-host
+        rock rock-build rock-install clean clean-host
 
-all: $(CORE54) $(COREJIT) $(HOST) ## (the default) build the C core for Lua 5.4 and LuaJIT, and bin/dialoginsight
+all: $(CORE54) $(CORE51) $(COREJIT) $(HOST) ## (the default) build the C core for Lua 5.4, 5.1 and LuaJIT, and bin/dialoginsight
 
 help: ## this list
 	@awk -F':[^#]*## ' '/^[a-z][a-z0-9-]*:.*## / { printf "make %-24s %s\n", $$1, $$2 }' \
@@ -146,6 +152,71 @@ install-host: $(HOST) ## install bin/dialoginsight under PREFIX
 	install -d $(BIN_DIR)
 	install -m 755 $(HOST) $(BIN_DIR)/dialoginsight
 
+# --- LuaRocks --------------------------------------------------------------
+# The rockspec builds with type "make": `luarocks make` and `luarocks install`
+# run `make rock-build`, then `make rock-install`, with LuaRocks' variables
+# for the Lua the rock is for (LUA, LUA_INCDIR, LUA_LIBDIR, LUALIB, CFLAGS,
+# LIBFLAG, the external dependencies' dirs) and for where its files go
+# (LIBDIR, BINDIR; the Lua modules are the rockspec's build.install.lua).
+# Everything is built under build/rock/, never beside the sources: the
+# builtin type's src/*.o and ./dialoginsight/core.so were left in the
+# checkout, where Lua's default cpath (./?.so) loaded the stray core.
+# The host embeds Lua 5.4, so it is built and installed for a Lua 5.4 rock
+# only; a Lua 5.1 (or LuaJIT) rock installs the library alone.
+LUA        ?= lua5.4
+LUA_INCDIR ?= $(LUA54_INC)
+LIBFLAG    ?= -shared
+# the rock's Lua version ("5.4"), found once, only when a rock target asks
+ROCK_VER    = $(eval ROCK_VER := $$(shell $(LUA) -e 'io.write((_VERSION:gsub("^Lua ", "")))'))$(ROCK_VER)
+ROCK_DIR    = build/rock/$(ROCK_VER)
+ROCK_DEPS   = $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) $(if $(HIREDIS_LIBDIR),-L$(HIREDIS_LIBDIR)) \
+              $(if $(HIREDIS_INCDIR),-I$(HIREDIS_INCDIR))
+# the host's Lua library: LUALIB when LuaRocks found it (liblua5.4.so or .a
+# -> -llua5.4), else Debian's name
+ROCK_LUALIB = $(if $(LUA_LIBDIR),-L$(LUA_LIBDIR)) \
+              $(patsubst lib%,-l%,$(basename $(or $(LUALIB),liblua$(ROCK_VER).so)))
+ROCK_ONLY   = 5.1 5.4
+
+rock-build: ## (run by luarocks) the core for the rock's Lua under build/rock/, and the host for 5.4
+	@case " $(ROCK_ONLY) " in *" $(ROCK_VER) "*) ;; *) \
+	  echo "dialoginsight: Lua '$(ROCK_VER)' ($(LUA)) is not supported: build the rock for" \
+	    "Lua 5.4 (the library and the dialoginsight command) or 5.1/LuaJIT (the library)" >&2; \
+	  exit 1;; esac
+	@rm -rf $(ROCK_DIR) && mkdir -p $(ROCK_DIR)/dialoginsight $(ROCK_DIR)/bin
+	$(CC) $(CFLAGS) $(WARN) $(PIC) $(LIBFLAG) -I$(LUA_INCDIR) $(CURL_CFLAGS) $(ROCK_DEPS) \
+	    -o $(ROCK_DIR)/dialoginsight/core.so $(CORE_SRC) $(CURL_LIBS) -lm
+	@if [ "$(ROCK_VER)" != 5.4 ]; then \
+	  echo "dialoginsight: the dialoginsight command embeds Lua 5.4: not built for a Lua" \
+	    "$(ROCK_VER) rock (luarocks --lua-version=5.4 installs it, as does make install)" >&2; \
+	else \
+	  ap="$(ARGPARSE)"; \
+	  [ -n "$$ap" ] || ap=$$($(LUA) -e 'io.write(package.searchpath("argparse", package.path) or "")'); \
+	  test -n "$$ap" || { echo "dialoginsight: argparse.lua not found on $(LUA)'s package.path:" \
+	    "install Debian's lua-argparse or the argparse rock, or give ARGPARSE=/path/argparse.lua" >&2; \
+	    exit 1; }; \
+	  echo "$(LUA) src/host/embed.lua $(ROCK_DIR)/di_embed.c ... argparse=$$ap"; \
+	  $(LUA) src/host/embed.lua $(ROCK_DIR)/di_embed.c $(LUA_MODS) argparse="$$ap" || exit 1; \
+	  echo "$(CC) ... -o $(ROCK_DIR)/bin/dialoginsight"; \
+	  $(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(LUA_INCDIR) $(CURL_CFLAGS) $(ROCK_DEPS) \
+	    -o $(ROCK_DIR)/bin/dialoginsight $(HOST_SRC) $(ROCK_DIR)/di_embed.c $(CORE_SRC) \
+	    $(ROCK_LUALIB) $(CURL_LIBS) -lm || exit 1; \
+	fi
+
+rock-install: ## (run by luarocks) the rock's core to LIBDIR, and the host, when built, to BINDIR
+	@test -n "$(LIBDIR)" && test -n "$(BINDIR)" || { echo "make rock-install: LIBDIR and BINDIR" \
+	  "come from luarocks (use make install)" >&2; exit 1; }
+	install -d $(LIBDIR)/dialoginsight
+	install -m 755 $(ROCK_DIR)/dialoginsight/core.so $(LIBDIR)/dialoginsight/core.so
+	@if [ -x $(ROCK_DIR)/bin/dialoginsight ]; then \
+	  install -d $(BINDIR) && install -m 755 $(ROCK_DIR)/bin/dialoginsight $(BINDIR)/dialoginsight; \
+	fi
+
+# A source rock of the working tree, as it is (tracked files and new ones
+# not ignored): build/rock/dialoginsight-V.src.rock, which
+# `luarocks install --deps-mode=none` builds offline (scripts/make-rock).
+rock: ## a source rock of the working tree: build/rock/dialoginsight-<version>.src.rock
+	@./scripts/make-rock
+
 clean: clean-host ## remove build/ and bin/dialoginsight
 	rm -rf build
 
@@ -159,14 +230,21 @@ $(CORE54): $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUA54_INC) $(CURL_CFLAGS) \
 	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
 
+$(CORE51): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUA51_INC) $(CURL_CFLAGS) \
+	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
+
 $(COREJIT): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(PIC) -shared -I$(LUAJIT_INC) $(CURL_CFLAGS) \
 	    -o $@ $(CORE_SRC) $(CURL_LIBS) -lm
 
-$(HOST_EMBED): src/host/embed.lua $(LUA_MODS)
+$(HOST_EMBED): src/host/embed.lua $(LUA_MODS) $(ARGPARSE)
 	@mkdir -p $(dir $@)
-	lua5.4 src/host/embed.lua $@ $(LUA_MODS)
+	@test -n "$(ARGPARSE)" || { echo "make: argparse.lua not found on lua5.4's package.path:" \
+	  "install Debian's lua-argparse (make bootstrap), or give ARGPARSE=/path/argparse.lua" >&2; exit 1; }
+	lua5.4 src/host/embed.lua $@ $(LUA_MODS) argparse=$(ARGPARSE)
 
 $(HOST): $(HOST_SRC) src/host/di_embed.h $(HOST_EMBED) $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)

@@ -1,7 +1,15 @@
--- LuaRocks build of the same sources as the Makefile.
+-- LuaRocks build of the same sources as the Makefile, for Lua 5.4 and 5.1
+-- (plain or LuaJIT):
 --   luarocks --lua-version=5.4 make --deps-mode=none --tree=/tmp/rocks
--- lua-cjson is a run-time dependency; on Debian it comes from the lua-cjson
--- package, hence --deps-mode=none when LuaRocks' registry is out of reach.
+-- installs the library and, for Lua 5.4, the dialoginsight command
+-- (bin/dialoginsight: the host, which embeds Lua 5.4); for 5.1, the library
+-- alone.  The build type is "make": the Makefile's rock-build and
+-- rock-install targets build under build/rock/, never beside the sources.
+-- lua-cjson (run time) and argparse (embedded in the command at build time)
+-- come from Debian's lua-cjson and lua-argparse, hence --deps-mode=none
+-- when LuaRocks' registry is out of reach.  `make rock` packs the working
+-- tree as a source rock that `luarocks install` builds offline.
+rockspec_format = "3.0"
 package = "dialoginsight"
 version = "0.1.0-1"
 source = {
@@ -13,59 +21,71 @@ description = {
   detailed = [[
 Contacts, segments, campaigns, sendings and statistics of the Dialog Insight
 marketing platform as plain Lua tables. HTTPS through libcurl, JSON through
-lua-cjson, retries and a rate limiter shared across processes.]],
+lua-cjson, retries and a rate limiter shared across processes. For Lua 5.4
+the rock also installs the dialoginsight command (sync, export, run, ...).]],
   license = "MIT",
 }
+-- the versions the specs run under (scripts/test): 5.4, and 5.1 plain and LuaJIT
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, ~= 5.2, ~= 5.3, < 5.5",
   "lua-cjson >= 2.1",
 }
+build_dependencies = {
+  "argparse >= 0.6",
+}
 -- Debian keeps curl/curl.h in the multiarch include directory, which the
--- compiler searches by itself; checking the library is enough (DESIGN.md).
+-- compiler searches by itself; checking the library is enough.
 external_dependencies = {
   CURL = { library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
-  type = "builtin",
-  modules = {
-    ["dialoginsight"] = "lua/dialoginsight/init.lua",
-    ["dialoginsight.call.reply"] = "lua/dialoginsight/call/reply.lua",
-    ["dialoginsight.call.request"] = "lua/dialoginsight/call/request.lua",
-    ["dialoginsight.call.retry"] = "lua/dialoginsight/call/retry.lua",
-    ["dialoginsight.call.scheduler"] = "lua/dialoginsight/call/scheduler.lua",
-    ["dialoginsight.config"] = "lua/dialoginsight/config.lua",
-    ["dialoginsight.errors"] = "lua/dialoginsight/errors.lua",
-    ["dialoginsight.limiter"] = "lua/dialoginsight/limiter/init.lua",
-    ["dialoginsight.limiter.adaptive"] = "lua/dialoginsight/limiter/adaptive.lua",
-    ["dialoginsight.limiter.shm"] = "lua/dialoginsight/limiter/shm.lua",
-    ["dialoginsight.records.fields"] = "lua/dialoginsight/records/fields.lua",
-    ["dialoginsight.records.merge"] = "lua/dialoginsight/records/merge.lua",
-    ["dialoginsight.records.record"] = "lua/dialoginsight/records/record.lua",
-    ["dialoginsight.records.where"] = "lua/dialoginsight/records/where.lua",
-    ["dialoginsight.registry"] = "lua/dialoginsight/registry.lua",
-    ["dialoginsight.resources.base"] = "lua/dialoginsight/resources/base.lua",
-    ["dialoginsight.resources.campaigns"] = "lua/dialoginsight/resources/campaigns.lua",
-    ["dialoginsight.resources.contacts"] = "lua/dialoginsight/resources/contacts.lua",
-    ["dialoginsight.resources.messages"] = "lua/dialoginsight/resources/messages.lua",
-    ["dialoginsight.resources.pager"] = "lua/dialoginsight/resources/pager.lua",
-    ["dialoginsight.resources.projects"] = "lua/dialoginsight/resources/projects.lua",
-    ["dialoginsight.resources.reports"] = "lua/dialoginsight/resources/reports.lua",
-    ["dialoginsight.resources.segments"] = "lua/dialoginsight/resources/segments.lua",
-    ["dialoginsight.resources.sendings"] = "lua/dialoginsight/resources/sendings.lua",
-    ["dialoginsight.resources.tables"] = "lua/dialoginsight/resources/tables.lua",
-    ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
-    ["dialoginsight.transport.ngx"] = "lua/dialoginsight/transport/ngx.lua",
-    ["dialoginsight.core"] = {
-      sources = {
-        "src/di_core.c", "src/di_aux.c", "src/di_buf.c", "src/di_json.c", "src/di_json_scan.c",
-        "src/di_json_pick.c",
-        "src/di_http.c", "src/di_time.c", "src/di_limiter.c", "src/di_limiter_file.c",
-        "src/di_csv.c", "src/di_redis.c",
-      },
-      libraries = { "curl", "hiredis" },
-      incdirs = { "$(HIREDIS_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(HIREDIS_LIBDIR)" },
+  type = "make",
+  build_target = "rock-build",
+  build_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)",
+    LUA = "$(LUA)", LUA_INCDIR = "$(LUA_INCDIR)", LUA_LIBDIR = "$(LUA_LIBDIR)",
+    LUALIB = "$(LUALIB)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+    HIREDIS_INCDIR = "$(HIREDIS_INCDIR)", HIREDIS_LIBDIR = "$(HIREDIS_LIBDIR)",
+  },
+  install_target = "rock-install",
+  install_variables = {
+    LUA = "$(LUA)", LIBDIR = "$(LIBDIR)", BINDIR = "$(BINDIR)",
+  },
+  -- every module of lua/dialoginsight/ but cli/, the command's own modules,
+  -- which are embedded in it (scripts/check-install checks this list)
+  install = {
+    lua = {
+        ["dialoginsight.call.reply"] = "lua/dialoginsight/call/reply.lua",
+        ["dialoginsight.call.request"] = "lua/dialoginsight/call/request.lua",
+        ["dialoginsight.call.retry"] = "lua/dialoginsight/call/retry.lua",
+        ["dialoginsight.call.scheduler"] = "lua/dialoginsight/call/scheduler.lua",
+        ["dialoginsight.client"] = "lua/dialoginsight/client.lua",
+        ["dialoginsight.config"] = "lua/dialoginsight/config.lua",
+        ["dialoginsight.errors"] = "lua/dialoginsight/errors.lua",
+        ["dialoginsight"] = "lua/dialoginsight/init.lua",
+        ["dialoginsight.limiter.adaptive"] = "lua/dialoginsight/limiter/adaptive.lua",
+        ["dialoginsight.limiter"] = "lua/dialoginsight/limiter/init.lua",
+        ["dialoginsight.limiter.redis"] = "lua/dialoginsight/limiter/redis.lua",
+        ["dialoginsight.limiter.shm"] = "lua/dialoginsight/limiter/shm.lua",
+        ["dialoginsight.records.fields"] = "lua/dialoginsight/records/fields.lua",
+        ["dialoginsight.records.merge"] = "lua/dialoginsight/records/merge.lua",
+        ["dialoginsight.records.record"] = "lua/dialoginsight/records/record.lua",
+        ["dialoginsight.records.where"] = "lua/dialoginsight/records/where.lua",
+        ["dialoginsight.registry"] = "lua/dialoginsight/registry.lua",
+        ["dialoginsight.resources.base"] = "lua/dialoginsight/resources/base.lua",
+        ["dialoginsight.resources.campaigns"] = "lua/dialoginsight/resources/campaigns.lua",
+        ["dialoginsight.resources.contacts"] = "lua/dialoginsight/resources/contacts.lua",
+        ["dialoginsight.resources.messages"] = "lua/dialoginsight/resources/messages.lua",
+        ["dialoginsight.resources.pager"] = "lua/dialoginsight/resources/pager.lua",
+        ["dialoginsight.resources.projects"] = "lua/dialoginsight/resources/projects.lua",
+        ["dialoginsight.resources.reports"] = "lua/dialoginsight/resources/reports.lua",
+        ["dialoginsight.resources.segments"] = "lua/dialoginsight/resources/segments.lua",
+        ["dialoginsight.resources.sendings"] = "lua/dialoginsight/resources/sendings.lua",
+        ["dialoginsight.resources.tables"] = "lua/dialoginsight/resources/tables.lua",
+        ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
+        ["dialoginsight.transport.ngx"] = "lua/dialoginsight/transport/ngx.lua",
     },
   },
 }

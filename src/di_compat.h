@@ -1,7 +1,7 @@
 /*
  * di_compat.h: every difference between the Lua 5.4 API and the Lua 5.1 API
- * of LuaJIT 2.1 (the one OpenResty embeds) lives here, so that no #if about
- * Lua versions appears anywhere else in src/.
+ * of LuaJIT 2.1 (the one OpenResty embeds) and of plain Lua 5.1 lives here,
+ * so that no #if about Lua versions appears anywhere else in src/.
  */
 #ifndef DI_COMPAT_H
 #define DI_COMPAT_H
@@ -38,6 +38,25 @@ static inline int di_push_exact_integer(lua_State *L, int i, double limit) {
 #define di_rawlen(L, i) lua_objlen((L), (i))
 #define di_absindex(L, i) \
   (((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
+#endif
+
+/* luaL_setfuncs came with Lua 5.2; LuaJIT 2.1 has it, plain Lua 5.1 does
+ * not (a core.so built against it failed to load: "undefined symbol:
+ * luaL_setfuncs").  Below 5.2 this is the same loop, so that both 5.1
+ * runtimes take one path. */
+#if LUA_VERSION_NUM >= 502
+#define di_setfuncs(L, l, nup) luaL_setfuncs((L), (l), (nup))
+#else
+static inline void di_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+  int i;
+  luaL_checkstack(L, nup + 1, "too many upvalues");
+  for (; l->name != NULL; l++) {
+    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
 #endif
 
 /* Lua 5.4 closes to-be-closed variables through __close; older runtimes have

@@ -345,7 +345,7 @@ function M.methods(s)
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
   local f = io.open(s.methods_file, "rb")
   if not f then bad("methods_file", "names a file that cannot be read (" .. open_problem(s.methods_file) .. ")") end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local t, err = core.decode(text)
   if type(t) ~= "table" then

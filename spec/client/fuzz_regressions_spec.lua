@@ -52,7 +52,7 @@ describe("fuzz_decode regressions: Client:interpret", function()
 
   local function seed(name)
     local f = assert(io.open("fuzz/regressions/fuzz_decode/" .. name, "rb"))
-    local bytes = f:read("a")
+    local bytes = f:read("*a")
     f:close()
     return bytes:sub(2) -- byte 1 picks the status; these are all 200s
   end

@@ -7,7 +7,7 @@ local core = require "dialoginsight.core"
 local shm = require "dialoginsight.limiter.shm"
 local sbx = require "support.sandbox"
 
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 
 -- Runs a shell command that must succeed; returns its output, trimmed.
 local function sh(cmd)

@@ -4,7 +4,7 @@ local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
 
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 
 local function tmpdir()
   local out = sbx.sh("mktemp -d")

@@ -7,7 +7,7 @@ local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
 
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 local ROOT = assert(io.popen("pwd")):read("*l")
 
 local function sh(cmd) return sbx.sh(cmd) end
@@ -33,10 +33,10 @@ local function workers(n, secs, rate, burst, url, hosts, during)
   if during then during(start) end
   local per = {}
   for i = 1, n do
-    assert(procs[i]:close(), "worker " .. i .. " failed: " .. (io.open(files[i] .. ".err"):read("a")))
+    assert(procs[i]:close(), "worker " .. i .. " failed: " .. (io.open(files[i] .. ".err"):read("*a")))
     per[i] = {}
     for line in io.lines(files[i]) do per[i][#per[i] + 1] = tonumber(line) - start end
-    per[i].err = io.open(files[i] .. ".err"):read("a")
+    per[i].err = io.open(files[i] .. ".err"):read("*a")
   end
   return per
 end

@@ -2,7 +2,7 @@
 local di = require "dialoginsight"
 local sbx = require "support.sandbox"
 
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

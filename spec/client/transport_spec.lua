@@ -19,7 +19,7 @@ describe("transport contract (curl)", function()
       closed = "https://127.0.0.1:" .. port .. "/x.ashx?method=List",
     }
   end)
-  teardown(function() t:close(); sbx.clear_faults() end)
+  teardown(function() if t then t:close() end; sbx.clear_faults() end)
   before_each(function() sbx.clear_faults() end)
 
   for i, c in ipairs(cases.cases) do

@@ -9,7 +9,7 @@ local dir = assert(arg[1], "usage: replay.lua DIR")
 local n = 0
 for name in io.popen("ls '" .. dir .. "'"):lines() do
   local f = assert(io.open(dir .. "/" .. name, "rb"))
-  local fx = di.decode(f:read("a"))
+  local fx = di.decode(f:read("*a"))
   f:close()
   local t = {
     now = function() return 0 end, sleep = function() end,

@@ -1,6 +1,7 @@
 --- The commands of `dialoginsight` other than sync and export: run,
--- check, fields, call, stats (see cli/main.lua for the command table), and
--- what every command shares: option parsing, failing, exit statuses.
+-- check, fields, call, stats (see cli/main.lua for the command table, whose
+-- parser argparse builds), and what every command shares: the guards that
+-- keep the key off the command line, failing, exit statuses.
 local di = require "dialoginsight"
 
 local M = {}
@@ -37,16 +38,27 @@ function M.holds_key(args, keys)
   return nil
 end
 
--- The problem with an option's value, or nil: --key names a field (sync),
--- and a value that looks like the secret itself is refused without being
--- shown, whether given as --key=VALUE or as --key VALUE.
-local function value_problem(name, value)
-  if name ~= "key" then return nil end
-  if M.looks_secret(value) then return "--key: " .. NOT_ON_ARGV end
-  if not value:match("^[%a_][%w_]*$") or #value > 64 then
-    return "--key expects a field name (letters, digits and _), such as EMail"
+--- The message refusing an option of args that would carry the key
+-- (--api-key, --password=...), with the way to give it instead; or nil.
+-- args are the ones the command parses, never a script's own.
+function M.secret_flag(args)
+  for _, a in ipairs(args) do
+    if a == "--" then break end
+    local name = a:match("^%-%-([%w%-]+)")
+    if name and SECRET_FLAGS[name] then return "--" .. name .. ": " .. NOT_ON_ARGV end
   end
   return nil
+end
+
+--- The value of --key (sync), as argparse converts it: a field name, or
+-- nil and why.  A value that looks like the secret itself is refused without
+-- being shown, whether given as --key=VALUE or as --key VALUE.
+function M.key_field(value)
+  if M.looks_secret(value) then return nil, "--key: " .. NOT_ON_ARGV end
+  if not value:match("^[%a_][%w_]*$") or #value > 64 then
+    return nil, "--key expects a field name (letters, digits and _), such as EMail"
+  end
+  return value
 end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an
@@ -58,61 +70,7 @@ function M.fail(msg)
   return M.EXIT.error
 end
 
---- Parses args[from..] against spec (name -> "flag" | "value" | "list").
--- Returns options, positionals; or nil, message.  stop_at_positional ends
--- option parsing at the first positional (run: the script's own args).
-function M.parse(args, from, spec, stop_at_positional)
-  local opts, pos = {}, {}
-  local i = from
-  while i <= #args do
-    local a = args[i]
-    if a == "--" then
-      for j = i + 1, #args do pos[#pos + 1] = args[j] end
-      break
-    end
-    local name, value = a:match("^%-%-([%w%-]+)=(.*)$")
-    name = name or a:match("^%-%-([%w%-]+)$")
-    if a == "-h" then name = "help" end
-    if name then
-      if SECRET_FLAGS[name] then return nil, "--" .. name .. ": " .. NOT_ON_ARGV end
-      local kind = spec[name]
-      if not kind then return nil, "unknown option --" .. name end
-      if kind == "flag" then
-        if value then return nil, "--" .. name .. " takes no value" end
-        opts[name] = true
-      else
-        if not value then
-          i = i + 1
-          value = args[i]
-          if value == nil then return nil, "--" .. name .. " needs a value" end
-        end
-        local problem = value_problem(name, value)
-        if problem then return nil, problem end
-        if kind == "list" then
-          opts[name] = opts[name] or {}
-          table.insert(opts[name], value)
-        else
-          opts[name] = value
-        end
-      end
-    elseif a:match("^%-.") and not a:match("^%-%d") then
-      return nil, "unknown option " .. a
-    else
-      pos[#pos + 1] = a
-      if stop_at_positional then
-        for j = i + 1, #args do pos[#pos + 1] = args[j] end
-        break
-      end
-    end
-    i = i + 1
-  end
-  return opts, pos
-end
-
 local HELP_RUN = [[
-usage: dialoginsight run SCRIPT.lua [ARGS...]
-       dialoginsight SCRIPT.lua [ARGS...]
-
 Runs SCRIPT.lua with these globals:
   client   a client built from the configuration (DI_* or --config)
   di       require "dialoginsight"
@@ -122,23 +80,17 @@ os.exit(N) sets the exit status.
 ]]
 
 local HELP_CHECK = [[
-usage: dialoginsight check
-
 Calls projects.List: says whether the key is accepted and lists the
 projects it can see (the configured one is marked with *).  Exit 1 when the
 credentials are refused.
 ]]
 
 local HELP_FIELDS = [[
-usage: dialoginsight fields
-
 The project's fields (name, type, required, key, label) and opt-ins, from
 projects.Get: the names you can use in scripts and as sync column headers.
 ]]
 
 local HELP_CALL = [[
-usage: dialoginsight call SERVICE METHOD [JSON|-]
-
 Calls SERVICE.METHOD with the JSON object given (or read from stdin with
 -) as parameters; AuthKey and idProject are added.  Prints the reply as
 JSON with sorted keys (the server's Trace member is left out).
@@ -148,8 +100,6 @@ JSON with sorted keys (the server's Trace member is left out).
 ]]
 
 local HELP_STATS = [[
-usage: dialoginsight stats CAMPAIGN_ID
-
 The campaign's counts (Sent, Delivered, Opened, Clicked, ...) and its open
 and click rates.
 ]]
@@ -176,15 +126,14 @@ local function table_print(rows, head)
 end
 M.table_print = table_print
 
-local HELP_ONLY = { help = "flag" }
-
 local function no_args(cmd)
   return function(_, pos)
     if #pos > 0 then return cmd .. " takes no argument" end
   end
 end
 
-local run = { name = "run", help = HELP_RUN, options = HELP_ONLY, stop_at_script = true,
+local run = { name = "run", help = HELP_RUN, options = {}, stop_at_script = true,
+              usage = "run SCRIPT.lua [ARGS...]\n       dialoginsight SCRIPT.lua [ARGS...]",
               needs_client = true }
 
 function run.check(_, pos)
@@ -205,7 +154,7 @@ function run.run(client, _, pos)
   return 0
 end
 
-local check = { name = "check", help = HELP_CHECK, options = HELP_ONLY,
+local check = { name = "check", usage = "check", help = HELP_CHECK, options = {},
                 check = no_args("check"), needs_client = true }
 
 function check.run(client)
@@ -237,7 +186,7 @@ function check.run(client)
   return 0
 end
 
-local fields = { name = "fields", help = HELP_FIELDS, options = HELP_ONLY,
+local fields = { name = "fields", usage = "fields", help = HELP_FIELDS, options = {},
                  check = no_args("fields"), needs_client = true }
 
 function fields.run(client)
@@ -257,7 +206,8 @@ function fields.run(client)
   return 0
 end
 
-local call = { name = "call", help = HELP_CALL, options = HELP_ONLY, needs_client = true }
+local call = { name = "call", usage = "call SERVICE METHOD [JSON|-]", help = HELP_CALL,
+               options = {}, needs_client = true }
 
 function call.check(_, pos)
   if #pos < 2 or #pos > 3 then return "call SERVICE METHOD [JSON|-]" end
@@ -280,7 +230,8 @@ function call.run(client, _, pos)
   return 0
 end
 
-local stats = { name = "stats", help = HELP_STATS, options = HELP_ONLY, needs_client = true }
+local stats = { name = "stats", usage = "stats CAMPAIGN_ID", help = HELP_STATS, options = {},
+                needs_client = true }
 
 function stats.check(_, pos)
   local id = math.tointeger(tonumber(pos[1] or ""))

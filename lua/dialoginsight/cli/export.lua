@@ -9,17 +9,19 @@ local pages = require "dialoginsight.cli.export_pages"
 local fields = require "dialoginsight.records.fields"
 
 local M = { name = "export", needs_client = true,
-            options = { help = "flag", where = "list", ["page-size"] = "value" } }
+            usage = "export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv",
+            options = {
+              { "--where", "FIELD=VALUE", "only the contacts where FIELD=VALUE; also !=, >, >=, <, <= "
+                .. "(repeatable: joined with And)", many = true },
+              { "--page-size", "N", "contacts per Contacts.Get call (default 500)" },
+            } }
 
 local HELP = [[
-usage: dialoginsight export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv
-
 Writes the matching contacts (all of them without --where) as CSV on
-stdout, paging through Contacts.Get (N a page, 500 by default).  --where
-takes FIELD=VALUE, FIELD!=VALUE, FIELD>VALUE or FIELD<VALUE; several are
-joined with And.  The columns are idContact, the project's fields and
-optin_<name> columns, so the file can be synced back.
+stdout, paging through Contacts.Get.  The columns are idContact, the
+project's fields and optin_<name> columns, so the file can be synced back.]]
 
+M.epilog = [[
 Pages go by idContact (greater than the last one written), so contacts
 added or deleted during the export make no other one skipped or written
 twice.  The summary on stderr says how the pages went and whether the count
@@ -28,17 +30,20 @@ contacts (the pages were not in idContact order and the matches changed).
 ]]
 
 local W = di.where
-local OPS = { { "!=", W.ne }, { ">", W.gt }, { "<", W.lt }, { "=", W.eq } }
+-- The clause operators (docs/wire.md) have no "or equal": >= is > or =, <= is < or =.
+local OPS = {
+  ["="] = W.eq, ["!="] = W.ne, [">"] = W.gt, ["<"] = W.lt,
+  [">="] = function(f, v) return W.any { W.gt(f, v), W.eq(f, v) } end,
+  ["<="] = function(f, v) return W.any { W.lt(f, v), W.eq(f, v) } end,
+}
 
--- "City=Paris" -> W.eq("City", "Paris"), and so on; or nil, why.
+-- "City=Paris" -> W.eq("City", "Paris"), and so on; or nil, why.  The
+-- operator is what follows the field's name (which holds none of !<>=), so
+-- that "Points>=5" is >= 5, never > "=5".
 local function clause(text)
-  for _, op in ipairs(OPS) do
-    local i = text:find(op[1], 1, true)
-    if i and i > 1 then
-      return op[2](text:sub(1, i - 1), text:sub(i + #op[1]))
-    end
-  end
-  return nil, "--where expects FIELD=VALUE (or !=, >, <), got '" .. text .. "'"
+  local name, op, value = text:match("^([^!<>=]+)([!<>=]=?)(.*)$")
+  if name and OPS[op] then return OPS[op](name, value) end
+  return nil, "--where expects FIELD=VALUE (or !=, >, >=, <, <=), got '" .. text .. "'"
 end
 
 -- A number as text that reads back as the same number: an integer in
@@ -67,7 +72,12 @@ M.help = HELP
 
 function M.check(opts, pos)
   if pos[1] ~= "contacts" or #pos ~= 1 then return "export contacts [--where FIELD=VALUE]..." end
-  opts.where = opts.where or {}
+  opts.clauses = {}
+  for _, w in ipairs(opts.where or {}) do
+    local c, why = clause(w)
+    if not c then return why end
+    opts.clauses[#opts.clauses + 1] = c
+  end
   opts.page_size = 500
   if opts["page-size"] then
     opts.page_size = math.tointeger(tonumber(opts["page-size"]))
@@ -91,16 +101,12 @@ end
 
 local function fail(e) io.stderr:write("dialoginsight: export: ", tostring(e), "\n"); return 1 end
 
---- opts: where (list of FIELD=VALUE), page_size.  Returns the exit status.
+--- opts: clauses (from --where), page_size, as check() leaves them.
+-- Returns the exit status.
 function M.run(client, opts)
   local schema, err = client.projects:fields()
   if not schema then return fail(err) end
-  local list = {}
-  for _, w in ipairs(opts.where) do
-    local c, why = clause(w)
-    if not c then io.stderr:write("dialoginsight: export: ", why, "\n"); return 64 end
-    list[#list + 1] = c
-  end
+  local list = opts.clauses
   local head, get = columns(schema)
   local out = io.stdout
   out:write(csv.line(head))

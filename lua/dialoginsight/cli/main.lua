@@ -1,14 +1,26 @@
 --- The `dialoginsight` command (bin/dialoginsight, src/host/di_host.c): the
--- global options, parsed once, and the table of commands.
+-- global options and the table of commands, parsed by argparse (Debian's
+-- lua-argparse, embedded in the host).
 --
--- A command is a table (cli/commands.lua, cli/export.lua, cli/sync/):
---   { name, help, options = { name = "flag" | "value" | "list" },
---     stop_at_script (its first positional and all after it are its own),
+-- A command is a table (cli/commands.lua, cli/export.lua, cli/sync/,
+-- cli/probe.lua):
+--   { name, usage (what follows "dialoginsight " in its usage line),
+--     help (what it does: the prose of its --help), epilog (optional: after
+--     the options),
+--     options = { { "--name", "ARG" (nil for a flag), "what it does",
+--                   many = true (repeatable: a list) }, ... },
+--     stop_at_script (run: its first positional and all after it are the
+--       script's own),
 --     check(opts, pos) -> nil or a usage message,
 --     needs_client, run(client, opts, pos, g) -> exit status }
+-- argparse builds each command's parser and its --help from options, so an
+-- option cannot be left out of the help.  opts[name] (name without the
+-- dashes) is the value, true for a flag, a list when many; every command
+-- takes -h/--help.
 --
 -- Exit statuses: 0 done; 1 error; 2 sync finished but some rows were
 -- rejected; 64 bad usage; 130 interrupted (Ctrl-C).
+local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
 
@@ -18,6 +30,7 @@ M.EXIT = commands.EXIT
 
 local HELP = [[
 usage: dialoginsight [--config FILE] [--trace] COMMAND [ARGS]
+       dialoginsight --version
 
 commands:
   run SCRIPT.lua [ARGS]      run a script with a ready `client` (also: dialoginsight SCRIPT.lua)
@@ -32,6 +45,7 @@ commands:
 options (before or after the command):
   --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...)
   --trace         log every call (service, method, status, time, attempts) on stderr
+  --version       the versions of dialoginsight, its C core, libcurl and Lua
   -h, --help      this help; `dialoginsight COMMAND --help` for a command
 
 The API key is read from DI_KEY (and DI_KEY_ID, DI_PROJECT, DI_BASE_URL,
@@ -41,11 +55,17 @@ file, never from the command line.
 exit status: 0 ok, 1 error, 2 sync done but rows rejected, 64 usage, 130 Ctrl-C
 ]]
 
+local LIST = {}
+for _, c in ipairs(commands.LIST) do LIST[#LIST + 1] = c end
+LIST[#LIST + 1] = require "dialoginsight.cli.sync"
+LIST[#LIST + 1] = require "dialoginsight.cli.export"
+LIST[#LIST + 1] = require "dialoginsight.cli.probe"
+
 local COMMANDS = {}
-for _, c in ipairs(commands.LIST) do COMMANDS[c.name] = c end
-COMMANDS.export = require "dialoginsight.cli.export"
-COMMANDS.sync = require "dialoginsight.cli.sync"
-COMMANDS.probe = require "dialoginsight.cli.probe"
+for _, c in ipairs(LIST) do COMMANDS[c.name] = c end
+
+-- The global options that take a value (the others are flags).
+local GLOBAL_VALUES = { ["--config"] = true }
 
 local function usage_error(msg, cmd)
   io.stderr:write("dialoginsight: ", msg, "\n")
@@ -53,63 +73,148 @@ local function usage_error(msg, cmd)
   return M.EXIT.usage
 end
 
--- The global options (--config FILE, --config=FILE, --trace), wherever
--- they stand before the command or after it, but never among a script's
--- own arguments (run SCRIPT ARGS, SCRIPT.lua ARGS) or after "--".
--- Returns g and the other arguments, or nil, message.
-local function globals(args)
-  local g, rest, i = {}, {}, 1
-  local cmd, own = nil, false
+local function trim(text) return (text:gsub("%s+$", "")) end
+
+-- The command's subparser of p: its options, its positionals (all in "args",
+-- checked by the command's check), its help from the same table.
+local function add_command(p, c)
+  local sub = p:command(c.name):add_help(false):usage("usage: dialoginsight " .. c.usage)
+    :description(trim(c.help))
+  if c.epilog then sub:epilog(trim(c.epilog)) end
+  local group = { sub:flag("-h --help", "this help") }
+  for _, o in ipairs(c.options) do
+    local opt = o[2] and sub:option(o[1], o[3]):argname(o[2]) or sub:flag(o[1], o[3])
+    opt:target(o[1]:sub(3))
+    if o.many then opt:count("*") end
+    -- the guard of --key's value (a field name, never the key), wherever it is
+    if o[1] == "--key" then opt:convert(commands.key_field) end
+    group[#group + 1] = opt
+  end
+  sub:group("options", table.unpack(group))
+  if not c.stop_at_script then sub:argument("args"):args("*"):hidden(true) end
+  return sub
+end
+
+-- The parser of the whole command line but a script's own arguments, and
+-- each command's subparser by name.  The program's own help is HELP.
+local function parser()
+  local p = argparse("dialoginsight"):add_help(false):require_command(false)
+    :command_target("command"):help_max_width(79)
+  p:option("--config"):argname("FILE")
+  p:flag("--trace")
+  p:flag("--version")
+  p:flag("-h --help")
+  local subs = {}
+  for _, c in ipairs(LIST) do subs[c.name] = add_command(p, c) end
+  p:command("help"):add_help(false):argument("topic"):args("?")
+  return p, subs
+end
+
+-- The value options of the command named name, with the global ones.
+local function value_options(name)
+  local set = {}
+  for k in pairs(GLOBAL_VALUES) do set[k] = true end
+  for _, o in ipairs(COMMANDS[name] and COMMANDS[name].options or {}) do
+    if o[2] then set[o[1]] = true end
+  end
+  return set
+end
+
+-- The one pass argparse cannot make for us: it has no notion of arguments
+-- that are not its to parse, and it takes "-5" for an option.
+--   * `run SCRIPT ARGS` and `SCRIPT.lua ARGS` hand SCRIPT and all after it
+--     to the script, verbatim (--trace and --config included);
+--   * an option that takes a value takes the next argument whatever it
+--     starts with, as getopt's do (`--page-size -5` is a bad size, not an
+--     unknown option -5): it is passed as `--page-size=-5`.
+-- Returns the arguments for argparse ("run" put before a SCRIPT.lua), the
+-- command's name (or nil), and the script's own arguments (or nil).
+local function split(args)
+  local head, values, name = {}, GLOBAL_VALUES, nil
+  local i = 1
   while i <= #args do
     local a = args[i]
-    if own or a == "--" then
-      own = true
-      rest[#rest + 1] = a
-    elseif a == "--trace" then
-      g.trace = true
-    elseif a == "--config" then
+    local positional = a == "-" or a:sub(1, 1) ~= "-"
+    if a == "--" then
+      if name == "run" then return head, name, { table.unpack(args, i + 1) } end
+      for j = i, #args do head[#head + 1] = args[j] end
+      break
+    elseif values[a] and args[i + 1] ~= nil then
+      head[#head + 1] = a .. "=" .. args[i + 1]
       i = i + 1
-      g.config = args[i]
-      if not g.config then return nil, "--config needs a file" end
-    elseif a:match("^%-%-config=") then
-      g.config = a:sub(10)
+    elseif positional and (name == "run" or (name == nil and a:match("%.lua$"))) then
+      if name == nil then head[#head + 1] = "run" end
+      return head, "run", { table.unpack(args, i) }
     else
-      rest[#rest + 1] = a
-      if not a:match("^%-") then
-        -- the script of run, or a script given as the command
-        own = (cmd == "run") or (cmd == nil and a:match("%.lua$") ~= nil)
-        cmd = cmd or a
-      end
+      if positional and name == nil then name, values = a, value_options(a) end
+      head[#head + 1] = a
     end
     i = i + 1
   end
-  return g, rest
+  return head, name, nil
+end
+
+-- The --config FILE given in head (as split leaves it), for the key guard,
+-- which must run before anything may echo an argument.
+local function config_of(head)
+  local path
+  for _, a in ipairs(head) do
+    if a == "--" then break end
+    path = a:match("^%-%-config=(.*)$") or path
+  end
+  return path
+end
+
+local function version()
+  local di = require "dialoginsight"
+  local core = require "dialoginsight.core"
+  io.stdout:write(di._VERSION, "\n", core._VERSION, ", ", core.curl_version, ", ", _VERSION,
+    ", argparse ", argparse.version, "\n")
+  return 0
+end
+
+-- The options of res (argparse's result) that are c's, and the globals.
+local function pick(res, c)
+  local opts = { help = res.help }
+  for _, o in ipairs(c.options) do
+    local k = o[1]:sub(3)
+    opts[k] = res[k]
+    if o.many and opts[k] and #opts[k] == 0 then opts[k] = nil end
+  end
+  return opts, { config = res.config, trace = res.trace }
+end
+
+local function help_of(subs, name)
+  return subs[name or ""] and subs[name]:get_help() .. "\n" or HELP
 end
 
 --- The entry point: arg as lua.c builds it.  Returns the exit status.
 function M.main(args)
-  local g, rest = globals(args)
-  if not g then return usage_error(rest) end
-  local held = commands.holds_key(args, settings.keys(g))
+  local head, name, own = split(args)
+  local held = commands.holds_key(args, settings.keys({ config = config_of(head) }))
   if held then return usage_error(held) end
-  local name = rest[1]
-  if name == nil or name == "-h" or name == "--help" or name == "help" then
-    local topic = name == "help" and COMMANDS[rest[2] or ""]
-    io.stdout:write(topic and topic.help or HELP)
-    return name == nil and M.EXIT.usage or 0
+  local secret = commands.secret_flag(head)
+  if secret then return usage_error(secret, COMMANDS[name or ""] and name) end
+  if name and name ~= "help" and not COMMANDS[name] and commands.looks_secret(name) then
+    return usage_error("unknown command (not shown: it looks like a key)")
   end
-  local from = 2
-  if name:match("%.lua$") then name, from = "run", 1 end
-  local cmd = COMMANDS[name]
-  if not cmd then
-    return usage_error(commands.looks_secret(name) and "unknown command (not shown: it looks "
-      .. "like a key)" or ("unknown command '" .. name .. "'"))
+  local p, subs = parser()
+  local ok, res = p:pparse(head)
+  if not ok then return usage_error(res, COMMANDS[name or ""] and name) end
+  if res.version then return version() end
+  local cmd = COMMANDS[res.command or ""]
+  if res.command == "help" then
+    io.stdout:write(help_of(subs, res.topic))
+    return 0
+  elseif not cmd then
+    io.stdout:write(HELP)
+    return res.help and 0 or M.EXIT.usage
   end
-  local opts, pos = commands.parse(rest, from, cmd.options, cmd.stop_at_script)
-  if not opts then return usage_error(pos, name) end
-  if opts.help then io.stdout:write(cmd.help); return 0 end
+  if res.help then io.stdout:write(help_of(subs, cmd.name)); return 0 end
+  local opts, g = pick(res, cmd)
+  local pos = own or res.args or {}
   local problem = cmd.check and cmd.check(opts, pos)
-  if problem then return usage_error(problem, name) end
+  if problem then return usage_error(problem, cmd.name) end
   local client, err
   if cmd.needs_client then
     client, err = settings.client(g)

@@ -9,23 +9,22 @@
 -- that does not exist): never a real send, create or delete.
 local core = require "dialoginsight.core"
 
-local M = { name = "probe", needs_client = true,
-            options = { help = "flag", writes = "flag", record = "value" } }
+local M = { name = "probe", needs_client = true, usage = "probe [--writes] [--record DIR]",
+            options = {
+              { "--writes", nil, "also probe methods that write, with payloads the server must "
+                .. "refuse or that change nothing (no send, create or delete)" },
+              { "--record", "DIR", "write each exchange to DIR/<method>.json (an existing directory; "
+                .. "the key redacted, the server's Trace kept), as fixtures to share or replay" },
+            } }
 
 M.help = [[
-usage: dialoginsight probe [--writes] [--record DIR]
-
 Calls every method of the registry on your account in the safest way that
 shows whether it exists, and prints: the method, its evidence (seen, one,
 doc, assumed: docs/wire.md), the result (exists, unknown method, refused
 with the server's code and message, network), the HTTP status, the time,
-and, for methods that page, whether paging was honoured (1 row asked).
+and, for methods that page, whether paging was honoured (1 row asked).]]
 
-  --writes      also probe methods that write, with payloads the server must
-                refuse or that change nothing (no send, create or delete)
-  --record DIR  write each exchange to DIR/<method>.json (an existing directory; the key redacted,
-                the server's Trace kept), as fixtures to share or replay
-
+M.epilog = [[
 exit status: 0 when every method marked seen that was probed exists, else 1
 ]]
 

@@ -25,31 +25,26 @@ local output = require "dialoginsight.cli.sync.output"
 local paths = require "dialoginsight.cli.sync.paths"
 local plan = require "dialoginsight.cli.sync.plan"
 
-local M = { name = "sync", needs_client = true, options = {
-  help = "flag", key = "value", map = "list", ["batch-size"] = "value", concurrency = "value",
-  ["dry-run"] = "flag", resume = "flag", restart = "flag", rejects = "value",
-  ["progress-interval"] = "value", skip = "list",
+-- The command line (cli/main.lua builds the parser and the help from it).
+local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv [options]", options = {
+  { "--key", "FIELD", "the key field (default: the project's, e.g. EMail)" },
+  { "--map", "COL=FIELD", "read column COL as FIELD (repeatable); COL= ignores COL", many = true },
+  { "--skip", "COL", "ignore column COL (repeatable)", many = true },
+  { "--batch-size", "N", "records per Merge call (default 100)" },
+  { "--concurrency", "N", "calls in flight (default 8)" },
+  { "--rejects", "PATH", "where rejected rows go (default FILE.csv.rejects.csv)" },
+  { "--dry-run", nil, "validate only: nothing is sent, no journal" },
+  { "--resume", nil, "continue an interrupted run from its journal" },
+  { "--restart", nil, "discard an unfinished journal and start over" },
+  { "--progress-interval", "S", "seconds between progress lines when not on a TTY (5)" },
 } }
 
 M.help = [[
-usage: dialoginsight sync contacts FILE.csv [options]
-
 Merges every row of FILE.csv into the project's contacts (Contacts.Merge,
 an upsert).  Column headers are field names (FirstName, f_FirstName),
-opt-ins (Newsletter, optin_Newsletter), or idContact.
+opt-ins (Newsletter, optin_Newsletter), or idContact.]]
 
-options:
-  --key FIELD         the key field (default: the project's, e.g. EMail)
-  --map COL=FIELD     read column COL as FIELD (repeatable); COL= ignores COL
-  --skip COL          ignore column COL (repeatable)
-  --batch-size N      records per Merge call (default 100)
-  --concurrency N     calls in flight (default 8)
-  --rejects PATH      where rejected rows go (default FILE.csv.rejects.csv)
-  --dry-run           validate only: nothing is sent, no journal
-  --resume            continue an interrupted run from its journal
-  --restart           discard an unfinished journal and start over
-  --progress-interval S   seconds between progress lines when not on a TTY (5)
-
+M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
 di_reason).  The journal FILE.csv.di-journal records each confirmed batch;
 --resume skips those and re-sends the rest.  A stream (a pipe, /dev/stdin)
