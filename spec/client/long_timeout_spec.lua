@@ -3,7 +3,7 @@
 -- probably milliseconds passed by mistake.  The value is kept, and the
 -- process warns once on stderr, whichever setting or option it is.  Each
 -- case runs in a fresh interpreter (the warning is once per process).
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

@@ -130,7 +130,7 @@ print("ok")
     -- (io.popen, not sh: under check-asan the child needs the preloaded runtime)
     local p = assert(io.popen(string.format("%s %s %q %q %q 2>&1", LUA, script,
       "redis://:s3cretpass@127.0.0.1:" .. port, "redis://127.0.0.1:" .. free, tmpdir())))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     os.remove(script)
     assert.truthy(out:find("ok", 1, true), out)

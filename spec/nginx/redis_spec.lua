@@ -9,7 +9,7 @@ local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
 local H = require "nginx.helper"
 
-local LUA = jit and "luajit" or "lua5.4"
+local LUA = require("support.runtime").lua
 
 local function redis(cmd)
   local out, ok = H.sh("DI_REDIS_DIR=" .. H.root .. "/build/redis-nginx-spec " .. H.root
