@@ -242,10 +242,14 @@ end
 -- { service, method, params } (or nil when done), and done(i, result) gets
 -- each call's response or error object as it completes (i counts calls in
 -- the order next_call gave them).  Memory holds only the calls in flight.
--- opts: as call_many's.
+-- One call more than `concurrency` is prepared ahead, so that a completed
+-- call's place is taken at once.  opts: as call_many's, and stop: a function
+-- asked before each call starts; once it returns true, nothing more is sent,
+-- and the calls prepared but not sent are dropped (done is not called for
+-- them): what a job stopped by Ctrl-C must not send.
 -- @tparam function next_call returns the next call, or nil when done
 -- @tparam function done done(i, result): result is a response table or an error object
--- @tparam[opt] table opts as `Client:call_many`'s
+-- @tparam[opt] table opts as `Client:call_many`'s, and `stop`
 -- @usage local i = 0
 -- client:call_stream(function()
 --   i = i + 1
@@ -257,6 +261,15 @@ function Client:call_stream(next_call, done, opts)
   if type(next_call) ~= "function" or type(done) ~= "function" then
     error("dialoginsight: call_stream expects two functions", 2)
   end
+  local stop = opts and opts.stop
+  if stop ~= nil and type(stop) ~= "function" then
+    error("dialoginsight: option 'stop' of call_stream must be a function", 2)
+  end
+  if stop then
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "stop" then rest[k] = v end end
+    opts = rest
+  end
   local o = request.options(opts, 2)
   local n = 0
   self.engine:stream(function()
@@ -264,7 +277,7 @@ function Client:call_stream(next_call, done, opts)
     if c == nil then return nil end
     n = n + 1
     return prepare_call(self, c, n, o, 3)
-  end, done, o.concurrency or self.settings.concurrency)
+  end, done, o.concurrency or self.settings.concurrency, stop)
 end
 
 return M

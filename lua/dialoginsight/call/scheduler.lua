@@ -190,10 +190,14 @@ end
 
 -- Many calls ----------------------------------------------------------------------
 
--- Keeps just enough calls ready to fill the free places.
+-- Keeps enough calls ready to fill the free places, and one more: when a
+-- call completes, the next one goes out before the caller's work on the
+-- completed one (decoding its reply, reading the next input) begins.
 local function pull(run)
   local ready = run.ready
-  while not run.exhausted and (#ready - run.head + 1) < run.max - run.ninflight do
+  if run.stop and run.stop() then run.stopped = true end
+  while not run.exhausted and not run.stopped
+      and (#ready - run.head + 1) < run.max - run.ninflight + 1 do
     local req = run.next_req()
     if req == nil then
       run.exhausted = true
@@ -204,7 +208,12 @@ local function pull(run)
         run.done(run.produced, err)
       else
         local sl = run.s:state(req, run.produced)
-        if sl.ends then run.deadlines = true end
+        if sl.ends then
+          run.deadlines = true
+          -- the one call ready beyond the free places: its deadline counts
+          -- from when a place is free for it, as if it were made then
+          if #ready - run.head + 1 >= run.max - run.ninflight then sl.ends, sl.later = nil, true end
+        end
         ready[#ready + 1] = sl
       end
     end
@@ -233,13 +242,21 @@ local function wake(run, now)
 end
 
 -- Starts ready calls while there is room and the limiter agrees; returns
--- the soonest time the limiter may agree again, if it held one.
+-- the soonest time the limiter may agree again, if it held one, and how
+-- many calls it started.  Once the caller's stop() says so, nothing more
+-- starts: the calls still waiting are dropped (their done is not called).
 local function start(run, now, soonest)
-  local s, t = run.s, run.t
+  local s, t, n = run.s, run.t, 0
+  if not run.stopped and run.stop and run.stop() then run.stopped = true end
+  if run.stopped then
+    run.ready, run.head, run.later, run.exhausted = {}, 1, {}, true
+    return nil, 0
+  end
   while run.ninflight < run.max and run.head <= #run.ready do
     local sl = run.ready[run.head]
+    if sl.later then sl.ends, sl.later = now + sl.deadline, nil end
     local wait, why = s:slot(sl, now)
-    if wait and wait > 0 then return math.min(soonest or now + wait, now + wait) end
+    if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
     run.head = run.head + 1
     if not wait then
       run.done(sl.i, s:expired(sl, why))
@@ -251,9 +268,10 @@ local function start(run, now, soonest)
       run.m:add(sl.i, req.url, req.body, timeout, req.fresh)
       run.inflight[sl.i] = sl
       run.ninflight = run.ninflight + 1
+      n = n + 1
     end
   end
-  return soonest
+  return soonest, n
 end
 
 -- With deadlines only: fails the ready calls whose deadline leaves no time
@@ -275,10 +293,15 @@ local function expire(run, now)
   return soonest and soonest - MIN_ATTEMPT
 end
 
-local function finish(run, r)
+-- A call completed (r, its transport reply): its place is free.
+local function release(run, r)
   local sl = run.inflight[r.tag]
   run.inflight[r.tag] = nil
   run.ninflight = run.ninflight - 1
+  return sl
+end
+
+local function finish(run, sl, r)
   local resp, err, d = run.s:settle(sl, sl.started, r, sl.cut)
   if resp then return run.done(sl.i, resp) end
   if not d then return run.done(sl.i, err) end
@@ -300,7 +323,17 @@ local function loop(run)
     if run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else
-      for _, r in ipairs(run.m:perform(math.min(budget, 1))) do finish(run, r) end
+      local rs = run.m:perform(math.min(budget, 1))
+      local sls = {}
+      for k, r in ipairs(rs) do sls[k] = release(run, r) end
+      -- the ready calls take the free places and go out (perform(0) sends
+      -- them) before the completed calls are settled
+      if #rs > 0 and select(2, start(run, t:now(), nil)) > 0 then
+        for _, r in ipairs(run.m:perform(0)) do
+          rs[#rs + 1], sls[#rs + 1] = r, release(run, r)
+        end
+      end
+      for k, r in ipairs(rs) do finish(run, sls[k], r) end
     end
     pull(run)
   end
@@ -315,10 +348,14 @@ end
 --                       next_req produced them; result is the response or
 --                       the error object
 -- The limiter's waits and the back-offs are scheduled here, so they never
--- hold up the calls already in flight.
-function Scheduler:stream(next_req, done, concurrency)
+-- hold up the calls already in flight.  One call more than the free places
+-- is kept ready, so that a completed call's place is taken at once.
+-- stop() (optional), asked before a call starts: once true, nothing more
+-- starts, and the calls not started are dropped, done not called for them
+-- (a sync's Ctrl-C: what was prepared is not sent).
+function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
-    s = self, t = self.transport, next_req = next_req, done = done, max = concurrency,
+    s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
     ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0,
   }
   local m = self.transport:multi()

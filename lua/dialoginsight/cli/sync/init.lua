@@ -254,13 +254,24 @@ local function send(run, client)
     local fatal = batches.outcomes(run, b, res)
     if fatal then
       run.fatal = run.fatal or fatal
+      run.halted = true -- a failed call: send nothing more
       return
     end
     settle(run, b)
     run.bar:update(run.st)
   end
-  -- the replies are read for the records' outcomes only (src/di_json_pick.c)
-  client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true })
+  -- The stream keeps one batch prepared beyond the calls in flight, sent
+  -- the moment a place is free; after Ctrl-C or a failed call nothing more
+  -- is sent (stop), and a batch prepared but not sent is never settled: not
+  -- in the journal, so --resume reads it again.  (A reader that cannot go
+  -- on stops the reading only: the batch it ended is whole, and is sent.)
+  -- The replies are read for the records' outcomes only (src/di_json_pick.c).
+  local function stop()
+    if host.interrupted() then run.interrupted = true end
+    return run.interrupted or run.halted
+  end
+  client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true,
+                                        stop = stop })
 end
 
 -- Finishing ---------------------------------------------------------------------------
