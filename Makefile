@@ -22,6 +22,7 @@ LUAJIT_INC ?= /usr/include/luajit-2.1
 # differs; di_compat.h holds the differences).  The host and the fuzz
 # targets compile the same list in.
 CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_json_scan.c src/di_json_pick.c \
+            src/di_json_write.c src/di_rows.c \
             src/di_http.c src/di_time.c src/di_limiter.c src/di_limiter_file.c src/di_csv.c \
             src/di_redis.c
 CORE_HDR := $(wildcard src/*.h)
@@ -51,7 +52,7 @@ HOST_ASAN   := build/asan/bin/dialoginsight
 # libFuzzer targets (fuzz/, see fuzz/README.md): Lua 5.4 with the core
 # compiled in, under ASan+UBSan.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_decode fuzz_csv fuzz_fields
+FUZZ_TARGETS := fuzz_decode fuzz_csv fuzz_fields fuzz_rows
 FUZZ_BINS    := $(addprefix build/fuzz/bin/,$(FUZZ_TARGETS))
 FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all

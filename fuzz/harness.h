@@ -1,5 +1,5 @@
 /*
- * harness.h: what the three libFuzzer targets share.  Each target is a Lua
+ * harness.h: what the libFuzzer targets share.  Each target is a Lua
  * 5.4 state with the C core linked in (package.preload, as the host does)
  * and the Lua layer loaded from the source tree (lua/), plus a driver,
  * fuzz/lua/<target>.lua, that returns function(bytes).  The driver checks
@@ -13,9 +13,12 @@
 #ifndef DI_FUZZ_HARNESS_H
 #define DI_FUZZ_HARNESS_H
 
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -109,6 +112,46 @@ static int fz_run(const uint8_t *data, size_t size) {
   lua_settop(L, 0);
   return 0;
 }
+
+/* fuzz_memfd(bytes) -> "/proc/self/fd/N", fd: for the targets whose input
+ * is a file (the CSV reader opens its own FILE on the path), so the bytes
+ * never touch the disk; fuzz_closefd(fd) when done. */
+static inline int fz_memfd(lua_State *L) {
+  size_t len, off = 0;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int fd = memfd_create("di-fuzz", MFD_CLOEXEC);
+  if (fd < 0) return luaL_error(L, "memfd_create failed");
+  while (off < len) {
+    ssize_t n = write(fd, s + off, len - off);
+    if (n <= 0) { close(fd); return luaL_error(L, "memfd write failed"); }
+    off += (size_t)n;
+  }
+  lua_pushfstring(L, "/proc/self/fd/%d", fd);
+  lua_pushinteger(L, fd);
+  return 2;
+}
+
+static inline int fz_closefd(lua_State *L) {
+  close((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+/* A target whose driver reads its input as a file (fuzz_memfd). */
+#define DI_FUZZ_FILE_TARGET(name)                                     \
+  int LLVMFuzzerInitialize(int *argc, char ***argv);                  \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);       \
+  int LLVMFuzzerInitialize(int *argc, char ***argv) {                 \
+    (void)argc; (void)argv;                                           \
+    fz_init(name);                                                    \
+    lua_pushcfunction(fz_L, fz_memfd);                                \
+    lua_setglobal(fz_L, "fuzz_memfd");                                \
+    lua_pushcfunction(fz_L, fz_closefd);                              \
+    lua_setglobal(fz_L, "fuzz_closefd");                              \
+    return 0;                                                         \
+  }                                                                   \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {      \
+    return fz_run(data, size);                                        \
+  }
 
 #define DI_FUZZ_TARGET(name)                                          \
   int LLVMFuzzerInitialize(int *argc, char ***argv);                  \

@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include <math.h>
+#include <string.h>
 
 #if LUA_VERSION_NUM >= 503
 #define di_isinteger(L, i) lua_isinteger((L), (i))
@@ -38,6 +39,45 @@ static inline int di_push_exact_integer(lua_State *L, int i, double limit) {
 #define di_rawlen(L, i) lua_objlen((L), (i))
 #define di_absindex(L, i) \
   (((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
+#endif
+
+/* luaL_testudata came with Lua 5.2: the userdata at i if its metatable is
+ * the one registered as tname, else NULL. */
+#if LUA_VERSION_NUM >= 502
+#define di_testudata(L, i, tname) luaL_testudata((L), (i), (tname))
+#else
+static inline void *di_testudata(lua_State *L, int i, const char *tname) {
+  void *p = lua_touserdata(L, i);
+  int same;
+  if (p == NULL || !lua_getmetatable(L, i)) return NULL;
+  luaL_getmetatable(L, tname);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? p : NULL;
+}
+#endif
+
+/* tonumber(s) for the string s[0..len): pushes the number and returns 1 if
+ * s is a numeral as Lua reads one, else pushes nothing and returns 0.
+ * buf holds len + 1 bytes, for the copy lua_stringtonumber needs. */
+#if LUA_VERSION_NUM >= 503
+static inline int di_push_numeral(lua_State *L, const char *s, size_t len, char *buf) {
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return lua_stringtonumber(L, buf) == len + 1;
+}
+#else
+static inline int di_push_numeral(lua_State *L, const char *s, size_t len, char *buf) {
+  (void)buf;
+  lua_pushlstring(L, s, len);
+  if (!lua_isnumber(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushnumber(L, lua_tonumber(L, -1));
+  lua_remove(L, -2);
+  return 1;
+}
 #endif
 
 /* luaL_setfuncs came with Lua 5.2; LuaJIT 2.1 has it, plain Lua 5.1 does

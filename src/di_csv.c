@@ -2,6 +2,9 @@
  * di_csv.c: a streaming RFC 4180 reader.  Bulk jobs read CSV exports of a
  * million rows and more, so the file is read in fixed chunks and only the
  * current record is ever held: memory stays flat whatever the file's size.
+ * The record is held in C (its bytes and where each field ends), so that
+ * next_record can build a wire record from it without a Lua string per
+ * field; next() makes the Lua row from it.
  *
  *   local r = core.csv_open(path [, { max_record = bytes }])  -- or nil, err
  *   local names = r:header()            -- or nil, err (empty file, bad
@@ -17,6 +20,12 @@
  *                                       -- quote in an input that cannot be
  *                                       -- read again; every later call says
  *                                       -- the same
+ *   true, line = r:next_record(plan, batch)
+ *                                       -- a record that the column plan
+ *                                       -- (di_rows.c) took: built into the
+ *                                       -- batch, no Lua value made; else as
+ *                                       -- r:next() (a row it declines comes
+ *                                       -- back as a row, for the Lua builder)
  *   lines, blank = r:lines()            -- lines read so far (a last line
  *                                       -- without a line end counts), and
  *                                       -- the blank lines skipped among them
@@ -49,6 +58,7 @@
 #include "di_buf.h"
 #include "di_compat.h"
 #include "di_core.h"
+#include "di_rows.h"
 
 #define CSV_MT "dialoginsight.csv"
 #define CSV_CHUNK 65536
@@ -70,14 +80,16 @@ typedef struct di_csv {
   int err;              /* errno of a failed read or seek; 0 if none */
   char stop[192];       /* why reading cannot go on, when not a read error */
   char why[256];        /* the message of the current bad record */
-  di_buf field;
+  di_buf rec;           /* the bytes of the current record's fields */
+  size_t *ends;         /* where each of its fields ends in rec */
+  int nf, ends_cap;     /* its fields; room in ends */
   char buf[CSV_CHUNK];
 } di_csv;
 
 /* One record being read: its state, and the quoted field that may turn out
  * to be a runaway. */
 typedef struct csv_rec {
-  int st, n, row, any, overflow;
+  int st, n, any, overflow;
   int q_n;              /* fields before the current quoted field */
   size_t total;         /* bytes of the record so far */
   long start;           /* the line it starts on */
@@ -85,7 +97,8 @@ typedef struct csv_rec {
   long long q_resume;   /* offset of the line after it, once the field has
                            reached that line end; -1 before */
   long q_next;          /* that line's number */
-  size_t q_keep;        /* bytes of the field before that line end */
+  size_t q_keep;        /* c->rec's length at that line end (SIZE_MAX when
+                           the record was already over the limit) */
 } csv_rec;
 
 static di_csv *csv_check(lua_State *L) {
@@ -142,18 +155,23 @@ static int csv_detect(di_csv *c) {
   return semis > commas ? ';' : ',';
 }
 
-/* Ends the current field: it goes into the row, unless the record is over
- * the limit (its fields are no longer stored). */
+/* Ends the current field (its bytes are the end of c->rec), unless the
+ * record is over the limit: its fields are no longer stored. */
 static void csv_push_field(lua_State *L, di_csv *c, csv_rec *r) {
-  if (!r->overflow) {
-    lua_pushlstring(L, c->field.len ? c->field.data : "", c->field.len);
-    lua_rawseti(L, r->row, ++r->n);
+  if (r->overflow) return;
+  if (r->n == c->ends_cap) {
+    int cap = c->ends_cap ? c->ends_cap * 2 : 64;
+    size_t *ends = (size_t *)realloc(c->ends, (size_t)cap * sizeof *ends);
+    if (!ends) luaL_error(L, "out of memory");
+    c->ends = ends;
+    c->ends_cap = cap;
   }
-  di_buf_reset(&c->field);
+  c->ends[r->n++] = c->rec.len;
+  c->nf = r->n;
 }
 
 static void csv_addc(lua_State *L, di_csv *c, const csv_rec *r, char ch) {
-  if (!r->overflow && !di_buf_addc(&c->field, ch)) luaL_error(L, "out of memory");
+  if (!r->overflow && !di_buf_addc(&c->rec, ch)) luaL_error(L, "out of memory");
 }
 
 /* The record went over the limit: what was read of the current field is
@@ -183,7 +201,7 @@ static const char *csv_too_long(di_csv *c, const csv_rec *r) {
 /* A newline inside a quoted field: kept as it is (CRLF counts as one line).
  * The field's first one is where a runaway would be cut and read again. */
 static void csv_quoted_newline(lua_State *L, di_csv *c, csv_rec *r, char ch) {
-  size_t keep = r->overflow ? (size_t)-1 : c->field.len;
+  size_t keep = r->overflow ? (size_t)-1 : c->rec.len;
   csv_addc(L, c, r, ch);
   if (ch == '\r' && csv_fill(c) && c->buf[c->pos] == '\n') {
     c->pos++;
@@ -207,19 +225,11 @@ static void csv_quoted_newline(lua_State *L, di_csv *c, csv_rec *r, char ch) {
 static int csv_runaway(lua_State *L, di_csv *c, csv_rec *r, const char **why, int at_eof) {
   long noticed = csv_lines_read(c);
   if (!r->overflow) {
-    if (c->field.len > r->q_keep) c->field.len = r->q_keep;
+    if (c->rec.len > r->q_keep) c->rec.len = r->q_keep;
     csv_push_field(L, c, r);
-  } else if (r->n == r->q_n + 1) {
+  } else if (r->n == r->q_n + 1 && c->ends[r->n - 1] > r->q_keep) {
     /* the runaway field itself went over the limit: cut what was kept */
-    size_t len;
-    const char *s;
-    lua_rawgeti(L, r->row, r->n);
-    s = lua_tolstring(L, -1, &len);
-    if (len > r->q_keep) {
-      lua_pushlstring(L, s, r->q_keep);
-      lua_rawseti(L, r->row, r->n);
-    }
-    lua_pop(L, 1);
+    c->ends[r->n - 1] = r->q_keep;
   }
   c->pos = c->len = 0;
   c->skip_lf = 0;
@@ -256,10 +266,10 @@ static int csv_record_eof(lua_State *L, di_csv *c, csv_rec *r, const char **why)
   return 1;
 }
 
-/* Reads one record into a new table on the stack.  Returns 1 with the table
- * pushed, 0 at the end and -1 when reading cannot go on (nothing pushed: a
- * record cut by a read error is not one); *why is set for a bad record (the
- * table is still pushed), *start to the record's first line. */
+/* Reads one record into c->rec and c->ends (c->nf fields).  Returns 1, 0 at
+ * the end and -1 when reading cannot go on (a record cut by a read error is
+ * not one); *why is set for a bad record (its fields are still there),
+ * *start to the record's first line. */
 static int csv_record(lua_State *L, di_csv *c, const char **why, long *start) {
   csv_rec r;
   memset(&r, 0, sizeof r);
@@ -267,18 +277,11 @@ static int csv_record(lua_State *L, di_csv *c, const char **why, long *start) {
   r.q_resume = -1;
   *why = NULL;
   if (c->err && c->pos >= c->len) return -1;
-  /* sized for the header's columns (once it is read): a good record then
-   * fills the table without regrowing it 1, 2, 4, 8... (0.24 us a row of
-   * 7 fields under Lua 5.4) */
-  lua_createtable(L, c->ncols, 0);
-  r.row = lua_gettop(L);
-  di_buf_reset(&c->field);
+  di_buf_reset(&c->rec);
+  c->nf = 0;
   for (;;) {
     if (!csv_fill(c)) {
-      if (c->err || !r.any) {
-        lua_pop(L, 1);
-        return c->err ? -1 : 0;
-      }
+      if (c->err || !r.any) return c->err ? -1 : 0;
       return csv_record_eof(L, c, &r, why);
     }
     while (c->pos < c->len) {
@@ -361,7 +364,7 @@ static int csv_open(lua_State *L) {
   }
   c = (di_csv *)lua_newuserdata(L, sizeof *c);
   memset(c, 0, offsetof(di_csv, buf));
-  di_buf_init(&c->field);
+  di_buf_init(&c->rec);
   c->line = 1;
   c->max_record = max_record;
   luaL_getmetatable(L, CSV_MT);
@@ -397,16 +400,24 @@ static int csv_open(lua_State *L) {
 /* Skips records that are only an empty line.  Returns as csv_record. */
 static int csv_next_record(lua_State *L, di_csv *c, const char **why, long *start) {
   for (;;) {
-    int blank, got;
-    got = csv_record(L, c, why, start);
+    int got = csv_record(L, c, why, start);
     if (got <= 0) return got;
-    if (*why || di_rawlen(L, -1) != 1) return 1;
-    lua_rawgeti(L, -1, 1);
-    blank = di_rawlen(L, -1) == 0;
-    lua_pop(L, 1);
-    if (!blank) return 1;
+    if (*why || c->nf != 1 || c->ends[0] != 0) return 1;
     c->blanks++;
-    lua_pop(L, 1);
+  }
+}
+
+/* Pushes the current record as a list of strings, sized for its fields: a
+ * table filled without regrowing it 1, 2, 4, 8... (0.24 us a row of 7
+ * fields under Lua 5.4). */
+static void csv_push_row(lua_State *L, const di_csv *c) {
+  int j;
+  size_t at = 0;
+  lua_createtable(L, c->nf, 0);
+  for (j = 0; j < c->nf; j++) {
+    lua_pushlstring(L, c->rec.len ? c->rec.data + at : "", c->ends[j] - at);
+    lua_rawseti(L, -2, j + 1);
+    at = c->ends[j];
   }
 }
 
@@ -440,8 +451,33 @@ static int csv_header(lua_State *L) {
     lua_pushfstring(L, "line %d: header: %s", (int)start, why);
     return 2;
   }
-  c->ncols = (int)di_rawlen(L, -1);
+  c->ncols = c->nf;
+  csv_push_row(L, c);
   return 1;
+}
+
+/* What next() and next_record() return for the record just read (got, why
+ * and start from csv_next_record) when it is not a good one: the end, the
+ * reader's failure, or a bad record (false, why, line, row).  Returns 0 for
+ * a good record, with nothing pushed. */
+static int csv_not_good(lua_State *L, const di_csv *c, int got, const char *why, long start) {
+  if (got < 0) return csv_read_error(L, c);
+  if (got == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (!why && c->ncols && c->nf != c->ncols) {
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "line %d: has %d fields, the header has %d", (int)start, c->nf, c->ncols);
+  } else if (why) {
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "line %d: %s", (int)start, why);
+  } else {
+    return 0;
+  }
+  lua_pushinteger(L, start);
+  csv_push_row(L, c);
+  return 4;
 }
 
 /* r:next() -> row, line | false, why, line, row | nil (end) | nil, err */
@@ -449,27 +485,32 @@ static int csv_next(lua_State *L) {
   di_csv *c = csv_check(L);
   const char *why;
   long start = 0;
-  int n, got;
-  got = csv_next_record(L, c, &why, &start);
-  if (got < 0) return csv_read_error(L, c);
-  if (got == 0) {
-    lua_pushnil(L);
-    return 1;
-  }
-  n = (int)di_rawlen(L, -1);
-  if (!why && c->ncols && n != c->ncols) {
-    lua_pushboolean(L, 0);
-    lua_pushfstring(L, "line %d: has %d fields, the header has %d", (int)start, n, c->ncols);
-  } else if (why) {
-    lua_pushboolean(L, 0);
-    lua_pushfstring(L, "line %d: %s", (int)start, why);
-  } else {
-    lua_pushinteger(L, start);
-    return 2;
-  }
+  int got = csv_next_record(L, c, &why, &start);
+  int n = csv_not_good(L, c, got, why, start);
+  if (n) return n;
+  csv_push_row(L, c);
   lua_pushinteger(L, start);
-  lua_pushvalue(L, -4); /* the row */
-  return 4;
+  return 2;
+}
+
+/* r:next_record(plan, batch) -> true, line (the record is in the batch) |
+ * row, line (the plan declines it: the caller's builder says why) | as
+ * r:next() for the rest.  See di_rows.h. */
+static int csv_next_planned(lua_State *L) {
+  di_csv *c = csv_check(L);
+  const char *why;
+  long start = 0;
+  int got, n;
+  di_rows_check(L, 2, 3);
+  got = csv_next_record(L, c, &why, &start);
+  n = csv_not_good(L, c, got, why, start);
+  if (n) return n;
+  if (di_rows_add(L, 2, 3, c->rec.data, c->ends, c->nf, start))
+    lua_pushboolean(L, 1);
+  else
+    csv_push_row(L, c);
+  lua_pushinteger(L, start);
+  return 2;
 }
 
 /* r:tell() -> bytes consumed so far (for progress and ETA) */
@@ -503,7 +544,10 @@ static int csv_close(lua_State *L) {
     fclose(c->f);
     c->f = NULL;
   }
-  di_buf_free(&c->field);
+  di_buf_free(&c->rec);
+  free(c->ends);
+  c->ends = NULL;
+  c->ends_cap = 0;
   return 0;
 }
 
@@ -516,6 +560,7 @@ static int csv_tostring(lua_State *L) {
 static const luaL_Reg csv_methods[] = {
   {"header", csv_header},
   {"next", csv_next},
+  {"next_record", csv_next_planned},
   {"tell", csv_tell},
   {"lines", csv_lines},
   {"separator", csv_separator},

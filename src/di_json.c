@@ -26,13 +26,12 @@
 #include "di_buf.h"
 #include "di_core.h"
 #include "di_json_scan.h"
+#include "di_json_write.h"
+#include "di_rows.h"
 
 /* Deep enough for any OFC4 payload (clauses nest a handful of levels), shallow
  * enough that a runaway structure is refused before the C stack suffers. */
 #define DI_JSON_MAX_DEPTH 64
-
-/* 2^53: beyond it doubles (and so most JSON parsers) lose integer precision. */
-#define DI_JSON_MAX_EXACT 9007199254740992.0
 
 /* Registry key (its address, as a lightuserdata) of the metatable that marks
  * a Lua table as a JSON array, so that an empty one encodes as [] rather
@@ -85,117 +84,19 @@ static int fail(encoder *e, const path_seg *p, const char *what) {
   return 0;
 }
 
-/* Returns the length of the valid UTF-8 sequence at s, or 0 if it is not one
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t avail) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  if (c < 0xC2) return 0;
-  if (c < 0xE0) {
-    return (avail >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-  }
-  if (c < 0xF0) {
-    if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && s[1] >= 0xA0) return 0; /* UTF-16 surrogate */
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-        (s[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
-
 static int encode_string(encoder *e, const path_seg *p, const char *str,
                          size_t len) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0, run;
-  di_buf *b = e->out;
-  if (!di_buf_reserve(b, len + 2)) return fail(e, p, "out of memory");
-  b->data[b->len++] = '"';
-  while (i < len) {
-    /* Copy the longest run that needs neither escaping nor validation. */
-    for (run = i; run < len && s[run] >= 0x20 && s[run] < 0x80 &&
-                  s[run] != '"' && s[run] != '\\';
-         run++) {
-    }
-    if (run > i) {
-      di_buf_add(b, s + i, run - i);
-      i = run;
-      if (i == len) break;
-    }
-    if (s[i] >= 0x80) {
-      size_t n = utf8_len(s + i, len - i);
-      char msg[64];
-      if (n == 0) {
-        snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", i + 1);
-        return fail(e, p, msg);
-      }
-      di_buf_add(b, s + i, n);
-      i += n;
-      continue;
-    }
-    switch (s[i]) {
-    case '"': di_buf_add(b, "\\\"", 2); break;
-    case '\\': di_buf_add(b, "\\\\", 2); break;
-    case '\n': di_buf_add(b, "\\n", 2); break;
-    case '\r': di_buf_add(b, "\\r", 2); break;
-    case '\t': di_buf_add(b, "\\t", 2); break;
-    default: {
-      char u[6] = {'\\', 'u', '0', '0', hex[s[i] >> 4], hex[s[i] & 15]};
-      di_buf_add(b, u, 6);
-    }
-    }
-    i++;
-  }
-  if (!di_buf_addc(b, '"')) return fail(e, p, "out of memory");
-  return 1;
-}
-
-/* Writes v in decimal at the end of num (size 24); returns the start.
- * snprintf("%lld") costs more than the rest of encoding a small number,
- * and ids and counts are most of the numbers in a request. */
-static char *format_integer(char num[24], long long v) {
-  char *q = num + 24;
-  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do { *--q = (char)('0' + u % 10); u /= 10; } while (u != 0);
-  if (v < 0) *--q = '-';
-  return q;
+  size_t bad;
+  char msg[64];
+  if (di_json_put_string(e->out, str, len, &bad)) return 1;
+  if (bad == 0) return fail(e, p, "out of memory");
+  snprintf(msg, sizeof msg, "invalid UTF-8 at byte %zu", bad);
+  return fail(e, p, msg);
 }
 
 static int encode_number(encoder *e, const path_seg *p, int idx) {
-  char num[40];
-  const char *text = num;
-  int len;
-  lua_State *L = e->L;
-  if (di_isinteger(L, idx)) {
-    long long v = (long long)lua_tointeger(L, idx);
-    if (v > (long long)DI_JSON_MAX_EXACT || v < -(long long)DI_JSON_MAX_EXACT)
-      return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
-                        "send it as a string");
-    text = format_integer(num, v);
-    len = (int)(num + 24 - text);
-  } else {
-    lua_Number x = lua_tonumber(L, idx);
-    if (isnan(x) || isinf(x)) return fail(e, p, "NaN and infinity are not JSON");
-    if (floor(x) == x) {
-      if (fabs(x) > DI_JSON_MAX_EXACT)
-        return fail(e, p, "integer beyond 2^53 would lose precision in JSON; "
-                          "send it as a string");
-      text = format_integer(num, (long long)x);
-      len = (int)(num + 24 - text);
-    } else {
-      len = snprintf(num, sizeof num, "%.17g", (double)x);
-    }
-  }
-  if (!di_buf_add(e->out, text, (size_t)len)) return fail(e, p, "out of memory");
-  return 1;
+  const char *why = di_json_put_number(e->out, e->L, idx);
+  return why ? fail(e, p, why) : 1;
 }
 
 /* Classifies the table at idx: returns its length if it is an array (keys
@@ -361,40 +262,56 @@ static int encode_value(encoder *e, const path_seg *p, int idx) {
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL) /* cjson.null and di.null */
       return di_buf_add(e->out, "null", 4) || fail(e, p, "out of memory");
-    /* fall through */
-  default: {
+    break;
+  case LUA_TUSERDATA:
+    /* a batch of records built from CSV rows (di_rows.c): their JSON is
+     * written already */
+    if (di_rows_batch_json(L, idx, &s, &len))
+      return (di_buf_addc(e->out, '[') && di_buf_add(e->out, s, len) &&
+              di_buf_addc(e->out, ']')) || fail(e, p, "out of memory");
+    break;
+  default:
+    break;
+  }
+  {
     char msg[64];
     snprintf(msg, sizeof msg, "a %s cannot be encoded as JSON",
              luaL_typename(L, idx));
     return fail(e, p, msg);
   }
-  }
+}
+
+int di_json_encode(lua_State *L, int idx, di_buf *out, di_buf *err) {
+  encoder e;
+  path_seg root = {NULL, NULL, 0, 0};
+  int ok;
+  e.L = L;
+  e.out = out;
+  e.depth = 0;
+  di_buf_init(&e.err);
+  ok = encode_value(&e, &root, di_absindex(L, idx)) && !out->oom;
+  if (!ok) di_buf_add(err, e.err.data, e.err.len);
+  di_buf_free(&e.err);
+  return ok;
 }
 
 /* encode(value) -> string | nil, "path: reason" */
 static int json_encode(lua_State *L) {
-  encoder e;
-  di_buf out;
-  path_seg root = {NULL, NULL, 0, 0};
-  int ok;
+  di_buf out, err;
   luaL_checkany(L, 1);
   lua_settop(L, 1);
   di_buf_init(&out);
-  e.L = L;
-  e.out = &out;
-  e.depth = 0;
-  di_buf_init(&e.err);
-  ok = encode_value(&e, &root, 1);
-  if (ok && !out.oom) {
+  di_buf_init(&err);
+  if (di_json_encode(L, 1, &out, &err)) {
     lua_pushlstring(L, out.data, out.len);
     di_buf_free(&out);
     return 1;
   }
   di_buf_free(&out);
   lua_pushnil(L);
-  if (e.err.len) lua_pushlstring(L, e.err.data, e.err.len);
+  if (err.len) lua_pushlstring(L, err.data, err.len);
   else lua_pushliteral(L, "out of memory while encoding JSON");
-  di_buf_free(&e.err);
+  di_buf_free(&err);
   return 2;
 }
 

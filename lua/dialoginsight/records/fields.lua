@@ -102,26 +102,53 @@ function M.date(v) return stamp(v, false) end
 --- v as "YYYY.MM.DD HH:MM:SS", or nil.  os.time() numbers read as local time.
 function M.datetime(v) return stamp(v, true) end
 
+-- Values per DataType ----------------------------------------------------------
+
+--- Why the string s cannot be sent (invalid UTF-8, checked with the
+-- encoder's own rules), or nil.  Checked per value: caught only when the
+-- whole call is encoded, it would refuse every record of the call.
+function M.utf8_problem(s)
+  if not s:find("[\128-\255]") then return nil end
+  local ok, why = core.encode(s)
+  if ok then return nil end
+  return "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")"
+end
+
 -- A table that looks like os.date("*t") and no field type to go by: a date
--- when it has no time of day, else a date-time.
+-- when it has no time of day, else a date-time.  A string is sent as it
+-- is, if it can be.
 local function untyped(v)
   if type(v) == "table" and getmetatable(v) == nil and v.year ~= nil then
     local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
     return stamp(v, timed), "is not a valid date"
   end
+  if type(v) == "string" then
+    local why = M.utf8_problem(v)
+    if why then return nil, why end
+  end
   return v
 end
-
--- Values per DataType ----------------------------------------------------------
 
 local function utf8_len(s)
   local _, cont = s:gsub("[\128-\191]", "")
   return #s - cont
 end
 
+-- 2^53, the largest magnitude sent exactly, in digits
+local MAX_EXACT_DIGITS = "9007199254740992"
+
 --- v (a number or a string of digits) as an exact integer, or nil.
 local function integer(v)
-  if type(v) == "string" and v:match("^%s*%-?%d+%s*$") then v = tonumber(v) end
+  if type(v) == "string" then
+    -- digits beyond 2^53 are refused before tonumber, which rounds them to
+    -- a double under LuaJIT (9007199254740993 read as ...992)
+    local digits = v:match("^%s*%-?0*(%d+)%s*$")
+    if not digits or #digits > #MAX_EXACT_DIGITS
+        or (#digits == #MAX_EXACT_DIGITS and digits > MAX_EXACT_DIGITS) then
+      return nil
+    end
+    v = tonumber(v)
+  end
   if type(v) ~= "number" or v ~= floor(v) or v ~= v or math.abs(v) > 2^53 then return nil end
   return math.tointeger and math.tointeger(v) or v
 end
@@ -138,12 +165,8 @@ local CONVERT = {
       v = (v == floor(v) and math.abs(v) < 2^53) and format("%d", v) or tostring(v)
     end
     if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
-    if v:find("[\128-\255]") then
-      -- checked here, per value, with the encoder's own rules: caught only
-      -- when the whole call is encoded, it would refuse every record of it
-      local ok, why = core.encode(v)
-      if not ok then return nil, "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")" end
-    end
+    local bad = M.utf8_problem(v)
+    if bad then return nil, bad end
     -- a string is never shorter in bytes than in characters: only a long
     -- one needs counting (utf8_len builds a string)
     if #v > M.MAX_TEXT and utf8_len(v) > M.MAX_TEXT then
@@ -158,8 +181,13 @@ local CONVERT = {
   end,
   Decimal = function(v)
     local n = type(v) == "string" and tonumber(v) or v
-    if type(n) ~= "number" or n ~= n then
+    if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
       return nil, "expects a number, got " .. format("%q", tostring(v))
+    end
+    -- the encoder sends no integer beyond 2^53 (any double that large is
+    -- one): it would arrive changed, and refuse the whole call
+    if math.abs(n) > 2^53 then
+      return nil, "is beyond 2^53 and cannot be sent exactly: " .. format("%q", tostring(v))
     end
     return n
   end,
@@ -179,6 +207,13 @@ local CONVERT = {
     return b
   end,
 }
+
+--- The kind of value a field meta takes: its DataType when this library
+-- knows it, else "any" (checked for UTF-8 only, but for dates given as
+-- tables).  The C column plan (src/di_rows.c) goes by it.
+function M.kind(meta)
+  return meta and CONVERT[meta.type] and meta.type or "any"
+end
 
 --- The converter of a field meta ({ type = DataType }): a function(v)
 -- giving the wire value, or nil, why.  An unknown DataType (or no meta)

@@ -70,7 +70,7 @@ local function contact_step(b, name)
   local meta, why = fields.resolve(name, b.idx)
   if not meta then return { field = name, fixed = why } end
   return { field = name, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
-           required = meta.required, key = meta.wire == b.key_wire }
+           kind = fields.kind(meta), required = meta.required, key = meta.wire == b.key_wire }
 end
 
 --- The step of a member (or column) name, resolved once per builder:
@@ -82,7 +82,8 @@ function Builder:step(name)
   if s then return s end
   if self.rows then
     s = name:match("^key_") and { field = name, raw = true, wire = name }
-      or { field = name, wire = name, conv = fields.converter(nil), key = name == self.key_wire }
+      or { field = name, wire = name, conv = fields.converter(nil), kind = "any",
+           key = name == self.key_wire }
   else
     s = contact_step(self, name)
   end
@@ -96,7 +97,8 @@ function Builder:optin_step(name)
   local s = self.steps[k]
   if s then return s end
   local meta, why = fields.resolve_optin(name, self.idx)
-  s = meta and { field = k, name = meta.name, wire = meta.wire, conv = fields.converter(meta) }
+  s = meta and { field = k, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
+                 kind = fields.kind(meta) }
     or { field = k, fixed = why }
   self.steps[k] = s
   return s
@@ -113,6 +115,8 @@ local function put(s, v, id, data)
     return nil
   end
   if s.raw then
+    local why = type(v) == "string" and fields.utf8_problem(v)
+    if why then return nil, why end
     id[s.wire] = v
     return nil
   end
@@ -175,6 +179,19 @@ function Builder:map(t)
     end
   end
   return self:finish(id, data, key_value, problems)
+end
+
+--- The column plan of steps (per column: a step, or false to skip it) for
+-- the C core (core.row_plan, src/di_rows.c), which builds the records of
+-- CSV rows as Builder:row would, and hands it the rows it declines.
+function Builder:plan(steps)
+  local out = {}
+  for j = 1, #steps do
+    local s = steps[j]
+    out[j] = s and not s.fixed and { kind = s.id and "id" or s.raw and "raw" or s.kind,
+                                     wire = s.wire or "idContact", key = s.key or false } or false
+  end
+  return core.row_plan(out)
 end
 
 --- The record of a row of values (a CSV record: strings, "" for an empty

@@ -50,6 +50,23 @@ describe("fields: names", function()
     assert.same({ f_FirstName = "A", f_City = "X", optin_News = true, f_When = "2020.01.02" }, rec.Data)
   end)
 
+  it("refuses per record what the encoder would refuse for the whole call", function()
+    -- an untyped field and a key_ member: invalid UTF-8 is this record's
+    -- problem (it used to fail the encoding of every record of the call)
+    local _, problems = record.contacts(nil):map { EMail = "a@b.c", Note = "caf\233", key_f_X = "\255" }
+    assert.same({ { field = "Note", message = "is not valid UTF-8 (invalid UTF-8 at byte 4)" },
+                  { field = "key_f_X", message = "is not valid UTF-8 (invalid UTF-8 at byte 1)" } }, problems)
+    -- a decimal the encoder cannot send as it is
+    local dec = fields.converter { type = "Decimal" }
+    assert.same({ nil, 'expects a number, got "1e999"' }, { dec("1e999") })
+    assert.same({ nil, 'is beyond 2^53 and cannot be sent exactly: "1e16"' }, { dec("1e16") })
+    assert.equal(9007199254740992, dec("9007199254740992"))
+    -- an integer beyond 2^53 is refused on every runtime (LuaJIT's
+    -- tonumber rounds 2^53 + 1 down to 2^53)
+    assert.is_nil(fields.integer("9007199254740993"))
+    assert.equal(9007199254740992, fields.integer(" -0009007199254740992 ") * -1)
+  end)
+
   it("suggests the closest name for a misspelling only", function()
     assert.equal("FirstName", fields.closest("firstnme", { "EMail", "FirstName", "LastName" }))
     assert.is_nil(fields.closest("Zebra", { "EMail", "FirstName", "LastName" }))

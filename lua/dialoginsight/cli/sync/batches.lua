@@ -4,6 +4,12 @@
 -- a range an earlier run confirmed (cli/sync/journal.lua); and the outcome
 -- of each record from its batch's Merge reply (records/merge.lua).  No I/O
 -- but the reader's.
+--
+-- The C core builds the records (core.row_plan, src/di_rows.c) straight
+-- into the batch's JSON (b.json, a core.row_batch, the call's Records); a
+-- row it declines is built by the record builder (records/record.lua),
+-- which says why it is refused, or adds it to b.json itself.
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
@@ -23,6 +29,11 @@ local function reject_line(run, row, line, reason)
   for j = 1, n do out[j] = row[j] or "" end
   out[n + 1], out[n + 2] = tostring(line), reason
   return csv.line(out, run.sep)
+end
+
+-- The fields of record k of batch b, as read.
+local function row_of(b, k)
+  return b.rows[k] or b.json:row(k)
 end
 
 --- Sets a row of batch b aside for the rejects file, with its line and why.
@@ -60,41 +71,62 @@ local function ended(run, err)
   run.fatal = run.fatal or ("reading " .. run.opts.file .. " failed at " .. err)
 end
 
+local function new_batch(run)
+  return { first = run.recno + 1, json = core.row_batch(), rows = {}, lines = {}, rejects = {},
+           created = 0, updated = 0 }
+end
+
+-- A row the column plan declined: built by the record builder, which says
+-- why it is refused, or added to the batch.
+local function build(run, b, row, line)
+  local rec, probs = run.builder:row(row, run.steps)
+  local ok, err = false, nil
+  if not probs then ok, err = b.json:add(rec, line) end
+  if not ok then
+    M.reject(run, b, line, row, probs and reason_of(probs) or tostring(err))
+    return
+  end
+  local n = #b.lines + 1
+  b.rows[n], b.lines[n] = row, line
+end
+
 --- The next batch of records, or nil once reading is done: { first, last,
--- records, rows, lines, rejects, created, updated }.  A batch the reader
--- stopped in the middle of is returned with what it holds: those records
--- are whole.
+-- json (the records), rows (those built in Lua), lines, rejects, created,
+-- updated }.  A batch the reader stopped in the middle of is returned with
+-- what it holds: those records are whole.
 function M.next(run)
   if run.done_reading then return nil end
   local b
+  local reader, plan, size = run.reader, run.plan, run.opts.batch_size
   while true do
-    local row, a, line, bad = run.reader:next()
+    -- a record an earlier run confirmed is read past; one that is not goes
+    -- through the plan, into the batch
+    local skip = confirmed(run, run.recno + 1)
+    if skip and b then break end
+    if not skip then b = b or new_batch(run) end
+    local row, a, line, bad
+    if skip then row, a, line, bad = reader:next() else row, a, line, bad = reader:next_record(plan, b.json) end
     if row == nil then
       ended(run, a)
       break
     end
     run.recno = run.recno + 1
-    if confirmed(run, run.recno) then
-      if b then break end
-    else
-      b = b or { first = run.recno, records = {}, rows = {}, lines = {}, rejects = {},
-                 created = 0, updated = 0 }
+    if not skip then
       b.last = run.recno
-      if row == false then
+      if row == true then
+        local n = #b.lines + 1
+        b.lines[n] = a
+        if n == size then break end
+      elseif row == false then
         M.reject(run, b, line, bad or {}, (a:gsub("^line %d+: ", "")))
       else
-        local rec, probs = run.builder:row(row, run.steps)
-        if probs then
-          M.reject(run, b, a, row, reason_of(probs))
-        else
-          local n = #b.records + 1
-          b.records[n], b.rows[n], b.lines[n] = rec, row, a
-          if n == run.opts.batch_size then break end
-        end
+        build(run, b, row, a)
+        if #b.lines == size then break end
       end
     end
   end
-  run.st.pos = run.reader:tell()
+  run.st.pos = reader:tell()
+  if b and not b.last then return nil end -- the input ended before any record
   return b
 end
 
@@ -116,11 +148,11 @@ end
 -- any of them unknown (the server may hold them: the batch stays
 -- unconfirmed, for --resume).  run: header and sep (the rejects file's).
 function M.outcomes(run, b, res)
-  local n = #b.rows
+  local n = #b.lines
   if errors.is_error(res) then
     if not ROW_KINDS[res.kind] then return res end
     for k = 1, n do
-      M.reject(run, b, b.lines[k], b.rows[k], "batch refused: " .. tostring(res))
+      M.reject(run, b, b.lines[k], row_of(b, k), "batch refused: " .. tostring(res))
     end
     return nil
   end
@@ -139,7 +171,7 @@ function M.outcomes(run, b, res)
       b.updated = b.updated + 1
     else
       local o = merge.outcome(rec, fields.friendly)
-      M.reject(run, b, b.lines[i], b.rows[i],
+      M.reject(run, b, b.lines[i], row_of(b, i),
         "refused by the server: " .. tostring(o.reason or outcome))
     end
   end)

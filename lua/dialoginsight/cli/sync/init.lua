@@ -121,6 +121,7 @@ local function open_input(run, client)
     return false
   end
   run.builder = meta_or_why
+  run.plan = run.builder:plan(run.steps)
   return true
 end
 
@@ -200,6 +201,9 @@ end
 
 -- A batch is settled: its rejects, then its journal line; then it counts.
 local function settle(run, b)
+  -- its records' JSON and fields are no longer needed: freed now, not when
+  -- the GC gets round to a userdata it thinks is small
+  if b.json then b.json:close() end
   if run.broken then return end
   table.sort(b.rejects, function(x, y) return x[1] < y[1] end)
   local out, ok, err = run.rejects, true, nil
@@ -222,7 +226,7 @@ local function dry_run(run)
   while not run.fatal do
     local b = batches.next(run)
     if not b then break end
-    run.st.valid = run.st.valid + #b.records
+    run.st.valid = run.st.valid + #b.lines
     settle(run, b)
     run.bar:update(run.st)
     if host.interrupted() then run.interrupted = true; break end
@@ -239,12 +243,12 @@ local function send(run, client)
       local b = batches.next(run)
       if not b then return nil end
       run.bar:update(run.st)
-      if #b.records == 0 then
+      if #b.lines == 0 then
         settle(run, b)
       else
         n = n + 1
         pending[n] = b
-        return { "contacts", "Merge", { Records = core.array(b.records), MergeOptions = options } }
+        return { "contacts", "Merge", { Records = b.json, MergeOptions = options } }
       end
     end
   end

@@ -1,0 +1,540 @@
+/*
+ * di_rows.c: the column plan of a CSV sync, carried out in C.
+ *
+ * A sync reads a million rows a night, and building each one in Lua cost a
+ * Lua string per field, a table per row and a Lua call per value (a date
+ * alone was a microsecond).  Here the CSV reader's record (still in C,
+ * src/di_csv.c) is validated and converted per column and written straight
+ * out as the JSON of its wire record, into a batch that the encoder writes
+ * as the Records array of the Merge (src/di_json.c).  No Lua value is made
+ * for a good row.
+ *
+ *   local plan = core.row_plan(steps)   -- steps[j]: false (column skipped)
+ *       -- or { kind = "id" | "raw" | "Text" | "Integer" | "Decimal" |
+ *       --      "Date" | "DateTime" | "Boolean" | "any", wire = "f_X",
+ *       --      key = bool }   (records/record.lua's Builder:plan)
+ *   local b = core.row_batch()
+ *   ok, line = reader:next_record(plan, b)  -- true: the record is in b
+ *   b:add(record, line)   -- a record built in Lua: true, or nil, why
+ *   b:count(), b:line(i), b:row(i)  -- the fields of record i as read
+ *                                    -- (nil for one added in Lua)
+ *   b:close()             -- frees it now (it is empty after): the GC sees
+ *                         -- a small userdata, not the memory it holds
+ *
+ * The plan only ever takes what the Lua builder (records/record.lua,
+ * records/fields.lua) takes, and writes what core.encode would write of
+ * the Lua builder's record; anything else it declines, and the row goes
+ * to the Lua builder, which is the reference: it builds the record or says
+ * why not, in the words the rejects file has always had.  fuzz/fuzz_rows
+ * checks both halves of that promise.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "di_aux.h"
+#include "di_buf.h"
+#include "di_core.h"
+#include "di_json_write.h"
+#include "di_rows.h"
+
+#define PLAN_MT "dialoginsight.row_plan"
+#define BATCH_MT "dialoginsight.row_batch"
+
+/* A short text field's length in characters (records/fields.lua MAX_TEXT) */
+#define MAX_TEXT 100
+
+enum { K_SKIP, K_ID, K_RAW, K_TEXT, K_INTEGER, K_DECIMAL, K_DATE, K_DATETIME,
+       K_BOOLEAN, K_ANY };
+
+static const char *const kind_names[] = {
+  "skip", "id", "raw", "Text", "Integer", "Decimal", "Date", "DateTime", "Boolean", "any", NULL
+};
+
+typedef struct step {
+  int kind, key;
+  char *member;     /* "wire": as the record's JSON has it */
+  size_t member_len;
+} step;
+
+typedef struct plan {
+  int n;
+  step *steps;
+  char *key_member; /* "key_<wire>": the key's member in ID */
+  size_t key_member_len;
+  di_buf id, data;  /* the record being built */
+  char *numeral;    /* room for a Decimal's copy (lua_stringtonumber) */
+  size_t numeral_cap;
+} plan;
+
+typedef struct batch_rec {
+  long line;
+  size_t first;     /* its first field's end in ends; */
+  int nf;           /* its fields, or -1 for a record added from Lua */
+} batch_rec;
+
+typedef struct batch {
+  di_buf json;      /* the records' JSON objects, comma-separated */
+  di_buf text;      /* the fields of the records the plan built */
+  size_t *ends;     /* where each of those fields ends in text */
+  size_t nends, ends_cap;
+  batch_rec *recs;
+  int n, cap;
+} batch;
+
+/* Values ------------------------------------------------------------------ */
+
+/* Lua's %s (isspace in the C locale), which records/fields.lua's integer
+ * pattern allows around the digits. */
+static int is_space(unsigned char ch) {
+  return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
+static int is_digit(unsigned char ch) { return ch >= '0' && ch <= '9'; }
+
+/* fields.lua's integer(): ^%s*%-?%d+%s*$, and a value within 2^53. */
+static int parse_integer(const unsigned char *s, size_t len, long long *out) {
+  size_t i = 0;
+  int neg = 0, digits = 0;
+  unsigned long long v = 0;
+  while (i < len && is_space(s[i])) i++;
+  if (i < len && s[i] == '-') { neg = 1; i++; }
+  for (; i < len && is_digit(s[i]); i++, digits++) {
+    v = v * 10 + (unsigned)(s[i] - '0');
+    if (v > 9007199254740992ULL) return 0; /* beyond 2^53: refused there too */
+  }
+  while (i < len && is_space(s[i])) i++;
+  if (!digits || i != len) return 0;
+  *out = neg ? -(long long)v : (long long)v;
+  return 1;
+}
+
+static const unsigned char DAYS[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+/* 1 or 2 digits at s[*i], as Lua's %d%d? takes them (greedily). */
+static int digits12(const unsigned char *s, size_t len, size_t *i, int *v) {
+  if (*i >= len || !is_digit(s[*i])) return 0;
+  *v = s[(*i)++] - '0';
+  if (*i < len && is_digit(s[*i])) *v = *v * 10 + (s[(*i)++] - '0');
+  return 1;
+}
+
+static int is_datesep(unsigned char ch) { return ch == '.' || ch == '-' || ch == '/'; }
+
+/* fields.lua's date of a string: ^(%d%d%d%d)[%.%-/](%d%d?)[%.%-/](%d%d?)(.*)$
+ * with the rest empty or ^[T ](%d%d?):(%d%d):?(%d?%d?)$, then the ranges of
+ * valid_digits.  Writes "YYYY.MM.DD[ HH:MM:SS]" to out (20 bytes); returns
+ * its length, or 0. */
+static int parse_date(const unsigned char *s, size_t len, int with_time, char out[20]) {
+  size_t i = 0;
+  int y = 0, mo, d, h = 0, mi = 0, sec = 0, k;
+  for (k = 0; k < 4; k++, i++) {
+    if (i >= len || !is_digit(s[i])) return 0;
+    y = y * 10 + (s[i] - '0');
+  }
+  if (i >= len || !is_datesep(s[i++])) return 0;
+  if (!digits12(s, len, &i, &mo)) return 0;
+  if (i >= len || !is_datesep(s[i++])) return 0;
+  if (!digits12(s, len, &i, &d)) return 0;
+  if (i < len) {
+    if (s[i] != 'T' && s[i] != ' ') return 0;
+    i++;
+    if (!digits12(s, len, &i, &h)) return 0;
+    if (i >= len || s[i++] != ':') return 0;
+    if (i + 2 > len || !is_digit(s[i]) || !is_digit(s[i + 1])) return 0;
+    mi = (s[i] - '0') * 10 + (s[i + 1] - '0');
+    i += 2;
+    if (i < len && s[i] == ':') i++;
+    if (i < len && !digits12(s, len, &i, &sec)) return 0;
+    if (i != len) return 0;
+  }
+  if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59) return 0;
+  if (d < 1 || d > DAYS[mo - 1]) return 0;
+  if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 0;
+  if (with_time)
+    return snprintf(out, 20, "%04d.%02d.%02d %02d:%02d:%02d", y, mo, d, h, mi, sec);
+  return snprintf(out, 20, "%04d.%02d.%02d", y, mo, d);
+}
+
+/* fields.lua's BOOL of a string, lower-cased: 1, true, 0, false. */
+static int parse_boolean(const unsigned char *s, size_t len, int *out) {
+  static const char t[] = "true", f[] = "false";
+  size_t i;
+  if (len == 1 && (s[0] == '1' || s[0] == '0')) { *out = s[0] == '1'; return 1; }
+  if (len != 4 && len != 5) return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = s[i];
+    if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch - 'A' + 'a');
+    if (ch != (len == 4 ? t : f)[i]) return 0;
+  }
+  *out = len == 4;
+  return 1;
+}
+
+/* fields.lua's Decimal: tonumber(v), and a number the encoder sends as it
+ * is (no NaN, no infinity, no integer beyond 2^53). */
+static int put_decimal(lua_State *L, plan *p, di_buf *b, const char *s, size_t len) {
+  const char *why;
+  if (len + 1 > p->numeral_cap) {
+    char *room = (char *)realloc(p->numeral, len + 1);
+    if (!room) luaL_error(L, "out of memory");
+    p->numeral = room;
+    p->numeral_cap = len + 1;
+  }
+  if (!di_push_numeral(L, s, len, p->numeral)) return 0;
+  why = di_json_put_number(b, L, -1);
+  lua_pop(L, 1);
+  return why == NULL;
+}
+
+/* The JSON of one value of a column of the given kind, appended to b; 0
+ * when the Lua builder would not take it as it is. */
+static int put_value(lua_State *L, plan *p, di_buf *b, int kind, const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t bad, i, chars;
+  long long v;
+  int on, n;
+  char date[20];
+  switch (kind) {
+  case K_TEXT:
+    if (!di_json_put_string(b, s, len, &bad)) return 0;
+    if (len <= MAX_TEXT) return 1; /* never fewer bytes than characters */
+    for (i = 0, chars = len; i < len; i++)
+      if ((u[i] & 0xC0) == 0x80) chars--;
+    return chars <= MAX_TEXT;
+  case K_RAW:
+  case K_ANY:
+    return di_json_put_string(b, s, len, &bad);
+  case K_ID:
+    return parse_integer(u, len, &v) && v >= 1 && di_json_put_integer(b, v);
+  case K_INTEGER:
+    return parse_integer(u, len, &v) && di_json_put_integer(b, v);
+  case K_DECIMAL:
+    return put_decimal(L, p, b, s, len);
+  case K_DATE:
+  case K_DATETIME:
+    n = parse_date(u, len, kind == K_DATETIME, date);
+    if (n <= 0) return 0;
+    return di_buf_addc(b, '"') && di_buf_add(b, date, (size_t)n) && di_buf_addc(b, '"');
+  case K_BOOLEAN:
+    if (!parse_boolean(u, len, &on)) return 0;
+    return on ? di_buf_add(b, "true", 4) : di_buf_add(b, "false", 5);
+  }
+  return 0;
+}
+
+/* Starts a member of the object being written in b. */
+static void put_member(di_buf *b, const char *member, size_t len) {
+  if (b->len) di_buf_addc(b, ',');
+  di_buf_add(b, member, len);
+  di_buf_addc(b, ':');
+}
+
+/* Building a record ------------------------------------------------------------ */
+
+/* Builds the ID and Data of a record in p->id and p->data, as
+ * Builder:row and Builder:finish (records/record.lua) would.  Returns 0 when
+ * the Lua builder must look at the row. */
+static int build(lua_State *L, plan *p, const char *data, const size_t *ends, int nf) {
+  size_t key_at = 0, key_value = 0, key_end = 0, at = 0;
+  int j, n = nf < p->n ? nf : p->n, has_key = 0;
+  di_buf_reset(&p->id);
+  di_buf_reset(&p->data);
+  for (j = 0; j < n; at = ends[j], j++) {
+    const step *st = &p->steps[j];
+    size_t len = ends[j] - at;
+    di_buf *b;
+    if (st->kind == K_SKIP || len == 0) continue; /* an empty cell is left out */
+    b = (st->kind == K_ID || st->kind == K_RAW) ? &p->id : &p->data;
+    if (st->key) key_at = b->len;
+    put_member(b, st->member, st->member_len);
+    if (st->key) key_value = b->len;
+    if (!put_value(L, p, b, st->kind, data + at, len)) return 0;
+    if (st->key) { key_end = b->len; has_key = 1; }
+  }
+  if (p->id.len == 0) {
+    /* not identified by idContact nor a key_ member: the key's value moves
+     * from Data to ID */
+    if (!has_key) return 0; /* the Lua builder says it is missing */
+    put_member(&p->id, p->key_member, p->key_member_len);
+    di_buf_add(&p->id, p->data.data + key_value, key_end - key_value);
+    if (key_at == 0 && key_end < p->data.len) key_end++; /* the comma after it */
+    memmove(p->data.data + key_at, p->data.data + key_end, p->data.len - key_end);
+    p->data.len -= key_end - key_at;
+  }
+  if (p->id.oom || p->data.oom) luaL_error(L, "out of memory");
+  return 1;
+}
+
+/* The batch ----------------------------------------------------------------- */
+
+static batch *batch_check(lua_State *L, int idx) {
+  return (batch *)luaL_checkudata(L, idx, BATCH_MT);
+}
+
+static batch_rec *batch_new_rec(lua_State *L, batch *b, long line) {
+  if (b->n == b->cap) {
+    int cap = b->cap ? b->cap * 2 : 128;
+    batch_rec *recs = (batch_rec *)realloc(b->recs, (size_t)cap * sizeof *recs);
+    if (!recs) luaL_error(L, "out of memory");
+    b->recs = recs;
+    b->cap = cap;
+  }
+  b->recs[b->n].line = line;
+  b->recs[b->n].first = b->nends;
+  b->recs[b->n].nf = -1;
+  return &b->recs[b->n++];
+}
+
+/* Keeps the fields of a record, for b:row(i) (a rejects file line). */
+static void batch_keep_fields(lua_State *L, batch *b, batch_rec *r, const char *data,
+                              const size_t *ends, int nf) {
+  size_t base = b->text.len, bytes = nf ? ends[nf - 1] : 0;
+  int j;
+  if (b->nends + (size_t)nf > b->ends_cap) {
+    size_t cap = b->ends_cap ? b->ends_cap : 1024;
+    size_t *room;
+    while (cap < b->nends + (size_t)nf) cap *= 2;
+    room = (size_t *)realloc(b->ends, cap * sizeof *room);
+    if (!room) luaL_error(L, "out of memory");
+    b->ends = room;
+    b->ends_cap = cap;
+  }
+  if (!di_buf_add(&b->text, data, bytes) && bytes) luaL_error(L, "out of memory");
+  for (j = 0; j < nf; j++) b->ends[b->nends++] = base + ends[j];
+  r->nf = nf;
+}
+
+void di_rows_check(lua_State *L, int plan_idx, int batch_idx) {
+  luaL_checkudata(L, plan_idx, PLAN_MT);
+  batch_check(L, batch_idx);
+}
+
+int di_rows_add(lua_State *L, int plan_idx, int batch_idx, const char *data,
+                const size_t *ends, int nf, long line) {
+  plan *p = (plan *)luaL_checkudata(L, plan_idx, PLAN_MT);
+  batch *b = batch_check(L, batch_idx);
+  di_buf *j = &b->json;
+  if (!build(L, p, data, ends, nf)) return 0;
+  if (j->len) di_buf_addc(j, ',');
+  di_buf_add(j, "{\"ID\":{", 7);
+  di_buf_add(j, p->id.data, p->id.len);
+  di_buf_add(j, "},\"Data\":{", 10);
+  di_buf_add(j, p->data.data, p->data.len);
+  di_buf_add(j, "}}", 2);
+  if (j->oom) luaL_error(L, "out of memory");
+  batch_keep_fields(L, b, batch_new_rec(L, b, line), data, ends, nf);
+  return 1;
+}
+
+int di_rows_batch_json(lua_State *L, int idx, const char **json, size_t *len) {
+  batch *b = (batch *)di_testudata(L, idx, BATCH_MT);
+  if (!b) return 0;
+  *json = b->json.len ? b->json.data : "";
+  *len = b->json.len;
+  return 1;
+}
+
+/* core.row_batch() -> an empty batch */
+static int batch_new(lua_State *L) {
+  batch *b = (batch *)lua_newuserdata(L, sizeof *b);
+  memset(b, 0, sizeof *b);
+  di_buf_init(&b->json);
+  di_buf_init(&b->text);
+  luaL_getmetatable(L, BATCH_MT);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* b:add(record, line) -> true | nil, why: a record the Lua builder made,
+ * encoded now, so that a value the encoder refuses is this record's
+ * problem, not the whole call's. */
+static int batch_add(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  long line = (long)luaL_checkinteger(L, 3);
+  size_t mark = b->json.len;
+  di_buf err;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (mark) di_buf_addc(&b->json, ',');
+  di_buf_init(&err);
+  if (!di_json_encode(L, 2, &b->json, &err)) {
+    b->json.len = mark;
+    b->json.oom = 0;
+    lua_pushnil(L);
+    if (err.len) lua_pushlstring(L, err.data, err.len);
+    else lua_pushliteral(L, "out of memory while encoding JSON");
+    di_buf_free(&err);
+    return 2;
+  }
+  batch_new_rec(L, b, line);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int batch_count(lua_State *L) {
+  lua_pushinteger(L, batch_check(L, 1)->n);
+  return 1;
+}
+
+static const batch_rec *batch_rec_arg(lua_State *L, const batch *b) {
+  lua_Integer i = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, i >= 1 && i <= b->n, 2, "no such record in the batch");
+  return &b->recs[i - 1];
+}
+
+/* b:line(i) -> the line record i starts on */
+static int batch_line(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  lua_pushinteger(L, batch_rec_arg(L, b)->line);
+  return 1;
+}
+
+/* b:row(i) -> the fields of record i as read, or nil for one added from Lua */
+static int batch_row(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  const batch_rec *r = batch_rec_arg(L, b);
+  size_t at;
+  int j;
+  if (r->nf < 0) return 0;
+  at = r->first ? b->ends[r->first - 1] : 0;
+  /* the record's text starts where the previous kept record ended */
+  lua_createtable(L, r->nf, 0);
+  for (j = 0; j < r->nf; j++) {
+    size_t end = b->ends[r->first + (size_t)j];
+    lua_pushlstring(L, end > at ? b->text.data + at : "", end - at);
+    lua_rawseti(L, -2, j + 1);
+    at = end;
+  }
+  return 1;
+}
+
+static int batch_gc(lua_State *L) {
+  batch *b = (batch *)luaL_checkudata(L, 1, BATCH_MT);
+  di_buf_free(&b->json);
+  di_buf_free(&b->text);
+  free(b->ends);
+  free(b->recs);
+  b->ends = NULL;
+  b->recs = NULL;
+  b->n = b->cap = 0;
+  b->nends = b->ends_cap = 0;
+  return 0;
+}
+
+static int batch_tostring(lua_State *L) {
+  lua_pushfstring(L, "dialoginsight.row_batch (%d records)", batch_check(L, 1)->n);
+  return 1;
+}
+
+/* The plan ----------------------------------------------------------------------- */
+
+/* "name": the JSON of a member's name, checked (a name the encoder would
+ * refuse raises: steps come from the Lua builder, never from the file). */
+static char *member_json(lua_State *L, const char *name, size_t len, size_t *out_len) {
+  di_buf b;
+  size_t bad;
+  char *s;
+  di_buf_init(&b);
+  if (!di_json_put_string(&b, name, len, &bad)) {
+    di_buf_free(&b);
+    luaL_error(L, "row_plan: a member name that is not valid UTF-8");
+  }
+  s = (char *)malloc(b.len);
+  if (!s) { di_buf_free(&b); luaL_error(L, "out of memory"); }
+  memcpy(s, b.data, b.len);
+  *out_len = b.len;
+  di_buf_free(&b);
+  return s;
+}
+
+static int plan_gc(lua_State *L) {
+  plan *p = (plan *)luaL_checkudata(L, 1, PLAN_MT);
+  int j;
+  for (j = 0; p->steps && j < p->n; j++) free(p->steps[j].member);
+  free(p->steps);
+  free(p->key_member);
+  free(p->numeral);
+  di_buf_free(&p->id);
+  di_buf_free(&p->data);
+  p->steps = NULL;
+  p->key_member = p->numeral = NULL;
+  p->n = 0;
+  return 0;
+}
+
+/* One step of core.row_plan's list, at the top of the stack. */
+static void plan_step(lua_State *L, plan *p, step *st) {
+  size_t len;
+  const char *wire;
+  if (lua_toboolean(L, -1) == 0) return; /* false: skipped */
+  luaL_checktype(L, -1, LUA_TTABLE);
+  lua_getfield(L, -1, "kind");
+  st->kind = luaL_checkoption(L, -1, NULL, kind_names);
+  lua_getfield(L, -2, "key");
+  /* the key is a Data member: idContact and key_ members identify the
+   * record themselves */
+  st->key = lua_toboolean(L, -1) && st->kind != K_ID && st->kind != K_RAW;
+  lua_getfield(L, -3, "wire");
+  wire = luaL_checklstring(L, -1, &len);
+  st->member = member_json(L, wire, len, &st->member_len);
+  if (st->key && !p->key_member) {
+    /* key_<wire> */
+    lua_pushliteral(L, "key_");
+    lua_pushvalue(L, -2);
+    lua_concat(L, 2);
+    wire = lua_tolstring(L, -1, &len);
+    p->key_member = member_json(L, wire, len, &p->key_member_len);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 3);
+}
+
+/* core.row_plan(steps) -> plan */
+static int plan_new(lua_State *L) {
+  plan *p;
+  int j, n;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  n = (int)di_rawlen(L, 1);
+  p = (plan *)lua_newuserdata(L, sizeof *p);
+  memset(p, 0, sizeof *p);
+  di_buf_init(&p->id);
+  di_buf_init(&p->data);
+  luaL_getmetatable(L, PLAN_MT);
+  lua_setmetatable(L, -2);
+  p->steps = (step *)calloc(n ? (size_t)n : 1, sizeof *p->steps);
+  if (!p->steps) return luaL_error(L, "out of memory");
+  p->n = n;
+  for (j = 0; j < n; j++) {
+    lua_rawgeti(L, 1, j + 1);
+    plan_step(L, p, &p->steps[j]);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int plan_tostring(lua_State *L) {
+  lua_pushfstring(L, "dialoginsight.row_plan (%d columns)",
+                  ((plan *)luaL_checkudata(L, 1, PLAN_MT))->n);
+  return 1;
+}
+
+static const luaL_Reg plan_methods[] = {
+  {NULL, NULL}
+};
+
+static const luaL_Reg batch_methods[] = {
+  {"add", batch_add},
+  {"count", batch_count},
+  {"line", batch_line},
+  {"row", batch_row},
+  {"close", batch_gc},
+  {NULL, NULL}
+};
+
+void di_rows_open(lua_State *L) {
+  di_new_class(L, PLAN_MT, plan_methods, plan_gc, plan_tostring);
+  di_new_class(L, BATCH_MT, batch_methods, batch_gc, batch_tostring);
+  lua_pushcfunction(L, plan_new);
+  lua_setfield(L, -2, "row_plan");
+  lua_pushcfunction(L, batch_new);
+  lua_setfield(L, -2, "row_batch");
+}
