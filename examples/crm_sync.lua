@@ -1,11 +1,19 @@
 -- crm_sync.lua: records changed in the CRM since the last run update the
 -- contacts' profiles, in batches.
 --
---   dialoginsight run examples/crm_sync.lua
+--   dialoginsight run examples/crm_sync.lua [--demo]
 --
 -- A real job reads the CRM's changes (an API, a database query); here they
--- are a list.  For a CSV export, `dialoginsight sync contacts FILE.csv` does
--- the same with a journal, --resume and a rejects file.
+-- are a list of sample contacts (crm.*@example.com), merged against the
+-- sandbox (client:is_sandbox()), and on another account only with --demo.
+-- For a CSV export, `dialoginsight sync contacts FILE.csv` does the same
+-- with a journal, --resume and a rejects file.
+if arg[1] ~= "--demo" and not client:is_sandbox() then
+  io.stderr:write("crm_sync.lua: this is not the sandbox; to merge its four sample contacts\n",
+    "(crm.*@example.com) into this account, say so:\n",
+    "  dialoginsight run examples/crm_sync.lua --demo\n")
+  return 64
+end
 local changed = {
   { EMail = "crm.alice@example.com", FirstName = "Alice", LastName = "Martin", City = "Lyon", Points = 120 },
   { EMail = "crm.bruno@example.com", FirstName = "Bruno", City = "Montréal", BirthDate = "1980-05-17" },

@@ -5,6 +5,13 @@
 --
 -- In a web application, `form` is the posted form; here it comes from the
 -- command line.  `client` is ready-made by the host from DI_* or --config.
+-- Without an EMAIL it subscribes a demo address, against the sandbox only
+-- (client:is_sandbox()): on another account it writes only what you name.
+if not arg[1] and not client:is_sandbox() then
+  io.stderr:write("newsletter.lua: this is not the sandbox: name the address to subscribe:\n",
+    "  dialoginsight run examples/newsletter.lua EMAIL [FIRST_NAME]\n")
+  return 64
+end
 local form = {
   email = arg[1] or "newsletter.reader@example.com",
   first_name = arg[2] or "Reader",

@@ -3,8 +3,11 @@
 -- `make demo` runs it in plain Lua 5.4 against the sandbox (scripts/demo).
 -- Against your own account, from the checkout:
 --   DI_KEY_ID=... DI_KEY=... DI_PROJECT=... \
---   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/lua5.4/?.so;;" lua5.4 examples/quickstart.lua
--- or `bin/dialoginsight run examples/quickstart.lua`, which needs no LUA_PATH.
+--   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/lua5.4/?.so;;" lua5.4 examples/quickstart.lua [--demo]
+-- or `bin/dialoginsight run examples/quickstart.lua [--demo]`, which needs no LUA_PATH.
+-- The two contacts (ann@ and bob@example.com) are demo data: they are
+-- merged against the sandbox (client:is_sandbox()), and on another account
+-- only with --demo; without it the quickstart only reads.
 local di = require "dialoginsight"
 
 local client = di.new() -- DI_KEY_ID, DI_KEY, DI_PROJECT, DI_BASE_URL, DI_CA_FILE
@@ -12,6 +15,11 @@ print(client)
 
 for _, p in ipairs(assert(client.projects:list())) do
   print(("project %d: %s"):format(p.idProject, p.ProjectName))
+end
+
+if (arg and arg[1]) ~= "--demo" and not client:is_sandbox() then
+  print("not the sandbox: nothing written (--demo merges ann@example.com and bob@example.com)")
+  os.exit(0)
 end
 
 local people = {

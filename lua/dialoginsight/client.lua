@@ -215,6 +215,29 @@ local function prepare_call(self, c, i, o, level)
   return req or err
 end
 
+-- Kinds of failure that say nothing about the server: asked again next time.
+local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
+
+--- Whether the server is the local sandbox (sandbox/README.md): true when
+-- it answers the sandbox's own method, sandbox.ashx?method=Identify, with
+-- Sandbox: true; Dialog Insight has no such method (docs/wire.md, "The
+-- sandbox's own method").  Anything else is false, with the error when
+-- there is one; the answer is kept for the client's life, unless the server
+-- could not be asked (network, timeout, TLS, the call limit).  Examples make
+-- demo data only when it is true.
+-- @treturn boolean whether the server is the sandbox
+-- @treturn[opt] dialoginsight.errors.Error err why the answer is false, when a call failed
+-- @usage if client:is_sandbox() then --[[ make demo data ]] end
+function Client:is_sandbox()
+  if self.identified == nil then
+    local r, err = self:call("sandbox", "Identify", { idProject = self.project or 0 })
+    local yes = type(r) == "table" and r.Sandbox == true
+    if yes or not (err and UNANSWERED[err.kind]) then rawset(self, "identified", yes) end
+    return yes, err
+  end
+  return self.identified
+end
+
 --- Runs many calls concurrently (curl multi on one thread) and returns, in
 -- input order, each call's response table or error object (errors.is_error),
 -- and the number of failures.  calls: list of { service, method, params }.

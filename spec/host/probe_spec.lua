@@ -65,3 +65,48 @@ describe("dialoginsight probe", function()
     assert.truthy(out.out:find("replayed 23", 1, true), out.out)
   end)
 end)
+
+-- The same probe in each of the sandbox's modes for the open questions
+-- (sandbox/README.md, "Modes for the open questions"): what the table says
+-- of paging, and the call limit in either form read as a limit.
+describe("dialoginsight probe in the sandbox's modes", function()
+  before_each(function() sbx.reset() end)
+
+  for _, mode in ipairs {
+    { "paging ignored", { paging = "ignored" }, "ignored %(12 rows%)", "ignored %(%d+ rows%)" },
+    { "a fixed page of 5", { paging = "fixed", page_size = 5 }, "ignored %(5 rows%)", "ignored %(5 rows%)" },
+    { "no TotalRecords", { total_records = false }, "honoured", "honoured" },
+    { "the limit as an authentication error", { limit = "auth", limit_status = 401 }, "honoured", "honoured" },
+    { "other Merge status names", { merge_statuses = { Created = "Inserted", Updated = "Merged" } },
+      "honoured", "honoured" },
+  } do
+    it("runs with " .. mode[1] .. ", and says what paging did", function()
+      sbx.control("POST", "config", mode[2])
+      local r = H.run("probe --writes")
+      assert.equal(0, r.code, r.out .. r.err)
+      assert.truthy(row(r.out, "contacts.Get"):find("seen%s+exists%s+200%s.*" .. mode[3]), r.out)
+      assert.truthy(row(r.out, "reports.GetOpens"):find("assumed%s+exists%s+200%s.*" .. mode[4]), r.out)
+      assert.truthy(row(r.out, "contacts.Merge"):find("seen%s+exists"), r.out)
+    end)
+  end
+
+  for _, style in ipairs {
+    { "a 429", { limit = "429" } },
+    { "the authentication error in HTTP 200", { limit = "auth", limit_status = 200 } },
+    { "the authentication error in HTTP 401", { limit = "auth", limit_status = 401, limit_code = "InvalidAuthKey" } },
+  } do
+    it("reads the call limit as " .. style[1] .. " as limited, not as a refusal, and says so", function()
+      sbx.control("POST", "config", style[2])
+      sbx.control("POST", "ratelimit", { rate = 0.5, burst = 3 })
+      local r = H.run("probe --writes")
+      assert.equal(1, r.code, r.out .. r.err) -- contacts.Get [seen] met the limit: not shown to exist
+      local limited = 0
+      for line in r.out:gmatch("[^\n]+") do
+        if line:find("limited (the call limit)", 1, true) then limited = limited + 1 end
+      end
+      assert.is_true(limited >= 10, limited .. " rows limited:\n" .. r.out)
+      assert.is_nil(r.out:find("refused: InvalidAuthKey", 1, true), r.out)
+      assert.truthy(r.out:find("met the key's call limit", 1, true), r.out)
+    end)
+  end
+end)

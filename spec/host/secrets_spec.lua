@@ -121,8 +121,10 @@ describe("the key", function()
     host("config file", "--config " .. q(conf) .. " check",
       { env = "env -u DI_KEY -u DI_KEY_ID " })
     -- every example
-    for _, ex in ipairs { "quickstart", "newsletter", "crm_sync", "abandoned_cart", "dashboard" } do
-      host(ex, "run " .. q(H.ROOT .. "/examples/" .. ex .. ".lua"))
+    for _, ex in ipairs { "quickstart", "newsletter", "crm_sync", "abandoned_cart", "abandoned_cart_send",
+                          "dashboard", "dashboard --demo" } do
+      local name, args = ex:match("^(%S+)(.*)$")
+      host(ex, "run " .. q(H.ROOT .. "/examples/" .. name .. ".lua") .. args)
     end
 
     -- the files: journals, rejects, and the sandbox's own logs

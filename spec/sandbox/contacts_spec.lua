@@ -132,7 +132,7 @@ describe("contacts.Merge", function()
     assert.equal("Two", H.contact("dup@example.com").f_FirstName)
   end)
 
-  it("accepts lower-case property names and a string idKey in the exact API.md shape", function()
+  it("accepts lower-case property names and a string idKey in the exact docs/wire.md shape", function()
     local body = { AuthKey = false, authKey = { idKey = tostring(H.KEY_ID), Key = H.KEY }, idProject = H.PROJECT,
       records = { { id = { KEY_F_EMAIL = "lc@example.com" }, data = { F_FIRSTNAME = "Low", OPTIN_NEWSLETTER = "1" } } },
       mergeOptions = { allowInsert = true, allowUpdate = true, skipDuplicateRecords = false, skipUnmatchedRecords = false,

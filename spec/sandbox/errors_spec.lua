@@ -1,4 +1,4 @@
--- Every error row of API.md: status, ErrorCode, and the envelope around it.
+-- Every error row of sandbox/README.md ("Errors"): status, ErrorCode, and the envelope around it.
 local dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local H = require "helper"

@@ -138,7 +138,7 @@ function H.contact(email)
   return j.contact
 end
 
--- clause builders, with the exact shapes of API.md
+-- clause builders, with the exact shapes of docs/wire.md ("Clauses")
 function H.fc(name, op, value)
   local c = { ["$type"] = "FieldClause", Field = { Name = name, TableCode = "Contact" }, TypeOperator = op }
   if value ~= nil then c.ComparisonValue = value end

@@ -1,5 +1,5 @@
 -- projects, relationaltables, messages, segments, sendings, campaigns and
--- reports, in the request shapes of API.md.
+-- reports, in the request shapes of docs/wire.md.
 local dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local H = require "helper"

@@ -150,6 +150,9 @@ describe("sandbox types: control bodies", function()
     { "a misspelt member", { type = "status", status = 429, retry_afer = 3 } },
     { "a member of another type", { type = "drop", status = 503 } },
     { "a body that is not text", { type = "body", body = 12 } },
+    { "a limit after processing", { type = "limit", after_processing = true } },
+    { "a limit with a status", { type = "limit", status = 429 } },
+    { "a limit's retry_after 1.5", { type = "limit", retry_after = 1.5 } },
   } do
     it("refuses a fault with " .. case[1] .. ", and adds nothing", function()
       control_refuses("POST", "faults", { faults = { { type = "latency", ms = 1 }, case[2] } }, case[1])
@@ -169,6 +172,24 @@ describe("sandbox types: control bodies", function()
     control_refuses("POST", "config", { bom = "yes" }, "bom \"yes\"")
     control_refuses("POST", "config", { contacts_order = "random" }, "an unknown order")
     control_refuses("POST", "config", { bomb = true }, "a misspelt switch")
+    -- the switches of the open questions (spec/sandbox/modes_spec.lua)
+    control_refuses("POST", "config", { paging = "sometimes" }, "an unknown paging mode")
+    control_refuses("POST", "config", { page_size = 0 }, "page_size 0")
+    control_refuses("POST", "config", { page_size = 2.5 }, "page_size 2.5")
+    control_refuses("POST", "config", { page_size = "50" }, "page_size \"50\"")
+    control_refuses("POST", "config", { limit = "503" }, "an unknown limit style")
+    control_refuses("POST", "config", { limit = 429 }, "limit 429 as a number")
+    control_refuses("POST", "config", { limit_status = 99 }, "limit_status 99")
+    control_refuses("POST", "config", { limit_status = "401" }, "limit_status \"401\"")
+    control_refuses("POST", "config", { limit_code = 12 }, "limit_code 12")
+    control_refuses("POST", "config", { limit_code = true }, "limit_code true")
+    control_refuses("POST", "config", { limit_code = "Bad Code" }, "limit_code with a space")
+    control_refuses("POST", "config", { merge_statuses = { "Updated" } }, "merge_statuses a list")
+    control_refuses("POST", "config", { merge_statuses = { Deleted = "Gone" } }, "merge_statuses Deleted")
+    control_refuses("POST", "config", { merge_statuses = { Created = 1 } }, "merge_statuses Created = 1")
+    control_refuses("POST", "config", { identify = "no" }, "identify \"no\"")
+    control_refuses("POST", "config", { paging = "ignored", page_size = -1 }, "a good switch with a bad one")
+    assert.equal("honoured", H.control("GET", "config").paging, "a refused body changes nothing")
     local r = H.curl({ url = H.ROOT .. "_sandbox/reset", method = "POST", body = "[1,2]" })
     assert.equal(400, r.status, "a list for a body")
     assert.is_false(r.json.ok)

@@ -100,8 +100,8 @@ JSON with sorted keys (the server's Trace member is left out).
 ]]
 
 local HELP_STATS = [[
-The campaign's counts (Sent, Delivered, Opened, Clicked, ...) and its open
-and click rates.
+The campaign's name (when the statistics carry it), its counts (Sent,
+Delivered, Opened, Clicked, ...) and its open and click rates.
 ]]
 
 local function table_print(rows, head)
@@ -242,7 +242,8 @@ function stats.run(client, _, pos)
   local id = math.tointeger(tonumber(pos[1]))
   local s, err = client.campaigns:stats(id)
   if not s then return M.fail(err) end
-  io.stdout:write("campaign ", id, "\n")
+  -- the name when the reply has one [assumed] (docs/wire.md, campaigns)
+  io.stdout:write("campaign ", id, s.name and (": " .. s.name) or "", "\n")
   for _, k in ipairs { "Sent", "Delivered", "Bounced", "Opened", "UniqueOpened",
                        "Clicked", "UniqueClicked", "Unsubscribed" } do
     io.stdout:write(string.format("  %-14s %d\n", k, math.tointeger(s[k] or 0) or 0))

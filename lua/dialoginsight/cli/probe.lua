@@ -110,7 +110,8 @@ local function record(dir, entry, ex, redact)
   f:close()
 end
 
--- Probes one entry: a row of the table, and whether it exists.
+-- Probes one entry: a row of the table, whether it exists, and whether the
+-- call limit (either form: call/reply.lua) answered instead.
 local function probe(client, entry, opts, last)
   local name = entry.name
   if writes(entry) and not opts.writes then
@@ -128,7 +129,8 @@ local function probe(client, entry, opts, last)
   client.on_call = nil
   if opts.record then record(opts.record, entry, last(), client.engine.redact) end
   return { name, entry.wire, verdict(resp, err), tostring(ev and ev.status or ""),
-           ev and string.format("%.1f", ev.seconds * 1000) or "", paging_of(P, resp) }, resp ~= nil
+           ev and string.format("%.1f", ev.seconds * 1000) or "", paging_of(P, resp) }, resp ~= nil,
+         err and err.kind == "rate_limited"
 end
 
 --- Probes every registry entry; returns the exit status.
@@ -145,9 +147,10 @@ function M.run(client, opts)
     os.remove(opts.record .. "/.dialoginsight-probe")
   end
   local last = tap(client)
-  local rows, missing = {}, {}
+  local rows, missing, limited = {}, {}, 0
   for entry in client.registry:each() do
-    local row, exists = probe(client, entry, opts, last)
+    local row, exists, was_limited = probe(client, entry, opts, last)
+    if was_limited then limited = limited + 1 end
     rows[#rows + 1] = row
     if entry.wire == "seen" and row[3] ~= "not probed (writes: --writes)" and not exists then
       missing[#missing + 1] = entry.name
@@ -157,6 +160,11 @@ function M.run(client, opts)
     ", project ", tostring(client.project), ")\n")
   require("dialoginsight.cli.commands").table_print(rows,
     { "method", "evidence", "result", "HTTP", "ms", "paging" })
+  if limited > 0 then
+    -- the call limit says nothing of the method: the probe was too fast
+    io.stdout:write(limited, " probe(s) met the key's call limit, which tells nothing of the method: ",
+      "run the probe again later, or with a lower DI_RATE\n")
+  end
   if #missing > 0 then
     io.stdout:write("methods marked seen that did not answer as existing: ",
       table.concat(missing, ", "), "\n")

@@ -70,6 +70,7 @@ end
 --- The campaign's statistics: the server's counts (Sent, Delivered,
 -- Bounced, Opened, UniqueOpened, Clicked, UniqueClicked, Unsubscribed),
 -- plus
+--   name       the campaign's Name when the reply has one [assumed], else nil
 --   open_rate  = UniqueOpened / Delivered
 --   click_rate = UniqueClicked / Delivered
 -- as fractions between 0 and 1; both are 0 when nothing was delivered.
@@ -85,6 +86,7 @@ function Campaigns:stats(id, opts)
   if not s then return nil, err end
   local out = {}
   for k, v in pairs(s) do out[k] = v end
+  if type(s.Name) == "string" and s.Name ~= "" then out.name = s.Name end
   out.open_rate = rate(s.UniqueOpened, s.Delivered)
   out.click_rate = rate(s.UniqueClicked, s.Delivered)
   return out

@@ -60,6 +60,12 @@ local SERVICES = {
     getclicks = { "GetClicks", mail.report_clicks, "project" },
     getopens = { "GetOpens", mail.report_opens, "project" },
     getcontacthistory = { "GetContactHistory", mail.contact_history, "project" } } },
+  -- the sandbox's own service, which Dialog Insight does not have: how a
+  -- client tells the sandbox from a real account (docs/wire.md, "The
+  -- sandbox's own method"); off with POST /_sandbox/config {"identify":false}
+  sandbox = { "Sandbox", {
+    identify = { "Identify", function() return { "Sandbox", true, "Name", "dialoginsight OFC4 sandbox" } end,
+                 "none" } } },
 }
 M.SERVICES = SERVICES
 
@@ -123,9 +129,9 @@ local function ok_body(id, canon, keyid, fields)
 end
 
 local function err_body(id, canon, code, msg)
-  return encode(obj { "Success", false, "ErrorCode", code, "ErrorMessage", msg, "idRequest", id,
-    "Trace", raw(format(TRACE_FAIL_J, id, ngx.localtime(), json.quote(canon):sub(2, -2), code,
-      json.quote(msg):sub(2, -2))) })
+  return encode(obj { "Success", false, "ErrorCode", code or NULL, "ErrorMessage", msg, "idRequest", id,
+    "Trace", raw(format(TRACE_FAIL_J, id, ngx.localtime(), json.quote(canon):sub(2, -2),
+      code or "AuthenticationFailed", json.quote(msg):sub(2, -2))) })
 end
 M.err_body = err_body
 
@@ -167,6 +173,20 @@ end
 local function fail(status, id, canon, code, msg, ra)
   return status, err_body(id, canon, code, msg), ra, code
 end
+
+-- The call limit, as config.limit says: a 429 with Retry-After (the
+-- sandbox's choice), or "auth", the authentication error the help
+-- describes ("the number of calls allowed has been exceeded"), in
+-- config.limit_status, with config.limit_code (false: null) and no
+-- Retry-After (docs/wire.md, "Limits").  -> status, body, retry_after, code
+local function limit_fail(id, canon, wait)
+  local c = M.config
+  if c.limit == "auth" then
+    return fail(c.limit_status, id, canon, c.limit_code or nil, c.LIMIT_MESSAGE)
+  end
+  return fail(429, id, canon, "TooManyRequests", "Too many calls for this key; retry after " .. wait .. "s", wait)
+end
+M.limit_fail = limit_fail
 
 -- process(entry, route) -> status, body, retry_after, ErrorCode
 local function process(e, route, svc, mname)
@@ -219,9 +239,7 @@ local function process(e, route, svc, mname)
   end
   e.key = key.id
   local wait = rate_check(key.id)
-  if wait then
-    return fail(429, id, canon, "TooManyRequests", "Too many calls for this key; retry after " .. wait .. "s", wait)
-  end
+  if wait then return limit_fail(id, canon, wait) end
   -- scope
   local scope = route[3]
   local target
@@ -301,6 +319,7 @@ function M.handle()
   local mname = var.arg_method
   mname = mname and lcase(mname) or ""
   local s = svc and SERVICES[svc]
+  if svc == "sandbox" and not M.config.identify then s = nil end
   local route = s and s[2][mname]
   local e = log.new_entry(route and route.service or (svc or "?"), route and route.method or mname)
 
@@ -318,6 +337,15 @@ function M.handle()
         e.status = 200
         log.commit(e)
         return send(200, ty == "body" and term.body or MALFORMED)
+      end
+      if ty == "limit" then
+        local id = next_request + 1
+        next_request = id
+        e.idRequest = id
+        local status, body, ra, code = limit_fail(id, route and route.canon or "?", term.retry_after)
+        e.status, e.code = status, code
+        log.commit(e)
+        return send(status, body, ra)
       end
       local body = injected_body(e, route, term, false)
       log.commit(e)

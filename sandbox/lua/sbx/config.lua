@@ -1,14 +1,36 @@
 -- The sandbox's switches (POST /_sandbox/config), back to their defaults on
--- every reset: a BOM before every reply, and two ways Contacts.Get can
--- differ from the sandbox's own choice, which API.md leaves open
--- ([assumed]): whether it gives TotalRecords, and the order of its records.
--- The client must cope with either; the specs turn them on to show it.
-local M = { ORDERS = { idContact = true, email = true } }
+-- every reset.  Besides a BOM before every reply, each switch is one answer
+-- to a question docs/wire.md leaves open ([assumed]): the sandbox's own
+-- choice by default, and the other plausible answers on demand, so that the
+-- client's specs can show that it copes with each (sandbox/README.md,
+-- "Modes for the open questions"; spec/client/resources/modes_spec.lua).
+local M = {
+  ORDERS = { idContact = true, email = true },
+  PAGING = { honoured = true, ignored = true, fixed = true },
+  LIMITS = { ["429"] = true, auth = true },
+  STATUSES = { "Created", "Updated", "Skipped" },
+}
+
+-- What the call limit says in the "auth" style: the words of the help
+-- article on the per-key call limit (docs/wire.md, "Limits").
+M.LIMIT_MESSAGE = "Authentication failed: the number of calls allowed has been exceeded."
 
 function M.reset()
   M.bom = false
-  M.total_records = true
-  M.contacts_order = "idContact"
+  M.total_records = true              -- paged replies carry TotalRecords
+  M.contacts_order = "idContact"      -- Contacts.Get's order
+  M.paging = "honoured"               -- MaxRows/StartRow: honoured | ignored | fixed
+  M.page_size = 50                    -- the page of paging = "fixed", whatever MaxRows says
+  M.limit = "429"                     -- the call limit: 429 + Retry-After | auth (an authentication error)
+  M.limit_status = 200                -- the HTTP status of the "auth" style
+  M.limit_code = "InvalidAuthKey"     -- its ErrorCode; false: none (null)
+  M.merge_statuses = { Created = "Created", Updated = "Updated", Skipped = "Skipped" }
+  M.identify = true                   -- sandbox.ashx?method=Identify answers (else 404 as elsewhere)
+end
+
+-- The Status a Merge record gets for the sandbox's own name of it.
+function M.status(name)
+  return M.merge_statuses[name] or name
 end
 
 M.reset()

@@ -32,7 +32,11 @@ local function flat(layout, r)
 end
 M.flat = flat
 
--- paging(req) -> start (0-based), max | nil, err
+-- paging(req) -> start (0-based), max | nil, err.  The values are checked
+-- whatever the mode; then config.paging says what the server does with
+-- them: "honoured" (the sandbox's choice [assumed]), "ignored" (every
+-- match, each time) or "fixed" (StartRow honoured, config.page_size rows
+-- whatever MaxRows says).
 function M.paging(req)
   local start, max = 0, M.MAX_ROWS
   if not isnull(req.startrow) then
@@ -44,7 +48,16 @@ function M.paging(req)
     if not max or max < 0 then return nil, "MaxRows must be a non-negative integer" end
     if max == 0 or max > M.MAX_ROWS then max = M.MAX_ROWS end
   end
+  if config.paging == "ignored" then return 0, math.huge end
+  if config.paging == "fixed" then return start, config.page_size end
   return start, max
+end
+
+-- The members of a paged reply: Records, and TotalRecords unless
+-- config.total_records is off.
+function M.paged(recs, total)
+  if not config.total_records then return { "Records", recs } end
+  return { "Records", recs, "TotalRecords", total }
 end
 
 -- select_contacts(P, pred, hint, fn): calls fn(c) for every matching contact in
@@ -111,8 +124,7 @@ function M.get(ctx, req, P)
       if total > start and total <= last then recs[#recs + 1] = flat(layout, c) end
     end)
   end
-  if not config.total_records then return { "Records", recs } end
-  return { "Records", recs, "TotalRecords", total }
+  return M.paged(recs, total)
 end
 
 function M.delete(ctx, req, P)
@@ -156,8 +168,10 @@ function M.merge_options(req)
   }
 end
 
+-- A record's outcome; Status as config.merge_statuses names it (the
+-- sandbox's Created/Updated/Skipped, or another service's names).
 local function entry(idrec, status, vr, msg, rec, opts, ok, stored, layout)
-  return obj { "IdRecord", idrec or 0, "Status", status, "ValidationResult", vr,
+  return obj { "IdRecord", idrec or 0, "Status", config.status(status), "ValidationResult", vr,
     "Message", msg or NULL,
     "ID", (type(rec) == "table" and rec.__id) or NULL,
     "Data", (not ok and opts.retErr and type(rec) == "table" and rec.__data) or NULL,

@@ -88,7 +88,12 @@ end
 
 local function config_json(ok)
   local c = config
-  local o = { "bom", c.bom, "total_records", c.total_records, "contacts_order", c.contacts_order }
+  local ms = c.merge_statuses
+  local o = { "bom", c.bom, "total_records", c.total_records, "contacts_order", c.contacts_order,
+    "paging", c.paging, "page_size", c.page_size, "limit", c.limit, "limit_status", c.limit_status,
+    "limit_code", c.limit_code or NULL,
+    "merge_statuses", obj { "Created", ms.Created, "Updated", ms.Updated, "Skipped", ms.Skipped },
+    "identify", c.identify }
   if ok then table.insert(o, 1, "ok"); table.insert(o, 2, true) end
   return obj(o)
 end
@@ -172,6 +177,25 @@ H["GET contact"] = function(args)
   return reply(c and 200 or 404, obj { "ok", c ~= nil, "contact", c and contacts.flat(P.layout, c) or NULL })
 end
 
+-- Every send of a project (SendSingle, SendSingle2, SendBatch, Trigger, an
+-- automated campaign's send) with its contacts and parameters: what
+-- GetBatches does not show, for the specs (e.g. the abandoned cart).
+H["GET batches"] = function(args)
+  local P = project_arg(args)
+  if not P then return bad("unknown project") end
+  local since = tonumber(args.since) or 0
+  require("sbx.mail").settle(P)
+  local out = {}
+  for _, b in ipairs(P.batches) do
+    if b.id > since then
+      out[#out + 1] = obj { "idBatch", b.id, "kind", b.kind, "idCampaign", b.idCampaign or NULL,
+        "idMessage", b.idMessage, "dtLaunch", b.dtLaunch, "Status", b.status, "contacts", b.ids,
+        "params", b.params or NULL }
+    end
+  end
+  return reply(200, obj { "batches", out })
+end
+
 local function log_get(args)
   local since = tonumber(args.since)
   local out = {}
@@ -227,16 +251,65 @@ H["POST ratelimit"] = function()
   return reply(200, obj { "ok", true, "rate", rate, "burst", burst })
 end
 
+-- The sandbox's own Merge status that name spells (any case), or nil.
+local function status_of(name)
+  for _, s in ipairs(config.STATUSES) do
+    if type(name) == "string" and lower(name) == lower(s) then return s end
+  end
+end
+
+-- The checks of each config switch: nil, or why the value is refused.
+local function one_of(set, what)
+  return function(v) if not set[v] then return what end end
+end
+local function flag(v) if type(v) ~= "boolean" then return "must be true or false" end end
+local CONFIG = {
+  bom = flag, total_records = flag, identify = flag,
+  contacts_order = one_of(config.ORDERS, 'must be "idContact" or "email"'),
+  paging = one_of(config.PAGING, 'must be "honoured", "ignored" or "fixed"'),
+  limit = one_of(config.LIMITS, 'must be "429" or "auth"'),
+  page_size = function(v)
+    if not (whole(v) and v >= 1 and v <= contacts.MAX_ROWS) then
+      return "must be a whole number from 1 to " .. contacts.MAX_ROWS
+    end
+  end,
+  limit_status = function(v)
+    if not (whole(v) and v >= 200 and v <= 599) then return "must be an HTTP status, 200 to 599 (e.g. 200, 401, 403)" end
+  end,
+  limit_code = function(v)
+    if v ~= false and not (type(v) == "string" and v:match("^[%w_]+$")) then
+      return "must be an ErrorCode (letters, digits, _) or false for none"
+    end
+  end,
+  merge_statuses = function(v, raw)
+    if type(v) ~= "table" or v[1] ~= nil or raw:lower():find('"merge_statuses"%s*:%s*%[') then
+      return "must be an object such as {\"Created\":\"Inserted\"}"
+    end
+    for k, name in pairs(v) do
+      if not status_of(k) then return "names Created, Updated or Skipped, not " .. tostring(k) end
+      if type(name) ~= "string" or not name:match("^[%w_]+$") then
+        return "maps " .. k .. " to a Status name (letters, digits, _)"
+      end
+    end
+  end,
+}
+
 H["GET config"] = function() return reply(200, config_json(false)) end
 H["POST config"] = function()
-  local b, err = body_json { bom = true, total_records = true, contacts_order = true }
-  if not b then return bad(err) end
-  for _, k in ipairs { "bom", "total_records" } do
-    if b[k] ~= nil and type(b[k]) ~= "boolean" then return bad(k .. " must be true or false") end
+  local b, raw = body_json(CONFIG)
+  if not b then return bad(raw) end
+  for k, v in pairs(b) do
+    local why = CONFIG[k](v, raw)
+    if why then return bad(k .. " " .. why) end
   end
-  local order = b.contacts_order
-  if order ~= nil and not config.ORDERS[order] then return bad("contacts_order must be \"idContact\" or \"email\"") end
-  for k, v in pairs(b) do config[k] = v end
+  -- all checked: only now does anything change
+  for k, v in pairs(b) do
+    if k == "merge_statuses" then
+      for name, to in pairs(v) do config.merge_statuses[status_of(name)] = to end
+    else
+      config[k] = v
+    end
+  end
   return reply(200, config_json(true))
 end
 

@@ -1,7 +1,7 @@
 -- Fault injection. A fault fires either for the next N matching calls
 -- ("next") or with a probability (default 1.0), optionally only for one
--- "service.method". Latency faults add up; of the terminal ones (status, drop,
--- truncate, malformed, body) the first that fires wins, and later ones are
+-- "service.method". Latency faults add up; of the terminal ones (status, limit,
+-- drop, truncate, malformed, body) the first that fires wins, and later ones are
 -- not consumed. Decisions use their own seeded PRNG so a run repeats.
 local prng = require "sbx.prng"
 local util = require "sbx.util"
@@ -12,7 +12,8 @@ local lcase, type, pairs, floor, huge, concat = util.lcase, type, pairs, math.fl
 local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
-local TYPES = { latency = true, status = true, drop = true, truncate = true, malformed = true, body = true }
+local TYPES = { latency = true, status = true, limit = true, drop = true, truncate = true, malformed = true,
+  body = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
 
 -- The members each type of fault takes, besides type and its trigger
@@ -21,6 +22,7 @@ local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "Unk
 -- drop) would otherwise be ignored, and the test would not test what it says.
 local MEMBERS = {
   latency = { ms = true, jitter_ms = true }, status = { status = true, retry_after = true },
+  limit = { retry_after = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
 }
 local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
@@ -60,6 +62,15 @@ local function typed(f, s)
       f.retry_after = s.retry_after
     end
     if st == 429 and not f.retry_after then f.retry_after = 1 end
+  elseif ty == "limit" then
+    -- the call limit in the style config.limit says (api.lua, limit_fail);
+    -- retry_after is the 429 style's Retry-After (the auth style has none)
+    local ra = s.retry_after == nil and 1 or s.retry_after
+    if not whole(ra) or ra < 0 or ra > MAX_RETRY_AFTER then
+      return "retry_after must be a whole number of seconds from 0 to " .. MAX_RETRY_AFTER
+    end
+    f.retry_after = ra
+    if s.after_processing then return "a limit refuses a call before processing it: no after_processing" end
   elseif ty == "body" then
     if type(s.body) ~= "string" or #s.body > MAX_BODY then
       return "body must be the text of the reply, at most " .. MAX_BODY .. " bytes"
@@ -101,7 +112,7 @@ function M.check(spec)
     if not json.isnull(v) then s[lcase(k)] = v end
   end
   local ty = type(s.type) == "string" and lcase(s.type)
-  if not TYPES[ty] then return nil, "type must be latency, status, drop, truncate, malformed or body" end
+  if not TYPES[ty] then return nil, "type must be latency, status, limit, drop, truncate, malformed or body" end
   for k in pairs(s) do
     if not COMMON[k] and not MEMBERS[ty][k] then
       return nil, "unknown member '" .. k .. "' for a " .. ty .. " fault"

@@ -404,9 +404,74 @@ function M.campaign_stats(ctx, req, P)
   if not c then return nil, "InvalidParameter", err end
   settle(P)
   local s = M.stats_of(campaign_batches(P, c))
-  return { "Statistics", obj { "Sent", s.sent, "Delivered", s.delivered, "Bounced", s.sent - s.delivered,
+  -- idCampaign and Name [assumed], so that a dashboard shows names, not ids
+  return { "Statistics", obj { "idCampaign", c.id, "Name", c.name, "Sent", s.sent, "Delivered", s.delivered, "Bounced", s.sent - s.delivered,
     "Opened", s.opened, "UniqueOpened", s.uopened, "Clicked", s.clicked, "UniqueClicked", s.uclicked,
     "Unsubscribed", s.unsub } }
+end
+
+-- The automated abandoned-cart campaign -------------------------------------------
+--
+-- Set up once, as in the platform's UI: a cart of the ECommerce_Cart table
+-- merged into Status "Abandoned" (from another status, or new) makes the
+-- campaign send its message to the cart's contact, with the cart's items
+-- from ECommerce_CartItem as parameters.  The send is a batch like any
+-- other (GetBatches, GetContactHistory, GetStatistics, GET /_sandbox/batches).
+-- The platform waits a while before it sends; the sandbox sends at once.
+
+local function column(T, name) return T.ckeys[lcase(name)].slot end
+
+local function money(v) return string.format("%.2f", tonumber(v) or 0) end
+
+-- The message parameters of a cart: its items, total and link.
+local function cart_params(T, row, items)
+  local key = row[T.keyCol.slot]
+  local list, n = {}, 0
+  if items then
+    local ic, name, qty = column(items, "idCart"), column(items, "ProductName"), column(items, "Quantity")
+    for _, it in ipairs(require("sbx.tables").sorted_rows(items)) do
+      if it[ic] == key then
+        n = n + 1
+        list[n] = tostring(it[qty] or 1) .. " x " .. tostring(it[name] or "?")
+      end
+    end
+  end
+  local cur = row[column(T, "Currency")]
+  return { cart_id = tostring(key), cart_items = table.concat(list, ", "), cart_size = tostring(n),
+           cart_total = money(row[column(T, "Total")]) .. (cur and (" " .. cur) or ""),
+           cart_url = row[column(T, "CartUrl")] or "" }
+end
+
+--- Called by tables.lua after a row of T was merged; old: its Status
+-- before.  Returns the batch when the campaign sent.
+function M.cart_merged(T, row, old)
+  local a = T.automation
+  if not a then return nil end
+  local status = row[column(T, "Status")]
+  if type(status) ~= "string" or lcase(status) ~= "abandoned" then return nil end
+  if type(old) == "string" and lcase(old) == "abandoned" then return nil end -- sent already
+  local P = S().projects[T.idProject]
+  local contact = P.byId[row[column(T, "idContact")] or 0]
+  local c = P.campaigns[a.idCampaign]
+  if not contact or not c then return nil end
+  return M.new_batch(P, c.idMessage, { contact }, { kind = "Automated", idCampaign = c.id,
+    params = cart_params(T, row, S().tables[a.items]) })
+end
+
+local function seed_cart_campaign(st, P)
+  local msg = add_message(P, {
+    Name = "Abandoned cart reminder", isHostingImages = false, isTrackingLinks = true, idCategory = 1,
+    MessageVersions = { { Name = "Default", Culture = "fr-CA", SenderName = "The shop",
+      SenderEMail = "shop@example.com", Subject = "You left something in your cart",
+      ReplyToEMail = "shop@example.com", MessageBodies = { { MIMEType = "text/html",
+        Content = '<html><body><p>Hello [[FirstName]], your cart: [[cart_items]] ([[cart_total]])</p>'
+          .. '<p><a href="https://shop.example.com/cart">Back to your cart</a></p></body></html>' } } } } })
+  local id = st.nextCampaign
+  st.nextCampaign = id + 1
+  P.campaigns[id] = { id = id, name = "Abandoned cart", channel = "Email", idMessage = msg, automated = true }
+  P.campOrder[#P.campOrder + 1] = id
+  local state = require "sbx.state"
+  st.tables[state.CART_TABLE].automation = { idCampaign = id, items = state.CART_ITEM_TABLE }
 end
 
 -- Reports -----------------------------------------------------------------------
@@ -461,7 +526,7 @@ local function report(req, P, clicks)
       recs[#recs + 1] = obj { "idContact", e[3], "idBatch", e[2], "dtEvent", util.from_epoch(e[1]) }
     end
   end
-  return { "Records", recs, "TotalRecords", #ev }
+  return contacts.paged(recs, #ev)
 end
 
 function M.report_clicks(ctx, req, P) return report(req, P, true) end
@@ -524,6 +589,7 @@ function M.seed(st, P)
     tLaunch = util.to_epoch("2024.03.01 08:00:00") })
   M.new_batch(P, promo, seeds, { kind = "SendBatch", spread = spread,
     tLaunch = util.to_epoch("2024.03.20 10:00:00") })
+  seed_cart_campaign(st, P)
 end
 
 return M

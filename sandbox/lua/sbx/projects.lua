@@ -58,8 +58,7 @@ function M.segments_contacts(ctx, req, P)
   if not start then return nil, "InvalidParameter", max end
   local members, err = mail.segment_members(P, s)
   if not members then return nil, "InvalidParameter", err end
-  local recs, total = contacts.page_of(P.layout, members, start, max)
-  return { "Records", recs, "TotalRecords", total }
+  return contacts.paged(contacts.page_of(P.layout, members, start, max))
 end
 
 function M.segments_merge(ctx, req, P)

@@ -22,6 +22,8 @@ local ACCOUNTS = {
 
 M.DEFAULT_PROJECT, M.OTHER_PROJECT = 1001, 1002
 M.DEFAULT_TABLE, M.OTHER_TABLE = 501, 502
+-- the e-commerce tables of the abandoned cart (docs/wire.md, relationaltables)
+M.CART_TABLE, M.CART_ITEM_TABLE = 510, 511
 M.DEFAULT_SEED = 42
 
 M.S = nil -- current state, set by reset()
@@ -233,6 +235,25 @@ function M.add_row(T, r)
   T.rows[k] = r
 end
 
+-- The e-commerce tables that feed the abandoned-cart campaign.  Their names
+-- are the platform's [doc]; their columns are [assumed] (docs/wire.md).  A
+-- cart merged with Status "Abandoned" makes the seeded automated campaign
+-- send its message (mail.lua, cart_merged); one converted cart is seeded.
+function M.seed_carts(S)
+  local C = build_table(M.CART_TABLE, "ECommerce_Cart", M.DEFAULT_PROJECT, {
+    { "idCart", "Text", true }, { "idContact", "Integer" }, { "Status", "Text" },
+    { "dtUpdated", "DateTime" }, { "Total", "Decimal" }, { "Currency", "Text" },
+    { "ItemCount", "Integer" }, { "CartUrl", "Text" } })
+  M.add_row(C, { "C-1001", 1, "Converted", "2024.03.02 18:20:00", 24.5, "CAD", 1,
+    "https://shop.example.com/cart/C-1001" })
+  S.tables[C.id] = C
+  local I = build_table(M.CART_ITEM_TABLE, "ECommerce_CartItem", M.DEFAULT_PROJECT, {
+    { "idCartItem", "Text", true }, { "idCart", "Text" }, { "SKU", "Text" },
+    { "ProductName", "Text" }, { "Quantity", "Integer" }, { "UnitPrice", "Decimal" } })
+  M.add_row(I, { "C-1001/1", "C-1001", "TEA-01", "Green tea", 1, 24.5 })
+  S.tables[I.id] = I
+end
+
 -- Reset --------------------------------------------------------------------
 
 -- reset{seed=, contacts=} -> state. Everything except the accounts is rebuilt.
@@ -247,7 +268,8 @@ function M.reset(opts)
 
   local t, np = ACCOUNTS.test, ACCOUNTS.noperm
   S.keys[tonumber(t.id)] = { id = tonumber(t.id), secret = t.key, name = "sandbox test key",
-    projects = { [M.DEFAULT_PROJECT] = true }, tables = { [M.DEFAULT_TABLE] = true } }
+    projects = { [M.DEFAULT_PROJECT] = true },
+    tables = { [M.DEFAULT_TABLE] = true, [M.CART_TABLE] = true, [M.CART_ITEM_TABLE] = true } }
   S.keys[tonumber(np.id)] = { id = tonumber(np.id), secret = np.key, name = "sandbox key without permissions",
     projects = {}, tables = {} }
 
@@ -272,6 +294,7 @@ function M.reset(opts)
     { "idOrder", "Integer", true }, { "idContact", "Integer" }, { "Total", "Decimal" } })
   M.add_row(T2, { 1, 1, 19.5 })
   S.tables[T2.id] = T2
+  M.seed_carts(S)
 
   -- segments (dynamic ones keep a clause; static ones a member list)
   local function seg(Pj, name, clause, members)

@@ -6,6 +6,7 @@ local util = require "sbx.util"
 local clause = require "sbx.clause"
 local contacts = require "sbx.contacts"
 local state = require "sbx.state"
+local config = require "sbx.config"
 
 local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, int = util.norm, util.lcase, util.int
@@ -24,7 +25,7 @@ end
 M.sorted_rows = sorted_rows
 
 local function entry(idrec, status, vr, msg, r, opts, ok, stored, T)
-  return obj { "IdRecord", idrec or 0, "Status", status, "ValidationResult", vr, "Message", msg or NULL,
+  return obj { "IdRecord", idrec or 0, "Status", config.status(status), "ValidationResult", vr, "Message", msg or NULL,
     "ID", (r and r.id) or NULL, "Data", (not ok and opts.retErr and r and r.data) or NULL,
     "Record", (ok and opts.retOk and stored and contacts.flat(T.layout, stored)) or NULL }
 end
@@ -76,12 +77,16 @@ local function merge_one(T, P, rec, opts, seen)
     row[kc.slot] = key
     status = "Created"
   end
+  -- a table that feeds an automated campaign (the abandoned cart) sees
+  -- the row's Status before and after
+  local old = T.automation and row[T.ckeys.status.slot]
   for _, ch in ipairs(changes) do
     local v = ch[2]
     if v == NULL then v = nil end
     row[ch[1]] = v
   end
   if status == "Created" then state.add_row(T, row) end
+  if T.automation then require("sbx.mail").cart_merged(T, row, old) end
   return entry(key, status, "OK", nil, r, opts, true, row, T), status
 end
 
@@ -120,8 +125,7 @@ function M.get(ctx, req, T)
   if not list then return nil, "InvalidParameter", err end
   local start, max = contacts.paging(req)
   if not start then return nil, "InvalidParameter", max end
-  local recs, total = contacts.page_of(T.layout, list, start, max)
-  return { "Records", recs, "TotalRecords", total }
+  return contacts.paged(contacts.page_of(T.layout, list, start, max))
 end
 
 function M.delete(ctx, req, T)

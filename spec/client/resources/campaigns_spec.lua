@@ -84,6 +84,7 @@ describe("campaigns", function()
   it("stats is 0 without deliveries, and reports API errors", function()
     local id = assert(c.campaigns:create { name = "Idle", message = message, automated = true })
     local s = assert(c.campaigns:stats(id))
+    assert.equal("Idle", s.name) -- the statistics' Name [assumed]: dashboards show names
     assert.equal(0, s.Delivered)
     assert.equal(0, s.open_rate)
     assert.equal(0, s.click_rate)

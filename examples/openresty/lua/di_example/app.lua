@@ -12,7 +12,8 @@ local M = {}
 local client, campaigns
 
 --- "1=Spring promo 2024;2=Welcome series" -> { {id=1, name=...}, ... }.
--- A bare id ("7") gets the name "Campaign 7".
+-- A bare id ("7") gets no name here: the dashboard shows the one its
+-- statistics carry (campaigns:stats' name [assumed]), else "Campaign 7".
 function M.parse_campaigns(spec)
   local list = {}
   for item in tostring(spec or ""):gmatch("[^;]+") do
@@ -20,7 +21,7 @@ function M.parse_campaigns(spec)
     if not id then id = item:match("^%s*(%d+)%s*$") end
     if id then
       id = tonumber(id)
-      list[#list + 1] = { id = id, name = (name and name ~= "") and name or ("Campaign " .. id) }
+      list[#list + 1] = { id = id, name = (name and name ~= "") and name or nil }
     end
   end
   return list

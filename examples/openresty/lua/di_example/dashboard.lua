@@ -1,9 +1,10 @@
 --- GET /dashboard (HTML, with an inline SVG bar chart) and GET
 -- /dashboard.json: open and click rates of the configured campaigns.
 --
--- OFC4 cannot list campaigns (API.md), so the campaigns shown come from
+-- OFC4 cannot list campaigns (docs/wire.md), so the campaigns shown come from
 -- configuration: app.init{ campaigns = "1=Spring promo 2024;2=Welcome series" },
--- filled from nginx.conf.  Their statistics are fetched concurrently (one
+-- filled from nginx.conf; a bare id ("1;2") is shown by the name its
+-- statistics carry.  Their statistics are fetched concurrently (one
 -- light thread per campaign) through client.campaigns:stats(id), which
 -- gives open_rate = UniqueOpened / Delivered and click_rate =
 -- UniqueClicked / Delivered.
@@ -31,7 +32,7 @@ function M.rows()
   local rows, failed = {}, 0
   for i, c in ipairs(list) do
     local ok, s, err = ngx.thread.wait(threads[i])
-    local row = { id = c.id, name = c.name }
+    local row = { id = c.id, name = c.name or (ok and s and s.name) or ("Campaign " .. c.id) }
     if ok and s then
       row.sent, row.delivered = s.Sent, s.Delivered
       row.unique_opened, row.unique_clicked = s.UniqueOpened, s.UniqueClicked
