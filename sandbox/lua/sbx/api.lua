@@ -16,11 +16,12 @@ local ngx = ngx
 local var, req_body, get_body, get_body_file = ngx.var, ngx.req.read_body, ngx.req.get_body_data, ngx.req.get_body_file
 local ngx_print, ngx_exit, ngx_flush, ngx_sleep, ngx_now = ngx.print, ngx.exit, ngx.flush, ngx.sleep, ngx.now
 local header = ngx.header
-local decode, encode, obj, NULL, isnull = json.decode, json.encode, json.obj, json.null, json.isnull
+local decode, obj, NULL, isnull = json.decode, json.obj, json.null, json.isnull
+local encode_parts, concat = json.encode_parts, table.concat
 local lcase, norm, int = util.lcase, util.norm, util.int
 local find, lower = string.find, string.lower
-local type, pairs, pcall, tostring, format, match, sub, ceil =
-  type, pairs, pcall, tostring, string.format, string.match, string.sub, math.ceil
+local type, pairs, pcall, tostring, match, sub, ceil =
+  type, pairs, pcall, tostring, string.match, string.sub, math.ceil
 
 local M = {}
 
@@ -98,10 +99,26 @@ local TRACE_FAIL = "Beginning request %d at %s\r\nTargeted service: %s\r\n" ..
   "Executing method failed: %s: %s\r\n"
 
 -- The Trace templates are kept JSON-escaped, so a response never pays for
--- escaping its CRLFs (the variable parts are numbers and known names).
-local function jtemplate(t) return json.quote(t) end
+-- escaping its CRLFs (the variable parts are numbers and known names), and
+-- cut at their %d and %s: a Trace is sent as its pieces (json.encode_parts
+-- says why no long string is made per reply).
+local function jtemplate(t)
+  local pieces = {}
+  for piece in (json.quote(t) .. "%s"):gmatch("(.-)%%[ds]") do pieces[#pieces + 1] = piece end
+  return pieces
+end
 local TRACE_OK_J, TRACE_FAIL_J = jtemplate(TRACE_OK), jtemplate(TRACE_FAIL)
-local raw = json.raw
+
+-- The Traces, filled: the pieces of the template between the values.
+local raw_pieces = json.raw_pieces
+local function trace_ok(id, time, canon, keyid)
+  local t = TRACE_OK_J
+  return raw_pieces { t[1], tostring(id), t[2], time, t[3], canon, t[4], tostring(keyid), t[5] }
+end
+local function trace_fail(id, time, canon, code, msg)
+  local t = TRACE_FAIL_J
+  return raw_pieces { t[1], tostring(id), t[2], time, t[3], canon, t[4], code, t[5], msg, t[6] }
+end
 
 local HTTP_OF = { InvalidRequest = 400, InvalidAuthKey = 401, AccessDenied = 200, UnknownMethod = 404,
   InvalidParameter = 200, TooManyRequests = 429, ServerError = 500 }
@@ -110,11 +127,26 @@ M.HTTP_OF = HTTP_OF
 local BOM = "\239\187\191"
 local CT = "application/json; charset=utf-8"
 
+-- A reply body as one string (a fault that cuts or breaks it).
+local function flat(body)
+  return type(body) == "table" and concat(body) or body
+end
+
+-- Sends a body: a string, or pieces (json.encode_parts).
 local function send(status, body, retry_after)
-  if M.config.bom then body = BOM .. body end
+  local len = 0
+  if type(body) == "table" then
+    for i = 1, #body do len = len + #body[i] end
+  else
+    len = #body
+  end
+  if M.config.bom then
+    if type(body) == "table" then table.insert(body, 1, BOM) else body = BOM .. body end
+    len = len + #BOM
+  end
   ngx.status = status
   header["Content-Type"] = CT
-  header["Content-Length"] = #body
+  header["Content-Length"] = len
   if retry_after then header["Retry-After"] = tostring(retry_after) end
   ngx_print(body)
 end
@@ -124,14 +156,14 @@ local function ok_body(id, canon, keyid, fields)
   local n = 6
   for i = 1, #fields do n = n + 1; o[n] = fields[i] end
   o[n + 1] = "idRequest"; o[n + 2] = id
-  o[n + 3] = "Trace"; o[n + 4] = raw(format(TRACE_OK_J, id, ngx.localtime(), canon, keyid))
-  return encode(obj(o))
+  o[n + 3] = "Trace"; o[n + 4] = trace_ok(id, ngx.localtime(), canon, keyid)
+  return encode_parts(obj(o))
 end
 
 local function err_body(id, canon, code, msg)
-  return encode(obj { "Success", false, "ErrorCode", code or NULL, "ErrorMessage", msg, "idRequest", id,
-    "Trace", raw(format(TRACE_FAIL_J, id, ngx.localtime(), json.quote(canon):sub(2, -2),
-      code or "AuthenticationFailed", json.quote(msg):sub(2, -2))) })
+  return encode_parts(obj { "Success", false, "ErrorCode", code or NULL, "ErrorMessage", msg, "idRequest", id,
+    "Trace", trace_fail(id, ngx.localtime(), json.quote(canon):sub(2, -2),
+      code or "AuthenticationFailed", json.quote(msg):sub(2, -2)) })
 end
 M.err_body = err_body
 
@@ -305,6 +337,7 @@ end
 -- full Content-Length, half the body, then the connection is closed
 local function truncate(e, status, body)
   log.commit(e)
+  body = flat(body)
   if M.config.bom then body = BOM .. body end
   ngx.status = status
   header["Content-Type"] = CT
@@ -366,6 +399,7 @@ function M.handle()
       return drop(e)
     elseif ty == "malformed" then
       log.commit(e)
+      body = flat(body)
       return send(200, sub(body, 1, #body - 3) .. ",,}")
     elseif ty == "body" then
       e.status = 200
