@@ -177,6 +177,7 @@ local function scenario_many(wrk)
       rows[i].cpu[#rows[i].cpu + 1] = cpu / calls * 1e6
     end
   end
+  results.many = {}
   for i, c in ipairs(contenders) do
     results.many[i] = { name = c.name, limit = c.limit, rate = median(rows[i].rate),
                         cpu = median(rows[i].cpu), rates = rows[i].rate }
