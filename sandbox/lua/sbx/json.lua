@@ -92,7 +92,17 @@ local function sortkeys(a, b) return tostring(a) < tostring(b) end
 enc = function(v, buf, n, d)
   local tv = type(v)
   if tv == "string" then
-    n = n + 1; buf[n] = quote(v)
+    -- a value is mostly unique (an e-mail, a name): quoting it as three
+    -- pieces makes no new string, and keeps it out of the cache of names
+    local q = qcache[v]
+    if q then
+      n = n + 1; buf[n] = q
+    elseif find(v, '[%c"\\]') then
+      n = n + 1; buf[n] = '"' .. gsub(v, '[%c"\\]', ESC) .. '"'
+    else
+      buf[n + 1], buf[n + 2], buf[n + 3] = '"', v, '"'
+      n = n + 3
+    end
   elseif tv == "number" then
     n = n + 1; buf[n] = number(v)
   elseif tv == "boolean" then
