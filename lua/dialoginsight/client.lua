@@ -148,12 +148,18 @@ end
 -- The request of one call (see call/request.lua), or nil, err.  o: the
 -- call's checked options (request.options).  level: the stack level of the
 -- user's call, for the errors a bad argument raises.
-local function prepare(self, service, method, params, o, level)
+-- The route of a call, its arguments checked (a bad one raises at level).
+local function checked_route(self, service, method, params, level)
   local route = request.route(self.routes, self.registry, self.base_url, service, method,
     level + 1)
   if params ~= nil and type(params) ~= "table" then
     error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", level + 1)
   end
+  return route
+end
+
+local function prepare(self, service, method, params, o, level)
+  local route = checked_route(self, service, method, params, level + 1)
   return request.build(route, params, { idKey = self.key_id, Key = secrets[self] },
     self.project, o, self.engine.redact)
 end
@@ -215,6 +221,15 @@ local function prepare_call(self, c, i, o, level)
   return req or err
 end
 
+-- Checks a call of call_many without building it (prepare_call raises the
+-- same way, for the same calls).
+local function check_call(self, c, i, level)
+  if type(c) ~= "table" then
+    error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
+  end
+  checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3], level + 1)
+end
+
 -- Kinds of failure that say nothing about the server: asked again next time.
 local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
 
@@ -256,9 +271,20 @@ function Client:call_many(calls, opts)
     error("dialoginsight: call_many expects a list of calls", 2)
   end
   local o = request.options(opts, 2)
-  local reqs = {}
-  for i, c in ipairs(calls) do reqs[i] = prepare_call(self, c, i, o, 2) end
-  return self.engine:many(reqs, o.concurrency or self.settings.concurrency)
+  -- every call is checked first, so that a bad one raises before anything
+  -- is sent; each is built (its body encoded) only when it is taken up, so
+  -- that memory holds the bodies of the calls in flight, not of them all
+  local n = 0
+  for i, c in ipairs(calls) do
+    check_call(self, c, i, 2)
+    n = i
+  end
+  local k = 0
+  return self.engine:many(function()
+    if k == n then return nil end
+    k = k + 1
+    return prepare_call(self, calls[k], k, o, 3)
+  end, o.concurrency or self.settings.concurrency)
 end
 
 --- call_many for streams too long to hold: next_call() returns the next

@@ -447,6 +447,32 @@ describe("client:call_many", function()
     assert.equal(404, res[3].status)
     assert.is_true(res[4].Success)
   end)
+
+  it("checks every call before sending any, and builds each only when it is taken up", function()
+    local c = client()
+    local sent = 0
+    c.on_call = function() sent = sent + 1 end
+    local calls = {}
+    for i = 1, 20 do calls[i] = { "projects", "List", {} } end
+    calls[15] = { "projects", "bad name", {} }
+    assert.has_error(function() c:call_many(calls) end, 'dialoginsight: bad method name "bad name"')
+    assert.equal(0, sent)
+    calls[15] = { "projects", "List", 7 }
+    assert.has_error(function() c:call_many(calls) end, "dialoginsight: params of projects.List must be a table")
+    assert.equal(0, sent)
+    -- built lazily: a params table changed while the first calls run is
+    -- read when its call is taken up
+    calls[15] = { "projects", "List", {} }
+    local late = { "contacts", "Merge", { Records = {} } }
+    calls[20] = late
+    c.on_call = function()
+      sent = sent + 1
+      if sent == 1 then late[3].Records = { { ID = { key_f_EMail = "late@example.com" }, Data = {} } } end
+    end
+    local res, nerr = c:call_many(calls, { concurrency = 2 })
+    assert.equal(0, nerr)
+    assert.equal(1, res[20].CreatedRecords)
+  end)
 end)
 
 describe("client:call_stream", function()

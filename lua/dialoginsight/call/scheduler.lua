@@ -48,13 +48,13 @@ local function fire(self, name, event)
 end
 
 --- The state of one call, taken up now: its request, the attempts so far,
--- what the limiter said (held: until when it was said to wait), its last
+-- what the limiter said (held_until: until when it was said to wait), its last
 -- error, and when its deadline passes (ends; nil: no deadline).  i: its
 -- number in call_many / call_stream.
 function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
-  local sl = { i = i, req = req, attempts = 0, held = {} }
+  local sl = { i = i, req = req, attempts = 0 }
   if d then sl.deadline, sl.ends = d, self.transport:now() + d end
   return sl
 end
@@ -102,9 +102,9 @@ function Scheduler:slot(sl, now)
   local wait = self.limiter:acquire()
   if wait > 0 then
     if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT end
-    local held = sl.held
-    if not (held.until_t and now < held.until_t) then
-      held.until_t = now + wait
+    local held_until = sl.held_until
+    if not (held_until and now < held_until) then
+      sl.held_until = now + wait
       fire(self, "on_wait", { service = sl.req.entry.service, method = sl.req.entry.method,
                               delay = wait })
     end
@@ -324,7 +324,7 @@ local function loop(run)
       if budget > 0 then t:sleep(budget) end
     else
       local rs = run.m:perform(math.min(budget, 1))
-      local sls = {}
+      local sls = run.settling -- one list for the whole run, not one per perform
       for k, r in ipairs(rs) do sls[k] = release(run, r) end
       -- the ready calls take the free places and go out (perform(0) sends
       -- them) before the completed calls are settled
@@ -333,7 +333,11 @@ local function loop(run)
           rs[#rs + 1], sls[#rs + 1] = r, release(run, r)
         end
       end
-      for k, r in ipairs(rs) do finish(run, sls[k], r) end
+      for k, r in ipairs(rs) do
+        local sl = sls[k]
+        sls[k] = nil
+        finish(run, sl, r)
+      end
     end
     pull(run)
   end
@@ -356,7 +360,7 @@ end
 function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
-    ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0,
+    ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0, settling = {},
   }
   local m = self.transport:multi()
   run.m = m
@@ -365,14 +369,12 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   if not ok then error(why, 0) end
 end
 
---- Many calls at once: reqs[i] is a request or an error object.  Returns
--- the results in input order, and the number of failures.
-function Scheduler:many(reqs, concurrency)
-  local results, failures, n = {}, 0, 0
-  self:stream(function()
-    n = n + 1
-    return reqs[n]
-  end, function(i, r)
+--- Many calls at once: next_req() gives them (as stream's), each a
+-- request or an error object.  Returns the results in the order they were
+-- given, and the number of failures.
+function Scheduler:many(next_req, concurrency)
+  local results, failures = {}, 0
+  self:stream(next_req, function(i, r)
     results[i] = r
     if errors.is_error(r) then failures = failures + 1 end
   end, concurrency)
