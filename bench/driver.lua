@@ -165,6 +165,12 @@ local function scenario_many(wrk)
     { name = "call_many, LuaJIT, concurrency 8", run = function(url)
         return parse_line(run(lua_env("luajit", { BENCH_URL = url, BENCH_CALLS = MANY_CALLS })
           .. " luajit " .. script)) end },
+    { name = "libcurl multi alone, perform + poll, C loop (reference)", run = function(url)
+        return parse_line(run(env_prefix { BENCH_URL = url, BENCH_CALLS = MANY_CALLS } .. " "
+          .. sh_quote(BENCH_DIR .. "/multi_floor"))) end },
+    { name = "libcurl multi alone, socket_action + epoll, C loop (reference)", run = function(url)
+        return parse_line(run(env_prefix { BENCH_URL = url, BENCH_CALLS = MANY_CALLS } .. " "
+          .. sh_quote(BENCH_DIR .. "/multi_floor") .. " -s")) end },
     { name = "wrk -t1 -c8 (limit)", run = wrk(8), limit = true },
   }
   local rows = {}
@@ -284,6 +290,28 @@ local function scenario_dry()
   end
   results.rss.dry = { rows = DRY_ROWS, kb = median(rsss), wall = median(walls), walls = walls,
                       cpu = median(cpus) }
+end
+
+-- Scenario 7 ---------------------------------------------------------------
+
+-- The sandbox's own Merge rate, mixed (10,000 e-mails) and one hot contact,
+-- through sandbox/bench/run against the bench sandbox (its rates per fully
+-- used core of the worker: the machine is shared).
+local function scenario_sandbox()
+  local secs = smoke and 1 or 3
+  local mixed, hot = {}, {}
+  for r = 1, ROUNDS do
+    if not smoke then io.stderr:write(string.format("bench: 7 sandbox Merge, round %d/%d\n", r, ROUNDS)) end
+    control("reset", '{"seed":42}')
+    local out = run("DI_SANDBOX_DIR=" .. sh_quote(BENCH_DIR .. "/sandbox") .. " " .. ROOT
+      .. "/sandbox/bench/run " .. secs .. " 4")
+    local rates = {}
+    for rate in out:gmatch("%((%d+) req/s per fully used core%)") do rates[#rates + 1] = tonumber(rate) end
+    if #rates ~= 2 then error("bench: sandbox/bench/run:\n" .. out, 0) end
+    mixed[r], hot[r] = rates[1], rates[2]
+  end
+  control("reset", '{"seed":42}')
+  results.sandbox = { mixed = median(mixed), hot = median(hot), mixeds = mixed, hots = hot }
 end
 
 -- Report -------------------------------------------------------------------
@@ -420,6 +448,23 @@ local function report(machine)
         median(r[b].us), median(r[b].cpu), median(r[b].us) / base, table.concat(runs, " / ")))
     end
   end
+  if results.sandbox then
+    local r = results.sandbox
+    local function runs(xs)
+      local t = {}
+      for i, x in ipairs(xs) do t[i] = fmt_int(x) end
+      return table.concat(t, " / ")
+    end
+    w("")
+    w("## 7. The sandbox's single-record Contacts.Merge, 4 connections (sandbox/bench/run)")
+    w("")
+    w("| workload | req/s per fully used core of the worker | runs |")
+    w("|---|---:|---|")
+    w("| mixed: 10,000 e-mails | ", fmt_int(r.mixed), " | ", runs(r.mixeds), " |")
+    w("| hot: one contact, updated over and over | ", fmt_int(r.hot), " | ", runs(r.hots), " |")
+    targets[#targets + 1] = { "7: hot ≥ 0.6 × mixed", string.format("%.2f ×", r.hot / r.mixed),
+      r.hot / r.mixed >= 0.6 }
+  end
   w("")
   w("## Targets")
   w("")
@@ -440,6 +485,7 @@ if wanted(3) then scenario_json() end
 if wanted(4) then scenario_sync() end
 if wanted(4) or wanted(5) then scenario_dry() end
 if wanted(6) then scenario_limiter() end
+if wanted(7) then scenario_sandbox() end
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,
