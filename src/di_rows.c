@@ -9,7 +9,9 @@
  * as the Records array of the Merge (src/di_json.c).  No Lua value is made
  * for a good row.
  *
- *   local plan = core.row_plan(steps)   -- steps[j]: false (column skipped)
+ *   local plan = core.row_plan(steps, max_text)
+ *       -- max_text: a short text's length in characters (fields.MAX_TEXT);
+ *       -- steps[j]: false (column skipped)
  *       -- or { kind = "id" | "raw" | "Text" | "Integer" | "Decimal" |
  *       --      "Date" | "DateTime" | "Boolean" | "any", wire = "f_X",
  *       --      key = bool }   (records/record.lua's Builder:plan)
@@ -40,9 +42,6 @@
 #define PLAN_MT "dialoginsight.row_plan"
 #define BATCH_MT "dialoginsight.row_batch"
 
-/* A short text field's length in characters (records/fields.lua MAX_TEXT) */
-#define MAX_TEXT 100
-
 enum { K_SKIP, K_ID, K_RAW, K_TEXT, K_INTEGER, K_DECIMAL, K_DATE, K_DATETIME,
        K_BOOLEAN, K_ANY };
 
@@ -59,6 +58,7 @@ typedef struct step {
 typedef struct plan {
   int n;
   step *steps;
+  size_t max_text;  /* characters of a short text (records/fields.lua's MAX_TEXT) */
   char *key_member; /* "key_<wire>": the key's member in ID */
   size_t key_member_len;
   di_buf id, data;  /* the record being built */
@@ -197,10 +197,10 @@ static int put_value(lua_State *L, plan *p, di_buf *b, int kind, const char *s, 
   switch (kind) {
   case K_TEXT:
     if (!di_json_put_string(b, s, len, &bad)) return 0;
-    if (len <= MAX_TEXT) return 1; /* never fewer bytes than characters */
+    if (len <= p->max_text) return 1; /* never fewer bytes than characters */
     for (i = 0, chars = len; i < len; i++)
       if ((u[i] & 0xC0) == 0x80) chars--;
-    return chars <= MAX_TEXT;
+    return chars <= p->max_text;
   case K_RAW:
   case K_ANY:
     return di_json_put_string(b, s, len, &bad);
@@ -488,11 +488,14 @@ static void plan_step(lua_State *L, plan *p, step *st) {
   lua_pop(L, 3);
 }
 
-/* core.row_plan(steps) -> plan */
+/* core.row_plan(steps, max_text) -> plan */
 static int plan_new(lua_State *L) {
   plan *p;
   int j, n;
+  lua_Integer max_text = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, max_text >= 0, 2, "max_text must be a number of characters");
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   n = (int)di_rawlen(L, 1);
   p = (plan *)lua_newuserdata(L, sizeof *p);
   memset(p, 0, sizeof *p);
@@ -503,6 +506,7 @@ static int plan_new(lua_State *L) {
   p->steps = (step *)calloc(n ? (size_t)n : 1, sizeof *p->steps);
   if (!p->steps) return luaL_error(L, "out of memory");
   p->n = n;
+  p->max_text = (size_t)max_text;
   for (j = 0; j < n; j++) {
     lua_rawgeti(L, 1, j + 1);
     plan_step(L, p, &p->steps[j]);

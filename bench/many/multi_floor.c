@@ -21,30 +21,13 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#define FLOOR_NAME "multi_floor"
+#include "../floor.h"
+
 #define CONNS 8
 
 static int ep = -1;
 static long timer_ms = -1;
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud) {
-  (void)p; (void)ud;
-  return size * n;
-}
-
-static double clock_s(clockid_t id) {
-  struct timespec t;
-  clock_gettime(id, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static const char *env(const char *name, const char *dflt) {
-  const char *v = getenv(name);
-  if (v == NULL || *v == '\0') {
-    if (dflt == NULL) { fprintf(stderr, "multi_floor: %s is not set\n", name); exit(2); }
-    return dflt;
-  }
-  return v;
-}
 
 /* curl_multi_socket_action's callbacks (-s): the sockets it wants watched,
  * in an epoll set, and the timeout it asks for. */

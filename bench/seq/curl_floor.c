@@ -14,30 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-static size_t on_write(char *p, size_t size, size_t n, void *ud) {
-  (void)p; (void)ud;
-  return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  (void)p; (void)ud;
-  return size * n;
-}
-
-static double clock_s(clockid_t id) {
-  struct timespec t;
-  clock_gettime(id, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static const char *env(const char *name, const char *dflt) {
-  const char *v = getenv(name);
-  if (v == NULL || *v == '\0') {
-    if (dflt == NULL) { fprintf(stderr, "curl_floor: %s is not set\n", name); exit(2); }
-    return dflt;
-  }
-  return v;
-}
+#define FLOOR_NAME "curl_floor"
+#include "../floor.h"
 
 int main(void) {
   char url[1024], body[65536];
@@ -71,7 +49,7 @@ int main(void) {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);

@@ -6,6 +6,7 @@
 package.path = "fuzz/lua/?.lua;" .. package.path
 local core = require "dialoginsight.core"
 local csv = require "dialoginsight.cli.csv"
+local fields = require "dialoginsight.records.fields"
 local rows_check = require "rows_check"
 
 local TMP = os.tmpname()
@@ -44,7 +45,7 @@ local function planned(kinds, row)
   local r = assert(core.csv_open(write_csv(header, { row })))
   r:header()
   local b = core.row_batch()
-  local got = r:next_record(core.row_plan(steps), b)
+  local got = r:next_record(core.row_plan(steps, fields.MAX_TEXT), b)
   r:close()
   if got ~= true then return nil end
   return core.decode(core.encode(b))[1]
@@ -129,7 +130,8 @@ describe("the C column plan agrees with the record builder", function()
   it("keeps the rows it took for the rejects file, and frees them on close", function()
     local r = assert(core.csv_open(write_csv({ "a", "b" }, { { "x", "1" }, { "y", "" }, { "z", "q" } })))
     r:header()
-    local plan = core.row_plan { { kind = "Text", wire = "f_a", key = true }, { kind = "Integer", wire = "f_b" } }
+    local plan = core.row_plan({ { kind = "Text", wire = "f_a", key = true }, { kind = "Integer", wire = "f_b" } },
+      fields.MAX_TEXT)
     local b = core.row_batch()
     assert.are.same({ true, 2 }, { r:next_record(plan, b) })
     assert.are.same({ true, 3 }, { r:next_record(plan, b) })
@@ -158,8 +160,9 @@ describe("the C column plan agrees with the record builder", function()
     local r = assert(core.csv_open(write_csv({ "a" }, { { "x" } })))
     r:header()
     assert.has_error(function() r:next_record({}, core.row_batch()) end)
-    assert.has_error(function() r:next_record(core.row_plan {}, {}) end)
-    assert.has_error(function() core.row_plan { { kind = "Texte", wire = "f_a" } } end)
+    assert.has_error(function() r:next_record(core.row_plan({}, 100), {}) end)
+    assert.has_error(function() core.row_plan({ { kind = "Texte", wire = "f_a" } }, 100) end)
+    assert.has_error(function() core.row_plan({}) end)
     r:close()
   end)
 end)

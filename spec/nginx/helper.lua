@@ -91,6 +91,22 @@ function H.start_example(name, opts)
   return inst
 end
 
+--- The test server beside the example (opts.extra of start_example): the
+-- spec's handler (spec/nginx/handler.lua) on a free port, and the
+-- shared-limit load (spec/nginx/burn.lua) in every worker.  Returns the
+-- configuration text and the handler's base URL.
+function H.handler_server()
+  local port = H.free_port()
+  return table.concat({
+    "lua_shared_dict burn 1m;",
+    "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
+    "server {",
+    "  listen 127.0.0.1:" .. port .. ";",
+    "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
+    "}",
+  }, "\n"), "http://127.0.0.1:" .. port .. "/t/"
+end
+
 --- Starts nginx on a complete configuration text (with @PREFIX@/@ROOT@),
 -- in build/nginx-spec/<name>.  Returns { dir, errlog, stop() }.
 function H.start_conf(name, conf)

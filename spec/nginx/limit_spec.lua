@@ -9,16 +9,9 @@ describe("nginx shared limit", function()
 
   setup(function()
     sbx.reset()
-    local tport = H.free_port()
-    inst = H.start_example("limit", { workers = 4, rate = 20, burst = 1, extra = table.concat({
-      "lua_shared_dict burn 1m;",
-      "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
-      "server {",
-      "  listen 127.0.0.1:" .. tport .. ";",
-      "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
-      "}",
-    }, "\n") })
-    t = "http://127.0.0.1:" .. tport .. "/t/"
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("limit", { workers = 4, rate = 20, burst = 1, extra = extra })
   end)
 
   teardown(function() if inst then inst.stop() end end)
@@ -57,18 +50,11 @@ describe("nginx limiter: nothing freezes", function()
 
   setup(function()
     sbx.reset()
-    local tport = H.free_port()
+    local extra
+    extra, t = H.handler_server()
     -- 500 calls/s, burst 1: callers in four light threads or two workers
     -- are held for fractions of the 2 ms interval, most under 1 ms
-    inst = H.start_example("limit-freeze", { workers = 2, rate = 500, burst = 1, extra = table.concat({
-      "lua_shared_dict burn 1m;",
-      "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
-      "server {",
-      "  listen 127.0.0.1:" .. tport .. ";",
-      "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
-      "}",
-    }, "\n") })
-    t = "http://127.0.0.1:" .. tport .. "/t/"
+    inst = H.start_example("limit-freeze", { workers = 2, rate = 500, burst = 1, extra = extra })
   end)
 
   teardown(function()

@@ -24,17 +24,9 @@ describe("nginx in a fleet sharing the limit through Redis", function()
   setup(function()
     url = redis("start"):match("DI_REDIS_URL=(%S+)")
     sbx.reset()
-    local tport = H.free_port()
-    inst = H.start_example("redis", { workers = 2, rate = 10, burst = 1, limiter_url = url,
-      extra = table.concat({
-        "lua_shared_dict burn 1m;",
-        "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
-        "server {",
-        "  listen 127.0.0.1:" .. tport .. ";",
-        "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",
-        "}",
-      }, "\n") })
-    t = "http://127.0.0.1:" .. tport .. "/t/"
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("redis", { workers = 2, rate = 10, burst = 1, limiter_url = url, extra = extra })
   end)
 
   teardown(function()

@@ -191,7 +191,7 @@ function Builder:plan(steps)
     out[j] = s and not s.fixed and { kind = s.id and "id" or s.raw and "raw" or s.kind,
                                      wire = s.wire or "idContact", key = s.key or false } or false
   end
-  return core.row_plan(out)
+  return core.row_plan(out, fields.MAX_TEXT)
 end
 
 --- The record of a row of values (a CSV record: strings, "" for an empty
