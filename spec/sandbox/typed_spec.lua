@@ -140,6 +140,8 @@ describe("sandbox types: control bodies", function()
     { "a negative latency", { type = "latency", ms = -1 } },
     { "a latency that is not a number", { type = "latency", ms = "abc" } },
     { "a negative jitter", { type = "latency", ms = 1, jitter_ms = -10 } },
+    { "total \"yes\"", { type = "latency", ms = 1, total = "yes" } },
+    { "total on a status", { type = "status", status = 503, total = true } },
     { "probability 2", { type = "drop", probability = 2 } },
     { "probability as a string", { type = "drop", probability = "0.5" } },
     { "next 0", { type = "drop", next = 0 } },

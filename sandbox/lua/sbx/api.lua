@@ -18,10 +18,10 @@ local ngx_print, ngx_exit, ngx_flush, ngx_sleep, ngx_now = ngx.print, ngx.exit, 
 local header = ngx.header
 local decode, obj, NULL, isnull = json.decode, json.obj, json.null, json.isnull
 local encode_parts, concat = json.encode_parts, table.concat
-local lcase, norm, int = util.lcase, util.norm, util.int
+local lcase, norm, int, clock = util.lcase, util.norm, util.int, util.clock
 local find, lower = string.find, string.lower
-local type, pairs, pcall, tostring, match, sub, ceil =
-  type, pairs, pcall, tostring, string.match, string.sub, math.ceil
+local type, pairs, pcall, tostring, match, sub, ceil, min =
+  type, pairs, pcall, tostring, string.match, string.sub, math.ceil, math.min
 
 local M = {}
 
@@ -347,16 +347,10 @@ local function truncate(e, status, body)
   return ngx_exit(444)
 end
 
-function M.handle()
-  local svc = service_of(var.uri)
-  local mname = var.arg_method
-  mname = mname and lcase(mname) or ""
-  local s = svc and SERVICES[svc]
-  if svc == "sandbox" and not M.config.identify then s = nil end
-  local route = s and s[2][mname]
-  local e = log.new_entry(route and route.service or (svc or "?"), route and route.method or mname)
-
-  local f = faults.decide(route and route.key or ((svc or "?") .. "." .. mname))
+-- respond(e, route, svc, mname, f) -> how the call is answered, as a
+-- function and its arguments (send, drop or truncate), so that handle holds
+-- every answer in one place for a latency counted from arrival
+local function respond(e, route, svc, mname, f)
   local term
   if f then
     e.fault = f.desc
@@ -365,11 +359,11 @@ function M.handle()
     -- faults that hit before the call is processed
     if term and not term.after and term.type ~= "truncate" then
       local ty = term.type
-      if ty == "drop" then return drop(e) end
+      if ty == "drop" then return drop, e end
       if ty == "malformed" or ty == "body" then
         e.status = 200
         log.commit(e)
-        return send(200, ty == "body" and term.body or MALFORMED)
+        return send, 200, ty == "body" and term.body or MALFORMED
       end
       if ty == "limit" then
         local id = next_request + 1
@@ -378,11 +372,11 @@ function M.handle()
         local status, body, ra, code = limit_fail(id, route and route.canon or "?", term.retry_after)
         e.status, e.code = status, code
         log.commit(e)
-        return send(status, body, ra)
+        return send, status, body, ra
       end
       local body = injected_body(e, route, term, false)
       log.commit(e)
-      return send(term.status, body, term.retry_after)
+      return send, term.status, body, term.retry_after
     end
   end
 
@@ -394,23 +388,48 @@ function M.handle()
     if ty == "status" then
       body = injected_body(e, route, term, true)
       log.commit(e)
-      return send(term.status, body, term.retry_after)
+      return send, term.status, body, term.retry_after
     elseif ty == "drop" then
-      return drop(e)
+      return drop, e
     elseif ty == "malformed" then
       log.commit(e)
       body = flat(body)
-      return send(200, sub(body, 1, #body - 3) .. ",,}")
+      return send, 200, sub(body, 1, #body - 3) .. ",,}"
     elseif ty == "body" then
       e.status = 200
       log.commit(e)
-      return send(200, term.body)
+      return send, 200, term.body
     elseif ty == "truncate" then
-      return truncate(e, status, body)
+      return truncate, e, status, body
     end
   end
   log.commit(e)
-  return send(status, body, ra)
+  return send, status, body, ra
+end
+
+function M.handle()
+  local svc = service_of(var.uri)
+  local mname = var.arg_method
+  mname = mname and lcase(mname) or ""
+  local s = svc and SERVICES[svc]
+  if svc == "sandbox" and not M.config.identify then s = nil end
+  local route = s and s[2][mname]
+  local e = log.new_entry(route and route.service or (svc or "?"), route and route.method or mname)
+
+  local f = faults.decide(route and route.key or ((svc or "?") .. "." .. mname))
+  local entered = f and f.total > 0 and clock()
+  local answer, a, b, c = respond(e, route, svc, mname, f)
+  if entered then
+    -- a service's response time: the reply leaves total ms after the
+    -- request arrived, however long processing took, and never sooner.
+    -- nginx cuts the arrival to the millisecond; the handler started
+    -- after it: so it is at most the earlier of the two.  ngx.sleep counts
+    -- whole milliseconds, so the wait is rounded up.
+    local arrived = min(entered, ngx.req.start_time() + 0.001)
+    local left = arrived + f.total / 1000 - clock()
+    if left > 0 then ngx_sleep(ceil(left * 1000) / 1000) end
+  end
+  return answer(a, b, c)
 end
 
 return M

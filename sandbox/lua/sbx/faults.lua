@@ -21,7 +21,7 @@ local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "Unk
 -- refused: a typo (retry_afer) or a member of another type (status on a
 -- drop) would otherwise be ignored, and the test would not test what it says.
 local MEMBERS = {
-  latency = { ms = true, jitter_ms = true }, status = { status = true, retry_after = true },
+  latency = { ms = true, jitter_ms = true, total = true }, status = { status = true, retry_after = true },
   limit = { retry_after = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
 }
@@ -48,6 +48,8 @@ local function typed(f, s)
        or f.jitter_ms > MAX_MS then
       return "ms and jitter_ms must be numbers of milliseconds from 0 to " .. MAX_MS
     end
+    if s.total ~= nil and type(s.total) ~= "boolean" then return "total must be true or false" end
+    f.total = s.total or false
   elseif ty == "status" then
     local st = s.status or 500
     if not whole(st) or st < 400 or st > 599 then
@@ -140,12 +142,15 @@ local function matches(filter, key)
   return filter == svc or filter == svc .. ".*"
 end
 
--- decide(key) -> nil | { latency = ms, terminal = fault|nil, desc = "..." }
+-- decide(key) -> nil | { latency = ms, total = ms, terminal = fault|nil, desc = "..." }
+-- latency is waited before the call is processed; total (the largest of the
+-- "total" latencies) is the time from arrival to the answer, processing
+-- included.
 function M.decide(key)
   local list = M.list
   local n = #list
   if n == 0 then return nil end
-  local latency, terminal, desc, nd = 0, nil, {}, 0
+  local latency, total, terminal, desc, nd = 0, 0, nil, {}, 0
   local rng = M.rng
   local i = 1
   while i <= #list do
@@ -166,8 +171,13 @@ function M.decide(key)
         if f.type == "latency" then
           local ms = f.ms
           if f.jitter_ms > 0 then ms = ms + rng:float() * f.jitter_ms end
-          latency = latency + ms
-          desc[nd] = "latency:" .. floor(ms + 0.5)
+          if not f.total then
+            latency = latency + ms
+            desc[nd] = "latency:" .. floor(ms + 0.5)
+          else
+            if ms > total then total = ms end
+            desc[nd] = "latency:" .. floor(ms + 0.5) .. ":total"
+          end
         else
           terminal = f
           if f.type == "status" then
@@ -181,7 +191,7 @@ function M.decide(key)
     if remove then table.remove(list, i) else i = i + 1 end
   end
   if nd == 0 then return nil end
-  return { latency = latency, terminal = terminal, desc = concat(desc, "+") }
+  return { latency = latency, total = total, terminal = terminal, desc = concat(desc, "+") }
 end
 
 return M

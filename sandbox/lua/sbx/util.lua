@@ -1,9 +1,17 @@
 -- Small helpers shared by the services: case-insensitive names, value
 -- validation per DataType, dates.
 local json = require "sbx.json"
+local ffi = require "ffi"
 
-local lower, find, match, format, byte, gsub = string.lower, string.find, string.match, string.format, string.byte, string.gsub
+local lower, find, match, format, gsub = string.lower, string.find, string.match, string.format, string.gsub
 local type, tonumber, pairs, floor, tostring = type, tonumber, pairs, math.floor, tostring
+local cast, U8P = ffi.cast, ffi.typeof("const uint8_t *")
+
+ffi.cdef [[
+typedef struct { long sec, nsec; } sbx_timespec;
+int clock_gettime(int clock, sbx_timespec *ts);
+]]
+local ts = ffi.new("sbx_timespec")
 
 local M = {}
 local NULL = json.null
@@ -73,28 +81,38 @@ end
 
 -- nil when s is valid UTF-8, else the 1-based position of the first byte
 -- that is not (overlong forms, UTF-16 surrogates and code points beyond
--- U+10FFFF included).  ASCII is skipped with one find per run.
+-- U+10FFFF included).  A byte loop over the string's memory: LuaJIT
+-- compiles it, where a find per multi-byte character (a pattern find is
+-- never compiled) cost a sixth of a 100-record Merge in accented data.
 function M.utf8_error(s)
   local i = find(s, "[\128-\255]")
-  while i do
-    local c = byte(s, i)
-    local n
-    local lo, hi = 0x80, 0xBF -- the second byte's range; the others' is always this
-    if c >= 0xC2 and c <= 0xDF then n = 1
-    elseif c == 0xE0 then n, lo = 2, 0xA0
-    elseif c == 0xED then n, hi = 2, 0x9F
-    elseif c >= 0xE1 and c <= 0xEF then n = 2
-    elseif c == 0xF0 then n, lo = 3, 0x90
-    elseif c == 0xF4 then n, hi = 3, 0x8F
-    elseif c >= 0xF1 and c <= 0xF3 then n = 3
-    else return i end
-    local b = byte(s, i + 1)
-    if not b or b < lo or b > hi then return i end
-    for k = 2, n do
-      b = byte(s, i + k)
-      if not b or b < 0x80 or b > 0xBF then return i end
+  if not i then return nil end
+  local p, len = cast(U8P, s), #s
+  i = i - 1 -- 0-based from here
+  while i < len do
+    local c = p[i]
+    if c < 0x80 then
+      i = i + 1
+    else
+      local n
+      local lo, hi = 0x80, 0xBF -- the second byte's range; the others' is always this
+      if c >= 0xC2 and c <= 0xDF then n = 1
+      elseif c == 0xE0 then n, lo = 2, 0xA0
+      elseif c == 0xED then n, hi = 2, 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then n = 2
+      elseif c == 0xF0 then n, lo = 3, 0x90
+      elseif c == 0xF4 then n, hi = 3, 0x8F
+      elseif c >= 0xF1 and c <= 0xF3 then n = 3
+      else return i + 1 end
+      if i + n >= len then return i + 1 end
+      local b = p[i + 1]
+      if b < lo or b > hi then return i + 1 end
+      for k = 2, n do
+        b = p[i + k]
+        if b < 0x80 or b > 0xBF then return i + 1 end
+      end
+      i = i + n + 1
     end
-    i = find(s, "[\128-\255]", i + n + 1)
   end
   return nil
 end
@@ -114,8 +132,16 @@ function M.nul_path(v, path)
   return nil
 end
 
+-- The wall clock in seconds, to the microsecond (CLOCK_REALTIME, the
+-- clock of ngx.now and ngx.req.start_time, which keep only milliseconds).
+function M.clock()
+  ffi.C.clock_gettime(0, ts)
+  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+end
+
 -- Number of UTF-8 characters (continuation bytes are not counted).
 function M.ulen(s)
+  if not find(s, "[\128-\255]") then return #s end -- ASCII: no new string
   local _, cont = gsub(s, "[\128-\191]", "")
   return #s - cont
 end
