@@ -19,6 +19,9 @@ local SYNC_ROWS = smoke and 2000 or 100000
 local DRY_ROWS = smoke and 20000 or 1000000
 local JSON_ROUNDS = smoke and 1 or 9     -- cheap, and in-process timings are short
 local LIMITER_CALLS = smoke and 2000 or 200000
+local FLOOR_CALLS = smoke and 80 or 1000
+
+local cjson = require "cjson"
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -264,20 +267,70 @@ local function sync_once(file, extra)
   return parse_time(out)
 end
 
+-- The servers scenario 4's sync runs against, each as the faults set on
+-- the bench sandbox (its "total" latency: the answer leaves 20 ms after the
+-- request arrived, the sandbox's own time inside it, never sooner).
+local LATENCY_TOTAL = { type = "latency", ms = 20, total = true, method = "contacts.merge" }
+local SYNC_SERVERS = {
+  { key = "bound", name = "sync, latency-bound server: 20 ms from arrival, the captured 100-record reply",
+    faults = function(canned)
+      return { LATENCY_TOTAL, { type = "body", body = canned, method = "contacts.merge" } }
+    end },
+  { key = "sandbox", name = "sync, sandbox: each Merge processed within its 20 ms",
+    faults = function() return { LATENCY_TOTAL } end },
+  { key = "added", name = "sync, sandbox: 20 ms, then each Merge processed",
+    faults = function() return { { type = "latency", ms = 20, method = "contacts.merge" } } end },
+}
+
+local function set_faults(list)
+  local path = BENCH_DIR .. "/faults.json"
+  local f = assert(io.open(path, "wb"))
+  f:write(cjson.encode { faults = list })
+  f:close()
+  run("curl -sS --fail --cacert " .. sh_quote(E.DI_CA_FILE) .. " --data-binary @" .. sh_quote(path)
+    .. " " .. sh_quote(E.DI_SANDBOX_URL .. "_sandbox/faults"))
+end
+
+-- The reference row: single-record Merges through call_many, 20 ms from
+-- arrival: what the sandbox's timers and the transport add to a call that
+-- costs next to nothing.
+local function latency_floor()
+  control("reset", '{"seed":42}')
+  set_faults { LATENCY_TOTAL }
+  local calls, wall, cpu = parse_line(run(lua_env("lua5.4", {
+    BENCH_URL = E.DI_BASE_URL, BENCH_CALLS = FLOOR_CALLS, BENCH_CA = E.DI_CA_FILE,
+    BENCH_KEY_ID = E.DI_KEY_ID, BENCH_KEY = E.DI_KEY, BENCH_PROJECT = E.DI_PROJECT,
+    BENCH_LIMITER_DIR = BENCH_DIR .. "/limiter" }) .. " lua5.4 " .. ROOT .. "/bench/many/call_many.lua"))
+  return wall, cpu / calls * 1e6
+end
+
 local function scenario_sync()
   local file = csv(SYNC_ROWS)
-  local walls, cpus, rsss = {}, {}, {}
+  local canned = assert(io.open(BENCH_DIR .. "/data/merge_100.json", "rb")):read("a")
+  local rows = {}
+  for i in ipairs(SYNC_SERVERS) do rows[i] = { walls = {}, cpus = {}, rsss = {} } end
+  local floor = { walls = {}, cpus = {} }
   for r = 1, ROUNDS do
     if not smoke then io.stderr:write(string.format("bench: 4 sync, round %d/%d\n", r, ROUNDS)) end
-    control("reset", '{"seed":42}')
-    control("faults", '{"faults":[{"type":"latency","ms":20,"method":"contacts.merge"}]}')
-    local wall, cpu, rss = sync_once(file)
-    walls[r], cpus[r], rsss[r] = wall, cpu / SYNC_ROWS * 1e6, rss
+    for i, server in ipairs(SYNC_SERVERS) do
+      control("reset", '{"seed":42}')
+      set_faults(server.faults(canned))
+      local wall, cpu, rss = sync_once(file)
+      local row = rows[i]
+      row.walls[r], row.cpus[r], row.rsss[r] = wall, cpu / SYNC_ROWS * 1e6, rss
+    end
+    floor.walls[r], floor.cpus[r] = latency_floor()
   end
   control("reset", '{"seed":42}')
-  results.sync = { rows = SYNC_ROWS, wall = median(walls), cpu = median(cpus),
-                   ideal = SYNC_ROWS / 100 / 8 * 0.020, walls = walls }
-  results.rss.real = { rows = SYNC_ROWS, kb = median(rsss) }
+  results.sync = { rows = SYNC_ROWS, ideal = SYNC_ROWS / 100 / 8 * 0.020, servers = {},
+                   floor = { calls = FLOOR_CALLS, ideal = FLOOR_CALLS / 8 * 0.020,
+                             wall = median(floor.walls), cpu = median(floor.cpus), walls = floor.walls } }
+  for i, server in ipairs(SYNC_SERVERS) do
+    local row = rows[i]
+    results.sync.servers[i] = { key = server.key, name = server.name, wall = median(row.walls),
+                                cpu = median(row.cpus), walls = row.walls, rss = median(row.rsss) }
+  end
+  results.rss.real = { rows = SYNC_ROWS, kb = results.sync.servers[2].rss }
 end
 
 local function scenario_dry()
@@ -402,21 +455,31 @@ local function report(machine)
   end
   if results.sync then
     local s, dry = results.sync, results.rss.dry
+    local function runs_of(walls)
+      local t = {}
+      for i, x in ipairs(walls) do t[i] = string.format("%.2f", x) end
+      return table.concat(t, " / ")
+    end
     w("")
-    w("## 4. sync of ", fmt_int(s.rows), " rows, sandbox with 20 ms latency, batch 100, concurrency 8")
+    w("## 4. sync of ", fmt_int(s.rows), " rows, 20 ms of latency per Merge, batch 100, concurrency 8")
     w("")
     w("| run | wall | ideal | × ideal | client CPU µs/row | runs (wall s) |")
     w("|---|---:|---:|---:|---:|---|")
-    local runs = {}
-    for i, x in ipairs(s.walls) do runs[i] = string.format("%.2f", x) end
-    w(string.format("| sync | %.2f s | %.2f s | %.2f | %.1f | %s |", s.wall, s.ideal, s.wall / s.ideal, s.cpu,
-      table.concat(runs, " / ")))
-    runs = {}
-    for i, x in ipairs(dry.walls) do runs[i] = string.format("%.2f", x) end
+    for _, x in ipairs(s.servers) do
+      w(string.format("| %s | %.2f s | %.2f s | %.2f | %.1f | %s |", x.name, x.wall, s.ideal, x.wall / s.ideal,
+        x.cpu, runs_of(x.walls)))
+    end
+    local f = s.floor
+    w(string.format("| %s single-record Merges, call_many, 20 ms from arrival (reference: the server's timers and the transport) | %.2f s | %.2f s | %.2f | | %s |",
+      fmt_int(f.calls), f.wall, f.ideal, f.wall / f.ideal, runs_of(f.walls)))
     w(string.format("| sync --dry-run, %s rows | %.2f s | | | %.1f | %s |", fmt_int(dry.rows), dry.wall,
-      dry.cpu, table.concat(runs, " / ")))
-    targets[#targets + 1] = { "4: wall ≤ 1.10 × ideal", string.format("%.2f ×", s.wall / s.ideal), s.wall / s.ideal <= 1.10 }
-    targets[#targets + 1] = { "4: client CPU ≤ 8 µs/row", string.format("%.1f µs", s.cpu), s.cpu <= 8 }
+      dry.cpu, runs_of(dry.walls)))
+    local bound, sandbox = s.servers[1], s.servers[2]
+    targets[#targets + 1] = { "4: wall ≤ 1.10 × ideal (latency-bound server)",
+      string.format("%.2f ×", bound.wall / s.ideal), bound.wall / s.ideal <= 1.10 }
+    targets[#targets + 1] = { "4: wall ≤ 1.10 × ideal (sandbox, each Merge processed within its 20 ms)",
+      string.format("%.2f ×", sandbox.wall / s.ideal), sandbox.wall / s.ideal <= 1.10 }
+    targets[#targets + 1] = { "4: client CPU ≤ 8 µs/row", string.format("%.1f µs", sandbox.cpu), sandbox.cpu <= 8 }
   end
   if results.rss.dry then
     local r = results.rss
