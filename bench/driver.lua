@@ -470,8 +470,9 @@ local function report(machine)
         x.cpu, runs_of(x.walls)))
     end
     local f = s.floor
-    w(string.format("| %s single-record Merges, call_many, 20 ms from arrival (reference: the server's timers and the transport) | %.2f s | %.2f s | %.2f | | %s |",
-      fmt_int(f.calls), f.wall, f.ideal, f.wall / f.ideal, runs_of(f.walls)))
+    w(string.format("| %s single-record Merges, call_many, 20 ms from arrival (reference: the server's timers and "
+      .. "the transport) | %.2f s | %.2f s | %.2f | | %s |", fmt_int(f.calls), f.wall, f.ideal, f.wall / f.ideal,
+      runs_of(f.walls)))
     w(string.format("| sync --dry-run, %s rows | %.2f s | | | %.1f | %s |", fmt_int(dry.rows), dry.wall,
       dry.cpu, runs_of(dry.walls)))
     local bound, sandbox = s.servers[1], s.servers[2]
