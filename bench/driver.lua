@@ -256,11 +256,11 @@ local function csv(rows)
   return path
 end
 
-local function sync_once(file, extra)
+local function sync_once(file, extra, global)
   os.remove(file .. ".di-journal")
   os.remove(file .. ".rejects.csv")
   local out = run("cd " .. sh_quote(BENCH_DIR .. "/data") .. " && "
-    .. env_prefix { DI_RATE = 1000, DI_BURST = 100 } .. " " .. TIME .. HOST
+    .. env_prefix { DI_RATE = 1000, DI_BURST = 100 } .. " " .. TIME .. HOST .. " " .. (global or "")
     .. " sync contacts " .. sh_quote(file) .. " --batch-size 100 --concurrency 8 "
     .. "--progress-interval 1000 " .. (extra or ""))
   if not out:match(" 0 rejected") then error("bench: sync:\n" .. out, 0) end
@@ -280,6 +280,8 @@ local SYNC_SERVERS = {
     faults = function() return { LATENCY_TOTAL } end },
   { key = "added", name = "sync, sandbox: 20 ms, then each Merge processed",
     faults = function() return { { type = "latency", ms = 20, method = "contacts.merge" } } end },
+  { key = "http1", name = "sync, sandbox: each Merge processed within its 20 ms, over HTTP/1.1 (`http2 = false`)",
+    faults = function() return { LATENCY_TOTAL } end, http1 = true },
 }
 
 local function set_faults(list)
@@ -307,6 +309,10 @@ end
 local function scenario_sync()
   local file = csv(SYNC_ROWS)
   local canned = assert(io.open(BENCH_DIR .. "/data/merge_100.json", "rb")):read("a")
+  local http1 = BENCH_DIR .. "/http1.conf"
+  local f = assert(io.open(http1, "wb"))
+  f:write("http2 = false\n")
+  f:close()
   local rows = {}
   for i in ipairs(SYNC_SERVERS) do rows[i] = { walls = {}, cpus = {}, rsss = {} } end
   local floor = { walls = {}, cpus = {} }
@@ -315,7 +321,7 @@ local function scenario_sync()
     for i, server in ipairs(SYNC_SERVERS) do
       control("reset", '{"seed":42}')
       set_faults(server.faults(canned))
-      local wall, cpu, rss = sync_once(file)
+      local wall, cpu, rss = sync_once(file, nil, server.http1 and ("--config " .. sh_quote(http1)))
       local row = rows[i]
       row.walls[r], row.cpus[r], row.rsss[r] = wall, cpu / SYNC_ROWS * 1e6, rss
     end

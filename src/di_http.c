@@ -387,8 +387,12 @@ static int session_multi(lua_State *L) {
   lua_setmetatable(L, -2);
   m->multi = curl_multi_init();
   if (m->multi == NULL) return luaL_error(L, "curl_multi_init failed");
-  /* Over HTTP/2, concurrent calls become streams of one connection. */
-  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  /* Every call in flight has a connection of its own (HTTP/2 where the
+   * server offers it), not a stream of one shared connection: multiplexed,
+   * eight 100-record Merges at a time each took about 0.9 ms longer (bench
+   * scenario 4, bench/README.md), and separate connections neither share a
+   * congestion window nor block each other on a lost packet. */
+  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
   m->s = s;
   lua_pushvalue(L, 1);
   m->session_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -419,9 +423,6 @@ static int multi_add(lua_State *L) {
     m->all = x;
     setup_easy(m->s, x->easy, &x->reply, x->errbuf);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
-    /* Wait for the connection to say whether it multiplexes, rather than
-     * opening one connection per concurrent call. */
-    curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
   }
   x->tag = tag;
   reply_reset(&x->reply);

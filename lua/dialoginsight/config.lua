@@ -84,8 +84,8 @@ M.SETTINGS = {
 -- @field user_agent the User-Agent header (dialoginsight-lua/0.1): at most 256 bytes, no control
 -- characters
 -- @field tls_verify true (the default); false only for a throwaway test, never in production
--- @field http2 true (the default): offer HTTP/2 where the server speaks it, so that concurrent
--- calls share one connection; false: HTTP/1.1 only
+-- @field http2 true (the default): offer HTTP/2 where the server speaks it (each call in
+-- flight still has a connection of its own); false: HTTP/1.1 only
 -- @field allow_http false (the default): a plain http:// base_url is refused (the key would
 -- travel in clear) unless this is true
 -- @field concurrency calls in flight at once in call_many and call_stream (8)

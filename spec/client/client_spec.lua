@@ -368,6 +368,28 @@ describe("connections", function()
     assert.equal(2, tonumber(log[1].http_version))
   end)
 
+  it("gives each call in flight a connection of its own, HTTP/2 where offered (no multiplexing)", function()
+    -- eight 100-record Merges multiplexed on one connection each took about
+    -- 0.9 ms longer than on their own (bench/README.md, scenario 4)
+    local c = client()
+    local calls = {}
+    for i = 1, 16 do
+      calls[i] = { "contacts", "Merge", { Records = { { ID = { key_f_EMail = "conn" .. i .. "@example.com" } } } } }
+    end
+    sbx.faults { { type = "latency", ms = 100, method = "contacts.merge" } }
+    local mark = sbx.mark()
+    local _, failures = c:call_many(calls, { concurrency = 4 })
+    assert.equal(0, failures)
+    local log = sbx.log(mark)
+    local conns, n = {}, 0
+    for _, e in ipairs(log) do
+      assert.equal(2, tonumber(e.http_version))
+      if not conns[e.connection] then conns[e.connection], n = true, n + 1 end
+    end
+    assert.equal(16, #log)
+    assert.equal(4, n, "four calls in flight, four connections, kept for the next ones")
+  end)
+
   it("resumes the TLS session on a new connection", function()
     -- over HTTP/1.1 a dropped call closes the connection, so the next call
     -- must connect again: with a full handshake the first time, and with the
