@@ -422,11 +422,12 @@ function M.handle()
   if entered then
     -- a service's response time: the reply leaves total ms after the
     -- request arrived, however long processing took, and never sooner.
-    -- nginx cuts the arrival to the millisecond; the handler started
-    -- after it: so it is at most the earlier of the two.  ngx.sleep counts
-    -- whole milliseconds, so the wait is rounded up.
-    local arrived = min(entered, ngx.req.start_time() + 0.001)
-    local left = arrived + f.total / 1000 - clock()
+    -- The handler's start stands for the arrival: nginx's own time of it
+    -- (ngx.req.start_time) is cut to the millisecond and may be older
+    -- still, when the worker was busy before it read the request.
+    -- ngx.sleep counts whole milliseconds, so the wait is rounded up; and
+    -- a clock set back meanwhile never makes it longer than total.
+    local left = min(entered + f.total / 1000 - clock(), f.total / 1000)
     if left > 0 then ngx_sleep(ceil(left * 1000) / 1000) end
   end
   return answer(a, b, c)
