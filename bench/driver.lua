@@ -242,8 +242,14 @@ end
 -- Scenarios 4 and 5 --------------------------------------------------------
 
 local HOST = ROOT .. "/bin/dialoginsight"
+-- POSTs body to the bench sandbox's control API, through a file: a body
+-- fault holds a whole captured reply.
 local function control(path, body)
-  run("curl -sS --fail --cacert " .. sh_quote(E.DI_CA_FILE) .. " -X POST -d " .. sh_quote(body)
+  local file = BENCH_DIR .. "/control.json"
+  local f = assert(io.open(file, "wb"))
+  f:write(body)
+  f:close()
+  run("curl -sS --fail --cacert " .. sh_quote(E.DI_CA_FILE) .. " --data-binary @" .. sh_quote(file)
     .. " " .. sh_quote(E.DI_SANDBOX_URL .. "_sandbox/" .. path))
 end
 
@@ -284,14 +290,7 @@ local SYNC_SERVERS = {
     faults = function() return { LATENCY_TOTAL } end, http1 = true },
 }
 
-local function set_faults(list)
-  local path = BENCH_DIR .. "/faults.json"
-  local f = assert(io.open(path, "wb"))
-  f:write(cjson.encode { faults = list })
-  f:close()
-  run("curl -sS --fail --cacert " .. sh_quote(E.DI_CA_FILE) .. " --data-binary @" .. sh_quote(path)
-    .. " " .. sh_quote(E.DI_SANDBOX_URL .. "_sandbox/faults"))
-end
+local function set_faults(list) control("faults", cjson.encode { faults = list }) end
 
 -- The reference row: single-record Merges through call_many, 20 ms from
 -- arrival: what the sandbox's timers and the transport add to a call that
@@ -299,11 +298,11 @@ end
 local function latency_floor()
   control("reset", '{"seed":42}')
   set_faults { LATENCY_TOTAL }
-  local calls, wall, cpu = parse_line(run(lua_env("lua5.4", {
+  local _, wall = parse_line(run(lua_env("lua5.4", {
     BENCH_URL = E.DI_BASE_URL, BENCH_CALLS = FLOOR_CALLS, BENCH_CA = E.DI_CA_FILE,
     BENCH_KEY_ID = E.DI_KEY_ID, BENCH_KEY = E.DI_KEY, BENCH_PROJECT = E.DI_PROJECT,
     BENCH_LIMITER_DIR = BENCH_DIR .. "/limiter" }) .. " lua5.4 " .. ROOT .. "/bench/many/call_many.lua"))
-  return wall, cpu / calls * 1e6
+  return wall
 end
 
 local function scenario_sync()
@@ -315,7 +314,7 @@ local function scenario_sync()
   f:close()
   local rows = {}
   for i in ipairs(SYNC_SERVERS) do rows[i] = { walls = {}, cpus = {}, rsss = {} } end
-  local floor = { walls = {}, cpus = {} }
+  local floor_walls = {}
   for r = 1, ROUNDS do
     if not smoke then io.stderr:write(string.format("bench: 4 sync, round %d/%d\n", r, ROUNDS)) end
     for i, server in ipairs(SYNC_SERVERS) do
@@ -325,18 +324,20 @@ local function scenario_sync()
       local row = rows[i]
       row.walls[r], row.cpus[r], row.rsss[r] = wall, cpu / SYNC_ROWS * 1e6, rss
     end
-    floor.walls[r], floor.cpus[r] = latency_floor()
+    floor_walls[r] = latency_floor()
   end
   control("reset", '{"seed":42}')
-  results.sync = { rows = SYNC_ROWS, ideal = SYNC_ROWS / 100 / 8 * 0.020, servers = {},
-                   floor = { calls = FLOOR_CALLS, ideal = FLOOR_CALLS / 8 * 0.020,
-                             wall = median(floor.walls), cpu = median(floor.cpus), walls = floor.walls } }
+  local sync = { rows = SYNC_ROWS, ideal = SYNC_ROWS / 100 / 8 * 0.020, servers = {}, by = {},
+                 floor = { calls = FLOOR_CALLS, ideal = FLOOR_CALLS / 8 * 0.020,
+                           wall = median(floor_walls), walls = floor_walls } }
   for i, server in ipairs(SYNC_SERVERS) do
     local row = rows[i]
-    results.sync.servers[i] = { key = server.key, name = server.name, wall = median(row.walls),
-                                cpu = median(row.cpus), walls = row.walls, rss = median(row.rsss) }
+    local x = { name = server.name, wall = median(row.walls), cpu = median(row.cpus), walls = row.walls,
+                rss = median(row.rsss) }
+    sync.servers[i], sync.by[server.key] = x, x
   end
-  results.rss.real = { rows = SYNC_ROWS, kb = results.sync.servers[2].rss }
+  results.sync = sync
+  results.rss.real = { rows = SYNC_ROWS, kb = sync.by.sandbox.rss }
 end
 
 local function scenario_dry()
@@ -481,7 +482,7 @@ local function report(machine)
       runs_of(f.walls)))
     w(string.format("| sync --dry-run, %s rows | %.2f s | | | %.1f | %s |", fmt_int(dry.rows), dry.wall,
       dry.cpu, runs_of(dry.walls)))
-    local bound, sandbox = s.servers[1], s.servers[2]
+    local bound, sandbox = s.by.bound, s.by.sandbox
     targets[#targets + 1] = { "4: wall ≤ 1.10 × ideal (latency-bound server)",
       string.format("%.2f ×", bound.wall / s.ideal), bound.wall / s.ideal <= 1.10 }
     targets[#targets + 1] = { "4: wall ≤ 1.10 × ideal (sandbox, each Merge processed within its 20 ms)",

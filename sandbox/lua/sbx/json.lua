@@ -187,9 +187,9 @@ end
 -- it left as the encoder's pieces (about 5,000 for a 100-record Merge):
 -- ngx.print walks a table of pieces three times through the C API, a
 -- quarter of that Merge's time.  So runs of pieces are joined into strings
--- of at most PIECE bytes, which OpenResty's LuaJIT hashes in full (it
--- hashes at most 128 bytes of a string: strings of 256 bytes that differ
--- in one number collided, and joining at 256 cost more than it saved).
+-- of at most PIECE bytes, under 128: OpenResty's LuaJIT hashes those in
+-- full, and longer ones from samples (strings of 256 bytes that differed in
+-- one number collided, and joining at 256 cost more than it saved).
 local PIECE = 127
 
 function M.encode_parts(v, compact)
