@@ -1,6 +1,7 @@
 /* di_json_write.c: see di_json_write.h. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "di_json_write.h"
 
@@ -83,6 +84,19 @@ int di_json_put_integer(di_buf *b, long long v) {
   return di_buf_add(b, q, (size_t)(num + sizeof num - q));
 }
 
+/* The shortest of 15, 16 and 17 significant digits that reads back as the
+ * same double: 19.99 goes out as 19.99, not 19.989999999999998 (17 digits
+ * always round-trip, but show the binary error to the service). */
+int di_json_put_double(di_buf *b, double x) {
+  char num[40];
+  int len = 0, prec;
+  for (prec = 15; prec <= 17; prec++) {
+    len = snprintf(num, sizeof num, "%.*g", prec, x);
+    if (prec == 17 || strtod(num, NULL) == x) break;
+  }
+  return di_buf_add(b, num, (size_t)len);
+}
+
 #define BEYOND "integer beyond 2^53 would lose precision in JSON; send it as a string"
 
 const char *di_json_put_number(di_buf *b, lua_State *L, int idx) {
@@ -98,9 +112,7 @@ const char *di_json_put_number(di_buf *b, lua_State *L, int idx) {
       if (fabs(x) > DI_JSON_MAX_EXACT) return BEYOND;
       ok = di_json_put_integer(b, (long long)x);
     } else {
-      char num[40];
-      int len = snprintf(num, sizeof num, "%.17g", (double)x);
-      ok = di_buf_add(b, num, (size_t)len);
+      ok = di_json_put_double(b, (double)x);
     }
   }
   return ok ? NULL : "out of memory";

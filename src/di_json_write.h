@@ -27,9 +27,11 @@ int di_json_put_string(di_buf *b, const char *s, size_t len, size_t *bad);
 
 /* Appends v in decimal. */
 int di_json_put_integer(di_buf *b, long long v);
+int di_json_put_double(di_buf *b, double x);
 
 /* Appends the number at idx: integers and integral floats within 2^53 in
- * decimal, other floats with 17 significant digits.  Returns NULL, or why
+ * decimal, other floats in the shortest of 15, 16 or 17 significant
+ * digits that reads back as the same double.  Returns NULL, or why
  * the number is not sent (NaN, infinity, an integer beyond 2^53: it would
  * arrive changed), or "out of memory". */
 const char *di_json_put_number(di_buf *b, lua_State *L, int idx);

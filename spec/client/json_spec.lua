@@ -15,6 +15,16 @@ describe("core.encode", function()
     assert.equal(x, core.decode(core.encode({ x }))[1])
   end)
 
+  it("writes a decimal in the shortest form that reads back the same (19.99, not 19.989999999999998)", function()
+    assert.equal("[19.99,0.1,-0.5,123.456,0.3333333333333333,0.30000000000000004,1e-07]",
+      core.encode({ 19.99, 0.1, -0.5, 123.456, 1 / 3, 0.1 + 0.2, 1e-7 }))
+    -- every form still reads back as the double that was written
+    for _, x in ipairs { 19.99, 0.1, 1 / 3, 0.1 + 0.2, 2 / 3 * 1e-5, 123456.789, 4.35e-300 } do
+      assert.equal(x, core.decode(core.encode({ x }))[1])
+      assert.is_true(#core.encode({ x }) <= 2 + #string.format("%.17g", x))
+    end
+  end)
+
   it("writes an empty table as {} and a marked one as []", function()
     assert.equal("{}", core.encode({}))
     assert.equal("[]", core.encode(di.array()))
