@@ -276,6 +276,9 @@ describe("core.decode_outcomes (a Merge reply read for the outcomes only)", func
       '\239\187\191{\r\n  "Success": true,\r\n  "Records": [\r\n    {"IdRecord": 1.0, "Status": "Updated",'
         .. ' "ValidationResult": "OK", "Message": "caf\\u00e9 \\ud83d\\ude00 \\"q\\""}, {"IdRecord": 2e3}\r\n  ],'
         .. '\r\n  "idRequest": 9007199254740993\r\n}',
+      -- a numeral of 64 characters and more, and containers where scalars go
+      '{"Records":[{"IdRecord":1.' .. string.rep("0", 70) .. '}],"idRequest":' .. string.rep("1", 15) .. '.'
+        .. string.rep("0", 60) .. ',"ErrorMessage":{"a":[1,null]}}',
     } do
       local full = assert(core.decode(text))
       local pick = assert(core.decode_outcomes(text))
@@ -290,6 +293,13 @@ describe("core.decode_outcomes (a Merge reply read for the outcomes only)", func
     end
   end)
 
+  it("reads a record that is not an object as core.decode does", function()
+    local text = '{"Records":[[{"IdRecord":1,"Status":"Updated"}],null,7]}'
+    local full, pick = assert(core.decode(text)), assert(core.decode_outcomes(text))
+    assert.same(full.Records, pick.Records)
+    assert.equal(core.null, pick.Records[2])
+  end)
+
   it("refuses what core.decode refuses", function()
     for _, text in ipairs { '{"a":NaN}', '{"a":0x10}', '{"a":1,}', '{"a":"\1"}', '{"a":1} x',
                             '{"a":tru}', '{"Records":[{"IdRecord":01}]}', '{"a":"\\ud800"}', '' } do
@@ -298,5 +308,122 @@ describe("core.decode_outcomes (a Merge reply read for the outcomes only)", func
       assert.is_nil(v, text)
       assert.is_string(why)
     end
+  end)
+end)
+
+describe("core.decode_outcomes against core.decode #property", function()
+  local property = require "support.property"
+  local TOP = { Success = true, ErrorCode = true, ErrorMessage = true, idRequest = true,
+                CreatedRecords = true, UpdatedRecords = true }
+  local REC = { IdRecord = true, Status = true, ValidationResult = true, Message = true }
+  local NAMES = { "Records", "IdRecord", "Status", "ValidationResult", "Message", "Success", "ErrorCode",
+                  "ErrorMessage", "idRequest", "CreatedRecords", "UpdatedRecords", "ID", "Data", "Trace",
+                  "records", "x", "" }
+  local NUMBERS = { "0", "-0", "7", "-12", "42.0", "1.5", "2e3", "1E-2", "9007199254740993", "-9007199254740993",
+                    "0.30000000000000004", "0.1234567890123456789", "1e400", "4e-324", "123456789012345678901234",
+                    "1." .. string.rep("0", 70), string.rep("9", 70), "0." .. string.rep("0", 66) .. "1" }
+  local STRINGS = { '""', '"OK"', '"Updated"', '"caf\\u00e9 \\ud83d\\ude00"', '"a\\"b\\\\c\\n\\t\\/"', '"é"',
+                    '"' .. string.rep("long", 40) .. '"' }
+
+  -- A random JSON value as text, and its tree: { kind, text | items | members }.
+  local gen
+  local function ws(rng) return rng:pick { "", "", " ", "\r\n  ", "\t" } end
+  local function object(rng, depth, names, hint)
+    local members, parts = {}, {}
+    for _ = 1, rng:int(0, 6) do
+      local name = rng:pick(names)
+      local node = gen(rng, depth + 1, name, hint)
+      members[#members + 1] = { name, node }
+      parts[#parts + 1] = ws(rng) .. '"' .. name .. '"' .. ws(rng) .. ":" .. ws(rng) .. node.text
+    end
+    return { kind = "object", members = members, text = "{" .. table.concat(parts, ",") .. ws(rng) .. "}" }
+  end
+  function gen(rng, depth, name, hint)
+    local r = rng:float()
+    if depth < 5 and (name == "Records" and r < 0.8) then
+      local items, parts = {}, {}
+      for i = 1, rng:int(0, 5) do
+        local node = rng:chance(0.75) and object(rng, depth + 1, NAMES, "record") or gen(rng, depth + 1, nil)
+        items[i] = node
+        parts[i] = ws(rng) .. node.text
+      end
+      return { kind = "array", items = items, text = "[" .. table.concat(parts, ",") .. "]" }
+    end
+    if depth < 5 and r < 0.15 then return object(rng, depth, NAMES) end
+    if depth < 5 and r < 0.3 then
+      local items, parts = {}, {}
+      for i = 1, rng:int(0, 4) do
+        items[i] = gen(rng, depth + 1, nil)
+        parts[i] = items[i].text
+      end
+      return { kind = "array", items = items, text = "[" .. table.concat(parts, "," .. ws(rng)) .. "]" }
+    end
+    if r < 0.4 then return { kind = "null", text = "null" } end
+    if r < 0.5 then return { kind = "bool", text = rng:pick { "true", "false" } } end
+    if r < 0.75 then return { kind = "number", text = rng:pick(NUMBERS) } end
+    return { kind = "string", text = rng:pick(STRINGS) }
+  end
+
+  -- The last member of an object tree named name, or nil.
+  local function member(node, name)
+    local found
+    for _, m in ipairs(node.members) do if m[1] == name then found = m[2] end end
+    return found
+  end
+
+  -- What decode_outcomes must give, from what decode gave and the tree.
+  local function projected(full, tree)
+    local t = {}
+    for k in pairs(TOP) do t[k] = full[k] end
+    local rnode = member(tree, "Records")
+    if full.Records ~= nil and rnode.kind == "array" then
+      t.Records = {}
+      for i, item in ipairs(rnode.items) do
+        local v = full.Records[i]
+        if item.kind == "object" then
+          local r = {}
+          for k in pairs(REC) do r[k] = v[k] end
+          v = r
+        end
+        t.Records[i] = v
+      end
+    else
+      t.Records = full.Records
+    end
+    return t
+  end
+
+  local function same(a, b, path)
+    if type(a) ~= type(b) then return false, path .. ": " .. tostring(a) .. " against " .. tostring(b) end
+    if type(a) == "number" and math.type and math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. math.type(a) .. " against " .. math.type(b)
+    end
+    if type(a) ~= "table" then
+      if a == b then return true end
+      return false, path .. ": " .. tostring(a) .. " against " .. tostring(b)
+    end
+    for k, v in pairs(a) do
+      local ok, why = same(v, b[k], path .. "." .. tostring(k))
+      if not ok then return false, why end
+    end
+    for k in pairs(b) do
+      if a[k] == nil then return false, path .. "." .. tostring(k) .. ": absent against present" end
+    end
+    return true
+  end
+
+  it("gives what core.decode gives for every member it keeps, on random replies", function()
+    property.check("decode_outcomes", { scenarios = 3000, seconds = 10 }, function(rng)
+      local tree = object(rng, 0, NAMES)
+      local text = (rng:chance(0.1) and "\239\187\191" or "") .. tree.text
+      local full, ferr = core.decode(text)
+      local pick, perr = core.decode_outcomes(text)
+      if full == nil then
+        return pick == nil, "decode refused (" .. tostring(ferr) .. ") but decode_outcomes took " .. text
+      end
+      if pick == nil then return false, "decode_outcomes refused (" .. tostring(perr) .. "): " .. text end
+      local ok, why = same(projected(full, tree), pick, "reply")
+      return ok, tostring(why) .. " in " .. text
+    end)
   end)
 end)
