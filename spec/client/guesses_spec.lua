@@ -180,6 +180,8 @@ describe("corrections without editing the library", function()
       { ["segments.List"] = { servce = "X" } },
       { ["segments.List"] = { scope = "everything" } },
       { ["segments.List"] = { idempotent = "yes" } },
+      -- whether a method writes is the library's fact, not an override's
+      { ["contacts.Delete"] = { writes = false } },
     } do
       local ok, err = pcall(client, function() end, { methods = bad })
       assert.is_false(ok)

@@ -42,6 +42,28 @@ describe("dialoginsight probe", function()
     assert.equal(0, sends)
   end)
 
+  it("decides what writes from the method, not from its wire name: overrides never make it write", function()
+    -- wire names that differ from the library's only in case, and a send
+    -- made idempotent: without --writes none of them is called
+    local file = H.TMP .. "/probe-methods.json"
+    H.spit(file, cjson.encode {
+      ["contacts.Delete"] = { method = "delete" }, ["contacts.Merge"] = { method = "MERGE" },
+      ["relationaltables.Delete"] = { method = "remove" }, ["sendings.SendBatch"] = { idempotent = true },
+      ["segments.Merge"] = { idempotent = true },
+    })
+    local mark = sbx.mark()
+    local r = H.run("probe", { env = "DI_METHODS_FILE=" .. H.q(file) .. " " })
+    for _, name in ipairs { "contacts.Delete", "contacts.Merge", "relationaltables.Delete", "sendings.SendBatch",
+                            "segments.Merge" } do
+      assert.truthy(row(r.out, name):find("not probed", 1, true), name .. " was probed:\n" .. r.out)
+    end
+    for _, e in ipairs(sbx.log(mark)) do
+      local m = tostring(e.method):lower()
+      assert.is_nil(({ delete = 1, merge = 1, remove = 1, sendbatch = 1 })[m],
+        "probe called " .. tostring(e.service) .. "." .. tostring(e.method) .. " without --writes")
+    end
+  end)
+
   it("records each exchange with the key redacted and the Trace kept, and the fixtures replay", function()
     local dir = H.TMP .. "/probe-fixtures"
     os.execute("rm -rf " .. H.q(dir) .. " && mkdir -p " .. H.q(dir))
