@@ -42,6 +42,29 @@ describe("dialoginsight probe", function()
     assert.equal(0, sends)
   end)
 
+  it("never writes a fixture through a symbolic link, nor into a linked directory", function()
+    local dir, victim = H.TMP .. "/probe-links", H.TMP .. "/probe-victim"
+    os.execute("rm -rf " .. H.q(dir) .. " " .. H.q(dir .. "-link") .. " && mkdir -p " .. H.q(dir))
+    H.spit(victim, "precious\n")
+    -- a fixture's name planted as a link to a file of someone else's
+    os.execute("ln -s " .. H.q(victim) .. " " .. H.q(dir .. "/contacts.Get.json"))
+    local r = H.run("probe --record " .. H.q(dir))
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.truthy(r.err:find("contacts.Get.json is a symbolic link", 1, true), r.err)
+    assert.equal("precious\n", H.slurp(victim))
+    -- the directory itself a link
+    os.execute("rm -f " .. H.q(dir .. "/contacts.Get.json") .. " && ln -s " .. H.q(dir) .. " " .. H.q(dir .. "-link"))
+    r = H.run("probe --record " .. H.q(dir .. "-link"))
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.truthy(r.err:find("symbolic link", 1, true), r.err)
+    -- a temporary name planted as a link is not followed either
+    os.execute("ln -s " .. H.q(victim) .. " " .. H.q(dir .. "/contacts.Get.json.tmp"))
+    r = H.run("probe --record " .. H.q(dir))
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.equal("precious\n", H.slurp(victim))
+    assert.is_false(H.slurp(dir .. "/contacts.Get.json") == nil)
+  end)
+
   it("decides what writes from the method, not from its wire name: overrides never make it write", function()
     -- wire names that differ from the library's only in case, and a send
     -- made idempotent: without --writes none of them is called
@@ -81,6 +104,10 @@ describe("dialoginsight probe", function()
       if fx.reply.status == 200 then assert.truthy(fx.reply.body:find('"Trace"', 1, true), name) end
     end
     assert.equal(23, n)
+    -- the fixtures hold contact data: 0600, whatever the umask
+    for name in io.popen("ls " .. H.q(dir)):lines() do
+      assert.equal("600", io.popen("stat -c %a " .. H.q(dir .. "/" .. name)):read("l"), name)
+    end
     -- replay: the library, fed the recorded reply, reads what the probe read
     local out = H.run("run " .. H.q(H.ROOT .. "/spec/support/replay.lua") .. " " .. H.q(dir))
     assert.equal(0, out.code, out.out .. out.err)

@@ -156,6 +156,48 @@ static int h_truncate(lua_State *L) {
   return luaL_fileresult(L, truncate(path, size) == 0, path);
 }
 
+static int h_fclose(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* host.create(path) -> file, or nil, err, errno: a NEW file, 0600 whatever
+ * the umask, opened for writing.  Files that hold contact data must not be
+ * readable by others, and must not be written through a link that someone
+ * else planted: O_EXCL refuses any existing name, a symbolic link included
+ * (even a dangling one). */
+static int h_create(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  int fd;
+  p->closef = NULL; /* a closed file until it is open */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return luaL_fileresult(L, 0, path);
+  if ((p->f = fdopen(fd, "wb")) == NULL) {
+    int e = errno;
+    close(fd);
+    unlink(path);
+    errno = e;
+    return luaL_fileresult(L, 0, path);
+  }
+  p->closef = h_fclose;
+  return 1;
+}
+
+/* host.islink(path) -> whether path is a symbolic link (false when it does
+ * not exist), or nil, err, errno */
+static int h_islink(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT) { lua_pushboolean(L, 0); return 1; }
+    return luaL_fileresult(L, 0, path);
+  }
+  lua_pushboolean(L, S_ISLNK(st.st_mode));
+  return 1;
+}
+
 /* host.lock(file) -> true, or nil, err, pid: an exclusive lock (fcntl
  * F_SETLK, whole file) on an open Lua file, so that two runs never write one
  * journal.  It lasts until the process ends or closes any descriptor of that
@@ -286,6 +328,8 @@ static const luaL_Reg host_funcs[] = {
   {"size", h_size},
   {"truncate", h_truncate},
   {"lock", h_lock},
+  {"create", h_create},
+  {"islink", h_islink},
   {"fileid", h_fileid},
   {"rss", h_rss},
   {NULL, NULL}

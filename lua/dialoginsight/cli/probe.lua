@@ -8,13 +8,15 @@
 -- or that changes nothing (an empty Records list, id 0, a clause on a field
 -- that does not exist): never a real send, create or delete.
 local core = require "dialoginsight.core"
+local host = require "dialoginsight.host"
 
 local M = { name = "probe", needs_client = true, usage = "probe [--writes] [--record DIR]",
             options = {
               { "--writes", nil, "also probe methods that write, with payloads the server must "
                 .. "refuse or that change nothing (no send, create or delete)" },
               { "--record", "DIR", "write each exchange to DIR/<method>.json (an existing directory; "
-                .. "the key redacted, the server's Trace kept), as fixtures to share or replay" },
+                .. "the key redacted, the server's Trace kept; files 0600, no symbolic link followed), "
+                .. "as fixtures to share or replay" },
             } }
 
 M.help = [[
@@ -99,21 +101,39 @@ local function tap(client)
   return function() return last end
 end
 
+-- Writes text to path as a file of its own: made new under a temporary
+-- name (host.create: 0600, exclusive), then renamed over path, which
+-- replaces a file left by an earlier probe.  A fixture holds contact data:
+-- a path that is a symbolic link is refused, never followed nor replaced.
+-- true, or nil, message.
+local function write_private(path, text)
+  if host.islink(path) ~= false then return nil, path .. " is a symbolic link: not followed" end
+  local tmp = path .. ".tmp"
+  os.remove(tmp) -- a file of ours left by a killed probe; a link is only unlinked
+  local f, err = host.create(tmp)
+  if not f then return nil, err end
+  local ok
+  ok, err = f:write(text)
+  if ok then ok, err = f:close() else f:close() end
+  if ok then ok, err = os.rename(tmp, path) end
+  if not ok then os.remove(tmp); return nil, err end
+  return true
+end
+
 local function record(dir, entry, ex, redact)
-  if not ex then return end
+  if not ex then return true end
   local req = core.decode(ex.body) or {}
   if type(req.AuthKey) == "table" then req.AuthKey.Key = "<redacted>" end
   local reply = { status = ex.reply.status, kind = ex.reply.kind, message = ex.reply.message,
                   body = redact(ex.reply.body) }
-  local f = assert(io.open(dir .. "/" .. entry.name .. ".json", "wb"))
-  f:write(require("dialoginsight.cli.json").pretty {
+  return write_private(dir .. "/" .. entry.name .. ".json", require("dialoginsight.cli.json").pretty {
     method = entry.name, url = ex.url, request = req, reply = reply,
-  }, "\n")
-  f:close()
+  } .. "\n")
 end
 
 -- Probes one entry: a row of the table, whether it exists, and whether the
--- call limit (either form: call/reply.lua) answered instead.
+-- call limit (either form: call/reply.lua) answered instead; or nil, why
+-- the exchange could not be recorded.
 local function probe(client, entry, opts, last)
   local name = entry.name
   if writes(entry) and not opts.writes then
@@ -129,7 +149,10 @@ local function probe(client, entry, opts, last)
   local service, method = name:match("^(.-)%.(.+)$")
   local resp, err = client:call(service, method, params, { retries = 0 })
   client.on_call = nil
-  if opts.record then record(opts.record, entry, last(), client.engine.redact) end
+  if opts.record then
+    local ok, why = record(opts.record, entry, last(), client.engine.redact)
+    if not ok then return nil, why end
+  end
   return { name, entry.wire, verdict(resp, err), tostring(ev and ev.status or ""),
            ev and string.format("%.1f", ev.seconds * 1000) or "", paging_of(P, resp) }, resp ~= nil,
          err and err.kind == "rate_limited"
@@ -139,19 +162,24 @@ end
 function M.run(client, opts)
   if opts.record then
     -- (no shell: the directory must exist, as with tar -C)
-    local f = io.open(opts.record .. "/.dialoginsight-probe", "wb")
-    if not f then
+    local dir = opts.record:gsub("(.)/+$", "%1")
+    local ok, why = write_private(dir .. "/.dialoginsight-probe", "")
+    if ok then os.remove(dir .. "/.dialoginsight-probe") end
+    if ok and host.islink(dir) then ok, why = false, "it is a symbolic link: not followed" end
+    if not ok then
       io.stderr:write("dialoginsight: probe: cannot write in ", opts.record,
-        " (it must be an existing directory)\n")
+        " (it must be an existing directory): ", tostring(why), "\n")
       return 1
     end
-    f:close()
-    os.remove(opts.record .. "/.dialoginsight-probe")
   end
   local last = tap(client)
   local rows, missing, limited = {}, {}, 0
   for entry in client.registry:each() do
     local row, exists, was_limited = probe(client, entry, opts, last)
+    if not row then
+      io.stderr:write("dialoginsight: probe: --record: ", exists, "\n")
+      return 1
+    end
     if was_limited then limited = limited + 1 end
     rows[#rows + 1] = row
     if entry.wire == "seen" and row[3] ~= "not probed (writes: --writes)" and not exists then
