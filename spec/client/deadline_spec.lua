@@ -108,14 +108,17 @@ describe("the deadline, on an injected clock", function()
     assert.near(0.7, t.clock, 1e-9)
   end)
 
-  it("does not wait for the limiter past it, and spends no slot then", function()
+  it("does not wait for the limiter past it, spends no slot, and says it is the rate limit", function()
     local acquired = 0
     local limiter = { acquire = function() acquired = acquired + 1; return 10 end,
                       penalize = function() end, close = function() end }
     local t = fake(hangs)
     local _, err = client(t, { deadline = 3 }, limiter):call("projects", "List", {})
-    says_deadline(err, 0)
-    assert.truthy(err.message:find("rate limiter", 1, true), err.message)
+    -- the rate limit, not a time-out: a handler answers 503 + Retry-After
+    assert.equal("rate_limited", err.kind)
+    assert.equal(10, err.retry_after)
+    assert.equal(0, err.attempts)
+    assert.truthy(err.message:find("past the call's deadline (3 s)", 1, true), err.message)
     assert.is_false(err.sent)
     assert.equal(0, t.n)
     assert.same({}, t.sleeps)
@@ -126,6 +129,39 @@ describe("the deadline, on an injected clock", function()
     t = fake(function() return 0.1, { status = 200, body = '{"Success":true}' } end)
     assert.truthy(client(t, { deadline = 3 }, limiter):call("projects", "List", {}))
     assert.same({ 0.5 }, t.sleeps)
+  end)
+
+  it("ends a limit reply whose back-off passes it as rate_limited, with retry_after", function()
+    for _, case in ipairs {
+      { 429, '{"Success":false,"ErrorCode":"TooManyRequests"}', 20 },
+      { 200, '{"Success":false,"ErrorCode":"InvalidAuthKey","ErrorMessage":"The number of calls allowed has been exceeded"}', nil },
+    } do
+      local t = fake(function() return 0.1, { status = case[1], retry_after = case[3], body = case[2] } end)
+      local penalties = {}
+      local limiter = { acquire = function() return 0 end, close = function() end,
+                        penalize = function(_, secs) penalties[#penalties + 1] = secs end }
+      local _, err = client(t, { deadline = 0.4 }, limiter):call("projects", "List", {})
+      assert.equal("rate_limited", err.kind, tostring(err))
+      assert.is_number(err.retry_after)
+      assert.is_true(err.retry_after > 0.3, tostring(err.retry_after))
+      assert.equal(1, err.attempts)
+      assert.equal(1, t.n)
+      assert.same({}, t.sleeps)
+      assert.equal(1, #penalties) -- every sharer was still told to back off
+    end
+  end)
+
+  it("call_many: a call the limiter holds past it is rate_limited", function()
+    local limiter = { acquire = function() return 7 end, penalize = function() end, close = function() end }
+    local t = fake(hangs)
+    local results, failures = client(t, { deadline = 1 }, limiter):call_many(
+      { { "projects", "List" }, { "projects", "List" } }, { concurrency = 2 })
+    assert.equal(2, failures)
+    for i = 1, 2 do
+      assert.equal("rate_limited", results[i].kind)
+      assert.equal(7, results[i].retry_after)
+    end
+    assert.equal(0, t.n)
   end)
 
   it("per call: opts.deadline overrides the client's, and false lifts it", function()
@@ -233,6 +269,29 @@ describe("the deadline, against the sandbox", function()
     assert.is_true(err.attempts >= 3, tostring(err.attempts))
     assert.equal(err.attempts, #sbx.log(since))
     assert.is_true(secs < 1.25, string.format("took %.2f s", secs))
+  end)
+
+  it("answers the service's limit within the deadline as rate_limited, then holds every call of the penalty", function()
+    sbx.faults { { type = "limit", retry_after = 5, next = 1, method = "projects.list" } }
+    -- a limiter file of its own: the 5 s penalty must not hold other specs
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. dir))
+    local c = di.new(sbx.settings { deadline = 1, limiter_dir = dir })
+    local secs, r, err = timed(function() return c:call("projects", "List", {}) end)
+    assert.is_nil(r)
+    assert.equal("rate_limited", err.kind, tostring(err))
+    assert.is_true(err.retry_after >= 4, tostring(err.retry_after))
+    assert.is_true(secs < 0.5, string.format("took %.2f s", secs))
+    -- the next call meets the shared penalty at once, and says when to come back
+    local since = sbx.mark()
+    secs, r, err = timed(function() return c:call("projects", "List", {}) end)
+    assert.is_nil(r)
+    assert.equal("rate_limited", err.kind, tostring(err))
+    assert.is_true(err.retry_after > 3 and err.retry_after <= 5, tostring(err.retry_after))
+    assert.is_false(err.sent)
+    assert.is_true(secs < 0.1, string.format("took %.2f s", secs))
+    assert.equal(0, #sbx.log(since))
   end)
 
   it("call_many: every call ends by its deadline, concurrently", function()

@@ -16,7 +16,10 @@
 -- waits and back-offs together, counted from when the call is taken up.
 -- Each attempt's timeout is cut to what is left, a wait or a back-off that
 -- would pass it is not taken, and the call then ends with a "timeout" error
--- that says the deadline passed (Scheduler:expired).
+-- that says the deadline passed (Scheduler:expired); or, when what it
+-- would wait for is the rate limit (the limiter's hold, or the back-off a
+-- limit reply asks for), with the "rate_limited" error and its
+-- retry_after, so that a request handler can answer 503 + Retry-After.
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 local retry = require "dialoginsight.call.retry"
@@ -92,16 +95,31 @@ end
 local LATE = "passed before its next attempt could start"
 local LIMITER_WAIT = "would pass before the rate limiter lets the call go"
 
+--- The error of a call that slot() did not let go (why, and the limiter's
+-- wait when it held the call): the rate limit, if that is what it would
+-- wait for; else the deadline.
+function Scheduler:unslotted(sl, why, wait)
+  if not wait then return self:expired(sl, why) end
+  local entry, last = sl.req.entry, sl.last
+  return errors.new {
+    kind = "rate_limited", service = entry.service, method = entry.method,
+    message = string.format("the rate limit holds calls for %.3g s, past the call's deadline (%g s)",
+      wait, sl.deadline), retry_after = wait, deadline = sl.deadline, attempts = sl.attempts,
+    retryable = true, last = last, sent = last ~= nil and last.sent ~= false, outcome = last and last.outcome,
+  }
+end
+
 --- Asks the limiter for a slot for the call of state sl: 0 when it may
--- start now (the slot taken), else the seconds to wait; nil and why when
--- its deadline leaves no time for an attempt, now or after that wait
--- (nothing taken).  on_wait fires once per wait.
+-- start now (the slot taken), else the seconds to wait; nil, why and the
+-- limiter's wait (if it held the call) when its deadline leaves no time
+-- for an attempt, now or after that wait (nothing taken).  on_wait fires
+-- once per wait.
 function Scheduler:slot(sl, now)
   local ends = sl.ends
   if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
   local wait = self.limiter:acquire()
   if wait > 0 then
-    if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT end
+    if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT, wait end
     local held_until = sl.held_until
     if not (held_until and now < held_until) then
       sl.held_until = now + wait
@@ -156,6 +174,11 @@ function Scheduler:settle(sl, started, r, cut)
   if not again or attempt > p.retries then return nil, err end
   local d = retry.delay(p, attempt, err)
   if sl.ends and self.transport:now() + d > sl.ends - MIN_ATTEMPT then
+    -- a limit reply stays what it is: the caller learns when to come back
+    if err.kind == "rate_limited" then
+      err.retry_after = err.retry_after or d
+      return nil, err
+    end
     return nil, self:expired(sl, string.format("would pass during the %.3g s wait before "
       .. "attempt %d", d, attempt + 1))
   end
@@ -171,11 +194,11 @@ function Scheduler:call(req)
   local t = self.transport
   local sl = self:state(req)
   while true do
-    local wait, why = self:slot(sl, t:now())
+    local wait, why, held = self:slot(sl, t:now())
     while wait ~= 0 do
-      if not wait then return nil, self:expired(sl, why) end
+      if not wait then return nil, self:unslotted(sl, why, held) end
       t:sleep(wait)
-      wait, why = self:slot(sl, t:now())
+      wait, why, held = self:slot(sl, t:now())
     end
     sl.attempts = sl.attempts + 1
     local started = t:now()
@@ -255,11 +278,11 @@ local function start(run, now, soonest)
   while run.ninflight < run.max and run.head <= #run.ready do
     local sl = run.ready[run.head]
     if sl.later then sl.ends, sl.later = now + sl.deadline, nil end
-    local wait, why = s:slot(sl, now)
+    local wait, why, held = s:slot(sl, now)
     if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
     run.head = run.head + 1
     if not wait then
-      run.done(sl.i, s:expired(sl, why))
+      run.done(sl.i, s:unslotted(sl, why, held))
     else
       sl.attempts, sl.started = sl.attempts + 1, t:now()
       local req = sl.req
