@@ -173,6 +173,32 @@ describe("nginx example", function()
       assert.is_true(secs >= 4.9 and secs < 6.5, string.format("took %.2f s", secs))
     end)
 
+    it("answers the service's call limit with 503 and Retry-After, and so every subscribe of the penalty", function()
+      -- a Retry-After beyond the handler's 5 s deadline (app.lua)
+      sbx.faults { { type = "limit", retry_after = 6, next = 1, method = "contacts.merge" } }
+      local status, body, headers, secs = H.http(inst.url .. "subscribe", { body = "email=ngx-limit-" .. stamp .. "%40example.com" })
+      assert.equal(503, status, body)
+      local function retry_after(h) return tonumber(h:match("\n[Rr]etry%-[Aa]fter: *(%d+)")) end
+      assert.equal(6, retry_after(headers), headers)
+      assert.equal("rate_limited", cjson.decode(body).cause.kind)
+      assert.is_true(secs < 1, string.format("took %.2f s", secs))
+      -- the shared limiter holds the next one at once: 503 again, nothing sent
+      local mark = sbx.mark()
+      status, body, headers, secs = H.http(inst.url .. "subscribe", { body = "email=ngx-limit2-" .. stamp .. "%40example.com" })
+      assert.equal(503, status, body)
+      local after = retry_after(headers)
+      assert.is_true(after ~= nil and after >= 1 and after <= 6, headers)
+      assert.is_true(secs < 1, string.format("took %.2f s", secs))
+      assert.equal(0, #sbx.log(mark))
+      -- the penalty ends; the specs after this one must not meet it
+      local deadline = os.time() + 10
+      repeat
+        os.execute("sleep 0.5")
+        status = H.http(inst.url .. "subscribe", { body = "email=ngx-limit3-" .. stamp .. "%40example.com" })
+      until status == 200 or os.time() > deadline
+      assert.equal(200, status)
+    end)
+
     it("does not block the worker: 20 concurrent subscribes with 300 ms latency, one worker", function()
       -- warm the project's field list (the first merge reads it once)
       H.http(inst.url .. "subscribe", { body = "email=warm-" .. stamp .. "@example.com" })
