@@ -295,7 +295,13 @@ end
 -- in front of it (the path is a setting's value: see errors.describe).
 local function open_problem(path)
   local f, why = io.open(path, "r")
-  if f then f:close(); return nil end
+  if f then
+    -- a directory opens, and fails at the first read
+    local _, rerr = f:read(0)
+    f:close()
+    if rerr == nil then return nil end
+    why = rerr
+  end
   why = tostring(why)
   if why:sub(1, #path + 2) == path .. ": " then why = why:sub(#path + 3) end
   return why
@@ -343,13 +349,20 @@ end
 function M.methods(s)
   if s.methods_file == nil then return s.methods end
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
-  local f = io.open(s.methods_file, "rb")
-  if not f then bad("methods_file", "names a file that cannot be read (" .. open_problem(s.methods_file) .. ")") end
-  local text = f:read("*a")
-  f:close()
+  local why = open_problem(s.methods_file)
+  local f = not why and io.open(s.methods_file, "rb")
+  local text = f and f:read("*a")
+  if f then f:close() end
+  if not text then
+    bad("methods_file", "names a file that cannot be read (" .. tostring(why or "read failed") .. ")")
+  end
   local t, err = core.decode(text)
-  if type(t) ~= "table" then
-    bad("methods_file", "is not a JSON object of service.Method overrides: " .. tostring(err))
+  if t == nil then
+    bad("methods_file", "is not JSON (" .. tostring(err) .. "); it must be an object of service.Method overrides")
+  elseif type(t) ~= "table" or t[1] ~= nil then
+    local what = t == core.null and "null" or type(t) == "table" and "an array" or "a " .. type(t)
+    bad("methods_file", "holds JSON " .. what
+      .. ", not an object of service.Method overrides such as {\"segments.List\": {\"service\": \"Filters\"}}")
   end
   for k, v in pairs(s.methods or {}) do t[k] = v end
   return t

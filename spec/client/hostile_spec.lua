@@ -41,6 +41,15 @@ local client
 local function c() return client end
 
 -- The cases: { name, expect, function(client) ... end }
+-- A file holding text, for settings that name one.
+local function TEXT_FILE(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 local CASES = {
   -- di.new settings
   { "di.new: unknown setting", "raise", function() return di.new(sbx.settings { tiemout = 3 }) end },
@@ -78,6 +87,11 @@ local CASES = {
   { "di.new: retries inf", "raise", function() return di.new(sbx.settings { retries = INF }) end, "'retries'" },
   { "di.new: retries cap inf", "raise", function() return di.new(sbx.settings { retries = { cap = INF } }) end, "'retries.cap'" },
   { "di.new: limiter_dir relative", "raise", function() return di.new(sbx.settings { limiter_dir = "run/x" }) end, "'limiter_dir'" },
+  { "di.new: methods_file a directory", "raise", function() return di.new(sbx.settings { methods_file = "/tmp" }) end, "'methods_file' names a file that cannot be read (Is a directory)" },
+  { "di.new: methods_file holding x", "raise", function() return di.new(sbx.settings { methods_file = TEXT_FILE("x") }) end, "'methods_file' is not JSON" },
+  { "di.new: methods_file holding \"x\"", "raise", function() return di.new(sbx.settings { methods_file = TEXT_FILE('"x"') }) end, "'methods_file' holds JSON a string, not an object" },
+  { "di.new: methods_file holding null", "raise", function() return di.new(sbx.settings { methods_file = TEXT_FILE("null") }) end, "holds JSON null" },
+  { "di.new: ca_file a directory", "raise", function() return di.new(sbx.settings { ca_file = "/tmp" }) end, "'ca_file' names a file that cannot be read (Is a directory)" },
   { "di.new: transport a string", "raise", function() return di.new(sbx.settings { transport = "curl" }) end, "'transport'" },
 
   -- client:call
