@@ -328,22 +328,22 @@ describe("core.decode_outcomes against core.decode #property", function()
   -- A random JSON value as text, and its tree: { kind, text | items | members }.
   local gen
   local function ws(rng) return rng:pick { "", "", " ", "\r\n  ", "\t" } end
-  local function object(rng, depth, names, hint)
+  local function object(rng, depth, names)
     local members, parts = {}, {}
     for _ = 1, rng:int(0, 6) do
       local name = rng:pick(names)
-      local node = gen(rng, depth + 1, name, hint)
+      local node = gen(rng, depth + 1, name)
       members[#members + 1] = { name, node }
       parts[#parts + 1] = ws(rng) .. '"' .. name .. '"' .. ws(rng) .. ":" .. ws(rng) .. node.text
     end
     return { kind = "object", members = members, text = "{" .. table.concat(parts, ",") .. ws(rng) .. "}" }
   end
-  function gen(rng, depth, name, hint)
+  function gen(rng, depth, name)
     local r = rng:float()
     if depth < 5 and (name == "Records" and r < 0.8) then
       local items, parts = {}, {}
       for i = 1, rng:int(0, 5) do
-        local node = rng:chance(0.75) and object(rng, depth + 1, NAMES, "record") or gen(rng, depth + 1, nil)
+        local node = rng:chance(0.75) and object(rng, depth + 1, NAMES) or gen(rng, depth + 1, nil)
         items[i] = node
         parts[i] = ws(rng) .. node.text
       end
