@@ -51,14 +51,14 @@ local function journal(path)
   local text = assert(slurp(path), "no journal " .. path)
   local j = { ranges = {}, complete = false, rejects_size = 0 }
   for line in text:gmatch("([^\n]*)\n") do
-    local a, b, size = line:match("^B (%d+) (%d+) %d+ %d+ %d+ (%d+)$")
+    local a, b, size = line:match("^B (%d+) (%d+) %d+ %d+ %d+ (%d+) %d+ %x+ [01]$")
     if a then
       j.ranges[#j.ranges + 1] = { tonumber(a), tonumber(b) }
       j.rejects_size = math.max(j.rejects_size, tonumber(size))
     elseif line == "E" then
       j.complete = true
     else
-      assert(line:match("^DIJ1 size=%d+ key=%S+$"), "not a journal line: " .. line)
+      assert(line:match("^DIJ2 key=%S+$"), "not a journal line: " .. line)
     end
   end
   table.sort(j.ranges, function(x, y) return x[1] < y[1] end)
@@ -419,6 +419,127 @@ describe("sync loses no data", function()
       assert.is_true(covers(j, 2000))
       assert.are.same(ragged_lines(1, 2000, 10), (rejected(path .. ".rejects.csv")))
       assert.are.equal(1800, count_matching("^s%d+@example%.com$"))
+    end)
+  end)
+
+  describe("--resume checks what the input holds, not its size", function()
+    -- A run of 300 rows in batches of 50, whose journal is then cut back to
+    -- its first `keep` batches without E: the state a kill -9 leaves.
+    local function interrupted(path, n, keep, line)
+      rows_file(path, n, line)
+      local r = run("sync contacts " .. q(path) .. " --batch-size 50 --concurrency 1")
+      assert.truthy(r.code == 0 or r.code == 2, r.out .. r.err)
+      local kept, b = {}, 0
+      for l in slurp(path .. ".di-journal"):gmatch("([^\n]*)\n") do
+        if l:match("^B ") then b = b + 1 end
+        if l ~= "E" and b <= keep then kept[#kept + 1] = l end
+      end
+      spit(path .. ".di-journal", table.concat(kept, "\n") .. "\n")
+      sbx.reset({ contacts = 0 })
+    end
+
+    local function refused(path, pattern)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find(pattern), r.err)
+      assert.truthy(r.err:find("use --restart", 1, true), r.err)
+      assert.are.equal(0, merge_calls(mark))
+      -- the journal is left as it was, and --restart syncs the file as it is now
+      r = run("sync contacts " .. q(path) .. " --restart")
+      assert.truthy(r.code == 0 or r.code == 2, r.out .. r.err)
+    end
+
+    it("the same size, rows reordered: refused, nothing sent; --restart sends it all", function()
+      local path = TMP .. "/reorder.csv"
+      interrupted(path, 300, 3)
+      local text = slurp(path)
+      -- rows 1 and 2 swap places: the same bytes, the same size
+      local a, b = "s1@example.com,N1\n", "s2@example.com,N2\n"
+      local swapped = text:gsub(a .. b, b .. a, 1)
+      assert.are.equal(#text, #swapped)
+      spit(path, swapped)
+      refused(path, "reorder.csv changed since the journal was written: its first %d+ bytes, "
+        .. "which the confirmed batches were read from, are not the same now")
+      assert.are.equal(300, count_matching("^s%d+@example%.com$"))
+    end)
+
+    it("one byte changed in the confirmed part, or the file cut short: refused", function()
+      local path = TMP .. "/changed.csv"
+      interrupted(path, 300, 2)
+      spit(path, (slurp(path):gsub("N7\n", "X7\n", 1)))
+      refused(path, "are not the same now")
+      interrupted(path, 300, 4)
+      spit(path, slurp(path):sub(1, 2000))
+      refused(path, "changed since the journal was written: it holds 2000 bytes")
+    end)
+
+    it("replaced by a link to another file: refused; to a copy of the same bytes: resumed", function()
+      local dir = TMP .. "/relink"
+      os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
+      local path = dir .. "/in.csv"
+      interrupted(path, 300, 3)
+      local other = rows_file(dir .. "/other.csv", 300, function(i)
+        return string.format("o%d@example.com,N%d", i, i)
+      end)
+      spit(dir .. "/copy.csv", slurp(path))
+      os.execute("cd " .. q(dir) .. " && mv in.csv orig.csv && ln -s other.csv in.csv")
+      refused(path, "are not the same now")
+      assert.truthy(other)
+      interrupted(dir .. "/orig.csv", 300, 3)
+      os.execute("cd " .. q(dir) .. " && cp orig.csv.di-journal journal.keep && rm -f in.csv "
+        .. "&& ln -s copy.csv in.csv && cp journal.keep in.csv.di-journal")
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume --batch-size 50")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("(150 rows done by earlier runs)", 1, true), r.out)
+      assert.are.equal(3, merge_calls(mark)) -- the three batches the journal did not confirm
+    end)
+
+    it("rows appended after the confirmed part: resumed, the new rows sent too", function()
+      local path = TMP .. "/append.csv"
+      interrupted(path, 300, 3)
+      local f = assert(io.open(path, "ab"))
+      for i = 301, 340 do f:write(string.format("s%d@example.com,N%d\n", i, i)) end
+      f:close()
+      local r = run("sync contacts " .. q(path) .. " --resume --batch-size 50")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("340 rows", 1, true), r.out)
+      -- the rows the journal confirmed were not sent again; all the others were
+      assert.are.equal(190, count_matching("^s%d+@example%.com$"))
+      assert.is_nil(contacts()["s1@example.com"])
+      assert.is_table(contacts()["s340@example.com"])
+    end)
+
+    it("a last row without a line end, then the file grew: refused", function()
+      local path = TMP .. "/noeol.csv"
+      interrupted(path, 100, 2)
+      spit(path, slurp(path):sub(1, -2)) -- "s100@example.com,N100" without its LF
+      local r = run("sync contacts " .. q(path) .. " --restart --batch-size 50 --concurrency 1")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      -- the journal without E: the last batch, read to the end of the file, confirmed
+      local j = slurp(path .. ".di-journal")
+      assert.truthy(j:find(" 1\nE\n$"), j)
+      spit(path .. ".di-journal", j:sub(1, -3))
+      spit(path, slurp(path) .. "1,Later\n") -- the last row now reads s100@example.com,N1001
+      refused(path, "grew after its last row, which had no line end, was read")
+    end)
+
+    it("a journal of an older version (DIJ1): refused, with --restart as the way on", function()
+      local path = rows_file(TMP .. "/dij1.csv", 100)
+      spit(path .. ".di-journal", "DIJ1 size=" .. #slurp(path) .. " key=EMail\nB 1 50 50 0 0 0\n")
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("older version of dialoginsight (DIJ1), which identified the input "
+        .. "by its size alone", 1, true), r.err)
+      r = run("sync contacts " .. q(path))
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("unfinished journal of an older version", 1, true), r.err)
+      assert.are.equal(0, merge_calls(mark))
+      r = run("sync contacts " .. q(path) .. " --restart")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.are.equal(100, count_matching("^s%d+@example%.com$"))
     end)
   end)
 

@@ -127,6 +127,10 @@ function M.next(run)
   end
   run.st.pos = reader:tell()
   if b and not b.last then return nil end -- the input ended before any record
+  if b then
+    local offset, hash, cut = reader:mark()
+    b.mark = { offset = offset, hash = hash, cut = cut }
+  end
   return b
 end
 

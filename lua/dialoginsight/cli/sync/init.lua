@@ -165,12 +165,18 @@ local function open_outputs(run)
   local o = run.opts
   if not o.dry_run then
     local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
-      size = run.total, key = run.key, resume = o.resume, restart = o.restart,
-      stream = run.paths.stream }, say)
+      key = run.key, resume = o.resume, restart = o.restart, stream = run.paths.stream }, say)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
+    why = old and journal.check_input(old, run.reader, o.file)
+    if why then
+      say(why)
+      j:abandon()
+      return false, 1
+    end
     if old then
+      say("resuming: ", old.rows, " rows were confirmed by earlier runs")
       run.done_ranges = old.ranges
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
