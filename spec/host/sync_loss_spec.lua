@@ -8,6 +8,7 @@
 local sbx = require "support.sandbox"
 local H = require "support.host"
 local pcsv = require "support.csv"
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local batches = require "dialoginsight.cli.sync.batches"
 
@@ -543,6 +544,103 @@ describe("sync loses no data", function()
     end)
   end)
 
+  describe("one bad record takes no good one with it", function()
+    after_each(function() sbx.clear_faults() end)
+
+    it("a NUL in a field: that row rejected before sending, the batch's others merged", function()
+      local path = rows_file(TMP .. "/nul.csv", 300, function(i)
+        if i == 7 then return "s7@example.com,A\0n" end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 299 merged", 1, true), r.out)
+      local lines, reasons = rejected(path .. ".rejects.csv")
+      assert.are.same({ 8 }, lines)
+      assert.are.equal("FirstName holds a NUL character (byte 0), which the service refuses in text",
+        reasons[8])
+      assert.are.equal(3, merge_calls(mark))
+      assert.are.equal(299, count_matching("^s%d+@example%.com$"))
+    end)
+
+    it("a whole-batch refusal naming a record: that row rejected, the others sent again", function()
+      sbx.faults { { type = "refuse", match = "POISON", method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison.csv", 300, function(i)
+        if i == 7 or i == 130 then return string.format("s%d@example.com,POISON%d", i, i) end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 298 merged", 1, true), r.out)
+      local lines, reasons = rejected(path .. ".rejects.csv")
+      assert.are.same({ 8, 131 }, lines)
+      assert.truthy(reasons[8]:find("^refused by the server: .*Records%[1%]%.Data%.f_FirstName is "
+        .. "refused %(injected fault"), reasons[8])
+      -- the batches of rows 1-100 and 101-200: refused, then the named record and the rest
+      assert.are.equal(3 + 3 + 1, merge_calls(mark))
+      assert.are.equal(298, count_matching("^s%d+@example%.com$"))
+      assert.is_true(covers(journal(path .. ".di-journal"), 300))
+    end)
+
+    it("a whole-batch refusal naming none: halves until the row, within 2n - 1 calls", function()
+      sbx.faults { { type = "refuse", match = "POISON", name = false, method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison2.csv", 100, function(i)
+        if i == 37 then return "s37@example.com,POISON" end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --concurrency 3")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.are.same({ 38 }, (rejected(path .. ".rejects.csv")))
+      assert.are.equal(99, count_matching("^s%d+@example%.com$"))
+      -- one call, then two per halving: 100, 50, 25, 13, 7, 4, 2, 1
+      local calls = merge_calls(mark)
+      assert.truthy(calls <= 1 + 2 * 7, calls)
+    end)
+
+    it("a batch refused record by record: 2n - 1 calls, each row rejected once", function()
+      sbx.faults { { type = "refuse", match = "@", method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison3.csv", 10)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --batch-size 10")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.are.same({ 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, (rejected(path .. ".rejects.csv")))
+      assert.are.equal(19, merge_calls(mark))
+    end)
+  end)
+
+  describe("a reply that says nothing of its records is not a reject", function()
+    after_each(function() sbx.clear_faults() end)
+
+    for _, shape in ipairs { "empty", "none", "short" } do
+      it("Records " .. shape .. ": exit 1, nothing rejected, the batch unconfirmed; --resume", function()
+        local path = rows_file(TMP .. "/silent-" .. shape .. ".csv", 300)
+        sbx.faults { { type = "outcomes", shape = shape, method = "contacts.merge" } }
+        local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+        assert.are.equal(1, r.code, r.out .. r.err)
+        assert.truthy(r.err:find("is unconfirmed", 1, true), r.err)
+        assert.truthy(r.err:find("--resume", 1, true), r.err)
+        assert.are.same({}, (rejected(path .. ".rejects.csv")))
+        assert.is_false(journal(path .. ".di-journal").complete)
+        assert.truthy(count_matching("^s%d+@example%.com$") > 0) -- the server holds them
+        sbx.clear_faults()
+        r = run("sync contacts " .. q(path) .. " --resume")
+        assert.are.equal(0, r.code, r.out .. r.err)
+        assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
+      end)
+    end
+
+    it("members named camelCase: read as the service names them, every row merged", function()
+      local path = rows_file(TMP .. "/camel.csv", 300, function(i)
+        if i == 9 then return "not-an-email,N9" end
+      end)
+      sbx.faults { { type = "outcomes", shape = "camel", method = "contacts.merge" } }
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 299 merged (299 created, 0 updated), 1 rejected", 1, true), r.out)
+      assert.are.same({ 10 }, (rejected(path .. ".rejects.csv")))
+    end)
+  end)
+
   describe("a reply that cannot be decoded is not a reject", function()
     after_each(function() sbx.clear_faults() end)
 
@@ -565,32 +663,58 @@ describe("sync loses no data", function()
       end)
     end
 
-    it("a reply missing a record's outcome leaves the batch unconfirmed, nothing rejected", function()
+    it("a reply that says nothing of a record leaves the batch unconfirmed, nothing rejected", function()
       local run_ = { header = { "EMail" }, sep = "," }
-      local function batch()
-        return { first = 1, last = 2, rows = { { "a@example.com" }, { "b@example.com" } },
-                 lines = { 2, 3 }, records = {}, rejects = {}, created = 0, updated = 0 }
+      local function part()
+        local b = { first = 1, last = 2, rows = { { "a@example.com" }, { "b@example.com" } },
+                    lines = { 2, 3 }, rejects = {}, created = 0, updated = 0, json = core.row_batch() }
+        for i, e in ipairs { "a@example.com", "b@example.com" } do
+          assert(b.json:add({ ID = { key_f_EMail = e }, Data = {} }, i + 1))
+        end
+        return batches.whole(b), b
       end
       local ok = { Status = "Created", ValidationResult = "OK" }
-      for _, reply in ipairs { { Records = { ok } }, { Records = { ok, false } }, { Success = true } } do
-        local b = batch()
-        local err = batches.outcomes(run_, b, reply)
+      for _, reply in ipairs {
+        { Records = { ok } }, { Records = { ok, false } }, { Success = true }, {},
+        { Records = { {}, {} } }, { Records = { ok, ok, ok } },
+        { Records = { ok, { IdRecord = 5, Status = "Pending" } } },
+        { Records = { ok, { IdRecord = 0 } } },
+        { Records = { ok, { ValidationResult = 0, Status = "Error" } } },
+      } do
+        local p, b = part()
+        local err = batches.outcomes(run_, p, reply)
         assert.truthy(errors.is_error(err))
         assert.are.equal("decode", err.kind)
-        assert.truthy(tostring(err):find("of the batch of lines 2-3: the batch is unconfirmed", 1, true))
+        assert.truthy(tostring(err):find("the batch of lines 2-3 is unconfirmed", 1, true), tostring(err))
         assert.are.same({}, b.rejects)
       end
-      local b = batch()
-      assert.are.equal("decode", batches.outcomes(run_, b, errors.new { kind = "decode",
+      local p, b = part()
+      assert.are.equal("decode", batches.outcomes(run_, p, errors.new { kind = "decode",
         message = "reply is not a JSON object" }).kind)
       assert.are.same({}, b.rejects)
-      -- the server's own refusal of the batch is a reject of every row
-      b = batch()
-      assert.is_nil(batches.outcomes(run_, b, errors.new { kind = "api", code = "InvalidParameter",
-        message = "too many records" }))
-      assert.are.equal(2, #b.rejects)
-      b = batch()
-      assert.is_nil(batches.outcomes(run_, b, { Records = { ok, { Status = "Error",
+      -- members named in another case are read as the service names them
+      p, b = part()
+      assert.is_nil(batches.outcomes(run_, p, { records = { { status = "Created",
+        validationResult = "OK" }, { STATUS = "Updated", validationresult = "InvalidType",
+        message = "bad e-mail" } } }))
+      assert.are.same({ 1, 0, 1, 0 }, { b.created, b.updated, #b.rejects, b.waiting })
+      assert.truthy(b.rejects[1][2]:find("refused by the server: bad e-mail", 1, true))
+      -- a refusal of the whole call rejects nothing: the call is sent again in parts
+      p, b = part()
+      local fatal, parts = batches.outcomes(run_, p, errors.new { kind = "api",
+        code = "InvalidParameter", message = "too many records" })
+      assert.is_nil(fatal)
+      assert.are.same({}, b.rejects)
+      assert.are.same({ 1, 1 }, { parts[1].n, parts[2].n })
+      assert.are.equal(2, b.waiting)
+      -- ... until a record alone is refused: that is its rejection
+      assert.is_nil((batches.outcomes(run_, parts[1], { Records = { ok } })))
+      assert.is_nil((batches.outcomes(run_, parts[2], errors.new { kind = "api",
+        code = "InvalidParameter", message = "Records[1].Data.f_X holds a NUL character" })))
+      assert.are.same({ 1, 1, 0 }, { b.created, #b.rejects, b.waiting })
+      assert.are.equal(3, b.rejects[1][1])
+      p, b = part()
+      assert.is_nil(batches.outcomes(run_, p, { Records = { ok, { Status = "Error",
         ValidationResult = "InvalidType", Message = "bad e-mail" } } }))
       assert.are.equal(1, b.created)
       assert.are.equal(1, #b.rejects)

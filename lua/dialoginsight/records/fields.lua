@@ -104,28 +104,43 @@ function M.datetime(v) return stamp(v, true) end
 
 -- Values per DataType ----------------------------------------------------------
 
---- Why the string s cannot be sent (invalid UTF-8, checked with the
--- encoder's own rules), or nil.  Checked per value: caught only when the
--- whole call is encoded, it would refuse every record of the call.
-function M.utf8_problem(s)
+--- Why the string s cannot be sent as text, or nil: invalid UTF-8
+-- (checked with the encoder's own rules), or a NUL character, which the
+-- service refuses in any text of a request.  Checked per value: caught by
+-- the encoder or the service, either would refuse every record of the call
+-- (src/di_rows.c declines the same values, for this function to name).
+function M.text_problem(s)
+  if s:find("\0", 1, true) then
+    return "holds a NUL character (byte 0), which the service refuses in text"
+  end
   if not s:find("[\128-\255]") then return nil end
   local ok, why = core.encode(s)
   if ok then return nil end
   return "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")"
 end
 
+-- Why a value given as it is cannot be sent: the text_problem of a string
+-- in it (a member name too), or nil.
+local function value_problem(v, depth)
+  if type(v) == "string" then return M.text_problem(v) end
+  if type(v) ~= "table" or depth > 64 then return nil end -- deeper: the encoder refuses it
+  for k, x in pairs(v) do
+    local why = value_problem(k, depth + 1) or value_problem(x, depth + 1)
+    if why then return why end
+  end
+  return nil
+end
+
 -- A table that looks like os.date("*t") and no field type to go by: a date
--- when it has no time of day, else a date-time.  A string is sent as it
--- is, if it can be.
+-- when it has no time of day, else a date-time.  Anything else is sent as
+-- it is, if it can be.
 local function untyped(v)
   if type(v) == "table" and getmetatable(v) == nil and v.year ~= nil then
     local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
     return stamp(v, timed), "is not a valid date"
   end
-  if type(v) == "string" then
-    local why = M.utf8_problem(v)
-    if why then return nil, why end
-  end
+  local why = value_problem(v, 0)
+  if why then return nil, why end
   return v
 end
 
@@ -165,7 +180,7 @@ local CONVERT = {
       v = (v == floor(v) and math.abs(v) < 2^53) and format("%d", v) or tostring(v)
     end
     if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
-    local bad = M.utf8_problem(v)
+    local bad = M.text_problem(v)
     if bad then return nil, bad end
     -- a string is never shorter in bytes than in characters: only a long
     -- one needs counting (utf8_len builds a string)

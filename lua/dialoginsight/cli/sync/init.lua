@@ -240,42 +240,55 @@ local function dry_run(run)
 end
 
 local function send(run, client)
-  local pending, n = {}, 0
+  local pending, n, waiting, again = {}, 0, 0, {}
   local options = merge.options {}
   local function next_call()
     while true do
       if run.fatal then return nil end
       if host.interrupted() then run.interrupted = true; return nil end
-      local b = batches.next(run)
-      if not b then return nil end
-      run.bar:update(run.st)
-      if #b.lines == 0 then
-        settle(run, b)
-      else
-        n = n + 1
-        pending[n] = b
-        return { "contacts", "Merge", { Records = b.json, MergeOptions = options } }
+      -- the parts of a refused call first (batches.outcomes); then the input
+      local part = table.remove(again, 1)
+      if not part then
+        local b = batches.next(run)
+        if not b then
+          -- a call in flight may still be refused and sent again in parts
+          if waiting > 0 then return false end
+          return nil
+        end
+        run.bar:update(run.st)
+        if #b.lines == 0 then settle(run, b) else part = batches.whole(b) end
+      end
+      if part then
+        n, waiting = n + 1, waiting + 1
+        pending[n] = part
+        return { "contacts", "Merge", { Records = part.json, MergeOptions = options } }
       end
     end
   end
   local function done(i, res)
-    local b = pending[i]
-    pending[i] = nil
-    local fatal = batches.outcomes(run, b, res)
+    local part = pending[i]
+    pending[i], waiting = nil, waiting - 1
+    local b = part.batch
+    local fatal, parts = batches.outcomes(run, part, res)
+    if part.json ~= b.json then part.json:close() end
     if fatal then
       run.fatal = run.fatal or fatal
       run.halted = true -- a failed call: send nothing more
       return
     end
-    settle(run, b)
-    run.bar:update(run.st)
+    for _, p in ipairs(parts or {}) do again[#again + 1] = p end
+    if b.waiting == 0 then
+      settle(run, b)
+      run.bar:update(run.st)
+    end
   end
   -- The stream keeps one batch prepared beyond the calls in flight, sent
   -- the moment a place is free; after Ctrl-C or a failed call nothing more
   -- is sent (stop), and a batch prepared but not sent is never settled: not
   -- in the journal, so --resume reads it again.  (A reader that cannot go
   -- on stops the reading only: the batch it ended is whole, and is sent.)
-  -- The replies are read for the records' outcomes only (src/di_json_pick.c).
+  -- A batch is settled once every part of it has its outcome.  The replies
+  -- are read for the records' outcomes only (src/di_json_pick.c).
   local function stop()
     if host.interrupted() then run.interrupted = true end
     return run.interrupted or run.halted
