@@ -331,10 +331,10 @@ function M.closest(name, candidates)
   return best
 end
 
-local function unknown(name, list, what)
+local function unknown(name, list, what, guess_none)
   local names = {}
   for _, m in ipairs(list) do names[#names + 1] = m.name end
-  local guess = M.closest(name, names)
+  local guess = not guess_none and M.closest(name, names)
   return "is not " .. what .. " of the project"
     .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
 end
@@ -349,8 +349,9 @@ end
 
 --- The meta of a contact field named by its friendly or wire name: with an
 -- index (idx), the project's field or nil, why; without one, a meta that
--- only knows the wire name.
-function M.resolve(name, idx)
+-- only knows the wire name.  guess_none: why names no close field (a
+-- header of a million unknown columns must not cost a guess each).
+function M.resolve(name, idx, guess_none)
   if not idx then
     return { name = name, wire = is_wire(name) and name or "f_" .. name }
   end
@@ -358,7 +359,7 @@ function M.resolve(name, idx)
   if meta then return meta end
   if not is_wire(name) then meta = idx.optins[name:lower()] end
   if meta then return meta end
-  return nil, unknown((name:gsub("^f_", "")), idx.schema.fields, "a field")
+  return nil, unknown((name:gsub("^f_", "")), idx.schema.fields, "a field", guess_none)
 end
 
 --- The meta of an opt-in named without its prefix.

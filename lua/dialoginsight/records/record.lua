@@ -27,8 +27,10 @@ local NULL = core.null
 local Builder = {}
 Builder.__index = Builder
 
+local MAX_GUESSES = 100 -- unknown names given a "did you mean", per builder
+
 local function new(b)
-  b.steps = {}
+  b.steps, b.guessed = {}, 0
   return setmetatable(b, Builder)
 end
 
@@ -67,8 +69,12 @@ end
 local function contact_step(b, name)
   if name == "idContact" then return { field = name, id = true } end
   if name:match("^key_") then return { field = name, raw = true, wire = name } end
-  local meta, why = fields.resolve(name, b.idx)
-  if not meta then return { field = name, fixed = why } end
+  -- the closest field is guessed for the first unknown names only
+  local meta, why = fields.resolve(name, b.idx, b.guessed >= MAX_GUESSES)
+  if not meta then
+    b.guessed = b.guessed + 1
+    return { field = name, fixed = why }
+  end
   return { field = name, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
            kind = fields.kind(meta), required = meta.required, key = meta.wire == b.key_wire }
 end

@@ -33,6 +33,8 @@ local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv 
   { "--batch-size", "N", "records per Merge call (default 100)" },
   { "--concurrency", "N", "calls in flight (default 8)" },
   { "--rejects", "PATH", "where rejected rows go (default FILE.csv.rejects.csv)" },
+  { "--out-dir", "DIR", "where the run's files go (the journal, the rejects file): for an input "
+    .. "in a directory you cannot write (default: beside FILE.csv)" },
   { "--dry-run", nil, "validate only: nothing is sent, no journal" },
   { "--resume", nil, "continue an interrupted run from its journal" },
   { "--restart", nil, "discard an unfinished journal and start over" },
@@ -46,10 +48,15 @@ opt-ins (Newsletter, optin_Newsletter), or idContact.]]
 
 M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
-di_reason).  The journal FILE.csv.di-journal records each confirmed batch;
---resume skips those and re-sends the rest.  A stream (a pipe, /dev/stdin)
-gets its journal and rejects file in the current directory and cannot be
-resumed.  One run at a time per file: a second one stops, naming the first.
+di_reason).  The journal FILE.csv.di-journal records each confirmed batch
+and the bytes of FILE.csv it was read from; --resume skips those batches
+and re-sends the rest, and refuses a file whose confirmed part changed
+(rows appended after it are fine).  A batch the server refuses as a whole
+is sent again without the row it names, or in halves, until the row is
+found: only that row is rejected.  --out-dir DIR puts the journal and the
+rejects file in DIR (named after FILE.csv).  A stream (a pipe,
+/dev/stdin) gets its journal and rejects file in the current directory (or
+DIR) and cannot be resumed.  One run at a time per file: a second one stops, naming the first.
 exit status: 0 all merged, 2 some rows rejected, 1 error (a call that
 failed for good, an unreadable input, an output that cannot be written:
 run again with --resume), 130 Ctrl-C (the journal is written: run again
@@ -86,11 +93,15 @@ function M.check(opts, pos)
   end
   for _, col in ipairs(opts.skip or {}) do map[col] = "" end
   opts.map, opts.file, opts.dry_run = map, pos[2], opts["dry-run"]
+  opts.out_dir = opts["out-dir"]
+  if opts.out_dir == "" then return "--out-dir expects a directory" end
   opts.interval = tonumber(opts["progress-interval"] or "") or 5
   return nil
 end
 
 -- Setting up ------------------------------------------------------------------------
+
+local MAX_PROBLEMS = 20 -- problems of the header said, at most
 
 -- The input, its header and the column plan: fills run, or returns false
 -- after saying why.
@@ -115,7 +126,11 @@ local function open_input(run, client)
   local problems
   run.steps, problems = plan.columns(run.header, run.opts.map, meta_or_why)
   if not run.steps then
-    for _, p in ipairs(problems) do say(p) end
+    -- a header of a million unknown columns is said in a screenful
+    for i = 1, math.min(#problems, MAX_PROBLEMS) do say(problems[i]) end
+    if #problems > MAX_PROBLEMS then
+      say("... and ", #problems - MAX_PROBLEMS, " more problems with the header's columns")
+    end
     say("map or skip columns with --map COLUMN=FIELD or --skip COLUMN; "
       .. "`dialoginsight fields` lists the project's fields")
     return false
@@ -349,8 +364,10 @@ local function stop_advice(run)
     return "the journal " .. run.paths.journal .. " lists the confirmed batches; a stream "
       .. "cannot be resumed: sync it again with --restart (Merge is an upsert)"
   end
+  local same = (o.out_dir and " --out-dir " .. o.out_dir or "")
+    .. (o.rejects and " --rejects " .. o.rejects or "")
   return "the batches confirmed so far are in " .. run.paths.journal
-    .. "; run again with --resume"
+    .. "; run again with --resume" .. (same ~= "" and (" (and" .. same .. ")") or "")
 end
 
 -- Closes everything, prints the summary; returns the exit status.
