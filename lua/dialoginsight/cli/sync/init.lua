@@ -310,6 +310,10 @@ local function send(run, client)
   end
   client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true,
                                         stop = stop })
+  -- a batch still waiting for a part was never settled: never complete
+  if (waiting > 0 or #again > 0) and not (run.fatal or run.interrupted) then
+    run.fatal = "calls of " .. waiting + #again .. " parts of batches got no answer"
+  end
 end
 
 -- Finishing ---------------------------------------------------------------------------
