@@ -54,9 +54,10 @@ and re-sends the rest, and refuses a file whose confirmed part changed
 (rows appended after it are fine).  A batch the server refuses as a whole
 is sent again without the row it names, or in halves, until the row is
 found: only that row is rejected.  --out-dir DIR puts the journal and the
-rejects file in DIR (named after FILE.csv).  A stream (a pipe,
-/dev/stdin) gets its journal and rejects file in the current directory (or
-DIR) and cannot be resumed.  One run at a time per file: a second one stops, naming the first.
+rejects file in DIR (named after FILE.csv).  A stream (a pipe, /dev/stdin)
+gets its journal and rejects file in the current directory (or DIR) and
+cannot be resumed.  One run at a time per file: a second one stops, naming
+the first.
 exit status: 0 all merged, 2 some rows rejected, 1 error (a call that
 failed for good, an unreadable input, an output that cannot be written:
 run again with --resume), 130 Ctrl-C (the journal is written: run again
