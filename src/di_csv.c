@@ -29,6 +29,21 @@
  *   lines, blank = r:lines()            -- lines read so far (a last line
  *                                       -- without a line end counts), and
  *                                       -- the blank lines skipped among them
+ *   offset, hash, cut = r:mark()        -- the input the records so far were
+ *                                       -- read from: its first offset bytes
+ *                                       -- (every byte the reader looked at,
+ *                                       -- also past a runaway quote it went
+ *                                       -- back from), their hash (FNV-1a,
+ *                                       -- 64 bits, 16 hex digits), and
+ *                                       -- whether a record was ended by the
+ *                                       -- end of the file (then a longer
+ *                                       -- file would read differently)
+ *   hash = r:digest(n)                  -- the hash of the file's first n
+ *                                       -- bytes, read again from the same
+ *                                       -- open file (nil, why when it holds
+ *                                       -- fewer); the reading goes on as if
+ *                                       -- it were not called
+ *   bytes = r:size()                    -- the open file's size now
  *
  * Quotes, doubled quotes, newlines inside quotes, a UTF-8 BOM, CRLF or LF, and
  * ',' or ';' (whichever the header line has more of, outside quotes) are
@@ -53,6 +68,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "di_aux.h"
 #include "di_buf.h"
@@ -78,6 +94,9 @@ typedef struct di_csv {
   int eof, sep, skip_lf, ncols;
   long long line_off;   /* offset where the current line starts */
   int err;              /* errno of a failed read or seek; 0 if none */
+  unsigned long long hash; /* FNV-1a of the input's first `hashed` bytes */
+  long long hashed;     /* the bytes the parser consumed, at most */
+  int cut;              /* a record was ended by the end of the file */
   char stop[192];       /* why reading cannot go on, when not a read error */
   char why[256];        /* the message of the current bad record */
   di_buf rec;           /* the bytes of the current record's fields */
@@ -107,6 +126,26 @@ static di_csv *csv_check(lua_State *L) {
   return c;
 }
 
+#define FNV_BASIS 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+
+static unsigned long long fnv(unsigned long long h, const unsigned char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) h = (h ^ s[i]) * FNV_PRIME;
+  return h;
+}
+
+/* Adds to the hash the bytes of the window the parser consumed that it
+ * does not hold yet: called before the window is refilled or dropped, so
+ * that every byte of the input is hashed once, in order, whatever the
+ * seeks back after a runaway quote read again. */
+static void csv_hash(di_csv *c) {
+  long long base = c->consumed - (long long)c->pos, from = c->hashed > base ? c->hashed : base;
+  if (c->consumed <= from) return;
+  c->hash = fnv(c->hash, (const unsigned char *)c->buf + (from - base), (size_t)(c->consumed - from));
+  c->hashed = c->consumed;
+}
+
 /* Refills the window; returns 0 at the end of the file or after a read
  * error (c->err tells which).  errno is kept at the failed fread, since it
  * may be clobbered before the error is reported; and the file is not read
@@ -115,6 +154,7 @@ static di_csv *csv_check(lua_State *L) {
 static int csv_fill(di_csv *c) {
   if (c->pos < c->len) return 1;
   if (c->eof) return 0;
+  csv_hash(c);
   errno = 0;
   c->len = fread(c->buf, 1, sizeof c->buf, c->f);
   c->pos = 0;
@@ -231,6 +271,7 @@ static int csv_runaway(lua_State *L, di_csv *c, csv_rec *r, const char **why, in
     /* the runaway field itself went over the limit: cut what was kept */
     c->ends[r->n - 1] = r->q_keep;
   }
+  csv_hash(c);
   c->pos = c->len = 0;
   c->skip_lf = 0;
   clearerr(c->f);
@@ -259,6 +300,7 @@ static int csv_runaway(lua_State *L, di_csv *c, csv_rec *r, const char **why, in
 
 /* The end of the file within a record. */
 static int csv_record_eof(lua_State *L, di_csv *c, csv_rec *r, const char **why) {
+  c->cut = 1;
   if (r->st == S_QUOTED && r->q_resume >= 0) return csv_runaway(L, c, r, why, 1);
   if (r->st == S_QUOTED && !*why) *why = "unterminated quote (the file ends inside a quoted field)";
   csv_push_field(L, c, r);
@@ -365,6 +407,7 @@ static int csv_open(lua_State *L) {
   c = (di_csv *)lua_newuserdata(L, sizeof *c);
   memset(c, 0, offsetof(di_csv, buf));
   di_buf_init(&c->rec);
+  c->hash = FNV_BASIS;
   c->line = 1;
   c->max_record = max_record;
   luaL_getmetatable(L, CSV_MT);
@@ -520,6 +563,65 @@ static int csv_tell(lua_State *L) {
   return 1;
 }
 
+/* r:mark() -> offset, hash, cut (see the top of the file) */
+static int csv_mark(lua_State *L) {
+  di_csv *c = csv_check(L);
+  char hex[17];
+  csv_hash(c);
+  snprintf(hex, sizeof hex, "%016llx", c->hash);
+  lua_pushinteger(L, (lua_Integer)c->hashed);
+  lua_pushstring(L, hex);
+  lua_pushboolean(L, c->cut);
+  return 3;
+}
+
+/* r:digest(n) -> the hash of the file's first n bytes | nil, why.  pread:
+ * the stream's position and window are left as they are. */
+static int csv_digest(lua_State *L) {
+  di_csv *c = csv_check(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  unsigned long long h = FNV_BASIS;
+  long long at = 0;
+  unsigned char chunk[CSV_CHUNK];
+  char hex[17];
+  luaL_argcheck(L, n >= 0, 2, "a number of bytes");
+  while (at < (long long)n) {
+    size_t want = (size_t)((long long)n - at < CSV_CHUNK ? (long long)n - at : CSV_CHUNK);
+    ssize_t got = pread(fileno(c->f), chunk, want, (off_t)at);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "read error: %s", strerror(errno));
+      return 2;
+    }
+    if (got == 0) {
+      char why[96];
+      snprintf(why, sizeof why, "it holds %lld bytes, fewer than %lld", at, (long long)n);
+      lua_pushnil(L);
+      lua_pushstring(L, why);
+      return 2;
+    }
+    h = fnv(h, chunk, (size_t)got);
+    at += got;
+  }
+  snprintf(hex, sizeof hex, "%016llx", h);
+  lua_pushstring(L, hex);
+  return 1;
+}
+
+/* r:size() -> the open file's size now, or nil, why */
+static int csv_size(lua_State *L) {
+  di_csv *c = csv_check(L);
+  struct stat sb;
+  if (fstat(fileno(c->f), &sb) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)sb.st_size);
+  return 1;
+}
+
 /* r:lines() -> lines read so far (a last line without a line end counts),
  * blank lines skipped among them: with the lines of the records returned,
  * they account for every line of the file. */
@@ -562,6 +664,9 @@ static const luaL_Reg csv_methods[] = {
   {"next", csv_next},
   {"next_record", csv_next_planned},
   {"tell", csv_tell},
+  {"mark", csv_mark},
+  {"digest", csv_digest},
+  {"size", csv_size},
   {"lines", csv_lines},
   {"separator", csv_separator},
   {"close", csv_close},

@@ -6,6 +6,7 @@
  *       idRequest, CreatedRecords, UpdatedRecords,
  *       Records = { { IdRecord, Status, ValidationResult, Message }, ... } }
  *     | nil, message
+ *   (those members in any case, each under its name as sent)
  *
  * A sync reads a 100-record Merge reply per batch; the reply echoes each
  * record's ID (and, from some servers, its Data and the stored Record), and
@@ -175,9 +176,26 @@ static int number(pick *p, const unsigned char **pc, int keep) {
 
 static int value(pick *p, const unsigned char **pc, int want, int depth);
 
-/* Which member of an object of kind `want` is kept, and as what. */
+/* Whether the n bytes at k spell lit, in any case (ASCII). */
+static int same_name(const char *k, size_t n, const char *lit, size_t len) {
+  size_t i;
+  if (n != len) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char a = (unsigned char)k[i], b = (unsigned char)lit[i];
+    if (a >= 'A' && a <= 'Z') a = (unsigned char)(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z') b = (unsigned char)(b - 'A' + 'a');
+    if (a != b) return 0;
+  }
+  return 1;
+}
+
+/* Which member of an object of kind `want` is kept, and as what.  Names
+ * are matched in any case, as the service matches them on input (a server
+ * may answer `records`, `validationResult`), and kept as they are spelled:
+ * the reader (records/merge.lua, call/reply.lua) looks them up the same
+ * way. */
 static int member_want(int want, const char *k, size_t n) {
-#define IS(lit) (n == sizeof(lit) - 1 && memcmp(k, lit, n) == 0)
+#define IS(lit) same_name(k, n, lit, sizeof(lit) - 1)
   if (want == WANT_FULL) return WANT_FULL;
   if (want == WANT_TOP) {
     if (IS("Records")) return WANT_RECORDS;

@@ -20,6 +20,9 @@
  *   b:add(record, line)   -- a record built in Lua: true, or nil, why
  *   b:count(), b:line(i), b:row(i)  -- the fields of record i as read
  *                                    -- (nil for one added in Lua)
+ *   b:pick{ i, j, ... }   -- a new batch of those records' JSON, in that
+ *                         -- order: a Merge the server refused as a whole,
+ *                         -- sent again in parts (records/merge.lua)
  *   b:close()             -- frees it now (it is empty after): the GC sees
  *                         -- a small userdata, not the memory it holds
  *
@@ -70,6 +73,7 @@ typedef struct batch_rec {
   long line;
   size_t first;     /* its first field's end in ends; */
   int nf;           /* its fields, or -1 for a record added from Lua */
+  size_t json_at, json_end; /* its JSON object in the batch's json */
 } batch_rec;
 
 typedef struct batch {
@@ -194,6 +198,9 @@ static int put_value(lua_State *L, plan *p, di_buf *b, int kind, const char *s, 
   long long v;
   int on, n;
   char date[20];
+  /* text with a NUL: the service refuses the whole call for it, so the Lua
+   * builder refuses the row, and says why (records/fields.lua) */
+  if ((kind == K_TEXT || kind == K_RAW || kind == K_ANY) && memchr(s, 0, len)) return 0;
   switch (kind) {
   case K_TEXT:
     if (!di_json_put_string(b, s, len, &bad)) return 0;
@@ -282,6 +289,7 @@ static batch_rec *batch_new_rec(lua_State *L, batch *b, long line) {
   b->recs[b->n].line = line;
   b->recs[b->n].first = b->nends;
   b->recs[b->n].nf = -1;
+  b->recs[b->n].json_at = b->recs[b->n].json_end = 0;
   return &b->recs[b->n++];
 }
 
@@ -314,15 +322,21 @@ int di_rows_add(lua_State *L, int plan_idx, int batch_idx, const char *data,
   plan *p = (plan *)luaL_checkudata(L, plan_idx, PLAN_MT);
   batch *b = batch_check(L, batch_idx);
   di_buf *j = &b->json;
+  batch_rec *r;
+  size_t at;
   if (!build(L, p, data, ends, nf)) return 0;
   if (j->len) di_buf_addc(j, ',');
+  at = j->len;
   di_buf_add(j, "{\"ID\":{", 7);
   di_buf_add(j, p->id.data, p->id.len);
   di_buf_add(j, "},\"Data\":{", 10);
   di_buf_add(j, p->data.data, p->data.len);
   di_buf_add(j, "}}", 2);
   if (j->oom) luaL_error(L, "out of memory");
-  batch_keep_fields(L, b, batch_new_rec(L, b, line), data, ends, nf);
+  r = batch_new_rec(L, b, line);
+  r->json_at = at;
+  r->json_end = j->len;
+  batch_keep_fields(L, b, r, data, ends, nf);
   return 1;
 }
 
@@ -351,10 +365,12 @@ static int batch_new(lua_State *L) {
 static int batch_add(lua_State *L) {
   batch *b = batch_check(L, 1);
   long line = (long)luaL_checkinteger(L, 3);
-  size_t mark = b->json.len;
+  size_t mark = b->json.len, at;
   di_buf err;
+  batch_rec *r;
   luaL_checktype(L, 2, LUA_TTABLE);
   if (mark) di_buf_addc(&b->json, ',');
+  at = b->json.len;
   di_buf_init(&err);
   if (!di_json_encode(L, 2, &b->json, &err)) {
     b->json.len = mark;
@@ -365,8 +381,38 @@ static int batch_add(lua_State *L) {
     di_buf_free(&err);
     return 2;
   }
-  batch_new_rec(L, b, line);
+  r = batch_new_rec(L, b, line);
+  r->json_at = at;
+  r->json_end = b->json.len;
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* b:pick{ i, ... } -> a new batch of records i, ... of b (their JSON and
+ * lines; b:row() of it is nil: the caller keeps the fields) */
+static int batch_pick(lua_State *L) {
+  batch *b = batch_check(L, 1), *out;
+  int k, n;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  n = (int)di_rawlen(L, 2);
+  batch_new(L);
+  out = batch_check(L, 3);
+  for (k = 1; k <= n; k++) {
+    const batch_rec *r;
+    batch_rec *o;
+    lua_Integer i;
+    lua_rawgeti(L, 2, k);
+    i = luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    luaL_argcheck(L, i >= 1 && i <= b->n, 2, "no such record in the batch");
+    r = &b->recs[i - 1];
+    if (out->json.len) di_buf_addc(&out->json, ',');
+    o = batch_new_rec(L, out, r->line);
+    o->json_at = out->json.len;
+    di_buf_add(&out->json, b->json.data + r->json_at, r->json_end - r->json_at);
+    o->json_end = out->json.len;
+    if (out->json.oom) luaL_error(L, "out of memory");
+  }
   return 1;
 }
 
@@ -530,6 +576,7 @@ static const luaL_Reg batch_methods[] = {
   {"count", batch_count},
   {"line", batch_line},
   {"row", batch_row},
+  {"pick", batch_pick},
   {"close", batch_gc},
   {NULL, NULL}
 };

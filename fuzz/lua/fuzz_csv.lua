@@ -8,6 +8,11 @@
 -- and r:lines() at the end is the file's own count of lines.  The file is
 -- read a second time with a 16-byte record limit, so that the paths of a
 -- record over the limit (and a runaway quote over it) are fuzzed too.
+--
+-- The reader's mark (the journal's proof of what was read, cli/sync/
+-- journal.lua) never goes back, and at the end covers every byte once, in
+-- order, whatever the seeks back: its hash is the file's, and digest() of
+-- the same bytes says the same.
 local core = require "dialoginsight.core"
 local csv = require "dialoginsight.cli.csv"
 
@@ -24,6 +29,13 @@ local function count_lines(bytes)
   return n
 end
 
+-- FNV-1a, 64 bits, as src/di_csv.c (Lua 5.4 integers wrap alike).
+local function fnv(s)
+  local h = -3750763034362895579 -- 14695981039346656037 as a signed integer
+  for i = 1, #s do h = (h ~ s:byte(i)) * 1099511628211 end
+  return string.format("%016x", h)
+end
+
 -- Reads the whole file; returns header (or nil, why), accepted rows, count
 -- of refused ones.  Each record starts on a later line than the one before,
 -- so more records than bytes means the reader is looping.
@@ -34,9 +46,12 @@ local function read_all(bytes, opts)
   local header, herr = r:header()
   if header == nil and type(herr) ~= "string" then fail("header() gave nil without a reason") end
   local rows, refused, n, prev = {}, 0, 0, 0
-  local limit = #bytes + 2
+  local limit, marked = #bytes + 2, 0
   while true do
     local row, a, line, bad = r:next()
+    local off = r:mark()
+    if off < marked or off > #bytes then fail("mark() %d after %d, of %d bytes", off, marked, #bytes) end
+    marked = off
     if row == nil then
       if a ~= nil then fail("a memfd gave nil, %s", tostring(a)) end
       break
@@ -68,6 +83,10 @@ local function read_all(bytes, opts)
     end
     if prev > lines then fail("a record on line %d of %d", prev, lines) end
   end
+  local off, hash = r:mark()
+  if header and off ~= #bytes then fail("mark() covers %d of %d bytes at the end", off, #bytes) end
+  if hash ~= fnv(bytes:sub(1, off)) then fail("mark()'s hash is not that of the first %d bytes", off) end
+  if r:digest(off) ~= hash then fail("digest(%d) differs from mark()", off) end
   local tell, sep = r:tell(), r:separator()
   if tell > #bytes then fail("tell() %d past the end %d", tell, #bytes) end
   r:close()

@@ -164,7 +164,13 @@ return function(bytes)
   if not ok then fail("interpret raised: %s", tostring(resp)) end
   if resp ~= nil then
     if type(resp) ~= "table" or err ~= nil then fail("interpret returned %s, %s", type(resp), type(err)) end
-    if status ~= 200 or resp.Success ~= true then fail("a response without Success = true on %d", status) end
+    local success = resp.Success
+    if success == nil then -- named in another case, as the service allows (call/reply.lua)
+      for k, x in pairs(resp) do
+        if type(k) == "string" and k:lower() == "success" then success = x end
+      end
+    end
+    if status ~= 200 or success ~= true then fail("a response without Success = true on %d", status) end
     return
   end
   if not errors.is_error(err) then fail("interpret returned no error object (%s)", type(err)) end

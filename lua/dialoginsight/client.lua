@@ -288,7 +288,9 @@ function Client:call_many(calls, opts)
 end
 
 --- call_many for streams too long to hold: next_call() returns the next
--- { service, method, params } (or nil when done), and done(i, result) gets
+-- { service, method, params }, false when it has none now (it is asked
+-- again after the next call completes: a call that done() makes), or nil
+-- when done; and done(i, result) gets
 -- each call's response or error object as it completes (i counts calls in
 -- the order next_call gave them).  Memory holds only the calls in flight.
 -- One call more than `concurrency` is prepared ahead, so that a completed
@@ -296,7 +298,7 @@ end
 -- asked before each call starts; once it returns true, nothing more is sent,
 -- and the calls prepared but not sent are dropped (done is not called for
 -- them): what a job stopped by Ctrl-C must not send.
--- @tparam function next_call returns the next call, or nil when done
+-- @tparam function next_call returns the next call, false when none now, or nil when done
 -- @tparam function done done(i, result): result is a response table or an error object
 -- @tparam[opt] table opts as `Client:call_many`'s, and `stop`
 -- @usage local i = 0
@@ -323,7 +325,7 @@ function Client:call_stream(next_call, done, opts)
   local n = 0
   self.engine:stream(function()
     local c = next_call()
-    if c == nil then return nil end
+    if not c then return c end
     n = n + 1
     return prepare_call(self, c, n, o, 3)
   end, done, o.concurrency or self.settings.concurrency, stop)

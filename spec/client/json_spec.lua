@@ -313,12 +313,13 @@ end)
 
 describe("core.decode_outcomes against core.decode #property", function()
   local property = require "support.property"
-  local TOP = { Success = true, ErrorCode = true, ErrorMessage = true, idRequest = true,
-                CreatedRecords = true, UpdatedRecords = true }
-  local REC = { IdRecord = true, Status = true, ValidationResult = true, Message = true }
+  -- the members kept, matched in any case (as the service matches names)
+  local TOP = { success = true, errorcode = true, errormessage = true, idrequest = true,
+                createdrecords = true, updatedrecords = true }
+  local REC = { idrecord = true, status = true, validationresult = true, message = true }
   local NAMES = { "Records", "IdRecord", "Status", "ValidationResult", "Message", "Success", "ErrorCode",
                   "ErrorMessage", "idRequest", "CreatedRecords", "UpdatedRecords", "ID", "Data", "Trace",
-                  "records", "x", "" }
+                  "records", "validationResult", "STATUS", "idrecord", "x", "" }
   local NUMBERS = { "0", "-0", "7", "-12", "42.0", "1.5", "2e3", "1E-2", "9007199254740993", "-9007199254740993",
                     "0.30000000000000004", "0.1234567890123456789", "1e400", "4e-324", "123456789012345678901234",
                     "1." .. string.rep("0", 70), string.rep("9", 70), "0." .. string.rep("0", 66) .. "1" }
@@ -371,24 +372,31 @@ describe("core.decode_outcomes against core.decode #property", function()
     return found
   end
 
-  -- What decode_outcomes must give, from what decode gave and the tree.
+  -- What decode_outcomes must give, from what decode gave and the tree:
+  -- the kept members under the names the server spelled.
   local function projected(full, tree)
     local t = {}
-    for k in pairs(TOP) do t[k] = full[k] end
-    local rnode = member(tree, "Records")
-    if full.Records ~= nil and rnode.kind == "array" then
-      t.Records = {}
-      for i, item in ipairs(rnode.items) do
-        local v = full.Records[i]
-        if item.kind == "object" then
-          local r = {}
-          for k in pairs(REC) do r[k] = v[k] end
-          v = r
+    for k, v in pairs(full) do
+      local lk = k:lower()
+      if TOP[lk] then
+        t[k] = v
+      elseif lk == "records" then
+        local rnode = member(tree, k)
+        if rnode.kind == "array" then
+          local list = {}
+          for i, item in ipairs(rnode.items) do
+            local e = v[i]
+            if item.kind == "object" then
+              local r = {}
+              for rk, rv in pairs(e) do if REC[rk:lower()] then r[rk] = rv end end
+              e = r
+            end
+            list[i] = e
+          end
+          v = list
         end
-        t.Records[i] = v
+        t[k] = v
       end
-    else
-      t.Records = full.Records
     end
     return t
   end

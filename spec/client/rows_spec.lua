@@ -136,6 +136,38 @@ describe("the C column plan agrees with the record builder", function()
       planned({ "Text", "Text" }, { "a", "x\"\\\1é" }))
   end)
 
+  it("declines a NUL in any text, which the builder refuses for the record alone", function()
+    local record = require "dialoginsight.records.record"
+    for _, kind in ipairs { "Text", "any", "raw" } do
+      assert.is_nil(planned({ "Text", kind }, { "a", "x\0y" }), kind)
+      assert.is_table(planned({ "Text", kind }, { "a", "x\1y" }), kind)
+    end
+    assert.is_nil(planned({ "Text" }, { "\0" }))
+    local b = record.contacts(nil, "EMail")
+    local _, problems = b:map { EMail = "a@example.com", FirstName = "An\0n" }
+    assert.are.same({ { field = "FirstName",
+      message = "holds a NUL character (byte 0), which the service refuses in text" } }, problems)
+    _, problems = b:map { EMail = "a@example.com", ["First\0Name"] = "Ann" }
+    assert.truthy(problems[1].message:find("^cannot be a field name: it holds a NUL character"))
+    _, problems = record.rows("id"):map { id = 1, ["c\0"] = "x", d = { nested = "a\0" } }
+    assert.are.equal(2, #problems)
+  end)
+
+  it("picks records of a batch into a batch of their own (a refused call sent again in parts)", function()
+    local b = core.row_batch()
+    for i = 1, 3 do assert.is_true(b:add({ ID = { key_f_a = "r" .. i }, Data = {} }, i + 1)) end
+    local p = b:pick { 3, 1 }
+    assert.are.equal(2, p:count())
+    assert.are.same({ 4, 2 }, { p:line(1), p:line(2) })
+    assert.are.same({ { ID = { key_f_a = "r3" }, Data = {} }, { ID = { key_f_a = "r1" }, Data = {} } },
+      core.decode(core.encode(p)))
+    assert.are.equal("[]", core.encode(b:pick {}))
+    assert.has_error(function() b:pick { 4 } end)
+    assert.has_error(function() b:pick { 0 } end)
+    p:close()
+    b:close()
+  end)
+
   it("keeps the rows it took for the rejects file, and frees them on close", function()
     local r = assert(core.csv_open(write_csv({ "a", "b" }, { { "x", "1" }, { "y", "" }, { "z", "q" } })))
     r:header()

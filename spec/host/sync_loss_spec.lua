@@ -8,6 +8,7 @@
 local sbx = require "support.sandbox"
 local H = require "support.host"
 local pcsv = require "support.csv"
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local batches = require "dialoginsight.cli.sync.batches"
 
@@ -51,14 +52,14 @@ local function journal(path)
   local text = assert(slurp(path), "no journal " .. path)
   local j = { ranges = {}, complete = false, rejects_size = 0 }
   for line in text:gmatch("([^\n]*)\n") do
-    local a, b, size = line:match("^B (%d+) (%d+) %d+ %d+ %d+ (%d+)$")
+    local a, b, size = line:match("^B (%d+) (%d+) %d+ %d+ %d+ (%d+) %d+ %x+ [01]$")
     if a then
       j.ranges[#j.ranges + 1] = { tonumber(a), tonumber(b) }
       j.rejects_size = math.max(j.rejects_size, tonumber(size))
     elseif line == "E" then
       j.complete = true
     else
-      assert(line:match("^DIJ1 size=%d+ key=%S+$"), "not a journal line: " .. line)
+      assert(line:match("^DIJ2 key=%S+$"), "not a journal line: " .. line)
     end
   end
   table.sort(j.ranges, function(x, y) return x[1] < y[1] end)
@@ -394,6 +395,77 @@ describe("sync loses no data", function()
     end)
   end)
 
+  describe("the run's files where the user says (--out-dir)", function()
+    it("an input in a read-only directory: refused without, synced and resumed with --out-dir", function()
+      local ro, out = TMP .. "/ro", TMP .. "/ro-out"
+      tmpfs(ro, "1m")
+      finally(function() unmount(ro) end)
+      os.execute("rm -rf " .. q(out) .. " && mkdir -p " .. q(out))
+      local path = rows_file(ro .. "/in.csv", 300, ragged(50))
+      must("mount -o remount,ro " .. q(ro), "make the tmpfs read-only")
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("Read-only file system", 1, true), r.err)
+      sbx.faults { { type = "status", status = 400, method = "contacts.merge", probability = 1 } }
+      r = run("sync contacts " .. q(path) .. " --out-dir " .. q(out) .. " --batch-size 50")
+      sbx.clear_faults()
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("run again with --resume (and --out-dir " .. out .. ")", 1, true), r.err)
+      assert.is_false(journal(out .. "/in.csv.di-journal").complete)
+      r = run("sync contacts " .. q(path) .. " --out-dir " .. q(out .. "/") .. " --resume")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 294 merged", 1, true), r.out)
+      assert.is_true(journal(out .. "/in.csv.di-journal").complete)
+      assert.are.same(ragged_lines(1, 300, 50), (rejected(out .. "/in.csv.rejects.csv")))
+    end)
+
+    it("checks its outputs as ever: no clobbering, no directory that is not one", function()
+      local dir = TMP .. "/outdir"
+      os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir .. "/out"))
+      local path = rows_file(dir .. "/in.csv", 100)
+      local before = slurp(path)
+      -- the journal's name in DIR is a link to the input
+      os.execute("ln -s ../in.csv " .. q(dir .. "/out/in.csv.di-journal"))
+      local mark = sbx.mark()
+      local r = run("sync contacts in.csv --out-dir out", { cwd = dir })
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("is the same file as the input", 1, true), r.err)
+      assert.are.equal(before, slurp(path))
+      os.remove(dir .. "/out/in.csv.di-journal")
+      for _, bad in ipairs { "nowhere", "in.csv" } do
+        r = run("sync contacts in.csv --out-dir " .. bad, { cwd = dir })
+        assert.are.equal(1, r.code, r.out .. r.err)
+        assert.truthy(r.err:find("--out-dir " .. bad .. ": ", 1, true), r.err)
+      end
+      assert.are.equal(0, merge_calls(mark))
+      -- the input's own directory is the default; --out-dir . is the current one
+      r = run("sync contacts " .. q(path) .. " --out-dir .", { cwd = dir .. "/out" })
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.is_true(journal(dir .. "/out/in.csv.di-journal").complete)
+      assert.is_nil(slurp(path .. ".di-journal"))
+      r = run("sync contacts --help")
+      assert.truthy(r.out:find("--out-dir DIR", 1, true), r.out)
+    end)
+  end)
+
+  describe("a header of a million unknown columns", function()
+    it("says the first 20 problems and how many more, in bounded time", function()
+      local path = TMP .. "/wide.csv"
+      spit(path, "EMail" .. string.rep(",x", 1000000) .. "\n" .. "a@example.com"
+        .. string.rep(",", 1000000) .. "\n")
+      os.remove(path .. ".di-journal")
+      local mark = sbx.mark()
+      local t0 = os.time()
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(1, r.code, r.out .. r.err)
+      local n = select(2, r.err:gsub("\n", ""))
+      assert.are.equal(22, n, r.err:sub(1, 500))
+      assert.truthy(r.err:find("... and 999980 more problems with the header's columns", 1, true), r.err)
+      assert.truthy(os.time() - t0 < 30)
+      assert.are.equal(0, merge_calls(mark))
+    end)
+  end)
+
   describe("one run per journal", function()
     after_each(function() sbx.clear_faults() end)
 
@@ -422,6 +494,224 @@ describe("sync loses no data", function()
     end)
   end)
 
+  describe("--resume checks what the input holds, not its size", function()
+    -- A run of 300 rows in batches of 50, whose journal is then cut back to
+    -- its first `keep` batches without E: the state a kill -9 leaves.
+    local function interrupted(path, n, keep, line)
+      rows_file(path, n, line)
+      local r = run("sync contacts " .. q(path) .. " --batch-size 50 --concurrency 1")
+      assert.truthy(r.code == 0 or r.code == 2, r.out .. r.err)
+      local kept, b = {}, 0
+      for l in slurp(path .. ".di-journal"):gmatch("([^\n]*)\n") do
+        if l:match("^B ") then b = b + 1 end
+        if l ~= "E" and b <= keep then kept[#kept + 1] = l end
+      end
+      spit(path .. ".di-journal", table.concat(kept, "\n") .. "\n")
+      sbx.reset({ contacts = 0 })
+    end
+
+    local function refused(path, pattern)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find(pattern), r.err)
+      assert.truthy(r.err:find("use --restart", 1, true), r.err)
+      assert.are.equal(0, merge_calls(mark))
+      -- the journal is left as it was, and --restart syncs the file as it is now
+      r = run("sync contacts " .. q(path) .. " --restart")
+      assert.truthy(r.code == 0 or r.code == 2, r.out .. r.err)
+    end
+
+    it("the same size, rows reordered: refused, nothing sent; --restart sends it all", function()
+      local path = TMP .. "/reorder.csv"
+      interrupted(path, 300, 3)
+      local text = slurp(path)
+      -- rows 1 and 2 swap places: the same bytes, the same size
+      local a, b = "s1@example.com,N1\n", "s2@example.com,N2\n"
+      local swapped = text:gsub(a .. b, b .. a, 1)
+      assert.are.equal(#text, #swapped)
+      spit(path, swapped)
+      refused(path, "reorder.csv changed since the journal was written: its first %d+ bytes, "
+        .. "which the confirmed batches were read from, are not the same now")
+      assert.are.equal(300, count_matching("^s%d+@example%.com$"))
+    end)
+
+    it("one byte changed in the confirmed part, or the file cut short: refused", function()
+      local path = TMP .. "/changed.csv"
+      interrupted(path, 300, 2)
+      spit(path, (slurp(path):gsub("N7\n", "X7\n", 1)))
+      refused(path, "are not the same now")
+      interrupted(path, 300, 4)
+      spit(path, slurp(path):sub(1, 2000))
+      refused(path, "changed since the journal was written: it holds 2000 bytes")
+    end)
+
+    it("replaced by a link to another file: refused; to a copy of the same bytes: resumed", function()
+      local dir = TMP .. "/relink"
+      os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
+      local path = dir .. "/in.csv"
+      interrupted(path, 300, 3)
+      local other = rows_file(dir .. "/other.csv", 300, function(i)
+        return string.format("o%d@example.com,N%d", i, i)
+      end)
+      spit(dir .. "/copy.csv", slurp(path))
+      os.execute("cd " .. q(dir) .. " && mv in.csv orig.csv && ln -s other.csv in.csv")
+      refused(path, "are not the same now")
+      assert.truthy(other)
+      interrupted(dir .. "/orig.csv", 300, 3)
+      os.execute("cd " .. q(dir) .. " && cp orig.csv.di-journal journal.keep && rm -f in.csv "
+        .. "&& ln -s copy.csv in.csv && cp journal.keep in.csv.di-journal")
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume --batch-size 50")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("(150 rows done by earlier runs)", 1, true), r.out)
+      assert.are.equal(3, merge_calls(mark)) -- the three batches the journal did not confirm
+    end)
+
+    it("rows appended after the confirmed part: resumed, the new rows sent too", function()
+      local path = TMP .. "/append.csv"
+      interrupted(path, 300, 3)
+      local f = assert(io.open(path, "ab"))
+      for i = 301, 340 do f:write(string.format("s%d@example.com,N%d\n", i, i)) end
+      f:close()
+      local r = run("sync contacts " .. q(path) .. " --resume --batch-size 50")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("340 rows", 1, true), r.out)
+      -- the rows the journal confirmed were not sent again; all the others were
+      assert.are.equal(190, count_matching("^s%d+@example%.com$"))
+      assert.is_nil(contacts()["s1@example.com"])
+      assert.is_table(contacts()["s340@example.com"])
+    end)
+
+    it("a last row without a line end, then the file grew: refused", function()
+      local path = TMP .. "/noeol.csv"
+      interrupted(path, 100, 2)
+      spit(path, slurp(path):sub(1, -2)) -- "s100@example.com,N100" without its LF
+      local r = run("sync contacts " .. q(path) .. " --restart --batch-size 50 --concurrency 1")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      -- the journal without E: the last batch, read to the end of the file, confirmed
+      local j = slurp(path .. ".di-journal")
+      assert.truthy(j:find(" 1\nE\n$"), j)
+      spit(path .. ".di-journal", j:sub(1, -3))
+      spit(path, slurp(path) .. "1,Later\n") -- the last row now reads s100@example.com,N1001
+      refused(path, "grew after its last row, which had no line end, was read")
+    end)
+
+    it("a journal of an older version (DIJ1): refused, with --restart as the way on", function()
+      local path = rows_file(TMP .. "/dij1.csv", 100)
+      spit(path .. ".di-journal", "DIJ1 size=" .. #slurp(path) .. " key=EMail\nB 1 50 50 0 0 0\n")
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("older version of dialoginsight (DIJ1), which identified the input "
+        .. "by its size alone", 1, true), r.err)
+      r = run("sync contacts " .. q(path))
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("unfinished journal of an older version", 1, true), r.err)
+      assert.are.equal(0, merge_calls(mark))
+      r = run("sync contacts " .. q(path) .. " --restart")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.are.equal(100, count_matching("^s%d+@example%.com$"))
+    end)
+  end)
+
+  describe("one bad record takes no good one with it", function()
+    after_each(function() sbx.clear_faults() end)
+
+    it("a NUL in a field: that row rejected before sending, the batch's others merged", function()
+      local path = rows_file(TMP .. "/nul.csv", 300, function(i)
+        if i == 7 then return "s7@example.com,A\0n" end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 299 merged", 1, true), r.out)
+      local lines, reasons = rejected(path .. ".rejects.csv")
+      assert.are.same({ 8 }, lines)
+      assert.are.equal("FirstName holds a NUL character (byte 0), which the service refuses in text",
+        reasons[8])
+      assert.are.equal(3, merge_calls(mark))
+      assert.are.equal(299, count_matching("^s%d+@example%.com$"))
+    end)
+
+    it("a whole-batch refusal naming a record: that row rejected, the others sent again", function()
+      sbx.faults { { type = "refuse", match = "POISON", method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison.csv", 300, function(i)
+        if i == 7 or i == 130 then return string.format("s%d@example.com,POISON%d", i, i) end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 298 merged", 1, true), r.out)
+      local lines, reasons = rejected(path .. ".rejects.csv")
+      assert.are.same({ 8, 131 }, lines)
+      assert.truthy(reasons[8]:find("^refused by the server: .*Records%[1%]%.Data%.f_FirstName is "
+        .. "refused %(injected fault"), reasons[8])
+      -- the batches of rows 1-100 and 101-200: refused, then the named record and the rest
+      assert.are.equal(3 + 3 + 1, merge_calls(mark))
+      assert.are.equal(298, count_matching("^s%d+@example%.com$"))
+      assert.is_true(covers(journal(path .. ".di-journal"), 300))
+    end)
+
+    it("a whole-batch refusal naming none: halves until the row, within 2n - 1 calls", function()
+      sbx.faults { { type = "refuse", match = "POISON", name = false, method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison2.csv", 100, function(i)
+        if i == 37 then return "s37@example.com,POISON" end
+      end)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --concurrency 3")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.are.same({ 38 }, (rejected(path .. ".rejects.csv")))
+      assert.are.equal(99, count_matching("^s%d+@example%.com$"))
+      -- one call, then two per halving: 100, 50, 25, 13, 7, 4, 2, 1
+      local calls = merge_calls(mark)
+      assert.truthy(calls <= 1 + 2 * 7, calls)
+    end)
+
+    it("a batch refused record by record: 2n - 1 calls, each row rejected once", function()
+      sbx.faults { { type = "refuse", match = "@", method = "contacts.merge" } }
+      local path = rows_file(TMP .. "/poison3.csv", 10)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --batch-size 10")
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.are.same({ 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, (rejected(path .. ".rejects.csv")))
+      assert.are.equal(19, merge_calls(mark))
+    end)
+  end)
+
+  describe("a reply that says nothing of its records is not a reject", function()
+    after_each(function() sbx.clear_faults() end)
+
+    for _, shape in ipairs { "empty", "none", "short" } do
+      it("Records " .. shape .. ": exit 1, nothing rejected, the batch unconfirmed; --resume", function()
+        local path = rows_file(TMP .. "/silent-" .. shape .. ".csv", 300)
+        sbx.faults { { type = "outcomes", shape = shape, method = "contacts.merge" } }
+        local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+        assert.are.equal(1, r.code, r.out .. r.err)
+        assert.truthy(r.err:find("is unconfirmed", 1, true), r.err)
+        assert.truthy(r.err:find("--resume", 1, true), r.err)
+        assert.are.same({}, (rejected(path .. ".rejects.csv")))
+        assert.is_false(journal(path .. ".di-journal").complete)
+        assert.truthy(count_matching("^s%d+@example%.com$") > 0) -- the server holds them
+        sbx.clear_faults()
+        r = run("sync contacts " .. q(path) .. " --resume")
+        assert.are.equal(0, r.code, r.out .. r.err)
+        assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
+      end)
+    end
+
+    it("members named camelCase: read as the service names them, every row merged", function()
+      local path = rows_file(TMP .. "/camel.csv", 300, function(i)
+        if i == 9 then return "not-an-email,N9" end
+      end)
+      sbx.faults { { type = "outcomes", shape = "camel", method = "contacts.merge" } }
+      local r = run("sync contacts " .. q(path))
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 299 merged (299 created, 0 updated), 1 rejected", 1, true), r.out)
+      assert.are.same({ 10 }, (rejected(path .. ".rejects.csv")))
+    end)
+  end)
+
   describe("a reply that cannot be decoded is not a reject", function()
     after_each(function() sbx.clear_faults() end)
 
@@ -444,32 +734,58 @@ describe("sync loses no data", function()
       end)
     end
 
-    it("a reply missing a record's outcome leaves the batch unconfirmed, nothing rejected", function()
+    it("a reply that says nothing of a record leaves the batch unconfirmed, nothing rejected", function()
       local run_ = { header = { "EMail" }, sep = "," }
-      local function batch()
-        return { first = 1, last = 2, rows = { { "a@example.com" }, { "b@example.com" } },
-                 lines = { 2, 3 }, records = {}, rejects = {}, created = 0, updated = 0 }
+      local function part()
+        local b = { first = 1, last = 2, rows = { { "a@example.com" }, { "b@example.com" } },
+                    lines = { 2, 3 }, rejects = {}, created = 0, updated = 0, json = core.row_batch() }
+        for i, e in ipairs { "a@example.com", "b@example.com" } do
+          assert(b.json:add({ ID = { key_f_EMail = e }, Data = {} }, i + 1))
+        end
+        return batches.whole(b), b
       end
       local ok = { Status = "Created", ValidationResult = "OK" }
-      for _, reply in ipairs { { Records = { ok } }, { Records = { ok, false } }, { Success = true } } do
-        local b = batch()
-        local err = batches.outcomes(run_, b, reply)
+      for _, reply in ipairs {
+        { Records = { ok } }, { Records = { ok, false } }, { Success = true }, {},
+        { Records = { {}, {} } }, { Records = { ok, ok, ok } },
+        { Records = { ok, { IdRecord = 5, Status = "Pending" } } },
+        { Records = { ok, { IdRecord = 0 } } },
+        { Records = { ok, { ValidationResult = 0, Status = "Error" } } },
+      } do
+        local p, b = part()
+        local err = batches.outcomes(run_, p, reply)
         assert.truthy(errors.is_error(err))
         assert.are.equal("decode", err.kind)
-        assert.truthy(tostring(err):find("of the batch of lines 2-3: the batch is unconfirmed", 1, true))
+        assert.truthy(tostring(err):find("the batch of lines 2-3 is unconfirmed", 1, true), tostring(err))
         assert.are.same({}, b.rejects)
       end
-      local b = batch()
-      assert.are.equal("decode", batches.outcomes(run_, b, errors.new { kind = "decode",
+      local p, b = part()
+      assert.are.equal("decode", batches.outcomes(run_, p, errors.new { kind = "decode",
         message = "reply is not a JSON object" }).kind)
       assert.are.same({}, b.rejects)
-      -- the server's own refusal of the batch is a reject of every row
-      b = batch()
-      assert.is_nil(batches.outcomes(run_, b, errors.new { kind = "api", code = "InvalidParameter",
-        message = "too many records" }))
-      assert.are.equal(2, #b.rejects)
-      b = batch()
-      assert.is_nil(batches.outcomes(run_, b, { Records = { ok, { Status = "Error",
+      -- members named in another case are read as the service names them
+      p, b = part()
+      assert.is_nil(batches.outcomes(run_, p, { records = { { status = "Created",
+        validationResult = "OK" }, { STATUS = "Updated", validationresult = "InvalidType",
+        message = "bad e-mail" } } }))
+      assert.are.same({ 1, 0, 1, 0 }, { b.created, b.updated, #b.rejects, b.waiting })
+      assert.truthy(b.rejects[1][2]:find("refused by the server: bad e-mail", 1, true))
+      -- a refusal of the whole call rejects nothing: the call is sent again in parts
+      p, b = part()
+      local fatal, parts = batches.outcomes(run_, p, errors.new { kind = "api",
+        code = "InvalidParameter", message = "too many records" })
+      assert.is_nil(fatal)
+      assert.are.same({}, b.rejects)
+      assert.are.same({ 1, 1 }, { parts[1].n, parts[2].n })
+      assert.are.equal(2, b.waiting)
+      -- ... until a record alone is refused: that is its rejection
+      assert.is_nil((batches.outcomes(run_, parts[1], { Records = { ok } })))
+      assert.is_nil((batches.outcomes(run_, parts[2], errors.new { kind = "api",
+        code = "InvalidParameter", message = "Records[1].Data.f_X holds a NUL character" })))
+      assert.are.same({ 1, 1, 0 }, { b.created, #b.rejects, b.waiting })
+      assert.are.equal(3, b.rejects[1][1])
+      p, b = part()
+      assert.is_nil(batches.outcomes(run_, p, { Records = { ok, { Status = "Error",
         ValidationResult = "InvalidType", Message = "bad e-mail" } } }))
       assert.are.equal(1, b.created)
       assert.are.equal(1, #b.rejects)

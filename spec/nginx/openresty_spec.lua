@@ -107,6 +107,11 @@ describe("nginx example", function()
         { 422, "newsletter must be true or false", { body = "email=a@example.com&newsletter=maybe" } },
         { 422, "first_name", { body = "email=a@example.com&first_name=" .. string.rep("x", 101) } },
         { 413, "too large", { body = "email=a@example.com&first_name=" .. string.rep("x", 20000) } },
+        -- a NUL, which Dialog Insight refuses for the whole request: the client's error, not a 502
+        { 422, "first_name must not hold a NUL character", { body = "email=a@example.com&first_name=A%00n" } },
+        { 422, "first_name must not hold a NUL character", { type = "application/json",
+                                                             body = '{"email": "a@example.com", "first_name": "A\\u0000n"}' } },
+        { 422, "email is not a valid address", { body = "email=a%00b@example.com" } },
       }
       for _, case in ipairs(cases) do
         local status, body, headers = H.http(inst.url .. "subscribe", case[3])

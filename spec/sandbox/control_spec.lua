@@ -239,6 +239,54 @@ describe("control: faults", function()
     assert.equal(400, r.status)
   end)
 
+  it("outcomes rewrites a processed Merge's reply: records that say nothing, none, one fewer, camelCase", function()
+    local recs = { H.rec("o1@example.com"), H.rec("o2@example.com") }
+    H.faults({ { type = "outcomes", next = 1, method = "contacts.merge" } })
+    local r = H.merge(recs)
+    assert.equal(200, r.status)
+    assert.same({ {}, {} }, r.json.Records)
+    assert.is_table(H.contact("o1@example.com"), "the call was processed")
+    H.faults({ { type = "outcomes", shape = "none", next = 1, method = "contacts.merge" } })
+    r = H.merge(recs)
+    assert.is_true(r.json.Success)
+    assert.is_nil(r.json.Records)
+    H.faults({ { type = "outcomes", shape = "short", next = 1, method = "contacts.merge" } })
+    assert.equal(1, #H.merge(recs).json.Records)
+    H.faults({ { type = "outcomes", shape = "camel", next = 1, method = "contacts.merge" } })
+    r = H.merge(recs)
+    assert.is_true(r.json.success)
+    assert.is_nil(r.json.Success)
+    assert.same({ "OK", "Updated" }, { r.json.records[1].validationResult, r.json.records[1].status })
+    assert.equal("outcomes", H.log()[1].fault)
+    for _, bad in ipairs { { shape = "other" }, { after_processing = true }, { ms = 1 } } do
+      bad.type = "outcomes"
+      local _, rr = H.control("POST", "faults", { faults = { bad } })
+      assert.equal(400, rr.status)
+    end
+  end)
+
+  it("refuse refuses a whole Merge holding its match, naming the record or not, storing nothing", function()
+    H.faults({ { type = "refuse", match = "BAD", method = "contacts.merge" } })
+    local r = H.merge({ H.rec("p1@example.com"), H.rec("p2@example.com", { f_FirstName = "xBADx" }) })
+    assert.equal(200, r.status)
+    assert.is_false(r.json.Success)
+    assert.equal("InvalidParameter", r.json.ErrorCode)
+    assert.truthy(r.json.ErrorMessage:find("^Records%[2%]%.Data%.f_FirstName is refused"), r.json.ErrorMessage)
+    assert.is_nil(H.contact("p1@example.com"))
+    assert.is_true(H.merge({ H.rec("p1@example.com") }).json.Success, "a call without it goes through")
+    H.control("DELETE", "faults")
+    H.faults({ { type = "refuse", match = "BAD", name = false, method = "contacts.merge" } })
+    r = H.merge({ H.rec("p3@example.com", { f_FirstName = "BAD" }) })
+    assert.equal("A record of the call is refused (injected fault)", r.json.ErrorMessage)
+    assert.equal("refuse", H.log()[1].fault)
+    for _, bad in ipairs { {}, { match = "" }, { match = 5 }, { match = "x", name = "no" },
+                           { match = "x", after_processing = true } } do
+      bad.type = "refuse"
+      local _, rr = H.control("POST", "faults", { faults = { bad } })
+      assert.equal(400, rr.status)
+    end
+  end)
+
   it("body answers 200 with the given text, verbatim", function()
     local text = '{"Success":true,"Records":[{"idContact":9223372036854775808}],"TotalRecords":1}'
     H.faults({ { type = "body", body = text, next = 1, method = "contacts.get" } })

@@ -52,34 +52,53 @@ local function kind_of(status, code, message, limits)
   return "http"
 end
 
+-- A member of the envelope, named as the service matches names on input:
+-- exactly, else case-insensitively (`success`, `errorMessage`).
+local function member(t, name)
+  local v = t[name]
+  if v ~= nil then return v end
+  local lname = name:lower()
+  for k, x in pairs(t) do
+    if type(k) == "string" and k:lower() == lname then return x end
+  end
+  return nil
+end
+
 --- The response table of an HTTP exchange of entry's method, or nil, err.
 -- redact(s) hides the key in anything the server echoes; limits: the
 -- patterns of a call-limit message (M.limits; default M.LIMIT_MESSAGES).
+-- A 200 reply is a success only with Success true, a refusal (api) only
+-- with Success false: one that says neither says nothing of the call
+-- (decode), and its records must not be read as refused.
 function M.interpret(entry, status, body, retry_after, redact, limits, decode)
   local resp, why = (decode or core.decode)(body)
+  local success
+  if type(resp) == "table" then success = member(resp, "Success") end
   if status == 200 then
-    if type(resp) ~= "table" then
+    if type(resp) ~= "table" or type(success) ~= "boolean" then
       return nil, errors.new {
         kind = "decode", service = entry.service, method = entry.method, status = status,
         -- redact before cutting, so no prefix of the key can survive the cut
-        message = "reply is not a JSON object: " .. (why and redact(tostring(why))
-          or redact(body):sub(1, 60)),
+        message = type(resp) ~= "table" and ("reply is not a JSON object: " .. (why
+          and redact(tostring(why)) or redact(body):sub(1, 60)))
+          or "the reply says neither Success true nor false",
       }
     end
-    if resp.Success == true then return resp end
+    if success then return resp end
   end
   resp = type(resp) == "table" and resp or {}
-  local code = type(resp.ErrorCode) == "string" and resp.ErrorCode or nil
-  local message = resp.ErrorMessage
+  local code = member(resp, "ErrorCode")
+  code = type(code) == "string" and code or nil
+  local message = member(resp, "ErrorMessage")
   local kind = kind_of(status, code, message, limits or DEFAULT_LIMITS)
   if type(message) ~= "string" then
-    message = status == 200 and "the call failed (Success is not true)"
+    message = status == 200 and "the call failed (Success is false)"
       or ("HTTP " .. status .. " from the server")
   end
   -- idRequest and ErrorCode come from the server as they are: a reply that
   -- is not the documented envelope must not give an error object that
   -- tostring() cannot print (found by fuzz/fuzz_decode), nor echo the key.
-  local rid = resp.idRequest
+  local rid = member(resp, "idRequest")
   if type(rid) ~= "string" and type(rid) ~= "number" then rid = nil end
   return nil, errors.new {
     kind = kind, status = status, code = redact(code),

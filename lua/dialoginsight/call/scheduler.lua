@@ -224,6 +224,8 @@ local function pull(run)
     local req = run.next_req()
     if req == nil then
       run.exhausted = true
+    elseif req == false then
+      break -- none now: asked again once a call completes
     else
       run.produced = run.produced + 1
       local err = errors.is_error(req) and req or run.s:refused(req)
@@ -370,7 +372,10 @@ end
 -- flight or waiting for a back-off, whatever the total.
 --   next_req()       -> a request, an error object (a call that failed
 --                       before it could be sent; handed straight to done),
---                       or nil when there are no more
+--                       false when there is none now (a later done() may
+--                       make one: it is asked again after each completion;
+--                       with no call in flight, the stream ends), or nil
+--                       when there are no more
 --   done(i, result)  -> called once per call, i counting from 1 in the order
 --                       next_req produced them; result is the response or
 --                       the error object

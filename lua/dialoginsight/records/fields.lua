@@ -104,28 +104,43 @@ function M.datetime(v) return stamp(v, true) end
 
 -- Values per DataType ----------------------------------------------------------
 
---- Why the string s cannot be sent (invalid UTF-8, checked with the
--- encoder's own rules), or nil.  Checked per value: caught only when the
--- whole call is encoded, it would refuse every record of the call.
-function M.utf8_problem(s)
+--- Why the string s cannot be sent as text, or nil: invalid UTF-8
+-- (checked with the encoder's own rules), or a NUL character, which the
+-- service refuses in any text of a request.  Checked per value: caught by
+-- the encoder or the service, either would refuse every record of the call
+-- (src/di_rows.c declines the same values, for this function to name).
+function M.text_problem(s)
+  if s:find("\0", 1, true) then
+    return "holds a NUL character (byte 0), which the service refuses in text"
+  end
   if not s:find("[\128-\255]") then return nil end
   local ok, why = core.encode(s)
   if ok then return nil end
   return "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")"
 end
 
+-- Why a value given as it is cannot be sent: the text_problem of a string
+-- in it (a member name too), or nil.
+local function value_problem(v, depth)
+  if type(v) == "string" then return M.text_problem(v) end
+  if type(v) ~= "table" or depth > 64 then return nil end -- deeper: the encoder refuses it
+  for k, x in pairs(v) do
+    local why = value_problem(k, depth + 1) or value_problem(x, depth + 1)
+    if why then return why end
+  end
+  return nil
+end
+
 -- A table that looks like os.date("*t") and no field type to go by: a date
--- when it has no time of day, else a date-time.  A string is sent as it
--- is, if it can be.
+-- when it has no time of day, else a date-time.  Anything else is sent as
+-- it is, if it can be.
 local function untyped(v)
   if type(v) == "table" and getmetatable(v) == nil and v.year ~= nil then
     local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
     return stamp(v, timed), "is not a valid date"
   end
-  if type(v) == "string" then
-    local why = M.utf8_problem(v)
-    if why then return nil, why end
-  end
+  local why = value_problem(v, 0)
+  if why then return nil, why end
   return v
 end
 
@@ -165,7 +180,7 @@ local CONVERT = {
       v = (v == floor(v) and math.abs(v) < 2^53) and format("%d", v) or tostring(v)
     end
     if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
-    local bad = M.utf8_problem(v)
+    local bad = M.text_problem(v)
     if bad then return nil, bad end
     -- a string is never shorter in bytes than in characters: only a long
     -- one needs counting (utf8_len builds a string)
@@ -316,10 +331,10 @@ function M.closest(name, candidates)
   return best
 end
 
-local function unknown(name, list, what)
+local function unknown(name, list, what, guess_none)
   local names = {}
   for _, m in ipairs(list) do names[#names + 1] = m.name end
-  local guess = M.closest(name, names)
+  local guess = not guess_none and M.closest(name, names)
   return "is not " .. what .. " of the project"
     .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
 end
@@ -334,8 +349,9 @@ end
 
 --- The meta of a contact field named by its friendly or wire name: with an
 -- index (idx), the project's field or nil, why; without one, a meta that
--- only knows the wire name.
-function M.resolve(name, idx)
+-- only knows the wire name.  guess_none: why names no close field (a
+-- header of a million unknown columns must not cost a guess each).
+function M.resolve(name, idx, guess_none)
   if not idx then
     return { name = name, wire = is_wire(name) and name or "f_" .. name }
   end
@@ -343,7 +359,7 @@ function M.resolve(name, idx)
   if meta then return meta end
   if not is_wire(name) then meta = idx.optins[name:lower()] end
   if meta then return meta end
-  return nil, unknown((name:gsub("^f_", "")), idx.schema.fields, "a field")
+  return nil, unknown((name:gsub("^f_", "")), idx.schema.fields, "a field", guess_none)
 end
 
 --- The meta of an opt-in named without its prefix.

@@ -7,15 +7,19 @@ local M = {}
 
 M.BATCH_SIZE = 100 -- records per Merge call [assumed], as docs/wire.md's default
 
--- Status -> outcome.  Only "Updated" was ever seen on the wire; the others
--- are [assumed] (docs/wire.md).  A status not in this table is read by its
--- ValidationResult alone: OK means the server took the record ("accepted",
--- the raw status kept), anything else is a rejection.
-M.STATUS = { Created = "created", Updated = "updated", Skipped = "skipped" }
+-- Status -> outcome, by the lower-cased status.  Only "Updated" was ever
+-- seen on the wire; the others are [assumed] (docs/wire.md).
+M.STATUS = { created = "created", updated = "updated", skipped = "skipped" }
 
 -- Statuses that say the record was refused whatever ValidationResult says
 -- [assumed]: a server that reports a refusal in Status alone.
-M.ERROR_STATUS = { Error = true, Failed = true, Failure = true, Rejected = true, Invalid = true }
+M.ERROR_STATUS = { error = true, failed = true, failure = true, rejected = true, invalid = true }
+
+-- Kinds of failure of a whole Merge call that are a refusal of what it
+-- holds: the server's (api: Success false) or the encoder's (validation).
+-- Its records are sent again in parts (M.split) until the refusal is a
+-- single record's.
+M.REFUSED = { api = true, validation = true }
 
 -- A boolean option: true or false only, its default when absent.  These
 -- are guards (update = false keeps existing contacts as they are), so a
@@ -45,41 +49,80 @@ function M.options(opts)
   }
 end
 
---- The outcome of a Records[i] the server accepted (created, updated,
--- skipped, or "accepted" for a status this library does not know), or nil
--- when outcome() would say rejected.  It builds no table: a sync asks it
--- first for each of its rows.
-function M.accepted(rec)
-  local vr = rec.ValidationResult
-  if vr ~= nil and vr ~= "OK" then return nil end
-  local st = M.STATUS[rec.Status]
-  if st then return st end
-  if M.ERROR_STATUS[rec.Status] then return nil end
-  -- an unknown status with ValidationResult OK (or none) and an id: taken
-  if vr == "OK" or (rec.IdRecord ~= nil and rec.IdRecord ~= 0) then return "accepted" end
+--- A member of a reply object, named as the service matches names on
+-- input: exactly, else case-insensitively (a server may well answer
+-- `records`, `validationResult`).  nil when absent.
+function M.member(t, name)
+  local v = t[name]
+  if v ~= nil then return v end
+  local lname = name:lower()
+  for k, x in pairs(t) do
+    if type(k) == "string" and k:lower() == lname then return x end
+  end
   return nil
 end
 
---- The outcome of one Records[i] of a Merge reply:
+-- ValidationResult and Status of a reply's record: by their exact names,
+-- else (neither there) as M.member finds them.
+local function said(rec)
+  local vr, st = rec.ValidationResult, rec.Status
+  if vr == nil and st == nil then
+    vr, st = M.member(rec, "ValidationResult"), M.member(rec, "Status")
+  end
+  return vr, st
+end
+
+--- What the server said of Records[i] of a Merge reply: "created",
+-- "updated", "skipped", "accepted" (ValidationResult OK with a status this
+-- library does not know) or "rejected" (a ValidationResult other than OK,
+-- or a refusal status); nil when it says neither (no ValidationResult and
+-- no status it knows, or values that are not text): the outcome is
+-- unknown, and the record is never read as rejected.  Builds no table: a
+-- sync asks it for each of its rows.
+function M.verdict(rec)
+  if type(rec) ~= "table" then return nil end
+  local vr, st = said(rec)
+  if (vr ~= nil and type(vr) ~= "string") or (st ~= nil and type(st) ~= "string") then
+    return nil
+  end
+  local ok = vr ~= nil and vr:upper() == "OK"
+  if vr ~= nil and not ok then return "rejected" end
+  if st ~= nil then
+    local l = st:lower()
+    if M.ERROR_STATUS[l] then return "rejected" end
+    if M.STATUS[l] then return M.STATUS[l] end
+  end
+  return ok and "accepted" or nil
+end
+
+--- The error of a record whose outcome the reply leaves unknown (kind
+-- decode, outcome "unknown": the server may hold it).
+function M.unknown(service, why)
+  return errors.new { kind = "decode", service = service, method = "Merge", outcome = "unknown",
+                      message = why .. ": what became of the record is unknown" }
+end
+
+--- The outcome of one Records[i] of a Merge reply, M.verdict(rec) known:
 -- { outcome = created|updated|skipped|accepted|rejected, status = (the
 -- server's Status, as sent), id =, reason =, code =, field = }.
 -- friendly(wire) names a field the server's message quotes; from_wire maps
 -- a returned Record.
 function M.outcome(rec, friendly, from_wire)
-  local o = { id = (rec.IdRecord ~= nil and rec.IdRecord ~= 0) and rec.IdRecord or nil,
-              status = rec.Status }
-  local st = M.accepted(rec)
-  if st then
-    o.outcome, o.reason = st, rec.Message
-  else
-    o.outcome = "rejected"
-    o.reason = rec.Message or rec.ValidationResult or tostring(rec.Status)
-    o.code = rec.ValidationResult
+  local vr, st = said(rec)
+  local id, msg = M.member(rec, "IdRecord"), M.member(rec, "Message")
+  local o = { id = (id ~= nil and id ~= 0) and id or nil, status = st,
+              outcome = M.verdict(rec) }
+  if o.outcome == "rejected" then
+    o.reason = msg or vr or tostring(st)
+    o.code = vr
     -- the server quotes the field it refuses: "Field 'f_Points' expects ..."
-    local quoted = type(rec.Message) == "string" and rec.Message:match("'([%w_]+)'")
+    local quoted = type(msg) == "string" and msg:match("'([%w_]+)'")
     if quoted then o.field = friendly(quoted) end
+  else
+    o.reason = msg
   end
-  if rec.Record and from_wire then o.record = from_wire(rec.Record) end
+  local r = M.member(rec, "Record")
+  if type(r) == "table" and from_wire then o.record = from_wire(r) end
   return o
 end
 
@@ -93,25 +136,55 @@ end
 
 --- Reads the result of one Merge call of n records (the response, or the
 -- error object of a call that failed) record by record: calls
--- visit(k, outcome, rec, err) for k = 1..n, where outcome is "created",
--- "updated", "skipped" or "accepted" (rec: the reply's Records[k]), "rejected" (rec:
--- as outcome() reads it), or "failed" (err: why no outcome is known).
--- Builds no table per record: a sync reads its rows through it.
+-- visit(k, outcome, rec, err) for k = 1..n, where outcome is M.verdict's
+-- (rec: the reply's Records[k]), or "failed" (err: why no outcome is
+-- known: the call failed, or the reply says nothing of record k, or its
+-- Records do not match the call's, one for one).  Builds no table per
+-- record: a sync reads its rows through it.
 function M.settle(res, n, service, visit)
   if errors.is_error(res) then
     for k = 1, n do visit(k, "failed", nil, res) end
     return
   end
-  local recs = type(res.Records) == "table" and res.Records or {}
+  local recs = type(res) == "table" and M.member(res, "Records") or nil
+  local count = type(recs) == "table" and #recs or nil
+  if count ~= n then
+    local err = M.unknown(service, "the Merge reply has " .. (count and (count .. " outcomes")
+      or "no Records") .. " for the " .. n .. " records sent")
+    for k = 1, n do visit(k, "failed", nil, err) end
+    return
+  end
   for k = 1, n do
     local rec = recs[k]
-    if type(rec) ~= "table" then
-      visit(k, "failed", nil, errors.new { kind = "decode", service = service, method = "Merge",
-        message = "the Merge reply has no outcome for record " .. k })
+    local v = M.verdict(rec)
+    if v then
+      visit(k, v, rec)
     else
-      visit(k, M.accepted(rec) or "rejected", rec)
+      visit(k, "failed", nil, M.unknown(service, "the Merge reply says nothing of record " .. k
+        .. " (neither a ValidationResult nor a Status this library knows)"))
     end
   end
+end
+
+--- How to send again the n records of a Merge call refused as a whole
+-- (err, M.REFUSED): two lists of their positions, the record the refusal
+-- names (`Records[k]`, counted from 1 as the sandbox does) alone and the
+-- others, or else the two halves; nil when n is 1 (the refusal is then
+-- the record's).  Each split parts a call in two, so a call of n records
+-- costs at most 2n - 1 calls in all, whatever the replies.
+function M.split(err, n)
+  if n < 2 then return nil end
+  local k = tonumber(tostring(err.message):lower():match("records%[(%d+)%]"))
+  local a, b = {}, {}
+  if k and k >= 1 and k <= n then
+    a[1] = k
+    for i = 1, n do if i ~= k then b[#b + 1] = i end end
+  else
+    local h = math.floor(n / 2)
+    for i = 1, h do a[i] = i end
+    for i = h + 1, n do b[#b + 1] = i end
+  end
+  return a, b
 end
 
 return M

@@ -27,8 +27,10 @@ local NULL = core.null
 local Builder = {}
 Builder.__index = Builder
 
+local MAX_GUESSES = 100 -- unknown names given a "did you mean", per builder
+
 local function new(b)
-  b.steps = {}
+  b.steps, b.guessed = {}, 0
   return setmetatable(b, Builder)
 end
 
@@ -67,8 +69,12 @@ end
 local function contact_step(b, name)
   if name == "idContact" then return { field = name, id = true } end
   if name:match("^key_") then return { field = name, raw = true, wire = name } end
-  local meta, why = fields.resolve(name, b.idx)
-  if not meta then return { field = name, fixed = why } end
+  -- the closest field is guessed for the first unknown names only
+  local meta, why = fields.resolve(name, b.idx, b.guessed >= MAX_GUESSES)
+  if not meta then
+    b.guessed = b.guessed + 1
+    return { field = name, fixed = why }
+  end
   return { field = name, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
            kind = fields.kind(meta), required = meta.required, key = meta.wire == b.key_wire }
 end
@@ -80,7 +86,10 @@ end
 function Builder:step(name)
   local s = self.steps[name]
   if s then return s end
-  if self.rows then
+  local why = fields.text_problem(name)
+  if why then
+    s = { field = name, fixed = "cannot be a " .. self.what .. " name: it " .. why }
+  elseif self.rows then
     s = name:match("^key_") and { field = name, raw = true, wire = name }
       or { field = name, wire = name, conv = fields.converter(nil), kind = "any",
            key = name == self.key_wire }
@@ -97,6 +106,8 @@ function Builder:optin_step(name)
   local s = self.steps[k]
   if s then return s end
   local meta, why = fields.resolve_optin(name, self.idx)
+  local bad = fields.text_problem(name)
+  if bad then meta, why = nil, "cannot be an opt-in name: it " .. bad end
   s = meta and { field = k, name = meta.name, wire = meta.wire, conv = fields.converter(meta),
                  kind = fields.kind(meta) }
     or { field = k, fixed = why }
@@ -115,7 +126,7 @@ local function put(s, v, id, data)
     return nil
   end
   if s.raw then
-    local why = type(v) == "string" and fields.utf8_problem(v)
+    local why = type(v) == "string" and fields.text_problem(v)
     if why then return nil, why end
     id[s.wire] = v
     return nil

@@ -169,18 +169,20 @@ end
 -- its outcome (records/merge.lua), or nil, err.  A record the server
 -- refuses is an error too, as one refused before sending is: kind
 -- "rejected", with the server's message, field and code (ValidationResult).
+-- A reply that does not say what became of it is a decode error with
+-- outcome "unknown" (the server may hold it).
 -- scope: members the call carries (a relational table's idTable).
 function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
   if item.problems then return nil, fields.invalid(item.problems, service, "Merge") end
   local params = { Records = core.array { item.record }, MergeOptions = merge.options(opts) }
   for k, v in pairs(scope or {}) do params[k] = v end
-  local recs, err = M.result(client, service, "Merge", params, opts)
-  if not recs then return nil, err end
-  if type(recs[1]) ~= "table" then
-    return nil, errors.new { kind = "decode", service = service, method = "Merge",
-      message = "the Merge reply has no outcome for the record" }
-  end
-  local o = merge.outcome(recs[1], friendly, from_wire)
+  local resp, err = client:call(service, "Merge", params, request.call_options(opts))
+  if not resp then return nil, err end
+  local o
+  merge.settle(resp, 1, service, function(_, outcome, rec, why)
+    if outcome == "failed" then err = why else o = merge.outcome(rec, friendly, from_wire) end
+  end)
+  if not o then return nil, err end
   if o.outcome == "rejected" then
     return nil, errors.new { kind = "rejected", service = service, method = "Merge",
       message = tostring(o.reason), field = o.field, code = o.code, id = o.id }
@@ -204,10 +206,22 @@ local function chunks(items, size)
   return list
 end
 
+-- The records of part at positions list, as a part of their own.
+local function subpart(part, list)
+  local p = { index = {}, records = {} }
+  for j, k in ipairs(list) do p.index[j], p.records[j] = part.index[k], part.records[k] end
+  return p
+end
+
 --- Sends the valid items in chunks of opts.batch_size through call_many and
 -- returns the summary { created, updated, skipped, accepted, rejected, failed,
 -- records = { outcome per item, in input order } }.  A failed chunk marks
--- each of its records failed, with the error.
+-- each of its records failed, with the error; so does a reply that does
+-- not say what became of a record (error.outcome "unknown": it may be
+-- stored).  A chunk the server refuses as a whole is sent again in parts
+-- (records/merge.lua, split), in rounds, until each refusal is a single
+-- record's: that record is rejected with the server's error; the others are
+-- merged.  A chunk of n records costs at most 2n - 1 calls.
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   local size = opts.batch_size or merge.BATCH_SIZE
   if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
@@ -222,18 +236,34 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   for i, item in ipairs(items) do
     if item.problems then count(i, merge.rejected(item.problems)) end
   end
-  local parts, calls, mo = chunks(items, size), {}, merge.options(opts)
-  for j, part in ipairs(parts) do
-    local params = { Records = core.array(part.records), MergeOptions = mo }
-    for k, v in pairs(scope or {}) do params[k] = v end
-    calls[j] = { service, "Merge", params }
-  end
-  local results = #calls > 0 and client:call_many(calls, request.call_options(opts)) or {}
-  for j, part in ipairs(parts) do
-    merge.settle(results[j], #part.index, service, function(k, o, rec, err)
-      count(part.index[k], o == "failed" and { outcome = "failed", error = err, reason = tostring(err) }
-        or merge.outcome(rec, friendly, from_wire))
-    end)
+  local parts, mo, copts = chunks(items, size), merge.options(opts), request.call_options(opts)
+  while #parts > 0 do
+    local calls, again = {}, {}
+    for j, part in ipairs(parts) do
+      local params = { Records = core.array(part.records), MergeOptions = mo }
+      for k, v in pairs(scope or {}) do params[k] = v end
+      calls[j] = { service, "Merge", params }
+    end
+    local results = client:call_many(calls, copts)
+    for j, part in ipairs(parts) do
+      local res = results[j]
+      if errors.is_error(res) and merge.REFUSED[res.kind] then
+        local a, b = merge.split(res, #part.index)
+        if a then
+          again[#again + 1] = subpart(part, a)
+          again[#again + 1] = subpart(part, b)
+        else
+          count(part.index[1], { outcome = "rejected", reason = tostring(res.message),
+                                 code = res.code, error = res })
+        end
+      else
+        merge.settle(res, #part.index, service, function(k, o, rec, err)
+          count(part.index[k], o == "failed" and { outcome = "failed", error = err, reason = tostring(err) }
+            or merge.outcome(rec, friendly, from_wire))
+        end)
+      end
+    end
+    parts = again
   end
   return summary
 end

@@ -151,12 +151,14 @@ local function send(status, body, retry_after)
   ngx_print(body)
 end
 
-local function ok_body(id, canon, keyid, fields)
-  local o = { "Success", true, "ErrorCode", NULL, "ErrorMessage", NULL }
+-- camel: the envelope's member names camelCase (an outcomes fault, faults.lua)
+local function ok_body(id, canon, keyid, fields, camel)
+  local o = camel and { "success", true, "errorCode", NULL, "errorMessage", NULL }
+    or { "Success", true, "ErrorCode", NULL, "ErrorMessage", NULL }
   local n = 6
   for i = 1, #fields do n = n + 1; o[n] = fields[i] end
   o[n + 1] = "idRequest"; o[n + 2] = id
-  o[n + 3] = "Trace"; o[n + 4] = trace_ok(id, ngx.localtime(), canon, keyid)
+  o[n + 3] = camel and "trace" or "Trace"; o[n + 4] = trace_ok(id, ngx.localtime(), canon, keyid)
   return encode_parts(obj(o))
 end
 
@@ -220,8 +222,10 @@ local function limit_fail(id, canon, wait)
 end
 M.limit_fail = limit_fail
 
--- process(entry, route) -> status, body, retry_after, ErrorCode
-local function process(e, route, svc, mname)
+-- process(entry, route, svc, mname, f) -> status, body, retry_after, ErrorCode
+-- f: the faults that fired (faults.decide): a refusal of a Merge holding
+-- their match, an outcomes fault's rewrite of its reply.
+local function process(e, route, svc, mname, f)
   local id = next_request + 1
   next_request = id
   e.idRequest = id
@@ -247,8 +251,9 @@ local function process(e, route, svc, mname)
   for k, v in pairs(parsed) do
     if type(k) == "string" then req[lcase(k)] = v end
   end
-  if route.service == "contacts" and route.method == "merge" or
-     route.service == "relationaltables" and route.method == "merge" then
+  local merging = route.method == "merge"
+    and (route.service == "contacts" or route.service == "relationaltables")
+  if merging then
     local r = req.records
     if type(r) == "table" then e.records = #r end
     -- cjson reads [] and {} alike; the real service's typed deserializer
@@ -306,6 +311,10 @@ local function process(e, route, svc, mname)
       return fail(200, id, canon, "InvalidParameter", where .. " holds a NUL character (\\u0000), which text may not")
     end
   end
+  if merging and f and f.refuse then
+    local why = faults.refusal(req.records, f.refuse)
+    if why then return fail(200, id, canon, "InvalidParameter", why) end
+  end
   local ctx = { key = key, entry = e }
   local ok, fields, code, msg = pcall(route[2], ctx, req, target)
   if not ok then
@@ -314,6 +323,10 @@ local function process(e, route, svc, mname)
   end
   if not fields then
     return fail(HTTP_OF[code] or 200, id, canon, code, msg)
+  end
+  local term = f and f.terminal
+  if merging and term and term.type == "outcomes" then
+    return 200, ok_body(id, canon, key.id, faults.rewrite(fields, term.shape), term.shape == "camel")
   end
   return 200, ok_body(id, canon, key.id, fields)
 end
@@ -357,7 +370,7 @@ local function respond(e, route, svc, mname, f)
     if f.latency > 0 then ngx_sleep(f.latency / 1000) end
     term = f.terminal
     -- faults that hit before the call is processed
-    if term and not term.after and term.type ~= "truncate" then
+    if term and not term.after and term.type ~= "truncate" and term.type ~= "outcomes" then
       local ty = term.type
       if ty == "drop" then return drop, e end
       if ty == "malformed" or ty == "body" then
@@ -380,10 +393,10 @@ local function respond(e, route, svc, mname, f)
     end
   end
 
-  local status, body, ra, code = process(e, route, svc, mname)
+  local status, body, ra, code = process(e, route, svc, mname, f)
   e.status, e.code = status, code
 
-  if term then -- faults that hit after the call was processed
+  if term and term.type ~= "outcomes" then -- faults that hit after the call was processed
     local ty = term.type
     if ty == "status" then
       body = injected_body(e, route, term, true)

@@ -1,8 +1,9 @@
 -- Fault injection. A fault fires either for the next N matching calls
 -- ("next") or with a probability (default 1.0), optionally only for one
--- "service.method". Latency faults add up; of the terminal ones (status, limit,
--- drop, truncate, malformed, body) the first that fires wins, and later ones are
--- not consumed. Decisions use their own seeded PRNG so a run repeats.
+-- "service.method". Latency faults add up, and refuse faults all apply; of
+-- the terminal ones (status, limit, drop, truncate, malformed, body,
+-- outcomes) the first that fires wins, and later ones are not consumed.
+-- Decisions use their own seeded PRNG so a run repeats.
 local prng = require "sbx.prng"
 local util = require "sbx.util"
 local json = require "sbx.json"
@@ -13,7 +14,9 @@ local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
 local TYPES = { latency = true, status = true, limit = true, drop = true, truncate = true, malformed = true,
-  body = true }
+  body = true, outcomes = true, refuse = true }
+-- What an outcomes fault makes of a Merge reply's records (M.rewrite).
+local SHAPES = { empty = true, none = true, short = true, camel = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
 
 -- The members each type of fault takes, besides type and its trigger
@@ -24,6 +27,7 @@ local MEMBERS = {
   latency = { ms = true, jitter_ms = true, total = true }, status = { status = true, retry_after = true },
   limit = { retry_after = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
+  outcomes = { shape = true }, refuse = { match = true, name = true },
 }
 local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
 
@@ -78,6 +82,17 @@ local function typed(f, s)
       return "body must be the text of the reply, at most " .. MAX_BODY .. " bytes"
     end
     f.body = s.body
+  elseif ty == "outcomes" then
+    f.shape = s.shape or "empty"
+    if not SHAPES[f.shape] then return "shape must be empty, none, short or camel" end
+    if s.after_processing ~= nil then return "an outcomes fault always processes the call: no after_processing" end
+  elseif ty == "refuse" then
+    if type(s.match) ~= "string" or s.match == "" or #s.match > 256 then
+      return "match must be the text (1 to 256 bytes) that makes a record refused"
+    end
+    if s.name ~= nil and type(s.name) ~= "boolean" then return "name must be true or false" end
+    f.match, f.name = s.match, s.name ~= false
+    if s.after_processing then return "a refusal comes before processing: no after_processing" end
   end
 end
 
@@ -114,7 +129,9 @@ function M.check(spec)
     if not json.isnull(v) then s[lcase(k)] = v end
   end
   local ty = type(s.type) == "string" and lcase(s.type)
-  if not TYPES[ty] then return nil, "type must be latency, status, limit, drop, truncate, malformed or body" end
+  if not TYPES[ty] then
+    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, outcomes or refuse"
+  end
   for k in pairs(s) do
     if not COMMON[k] and not MEMBERS[ty][k] then
       return nil, "unknown member '" .. k .. "' for a " .. ty .. " fault"
@@ -142,21 +159,23 @@ local function matches(filter, key)
   return filter == svc or filter == svc .. ".*"
 end
 
--- decide(key) -> nil | { latency = ms, total = ms, terminal = fault|nil, desc = "..." }
+-- decide(key) -> nil | { latency = ms, total = ms, terminal = fault|nil, refuse = {faults}|nil,
+-- desc = "..." }
 -- latency is waited before the call is processed; total (the largest of the
 -- "total" latencies) is the time from arrival to the answer, processing
--- included.
+-- included; refuse lists the refuse faults that apply (M.refusal).
 function M.decide(key)
   local list = M.list
   local n = #list
   if n == 0 then return nil end
-  local latency, total, terminal, desc, nd = 0, 0, nil, {}, 0
+  local latency, total, terminal, desc, nd, refuse = 0, 0, nil, {}, 0, nil
   local rng = M.rng
   local i = 1
   while i <= #list do
     local f = list[i]
     local remove = false
-    if matches(f.method, key) and not (terminal and f.type ~= "latency") then
+    local additive = f.type == "latency" or f.type == "refuse"
+    if matches(f.method, key) and not (terminal and not additive) then
       local fire
       if f.next then
         fire = true
@@ -178,6 +197,10 @@ function M.decide(key)
             if ms > total then total = ms end
             desc[nd] = "latency:" .. floor(ms + 0.5) .. ":total"
           end
+        elseif f.type == "refuse" then
+          refuse = refuse or {}
+          refuse[#refuse + 1] = f
+          desc[nd] = "refuse"
         else
           terminal = f
           if f.type == "status" then
@@ -191,7 +214,81 @@ function M.decide(key)
     if remove then table.remove(list, i) else i = i + 1 end
   end
   if nd == 0 then return nil end
-  return { latency = latency, total = total, terminal = terminal, desc = concat(desc, "+") }
+  return { latency = latency, total = total, terminal = terminal, refuse = refuse,
+           desc = concat(desc, "+") }
+end
+
+-- The path of the first string under v (values and member names) that
+-- holds text, or nil.
+local function holding(v, path, text)
+  if type(v) == "string" then return v:find(text, 1, true) and path or nil end
+  if type(v) ~= "table" or json.isnull(v) then return nil end
+  for k, x in pairs(v) do
+    local here = type(k) == "number" and (path .. "[" .. k .. "]") or (path .. "." .. tostring(k))
+    local p = holding(x, here, text)
+    if p then return p end
+  end
+  return nil
+end
+
+-- refusal(records, list) -> nil | message: a whole Merge call refused,
+-- before processing, because record k holds a refuse fault's match; the
+-- message names the record (Records[k], counted from 1, as the NUL check
+-- does) unless the fault says name = false.
+function M.refusal(records, list)
+  if type(records) ~= "table" or json.isnull(records) then return nil end
+  for _, f in ipairs(list) do
+    for k = 1, #records do
+      local where = holding(records[k], "Records[" .. k .. "]", f.match)
+      if where then
+        if not f.name then return "A record of the call is refused (injected fault)" end
+        return where .. " is refused (injected fault: it holds '" .. f.match .. "')"
+      end
+    end
+  end
+  return nil
+end
+
+local CAMEL = { Records = "records", IdRecord = "idRecord", Status = "status",
+  ValidationResult = "validationResult", Message = "message", CreatedRecords = "createdRecords",
+  UpdatedRecords = "updatedRecords" }
+
+-- rewrite(fields, shape) -> the members of a processed Merge's reply as an
+-- outcomes fault makes them: every record {} (empty), no Records (none),
+-- one record fewer than sent (short), or its member names camelCase
+-- (camel; the envelope's too: api.lua).
+function M.rewrite(fields, shape)
+  local out = {}
+  for i = 1, #fields, 2 do
+    local k, v = fields[i], fields[i + 1]
+    if k == "Records" and shape == "none" then
+      k = nil
+    elseif k == "Records" and shape == "empty" then
+      local empty = {}
+      for j = 1, #v do empty[j] = json.obj {} end
+      v = json.arr(empty)
+    elseif k == "Records" and shape == "short" then
+      local fewer = {}
+      for j = 1, #v - 1 do fewer[j] = v[j] end
+      v = json.arr(fewer)
+    elseif shape == "camel" then
+      if k == "Records" then
+        local recs = {}
+        for j, r in ipairs(v) do
+          local o = {}
+          for m = 1, #r, 2 do o[m], o[m + 1] = CAMEL[r[m]] or r[m], r[m + 1] end
+          recs[j] = json.obj(o)
+        end
+        v = json.arr(recs)
+      end
+      k = CAMEL[k] or k
+    end
+    if k then
+      out[#out + 1] = k
+      out[#out + 1] = v
+    end
+  end
+  return out
 end
 
 return M

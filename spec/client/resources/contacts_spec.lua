@@ -208,6 +208,89 @@ describe("contacts:merge_many", function()
     assert.is_nil(H.stored()["f1@example.com"])
   end)
 
+  -- issue 21, class 3: one bad record takes no good one with it
+  it("refuses a NUL per record before sending: the others are merged, in one call", function()
+    local mark = sbx.mark()
+    local s = assert(c.contacts:merge_many({ { EMail = "n1@example.com" },
+      { EMail = "n2@example.com", FirstName = "A\0n" }, { EMail = "n3@example.com" } }))
+    assert.same({ 2, 1, 0 }, { s.created, s.rejected, s.failed })
+    assert.equal("rejected", s.records[2].outcome)
+    assert.truthy(s.records[2].reason:find("holds a NUL character", 1, true), s.records[2].reason)
+    local calls = 0
+    for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
+    assert.equal(1, calls)
+  end)
+
+  for _, named in ipairs { true, false } do
+    it("a whole-call refusal " .. (named and "naming" or "not naming") .. " a record: only that "
+      .. "record is rejected, within 2n - 1 calls", function()
+      sbx.faults { { type = "refuse", match = "POISON", name = named, method = "contacts.merge" } }
+      local list = {}
+      for i = 1, 20 do
+        list[i] = { EMail = "w" .. i .. "@example.com", FirstName = (i == 4 or i == 17) and "POISON" or "Ok" }
+      end
+      local mark = sbx.mark()
+      local s = assert(c.contacts:merge_many(list, { batch_size = 10 }))
+      assert.same({ 18, 2, 0 }, { s.created, s.rejected, s.failed })
+      assert.equal("rejected", s.records[4].outcome)
+      assert.equal("rejected", s.records[17].outcome)
+      assert.equal("InvalidParameter", s.records[4].code)
+      assert.truthy(s.records[4].reason:find("refused (injected fault", 1, true), s.records[4].reason)
+      assert.is_nil(H.stored()["w4@example.com"])
+      assert.is_table(H.stored()["w5@example.com"])
+      local calls = 0
+      for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
+      -- named: each chunk 1 + 2 calls; not named: halves down to the record
+      if named then assert.equal(6, calls) else assert.truthy(calls <= 2 * (2 * 10 - 1), calls) end
+      sbx.clear_faults()
+    end)
+  end
+
+  it("a chunk refused record by record costs 2n - 1 calls, every record rejected", function()
+    sbx.faults { { type = "refuse", match = "@", method = "contacts.merge" } }
+    local list = {}
+    for i = 1, 8 do list[i] = { EMail = "all" .. i .. "@example.com" } end
+    local mark = sbx.mark()
+    local s = assert(c.contacts:merge_many(list, { batch_size = 8 }))
+    assert.same({ 0, 8, 0 }, { s.created, s.rejected, s.failed })
+    local calls = 0
+    for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
+    assert.equal(15, calls)
+    sbx.clear_faults()
+  end)
+
+  -- class 4: a record is rejected only when the server says so of it
+  for _, shape in ipairs { "empty", "none", "short" } do
+    it("a reply that says nothing of its records (" .. shape .. "): failed, outcome unknown, never rejected",
+      function()
+      sbx.faults { { type = "outcomes", shape = shape, method = "contacts.merge" } }
+      local s = assert(c.contacts:merge_many({ { EMail = "u1@example.com" }, { EMail = "u2@example.com" } }))
+      assert.same({ 0, 0, 2 }, { s.created, s.rejected, s.failed })
+      for i = 1, 2 do
+        assert.equal("failed", s.records[i].outcome)
+        assert.equal("unknown", s.records[i].error.outcome)
+        assert.equal("decode", s.records[i].error.kind)
+        assert.truthy(s.records[i].reason:find("what became of the record is unknown", 1, true))
+      end
+      -- the server did merge them
+      assert.is_table(H.stored()["u1@example.com"])
+      local o, err = c.contacts:merge { EMail = "u3@example.com" }
+      assert.is_nil(o)
+      assert.equal("unknown", err.outcome)
+      sbx.clear_faults()
+    end)
+  end
+
+  it("reads a reply whose member names are camelCase, as the service matches names", function()
+    sbx.faults { { type = "outcomes", shape = "camel", method = "contacts.merge" } }
+    local s = assert(c.contacts:merge_many({ { EMail = "k1@example.com" }, { EMail = "not-an-email" } }))
+    assert.same({ 1, 1, 0 }, { s.created, s.rejected, s.failed })
+    local o = assert(c.contacts:merge { EMail = "k3@example.com" })
+    assert.equal("created", o.outcome)
+    assert.is_number(o.id)
+    sbx.clear_faults()
+  end)
+
   it("returns nil, err when the project's fields cannot be read", function()
     local s, err = H.noperm().contacts:merge_many { { EMail = "x@example.com" } }
     assert.is_nil(s)

@@ -111,6 +111,10 @@ function M.handle()
     return bad(422, "first_name must be UTF-8 text of at most " .. MAX_CHARS .. " characters",
       { field = "first_name" })
   end
+  -- Dialog Insight refuses a whole request that holds a NUL (a 502 here)
+  if type(name) == "string" and name:find("\0", 1, true) then
+    return bad(422, "first_name must not hold a NUL character", { field = "first_name" })
+  end
   local optin = boolean(first(input, "newsletter", "optin", "Newsletter"))
   if optin == nil then
     return bad(422, "newsletter must be true or false", { field = "newsletter" })

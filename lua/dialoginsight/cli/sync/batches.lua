@@ -17,13 +17,6 @@ local csv = require "dialoginsight.cli.csv"
 
 local M = {}
 
--- Failures of a whole batch that say the server refused these rows: its
--- rows go to the rejects file.  Any other failure (network, auth, rate limit
--- after the retries, 5xx) would hit every following batch too; and a reply
--- that cannot be read (decode) may come from a server that merged the rows:
--- the run stops, the batch unconfirmed, and --resume sends it again.
-local ROW_KINDS = { api = true, validation = true }
-
 local function reject_line(run, row, line, reason)
   local out, n = {}, math.max(#row, #run.header)
   for j = 1, n do out[j] = row[j] or "" end
@@ -127,40 +120,64 @@ function M.next(run)
   end
   run.st.pos = reader:tell()
   if b and not b.last then return nil end -- the input ended before any record
+  if b then
+    local offset, hash, cut = reader:mark()
+    b.mark = { offset = offset, hash = hash, cut = cut }
+  end
   return b
 end
 
--- The first record of a Merge reply of n records that has no outcome, if
--- any: the reply does not say what happened to it.
-local function missing_outcome(res, n)
-  local recs = res.Records
-  if type(recs) ~= "table" then return 1 end
-  for k = 1, n do
-    if type(recs[k]) ~= "table" then return k end
-  end
-  return nil
+--- The first call of batch b: a part of it that holds all its records.  A
+-- part is { batch, json (its records), n, pos (the batch's record of each
+-- of its records; nil: the same) }; the batch is done when no part of it
+-- waits for its reply (b.waiting).
+function M.whole(b)
+  b.waiting = 1
+  return { batch = b, json = b.json, n = #b.lines }
 end
 
---- The outcome of each record of batch b from the result of its Merge call
--- (a response, or the error of a call that failed for good): counted in b,
--- or set aside with M.reject.  Returns the error that must stop the run, if
--- any: a failure that says nothing about these rows, or a reply that leaves
--- any of them unknown (the server may hold them: the batch stays
--- unconfirmed, for --resume).  run: header and sep (the rejects file's).
-function M.outcomes(run, b, res)
-  local n = #b.lines
-  if errors.is_error(res) then
-    if not ROW_KINDS[res.kind] then return res end
-    for k = 1, n do
-      M.reject(run, b, b.lines[k], row_of(b, k), "batch refused: " .. tostring(res))
+-- The records list of part, as a new part (a refused call sent again).
+local function sub(part, list)
+  local pos = {}
+  for i, k in ipairs(list) do pos[i] = part.pos and part.pos[k] or k end
+  return { batch = part.batch, json = part.json:pick(list), n = #list, pos = pos }
+end
+
+--- The outcome of each record of a part from the result of its Merge call
+-- (a response, or the error of a call that failed for good): counted in
+-- its batch, or set aside with M.reject.  Returns the error that must stop
+-- the run, if any: a failure that says nothing about these rows (network,
+-- auth, rate limit after the retries, 5xx would hit every later batch too),
+-- or a reply that leaves any of them unknown (a reply that cannot be read,
+-- one that says nothing of a record, or Records that do not match the
+-- call's: the server may hold them; the batch stays unconfirmed, for
+-- --resume).  A refusal of the whole call (records/merge.lua, REFUSED) is
+-- no record's rejection: nil, and the two parts to send again; a record
+-- is rejected only when the server refused it alone, or said so of it.
+-- run: header and sep (the rejects file's).
+function M.outcomes(run, part, res)
+  local b, n = part.batch, part.n
+  local function at(k) return part.pos and part.pos[k] or k end
+  if errors.is_error(res) and merge.REFUSED[res.kind] then
+    local a, c = merge.split(res, n)
+    if not a then
+      local k = at(1)
+      M.reject(run, b, b.lines[k], row_of(b, k), "refused by the server: " .. tostring(res))
+      b.waiting = b.waiting - 1
+      return nil
     end
-    return nil
+    b.waiting = b.waiting + 1
+    return nil, { sub(part, a), sub(part, c) }
   end
-  local k = missing_outcome(res, n)
-  if k then
+  if errors.is_error(res) then return res end
+  local unknown
+  merge.settle(res, n, "contacts", function(_, outcome, _, err)
+    if outcome == "failed" then unknown = unknown or err end
+  end)
+  if unknown then
     return errors.new { kind = "decode", service = "contacts", method = "Merge",
-      message = "the Merge reply has no outcome for record " .. k .. " of the batch of lines "
-        .. b.lines[1] .. "-" .. b.lines[n] .. ": the batch is unconfirmed" }
+      outcome = "unknown", message = unknown.message .. "; the batch of lines " .. b.lines[1]
+        .. "-" .. b.lines[#b.lines] .. " is unconfirmed" }
   end
   merge.settle(res, n, "contacts", function(i, outcome, rec)
     if outcome == "created" then
@@ -171,10 +188,12 @@ function M.outcomes(run, b, res)
       b.updated = b.updated + 1
     else
       local o = merge.outcome(rec, fields.friendly)
-      M.reject(run, b, b.lines[i], row_of(b, i),
+      local k = at(i)
+      M.reject(run, b, b.lines[k], row_of(b, k),
         "refused by the server: " .. tostring(o.reason or outcome))
     end
   end)
+  b.waiting = b.waiting - 1
   return nil
 end
 

@@ -33,6 +33,8 @@ local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv 
   { "--batch-size", "N", "records per Merge call (default 100)" },
   { "--concurrency", "N", "calls in flight (default 8)" },
   { "--rejects", "PATH", "where rejected rows go (default FILE.csv.rejects.csv)" },
+  { "--out-dir", "DIR", "where the run's files go (the journal, the rejects file): for an input "
+    .. "in a directory you cannot write (default: beside FILE.csv)" },
   { "--dry-run", nil, "validate only: nothing is sent, no journal" },
   { "--resume", nil, "continue an interrupted run from its journal" },
   { "--restart", nil, "discard an unfinished journal and start over" },
@@ -46,10 +48,16 @@ opt-ins (Newsletter, optin_Newsletter), or idContact.]]
 
 M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
-di_reason).  The journal FILE.csv.di-journal records each confirmed batch;
---resume skips those and re-sends the rest.  A stream (a pipe, /dev/stdin)
-gets its journal and rejects file in the current directory and cannot be
-resumed.  One run at a time per file: a second one stops, naming the first.
+di_reason).  The journal FILE.csv.di-journal records each confirmed batch
+and the bytes of FILE.csv it was read from; --resume skips those batches
+and re-sends the rest, and refuses a file whose confirmed part changed
+(rows appended after it are fine).  A batch the server refuses as a whole
+is sent again without the row it names, or in halves, until the row is
+found: only that row is rejected.  --out-dir DIR puts the journal and the
+rejects file in DIR (named after FILE.csv).  A stream (a pipe, /dev/stdin)
+gets its journal and rejects file in the current directory (or DIR) and
+cannot be resumed.  One run at a time per file: a second one stops, naming
+the first.
 exit status: 0 all merged, 2 some rows rejected, 1 error (a call that
 failed for good, an unreadable input, an output that cannot be written:
 run again with --resume), 130 Ctrl-C (the journal is written: run again
@@ -86,11 +94,15 @@ function M.check(opts, pos)
   end
   for _, col in ipairs(opts.skip or {}) do map[col] = "" end
   opts.map, opts.file, opts.dry_run = map, pos[2], opts["dry-run"]
+  opts.out_dir = opts["out-dir"]
+  if opts.out_dir == "" then return "--out-dir expects a directory" end
   opts.interval = tonumber(opts["progress-interval"] or "") or 5
   return nil
 end
 
 -- Setting up ------------------------------------------------------------------------
+
+local MAX_PROBLEMS = 20 -- problems of the header said, at most
 
 -- The input, its header and the column plan: fills run, or returns false
 -- after saying why.
@@ -115,7 +127,11 @@ local function open_input(run, client)
   local problems
   run.steps, problems = plan.columns(run.header, run.opts.map, meta_or_why)
   if not run.steps then
-    for _, p in ipairs(problems) do say(p) end
+    -- a header of a million unknown columns is said in a screenful
+    for i = 1, math.min(#problems, MAX_PROBLEMS) do say(problems[i]) end
+    if #problems > MAX_PROBLEMS then
+      say("... and ", #problems - MAX_PROBLEMS, " more problems with the header's columns")
+    end
     say("map or skip columns with --map COLUMN=FIELD or --skip COLUMN; "
       .. "`dialoginsight fields` lists the project's fields")
     return false
@@ -165,12 +181,18 @@ local function open_outputs(run)
   local o = run.opts
   if not o.dry_run then
     local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
-      size = run.total, key = run.key, resume = o.resume, restart = o.restart,
-      stream = run.paths.stream }, say)
+      key = run.key, resume = o.resume, restart = o.restart, stream = run.paths.stream }, say)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
+    why = old and journal.check_input(old, run.reader, o.file)
+    if why then
+      say(why)
+      j:abandon()
+      return false, 1
+    end
     if old then
+      say("resuming: ", old.rows, " rows were confirmed by earlier runs")
       run.done_ranges = old.ranges
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
@@ -234,48 +256,65 @@ local function dry_run(run)
 end
 
 local function send(run, client)
-  local pending, n = {}, 0
+  local pending, n, waiting, again = {}, 0, 0, {}
   local options = merge.options {}
   local function next_call()
     while true do
       if run.fatal then return nil end
       if host.interrupted() then run.interrupted = true; return nil end
-      local b = batches.next(run)
-      if not b then return nil end
-      run.bar:update(run.st)
-      if #b.lines == 0 then
-        settle(run, b)
-      else
-        n = n + 1
-        pending[n] = b
-        return { "contacts", "Merge", { Records = b.json, MergeOptions = options } }
+      -- the parts of a refused call first (batches.outcomes); then the input
+      local part = table.remove(again, 1)
+      if not part then
+        local b = batches.next(run)
+        if not b then
+          -- a call in flight may still be refused and sent again in parts
+          if waiting > 0 then return false end
+          return nil
+        end
+        run.bar:update(run.st)
+        if #b.lines == 0 then settle(run, b) else part = batches.whole(b) end
+      end
+      if part then
+        n, waiting = n + 1, waiting + 1
+        pending[n] = part
+        return { "contacts", "Merge", { Records = part.json, MergeOptions = options } }
       end
     end
   end
   local function done(i, res)
-    local b = pending[i]
-    pending[i] = nil
-    local fatal = batches.outcomes(run, b, res)
+    local part = pending[i]
+    pending[i], waiting = nil, waiting - 1
+    local b = part.batch
+    local fatal, parts = batches.outcomes(run, part, res)
+    if part.json ~= b.json then part.json:close() end
     if fatal then
       run.fatal = run.fatal or fatal
       run.halted = true -- a failed call: send nothing more
       return
     end
-    settle(run, b)
-    run.bar:update(run.st)
+    for _, p in ipairs(parts or {}) do again[#again + 1] = p end
+    if b.waiting == 0 then
+      settle(run, b)
+      run.bar:update(run.st)
+    end
   end
   -- The stream keeps one batch prepared beyond the calls in flight, sent
   -- the moment a place is free; after Ctrl-C or a failed call nothing more
   -- is sent (stop), and a batch prepared but not sent is never settled: not
   -- in the journal, so --resume reads it again.  (A reader that cannot go
   -- on stops the reading only: the batch it ended is whole, and is sent.)
-  -- The replies are read for the records' outcomes only (src/di_json_pick.c).
+  -- A batch is settled once every part of it has its outcome.  The replies
+  -- are read for the records' outcomes only (src/di_json_pick.c).
   local function stop()
     if host.interrupted() then run.interrupted = true end
     return run.interrupted or run.halted
   end
   client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true,
                                         stop = stop })
+  -- a batch still waiting for a part was never settled: never complete
+  if (waiting > 0 or #again > 0) and not (run.fatal or run.interrupted) then
+    run.fatal = "calls of " .. waiting + #again .. " parts of batches got no answer"
+  end
 end
 
 -- Finishing ---------------------------------------------------------------------------
@@ -330,8 +369,10 @@ local function stop_advice(run)
     return "the journal " .. run.paths.journal .. " lists the confirmed batches; a stream "
       .. "cannot be resumed: sync it again with --restart (Merge is an upsert)"
   end
+  local same = (o.out_dir and " --out-dir " .. o.out_dir or "")
+    .. (o.rejects and " --rejects " .. o.rejects or "")
   return "the batches confirmed so far are in " .. run.paths.journal
-    .. "; run again with --resume"
+    .. "; run again with --resume" .. (same ~= "" and (" (and" .. same .. ")") or "")
 end
 
 -- Closes everything, prints the summary; returns the exit status.

@@ -4,11 +4,13 @@
 -- host.fileid compares the files themselves).
 --
 -- The journal and the rejects file go next to the input (FILE.csv.di-journal,
--- FILE.csv.rejects.csv).  A stream (a pipe, a terminal, a device) or a
--- descriptor's name (/dev/stdin, /dev/fd/N, /proc/self/fd/N) has no
--- directory of its own to write into, and cannot be read again by a later
--- run: its outputs go to the current directory, named after its base name
--- (stdin.di-journal), and --resume is refused.
+-- FILE.csv.rejects.csv), or into the directory --out-dir names, under the
+-- input's base name (an input in a directory the user cannot write).  A
+-- stream (a pipe, a terminal, a device) or a descriptor's name (/dev/stdin,
+-- /dev/fd/N, /proc/self/fd/N) has no directory of its own to write into, and
+-- cannot be read again by a later run: its outputs go to the current
+-- directory (or --out-dir), named after its base name (stdin.di-journal),
+-- and --resume is refused.
 local host = require "dialoginsight.host"
 
 local M = {}
@@ -46,9 +48,9 @@ local function output_id(path, what)
   return id
 end
 
---- The outputs of a sync of opts.file (opts: file, rejects, resume):
--- { journal =, rejects =, stream = true when the input cannot be resumed },
--- or nil, message.
+--- The outputs of a sync of opts.file (opts: file, rejects, out_dir,
+-- resume): { journal =, rejects =, stream = true when the input cannot be
+-- resumed }, or nil, message.
 function M.resolve(opts)
   local file = opts.file
   local id, kind = host.fileid(file)
@@ -57,6 +59,14 @@ function M.resolve(opts)
   if kind == "directory" then return nil, file .. ": Is a directory" end
   local stream = kind ~= "file" or descriptor_name(file)
   local stem = stream and base_of(file) or file
+  if opts.out_dir then
+    local _, dkind = host.fileid(opts.out_dir)
+    if dkind ~= "directory" then
+      return nil, "--out-dir " .. opts.out_dir .. ": " .. (dkind == "none" and "No such directory"
+        or dkind and ("a " .. dkind .. ", not a directory") or "cannot be read")
+    end
+    stem = opts.out_dir:gsub("/+$", "") .. "/" .. base_of(file)
+  end
   local p = { journal = stem .. ".di-journal", rejects = opts.rejects or (stem .. ".rejects.csv"),
               stream = stream }
   if stream and opts.resume then
@@ -70,7 +80,7 @@ function M.resolve(opts)
     if not oid then return nil, why end
     if seen[oid] then
       return nil, "the " .. out[2] .. " " .. out[1] .. " is the same file as " .. seen[oid]
-        .. ": refusing to overwrite it (choose another --rejects path)"
+        .. ": refusing to overwrite it (choose another --rejects path or --out-dir)"
     end
     seen[oid] = "the " .. out[2] .. " " .. out[1]
   end
