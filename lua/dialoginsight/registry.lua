@@ -14,6 +14,9 @@
 --              "seen", "one", "doc" or "assumed"
 --   result     the member of the reply that holds what the method returns
 --              (resources read it; a missing member is a decode error)
+--   writes     the method changes data or sends (a fact of the method, not
+--              of its wire name: no override can change it, so that guards
+--              such as `probe` without --writes hold whatever the names)
 -- Entries are named by the library's own name of the method
 -- ("segments.List"), whatever the wire calls it.
 local M = {}
@@ -32,38 +35,38 @@ M.PAGING = {
 
 local METHODS = {
   contacts = {
-    Merge  = { scope = "project", idempotent = true,  wire = "seen", result = "Records" },
+    Merge  = { writes = true, scope = "project", idempotent = true,  wire = "seen", result = "Records" },
     Get    = { scope = "project", idempotent = true,  wire = "seen", paging = "rows", result = "Records" },
-    Delete = { scope = "project", idempotent = true,  wire = "one", result = "DeletedRecords" },
+    Delete = { writes = true, scope = "project", idempotent = true,  wire = "one", result = "DeletedRecords" },
   },
   projects = {
     List = { scope = "none",    idempotent = true, wire = "one", result = "Records" },
     Get  = { scope = "project", idempotent = true, wire = "one", result = "ProjectInfo" },
   },
   relationaltables = {
-    Merge  = { scope = "table", idempotent = true, wire = "one", result = "Records" },
+    Merge  = { writes = true, scope = "table", idempotent = true, wire = "one", result = "Records" },
     Get    = { scope = "table", idempotent = true, wire = "one", result = "Records" },
-    Delete = { scope = "table", idempotent = true, wire = "one", result = "DeletedRecords" },
+    Delete = { writes = true, scope = "table", idempotent = true, wire = "one", result = "DeletedRecords" },
   },
   sendings = {
-    SendSingle  = { scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
-    SendSingle2 = { scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
-    SendBatch   = { scope = "project", idempotent = false, wire = "one", result = "idBatch" },
+    SendSingle  = { writes = true, scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
+    SendSingle2 = { writes = true, scope = "project", idempotent = false, wire = "one", result = "AffectedContacts" },
+    SendBatch   = { writes = true, scope = "project", idempotent = false, wire = "one", result = "idBatch" },
     GetBatches  = { scope = "project", idempotent = true,  wire = "one", result = "Records" },
   },
   messages = {
-    Create = { scope = "project", idempotent = false, wire = "one", result = "idMessage" },
+    Create = { writes = true, scope = "project", idempotent = false, wire = "one", result = "idMessage" },
     Get    = { scope = "project", idempotent = true,  wire = "assumed", result = "Message" },
   },
   segments = {
     List        = { scope = "project", idempotent = true,  wire = "assumed", result = "Records" },
     GetContacts = { scope = "project", idempotent = true,  wire = "assumed", paging = "rows", result = "Records" },
     -- Merge without an idSegment creates one: a blind repeat could duplicate.
-    Merge       = { scope = "project", idempotent = false, wire = "assumed", result = "idSegment" },
+    Merge       = { writes = true, scope = "project", idempotent = false, wire = "assumed", result = "idSegment" },
   },
   campaigns = {
-    Create        = { scope = "project", idempotent = false, wire = "assumed", result = "idCampaign" },
-    Trigger       = { scope = "project", idempotent = false, wire = "assumed", result = "AffectedContacts" },
+    Create        = { writes = true, scope = "project", idempotent = false, wire = "assumed", result = "idCampaign" },
+    Trigger       = { writes = true, scope = "project", idempotent = false, wire = "assumed", result = "AffectedContacts" },
     GetStatistics = { scope = "project", idempotent = true,  wire = "assumed", result = "Statistics" },
   },
   reports = {
@@ -170,7 +173,7 @@ end
 -- idempotent, since retrying an unknown call could repeat a side effect.
 function M.unknown(service, method)
   return { name = service .. "." .. method, service = service, method = method,
-           scope = "project", idempotent = false, wire = "unknown" }
+           scope = "project", idempotent = false, writes = true, wire = "unknown" }
 end
 
 --- Iterates over every entry, sorted by name, for docs, probe and tests.

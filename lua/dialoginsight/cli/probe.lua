@@ -58,9 +58,11 @@ local PARAMS = {
   ["reports.GetContactHistory"] = { idContact = 0 },
 }
 
--- Whether a method writes: not idempotent, or it changes data all the same.
+-- Whether a method writes, from the registry's own fact (registry.lua:
+-- `writes`, which no override changes; the wire names can be anything),
+-- or because an override made it non-idempotent.
 local function writes(entry)
-  return not entry.idempotent or entry.method == "Merge" or entry.method == "Delete"
+  return entry.writes or not entry.idempotent
 end
 
 -- The verdict of one probe from the call's result.

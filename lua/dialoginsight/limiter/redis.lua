@@ -12,6 +12,8 @@
 -- at most once a minute, and Redis is tried again at most every
 -- RETRY_INTERVAL seconds; no call ever waits on Redis longer than its
 -- timeouts, and no call is lost.
+local host_of = require("dialoginsight.limiter.host").of
+
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local M = {}
@@ -76,10 +78,10 @@ function M.parse_url(url)
            user = user ~= "" and user or nil, password = password ~= "" and password or nil }
 end
 
---- The Redis key of the limit of key_id on the API host of base_url.
+--- The Redis key of the limit of key_id on the API host of base_url (its
+-- canonical identity: limiter/host.lua).
 function M.key(base_url, key_id)
-  local host = base_url:match("^%a+://([^/]+)") or "unknown"
-  return "dialoginsight:gcra:" .. host:lower() .. ":" .. tostring(key_id)
+  return "dialoginsight:gcra:" .. host_of(base_url) .. ":" .. tostring(key_id)
 end
 
 -- Connectors ------------------------------------------------------------------
