@@ -1,0 +1,224 @@
+-- What a dependency answers is checked before it is trusted (issue 21,
+-- classes 7 to 9, and the Dependencies property): a Redis that lies to the
+-- shared limiter, or drips, and an HTTP server that answers too much.
+-- Named cases against spec/support/fake_server.lua (a Redis or an HTTP
+-- server whose every byte a spec plans), and the real paths: a real Redis
+-- stopped mid-run (scripts/redis), the sandbox's drip and large faults.
+local di = require "dialoginsight"
+local core = require "dialoginsight.core"
+local sbx = require "support.sandbox"
+local fake = require "support.fake"
+local redis = require "dialoginsight.limiter.redis"
+local shm = require "dialoginsight.limiter.shm"
+
+local function tmpdir() return (sbx.sh("mktemp -d"):gsub("%s+$", "")) end
+
+-- Collects the limiter's warnings (limiter/init.lua sends them through
+-- shm.warn) while fn runs.
+local function warnings(fn)
+  local got, orig = {}, shm.warn
+  shm.warn = function(msg) got[#got + 1] = msg end
+  local ok, err = pcall(fn)
+  shm.warn = orig
+  if not ok then error(err, 0) end
+  return got
+end
+
+local function int(n) return ":" .. n .. "\r\n" end
+local function pair(a, b) return "*2\r\n" .. a .. b end
+
+describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", function()
+  local f
+  setup(function() f = fake.start("redis") end)
+  teardown(function() if f then f.stop() end end)
+
+  -- A client of the sandbox sharing its limit through the fake Redis.
+  local function client(extra)
+    local s = { limiter_url = f.url, limiter_dir = tmpdir(), rate = 50, burst = 5, retries = 0 }
+    for k, v in pairs(extra or {}) do s[k] = v end
+    return di.new(sbx.settings(s))
+  end
+
+  -- Five calls: each must return (no raise), go through (the fallback lets
+  -- five through at 50/s, burst 5), and take little time; every wait the
+  -- limiter answered is a number in [0, its bound].
+  local function five_calls(c, most)
+    local lim = c.engine.limiter
+    local bound = 30 + 1 + 1 / 50 -- max_retry_after + 1 s + a slot
+    for i = 1, 5 do
+      local w = lim:acquire()
+      assert.is_true(type(w) == "number" and w >= 0 and w <= bound, "acquire answered " .. tostring(w))
+      local t0 = core.now()
+      local ok, r, err = pcall(c.call, c, "projects", "List", {})
+      local took = core.now() - t0
+      assert.is_true(ok, "call " .. i .. " raised: " .. tostring(r))
+      assert.is_truthy(r, "call " .. i .. " failed: " .. tostring(err))
+      assert.is_true(took < most, string.format("call %d took %.3f s", i, took))
+    end
+  end
+
+  for _, case in ipairs {
+    -- the issue's three
+    { "a string (wrong type: raised in every call)", "$5\r\nhello\r\n" },
+    { "a negative wait (looped: 346,859 EVALSHA in 15 s)", pair(int(-5), int(0)) },
+    { "an hour's wait (slept an hour)", pair(int(3600000000), int(0)) },
+    -- and their class
+    { "a status", "+OK\r\n" }, { "nil", "$-1\r\n" }, { "an integer alone", int(0) },
+    { "a nested list", pair("*2\r\n" .. int(0) .. int(0), int(0)) },
+    { "a list of three", "*3\r\n" .. int(0) .. int(0) .. int(0) }, { "a list of one", "*1\r\n" .. int(0) },
+    { "a list with a nil", pair("$-1\r\n", int(0)) }, { "a number as a string", pair("$3\r\n100\r\n", int(0)) },
+    { "the largest integer", pair(int("9223372036854775807"), int(0)) },
+    { "a fraction", pair(":1.5\r\n", int(0)) }, { "a reset of 2", pair(int(0), int(2)) },
+    { "an error reply", "-ERR something broke\r\n" },
+  } do
+    it("falls back to the local limit when EVALSHA answers " .. case[1], function()
+      f.plan { on = "EVALSHA", bytes = case[2] }
+      local c = client { deadline = 2 }
+      local said = warnings(function() five_calls(c, 0.5) end)
+      local s = f.stats()
+      assert.is_true(s.evalsha <= 2 * 6, s.evalsha .. " EVALSHA for 6 decisions")
+      assert.equal(1, #said, table.concat(said, "\n"))
+      assert.truthy(said[1]:find("limiting this host alone", 1, true), said[1])
+      c:close()
+    end)
+  end
+
+  for _, case in ipairs {
+    { "39 hex digits", "$39\r\n" .. string.rep("a", 39) .. "\r\n" },
+    { "40 digits that are not hex", "$40\r\n" .. string.rep("z", 40) .. "\r\n" },
+    { "a list", pair(int(0), int(0)) }, { "an integer", int(1) },
+  } do
+    it("falls back when SCRIPT LOAD answers " .. case[1] .. " for a sha", function()
+      f.plan { on = "SCRIPT", bytes = case[2] }
+      local c = client { deadline = 2 }
+      local said = warnings(function() five_calls(c, 0.5) end)
+      local s = f.stats()
+      assert.equal(0, s.evalsha, "a bad sha was used")
+      assert.equal(1, #said, table.concat(said, "\n"))
+      c:close()
+    end)
+  end
+
+  it("keeps a warning about a long or binary error reply short and free of its bytes", function()
+    f.plan { on = "EVALSHA", bytes = "-ERR " .. string.rep("\27[31mx\n", 3000) .. "\r\n" }
+    local c = client()
+    local said = warnings(function() five_calls(c, 0.5) end)
+    assert.equal(1, #said)
+    assert.is_true(#said[1] < 300, #said[1] .. " bytes")
+    assert.is_nil(said[1]:find("\27", 1, true))
+    c:close()
+  end)
+
+  it("a reply dripped a byte every 8 ms holds a decision 50 ms, not 8 ms a byte", function()
+    f.plan { on = "EVALSHA", bytes = pair(int(0), int(0)) .. string.rep(" ", 1000), drip = 8 }
+    local c = client { deadline = 1 }
+    local lim = c.engine.limiter
+    local said = warnings(function()
+      local t0 = core.now()
+      local w = lim:acquire()
+      local took = core.now() - t0
+      assert.equal(0, w)
+      assert.is_true(took < redis.TIMEOUT + 0.04, string.format("the decision took %.3f s", took))
+      five_calls(c, 0.3)
+    end)
+    assert.truthy((said[1] or ""):find("Redis failed", 1, true), said[1])
+    c:close()
+  end)
+
+  it("the whole SCRIPT LOAD dripped: the connection is given up within its budget", function()
+    f.plan { on = "SCRIPT", bytes = "$40\r\n" .. string.rep("a", 40) .. "\r\n", drip = 8 }
+    local c = client { deadline = 1 }
+    local t0 = core.now()
+    warnings(function() assert.equal(0, c.engine.limiter:acquire()) end)
+    assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.04, string.format("%.3f s", core.now() - t0))
+    c:close()
+  end)
+
+  it("never waits on Redis past the call's deadline", function()
+    -- a deadline that leaves 20 ms when the limiter is asked: a silent
+    -- Redis may take those, not its 50 ms
+    f.plan { on = "EVALSHA", silence = true }
+    local c = client()
+    local lim = c.engine.limiter
+    warnings(function()
+      local t0 = core.now()
+      lim:acquire(0.02)
+      local took = core.now() - t0
+      assert.is_true(took < 0.02 + 0.015, string.format("%.3f s for a budget of 0.02", took))
+    end)
+    c:close()
+  end)
+
+  it("a deadline that cuts an exchange short drops the connection quietly, no fallback", function()
+    f.plan {}
+    local c = client()
+    local lim = c.engine.limiter
+    local said = warnings(function()
+      assert.equal(0, lim:acquire(1)) -- connected
+      f.plan { on = "EVALSHA", bytes = pair(int(0), int(0)), drip = 5 }
+      lim:acquire(0.01) -- cut: the connection goes, quietly
+      f.plan {}
+      assert.equal(0, lim:acquire(1))
+    end)
+    assert.equal(0, #said, table.concat(said, "\n"))
+    assert.is_true(f.stats().connections >= 1, "it connected again")
+    c:close()
+  end)
+
+  it("an honest Redis behind it is used again after RETRY_INTERVAL", function()
+    local interval = redis.RETRY_INTERVAL
+    redis.RETRY_INTERVAL = 0.3
+    finally(function() redis.RETRY_INTERVAL = interval end)
+    f.plan { on = "EVALSHA", bytes = pair(int(-5), int(0)), count = 1 }
+    local c = client { rate = 1000, burst = 100 }
+    local lim = c.engine.limiter
+    local said = warnings(function()
+      lim:acquire()
+      core.sleep(0.35)
+      for _ = 1, 3 do assert.equal(0, lim:acquire()) end
+    end)
+    assert.truthy(said[#said]:find("Redis is back", 1, true), table.concat(said, "\n"))
+    assert.is_true(f.stats().evalsha >= 4)
+    c:close()
+  end)
+end)
+
+describe("the shared limiter against a real Redis that stops answering", function()
+  local url, pid
+  local ROOT = assert(io.popen("pwd")):read("*l")
+  local function rds(cmd)
+    local out, ok = sbx.sh("DI_REDIS_DIR=" .. ROOT .. "/build/redis-deps-spec " .. ROOT .. "/scripts/redis " .. cmd)
+    assert(ok, "scripts/redis " .. cmd .. ": " .. out)
+    return out
+  end
+  setup(function()
+    url = rds("start"):match("DI_REDIS_URL=(%S+)")
+    pid = io.open(ROOT .. "/build/redis-deps-spec/redis.pid"):read("*l")
+  end)
+  teardown(function()
+    if pid then sbx.sh("kill -CONT " .. pid) end
+    pcall(rds, "stop")
+  end)
+
+  it("SIGSTOP: each call waits on Redis 50 ms at most, then the local limit holds", function()
+    local c = di.new(sbx.settings { limiter_url = url, limiter_dir = tmpdir(), rate = 20, burst = 2,
+                                    deadline = 1, retries = 0 })
+    assert(c:call("projects", "List", {}))
+    sbx.sh("kill -STOP " .. pid)
+    finally(function() sbx.sh("kill -CONT " .. pid) end)
+    local said = warnings(function()
+      local t0 = core.now()
+      local lim = c.engine.limiter
+      local w = lim:acquire()
+      assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.04, string.format("%.3f s", core.now() - t0))
+      assert.is_true(w >= 0)
+      -- the local limit (20/s, burst 2) holds from then on
+      local granted, start = 0, core.now()
+      while core.now() - start < 0.5 do
+        if lim:acquire() == 0 then granted = granted + 1 end
+      end
+      assert.is_true(granted <= 2 + 0.5 * 20 + 1, granted .. " slots in 0.5 s at 20/s")
+    end)
+    assert.truthy((said[1] or ""):find("Redis failed", 1, true), said[1])
+  end)
+end)
