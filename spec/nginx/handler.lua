@@ -11,6 +11,11 @@
 --                              the ngx transport (needs $di_root set to the checkout)
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
 --   /t/burn_result             what each worker did
+--   /t/redis_lie?url=&n=&budget=
+--                              a client sharing its limit through the Redis at
+--                              url (spec/support/fake_server.lua): n limiter
+--                              decisions and one call (deadline 1 s), each
+--                              timed; what they answered or raised
 local di = require "dialoginsight"
 local app = require "di_example.app"
 
@@ -111,6 +116,26 @@ elseif uri == "/t/ngx_user_agent" then
   s.user_agent = "x\r\nX-Injected: 1"
   local ok, err = pcall(require("dialoginsight.transport.ngx").new, s)
   return reply { ok = ok, error = not ok and tostring(err) or nil }
+
+elseif uri == "/t/redis_lie" then
+  local s = di.config.from_env()
+  s.ca_file, s.limiter_url, s.rate, s.burst, s.retries = nil, args.url, 50, 5, 0
+  local c = di.new(s)
+  local lim, budget = c.engine.limiter, tonumber(args.budget)
+  local out = { times = {}, waits = {}, raised = {} }
+  for i = 1, tonumber(args.n) or 5 do
+    local t0 = now()
+    local ok, w = pcall(lim.acquire, lim, budget)
+    out.times[i] = now() - t0
+    if ok then out.waits[i] = w else out.raised[#out.raised + 1] = tostring(w) end
+  end
+  local t0 = now()
+  local ok, r, err = pcall(c.call, c, "projects", "List", {}, { deadline = 1 })
+  out.call = { elapsed = now() - t0, raised = not ok and tostring(r) or nil,
+               ok = ok and r ~= nil, error = err and tostring(err) or nil }
+  c:close()
+  out.times, out.waits, out.raised = di.array(out.times), di.array(out.waits), di.array(out.raised)
+  return reply(out)
 
 elseif uri == "/t/burn_start" then
   local dict = ngx.shared.burn
