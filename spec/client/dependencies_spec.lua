@@ -222,3 +222,81 @@ describe("the shared limiter against a real Redis that stops answering", functio
     assert.truthy((said[1] or ""):find("Redis failed", 1, true), said[1])
   end)
 end)
+
+describe("replies over max_reply_bytes (issue 21, class 9)", function()
+  local LUA = require("support.runtime").lua
+  before_each(function() sbx.clear_faults() end)
+  after_each(function() sbx.clear_faults() end)
+
+  -- Runs code in a new process of this runtime; returns its stdout.
+  local function run_lua(code)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "wb")); f:write(code); f:close()
+    local p = assert(io.popen(LUA .. " " .. script .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    return out
+  end
+
+  for _, length in ipairs { true, false } do
+    it("a 1.5 GB reply " .. (length and "with" or "without") .. " its length: too_large, once, "
+      .. "memory bounded", function()
+      sbx.faults { { type = "large", bytes = 1500000000, length = length } }
+      local mark = sbx.mark()
+      local out = run_lua([[
+        local di = require "dialoginsight"
+        local sbx = require "support.sandbox"
+        local function kb(what)
+          for l in io.lines("/proc/self/status") do
+            local n = l:match("^" .. what .. ":%s*(%d+)")
+            if n then return tonumber(n) end
+          end
+        end
+        local c = di.new(sbx.settings { retries = 2 })
+        assert(c.projects) -- (the client is built: its memory is the baseline)
+        collectgarbage()
+        local before = kb("VmHWM")
+        local t0 = os.time()
+        local r, err = c:call("projects", "List", {})
+        print(string.format("RESULT %s %s %s %s %d %d", tostring(r), err and err.kind, err and err.attempts,
+          tostring(err and err.retryable), kb("VmHWM") - before, os.time() - t0))
+        print("MESSAGE " .. tostring(err))
+      ]])
+      local r, kind, attempts, retryable, grew = out:match("RESULT (%S+) (%S+) (%S+) (%S+) (%d+)")
+      assert.truthy(r, out)
+      print(string.format("\n  1.5 GB reply (%s Content-Length): peak RSS grew %.1f MB, cap 64 MiB",
+        length and "with" or "without", tonumber(grew) / 1024))
+      assert.equal("nil", r, out)
+      assert.equal("too_large", kind, out)
+      assert.equal("1", attempts, out)
+      assert.equal("false", retryable, out)
+      assert.truthy(out:find("max_reply_bytes (67108864 bytes", 1, true), out)
+      assert.is_true(tonumber(grew) < (64 + 48) * 1024, "peak RSS grew " .. grew .. " kB")
+      assert.equal(1, #sbx.log(mark), "the call was sent again")
+    end)
+  end
+
+  it("a client's max_reply_bytes: 4 KiB refuses a 10 KB reply and reads a 4,000-byte one", function()
+    local c = di.new(sbx.settings { max_reply_bytes = 4096 })
+    local pad = '{"Success":true,"Records":[],"Pad":"' .. string.rep("x", 10000) .. '"}'
+    sbx.faults { { type = "body", body = pad, next = 1 } }
+    local r, err = c:call("projects", "List", {})
+    assert.is_nil(r)
+    assert.equal("too_large", err.kind)
+    assert.equal(4096, err.limit)
+    assert.truthy(tostring(err):find("max_reply_bytes (4096 bytes", 1, true), tostring(err))
+    sbx.faults { { type = "body", body = pad:sub(1, 3940) .. '"}', next = 1 } }
+    assert(c:call("projects", "List", {}))
+  end)
+
+  it("refuses a max_reply_bytes that is not a whole number from 1024 to 2^40, naming it", function()
+    for _, v in ipairs { 0, -1, 1023, 1.5, "65536", 2 ^ 41, 0 / 0, math.huge, true } do
+      local ok, err = pcall(di.new, sbx.settings { max_reply_bytes = v })
+      assert.is_false(ok, tostring(v))
+      assert.truthy(tostring(err):find("setting 'max_reply_bytes'", 1, true), tostring(err))
+    end
+    assert.truthy(di.new(sbx.settings { max_reply_bytes = 1024 }))
+    assert.equal(64 * 1024 * 1024, di.config.resolve(sbx.settings {}).max_reply_bytes)
+  end)
+end)

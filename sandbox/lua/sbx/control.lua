@@ -73,7 +73,8 @@ local function fault_json(f)
   return obj { "id", f.id, "type", f.type, "ms", f.ms or NULL, "jitter_ms", f.jitter_ms or NULL,
     "status", f.status or NULL, "retry_after", f.retry_after or NULL,
     "probability", f.probability or NULL, "next", f.next or NULL, "method", f.method or NULL,
-    "after_processing", f.after, "body", f.body or NULL, "fired", f.fired }
+    "after_processing", f.after, "body", f.body or NULL, "bytes", f.bytes or NULL,
+    "length", f.length == nil and NULL or f.length, "fired", f.fired }
 end
 
 local function faults_list()

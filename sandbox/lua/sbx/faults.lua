@@ -13,7 +13,7 @@ local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
 local TYPES = { latency = true, status = true, limit = true, drop = true, truncate = true, malformed = true,
-  body = true }
+  body = true, drip = true, large = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
 
 -- The members each type of fault takes, besides type and its trigger
@@ -24,12 +24,15 @@ local MEMBERS = {
   latency = { ms = true, jitter_ms = true, total = true }, status = { status = true, retry_after = true },
   limit = { retry_after = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
+  drip = { ms = true, bytes = true }, large = { bytes = true, length = true },
 }
 local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
 
 local MAX_MS = 600000        -- ten minutes of latency is already a hang
 local MAX_RETRY_AFTER = 86400
 local MAX_BODY = 1048576
+local MAX_DRIP_MS = 1000
+local MAX_LARGE = 4294967296 -- 4 GiB
 
 function M.reset(seed)
   M.list = {}
@@ -78,6 +81,21 @@ local function typed(f, s)
       return "body must be the text of the reply, at most " .. MAX_BODY .. " bytes"
     end
     f.body = s.body
+  elseif ty == "drip" then
+    f.ms, f.bytes = s.ms or 8, s.bytes or 1
+    if not whole(f.ms) or f.ms < 1 or f.ms > MAX_DRIP_MS then
+      return "ms must be a whole number of milliseconds from 1 to " .. MAX_DRIP_MS
+    end
+    if not whole(f.bytes) or f.bytes < 1 or f.bytes > MAX_BODY then
+      return "bytes must be a whole number from 1 to " .. MAX_BODY
+    end
+  elseif ty == "large" then
+    f.bytes = s.bytes
+    if not whole(f.bytes) or f.bytes < 64 or f.bytes > MAX_LARGE then
+      return "bytes must be a whole number from 64 to " .. MAX_LARGE
+    end
+    if s.length ~= nil and type(s.length) ~= "boolean" then return "length must be true or false" end
+    f.length = s.length ~= false
   end
 end
 
@@ -114,7 +132,9 @@ function M.check(spec)
     if not json.isnull(v) then s[lcase(k)] = v end
   end
   local ty = type(s.type) == "string" and lcase(s.type)
-  if not TYPES[ty] then return nil, "type must be latency, status, limit, drop, truncate, malformed or body" end
+  if not TYPES[ty] then
+    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, drip or large"
+  end
   for k in pairs(s) do
     if not COMMON[k] and not MEMBERS[ty][k] then
       return nil, "unknown member '" .. k .. "' for a " .. ty .. " fault"
