@@ -300,3 +300,172 @@ describe("replies over max_reply_bytes (issue 21, class 9)", function()
     assert.equal(64 * 1024 * 1024, di.config.resolve(sbx.settings {}).max_reply_bytes)
   end)
 end)
+
+-- The Dependencies property (issue 21): no answer of Redis or of an HTTP
+-- server, drawn by an adversary (spec/support/fake.lua: wrong types,
+-- negative, huge or non-integer numbers, lists of the wrong length, a bad
+-- sha, slow drip, oversized, garbage, a close mid-reply, silence), makes a
+-- call raise, crash, outlast its deadline or budget plus a stated slack,
+-- or grow memory past a stated bound; and after a lying Redis the limit
+-- still holds (the local fallback).
+describe("Dependencies #property", function()
+  local property = require "support.property"
+  local errors = require "dialoginsight.errors"
+  local SLACK = 0.15 -- seconds a call may pass its bound (a busy, shared machine)
+  local BUDGET_SLACK = 0.04 -- seconds a limiter decision may pass its budget
+  local fr, fh
+  setup(function()
+    fr, fh = fake.start("redis"), fake.start("http")
+    fh.plan {}
+  end)
+  teardown(function()
+    if fr then fr.stop() end
+    if fh then fh.stop() end
+  end)
+
+  local function settings(extra)
+    local s = { base_url = fh.url, allow_http = true, key_id = 1, key = "fake-key-0123456789",
+                project = 1, env = false, strict = false }
+    for k, v in pairs(extra) do s[k] = v end
+    return s
+  end
+
+  it("Redis: every call returns in time, every decision within its budget, the limit holds", function()
+    local base_peak = fake.peak_rss()
+    property.check("dependencies-redis", { scenarios = 400, seconds = property.scaled(12) }, function(rng)
+      local auth, db = rng:chance(0.3), rng:chance(0.2)
+      local plan, what = fake.redis_lie(rng, auth, db)
+      fr.plan(plan)
+      local rate, burst, deadline = rng:pick { 20, 50, 200 }, rng:int(1, 5), rng:pick { 0.3, 0.6, 1 }
+      local c = di.new(settings {
+        limiter_url = "redis://" .. (auth and ":pw@" or "") .. "127.0.0.1:" .. fr.port .. (db and "/3" or ""),
+        limiter_dir = tmpdir(), rate = rate, burst = burst, deadline = deadline, retries = 0,
+      })
+      local lim = c.engine.limiter
+      local bound = 30 + 1 + 1 / rate -- max_retry_after + 1 s + a slot (limiter/redis.lua)
+      local decisions, worst, bad = 0, 0, nil
+      local acquire = lim.acquire
+      lim.acquire = function(self, budget)
+        local t0 = core.now()
+        local ok, w = pcall(acquire, self, budget)
+        local took = core.now() - t0
+        decisions = decisions + 1
+        if not ok then bad = bad or ("acquire raised: " .. tostring(w)); return 0 end
+        if type(w) ~= "number" or not (w >= 0 and w <= bound) then
+          bad = bad or ("acquire answered " .. tostring(w))
+        end
+        local most = math.min(redis.TIMEOUT, budget or math.huge) + BUDGET_SLACK
+        if took > most then bad = bad or string.format("a decision took %.3f s (budget %.3f)", took, most - BUDGET_SLACK) end
+        worst = math.max(worst, took)
+        return w
+      end
+      local ok, why = true, nil
+      warnings(function()
+        for i = 1, rng:int(3, 8) do
+          local t0 = core.now()
+          local fine, r, err = pcall(c.call, c, "projects", "List", {})
+          local took = core.now() - t0
+          if not fine then ok, why = false, "call " .. i .. " raised: " .. tostring(r); return end
+          if not r and not errors.is_error(err) then ok, why = false, "call " .. i .. " answered nil, " .. tostring(err); return end
+          if took > deadline + SLACK then
+            ok, why = false, string.format("call %d took %.3f s (deadline %g)", i, took, deadline); return
+          end
+          if bad then ok, why = false, bad; return end
+        end
+        -- the limit still holds: 0.1 s of asking as fast as possible
+        local granted, t0 = 0, core.now()
+        while core.now() - t0 < 0.1 do
+          if lim:acquire() == 0 then granted = granted + 1 end
+          if bad then break end
+        end
+        local most = 2 * burst + rate * (core.now() - t0) + 2
+        if bad then ok, why = false, bad
+        elseif granted > most then
+          ok, why = false, string.format("%d slots in 0.1 s at %g/s, burst %d", granted, rate, burst)
+        end
+      end)
+      c:close()
+      if not ok then return false, what .. ": " .. why end
+      local s = fr.stats()
+      if s.evalsha > 3 * decisions + 3 then
+        return false, string.format("%s: %d EVALSHA for %d decisions", what, s.evalsha, decisions)
+      end
+      local grew = fake.peak_rss() - base_peak
+      if grew > 32 * 1048576 then return false, what .. ": peak RSS grew " .. grew .. " bytes" end
+      return true
+    end)
+  end)
+
+  it("HTTP: every call returns a result or nil, err, in time, memory bounded", function()
+    local base_peak = fake.peak_rss()
+    local W = di.where
+    property.check("dependencies-http", { scenarios = 400, seconds = property.scaled(12) }, function(rng)
+      local cap = rng:pick { 4096, 65536 }
+      local plan, what = fake.http_lie(rng, cap)
+      fh.plan(plan)
+      local timeout, retries = rng:pick { 0.2, 0.4 }, rng:int(0, 2)
+      local deadline = rng:chance(0.5) and rng:pick { 0.3, 0.8 } or nil
+      local c = di.new(settings {
+        rate = false, timeout = timeout, deadline = deadline, max_reply_bytes = cap,
+        retries = { retries = retries, base = 0.01, cap = 0.02, max_retry_after = 0.05 },
+      })
+      -- no reply over the cap ever reaches the call engine
+      local over
+      local function seen(r)
+        if type(r.body) == "string" and #r.body > cap then over = over or #r.body end
+        return r
+      end
+      local t = c.transport
+      local post, multi = t.post, t.multi
+      t.post = function(self, ...) return seen(post(self, ...)) end
+      t.multi = function(self)
+        local m = multi(self)
+        return setmetatable({}, { __index = function(_, k)
+          if k == "perform" then
+            return function(_, w)
+              local rs = m:perform(w)
+              for _, r in ipairs(rs) do seen(r) end
+              return rs
+            end
+          end
+          return function(_, ...) return m[k](m, ...) end
+        end })
+      end
+      local most = (deadline or ((retries + 1) * timeout + retries * 0.05)) + SLACK
+      local ops = {
+        { "call", function() return c:call("projects", "List", {}) end },
+        { "projects:list", function() return c.projects:list() end },
+        { "contacts:get", function() return c.contacts:get({ EMail = "a@example.com" }) end },
+        { "contacts:each", function()
+          local n = 0
+          for rec, err in c.contacts:each(W.eq("EMail", "a@example.com"), { limit = 3 }) do
+            if rec == false then return nil, err end
+            n = n + 1
+          end
+          return n
+        end, 3 },
+        { "call_many", function()
+          local rs = c:call_many({ { "projects", "List", {} }, { "projects", "List", {} } })
+          for _, r in ipairs(rs) do if r == nil then return nil, "a hole in call_many's results" end end
+          return rs
+        end },
+      }
+      local op = rng:pick(ops)
+      local t0 = core.now()
+      local fine, r, err = pcall(op[2])
+      local took = core.now() - t0
+      c:close()
+      if not fine then return false, what .. ": " .. op[1] .. " raised: " .. tostring(r) end
+      if over then return false, string.format("%s: a reply of %d bytes came through (cap %d)", what, over, cap) end
+      if r == nil and not errors.is_error(err) then
+        return false, what .. ": " .. op[1] .. " answered nil, " .. tostring(err)
+      end
+      if took > most * (op[3] or 1) then
+        return false, string.format("%s: %s took %.3f s (bound %.3f)", what, op[1], took, most * (op[3] or 1))
+      end
+      local grew = fake.peak_rss() - base_peak
+      if grew > 8 * cap + 48 * 1048576 then return false, what .. ": peak RSS grew " .. grew .. " bytes" end
+      return true
+    end)
+  end)
+end)

@@ -170,16 +170,23 @@ local OK_LIES = {
 function M.redis_lie(rng, auth, db)
   local on, list = "EVALSHA", SCRIPT_LIES
   local r = rng:float()
-  if r < 0.15 then on, list = "SCRIPT", SHA_LIES
-  elseif r < 0.22 and auth then on, list = "AUTH", OK_LIES
-  elseif r < 0.27 and db then on, list = "SELECT", OK_LIES
-  elseif r < 0.32 then on = "ANY"; list = { { "garbage", { bytes = garbage(rng) } } } end
+  if r < 0.12 then
+    -- a sound reply, dripped: each byte within any per-read timeout, the
+    -- whole past any budget
+    local ms = rng:pick { 5, 8, 20, 40 }
+    local sound = rng:chance(0.7) and { "EVALSHA", pair(int(0), int(0)) }
+      or { "SCRIPT", "$40\r\n" .. string.rep("a", 40) .. "\r\n" }
+    on, list = sound[1], { { "a sound reply dripped a byte every " .. ms .. " ms", { bytes = sound[2], drip = ms } } }
+  elseif r < 0.25 then on, list = "SCRIPT", SHA_LIES
+  elseif r < 0.32 and auth then on, list = "AUTH", OK_LIES
+  elseif r < 0.37 and db then on, list = "SELECT", OK_LIES
+  elseif r < 0.42 then on = "ANY"; list = { { "garbage", { bytes = garbage(rng) } } } end
   local pick = rng:pick(list)
   local p = {}
   for k, v in pairs(pick[2]) do p[k] = v end
   p.on, p.from = on, rng:int(1, 3)
   if rng:chance(0.5) then p.count = 1 end
-  return p, on .. " answered " .. pick[1] .. " (from the " .. p.from .. "th, "
+  return p, on .. " answered " .. pick[1] .. " (lying from the command #" .. p.from .. " on, "
     .. (p.count and "once" or "always") .. ")"
 end
 
@@ -222,6 +229,10 @@ function M.http_lie(rng, cap)
         "a body of 3 x max_reply_bytes, no length, until close"
     end,
     function()
+      return { bytes = http("200 OK", { "Content-Type: application/json" }, ""), pad = { byte = " ", count = 256 * 1048576 } },
+        "a body of 256 MB, no length, until close"
+    end,
+    function()
       return { bytes = http("200 OK", { "Transfer-Encoding: chunked" }, string.format("%x\r\n", cap * 2)),
                pad = { byte = " ", count = cap * 2 } }, "a chunk of 2 x max_reply_bytes"
     end,
@@ -254,7 +265,7 @@ function M.http_lie(rng, cap)
   local p, what = rng:pick(choices)()
   p.on, p.from = "POST", rng:int(1, 2)
   if rng:chance(0.5) then p.count = 1 end
-  return p, what .. " (from the " .. p.from .. "th, " .. (p.count and "once" or "always") .. ")"
+  return p, what .. " (lying from the request #" .. p.from .. " on, " .. (p.count and "once" or "always") .. ")"
 end
 
 return M
