@@ -359,9 +359,18 @@ describe("Dependencies #property", function()
         worst = math.max(worst, took)
         return w
       end
+      -- a decision is followed by an attempt or a sleep: never a spin
+      local sleeps, t = 0, c.transport
+      local sleep = t.sleep
+      t.sleep = function(self, secs)
+        if secs > 0 then sleeps = sleeps + 1 end
+        return sleep(self, secs)
+      end
+      local sent0 = fh.stats().commands
       local ok, why = true, nil
+      local ncalls = rng:int(3, 8)
       warnings(function()
-        for i = 1, rng:int(3, 8) do
+        for i = 1, ncalls do
           local t0 = core.now()
           local fine, r, err = pcall(c.call, c, "projects", "List", {})
           local took = core.now() - t0
@@ -371,6 +380,12 @@ describe("Dependencies #property", function()
             ok, why = false, string.format("call %d took %.3f s (deadline %g)", i, took, deadline); return
           end
           if bad then ok, why = false, bad; return end
+        end
+        local attempts = fh.stats().commands - sent0
+        if decisions > attempts + sleeps + ncalls then
+          ok, why = false, string.format("%d decisions for %d attempts and %d sleeps: a spin",
+            decisions, attempts, sleeps)
+          return
         end
         -- the limit still holds: 0.1 s of asking as fast as possible
         local granted, t0 = 0, core.now()

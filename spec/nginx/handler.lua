@@ -14,8 +14,8 @@
 --   /t/redis_lie?url=&n=&budget=
 --                              a client sharing its limit through the Redis at
 --                              url (spec/support/fake_server.lua): n limiter
---                              decisions and one call (deadline 1 s), each
---                              timed; what they answered or raised
+--                              decisions and one call (deadline 1 s); every
+--                              decision timed, what each answered or raised
 local di = require "dialoginsight"
 local app = require "di_example.app"
 
@@ -122,13 +122,18 @@ elseif uri == "/t/redis_lie" then
   s.ca_file, s.limiter_url, s.rate, s.burst, s.retries = nil, args.url, 50, 5, 0
   local c = di.new(s)
   local lim, budget = c.engine.limiter, tonumber(args.budget)
-  local out = { times = {}, waits = {}, raised = {} }
-  for i = 1, tonumber(args.n) or 5 do
+  local out = { times = {}, waits = {}, raised = {}, decisions = 0 }
+  -- every decision, the call's too, timed
+  local acquire = lim.acquire
+  lim.acquire = function(self, b)
     local t0 = now()
-    local ok, w = pcall(lim.acquire, lim, budget)
-    out.times[i] = now() - t0
-    if ok then out.waits[i] = w else out.raised[#out.raised + 1] = tostring(w) end
+    local ok, w = pcall(acquire, self, b)
+    local k = out.decisions + 1
+    out.decisions, out.times[k] = k, now() - t0
+    if ok then out.waits[k] = w else out.raised[#out.raised + 1] = tostring(w); w = 0 end
+    return w
   end
+  for _ = 1, tonumber(args.n) or 5 do lim:acquire(budget) end
   local t0 = now()
   local ok, r, err = pcall(c.call, c, "projects", "List", {}, { deadline = 1 })
   out.call = { elapsed = now() - t0, raised = not ok and tostring(r) or nil,

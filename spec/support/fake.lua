@@ -170,17 +170,17 @@ local OK_LIES = {
 function M.redis_lie(rng, auth, db)
   local on, list = "EVALSHA", SCRIPT_LIES
   local r = rng:float()
-  if r < 0.12 then
+  if r < 0.2 then
     -- a sound reply, dripped: each byte within any per-read timeout, the
     -- whole past any budget
-    local ms = rng:pick { 5, 8, 20, 40 }
+    local ms = rng:pick { 8, 20, 20, 40 }
     local sound = rng:chance(0.7) and { "EVALSHA", pair(int(0), int(0)) }
       or { "SCRIPT", "$40\r\n" .. string.rep("a", 40) .. "\r\n" }
     on, list = sound[1], { { "a sound reply dripped a byte every " .. ms .. " ms", { bytes = sound[2], drip = ms } } }
-  elseif r < 0.25 then on, list = "SCRIPT", SHA_LIES
-  elseif r < 0.32 and auth then on, list = "AUTH", OK_LIES
-  elseif r < 0.37 and db then on, list = "SELECT", OK_LIES
-  elseif r < 0.42 then on = "ANY"; list = { { "garbage", { bytes = garbage(rng) } } } end
+  elseif r < 0.32 then on, list = "SCRIPT", SHA_LIES
+  elseif r < 0.39 and auth then on, list = "AUTH", OK_LIES
+  elseif r < 0.44 and db then on, list = "SELECT", OK_LIES
+  elseif r < 0.49 then on = "ANY"; list = { { "garbage", { bytes = garbage(rng) } } } end
   local pick = rng:pick(list)
   local p = {}
   for k, v in pairs(pick[2]) do p[k] = v end
