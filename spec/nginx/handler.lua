@@ -9,6 +9,11 @@
 --   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
 --   /t/transport?case=&closed= one case of spec/support/transport_cases.lua on
 --                              the ngx transport (needs $di_root set to the checkout)
+--   /t/http_lie?url=&cap=&timeout=&deadline=&retries=
+--                              one call to the HTTP server at url
+--                              (spec/support/fake_server.lua), timed; what it
+--                              answered or raised, and the largest body the
+--                              transport handed over
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
 --   /t/burn_result             what each worker did
 --   /t/redis_lie?url=&n=&budget=
@@ -140,6 +145,27 @@ elseif uri == "/t/redis_lie" then
                ok = ok and r ~= nil, error = err and tostring(err) or nil }
   c:close()
   out.times, out.waits, out.raised = di.array(out.times), di.array(out.waits), di.array(out.raised)
+  return reply(out)
+
+elseif uri == "/t/http_lie" then
+  local c = di.new {
+    base_url = args.url, allow_http = true, key_id = 1, key = "fake-key-0123456789", project = 1,
+    env = false, strict = false, rate = false, timeout = tonumber(args.timeout),
+    deadline = tonumber(args.deadline), max_reply_bytes = tonumber(args.cap),
+    retries = { retries = tonumber(args.retries) or 0, base = 0.01, cap = 0.02, max_retry_after = 0.05 },
+  }
+  local largest, post = 0, c.transport.post
+  c.transport.post = function(self, ...)
+    local r = post(self, ...)
+    if type(r.body) == "string" then largest = math.max(largest, #r.body) end
+    return r
+  end
+  local t0 = now()
+  local ok, r, err = pcall(c.call, c, "projects", "List", {})
+  local out = { elapsed = now() - t0, largest = largest, raised = not ok and tostring(r) or nil,
+                ok = ok and r ~= nil, kind = ok and err and err.kind or nil,
+                error = ok and err and tostring(err) or nil }
+  c:close()
   return reply(out)
 
 elseif uri == "/t/burn_start" then

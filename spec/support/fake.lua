@@ -211,8 +211,8 @@ local SHAPES = {
 }
 
 --- A lie of an HTTP server: plan, description.  cap: the client's
--- max_reply_bytes.
-function M.http_lie(rng, cap)
+-- max_reply_bytes; from: the first request that gets the lie (1 or 2).
+function M.http_lie(rng, cap, from)
   local body = '{"Success":true,"idRequest":7,"Records":[],"TotalRecords":0}'
   local choices = {
     function() local s = rng:pick(SHAPES); return { bytes = json200(s) }, "a body of the wrong shape: " .. s:sub(1, 40) end,
@@ -225,11 +225,13 @@ function M.http_lie(rng, cap)
         "a body of 4 x max_reply_bytes with its Content-Length"
     end,
     function()
-      return { bytes = http("200 OK", { "Connection: close" }, body), pad = { byte = " ", count = cap * 3 } },
+      return { bytes = http("200 OK", { "Connection: close" }, body), pad = { byte = " ", count = cap * 3 },
+               then_close = true },
         "a body of 3 x max_reply_bytes, no length, until close"
     end,
     function()
-      return { bytes = http("200 OK", { "Content-Type: application/json" }, ""), pad = { byte = " ", count = 256 * 1048576 } },
+      return { bytes = http("200 OK", { "Content-Type: application/json" }, ""), pad = { byte = " ", count = 256 * 1048576 },
+               then_close = true },
         "a body of 256 MB, no length, until close"
     end,
     function()
@@ -263,7 +265,7 @@ function M.http_lie(rng, cap)
     end,
   }
   local p, what = rng:pick(choices)()
-  p.on, p.from = "POST", rng:int(1, 2)
+  p.on, p.from = "POST", from or rng:int(1, 2)
   if rng:chance(0.5) then p.count = 1 end
   return p, what .. " (lying from the request #" .. p.from .. " on, " .. (p.count and "once" or "always") .. ")"
 end

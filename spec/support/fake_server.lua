@@ -15,8 +15,8 @@
 --   from = N (the Nth matching command lies first; 1), count = N (how many
 --   lie; all), bytes = the raw answer, pad = { byte =, count = } streamed
 --   after it, drip = ms between pieces of chunk bytes (1), cut = bytes sent
---   before closing, silence = true (never answer), close = true (close at
---   once) }.
+--   before closing, then_close = true (close after the answer), silence =
+--   true (never answer), close = true (close at once) }.
 local socket = require "socket"
 
 local MODE = arg[1] == "http" and "http" or "redis"
@@ -120,7 +120,7 @@ local function deliver(sock, r, bytes, plan)
       left = left - #s
     end
   end
-  return true
+  return not (plan and plan.then_close)
 end
 
 -- The plan and its counters ---------------------------------------------------

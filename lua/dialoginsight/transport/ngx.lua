@@ -384,7 +384,9 @@ function Transport:read_body(rd, u, status, headers)
     end
   else -- no length: the body ends when the server closes the connection
     local parts = {}
-    if rd:take(nil, parts, 0) then body = table.concat(parts) else err = "too_large" end
+    local total
+    total, err = rd:take(nil, parts, 0)
+    if total then body = table.concat(parts) end
   end
   if body then return body end
   if err == "too_large" then return nil, too_large(self, u) end
