@@ -59,12 +59,13 @@ describe("the shared limiter's Redis answers (issue 21, classes 7 and 8)", funct
 
   for _, case in ipairs {
     -- the issue's three
-    { "a string (wrong type: raised in every call)", "$5\r\nhello\r\n" },
+    { "a nested list (a wrong type: raised in every call)", pair("*2\r\n" .. int(0) .. int(0), int(0)) },
     { "a negative wait (looped: 346,859 EVALSHA in 15 s)", pair(int(-5), int(0)) },
     { "an hour's wait (slept an hour)", pair(int(3600000000), int(0)) },
-    -- and their class
+    -- and their class (a string, a status, nil, an integer alone, a fraction
+    -- and an error reply fell back before too: guards)
+    { "a string", "$5\r\nhello\r\n" },
     { "a status", "+OK\r\n" }, { "nil", "$-1\r\n" }, { "an integer alone", int(0) },
-    { "a nested list", pair("*2\r\n" .. int(0) .. int(0), int(0)) },
     { "a list of three", "*3\r\n" .. int(0) .. int(0) .. int(0) }, { "a list of one", "*1\r\n" .. int(0) },
     { "a list with a nil", pair("$-1\r\n", int(0)) }, { "a number as a string", pair("$3\r\n100\r\n", int(0)) },
     { "the largest integer", pair(int("9223372036854775807"), int(0)) },
