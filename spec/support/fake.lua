@@ -76,6 +76,11 @@ function M.start(mode)
   return h
 end
 
+--- What an instrumented allocator adds to a bound on resident memory:
+-- under check-asan (libasan preloaded), ASan's quarantine keeps up to
+-- 256 MB of freed blocks, plus their shadow and redzones.
+M.RSS_ALLOWANCE = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) and 320 * 1048576 or 0
+
 --- This process's peak resident memory (VmHWM), in bytes.
 function M.peak_rss()
   local f = io.open("/proc/self/status")
