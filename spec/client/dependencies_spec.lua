@@ -308,6 +308,28 @@ describe("replies over max_reply_bytes (issue 21, class 9)", function()
   end)
 end)
 
+describe("replies of the wrong shape (found by the Dependencies property)", function()
+  before_each(function() sbx.clear_faults() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("a page whose Records are not records ends an iteration with an error, not a raise", function()
+    local c = di.new(sbx.settings {})
+    sbx.faults { { type = "body", method = "contacts.get",
+                   body = '{"Success":true,"Records":[1,"a",null,[]],"TotalRecords":4}' } }
+    local got = {}
+    local ok, why = pcall(function()
+      for rec, err in c.contacts:each(di.where.eq("EMail", "a@example.com")) do
+        got[#got + 1] = { rec, err }
+      end
+    end)
+    assert.is_true(ok, tostring(why))
+    assert.equal(1, #got)
+    assert.is_false(got[1][1])
+    assert.equal("protocol", got[1][2].kind)
+    assert.truthy(tostring(got[1][2]):find("Records[1] is not a record", 1, true), tostring(got[1][2]))
+  end)
+end)
+
 -- The Dependencies property (issue 21): no answer of Redis or of an HTTP
 -- server, drawn by an adversary (spec/support/fake.lua: wrong types,
 -- negative, huge or non-integer numbers, lists of the wrong length, a bad
