@@ -66,6 +66,7 @@ build = {
         ["dialoginsight.errors"] = "lua/dialoginsight/errors.lua",
         ["dialoginsight"] = "lua/dialoginsight/init.lua",
         ["dialoginsight.limiter.adaptive"] = "lua/dialoginsight/limiter/adaptive.lua",
+        ["dialoginsight.limiter.host"] = "lua/dialoginsight/limiter/host.lua",
         ["dialoginsight.limiter"] = "lua/dialoginsight/limiter/init.lua",
         ["dialoginsight.limiter.redis"] = "lua/dialoginsight/limiter/redis.lua",
         ["dialoginsight.limiter.shm"] = "lua/dialoginsight/limiter/shm.lua",

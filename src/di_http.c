@@ -13,10 +13,16 @@
  *
  * Every transfer answers one reply table (docs/transport.md): on a reply,
  * status, body, seconds, http_version, retry_after; on a failure, kind
- * ("network"|"timeout"|"tls"), message and sent, where `sent` is false only
+ * ("network"|"timeout"|"tls"|"too_large"), message and sent, where `sent` is false only
  * when no byte of the request left this host, which is what lets the retry
  * policy re-send a non-idempotent call safely.
+ *
+ * A reply's body is kept up to max_reply_bytes (decoded: a compressed body
+ * counts as what it inflates to): a Content-Length over it is refused
+ * before the body is read, and the write callback stops the transfer at
+ * the first byte beyond it, so memory holds max_reply_bytes at most.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +43,9 @@
 typedef struct di_reply {
   di_buf body;
   double retry_after; /* seconds, < 0 when absent */
+  size_t max;         /* max_reply_bytes */
+  double announced;   /* the Content-Length, < 0 when absent */
+  int too_large;      /* the body went past max */
 } di_reply;
 
 typedef struct di_session {
@@ -48,6 +57,7 @@ typedef struct di_session {
   char *user_agent;
   long timeout_ms;
   long connect_timeout_ms;
+  size_t max_reply;
   int verify;
   int http2;
   int users; /* open multis still using the share */
@@ -137,15 +147,30 @@ static int bool_opt(lua_State *L, int t, const char *field) {
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
   di_reply *r = ud;
+  size_t n = size * nmemb;
   /* Returning a short count makes curl abort with CURLE_WRITE_ERROR. */
-  return di_buf_add(&r->body, ptr, size * nmemb) ? size * nmemb : 0;
+  if (n > r->max - r->body.len) {
+    r->too_large = 1;
+    return 0;
+  }
+  return di_buf_add(&r->body, ptr, n) ? n : 0;
 }
 
-/* Only Retry-After matters to us; its HTTP-date form is not used by OFC4. */
+/* Retry-After (its HTTP-date form is not used by OFC4), and Content-Length
+ * for the message of a reply too large. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   di_reply *r = ud;
   size_t n = size * nmemb;
   static const char name[] = "retry-after:";
+  static const char length[] = "content-length:";
+  if (n > sizeof length && strncasecmp(ptr, length, sizeof length - 1) == 0) {
+    char tmp[32];
+    size_t len = n - (sizeof length - 1);
+    if (len >= sizeof tmp) len = sizeof tmp - 1;
+    memcpy(tmp, ptr + sizeof length - 1, len);
+    tmp[len] = '\0';
+    r->announced = strtod(tmp, NULL);
+  }
   if (n > sizeof name && strncasecmp(ptr, name, sizeof name - 1) == 0) {
     char tmp[32];
     size_t len = n - (sizeof name - 1);
@@ -161,6 +186,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
 static void reply_reset(di_reply *r) {
   di_buf_reset(&r->body);
   r->retry_after = -1;
+  r->announced = -1;
+  r->too_large = 0;
 }
 
 static void setup_easy(di_session *s, CURL *e, di_reply *reply, char *errbuf) {
@@ -183,6 +210,8 @@ static void setup_easy(di_session *s, CURL *e, di_reply *reply, char *errbuf) {
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, reply);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max_reply);
+  reply->max = s->max_reply;
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, reply);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
@@ -239,7 +268,26 @@ static void push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
   } else {
     long sent = 0;
     curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
-    if (reply->oom) {
+    if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+      lua_pushliteral(L, "too_large");
+      lua_setfield(L, -2, "kind");
+      lua_pushinteger(L, (lua_Integer)r->max);
+      lua_setfield(L, -2, "limit");
+      {
+        /* (lua_pushfstring has no 64-bit integer format before Lua 5.3) */
+        char msg[256];
+        if (r->announced > (double)r->max)
+          snprintf(msg, sizeof msg, "the reply is larger than max_reply_bytes (%llu bytes; the "
+                   "server announced %.0f): not read further; raise the max_reply_bytes "
+                   "setting if replies this large are expected",
+                   (unsigned long long)r->max, r->announced);
+        else
+          snprintf(msg, sizeof msg, "the reply is larger than max_reply_bytes (%llu bytes): "
+                   "not read further; raise the max_reply_bytes setting if replies this "
+                   "large are expected", (unsigned long long)r->max);
+        lua_pushstring(L, msg);
+      }
+    } else if (reply->oom) {
       lua_pushliteral(L, "network");
       lua_setfield(L, -2, "kind");
       lua_pushliteral(L, "out of memory while receiving the reply");
@@ -281,8 +329,8 @@ static void session_release(di_session *s) {
   s->ca_file = s->user_agent = NULL;
 }
 
-/* session{ verify=, http2=, timeout=, connect_timeout=, user_agent=
- *          [, ca_file=] }: all but ca_file required */
+/* session{ verify=, http2=, timeout=, connect_timeout=, user_agent=,
+ *          max_reply_bytes= [, ca_file=] }: all but ca_file required */
 static int session_new(lua_State *L) {
   di_session *s;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -298,6 +346,15 @@ static int session_new(lua_State *L) {
   s->ca_file = dup_opt(L, 1, "ca_file", 0);
   s->user_agent = dup_opt(L, 1, "user_agent", 1);
   header_value_check(L, s->user_agent, "user_agent");
+  need(L, 1, "max_reply_bytes", LUA_TNUMBER);
+  {
+    lua_Number max = lua_tonumber(L, -1);
+    /* checked as a double: a cast of inf or NaN is undefined */
+    if (!(max >= 1 && max <= 1099511627776.0))
+      return luaL_error(L, "session option 'max_reply_bytes' must be between 1 and 2^40");
+    s->max_reply = (size_t)max;
+  }
+  lua_pop(L, 1);
   s->share = curl_share_init();
   if (s->share == NULL) return luaL_error(L, "curl_share_init failed");
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);

@@ -4,42 +4,73 @@
  *
  *   local r = core.redis_connect{ host=, port= } or { path= }, timeout = s }
  *                                      -- or nil, message
- *   value = r:command("EVALSHA", sha, 1, key, ...)
- *                                      -- integer, string, list, or nil;
- *                                      -- nil, message, "redis" for an error
- *                                      -- reply (NOSCRIPT...), nil, message,
- *                                      -- "io" when the connection failed
+ *   value = r:command(budget_s, "EVALSHA", sha, 1, key, ...)
+ *                                      -- integer, string, list (with n, its
+ *                                      -- length), or nil; nil, message,
+ *                                      -- "redis" for an error reply
+ *                                      -- (NOSCRIPT...); nil, message, "io"
+ *                                      -- when the exchange failed
  *   r:close()
  *
- * Blocking, with one timeout for connecting and for every command, in the
- * tens of milliseconds: a limiter decision must never hold a call longer.
- * After an "io" failure the connection is unusable (hiredis keeps the
- * error); the Lua side drops it, falls back to the local limiter and
- * connects again later.  The protocol logic (AUTH, SELECT, scripts) is in
- * Lua; this file only moves commands and replies.
+ * A limiter decision must never hold a call longer than its budget, in the
+ * tens of milliseconds, whatever Redis does.  hiredis's own timeout is per
+ * read(): a Redis that drips its reply a byte at a time would hold a
+ * command for as long as it likes.  So hiredis only connects, formats and
+ * parses here; the bytes move through poll() on the socket, each wait cut
+ * to what is left of the command's budget, and read() only after poll
+ * said the socket is readable.  A reply may hold at most
+ * DI_REDIS_MAX_REPLY bytes and lists of DI_REDIS_MAX_ELEMENTS (ours are a
+ * sha or two integers): more is refused before it is kept.
+ * After an "io" failure the connection is unusable (its reply may still be
+ * on the way); the Lua side drops it, falls back to the local limiter and
+ * connects again later.  The protocol logic (AUTH, SELECT, scripts, what a
+ * valid reply is) is in Lua; this file only moves commands and replies.
  */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "di_aux.h"
 #include "di_core.h"
+#include "di_time.h"
 
 #define DI_REDIS_MT "dialoginsight.redis"
 #define DI_REDIS_MAX_ARGS 32
+#define DI_REDIS_MAX_REPLY 65536
+#define DI_REDIS_MAX_ELEMENTS 64
+#define DI_REDIS_MAX_BUDGET 60.0
 
 typedef struct di_redis {
   redisContext *c;
+  redisReplyObjectFunctions fn; /* hiredis's, but for createArray */
+  void *(*create_array)(const redisReadTask *, int);
+  int too_many; /* the reply being read announced a list too long */
 } di_redis;
 
 static struct timeval to_timeval(lua_Number secs) {
   struct timeval tv;
   if (!(secs > 0)) secs = 0.001;
-  if (secs > 60) secs = 60;
+  if (secs > DI_REDIS_MAX_BUDGET) secs = DI_REDIS_MAX_BUDGET;
   tv.tv_sec = (time_t)secs;
   tv.tv_usec = (suseconds_t)((secs - (lua_Number)tv.tv_sec) * 1e6);
   return tv;
+}
+
+/* A list announced longer than any reply of ours is refused before hiredis
+ * allocates it (a "*2000000000" would be 16 GB of pointers). */
+static void *create_array(const redisReadTask *task, int elements) {
+  di_redis *r = task->privdata;
+  if (elements < 0 || elements > DI_REDIS_MAX_ELEMENTS) {
+    r->too_many = 1;
+    return NULL; /* hiredis: an out-of-memory error, which ends the read */
+  }
+  return r->create_array(task, elements);
 }
 
 /* redis_connect{ host=, port= | path=, timeout= } -> conn | nil, message.
@@ -62,6 +93,10 @@ static int redis_connect(lua_State *L) {
   tv = to_timeval(luaL_optnumber(L, -1, 0.05));
   if (path == NULL && host == NULL) return luaL_error(L, "redis_connect needs host or path");
   if (port < 1 || port > 65535) return luaL_error(L, "redis_connect: bad port");
+  r = lua_newuserdata(L, sizeof *r);
+  memset(r, 0, sizeof *r);
+  luaL_getmetatable(L, DI_REDIS_MT);
+  lua_setmetatable(L, -2);
   c = path ? redisConnectUnixWithTimeout(path, tv)
            : redisConnectWithTimeout(host, (int)port, tv);
   if (c == NULL || c->err) {
@@ -73,12 +108,14 @@ static int redis_connect(lua_State *L) {
     if (c) redisFree(c);
     return 2;
   }
-  /* the same bound for every command as for connecting */
+  /* a last guard only: every wait of a command is cut by poll() first */
   redisSetTimeout(c, tv);
-  r = lua_newuserdata(L, sizeof *r);
   r->c = c;
-  luaL_getmetatable(L, DI_REDIS_MT);
-  lua_setmetatable(L, -2);
+  r->fn = *c->reader->fn;
+  r->create_array = r->fn.createArray;
+  r->fn.createArray = create_array;
+  c->reader->fn = &r->fn;
+  c->reader->privdata = r;
   return 1;
 }
 
@@ -88,8 +125,10 @@ static di_redis *check_redis(lua_State *L) {
   return r;
 }
 
-/* Pushes a reply as a Lua value (depth-first for arrays). */
-static void push_reply(lua_State *L, const redisReply *rep, int depth) {
+/* Pushes a reply as a Lua value (depth-first for arrays; hiredis refuses
+ * nesting deeper than 7).  A list carries its length as n, nil elements
+ * included. */
+static void push_reply(lua_State *L, const redisReply *rep) {
   size_t i;
   switch (rep->type) {
   case REDIS_REPLY_INTEGER:
@@ -100,33 +139,117 @@ static void push_reply(lua_State *L, const redisReply *rep, int depth) {
     lua_pushlstring(L, rep->str, rep->len);
     break;
   case REDIS_REPLY_ARRAY:
-    lua_createtable(L, (int)rep->elements, 0);
-    for (i = 0; i < rep->elements && depth < 8; i++) {
-      push_reply(L, rep->element[i], depth + 1);
+    lua_createtable(L, (int)rep->elements, 1);
+    for (i = 0; i < rep->elements; i++) {
+      push_reply(L, rep->element[i]);
       lua_rawseti(L, -2, (int)i + 1);
     }
+    lua_pushinteger(L, (lua_Integer)rep->elements);
+    lua_setfield(L, -2, "n");
     break;
   default: /* nil, and what cannot nest here */
     lua_pushnil(L);
   }
 }
 
-/* conn:command(arg, ...) -> value | nil, message, "redis" | "io" */
+/* Waits until fd is ready for events, or the deadline (di_now()) passes:
+ * 1 ready, 0 timed out, -1 failed (errno). */
+static int wait_fd(int fd, short events, double deadline) {
+  for (;;) {
+    struct pollfd p;
+    double left = deadline - di_now();
+    int n;
+    if (left <= 0) return 0;
+    p.fd = fd;
+    p.events = events;
+    p.revents = 0;
+    n = poll(&p, 1, (int)ceil(left * 1000));
+    if (n > 0) return 1;
+    if (n < 0 && errno != EINTR) return -1;
+  }
+}
+
+/* What waits on an idle connection before a command: NULL when nothing
+ * does, else why the connection cannot carry the command. */
+static const char *idle_problem(redisContext *c) {
+  struct pollfd p;
+  char b;
+  ssize_t n;
+  if (c->reader->pos < c->reader->len) return "Redis sent bytes that answer no command";
+  p.fd = c->fd;
+  p.events = POLLIN;
+  p.revents = 0;
+  if (poll(&p, 1, 0) <= 0) return NULL;
+  n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return "Redis closed the connection";
+  if (n > 0) return "Redis sent bytes that answer no command";
+  return errno == EAGAIN || errno == EINTR ? NULL : strerror(errno);
+}
+
+static int io_failure(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushstring(L, what);
+  lua_pushliteral(L, "io");
+  return 3;
+}
+
+/* conn:command(budget_s, arg, ...) -> value | nil, message, "redis" | "io"
+ * The whole exchange, sending included, lasts budget_s at most. */
 static int redis_command(lua_State *L) {
   di_redis *r = check_redis(L);
+  redisContext *c = r->c;
   const char *argv[DI_REDIS_MAX_ARGS];
   size_t lens[DI_REDIS_MAX_ARGS];
-  int argc = lua_gettop(L) - 1, i;
+  lua_Number budget = luaL_checknumber(L, 2);
+  int argc = lua_gettop(L) - 2, i, done = 0, w;
+  size_t got = 0;
+  double deadline;
+  const char *why;
+  void *reply = NULL;
   redisReply *rep;
   if (argc < 1 || argc > DI_REDIS_MAX_ARGS)
     return luaL_error(L, "command takes 1 to %d arguments", DI_REDIS_MAX_ARGS);
-  for (i = 0; i < argc; i++) argv[i] = luaL_checklstring(L, i + 2, &lens[i]);
-  rep = redisCommandArgv(r->c, argc, argv, lens);
-  if (rep == NULL) {
-    lua_pushnil(L);
-    lua_pushstring(L, r->c->errstr[0] ? r->c->errstr : "Redis connection failed");
-    lua_pushliteral(L, "io");
-    return 3;
+  if (!(budget > 0)) budget = 0.001;
+  if (budget > DI_REDIS_MAX_BUDGET) budget = DI_REDIS_MAX_BUDGET;
+  deadline = di_now() + budget;
+  for (i = 0; i < argc; i++) argv[i] = luaL_checklstring(L, i + 3, &lens[i]);
+  if (c->err) return io_failure(L, c->errstr);
+  /* bytes before a command was sent answer nothing: the stream would be out
+   * of step with the commands */
+  if ((why = idle_problem(c)) != NULL) return io_failure(L, why);
+  if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) return io_failure(L, c->errstr);
+  while (!done) {
+    w = wait_fd(c->fd, POLLOUT, deadline);
+    if (w <= 0) return io_failure(L, w == 0 ? "Redis did not take the command in time" : strerror(errno));
+    if (redisBufferWrite(c, &done) != REDIS_OK) return io_failure(L, c->errstr);
+  }
+  r->too_many = 0;
+  for (;;) {
+    char buf[4096];
+    ssize_t n;
+    if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
+      if (r->too_many)
+        return io_failure(L, "Redis answered a list longer than any reply of the limiter");
+      return io_failure(L, c->errstr[0] ? c->errstr : "Redis sent a reply that is not RESP");
+    }
+    if (reply != NULL) break;
+    w = wait_fd(c->fd, POLLIN, deadline);
+    if (w <= 0) return io_failure(L, w == 0 ? "Redis did not answer in time" : strerror(errno));
+    n = read(c->fd, buf, sizeof buf);
+    if (n == 0) return io_failure(L, "Redis closed the connection");
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return io_failure(L, strerror(errno));
+    }
+    got += (size_t)n;
+    if (got > DI_REDIS_MAX_REPLY)
+      return io_failure(L, "Redis sent a reply longer than any reply of the limiter");
+    if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) return io_failure(L, "out of memory");
+  }
+  rep = reply;
+  if (c->reader->pos < c->reader->len) {
+    freeReplyObject(rep);
+    return io_failure(L, "Redis sent more than one reply to a command");
   }
   if (rep->type == REDIS_REPLY_ERROR) {
     lua_pushnil(L);
@@ -135,7 +258,7 @@ static int redis_command(lua_State *L) {
     freeReplyObject(rep);
     return 3;
   }
-  push_reply(L, rep, 0);
+  push_reply(L, rep);
   freeReplyObject(rep);
   return 1;
 }

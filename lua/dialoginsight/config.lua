@@ -39,6 +39,7 @@ M.SETTINGS = {
   { name = "timeout", kind = "number", default = 30, file = true },
   { name = "connect_timeout", kind = "number", default = 10, file = true },
   { name = "deadline", kind = "number", file = true }, -- whole call; nil: none
+  { name = "max_reply_bytes", kind = "number", default = 64 * 1024 * 1024, file = true },
   { name = "user_agent", kind = "text", default = "dialoginsight-lua/0.1", file = true },
   { name = "tls_verify", kind = "boolean", default = true, file = true },
   { name = "http2", kind = "boolean", default = true, file = true },
@@ -81,6 +82,8 @@ M.SETTINGS = {
 -- @field connect_timeout seconds to connect, per attempt (10)
 -- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
 -- (default: none)
+-- @field max_reply_bytes the largest reply body read, in bytes (64 MiB): a larger one fails
+-- with a `too_large` error, not retried, and is not kept in memory
 -- @field user_agent the User-Agent header (dialoginsight-lua/0.1): at most 256 bytes, no control
 -- characters
 -- @field tls_verify true (the default); false only for a throwaway test, never in production
@@ -215,6 +218,19 @@ local function seconds(name, v)
     bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
   end
   M.warn_long("setting '" .. name .. "'", v)
+  return v
+end
+
+--- The smallest max_reply_bytes: an error envelope must fit.
+M.MIN_REPLY_BYTES = 1024
+--- The largest: 1 TiB (a transport keeps a reply in memory).
+M.MAX_REPLY_BYTES = 2 ^ 40
+
+local function reply_bytes(v)
+  if type(v) ~= "number" or v ~= math.floor(v) or not (v >= M.MIN_REPLY_BYTES and v <= M.MAX_REPLY_BYTES) then
+    bad("max_reply_bytes", "must be a whole number of bytes from " .. M.MIN_REPLY_BYTES
+      .. " to 2^40 (got " .. errors.describe(v) .. ")")
+  end
   return v
 end
 
@@ -425,6 +441,7 @@ local function resolve(opts)
   s.timeout = seconds("timeout", s.timeout)
   s.connect_timeout = seconds("connect_timeout", s.connect_timeout)
   if s.deadline ~= nil then s.deadline = seconds("deadline", s.deadline) end
+  s.max_reply_bytes = reply_bytes(s.max_reply_bytes)
   check_user_agent(s.user_agent)
   s.concurrency = positive_integer("concurrency", s.concurrency, true)
   s.retries = retry.policy(s.retries, "setting") -- raises on a bad one, naming it

@@ -4,7 +4,7 @@
 -- Fields: kind, message, status, code, request_id, service, method,
 -- retryable, attempts, outcome, retry_after, field (validation).
 -- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
--- validation, decode, protocol, rejected.
+-- validation, decode, protocol, rejected, too_large.
 -- @module dialoginsight.errors
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com" }
 -- if not r then
@@ -18,8 +18,8 @@ local M = {}
 -- __concat).  Fields are absent when they do not apply.
 -- @table Error
 -- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode,
--- rejected (the server refused the one record of a merge) or protocol (replies that
--- contradict each other)
+-- rejected (the server refused the one record of a merge), protocol (replies that
+-- contradict each other) or too_large (a reply over max_reply_bytes, not read further)
 -- @field message what happened, readable; the key never appears in it
 -- @field status the HTTP status, when a reply came
 -- @field code the envelope's ErrorCode (or the record's, for rejected)
@@ -36,6 +36,7 @@ local M = {}
 -- @field sent for network, timeout and tls: false when no byte of the request left the host
 -- @field deadline when the call's deadline passed: its seconds
 -- @field last when the call's deadline passed: the last attempt's error, if any
+-- @field limit for too_large: the max_reply_bytes it went over
 
 local mt = {}
 mt.__index = mt
@@ -80,6 +81,7 @@ M.KINDS = {
   rate_limited = true, api = true, validation = true, decode = true,
   protocol = true, -- replies that contradict each other (resources/pager.lua)
   rejected = true, -- the server refused the one record of a merge (resources/base.lua)
+  too_large = true, -- a reply over max_reply_bytes (config.lua), not read further
 }
 
 --- Makes an error object from a table of fields (kind and message needed).

@@ -380,3 +380,69 @@ describe("limiter: nothing freezes", function()
     assert.truthy(errtext:find("shrunk", 1, true), errtext)
   end)
 end)
+
+-- Issue 21, class 10: the limit of an API host is the host's, not its
+-- spelling's (limiter/host.lua, used by both backends).
+describe("limiter: one limit per API host, however its URL spells it", function()
+  local host = require "dialoginsight.limiter.host"
+  local limiter = require "dialoginsight.limiter"
+
+  it("gives every spelling of a host one identity, and keeps canonical ones as they were", function()
+    for _, same in ipairs {
+      { "https://localhost/x/", "https://LOCALHOST/x/", "https://localhost:443/x/",
+        "https://LocalHost.:443/x/", "https://localhost.:0443/x/", "http://localhost:80/", "https://localhost" },
+      { "https://app.dialoginsight.com/webservices/ofc4/", "https://APP.DialogInsight.com.:443/webservices/ofc4/" },
+      { "https://localhost:8443/x/", "https://LOCALHOST:08443/x/", "https://localhost.:8443/" },
+      { "https://[::1]:8443/x/", "https://[::1]:8443", "http://[::1]:8443/" },
+      { "https://[::1]/x/", "https://[::1]:443/x/" },
+    } do
+      for _, u in ipairs(same) do assert.equal(host.of(same[1]), host.of(u), u) end
+    end
+    -- a URL already canonical keeps the identity (file, key) it had
+    assert.equal("app.dialoginsight.com", host.of("https://app.dialoginsight.com/webservices/ofc4/"))
+    assert.equal("localhost:8443", host.of("https://localhost:8443/x/"))
+    assert.equal("[::1]:8443", host.of("https://[::1]:8443/x/"))
+    assert.equal("/d/dialoginsight-localhost_8443-12.gcra",
+      require("dialoginsight.limiter.shm").path("/d", "https://LOCALHOST.:8443/x/", 12))
+    assert.equal("dialoginsight:gcra:app.dialoginsight.com:12",
+      require("dialoginsight.limiter.redis").key("https://APP.dialoginsight.com:443/w/", 12))
+    -- other ports and hosts stay apart
+    assert.not_equal(host.of("https://localhost/"), host.of("https://localhost:8443/"))
+    assert.not_equal(host.of("https://localhost:80/"), host.of("http://localhost:80/"))
+    assert.not_equal(host.of("https://a.example/"), host.of("https://b.example/"))
+  end)
+
+  it("holds localhost, LOCALHOST., :443 and no port to one limit", function()
+    local dir = tmpdir()
+    local function open(base)
+      return assert(limiter.open(di.config.resolve(sbx.settings { base_url = base, limiter_dir = dir,
+        rate = 1, burst = 1 })))
+    end
+    local a = open("https://localhost/x/")
+    assert.equal(0, a:acquire())
+    for _, u in ipairs { "https://LOCALHOST/x/", "https://localhost:443/x/", "https://LocalHost.:443/x/" } do
+      assert.is_true(open(u):acquire() > 0.5, u .. " took a slot of its own")
+    end
+    assert.equal(0, open("https://localhost:8443/x/"):acquire(), "another port is another limit")
+  end)
+
+  it("holds two processes on localhost and LOCALHOST to 20 calls/s together (before: 120 calls in 3 s)", function()
+    local dir = tmpdir()
+    local start = core.now() + 0.8
+    local files, procs = {}, {}
+    for i, h in ipairs { "localhost", "LOCALHOST" } do
+      files[i] = os.tmpname()
+      local base = sbx.env("DI_BASE_URL"):gsub("//127%.0%.0%.1:", "//" .. h .. ":")
+      procs[i] = io.popen(string.format("DI_BASE_URL=%q %s spec/support/limiter_worker.lua %.6f %.6f 20 1 %q > %q",
+        base, LUA, start, start + 3, dir, files[i]))
+    end
+    local n = 0
+    for i = 1, 2 do
+      assert(procs[i]:close(), "worker " .. i .. " failed")
+      for _ in io.lines(files[i]) do n = n + 1 end
+    end
+    print(string.format("\n  localhost + LOCALHOST, 20/s burst 1, 3 s: %d calls", n))
+    assert.is_true(n <= 20 * 3 + 1 + 3, n .. " calls: each spelling had a limit of its own")
+    assert.is_true(n >= 50, n .. " calls: too few")
+  end)
+end)

@@ -139,3 +139,34 @@ print("ok")
     assert.is_nil(out:find("s3cretpass", 1, true), out)
   end)
 end)
+
+-- Issue 21, class 10: through Redis too, every spelling of a host shares
+-- one limit (limiter/host.lua names the key).
+describe("limit shared through Redis, one per API host", function()
+  local url
+  setup(function() url = redis("start"):match("DI_REDIS_URL=(%S+)") end)
+  teardown(function() pcall(redis, "stop") end)
+
+  it("holds localhost, LOCALHOST., :443 and no port to one limit", function()
+    local limiter = require "dialoginsight.limiter"
+    -- (a budget no busy machine misses: this is about the key, not timing;
+    -- a fallback would take a slot of its own)
+    local rmod = require "dialoginsight.limiter.redis"
+    local budget = rmod.TIMEOUT
+    rmod.TIMEOUT = 2
+    finally(function() rmod.TIMEOUT = budget end)
+    local function open(base)
+      -- each with a limiter_dir of its own: as if on another host, so only
+      -- Redis can join them
+      return assert(limiter.open(di.config.resolve(sbx.settings { base_url = base,
+        limiter_dir = tmpdir(), limiter_url = url, rate = 1, burst = 1 })))
+    end
+    local a = open("https://spell.example/x/")
+    assert.equal(0, a:acquire())
+    for _, u in ipairs { "https://SPELL.example/x/", "https://spell.example:443/x/",
+                         "https://Spell.Example.:443/y/" } do
+      assert.is_true(open(u):acquire() > 0.5, u .. " took a slot of its own")
+    end
+    assert.equal(0, open("https://spell.example:8443/x/"):acquire(), "another port is another limit")
+  end)
+end)

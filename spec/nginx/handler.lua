@@ -9,8 +9,18 @@
 --   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
 --   /t/transport?case=&closed= one case of spec/support/transport_cases.lua on
 --                              the ngx transport (needs $di_root set to the checkout)
+--   /t/http_lie?url=&cap=&timeout=&deadline=&retries=
+--                              one call to the HTTP server at url
+--                              (spec/support/fake_server.lua), timed; what it
+--                              answered or raised, and the largest body the
+--                              transport handed over
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
 --   /t/burn_result             what each worker did
+--   /t/redis_lie?url=&n=&budget=
+--                              a client sharing its limit through the Redis at
+--                              url (spec/support/fake_server.lua): n limiter
+--                              decisions and one call (deadline 1 s); every
+--                              decision timed, what each answered or raised
 local di = require "dialoginsight"
 local app = require "di_example.app"
 
@@ -111,6 +121,52 @@ elseif uri == "/t/ngx_user_agent" then
   s.user_agent = "x\r\nX-Injected: 1"
   local ok, err = pcall(require("dialoginsight.transport.ngx").new, s)
   return reply { ok = ok, error = not ok and tostring(err) or nil }
+
+elseif uri == "/t/redis_lie" then
+  local s = di.config.from_env()
+  s.ca_file, s.limiter_url, s.rate, s.burst, s.retries = nil, args.url, 50, 5, 0
+  local c = di.new(s)
+  local lim, budget = c.engine.limiter, tonumber(args.budget)
+  local out = { times = {}, waits = {}, raised = {}, decisions = 0 }
+  -- every decision, the call's too, timed
+  local acquire = lim.acquire
+  lim.acquire = function(self, b)
+    local t0 = now()
+    local ok, w = pcall(acquire, self, b)
+    local k = out.decisions + 1
+    out.decisions, out.times[k] = k, now() - t0
+    if ok then out.waits[k] = w else out.raised[#out.raised + 1] = tostring(w); w = 0 end
+    return w
+  end
+  for _ = 1, tonumber(args.n) or 5 do lim:acquire(budget) end
+  local t0 = now()
+  local ok, r, err = pcall(c.call, c, "projects", "List", {}, { deadline = 1 })
+  out.call = { elapsed = now() - t0, raised = not ok and tostring(r) or nil,
+               ok = ok and r ~= nil, error = err and tostring(err) or nil }
+  c:close()
+  out.times, out.waits, out.raised = di.array(out.times), di.array(out.waits), di.array(out.raised)
+  return reply(out)
+
+elseif uri == "/t/http_lie" then
+  local c = di.new {
+    base_url = args.url, allow_http = true, key_id = 1, key = "fake-key-0123456789", project = 1,
+    env = false, strict = false, rate = false, timeout = tonumber(args.timeout),
+    deadline = tonumber(args.deadline), max_reply_bytes = tonumber(args.cap),
+    retries = { retries = tonumber(args.retries) or 0, base = 0.01, cap = 0.02, max_retry_after = 0.05 },
+  }
+  local largest, post = 0, c.transport.post
+  c.transport.post = function(self, ...)
+    local r = post(self, ...)
+    if type(r.body) == "string" then largest = math.max(largest, #r.body) end
+    return r
+  end
+  local t0 = now()
+  local ok, r, err = pcall(c.call, c, "projects", "List", {})
+  local out = { elapsed = now() - t0, largest = largest, raised = not ok and tostring(r) or nil,
+                ok = ok and r ~= nil, kind = ok and err and err.kind or nil,
+                error = ok and err and tostring(err) or nil }
+  c:close()
+  return reply(out)
 
 elseif uri == "/t/burn_start" then
   local dict = ngx.shared.burn

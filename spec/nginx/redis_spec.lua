@@ -75,3 +75,60 @@ describe("nginx in a fleet sharing the limit through Redis", function()
     assert.is_nil(H.read(inst.errlog):find("Redis is unreachable", 1, true), "nginx never reached Redis")
   end)
 end)
+
+-- Issue 21, the Dependencies property on nginx's path (limiter/redis.lua's
+-- connect_ngx: RESP on a cosocket): a Redis that lies, drips, or answers
+-- too much (spec/support/fake_server.lua) never raises into a handler,
+-- never holds a decision past its budget, never makes it answer a wait
+-- that is no wait; the call still ends within its deadline.  The same
+-- adversary as spec/client/dependencies_spec.lua's, a few seeded
+-- scenarios here.
+describe("nginx against a lying Redis #property", function()
+  local property = require "support.property"
+  local fake = require "support.fake"
+  local rmod = require "dialoginsight.limiter.redis"
+  local f, inst, t
+
+  setup(function()
+    f = fake.start("redis")
+    sbx.reset()
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("redis-lie", { workers = 1, rate = 1000, burst = 100, extra = extra })
+  end)
+  teardown(function()
+    if inst then inst.stop() end
+    if f then f.stop() end
+  end)
+
+  it("no reply of Redis raises, holds a decision past its budget, or answers a wait out of bounds", function()
+    property.check("nginx-redis", { scenarios = 40, seconds = property.scaled(20) }, function(rng)
+      local plan, what = fake.redis_lie(rng, false, false)
+      f.plan(plan)
+      local budget = rng:chance(0.3) and 0.02 or nil
+      local status, r = H.get_json(t .. "redis_lie?n=6&url=" .. f.url .. (budget and ("&budget=" .. budget) or ""))
+      if status ~= 200 then return false, what .. ": HTTP " .. tostring(status) end
+      if #r.raised > 0 then return false, what .. ": raised " .. r.raised[1] end
+      for i, took in ipairs(r.times) do
+        -- (the call's decisions have its deadline, the handler's `budget`)
+        local most = (i <= 6 and budget or rmod.TIMEOUT) + 0.1 -- (slack: a busy machine)
+        if took > most then
+          return false, string.format("%s: decision %d took %.3f s (budget %.3f)", what, i, took, most)
+        end
+      end
+      for i, w in ipairs(r.waits) do
+        if type(w) ~= "number" or w < 0 or w > 31.02 then
+          return false, what .. ": decision " .. i .. " answered " .. tostring(w)
+        end
+      end
+      if r.call.raised then return false, what .. ": the call raised " .. r.call.raised end
+      if r.call.elapsed > 1.25 then return false, string.format("%s: the call took %.3f s", what, r.call.elapsed) end
+      local s = f.stats()
+      if s.evalsha > 3 * r.decisions + 3 then
+        return false, what .. ": " .. s.evalsha .. " EVALSHA for " .. r.decisions .. " decisions"
+      end
+      return true
+    end)
+    assert.is_nil(H.read(inst.errlog):find("[error]", 1, true), "errors in nginx's log")
+  end)
+end)

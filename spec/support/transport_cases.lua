@@ -15,7 +15,7 @@ local function check(cond, what, ...)
 end
 
 local FIELDS = { status = 1, body = 1, seconds = 1, http_version = 1, retry_after = 1,
-                 kind = 1, message = 1, sent = 1, tag = 1 }
+                 kind = 1, message = 1, sent = 1, tag = 1, limit = 1 }
 
 -- r is exactly one of the two reply shapes, and no other member.
 local function shape(r)
@@ -30,7 +30,9 @@ local function shape(r)
       "http_version is %s", tostring(r.http_version))
     check(r.kind == nil and r.message == nil and r.sent == nil, "a reply with failure members")
   else
-    check(r.kind == "network" or r.kind == "timeout" or r.kind == "tls", "kind is %s", tostring(r.kind))
+    check(r.kind == "network" or r.kind == "timeout" or r.kind == "tls" or r.kind == "too_large",
+      "kind is %s", tostring(r.kind))
+    check((r.limit ~= nil) == (r.kind == "too_large"), "limit %s with kind %s", tostring(r.limit), r.kind)
     check(type(r.message) == "string" and r.message ~= "", "no message")
     check(type(r.sent) == "boolean", "sent is a %s", type(r.sent))
     check(r.body == nil and r.seconds == nil, "a failure with reply members")
@@ -115,6 +117,41 @@ M.cases = {
     shape(got)
     check(got.tag == 3 and got.kind == "network" and got.sent == false,
       "tag %s kind %s sent %s", tostring(got.tag), tostring(got.kind), tostring(got.sent))
+  end },
+
+  -- issue 21, class 9: max_reply_bytes (64 MiB by default); the sandbox's
+  -- large fault sends 80 MiB, and would send more
+  { name = "a body over max_reply_bytes with its Content-Length: too_large, not read",
+    faults = { { type = "large", bytes = 80 * 1048576, next = 1 } }, run = function(t, env)
+    local a = t:now()
+    local r = shape(t:post(list_url(env), env.body, 20))
+    check(r.kind == "too_large" and r.sent == true and r.limit == 64 * 1048576,
+      "kind %s sent %s limit %s", tostring(r.kind), tostring(r.sent), tostring(r.limit))
+    check(r.message:find("max_reply_bytes", 1, true) and r.message:find("83886080", 1, true),
+      "the message: %s", r.message)
+    check(t:now() - a < 2, "%.2f s: the body was read", t:now() - a)
+  end },
+
+  { name = "a body over max_reply_bytes without a length: too_large at the limit",
+    faults = { { type = "large", bytes = 80 * 1048576, length = false, next = 1 } }, run = function(t, env)
+    local r = shape(t:post(list_url(env), env.body, 20))
+    check(r.kind == "too_large" and r.sent == true, "kind %s sent %s", tostring(r.kind), tostring(r.sent))
+    check(r.message:find("max_reply_bytes", 1, true), "the message: %s", r.message)
+  end },
+
+  { name = "a body of max_reply_bytes less a byte is read", run = function(t, env)
+    -- (64 MiB itself: the limit is on the body, inclusive)
+    local r = shape(t:post(list_url(env), env.body, 20))
+    check(r.status == 200, "status %s", tostring(r.status or r.kind))
+  end, faults = { { type = "large", bytes = 64 * 1048576, length = false, next = 1 } } },
+
+  { name = "a reply dripped a byte every 20 ms: timeout at the attempt's timeout, not per read",
+    faults = { { type = "drip", ms = 20, bytes = 1, next = 1 } }, run = function(t, env)
+    local a = t:now()
+    local r = shape(t:post(list_url(env), env.body, 0.6, true))
+    local took = t:now() - a
+    check(r.kind == "timeout", "kind %s (status %s) after %.2f s", tostring(r.kind), tostring(r.status), took)
+    check(took < 0.6 + 0.25, "%.2f s for a timeout of 0.6 s", took)
   end },
 
   { name = "now and sleep", run = function(t)

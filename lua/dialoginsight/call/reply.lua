@@ -119,7 +119,7 @@ function M.failure(entry, r, redact)
     message = message .. TLS_HINT
   end
   return errors.new {
-    kind = r.kind, message = message, sent = r.sent,
+    kind = r.kind, message = message, sent = r.sent, limit = r.limit,
     service = entry.service, method = entry.method,
   }
 end

@@ -80,6 +80,10 @@ function M.classify(entry, err)
     retryable = true
   elseif err.kind == "decode" then
     retryable, maybe_done = entry.idempotent, true -- a reply came, garbled
+  elseif err.kind == "too_large" then
+    -- a reply came, and would be as large again: never retried; the kind
+    -- stays, so that a caller can tell it from an HTTP error
+    if not entry.idempotent then err.outcome = "unknown" end
   elseif err.status then
     if err.status == 429 then
       retryable = true -- refused before processing: safe for any method

@@ -117,8 +117,9 @@ end
 function Scheduler:slot(sl, now)
   local ends = sl.ends
   if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
-  local wait = self.limiter:acquire()
+  local wait = self.limiter:acquire(ends and ends - MIN_ATTEMPT - now)
   if wait > 0 then
+    now = self.transport:now() -- (a shared limiter may have taken some of it)
     if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT, wait end
     local held_until = sl.held_until
     if not (held_until and now < held_until) then
@@ -165,7 +166,8 @@ function Scheduler:settle(sl, started, r, cut)
   -- a limit reply (a 429, or the service's call-limit message: call/reply.lua)
   -- tells every process sharing the key to back off, not only us (clamped)
   if err.kind == "rate_limited" then
-    self.limiter:penalize(retry.penalty(req.policy or self.policy, err))
+    self.limiter:penalize(retry.penalty(req.policy or self.policy, err),
+      sl.ends and math.max(0, sl.ends - self.transport:now()))
   end
   if cut and err.kind == "timeout" then
     return nil, self:expired(sl, "passed during attempt " .. attempt)

@@ -42,8 +42,9 @@ function Adaptive:set(rate)
   end
 end
 
---- 0 when a call may start now (its slot taken), else seconds to wait.
-function Adaptive:acquire()
+--- 0 when a call may start now (its slot taken), else seconds to wait;
+-- budget: the most a shared backend may spend deciding (limiter/redis.lua).
+function Adaptive:acquire(budget)
   if self.rate < self.max then
     local t = self.now()
     local quiet = t - self.quiet_from
@@ -56,13 +57,13 @@ function Adaptive:acquire()
       self.quiet_from = t
     end
   end
-  return self.lim:acquire()
+  return self.lim:acquire(budget)
 end
 
 --- A 429: every sharer waits `seconds`; this process slows down.
-function Adaptive:penalize(seconds)
+function Adaptive:penalize(seconds, budget)
   local t = self.now()
-  self.lim:penalize(seconds)
+  self.lim:penalize(seconds, budget)
   self.penalties = self.penalties + 1
   if t >= self.until_t then
     local a = M.ADAPT
@@ -78,7 +79,7 @@ function Adaptive:penalize(seconds)
   self.resumed, self.quiet_from = self.until_t, self.until_t
 end
 
-function Adaptive:delay() return self.lim:delay() end
+function Adaptive:delay(budget) return self.lim:delay(budget) end
 
 function Adaptive:close() return self.lim:close() end
 

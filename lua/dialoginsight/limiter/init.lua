@@ -1,10 +1,13 @@
 --- The rate limiter of a client: one interface, whatever keeps the shared
 -- state.
 --
---   lim:acquire()          -> 0 when a call may start now (its slot taken),
+--   lim:acquire([budget])  -> 0 when a call may start now (its slot taken),
 --                             else the seconds to wait before asking again
---   lim:penalize(seconds)  -> every sharer of the key waits that long (a
+--   lim:penalize(seconds [, budget])
+--                          -> every sharer of the key waits that long (a
 --                             429's Retry-After seen by one process)
+--   (budget: the seconds a shared backend may spend deciding at most, what
+--   is left of the call's deadline; the local backend never waits)
 --   lim:close()
 --
 -- Two backends keep the shared state: limiter/shm.lua (one host: a GCRA

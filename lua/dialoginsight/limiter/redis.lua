@@ -7,23 +7,29 @@
 -- microseconds of Redis's own clock (TIME): hosts with skewed clocks agree.
 -- Its key is derived from the API host and the key *id*, never the secret.
 --
--- When Redis is away or slow, every call falls back at once to a local
--- limiter (this host's share of the rate: fallback_rate), a warning says so
--- at most once a minute, and Redis is tried again at most every
--- RETRY_INTERVAL seconds; no call ever waits on Redis longer than its
--- timeouts, and no call is lost.
+-- When Redis is away, slow, or answers anything but what the script can
+-- answer, every call falls back at once to a local limiter (this host's
+-- share of the rate: fallback_rate), a warning says so at most once a
+-- minute, and Redis is tried again at most every RETRY_INTERVAL seconds.
+-- Each exchange with Redis (connecting, or one command) lasts TIMEOUT at
+-- most, sending and the whole reply included, and never past the call's
+-- deadline; no call is lost, and no reply of Redis can raise, loop, or
+-- hold a call longer than the local limiter could (Backend:run).
+local host_of = require("dialoginsight.limiter.host").of
+
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local M = {}
 
-M.TIMEOUT = 0.05        -- seconds to connect, and per command
+M.TIMEOUT = 0.05        -- seconds to connect, and per command (its whole reply)
 M.RETRY_INTERVAL = 5    -- seconds between attempts to reach Redis again
 M.WARN_EVERY = 60       -- seconds between two warnings of one process
 
 -- KEYS[1]: the limit's key.  ARGV: op ("acquire" | "penalize" | "delay":
 -- the wait acquire would answer, nothing taken), interval
 -- and tolerance (microseconds: 1/rate and (burst - 1)/rate), the penalty
--- (microseconds), the furthest ahead a sound state can be (microseconds).
+-- (microseconds), the furthest ahead a sound state can be (microseconds:
+-- Backend:configure).
 -- Returns { wait_us, reset }: wait_us 0 when the call may go (its slot
 -- taken); reset 1 when the stored state was further ahead than any clamp
 -- allows (written by someone else) and was started afresh.
@@ -76,18 +82,19 @@ function M.parse_url(url)
            user = user ~= "" and user or nil, password = password ~= "" and password or nil }
 end
 
---- The Redis key of the limit of key_id on the API host of base_url.
+--- The Redis key of the limit of key_id on the API host of base_url (its
+-- canonical identity: limiter/host.lua).
 function M.key(base_url, key_id)
-  local host = base_url:match("^%a+://([^/]+)") or "unknown"
-  return "dialoginsight:gcra:" .. host:lower() .. ":" .. tostring(key_id)
+  return "dialoginsight:gcra:" .. host_of(base_url) .. ":" .. tostring(key_id)
 end
 
 -- Connectors ------------------------------------------------------------------
 --
 -- A connector is function(url, timeout) -> conn | nil, why | false (Redis
 -- cannot be reached from here now, and that is no failure: an nginx phase
--- without cosockets).  conn:command(...) -> value | nil, message, "redis"
--- (an error reply) or "io"; conn:close().
+-- without cosockets).  conn:command(budget, ...) -> value | nil, message,
+-- "redis" (an error reply) or "io", the whole exchange within budget
+-- seconds; a list has n, its length; conn:close().
 
 --- Through the C core's hiredis client: one connection per client.
 function M.connect_core(url, timeout)
@@ -96,55 +103,175 @@ function M.connect_core(url, timeout)
   }
 end
 
---- Through nginx's cosockets (Debian's lua-nginx-redis): a pooled
--- connection per command, since a cosocket belongs to one request.
+-- RESP on a cosocket ---------------------------------------------------------
+--
+-- lua-resty-redis (Debian's lua-nginx-redis) reads with per-operation
+-- timeouts, which a reply dripped a byte at a time renews for as long as it
+-- drips, and keeps whatever length a reply announces.  So the connector of
+-- nginx reads RESP itself: receiveany with the time left of the exchange
+-- before every wait, and no more than M.MAX_REPLY bytes nor lists longer
+-- than M.MAX_ELEMENTS (src/di_redis.c holds the C path to the same bounds).
+M.MAX_REPLY = 65536
+M.MAX_ELEMENTS = 64
+
+local function resp_command(args)
+  local out = { "*", #args, "\r\n" }
+  for _, a in ipairs(args) do
+    a = tostring(a)
+    out[#out + 1] = "$" .. #a .. "\r\n"
+    out[#out + 1] = a
+    out[#out + 1] = "\r\n"
+  end
+  return table.concat(out)
+end
+
+local Reader = {}
+Reader.__index = Reader
+
+-- More bytes, within the exchange's deadline and M.MAX_REPLY.
+function Reader:fill()
+  local left = self.deadline - self.clock()
+  if left <= 0 then return nil, "Redis did not answer in time" end
+  self.sock:settimeout(math.max(1, math.floor(left * 1000 + 0.5)))
+  local data, err = self.sock:receiveany(4096)
+  if not data then
+    if err == "timeout" then return nil, "Redis did not answer in time" end
+    return nil, "reading from Redis failed: " .. tostring(err)
+  end
+  self.got = self.got + #data
+  if self.got > M.MAX_REPLY then return nil, "Redis sent a reply longer than any reply of the limiter" end
+  self.buf = self.buf:sub(self.pos) .. data
+  self.pos = 1
+  return true
+end
+
+function Reader:line()
+  while true do
+    local i = self.buf:find("\r\n", self.pos, true)
+    if i then
+      local line = self.buf:sub(self.pos, i - 1)
+      self.pos = i + 2
+      return line
+    end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+  end
+end
+
+function Reader:bytes(n)
+  while #self.buf - self.pos + 1 < n + 2 do
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+  end
+  local s = self.buf:sub(self.pos, self.pos + n - 1)
+  if self.buf:sub(self.pos + n, self.pos + n + 1) ~= "\r\n" then return nil, "Redis sent a reply that is not RESP" end
+  self.pos = self.pos + n + 2
+  return s
+end
+
+local NOT_RESP = "Redis sent a reply that is not RESP"
+
+-- One reply: value, or nil, message, "redis" | "io"; a nil reply is
+-- (nil, nil).
+function Reader:value(depth)
+  local line, err = self:line()
+  if not line then return nil, err, "io" end
+  local t, rest = line:sub(1, 1), line:sub(2)
+  if t == "+" then return rest end
+  if t == "-" then return nil, rest, "redis" end
+  local n = rest:match("^%-?%d+$") and tonumber(rest)
+  if not n then return nil, NOT_RESP, "io" end
+  if t == ":" then return n end
+  if n == -1 and (t == "$" or t == "*") then return nil end
+  if t == "$" then
+    if n < 0 or n > M.MAX_REPLY then return nil, NOT_RESP, "io" end
+    local s
+    s, err = self:bytes(n)
+    if not s then return nil, err, "io" end
+    return s
+  end
+  if t ~= "*" or n < 0 then return nil, NOT_RESP, "io" end
+  if n > M.MAX_ELEMENTS or depth >= 7 then
+    return nil, "Redis answered a list longer or deeper than any reply of the limiter", "io"
+  end
+  local list = { n = n }
+  for i = 1, n do
+    local v, e, kind = self:value(depth + 1)
+    if e and kind == "io" then return nil, e, kind end
+    if e then v = false end -- an error inside a list: not a value the limiter reads
+    list[i] = v
+  end
+  return list
+end
+
+--- Through nginx's cosockets: a pooled connection per command, since a
+-- cosocket belongs to one request.
 function M.connect_ngx(url, timeout)
   local phases = require("dialoginsight.transport.ngx").PHASES
   if not phases[ngx.get_phase()] then return false end
-  local redis = require "nginx.redis"
-  redis.add_commands("evalsha", "select")
-  local ms = math.max(1, math.floor(timeout * 1000 + 0.5))
+  local clock = require("dialoginsight.core").now
   local pool = "dialoginsight:redis:" .. (url.path or (url.host .. ":" .. url.port)) .. ":" .. url.db
+  local connect_ms = math.max(1, math.floor(timeout * 1000 + 0.5))
+
+  -- one command on sock, by deadline: value | nil, message, kind
+  local function exchange(sock, deadline, args)
+    local left = deadline - clock()
+    if left <= 0 then return nil, "Redis did not take the command in time", "io" end
+    sock:settimeout(math.max(1, math.floor(left * 1000 + 0.5)))
+    local ok, err = sock:send(resp_command(args))
+    if not ok then return nil, "sending to Redis failed: " .. tostring(err), "io" end
+    local r = setmetatable({ sock = sock, deadline = deadline, clock = clock,
+                             buf = "", pos = 1, got = 0 }, Reader)
+    local v, e, kind = r:value(0)
+    if kind ~= "io" and r.pos <= #r.buf then
+      return nil, "Redis sent more than one reply to a command", "io"
+    end
+    return v, e, kind
+  end
+
   local conn = {}
-  function conn.command(_, cmd, ...)
-    local red = redis:new()
-    red:set_timeout(ms)
+  function conn.command(_, budget, cmd, ...)
+    local deadline = clock() + budget
+    local sock = ngx.socket.tcp()
+    sock:settimeout(math.max(1, math.min(connect_ms, math.floor(budget * 1000 + 0.5))))
     local ok, err
-    if url.path then ok, err = red:connect("unix:" .. url.path, { pool = pool })
-    else ok, err = red:connect(url.host, url.port, { pool = pool }) end
-    if not ok then return nil, err, "io" end
+    if url.path then ok, err = sock:connect("unix:" .. url.path, { pool = pool })
+    else ok, err = sock:connect(url.host, url.port, { pool = pool }) end
+    if not ok then return nil, "cannot connect to Redis: " .. tostring(err), "io" end
     -- AUTH and SELECT belong to the connection: only a new one needs them
-    if (red:get_reused_times() or 0) == 0 then
+    if (sock:getreusedtimes() or 0) == 0 then
+      local prep = {}
       if url.password then
-        if url.user then ok, err = red:auth(url.user, url.password)
-        else ok, err = red:auth(url.password) end
-        if not ok then red:close(); return nil, err, "redis" end
+        prep[1] = url.user and { "AUTH", url.user, url.password } or { "AUTH", url.password }
       end
-      if url.db ~= 0 then
-        ok, err = red:select(url.db)
-        if not ok then red:close(); return nil, err, "redis" end
+      if url.db ~= 0 then prep[#prep + 1] = { "SELECT", tostring(url.db) } end
+      for _, args in ipairs(prep) do
+        local v, e, kind = exchange(sock, deadline, args)
+        if v ~= "OK" then
+          sock:close()
+          return nil, e or "Redis answered " .. args[1] .. " with something else than OK", kind or "redis"
+        end
       end
     end
-    if cmd == "AUTH" or cmd == "SELECT" then red:set_keepalive(60000, 16); return "OK" end
-    local res
-    res, err = red[cmd:lower()](red, ...)
-    if res == nil then red:close(); return nil, err, "io" end
-    red:set_keepalive(60000, 16)
-    if res == false then return nil, err, "redis" end
-    if res == ngx.null then return nil end
-    return res
+    if cmd == "AUTH" or cmd == "SELECT" then sock:setkeepalive(60000, 16); return "OK" end
+    local v, e, kind = exchange(sock, deadline, { cmd, ... })
+    if kind == "io" then sock:close() else sock:setkeepalive(60000, 16) end
+    return v, e, kind
   end
   function conn.close() end
   return conn
 end
 
+-- The backend ----------------------------------------------------------------
+
 local Backend = {}
 Backend.__index = Backend
 
 --- opts: url (parsed), key (M.key), rate, burst, max_ahead (seconds: the
--- clamp of a penalty), fallback (the local backend: acquire, penalize,
--- configure, close), connect (function(url, timeout) -> conn with
--- conn:command(...) and conn:close(), or nil, why), now, warn (function(msg)).
+-- clamp of a penalty, retries.max_retry_after), fallback (the local
+-- backend: acquire, penalize, delay, configure, close), connect
+-- (function(url, timeout) -> conn, see Connectors), now, warn
+-- (function(msg)).
 function M.new(opts)
   local b = setmetatable({ url = opts.url, key = opts.key, fallback = opts.fallback,
     connect_fn = opts.connect, now = opts.now, warn_fn = opts.warn, max_ahead = opts.max_ahead,
@@ -157,6 +284,11 @@ function Backend:configure(rate, burst)
   self.rate, self.burst = rate, burst
   self.interval = math.floor(1e6 / rate + 0.5)
   self.tolerance = math.floor((burst - 1) * 1e6 / rate + 0.5)
+  -- The longest wait a sound state can ask for: a penalty (max_ahead), a
+  -- slot (interval) and a second of slack, as the local limiter's lead
+  -- (src/di_limiter.c, own_lead); the script resets a state further ahead,
+  -- and a reply asking for more is not believed.
+  self.bound = math.floor((self.max_ahead + 1) * 1e6) + self.interval
   -- the fallback is this host's share, and follows the adaptation down
   local share = math.min(self.fallback_rate, rate)
   self.fallback:configure(share, math.max(1, math.min(burst, share)))
@@ -170,6 +302,74 @@ function Backend:warn(msg)
   end
 end
 
+-- What Redis answered, for a warning: never the bytes of a long or binary
+-- answer (they would go to a log as they are).
+local function said(v, err)
+  if err ~= nil then
+    err = tostring(err)
+    if #err > 120 or err:find("[%c\128-\255]") then return "an error reply of " .. #err .. " bytes" end
+    return err
+  end
+  if type(v) == "table" then return "a list of " .. tostring(v.n or #v) end
+  if type(v) == "string" then
+    if #v > 60 or v:find("[%c\128-\255]") then return "a string of " .. #v .. " bytes" end
+    return "the string \"" .. v .. "\""
+  end
+  return tostring(v)
+end
+
+local function is_count(v)
+  return type(v) == "number" and v >= 0 and v == math.floor(v)
+end
+
+-- The script's reply { wait_us, reset } when Redis answered one the script
+-- can answer (exactly two integers, 0 <= wait_us <= bound, reset 0 or 1),
+-- else nil.
+local function script_reply(r, bound)
+  if type(r) ~= "table" or r.n ~= 2 then return nil end
+  local wait, reset = r[1], r[2]
+  if not (is_count(wait) and wait <= bound and (reset == 0 or reset == 1)) then return nil end
+  return r
+end
+
+local function is_sha(v)
+  return type(v) == "string" and #v == 40 and v:find("^%x+$") ~= nil
+end
+
+-- The time an exchange may take now: TIMEOUT, or what is left of the
+-- caller's budget (the call's deadline) when that is less.
+function Backend:left()
+  local t = self.now()
+  if self.until_t and self.until_t - t < M.TIMEOUT then return self.until_t - t end
+  return M.TIMEOUT
+end
+
+function Backend:command(c, ...)
+  local left = self:left()
+  self.cut = left < M.TIMEOUT
+  if left <= 0 then return nil, "no time left before the call's deadline", "io" end
+  return c:command(left, ...)
+end
+
+-- Redis failed, or answered what no sound Redis answers: the connection is
+-- dropped (a reply may still be on its way), calls fall back to the local
+-- limiter, and Redis is tried again after RETRY_INTERVAL.  An exchange
+-- that failed only for want of the time the call's deadline left (kind
+-- "io" while cut) is no fault of Redis: the connection goes, quietly, and
+-- the next decision connects again.
+function Backend:drop(c, what, kind)
+  c:close()
+  local t = self.now()
+  if kind == "io" and self.cut then
+    self.c, self.next_try = nil, t
+    return
+  end
+  self.c, self.down_since = nil, self.down_since or t
+  self.next_try = t + M.RETRY_INTERVAL
+  self:warn(what .. ": limiting this host alone at " .. string.format("%g", self.fallback_rate)
+    .. " calls/s; trying again every " .. M.RETRY_INTERVAL .. " s")
+end
+
 -- The connection, made (and prepared: AUTH, SELECT, SCRIPT LOAD) when there
 -- is none and the retry interval has passed; nil while Redis is away.
 function Backend:conn()
@@ -177,30 +377,39 @@ function Backend:conn()
   local t = self.now()
   if t < self.next_try then return nil end
   self.next_try = t + M.RETRY_INTERVAL
-  local c, why = self.connect_fn(self.url, M.TIMEOUT)
-  if c == false then -- not from here, now: no failure, try again next time
+  local left = self:left()
+  if left <= 0 then self.next_try = t; return nil end
+  local c, why = self.connect_fn(self.url, left)
+  if c == false or (not c and left < M.TIMEOUT) then
+    -- not from here, now (no failure), or not within what the deadline
+    -- left: try again next time
     self.next_try = t
     return nil
   end
   if not c then
+    self.down_since = self.down_since or t
     self:warn("Redis is unreachable (" .. tostring(why) .. "): limiting this host alone at "
       .. string.format("%g", self.fallback_rate) .. " calls/s; trying again every " .. M.RETRY_INTERVAL .. " s")
     return nil
   end
-  local ok, err = true, nil
+  local ok, err, kind = "OK", nil, nil
   if self.url.password then
-    if self.url.user then ok, err = c:command("AUTH", self.url.user, self.url.password)
-    else ok, err = c:command("AUTH", self.url.password) end
+    if self.url.user then ok, err, kind = self:command(c, "AUTH", self.url.user, self.url.password)
+    else ok, err, kind = self:command(c, "AUTH", self.url.password) end
   end
-  if ok and self.url.db ~= 0 then ok, err = c:command("SELECT", tostring(self.url.db)) end
-  if ok then ok, err = c:command("SCRIPT", "LOAD", M.SCRIPT) end
-  if not ok then
-    c:close()
-    self:warn("Redis refused the limiter (" .. tostring(err) .. "): limiting this host alone at "
-      .. string.format("%g", self.fallback_rate) .. " calls/s")
+  if ok == "OK" and self.url.db ~= 0 then ok, err, kind = self:command(c, "SELECT", tostring(self.url.db)) end
+  if ok ~= "OK" then
+    self:drop(c, "Redis refused the limiter (" .. said(ok, err) .. ")", kind)
     return nil
   end
-  self.sha, self.c = ok, c
+  local sha
+  sha, err, kind = self:command(c, "SCRIPT", "LOAD", M.SCRIPT)
+  if not is_sha(sha) then
+    self:drop(c, (kind == "io" and "Redis failed (" or "Redis refused the limiter (")
+      .. said(sha, err) .. ")", kind)
+    return nil
+  end
+  self.sha, self.c = sha, c
   if self.down_since then
     self.warn_fn("Redis is back: the limit is shared again")
     self.down_since, self.last_warn = nil, -math.huge
@@ -208,52 +417,65 @@ function Backend:conn()
   return c
 end
 
--- Runs the script; returns { wait_us, reset }, or nil after a failure that
--- dropped the connection.
-function Backend:run(op, penalty_us)
+-- Runs the script within budget seconds at most (nil: TIMEOUT per
+-- exchange); returns { wait_us, reset }, or nil after a failure, or a reply
+-- no sound Redis gives, which dropped the connection.
+function Backend:run(op, penalty_us, budget)
+  self.until_t = budget and self.now() + budget or nil
   local c = self:conn()
   if not c then return nil end
   local args = { "EVALSHA", self.sha, "1", self.key, op, tostring(self.interval),
                  tostring(self.tolerance), tostring(penalty_us or 0),
-                 string.format("%.0f", (self.max_ahead + 1) * 1e6 + self.tolerance) }
-  local r, err, kind = c:command(unpack(args))
+                 string.format("%.0f", self.bound + self.tolerance) }
+  local r, err, kind = self:command(c, unpack(args))
   if not r and kind == "redis" and tostring(err):find("NOSCRIPT", 1, true) then
-    self.sha = c:command("SCRIPT", "LOAD", M.SCRIPT)
-    args[2] = self.sha
-    if self.sha then r, err = c:command(unpack(args)) end
+    local sha
+    sha, err, kind = self:command(c, "SCRIPT", "LOAD", M.SCRIPT)
+    if is_sha(sha) then
+      self.sha, args[2] = sha, sha
+      r, err, kind = self:command(c, unpack(args))
+    elseif kind == nil then -- (a reply, but no sha)
+      err, kind = "SCRIPT LOAD answered " .. said(sha), "redis"
+    end
   end
-  if type(r) ~= "table" then
-    c:close()
-    self.c, self.down_since = nil, self.down_since or self.now()
-    self.next_try = self.now() + M.RETRY_INTERVAL
-    self:warn("Redis failed (" .. tostring(err) .. "): limiting this host alone at "
-      .. string.format("%g", self.fallback_rate) .. " calls/s; trying again every " .. M.RETRY_INTERVAL .. " s")
+  local reply = script_reply(r, self.bound)
+  if not reply then
+    if kind == "io" then
+      self:drop(c, "Redis failed (" .. said(nil, err) .. ")", kind)
+    elseif kind == "redis" then
+      self:drop(c, "Redis refused the limiter's script (" .. said(nil, err) .. ")")
+    else
+      self:drop(c, "Redis answered the limiter's script with " .. said(r, err)
+        .. ", not a wait the script can answer")
+    end
     return nil
   end
-  if r[2] == 1 then
+  if reply[2] == 1 then
     self:warn("the shared limit in Redis was further ahead than any penalty allows: "
       .. "started afresh (" .. self.key .. ")")
   end
-  return r
+  return reply
 end
 
---- 0 when a call may start now (its slot taken), else seconds to wait.
-function Backend:acquire()
-  local r = self:run("acquire")
+--- 0 when a call may start now (its slot taken), else seconds to wait;
+-- budget: the seconds Redis may take at most (what is left of the call's
+-- deadline; nil: TIMEOUT per exchange).
+function Backend:acquire(budget)
+  local r = self:run("acquire", nil, budget)
   if r then return r[1] / 1e6 end
   return self.fallback:acquire()
 end
 
 --- Seconds until a call could start, without taking a slot.
-function Backend:delay()
-  local r = self:run("delay")
+function Backend:delay(budget)
+  local r = self:run("delay", nil, budget)
   if r then return r[1] / 1e6 end
   return self.fallback:delay()
 end
 
 --- Every sharer, on every host, waits `seconds` (already clamped).
-function Backend:penalize(seconds)
-  self:run("penalize", math.floor(seconds * 1e6 + 0.5))
+function Backend:penalize(seconds, budget)
+  self:run("penalize", math.floor(seconds * 1e6 + 0.5), budget)
   self.fallback:penalize(seconds)
 end
 

@@ -3,16 +3,17 @@
 -- src/di_limiter.c for how it stays consistent without locks, and
 -- src/di_limiter_file.c for which directories and files it accepts.
 local core = require "dialoginsight.core"
+local host_of = require("dialoginsight.limiter.host").of
 
 local ngx = ngx
 
 local M = {}
 
---- The file that holds the limit of key_id on the host of base_url.
+--- The file that holds the limit of key_id on the host of base_url (its
+-- canonical identity: limiter/host.lua).
 function M.path(dir, base_url, key_id)
-  local host = base_url:match("^%a+://([^/]+)") or "unknown"
   return string.format("%s/dialoginsight-%s-%s.gcra", dir,
-    host:gsub("[^%w%.%-]", "_"), tostring(key_id))
+    (host_of(base_url):gsub("[^%w%.%-]", "_")), tostring(key_id))
 end
 
 -- What the core reports when an access repaired the shared file

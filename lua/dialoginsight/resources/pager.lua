@@ -78,6 +78,11 @@ local function fill(it)
     return nil, protocol(entry, "a page of " .. #recs .. " records, but " .. P.total .. " says "
       .. total .. " in all")
   end
+  for i, rec in ipairs(recs) do
+    if type(rec) ~= "table" then
+      return nil, protocol(entry, P.records .. "[" .. i .. "] is not a record (a " .. type(rec) .. ")")
+    end
+  end
   it.offset = it.offset + #recs
   it.buf, it.i = {}, 0
   for _, rec in ipairs(recs) do

@@ -18,6 +18,7 @@ function M.new(settings)
       connect_timeout = settings.connect_timeout,
       user_agent = settings.user_agent,
       http2 = settings.http2,
+      max_reply_bytes = settings.max_reply_bytes,
     },
   }, Transport)
 end

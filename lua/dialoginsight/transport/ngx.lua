@@ -21,8 +21,14 @@
 --     new connection, as libcurl does.  Non-idempotent calls (fresh = true)
 --     always use a new connection and close it afterwards: a send must never
 --     be written twice by the transport.
---   * Connect, send and read timeouts; the read timeout shrinks so that one
---     attempt never lasts longer than its timeout.
+--   * Connect, send and read timeouts.  Cosocket timeouts are per operation,
+--     and a reply dripped a byte at a time renews a receive's for as long as
+--     it drips; so the reply is read with receiveany, every wait cut to what
+--     is left of the attempt's timeout: an attempt never lasts longer.
+--   * max_reply_bytes: a Content-Length or a chunk over it is refused before
+--     it is read, and bytes are counted as they come (a body without length
+--     too): a "too_large" failure, and memory holds that much at most.  The
+--     head may take MAX_HEAD bytes.
 --
 -- post() and the multi's completions answer the reply tables of
 -- docs/transport.md.
@@ -43,6 +49,8 @@ M.PHASES = {
 
 M.POOL_SIZE = 32          -- idle connections kept per host:port
 M.KEEPALIVE = 60          -- seconds an idle connection stays in the pool
+M.MAX_HEAD = 65536        -- bytes of a reply's status line and headers
+M.CHUNK = 65536           -- bytes asked of one receiveany
 
 --- True when running inside nginx with lua-nginx-module.
 function M.available()
@@ -78,6 +86,7 @@ function M.new(settings)
     timeout = settings.timeout,
     connect_timeout = settings.connect_timeout,
     user_agent = settings.user_agent,
+    max_reply = settings.max_reply_bytes,
     sessions = {}, -- TLS session per pool, for resumption on new connections
   }, Transport)
 end
@@ -203,17 +212,90 @@ local function request_head(self, u, body, fresh)
   }
 end
 
+-- A reply's bytes, read with receiveany: every wait lasts what is left
+-- until `ends` at most, and the head and body their bounds at most.
+-- Methods answer nil, err ("timeout", "closed", "too_large" or nginx's)
+-- when they cannot.
+local Reader = {}
+Reader.__index = Reader
+
+local function reader(sock, ends, max_body)
+  return setmetatable({ sock = sock, ends = ends, max = max_body, buf = "", pos = 1, head = 0 },
+    Reader)
+end
+
+-- The next bytes off the socket, within the attempt's time.
+function Reader:recv()
+  local left = self.ends - core.now()
+  if left <= 0 then return nil, "timeout" end
+  self.sock:settimeout(ms(left))
+  return self.sock:receiveany(M.CHUNK)
+end
+
+-- What is buffered and not consumed: its size.
+function Reader:buffered() return #self.buf - self.pos + 1 end
+
+-- A line of the head (CRLF or LF ends it), within MAX_HEAD in all.
+function Reader:line()
+  while true do
+    local i = self.buf:find("\n", self.pos, true)
+    if i then
+      local line = self.buf:sub(self.pos, i - 1):gsub("\r$", "")
+      self.head = self.head + (i - self.pos + 1)
+      self.pos = i + 1
+      if self.head > M.MAX_HEAD then return nil, "head" end
+      return line
+    end
+    if self.head + self:buffered() > M.MAX_HEAD then return nil, "head" end
+    local data, err = self:recv()
+    if not data then return nil, err end
+    self.buf = self.buf:sub(self.pos) .. data
+    self.pos = 1
+  end
+end
+
+-- Exactly n bytes (nil: up to the close), appended to parts; total counts
+-- the body so far against max.  Returns the new total, or nil, err, and the
+-- bytes got of n.
+function Reader:take(n, parts, total)
+  if n and total + n > self.max then return nil, "too_large", 0 end
+  local got = 0
+  while n == nil or got < n do
+    local avail = self:buffered()
+    if avail > 0 then
+      local k = n and math.min(avail, n - got) or avail
+      if total + k > self.max then return nil, "too_large", got end
+      parts[#parts + 1] = self.buf:sub(self.pos, self.pos + k - 1)
+      self.pos, got, total = self.pos + k, got + k, total + k
+      if #parts >= 4096 then -- tiny chunks must not cost more than their bytes
+        local whole = table.concat(parts)
+        for i = #parts, 2, -1 do parts[i] = nil end
+        parts[1] = whole
+      end
+      if self.pos > #self.buf then self.buf, self.pos = "", 1 end
+    else
+      local data, err = self:recv()
+      if not data then
+        if n == nil and err == "closed" then return total end
+        return nil, err, got
+      end
+      self.buf, self.pos = data, 1
+    end
+  end
+  return total
+end
+
 -- Reads the status line and headers.  Returns status, version, headers
 -- (lower-case names) | nil, err, got_any (whether any byte came back).
-local function read_head(sock)
-  local line, err = sock:receive("*l")
-  if not line then return nil, err, false end
+local function read_head(rd)
+  local line, err = rd:line()
+  if not line then return nil, err, rd.head > 0 or rd:buffered() > 0 end
   local version, status = line:match("^HTTP/(%d%.?%d?) (%d%d%d)")
   if not status then return nil, "bad status line", true end
   local headers = {}
   while true do
     local h
-    h, err = sock:receive("*l")
+    h, err = rd:line()
     if not h then return nil, err, true end
     if h == "" then break end
     local name, value = h:match("^([^:]+):%s*(.-)%s*$")
@@ -228,30 +310,31 @@ local function read_head(sock)
   end
   status = tonumber(status)
   if status >= 100 and status < 200 then -- 100 Continue and friends: skip
-    return read_head(sock)
+    return read_head(rd)
   end
   return status, tonumber(version), headers
 end
 
 -- Reads a chunked body.  Returns body | nil, err, truncated.
-local function read_chunked(sock)
-  local parts, n = {}, 0
+local function read_chunked(rd)
+  local parts, total = {}, 0
   while true do
-    local line, err = sock:receive("*l")
+    rd.head = 0 -- (each line of the framing within MAX_HEAD; not kept)
+    local line, err = rd:line()
     if not line then return nil, err, err == "closed" end
-    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    local hex = line:match("^%s*(%x+)")
+    local size = hex and #hex <= 12 and tonumber(hex, 16)
     if not size then return nil, "bad chunk size line" end
     if size == 0 then break end
-    local data, perr = sock:receive(size)
-    if not data then return nil, perr, perr == "closed" end
-    n = n + 1
-    parts[n] = data
-    local crlf
-    crlf, err = sock:receive(2)
-    if crlf ~= "\r\n" then return nil, err or "bad chunk end", err == "closed" end
+    local got
+    total, err, got = rd:take(size, parts, total)
+    if not total then return nil, err, err == "closed", got end
+    local crlf = rd:line()
+    if crlf ~= "" then return nil, crlf and "bad chunk end" or "closed", crlf == nil end
   end
+  rd.head = 0
   while true do -- trailers
-    local line, err = sock:receive("*l")
+    local line, err = rd:line()
     if not line then return nil, err, err == "closed" end
     if line == "" then break end
   end
@@ -267,25 +350,46 @@ local function retry_after_of(v)
   return nil
 end
 
+local function too_large(self, u, len)
+  local r = fail("too_large", "the reply from " .. u.authority .. " is larger than max_reply_bytes ("
+    .. string.format("%d", self.max_reply) .. " bytes"
+    .. (len and len > self.max_reply and ("; the server announced " .. string.format("%d", len)) or "")
+    .. "): not read further; raise the max_reply_bytes setting if replies this large are expected",
+    true)
+  r.limit = self.max_reply
+  return r
+end
+
 -- Reads the body that the head announced.  Returns body | nil, a failure.
-local function read_body(sock, u, status, headers)
-  local te, len = headers["transfer-encoding"], tonumber(headers["content-length"])
+function Transport:read_body(rd, u, status, headers)
+  local te, cl = headers["transfer-encoding"], headers["content-length"]
+  local len = cl and cl:match("^%d+$") and tonumber(cl)
+  if cl and not len then
+    return nil, fail("network", "the reply from " .. u.authority .. " has a bad Content-Length", true)
+  end
   local body, err, truncated
   if status == 204 or status == 304 then
     return ""
   elseif te and te:lower():find("chunked", 1, true) then
-    body, err, truncated = read_chunked(sock)
+    body, err, truncated = read_chunked(rd)
   elseif len then
-    local partial
-    body, err, partial = sock:receive(len)
-    if not body and err == "closed" then
+    if len > self.max_reply then return nil, too_large(self, u, len) end
+    local parts = {}
+    local total, got
+    total, err, got = rd:take(len, parts, 0)
+    if total then body = table.concat(parts)
+    elseif err == "closed" then
       truncated = true
-      err = "got " .. #(partial or "") .. " of " .. len .. " bytes"
+      err = "got " .. got .. " of " .. len .. " bytes"
     end
   else -- no length: the body ends when the server closes the connection
-    body, err = sock:receive("*a")
+    local parts = {}
+    local total
+    total, err = rd:take(nil, parts, 0)
+    if total then body = table.concat(parts) end
   end
   if body then return body end
+  if err == "too_large" then return nil, too_large(self, u) end
   if truncated then
     return nil, fail("network", "truncated reply from " .. u.authority .. ": the connection "
       .. "closed before the end of the body (" .. tostring(err) .. ")", true)
@@ -294,11 +398,12 @@ local function read_body(sock, u, status, headers)
 end
 
 -- Whether the connection may go back to the pool after this reply.
-local function reusable(fresh, status, version, headers)
+local function reusable(fresh, status, version, headers, rd)
   local conn = (headers["connection"] or ""):lower()
   local framed = headers["transfer-encoding"] or headers["content-length"]
     or status == 204 or status == 304
-  return not fresh and framed and not conn:find("close", 1, true)
+  -- (bytes after the reply answer nothing: the connection is out of step)
+  return not fresh and framed and rd:buffered() == 0 and not conn:find("close", 1, true)
     and (version >= 1.1 or conn:find("keep-alive", 1, true))
 end
 
@@ -306,34 +411,36 @@ end
 -- is a pooled connection that the server had closed before accepting any
 -- byte of the request (worth one more try on a new connection).
 function Transport:exchange(u, body, timeout, fresh, started)
+  local ends = core.now() + timeout
   local sock, reused = self:connect(u, fresh, timeout)
   if not sock then return reused end
-  local connect_ms, send_ms = ms(math.min(self.connect_timeout, timeout)), ms(timeout)
-  local function remaining_ms() return ms(math.max(0.001, started + timeout - core.now())) end
-
+  sock:settimeout(ms(math.max(0.001, ends - core.now())))
   local ok, err = sock:send(request_head(self, u, body, fresh))
   if not ok then
     sock:close()
     return io_error(u, "sending to", err, true), reused and err == "closed"
   end
-  sock:settimeouts(connect_ms, send_ms, remaining_ms())
-  local status, version, headers = read_head(sock)
+  local rd = reader(sock, ends, self.max_reply)
+  local status, version, headers = read_head(rd)
   if not status then
     sock:close()
     local got_any = headers
     if version == "bad status line" then
       return fail("network", "the reply from " .. u.authority .. " is not HTTP", true)
     end
+    if version == "head" then
+      return fail("network", "the reply from " .. u.authority .. " has a head over "
+        .. M.MAX_HEAD .. " bytes", true)
+    end
     return io_error(u, "reading the reply of", version, true),
       reused and not got_any and version == "closed"
   end
-  sock:settimeouts(connect_ms, send_ms, remaining_ms())
-  local reply, failure = read_body(sock, u, status, headers)
+  local reply, failure = self:read_body(rd, u, status, headers)
   if not reply then
     sock:close()
     return failure
   end
-  if reusable(fresh, status, version, headers) then
+  if reusable(fresh, status, version, headers, rd) then
     sock:setkeepalive(M.KEEPALIVE * 1000, M.POOL_SIZE)
   else
     sock:close()

@@ -360,6 +360,45 @@ local function truncate(e, status, body)
   return ngx_exit(444)
 end
 
+-- the reply sent in pieces of f.bytes, f.ms apart: a server that drips
+local function drip(e, f, status, body)
+  log.commit(e)
+  body = flat(body)
+  ngx.status = status
+  header["Content-Type"] = CT
+  header["Content-Length"] = #body
+  for i = 1, #body, f.bytes do
+    ngx_print(sub(body, i, i + f.bytes - 1))
+    local ok = ngx_flush(true)
+    if not ok then return ngx_exit(444) end
+    ngx_sleep(f.ms / 1000)
+  end
+end
+
+-- a 200 envelope of f.bytes bytes (its Records empty, padded with spaces),
+-- with its Content-Length or without (chunked), sent until the client
+-- stops reading
+local function large(e, f)
+  e.status = 200
+  log.commit(e)
+  req_body() -- (read, or HTTP/2 resets a stream that ends without a length)
+  local head = '{"Success":true,"ErrorCode":null,"ErrorMessage":null,"Records":[],"idRequest":'
+    .. (e.idRequest or 0)
+  local tail = "}"
+  ngx.status = 200
+  header["Content-Type"] = CT
+  if f.length then header["Content-Length"] = f.bytes end
+  ngx_print(head)
+  local left = f.bytes - #head - #tail
+  local piece = string.rep(" ", 1048576)
+  while left > 0 do
+    ngx_print(left >= #piece and piece or sub(piece, 1, left))
+    left = left - #piece
+    if not ngx_flush(true) then return ngx_exit(444) end
+  end
+  ngx_print(tail)
+end
+
 -- respond(e, route, svc, mname, f) -> how the call is answered, as a
 -- function and its arguments (send, drop or truncate), so that handle holds
 -- every answer in one place for a latency counted from arrival
@@ -370,9 +409,10 @@ local function respond(e, route, svc, mname, f)
     if f.latency > 0 then ngx_sleep(f.latency / 1000) end
     term = f.terminal
     -- faults that hit before the call is processed
-    if term and not term.after and term.type ~= "truncate" and term.type ~= "outcomes" then
+    if term and not term.after and term.type ~= "truncate" and term.type ~= "outcomes" and term.type ~= "drip" then
       local ty = term.type
       if ty == "drop" then return drop, e end
+      if ty == "large" then return large, e, term end
       if ty == "malformed" or ty == "body" then
         e.status = 200
         log.commit(e)
@@ -414,6 +454,10 @@ local function respond(e, route, svc, mname, f)
       return send, 200, term.body
     elseif ty == "truncate" then
       return truncate, e, status, body
+    elseif ty == "drip" then
+      return drip, e, term, status, body
+    elseif ty == "large" then
+      return large, e, term
     end
   end
   log.commit(e)
@@ -431,7 +475,7 @@ function M.handle()
 
   local f = faults.decide(route and route.key or ((svc or "?") .. "." .. mname))
   local entered = f and f.total > 0 and clock()
-  local answer, a, b, c = respond(e, route, svc, mname, f)
+  local answer, a, b, c, d = respond(e, route, svc, mname, f)
   if entered then
     -- a service's response time: the reply leaves total ms after the
     -- request arrived, however long processing took, and never sooner.
@@ -443,7 +487,7 @@ function M.handle()
     local left = min(entered + f.total / 1000 - clock(), f.total / 1000)
     if left > 0 then ngx_sleep(ceil(left * 1000) / 1000) end
   end
-  return answer(a, b, c)
+  return answer(a, b, c, d)
 end
 
 return M

@@ -74,7 +74,8 @@ local function fault_json(f)
     "status", f.status or NULL, "retry_after", f.retry_after or NULL,
     "probability", f.probability or NULL, "next", f.next or NULL, "method", f.method or NULL,
     "after_processing", f.after, "body", f.body or NULL, "shape", f.shape or NULL,
-    "match", f.match or NULL, "name", f.name == nil and NULL or f.name, "fired", f.fired }
+    "match", f.match or NULL, "name", f.name == nil and NULL or f.name, "bytes", f.bytes or NULL,
+    "length", f.length == nil and NULL or f.length, "fired", f.fired }
 end
 
 local function faults_list()

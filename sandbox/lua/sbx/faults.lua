@@ -14,7 +14,7 @@ local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
 local TYPES = { latency = true, status = true, limit = true, drop = true, truncate = true, malformed = true,
-  body = true, outcomes = true, refuse = true }
+  body = true, outcomes = true, refuse = true, drip = true, large = true }
 -- What an outcomes fault makes of a Merge reply's records (M.rewrite).
 local SHAPES = { empty = true, none = true, short = true, camel = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
@@ -28,12 +28,15 @@ local MEMBERS = {
   limit = { retry_after = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
   outcomes = { shape = true }, refuse = { match = true, name = true },
+  drip = { ms = true, bytes = true }, large = { bytes = true, length = true },
 }
 local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
 
 local MAX_MS = 600000        -- ten minutes of latency is already a hang
 local MAX_RETRY_AFTER = 86400
 local MAX_BODY = 1048576
+local MAX_DRIP_MS = 1000
+local MAX_LARGE = 4294967296 -- 4 GiB
 
 function M.reset(seed)
   M.list = {}
@@ -93,6 +96,21 @@ local function typed(f, s)
     if s.name ~= nil and type(s.name) ~= "boolean" then return "name must be true or false" end
     f.match, f.name = s.match, s.name ~= false
     if s.after_processing then return "a refusal comes before processing: no after_processing" end
+  elseif ty == "drip" then
+    f.ms, f.bytes = s.ms or 8, s.bytes or 1
+    if not whole(f.ms) or f.ms < 1 or f.ms > MAX_DRIP_MS then
+      return "ms must be a whole number of milliseconds from 1 to " .. MAX_DRIP_MS
+    end
+    if not whole(f.bytes) or f.bytes < 1 or f.bytes > MAX_BODY then
+      return "bytes must be a whole number from 1 to " .. MAX_BODY
+    end
+  elseif ty == "large" then
+    f.bytes = s.bytes
+    if not whole(f.bytes) or f.bytes < 64 or f.bytes > MAX_LARGE then
+      return "bytes must be a whole number from 64 to " .. MAX_LARGE
+    end
+    if s.length ~= nil and type(s.length) ~= "boolean" then return "length must be true or false" end
+    f.length = s.length ~= false
   end
 end
 
@@ -130,7 +148,7 @@ function M.check(spec)
   end
   local ty = type(s.type) == "string" and lcase(s.type)
   if not TYPES[ty] then
-    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, outcomes or refuse"
+    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, outcomes, refuse, drip or large"
   end
   for k in pairs(s) do
     if not COMMON[k] and not MEMBERS[ty][k] then
