@@ -361,7 +361,7 @@ describe("Dependencies #property", function()
 
   it("Redis: every call returns in time, every decision within its budget, the limit holds", function()
     local base_peak = fake.peak_rss()
-    property.check("dependencies-redis", { scenarios = 400, seconds = property.scaled(12) }, function(rng)
+    property.check("dependencies-redis", { scenarios = 400, seconds = 12 }, function(rng)
       local auth, db = rng:chance(0.3), rng:chance(0.2)
       local plan, what = fake.redis_lie(rng, auth, db)
       fr.plan(plan)
@@ -443,7 +443,7 @@ describe("Dependencies #property", function()
   it("HTTP: every call returns a result or nil, err, in time, memory bounded", function()
     local base_peak = fake.peak_rss()
     local W = di.where
-    property.check("dependencies-http", { scenarios = 400, seconds = property.scaled(12) }, function(rng)
+    property.check("dependencies-http", { scenarios = 400, seconds = 12 }, function(rng)
       local cap = rng:pick { 4096, 65536 }
       local plan, what = fake.http_lie(rng, cap)
       fh.plan(plan)

@@ -102,7 +102,7 @@ describe("nginx against a lying Redis #property", function()
   end)
 
   it("no reply of Redis raises, holds a decision past its budget, or answers a wait out of bounds", function()
-    property.check("nginx-redis", { scenarios = 40, seconds = property.scaled(20) }, function(rng)
+    property.check("nginx-redis", { scenarios = 40, seconds = 20 }, function(rng)
       local plan, what = fake.redis_lie(rng, false, false)
       f.plan(plan)
       local budget = rng:chance(0.3) and 0.02 or nil

@@ -63,7 +63,7 @@ describe("the ngx transport against a lying HTTP server #property", function()
   end)
 
   it("every call returns a result or nil, err, in time, no body over the cap", function()
-    property.check("nginx-http", { scenarios = 40, seconds = property.scaled(20) }, function(rng)
+    property.check("nginx-http", { scenarios = 40, seconds = 20 }, function(rng)
       local cap = rng:pick { 4096, 65536 }
       -- (one call: a lie from the second request would hit only a retry)
       local plan, what = fake.http_lie(rng, cap, 1)

@@ -85,18 +85,20 @@ end
 
 --- Runs the scenarios of one property: fn(rng, n) returns true, or false
 -- (or nil) and a description of the violation, or raises.  opts.scenarios
--- (scaled by DI_PROPERTY_SCALE), opts.seconds: a budget after which no
--- new scenario starts (the count run is printed).  Raises on the first
+-- and opts.seconds, a budget after which no new scenario starts (both
+-- scaled by DI_PROPERTY_SCALE; the count run is printed).  Raises on the first
 -- violation, naming the seed and the scenario; returns the number run.
+-- DI_PROPERTY_SCALE scales the budget as it scales the count.
 function M.check(name, opts, fn)
   local seed = M.seed()
   local total = M.scaled(opts.scenarios or 100)
+  local seconds = opts.seconds and opts.seconds * (env_number("DI_PROPERTY_SCALE") or 1)
   local only = env_number("DI_PROPERTY_SCENARIO")
   local started = os.time()
   local run = 0
   local first, last = only or 1, only or total
   for n = first, last do
-    if opts.seconds and only == nil and os.time() - started >= opts.seconds and run > 0 then break end
+    if seconds and only == nil and os.time() - started >= seconds and run > 0 then break end
     run = run + 1
     local ok, okv, why = pcall(fn, new_rng(scenario_seed(seed, n)), n)
     if not ok or not okv then
