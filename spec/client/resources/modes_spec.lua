@@ -33,6 +33,14 @@ end
 local function by_id(c) return c.idContact end
 local function event(e) return table.concat({ e.idContact, e.idBatch, e.dtEvent, e.Url or "" }, "|") end
 
+-- The events of list as keys, sorted, repeats kept.
+local function events(list)
+  local out = {}
+  for i, e in ipairs(list) do out[i] = event(e) end
+  table.sort(out)
+  return out
+end
+
 local function collect(iter)
   local list = {}
   for rec, err in iter do
@@ -54,15 +62,13 @@ describe("modes: paging", function()
   local c, batch, want
   local EVERYONE = W.not_null("EMail")
 
-  -- The distinct keys of the records of one plain call that asks for
-  -- everything, while the sandbox still honours paging.
+  -- The keys of the records of one plain call that asks for everything,
+  -- while the sandbox still honours paging, sorted (events repeat: two
+  -- opens of one contact in one second are two opens).
   local function everything(service, method, params, key)
     params.MaxRows = 10000
-    local set, out = {}, {}
-    for _, rec in ipairs(assert(c:call(service, method, params)).Records) do
-      local k = key(rec)
-      if not set[k] then set[k] = true; out[#out + 1] = k end
-    end
+    local out = {}
+    for _, rec in ipairs(assert(c:call(service, method, params)).Records) do out[#out + 1] = key(rec) end
     table.sort(out)
     return out
   end
@@ -90,9 +96,13 @@ describe("modes: paging", function()
       before_each(function() config(mode[2]) end)
 
       -- the calls of one iteration: a bounded number, whatever the mode
+      -- (docs/paging.md): contacts by windows of idContact filled to 0.75
+      -- of a page, lists by pages that overlap by one
       local function calls(mark, name, n, size)
         local made = #H.calls(mark, name)
-        local most = math.ceil(n / math.min(size, mode[2].page_size or size)) + 2
+        local page = math.min(size, mode[2].page_size or size)
+        local most = name == "contacts.get" and math.ceil(n / math.max(1, math.floor(0.75 * page))) + 4
+          or math.ceil(n / math.max(1, page - 1)) + 3
         assert.is_true(made <= most, made .. " calls to " .. name .. " for " .. n .. " records")
       end
 
@@ -119,11 +129,11 @@ describe("modes: paging", function()
         assert.equal(9, #distinct(assert(c.segments:contacts(1, { limit = 9 })), by_id, "limit"))
       end)
 
-      it("reports:opens and clicks yield every event once, and honour limit", function()
+      it("reports:opens and clicks yield every event once, identical ones too, and honour limit", function()
         local mark = sbx.mark()
-        assert.same(want.opens, distinct(collect(c.reports:opens { batch = batch, page_size = 40 }), event, "opens"))
+        assert.same(want.opens, events(collect(c.reports:opens { batch = batch, page_size = 40 })))
         calls(mark, "reports.getopens", #want.opens, 40)
-        assert.same(want.clicks, distinct(collect(c.reports:clicks { batch = batch, page_size = 10 }), event, "clicks"))
+        assert.same(want.clicks, events(collect(c.reports:clicks { batch = batch, page_size = 10 })))
         assert.equal(11, #collect(c.reports:opens { batch = batch, limit = 11 }))
       end)
     end)
