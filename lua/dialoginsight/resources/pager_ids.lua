@@ -44,9 +44,9 @@ local function ids(it, recs)
       return nil, pager.protocol(it, "a record without a whole-number " .. it.id .. " (" .. tostring(id) .. ")")
     end
     if id <= it.lo or id > it.hi or id == it.exclude then
-      return nil, pager.protocol(it, it.id .. " " .. id .. " is outside the window asked for (" .. it.id
-        .. " > " .. tostring(it.lo) .. ", <= " .. tostring(it.hi)
-        .. (it.exclude and (", not " .. it.exclude) or "") .. "): the server did not apply the Clause")
+      return nil, pager.protocol(it, ("%s %s is outside the window asked for (%s > %s%s%s): the server "
+        .. "did not apply the Clause"):format(it.id, id, it.id, it.lo, it.hi < HUGE and (", <= " .. it.hi) or "",
+        it.exclude and (", not " .. it.exclude) or ""))
     end
     if dup[id] then return nil, pager.protocol(it, it.id .. " " .. id .. " twice in one reply") end
     dup[id], list[i] = true, id
@@ -107,6 +107,7 @@ end
 
 local function step(it)
   prune(it)
+  if it.exclude and it.exclude <= it.lo then it.exclude = nil end
   if it.hi <= it.lo then
     it.hi = it.lo
     return next_window(it, 0) or true

@@ -56,6 +56,11 @@ local PAGING = {
   { "a fixed page of 50 whatever MaxRows says", { paging = "fixed", page_size = 50 } },
   { "a fixed page of 7, without TotalRecords", { paging = "fixed", page_size = 7, total_records = false } },
   { "honoured, without TotalRecords", { total_records = false } },
+  { "honoured, TotalRecords the page's count, contacts by e-mail", { total_records = "page", contacts_order = "email" } },
+  { "a fixed page of 7, TotalRecords the page's count, contacts newest first",
+    { paging = "fixed", page_size = 7, total_records = "page", contacts_order = "descending" } },
+  { "a fixed page of 50 with more asked, TotalRecords the page's count",
+    { paging = "fixed", page_size = 50, total_records = "page" } },
 }
 
 describe("modes: paging", function()
@@ -101,7 +106,9 @@ describe("modes: paging", function()
       local function calls(mark, name, n, size)
         local made = #H.calls(mark, name)
         local page = math.min(size, mode[2].page_size or size)
+        -- (and a search for the first window when the order gives no density)
         local most = name == "contacts.get" and math.ceil(n / math.max(1, math.floor(0.75 * page))) + 4
+            + (mode[2].contacts_order and 2 * math.ceil(math.log(n) / math.log(2)) or 0)
           or math.ceil(n / math.max(1, page - 1)) + 3
         assert.is_true(made <= most, made .. " calls to " .. name .. " for " .. n .. " records")
       end
@@ -138,6 +145,27 @@ describe("modes: paging", function()
       end)
     end)
   end
+end)
+
+describe("modes: a server that ignores the Clause of Contacts.Get", function()
+  after_each(function() sbx.reset() end)
+
+  it("ends contacts:each with a protocol error, never yielding a contact twice", function()
+    sbx.reset { contacts = 150 }
+    local c = H.client()
+    config { clause = "ignored", contacts_order = "email" }
+    for _, size in ipairs { 40, 100, 500 } do
+      local list, seen, err = {}, {}, nil
+      for rec, e in c.contacts:each({ City = "Paris" }, { page_size = size }) do
+        if not rec then err = e; break end
+        assert.is_nil(seen[rec.idContact], "idContact " .. rec.idContact .. " came twice")
+        seen[rec.idContact] = true
+        list[#list + 1] = rec
+      end
+      assert.equal("protocol", err and err.kind, tostring(err))
+      assert.truthy(tostring(err):find("did not apply the Clause", 1, true), tostring(err))
+    end
+  end)
 end)
 
 -- The call limit in each of its forms: the sandbox's own (a 429 with
