@@ -169,31 +169,73 @@ local function page(it, start, size)
   return M.fetch(it, { [P.max] = size or it.size, [P.start] = start + (P.first or 0) })
 end
 
--- Page 2 repeats page 1 though it asked a later StartRow: a server that
--- ignores StartRow, or a run of identical records.  A StartRow past any
--- end tells them apart: nothing from an honest server.
+-- Page 2 starts with page 1 though it asked a later StartRow: a server
+-- that ignores StartRow, or a run of identical records.  A StartRow past
+-- any end tells them apart: nothing from an honest server.
 local function ignores_start(it)
   local recs, err = page(it, PAST_ANY_END)
   if not recs then return nil, err end
   return #recs > 0
 end
 
--- A server that ignores StartRow gives page 1 whatever is asked: taken as
--- every match when it did not cut its reply at MaxRows (a reply of another
--- size; or, at exactly MaxRows, none larger when asked for one more) and
--- TotalRecords, if given, says no more (docs/paging.md: an assumption).
-local function whole_list(it, n, resp)
+-- Whether recs begins with the records of list (by identity or content).
+local function begins_with(it, recs, list)
+  if #recs < #list then return false end
+  for i = 1, #list do
+    if not same(it, recs[i], list[i]) then return false end
+  end
+  return true
+end
+
+-- Queues recs[from..] as new records (a keyed one seen before is an error).
+local function take(it, recs, from)
+  for i = from, #recs do
+    local rec = recs[i]
+    if it.keyed then
+      local k = key_of(it, rec)
+      if k == nil then return nil, M.protocol(it, "a record without " .. table.concat(it.P.key, ", ")) end
+      if it.seen[k] then
+        return nil, M.protocol(it, "record " .. tostring(k) .. " came again after the last one yielded: "
+          .. "the list was reordered while paging by StartRow")
+      end
+      it.seen[k] = true
+    end
+    it.buf[#it.buf + 1] = rec
+  end
+  return true
+end
+
+-- A server that ignores StartRow gives the list from its start whatever is
+-- asked: its reply recs (page 2) is taken as every match when it did not
+-- cut it at MaxRows (a reply of another size; or, at exactly MaxRows, none
+-- larger when asked for one more) and TotalRecords, if given, says no more
+-- (docs/paging.md: an assumption beyond the model).  Its records after
+-- the `done` already taken from the list's start are new.
+local function whole_list(it, recs, resp, done)
+  local n = #recs
   local T = it.P.total and resp[it.P.total]
   if type(T) == "number" and T > n then
     return nil, M.protocol(it, "the server ignores StartRow: its reply of " .. n .. " records is all it "
       .. "gives, but " .. it.P.total .. " says " .. T)
   end
+  local ok, err = take(it, recs, done + 1)
+  if not ok then return nil, err end
   if n == it.size then
-    local again, err = page(it, 0, it.size + 1)
+    local again
+    again, err = page(it, 0, it.size + 1)
     if not again then return nil, err end
     if #again > n then
       return nil, M.protocol(it, "the server ignores StartRow and cuts its reply at MaxRows (" .. n
         .. "): the records after the first " .. n .. " cannot be reached")
+    end
+    if it.keyed then
+      for i = 1, #again do
+        local k = key_of(it, again[i])
+        if k == nil then return nil, M.protocol(it, "a record without " .. table.concat(it.P.key, ", ")) end
+        if not it.seen[k] then it.seen[k] = true; it.buf[#it.buf + 1] = again[i] end
+      end
+    elseif #again ~= n or not begins_with(it, again, recs) then
+      return nil, M.protocol(it, "the server ignores StartRow, and its list changed between two calls")
     end
   end
   it.done, it.proven = true, "StartRow ignored"
@@ -203,7 +245,8 @@ end
 -- One page of an iteration by StartRow, each page after the first asking
 -- from the last record yielded (overlap of one), which must come back: at
 -- the start of the reply, or later (the server's StartRow counts from
--- earlier; page 2 learns by how much, it.skew).  Missing, the list shifted
+-- earlier; the first page asked beyond the start learns by how much,
+-- it.skew).  Missing, the list shifted
 -- under a deletion: an error, never a silent skip.
 local function offset_step(it)
   local start = it.pos == 0 and 0 or it.pos - 1 + it.skew
@@ -231,17 +274,15 @@ local function offset_step(it)
     return nil, M.protocol(it, "the last record yielded is gone from its place (an empty page): the list "
       .. "changed while paging by StartRow")
   end
-  local first_page = it.first_page
-  it.first_page = nil
-  if first_page and it.pos > 1 and #first_page == n then
-    local repeated = true
-    for i = 1, n do
-      if not same(it, recs[i], first_page[i]) then repeated = false; break end
-    end
-    if repeated then
+  -- the first page asked from beyond the start shows how the server reads
+  -- StartRow: ignored (page 1 again), or from earlier than asked (skew)
+  local first_page = start > 0 and it.first_page
+  if first_page then
+    it.first_page = nil
+    if begins_with(it, recs, first_page) then
       local ignored, err = ignores_start(it)
       if ignored == nil then return nil, err end
-      if ignored then return whole_list(it, n, resp) end
+      if ignored then return whole_list(it, recs, resp, it.pos) end
     end
   end
   local j
@@ -253,20 +294,12 @@ local function offset_step(it)
       .. "the list changed while paging by StartRow")
   end
   local from = start - it.skew
-  if it.pages == 2 and j > 1 then
+  if first_page and j > 1 then
     it.skew = j - 1
     from = from - it.skew
   end
-  for i = j + 1, n do
-    if ks then
-      if it.seen[ks[i]] then
-        return nil, M.protocol(it, "record " .. tostring(ks[i]) .. " came again after the last one yielded: "
-          .. "the list was reordered while paging by StartRow")
-      end
-      it.seen[ks[i]] = true
-    end
-    it.buf[#it.buf + 1] = recs[i]
-  end
+  local ok, err = take(it, recs, j + 1)
+  if not ok then return nil, err end
   it.pos, it.last = from + n, recs[n]
   -- a server sends at least 2 records when 2 or more remain (docs/paging.md)
   if n < math.max(max_prev, 2) then
