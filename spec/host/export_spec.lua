@@ -156,13 +156,13 @@ describe("export contacts", function()
 
   -- class 1: with pages of one, ids always "rise within a page"
   it("writes every contact once with pages of one ordered by e-mail", function()
-    sbx.reset { contacts = 0 }
+    sbx.reset { contacts = 28 } -- (the generated ones' e-mails are not in idContact order)
     config { contacts_order = "email" }
     local r = run("export contacts --page-size 1")
     assert.are.equal(0, r.code, r.err)
     local times, n = ids_of(r.out)
-    assert.are.equal(12, n)
-    assert_once(times, 1, 12)
+    assert.are.equal(40, n)
+    assert_once(times, 1, 40)
   end)
 
   -- class 1 and 6: TotalRecords the page's count, a fixed page below --page-size
