@@ -126,9 +126,10 @@ local function tracker(match)
   return t
 end
 
+-- (the time budgets scale with the scenarios: `make soak` runs 5 times more)
 describe("the Iteration promise #property", function()
   it("contacts:each yields every contact that existed throughout exactly once, or ends with an error", function()
-    property.check("iteration-contacts", { scenarios = 3000, seconds = 9 }, bounded(function(rng)
+    property.check("iteration-contacts", { scenarios = 3000, seconds = property.scaled(9) }, bounded(function(rng)
       local used = {}
       local n = rng:pick { 0, 1, 2, 3, rng:int(1, 20), rng:int(1, 150), rng:int(100, 300) }
       local list = {}
@@ -182,7 +183,7 @@ describe("the Iteration promise #property", function()
   end)
 
   it("segments:each_contact yields every member that existed throughout exactly once, or ends with an error", function()
-    property.check("iteration-lists", { scenarios = 3000, seconds = 6 }, bounded(function(rng)
+    property.check("iteration-lists", { scenarios = 3000, seconds = property.scaled(6) }, bounded(function(rng)
       local used = {}
       local n = rng:pick { 0, 1, 2, 3, rng:int(1, 20), rng:int(1, 150), rng:int(100, 300) }
       local list = {}
@@ -226,7 +227,7 @@ describe("the Iteration promise #property", function()
   end)
 
   it("reports:opens yields every event that existed throughout, identical ones too, exactly once, or an error", function()
-    property.check("iteration-events", { scenarios = 3000, seconds = 6 }, bounded(function(rng)
+    property.check("iteration-events", { scenarios = 3000, seconds = property.scaled(6) }, bounded(function(rng)
       -- few contacts and seconds: many events identical to another
       local distinct = rng:chance(0.3)
       local serial = 0

@@ -16,7 +16,7 @@ describe("the Iteration promise against the sandbox #property", function()
   after_each(function() sbx.reset() end)
 
   it("contacts:all yields every contact that existed throughout once, or ends with an error", function()
-    property.check("iteration-sandbox", { scenarios = 25, seconds = 20 }, function(rng)
+    property.check("iteration-sandbox", { scenarios = 25, seconds = property.scaled(20) }, function(rng)
       local n = rng:pick { 0, rng:int(1, 40), rng:int(40, 250) }
       sbx.reset { contacts = n }
       local total = n + 12 -- the seeded contacts: ids 1..total
