@@ -168,6 +168,61 @@ describe("contacts paging by idContact windows", function()
   end)
 end)
 
+describe("replies a pager cannot trust", function()
+  -- a server whose reply is r(req) for every call
+  local function answering(r)
+    local s = fake.new { records = contacts(5) }
+    s.answer = function(self, req)
+      self.calls = self.calls + 1
+      local reply = r(req)
+      reply.Success = true
+      return reply
+    end
+    return s
+  end
+
+  local function first_error(iter)
+    local _, err = drain(iter)
+    return err
+  end
+
+  it("ends with an error, never as if empty, on a reply without Records", function()
+    for _, make in ipairs {
+      function(s) return s:client().contacts:each { City = "X" } end,
+      function(s) return s:client().segments:each_contact(1) end,
+      function(s) return s:client().reports:opens() end,
+    } do
+      local err = first_error(make(answering(function() return { TotalRecords = 5 } end)))
+      assert.equal("decode", err and err.kind, tostring(err))
+    end
+  end)
+
+  it("ends with an error on Records that is not a list of records", function()
+    for _, recs in ipairs { { a = { idContact = 1 } }, { 1, 2, 3 }, { { idContact = 1 }, "x" } } do
+      local err = first_error(answering(function() return { Records = recs } end):client().contacts:each { City = "X" })
+      assert.equal("protocol", err and err.kind, tostring(err))
+    end
+  end)
+
+  it("ends with an error on an idContact that is not a positive whole number", function()
+    for _, id in ipairs { "5", 0, -3, 2.5, "9007199254740993" } do
+      local err = first_error(answering(function() return { Records = { { idContact = id } } } end)
+        :client().contacts:each { City = "X" })
+      assert.equal("protocol", err and err.kind, tostring(id) .. ": " .. tostring(err))
+    end
+  end)
+
+  it("refuses a page_size, limit or max_calls that is not a positive integer", function()
+    local c = fake.new({ records = contacts(5) }):client()
+    for _, name in ipairs { "page_size", "limit", "max_calls" } do
+      for _, v in ipairs { 0, -1, 1.5, "10", math.huge } do
+        assert.has_error(function() c.contacts:each({ City = "X" }, { [name] = v }) end)
+        assert.has_error(function() c.segments:each_contact(1, { [name] = v }) end)
+      end
+    end
+  end)
+end)
+
 -- The list methods have no clause on ids: StartRow paging, each page
 -- from the last record yielded.
 local function members(n)

@@ -127,8 +127,8 @@ function Server:transport()
   function t.post(_, url, body)
     local req = core.decode(body)
     local method = url:match("method=(%w+)"):lower()
-    return { status = 200, body = core.encode(s:answer(req, method == "get" and "get" or "list")),
-             seconds = 0, http_version = 1.1 }
+    local reply = assert(core.encode(s:answer(req, method == "get" and "get" or "list")))
+    return { status = 200, body = reply, seconds = 0, http_version = 1.1 }
   end
   return t
 end
