@@ -91,10 +91,11 @@ local function new_id(rng, used, n)
   return id
 end
 
--- Deletions and insertions between calls, each drawn for this scenario;
--- new records get ids anywhere (below the windows already proven, too).
+-- Deletions, insertions and updates between calls, each drawn for this
+-- scenario; new records get ids anywhere (below the windows already
+-- proven, too).
 local function mutator(rng, used, make)
-  local p_del, p_ins, most = rng:float() * 0.6, rng:float() * 0.6, rng:int(1, 6)
+  local p_del, p_ins, p_upd, most = rng:float() * 0.6, rng:float() * 0.6, rng:float() * 0.3, rng:int(1, 6)
   -- (for a while: an adversary that adds more than pages bring would keep
   -- an iteration going until max_calls, and the property slow)
   local calls = rng:int(2, 60)
@@ -108,6 +109,10 @@ local function mutator(rng, used, make)
     end
     if rng:chance(p_ins) then
       for _ = 1, rng:int(1, most) do table.insert(srv.list, rng:int(1, #srv.list + 1), make(used)) end
+    end
+    if #srv.list > 0 and rng:chance(p_upd) then -- a contact moves in or out of the where
+      local rec = srv.list[rng:int(1, #srv.list)]
+      rec.f_City = rec.f_City == "X" and "Y" or "X"
     end
   end
 end
