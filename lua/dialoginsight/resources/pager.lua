@@ -245,9 +245,9 @@ end
 -- One page of an iteration by StartRow, each page after the first asking
 -- from the last record yielded (overlap of one), which must come back: at
 -- the start of the reply, or later (the server's StartRow counts from
--- earlier; the first page asked beyond the start learns by how much,
--- it.skew).  Missing, the list shifted
--- under a deletion: an error, never a silent skip.
+-- earlier: the first page asked beyond the start learns by how much,
+-- it.skew).  Missing, the list shifted under a deletion: an error, never a
+-- silent skip.
 local function offset_step(it)
   local start = it.pos == 0 and 0 or it.pos - 1 + it.skew
   local recs, resp = page(it, start)
