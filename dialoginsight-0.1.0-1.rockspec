@@ -80,6 +80,7 @@ build = {
         ["dialoginsight.resources.contacts"] = "lua/dialoginsight/resources/contacts.lua",
         ["dialoginsight.resources.messages"] = "lua/dialoginsight/resources/messages.lua",
         ["dialoginsight.resources.pager"] = "lua/dialoginsight/resources/pager.lua",
+        ["dialoginsight.resources.pager_ids"] = "lua/dialoginsight/resources/pager_ids.lua",
         ["dialoginsight.resources.projects"] = "lua/dialoginsight/resources/projects.lua",
         ["dialoginsight.resources.reports"] = "lua/dialoginsight/resources/reports.lua",
         ["dialoginsight.resources.segments"] = "lua/dialoginsight/resources/segments.lua",

@@ -93,7 +93,7 @@ for path in list:lines() do
   if name == "tables" then
     local t = require(mod)
     methods(mod, getmetatable(t.new({}, 1)).__index, "Table")
-  elseif name ~= "base" and name ~= "pager" then
+  elseif name ~= "base" and not name:match("^pager") then -- (internal: the iterators)
     need("dialoginsight.client", "Client." .. name, "client." .. name)
     local class = require(mod)
     local prefix = name:sub(1, 1):upper() .. name:sub(2)

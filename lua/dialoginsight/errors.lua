@@ -79,7 +79,7 @@ end
 M.KINDS = {
   network = true, timeout = true, tls = true, http = true, auth = true,
   rate_limited = true, api = true, validation = true, decode = true,
-  protocol = true, -- replies that contradict each other (resources/pager.lua)
+  protocol = true, -- replies a paged iteration cannot trust (resources/pager.lua, docs/paging.md)
   rejected = true, -- the server refused the one record of a merge (resources/base.lua)
   too_large = true, -- a reply over max_reply_bytes (config.lua), not read further
 }

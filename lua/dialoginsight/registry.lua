@@ -24,13 +24,14 @@ local M = {}
 --- Paging contracts: the request fields that ask for a page, the reply
 -- fields that carry it, the index of the first row [assumed: 0-based], the
 -- page size resources ask for [assumed: no published limit], and the
--- fields that identify a record (so that a server that ignores paging can
--- never make an iteration repeat or loop; resources/pager.lua).
+-- fields that identify a record, when records have an identity
+-- (resources/pager.lua checks by them that none comes twice).  Events have
+-- none: two opens of one contact in one second are two records.
 M.PAGING = {
   rows = { max = "MaxRows", start = "StartRow", first = 0, total = "TotalRecords",
            records = "Records", size = 100, key = { "idContact" } },
   events = { max = "MaxRows", start = "StartRow", first = 0, total = "TotalRecords",
-             records = "Records", size = 100, key = { "idContact", "idBatch", "dtEvent", "Url" } },
+             records = "Records", size = 100 },
 }
 
 local METHODS = {
@@ -83,6 +84,13 @@ local NAME = "^[%a][%w_]*$"
 
 local function is_name(v) return type(v) == "string" and v:match(NAME) ~= nil end
 
+local function names(list)
+  local n = 0
+  for _ in pairs(list) do n = n + 1 end
+  for i = 1, n do if not is_name(list[i]) then return false end end
+  return true
+end
+
 local function paging_ok(v)
   if v == false or M.PAGING[v] then return true end
   if type(v) ~= "table" then return false end
@@ -92,7 +100,7 @@ local function paging_ok(v)
   return is_name(v.max) and is_name(v.start) and is_name(v.records)
     and (v.first == nil or v.first == 0 or v.first == 1)
     and (v.size == nil or (type(v.size) == "number" and v.size >= 1 and v.size == math.floor(v.size)))
-    and (v.key == nil or type(v.key) == "table")
+    and (v.key == nil or (type(v.key) == "table" and names(v.key)))
 end
 
 local FIELDS = {

@@ -167,7 +167,9 @@ describe("corrections without editing the library", function()
     local c, t = client(function(_, req)
       assert.is_nil(req.MaxRows)
       assert.equal(50, req.Top)
-      return 200, { Success = true, Records = { { idContact = 1 } } }
+      -- one contact, answered when the clause matches it
+      local one = { idContact = 1, f_City = "X" }
+      return 200, { Success = true, Records = require("support.fake_pages").test(req.Clause, one) and { one } or {} }
     end, { methods = { ["contacts.Get"] = { paging = { max = "Top", start = "Skip", records = "Records", size = 50 } } } })
     local list = assert(c.contacts:get { City = "X" })
     assert.equal(1, #list)

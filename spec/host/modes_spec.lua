@@ -38,12 +38,19 @@ describe("sync in the sandbox's Merge status modes", function()
 end)
 
 describe("export in the sandbox's paging modes", function()
+  after_each(function() sbx.reset() end)
+
   for _, mode in ipairs {
     { paging = "ignored" }, { paging = "ignored", total_records = false },
     { paging = "fixed", page_size = 7 }, { total_records = false },
+    { contacts_order = "email", total_records = "page" },
+    { contacts_order = "descending", paging = "fixed", page_size = 7, total_records = "page" },
+    { contacts_order = "email", paging = "ignored", total_records = false },
   } do
     local label = (mode.paging or "honoured") .. (mode.page_size and (" " .. mode.page_size) or "")
       .. (mode.total_records == false and ", no TotalRecords" or "")
+      .. (mode.total_records == "page" and ", TotalRecords the page's count" or "")
+      .. (mode.contacts_order and (", ordered by " .. mode.contacts_order) or "")
     it("writes every contact once when paging is " .. label, function()
       sbx.reset { contacts = 150 }
       sbx.control("POST", "config", mode)
@@ -60,4 +67,17 @@ describe("export in the sandbox's paging modes", function()
       assert.are.equal(162, n)
     end)
   end
+
+  it("exits 1 with the file incomplete, no contact twice, when the clause is ignored", function()
+    sbx.reset { contacts = 150 }
+    sbx.control("POST", "config", { clause = "ignored", contacts_order = "email" })
+    local r = run("export contacts --where City=Paris --page-size 40")
+    assert.are.equal(1, r.code, r.err)
+    local seen = {}
+    for id in r.out:gmatch("\n(%d+),") do
+      assert.is_nil(seen[id], "idContact " .. id .. " written twice")
+      seen[id] = true
+    end
+    assert.truthy(r.err:find("the file is incomplete", 1, true), r.err)
+  end)
 end)

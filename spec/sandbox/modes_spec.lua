@@ -60,20 +60,62 @@ describe("sandbox modes: paging", function()
       assert.equal(1, #bare.Records)
       assert.is_nil(bare.TotalRecords, "TotalRecords left out of " .. m[1])
       assert.is_nil(bare.TotalRecords)
+
+      config { total_records = "page" }
+      local lying = H.ok(m[2] { MaxRows = 2, StartRow = 1 })
+      assert.same({ all[2], all[3] }, lying.Records)
+      assert.equal(2, lying.TotalRecords, "TotalRecords the count of the reply, not of the matches")
     end)
   end
+
+  it("orders Contacts.Get by idContact, by e-mail or descending, StartRow counting in that order", function()
+    local asc = ids(H.ok(H.get(ALL, { MaxRows = 10000 })).Records)
+    assert.equal(112, #asc)
+    config { contacts_order = "descending" }
+    local desc = H.ok(H.get(ALL, { MaxRows = 3, StartRow = 1 }))
+    assert.same({ 111, 110, 109 }, ids(desc.Records))
+    assert.equal(112, desc.TotalRecords)
+    config { contacts_order = "email" }
+    local byemail = H.ok(H.get(ALL, { MaxRows = 10000 })).Records
+    assert.equal(112, #byemail)
+    for i = 2, #byemail do
+      assert.is_true(byemail[i - 1].f_EMail:lower() <= byemail[i].f_EMail:lower(), "not in e-mail order at " .. i)
+    end
+    assert.not_same(asc, ids(byemail))
+    assert.same(ids(byemail), ids(H.ok(H.get(H.fc("idContact", "GreaterThan", 0), { MaxRows = 10000 })).Records))
+  end)
+
+  it("ignores the Clause of Contacts.Get when the clause switch says so, still refusing a bad one", function()
+    local ann = H.fc("f_EMail", "Equal", "ann@example.com")
+    assert.same({ 1 }, ids(H.ok(H.get(ann, {})).Records))
+    config { clause = "ignored" }
+    local every = H.ok(H.get(ann, { MaxRows = 5 }))
+    assert.same({ 1, 2, 3, 4, 5 }, ids(every.Records))
+    assert.equal(112, every.TotalRecords)
+    local bad = H.get(H.fc("f_Nope", "Equal", "x"), {})
+    assert.equal("InvalidParameter", bad.json.ErrorCode)
+    for _, v in ipairs { "sometimes", true } do
+      local j = H.control("POST", "config", { clause = v })
+      assert.is_false(j.ok)
+    end
+    local j = H.control("POST", "config", { total_records = "sometimes" })
+    assert.is_false(j.ok)
+    j = H.control("POST", "config", { contacts_order = "random" })
+    assert.is_false(j.ok)
+  end)
 
   it("still refuses a bad MaxRows when it ignores paging, and a reset restores every switch", function()
     config { paging = "ignored" }
     local r = H.get(ALL, { MaxRows = -1 })
     assert.equal("InvalidParameter", r.json.ErrorCode)
     config { paging = "fixed", page_size = 7, total_records = false, limit = "auth", limit_status = 403,
-             limit_code = false, merge_statuses = { Created = "Inserted" }, identify = false }
+             limit_code = false, merge_statuses = { Created = "Inserted" }, identify = false,
+             contacts_order = "descending", clause = "ignored" }
     H.reset()
     local c = H.control("GET", "config")
-    assert.same({ "honoured", 50, true, "429", 200, "InvalidAuthKey", "Created", true },
+    assert.same({ "honoured", 50, true, "429", 200, "InvalidAuthKey", "Created", true, "idContact", "honoured" },
       { c.paging, c.page_size, c.total_records, c.limit, c.limit_status, c.limit_code,
-        c.merge_statuses.Created, c.identify })
+        c.merge_statuses.Created, c.identify, c.contacts_order, c.clause })
     assert.same({ 1, 2, 3 }, ids(H.ok(H.get(ALL, { MaxRows = 3 })).Records))
   end)
 end)

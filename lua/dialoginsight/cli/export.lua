@@ -1,12 +1,12 @@
 --- `dialoginsight export contacts`: the matching contacts as CSV on stdout,
--- page by page (cli/export_pages.lua: by idContact, so that contacts added or
--- deleted meanwhile make no other skipped or repeated), so memory holds one
--- page whatever the count.
+-- written as client.contacts:each yields them (resources/pager_ids.lua:
+-- windows of idContact, each proven complete), so memory holds about one
+-- page whatever the count.  Exit 0 only when the iteration proved that
+-- every contact that matched from its first call to its last is in the
+-- file, once.
 local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
-local pages = require "dialoginsight.cli.export_pages"
-local fields = require "dialoginsight.records.fields"
 
 local M = { name = "export", needs_client = true,
             usage = "export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv",
@@ -22,11 +22,12 @@ stdout, paging through Contacts.Get.  The columns are idContact, the
 project's fields and optin_<name> columns, so the file can be synced back.]]
 
 M.epilog = [[
-Pages go by idContact (greater than the last one written), so contacts
-added or deleted during the export make no other one skipped or written
-twice.  The summary on stderr says how the pages went and whether the count
-matched TotalRecords; exit status 1 when the file may lack or repeat
-contacts (the pages were not in idContact order and the matches changed).
+Pages go by windows of idContact, each proven complete by the replies
+themselves, whatever order the server answers in: every contact that
+matched from the first call to the last is in the file once (contacts
+added or deleted meanwhile may or may not be).  Exit status 1, and the
+file incomplete, when a call fails or the server's replies cannot be
+trusted (it ignored the clause, say); stderr says which.
 ]]
 
 local W = di.where
@@ -110,25 +111,34 @@ function M.run(client, opts)
   local head, get = columns(schema)
   local out = io.stdout
   out:write(csv.line(head))
-  local where = #list > 1 and W.all(list) or list[1] -- nil: every contact
-  local p = pages.new(client, where, opts.page_size)
-  while true do
-    local records, e = p:next()
-    if records == nil then break end
-    if not records then return fail(e) end
-    for _, rec in ipairs(records) do
-      local c, row = fields.from_wire(rec), {}
-      for j, g in ipairs(get) do row[j] = cell(g(c)) end
-      out:write(csv.line(row))
-      if host.interrupted() then return 130 end
+  local o = { page_size = opts.page_size }
+  local iter, it
+  if #list == 0 then iter, it = client.contacts:all(o)
+  else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
+  local n = 0
+  for c, e in iter do
+    if not c then
+      out:flush()
+      fail(e)
+      io.stderr:write("dialoginsight: export: the file is incomplete: ", n,
+        n == 1 and " contact" or " contacts", " written before the error\n")
+      return 1
+    end
+    local row = {}
+    for j, g in ipairs(get) do row[j] = cell(g(c)) end
+    out:write(csv.line(row))
+    n = n + 1
+    if host.interrupted() then
+      out:flush()
+      io.stderr:write("dialoginsight: export: interrupted: the file is incomplete\n")
+      return 130
     end
   end
   out:flush()
-  local n = p.written
-  io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact\n" or " contacts\n")
-  local lines, status = p:report()
-  for _, line in ipairs(lines) do io.stderr:write("dialoginsight: export: ", line, "\n") end
-  return status
+  io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact" or " contacts", " in ",
+    it.calls, it.calls == 1 and " call" or " calls", ": every contact that matched from the first "
+    .. "call to the last is in the file, once\n")
+  return 0
 end
 
 return M

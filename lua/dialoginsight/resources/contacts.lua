@@ -4,6 +4,7 @@
 -- @classmod dialoginsight.resources.contacts
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
+local pager_ids = require "dialoginsight.resources.pager_ids"
 local fields = require "dialoginsight.records.fields"
 local record = require "dialoginsight.records.record"
 
@@ -67,9 +68,13 @@ function Contacts:merge_many(list, opts)
     fields.friendly, fields.from_wire)
 end
 
---- Iterates over the contacts matching where, paging transparently.
--- A failure yields false, err and ends the loop.  opts: page_size, limit,
--- strict.
+--- Iterates over the contacts matching where, paging by windows of
+-- idContact (resources/pager_ids.lua): each contact at most once; without
+-- opts.limit, the loop ends only once the replies prove that every contact
+-- that matched throughout was yielded.  A failure, or replies that cannot
+-- be trusted, yield false, err and end the loop.  opts: page_size, limit,
+-- max_calls, strict.  Returns the iterator and its state (calls, yielded,
+-- proven, failed: resources/pager.lua).
 -- @param w a where (`dialoginsight.records.where`): { City = "Paris" }, or a clause
 -- @tparam[opt] table opts page_size, limit, max_calls, strict, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts (friendly names)
@@ -81,7 +86,7 @@ function Contacts:each(w, opts)
   base.check_opts(opts, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
   if not clause then return pager.failing(err) end
-  return pager.each(self.client, "contacts", "Get", { Clause = clause }, opts, fields.from_wire)
+  return pager_ids.each(self.client, "contacts", "Get", clause, "idContact", opts, fields.from_wire)
 end
 
 --- Iterates over every contact of the project (an empty where is refused,

@@ -1,16 +1,18 @@
---- Paging through MaxRows/StartRow, as the registry's paging contract of a
--- method says: iterators over every record, and collecting them.
-local core = require "dialoginsight.core"
-local request = require "dialoginsight.call.request"
+--- Iterating over every record of a paged method (the registry's paging
+-- contract: MaxRows, StartRow, Records), against a server that may order,
+-- cut and change its pages as it likes.  docs/paging.md states the model
+-- and the proofs; in short, a reply is trusted only to hold real matches,
+-- min(cap, count) of them for one cap during the iteration, so a reply
+-- smaller than an earlier one is the whole of what it was asked.
+-- TotalRecords is never proof of anything.
+--
+-- This module: what every iterator shares, and paging by StartRow (for
+-- methods without a clause on ids: segments.GetContacts, the event
+-- reports).  resources/pager_ids.lua pages contacts by idContact windows.
 local errors = require "dialoginsight.errors"
+local request = require "dialoginsight.call.request"
 
 local M = {}
-
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t or {}) do c[k] = v end
-  return c
-end
 
 -- (inf passes n == floor(n), NaN fails every comparison: both are refused)
 local function count_opt(opts, name)
@@ -19,11 +21,6 @@ local function count_opt(opts, name)
     error("dialoginsight: " .. name .. " must be a positive integer", 4)
   end
   return n
-end
-
-local function page_size(opts)
-  count_opt(opts, "limit")
-  return count_opt(opts, "page_size")
 end
 
 --- An iterator that yields false, err once: how each() reports a failure
@@ -37,109 +34,6 @@ function M.failing(err)
   end
 end
 
--- The identity of a record for the paging contract P: its key fields, or,
--- when it has none of them, the record itself as JSON.
-local function identity(P, rec)
-  local key = P.key or {}
-  if #key == 1 and rec[key[1]] ~= nil then return rec[key[1]] end
-  local parts, any = {}, false
-  for i, k in ipairs(key) do
-    local v = rec[k]
-    any = any or v ~= nil
-    parts[i] = v == nil and "" or tostring(v)
-  end
-  if any then return table.concat(parts, "\0") end
-  return core.encode(rec) or tostring(rec)
-end
-
-local function protocol(entry, message)
-  return errors.new { kind = "protocol", service = entry.service, method = entry.method,
-                      message = message }
-end
-
--- Fetches the next page of an iteration into it.buf; returns true, or nil,
--- err.  Records already yielded are dropped, so a server that ignores
--- StartRow, returns another page size than asked, or repeats a page never
--- makes the iteration repeat a record; a page that brings nothing new ends
--- it.  TotalRecords, when given, ends it too and bounds the calls.
-local function fill(it)
-  local P, entry = it.P, it.entry
-  local p = copy(it.params)
-  p[P.max], p[P.start] = it.size, it.offset + (P.first or 0)
-  local resp, err = it.client:call(it.service, it.method, p, request.call_options(it.opts))
-  if not resp then return nil, err end
-  it.calls = it.calls + 1
-  local recs = resp[P.records]
-  if recs == nil then recs = {} end
-  if type(recs) ~= "table" then return nil, protocol(entry, P.records .. " is not a list") end
-  local total = P.total and resp[P.total]
-  if type(total) ~= "number" then total = nil end
-  if total and #recs > total then
-    return nil, protocol(entry, "a page of " .. #recs .. " records, but " .. P.total .. " says "
-      .. total .. " in all")
-  end
-  for i, rec in ipairs(recs) do
-    if type(rec) ~= "table" then
-      return nil, protocol(entry, P.records .. "[" .. i .. "] is not a record (a " .. type(rec) .. ")")
-    end
-  end
-  it.offset = it.offset + #recs
-  it.buf, it.i = {}, 0
-  for _, rec in ipairs(recs) do
-    local id = identity(P, rec)
-    if not it.seen[id] then
-      it.seen[id] = true
-      it.buf[#it.buf + 1] = rec
-    end
-  end
-  if #recs == 0 or #it.buf == 0 or (total and it.offset >= total) then it.done = true end
-  if not it.done and total and it.calls > total / math.max(1, it.smallest) + 2 then
-    return nil, protocol(entry, it.calls .. " pages and still more, but " .. P.total
-      .. " says " .. total .. " records in all")
-  end
-  if #recs > 0 and #recs < it.smallest then it.smallest = #recs end
-  return true
-end
-
---- Iterates over the records of a paged method: yields map(record) for
--- each, fetching pages of opts.page_size (default: the paging contract's)
--- as needed, at most opts.limit records, each record once (by the
--- contract's key: idContact for contacts).  A failed call, or replies that
--- contradict each other (kind "protocol"), yield false, err and end the
--- loop:
---   for rec, err in iter do if not rec then ... err ... end end
--- opts.max_calls bounds the calls of one iteration (default 100,000).
-function M.each(client, service, method, params, opts, map)
-  local entry = client.registry:lookup(service, method)
-    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
-  local P = client.registry.paging(entry)
-  if not P then error("dialoginsight: " .. service .. "." .. method .. " does not page", 2) end
-  local size = page_size(opts) or P.size or 100
-  local limit = opts and opts.limit
-  if limit ~= nil and size > limit then size = math.max(1, limit) end
-  local it = { client = client, service = service, method = method, params = params, opts = opts,
-               entry = entry, P = P, size = size, offset = 0, calls = 0, seen = {},
-               buf = {}, i = 0, smallest = size, max_calls = opts and opts.max_calls or 100000 }
-  local yielded = 0
-  return function()
-    if limit and yielded >= limit then return nil end
-    if it.i >= #it.buf then
-      if it.done then return nil end
-      if it.calls >= it.max_calls then
-        it.done = true
-        return false, protocol(entry, "still more records after " .. it.calls .. " pages (max_calls)")
-      end
-      local ok, err = fill(it)
-      if not ok then it.done = true; return false, err end
-      if #it.buf == 0 then return nil end
-    end
-    it.i = it.i + 1
-    yielded = yielded + 1
-    local rec = it.buf[it.i]
-    return map and map(rec) or rec
-  end
-end
-
 --- Collects an iterator made by each() into a list, or nil, err.
 function M.collect(iter)
   local list = {}
@@ -148,6 +42,295 @@ function M.collect(iter)
     list[#list + 1] = rec
   end
   return list
+end
+
+function M.protocol(it, message)
+  return errors.new { kind = "protocol", service = it.entry.service, method = it.entry.method,
+                      message = message }
+end
+
+--- The state of one iteration over service.method: the paging contract P,
+-- the page size asked (opts.page_size, else the contract's), opts.limit,
+-- opts.max_calls (100,000).  Its public fields, for callers that report on
+-- an iteration (cli/export.lua): calls, yielded, proven (the iteration
+-- ended on a proof that nothing is missing), failed (the error it ended on).
+function M.state(client, service, method, params, opts, level)
+  local entry = client.registry:lookup(service, method)
+    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", level + 1)
+  local P = client.registry.paging(entry)
+  if not P then error("dialoginsight: " .. service .. "." .. method .. " does not page", level + 1) end
+  local limit = count_opt(opts, "limit")
+  local size = count_opt(opts, "page_size") or P.size or 100
+  count_opt(opts, "max_calls")
+  if limit and size > limit then size = limit end
+  return { client = client, service = service, method = method, params = params, opts = opts,
+           entry = entry, P = P, size = size, limit = limit, calls = 0, yielded = 0,
+           max_calls = opts and opts.max_calls or 100000, buf = {}, i = 0, max_seen = 0 }
+end
+
+--- One call of the iteration, with params plus extra (the paging fields):
+-- the reply's records (each checked to be a table) and the reply, or nil, err.
+function M.fetch(it, extra)
+  local p = {}
+  for k, v in pairs(it.params) do p[k] = v end
+  for k, v in pairs(extra) do p[k] = v end
+  it.calls = it.calls + 1
+  local resp, err = it.client:call(it.service, it.method, p, request.call_options(it.opts))
+  if not resp then return nil, err end
+  local recs = resp[it.P.records]
+  if type(recs) ~= "table" then
+    return nil, errors.new { kind = "decode", service = it.entry.service, method = it.entry.method,
+      request_id = resp.idRequest, message = "the reply has no list " .. it.P.records }
+  end
+  local n = #recs
+  for k in pairs(recs) do
+    if type(k) ~= "number" or k < 1 or k > n or type(recs[k]) ~= "table" then
+      return nil, M.protocol(it, it.P.records .. " is not a list of records")
+    end
+  end
+  return recs, resp
+end
+
+--- The iterator over it: yields map(record) for each record step(it)
+-- leaves in it.buf, until it.done, it.limit records, or an error (false,
+-- err, then the end).  Returns the iterator and it.
+function M.iterate(it, step, map)
+  return function()
+    if it.limit and it.yielded >= it.limit then return nil end
+    while it.i >= #it.buf do
+      if it.done then return nil end
+      if it.calls >= it.max_calls then
+        it.done = true
+        it.failed = M.protocol(it, "still not proven complete after " .. it.calls .. " calls (max_calls)")
+        return false, it.failed
+      end
+      it.buf, it.i = {}, 0
+      local ok, err = step(it)
+      if not ok then
+        it.done, it.failed = true, err
+        return false, err
+      end
+    end
+    it.i = it.i + 1
+    it.yielded = it.yielded + 1
+    local rec = it.buf[it.i]
+    return map and map(rec) or rec
+  end, it
+end
+
+-- Paging by StartRow ---------------------------------------------------------
+
+-- A StartRow past the end of any list (within Int32 with first = 1 too).
+local PAST_ANY_END = 2147483646
+
+-- Whether a and b are the same record: by the contract's key, or for
+-- records without identity (events), by content.
+local function equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do if not equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function key_of(it, rec)
+  local key = it.P.key
+  if #key == 1 then return rec[key[1]] end
+  local parts = {}
+  for i, k in ipairs(key) do
+    local v = rec[k]
+    if v == nil then return nil end
+    parts[i] = tostring(v)
+  end
+  return table.concat(parts, "\0")
+end
+
+local function same(it, a, b)
+  if it.keyed then return key_of(it, a) == key_of(it, b) end
+  return equal(a, b)
+end
+
+-- The keys of recs, checked: each has one, none twice; or nil, err.
+local function keys(it, recs)
+  local list, dup = {}, {}
+  for i, rec in ipairs(recs) do
+    local k = key_of(it, rec)
+    if k == nil then
+      return nil, M.protocol(it, "a record without " .. table.concat(it.P.key, ", "))
+    end
+    if dup[k] then return nil, M.protocol(it, "the same record twice in one reply (" .. tostring(k) .. ")") end
+    dup[k], list[i] = true, k
+  end
+  return list
+end
+
+local function page(it, start, size)
+  local P = it.P
+  return M.fetch(it, { [P.max] = size or it.size, [P.start] = start + (P.first or 0) })
+end
+
+-- Page 2 starts with page 1 though it asked a later StartRow: a server
+-- that ignores StartRow, or a run of identical records.  A StartRow past
+-- any end tells them apart: nothing from an honest server.
+local function ignores_start(it)
+  local recs, err = page(it, PAST_ANY_END)
+  if not recs then return nil, err end
+  return #recs > 0
+end
+
+-- Whether recs begins with the records of list (by identity or content).
+local function begins_with(it, recs, list)
+  if #recs < #list then return false end
+  for i = 1, #list do
+    if not same(it, recs[i], list[i]) then return false end
+  end
+  return true
+end
+
+-- Queues recs[from..] as new records (a keyed one seen before is an error).
+local function take(it, recs, from)
+  for i = from, #recs do
+    local rec = recs[i]
+    if it.keyed then
+      local k = key_of(it, rec)
+      if k == nil then return nil, M.protocol(it, "a record without " .. table.concat(it.P.key, ", ")) end
+      if it.seen[k] then
+        return nil, M.protocol(it, "record " .. tostring(k) .. " came again after the last one yielded: "
+          .. "the list was reordered while paging by StartRow")
+      end
+      it.seen[k] = true
+    end
+    it.buf[#it.buf + 1] = rec
+  end
+  return true
+end
+
+-- A server that ignores StartRow gives the list from its start whatever is
+-- asked: its reply recs (page 2) is taken as every match when it did not
+-- cut it at MaxRows (a reply of another size; or, at exactly MaxRows, none
+-- larger when asked for one more) and TotalRecords, if given, says no more
+-- (docs/paging.md: an assumption beyond the model).  Its records after
+-- the `done` already taken from the list's start are new.
+local function whole_list(it, recs, resp, done)
+  local n = #recs
+  local T = it.P.total and resp[it.P.total]
+  if type(T) == "number" and T > n then
+    return nil, M.protocol(it, "the server ignores StartRow: its reply of " .. n .. " records is all it "
+      .. "gives, but " .. it.P.total .. " says " .. T)
+  end
+  local ok, err = take(it, recs, done + 1)
+  if not ok then return nil, err end
+  if n == it.size then
+    local again
+    again, err = page(it, 0, it.size + 1)
+    if not again then return nil, err end
+    if #again > n then
+      return nil, M.protocol(it, "the server ignores StartRow and cuts its reply at MaxRows (" .. n
+        .. "): the records after the first " .. n .. " cannot be reached")
+    end
+    if it.keyed then
+      for i = 1, #again do
+        local k = key_of(it, again[i])
+        if k == nil then return nil, M.protocol(it, "a record without " .. table.concat(it.P.key, ", ")) end
+        if not it.seen[k] then it.seen[k] = true; it.buf[#it.buf + 1] = again[i] end
+      end
+    elseif #again ~= n or not begins_with(it, again, recs) then
+      return nil, M.protocol(it, "the server ignores StartRow, and its list changed between two calls")
+    end
+  end
+  it.done, it.proven = true, "StartRow ignored"
+  return true
+end
+
+-- One page of an iteration by StartRow, each page after the first asking
+-- from the last record yielded (overlap of one), which must come back: at
+-- the start of the reply, or later (the server's StartRow counts from
+-- earlier: the first page asked beyond the start learns by how much,
+-- it.skew).  Missing, the list shifted under a deletion: an error, never a
+-- silent skip.
+local function offset_step(it)
+  local start = it.pos == 0 and 0 or it.pos - 1 + it.skew
+  local recs, resp = page(it, start)
+  if not recs then return nil, resp end
+  local n, max_prev = #recs, it.max_seen
+  if n > it.max_seen then it.max_seen = n end
+  local ks
+  if it.keyed then
+    local err
+    ks, err = keys(it, recs)
+    if not ks then return nil, err end
+  end
+  it.pages = it.pages + 1
+  if it.pages == 1 then
+    if n == 0 then it.done, it.proven = true, true; return true end
+    for i, rec in ipairs(recs) do
+      if ks then it.seen[ks[i]] = true end
+      it.buf[i] = rec
+    end
+    it.pos, it.last, it.first_page = n, recs[n], recs
+    return true
+  end
+  if n == 0 then
+    return nil, M.protocol(it, "the last record yielded is gone from its place (an empty page): the list "
+      .. "changed while paging by StartRow")
+  end
+  -- the first page asked from beyond the start shows how the server reads
+  -- StartRow: ignored (page 1 again), or from earlier than asked (skew)
+  local first_page = start > 0 and it.first_page
+  if first_page then
+    it.first_page = nil
+    if begins_with(it, recs, first_page) then
+      local ignored, err = ignores_start(it)
+      if ignored == nil then return nil, err end
+      if ignored then return whole_list(it, recs, resp, it.pos) end
+    end
+  end
+  local j
+  for i = 1, n do
+    if same(it, recs[i], it.last) then j = i; break end
+  end
+  if not j then
+    return nil, M.protocol(it, "the last record yielded is not where it was (StartRow " .. start .. "): "
+      .. "the list changed while paging by StartRow")
+  end
+  local from = start - it.skew
+  if first_page and j > 1 then
+    it.skew = j - 1
+    from = from - it.skew
+  end
+  local ok, err = take(it, recs, j + 1)
+  if not ok then return nil, err end
+  it.pos, it.last = from + n, recs[n]
+  -- a server sends at least 2 records when 2 or more remain (docs/paging.md)
+  if n < math.max(max_prev, 2) then
+    it.done, it.proven = true, true
+  elseif n == j then
+    it.stalls = it.stalls + 1
+    if it.stalls >= 3 then
+      return nil, M.protocol(it, "pages of " .. n .. " records bring nothing new after the last one "
+        .. "yielded: cannot page by StartRow")
+    end
+  else
+    it.stalls = 0
+  end
+  return true
+end
+
+--- Iterates over the records of a method paged by StartRow: yields
+-- map(record) for each, at most opts.limit, each exactly once while the
+-- list keeps its order (docs/paging.md says what it cannot see); a failed
+-- call, or a list that changed in a way that could lose or repeat a record
+-- (kind "protocol"), yields false, err and ends the loop:
+--   for rec, err in iter do if not rec then ... err ... end end
+-- opts: page_size, limit, max_calls (100,000), and the call options.
+-- Returns the iterator and its state (M.state).
+function M.each(client, service, method, params, opts, map)
+  local it = M.state(client, service, method, params, opts, 2)
+  -- the overlap needs room for a new record on each page
+  if it.size < 2 and it.limit ~= 1 then it.size = 2 end
+  it.keyed = it.P.key ~= nil and #it.P.key > 0
+  it.pos, it.skew, it.pages, it.stalls, it.seen = 0, 0, 0, 0, {}
+  return M.iterate(it, offset_step, map)
 end
 
 return M

@@ -5,7 +5,9 @@
 -- client's specs can show that it copes with each (sandbox/README.md,
 -- "Modes for the open questions"; spec/client/resources/modes_spec.lua).
 local M = {
-  ORDERS = { idContact = true, email = true },
+  ORDERS = { idContact = true, email = true, descending = true },
+  TOTALS = { [true] = true, [false] = true, page = true },
+  CLAUSES = { honoured = true, ignored = true },
   PAGING = { honoured = true, ignored = true, fixed = true },
   LIMITS = { ["429"] = true, auth = true },
   STATUSES = { "Created", "Updated", "Skipped" },
@@ -17,8 +19,9 @@ M.LIMIT_MESSAGE = "Authentication failed: the number of calls allowed has been e
 
 function M.reset()
   M.bom = false
-  M.total_records = true              -- paged replies carry TotalRecords
-  M.contacts_order = "idContact"      -- Contacts.Get's order
+  M.total_records = true              -- paged replies carry TotalRecords: true | false | "page" (the reply's count)
+  M.contacts_order = "idContact"      -- Contacts.Get's order: idContact | email | descending (idContact)
+  M.clause = "honoured"               -- Contacts.Get's Clause: honoured | ignored (every contact)
   M.paging = "honoured"               -- MaxRows/StartRow: honoured | ignored | fixed
   M.page_size = 50                    -- the page of paging = "fixed", whatever MaxRows says
   M.limit = "429"                     -- the call limit: 429 + Retry-After | auth (an authentication error)

@@ -92,6 +92,7 @@ local function config_json(ok)
   local c = config
   local ms = c.merge_statuses
   local o = { "bom", c.bom, "total_records", c.total_records, "contacts_order", c.contacts_order,
+    "clause", c.clause,
     "paging", c.paging, "page_size", c.page_size, "limit", c.limit, "limit_status", c.limit_status,
     "limit_code", c.limit_code or NULL,
     "merge_statuses", obj { "Created", ms.Created, "Updated", ms.Updated, "Skipped", ms.Skipped },
@@ -266,8 +267,10 @@ local function one_of(set, what)
 end
 local function flag(v) if type(v) ~= "boolean" then return "must be true or false" end end
 local CONFIG = {
-  bom = flag, total_records = flag, identify = flag,
-  contacts_order = one_of(config.ORDERS, 'must be "idContact" or "email"'),
+  bom = flag, identify = flag,
+  total_records = one_of(config.TOTALS, 'must be true, false or "page"'),
+  contacts_order = one_of(config.ORDERS, 'must be "idContact", "email" or "descending"'),
+  clause = one_of(config.CLAUSES, 'must be "honoured" or "ignored"'),
   paging = one_of(config.PAGING, 'must be "honoured", "ignored" or "fixed"'),
   limit = one_of(config.LIMITS, 'must be "429" or "auth"'),
   page_size = function(v)

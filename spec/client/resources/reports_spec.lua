@@ -28,7 +28,9 @@ describe("reports", function()
       assert.equal(all[n].dtEvent, e.dtEvent)
     end
     assert.equal(#all, n)
-    assert.equal(math.ceil(#all / size), #H.calls(mark, "reports.getopens"))
+    -- each page after the first starts at the last event of the one before,
+    -- and the one with fewer events than the first ends the iteration
+    assert.equal(math.floor((#all - 1) / (size - 1)) + 1, #H.calls(mark, "reports.getopens"))
   end)
 
   it("opens and clicks filter by batch, message and date range", function()

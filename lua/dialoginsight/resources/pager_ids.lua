@@ -1,0 +1,174 @@
+--- Iterating over the contacts that match a clause, by windows of
+-- idContact: each call asks for the user's clause AND lo < idContact <= hi
+-- (one MaxRows for the whole iteration), and a window is done only when a
+-- reply proves that it holds every match of the window: an empty reply, or
+-- one smaller than an earlier reply (docs/paging.md: the model, the proof,
+-- the sizing of windows and what it costs).  Nothing else is trusted: not
+-- the order of the records, not TotalRecords, not a short page.
+local core = require "dialoginsight.core"
+local pager = require "dialoginsight.resources.pager"
+
+local M = {}
+
+local HUGE = math.huge
+-- the share of the largest reply a window aims at, so that a complete
+-- reply is a smaller one, and so proof
+local FILL = 0.75
+
+local function field(name, op, value)
+  return { ["$type"] = "FieldClause", Field = { Name = name }, TypeOperator = op, ComparisonValue = value }
+end
+
+-- The wire clause of the current window: the user's AND the bounds.  Ids
+-- are integers, so idContact <= hi is idContact < hi + 1 (the clause
+-- operators have no "or equal": docs/wire.md).
+local function window_clause(it)
+  local parts = { it.where, field(it.id, "GreaterThan", it.lo) }
+  if it.hi < HUGE then parts[#parts + 1] = field(it.id, "LessThan", it.hi + 1) end
+  if it.exclude then parts[#parts + 1] = field(it.id, "NotEqual", it.exclude) end
+  return { ["$type"] = "ComboClause", Operator = "And", Clauses = core.array(parts) }
+end
+
+local function is_id(v)
+  return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
+end
+
+-- The ids of recs, each checked: a whole number, inside the window asked,
+-- not the one excluded, not twice.  A record outside means the server did
+-- not apply the clause: nothing could then be proven.
+local function ids(it, recs)
+  local list, dup = {}, {}
+  for i, rec in ipairs(recs) do
+    local id = rec[it.id]
+    if not is_id(id) then
+      return nil, pager.protocol(it, "a record without a whole-number " .. it.id .. " (" .. tostring(id) .. ")")
+    end
+    if id <= it.lo or id > it.hi or id == it.exclude then
+      return nil, pager.protocol(it, ("%s %s is outside the window asked for (%s > %s%s%s): the server "
+        .. "did not apply the Clause"):format(it.id, id, it.id, it.lo, it.hi < HUGE and (", <= " .. it.hi) or "",
+        it.exclude and (", not " .. it.exclude) or ""))
+    end
+    if dup[id] then return nil, pager.protocol(it, it.id .. " " .. id .. " twice in one reply") end
+    dup[id], list[i] = true, id
+  end
+  return list
+end
+
+-- Ids yielded and above lo: the only ones a later reply may repeat.
+local function prune(it)
+  for id in pairs(it.seen) do
+    if id <= it.lo then it.seen[id], it.held = nil, it.held - 1 end
+  end
+  -- ids are integers: a yielded lo + 1 is proven too
+  while it.seen[it.lo + 1] do
+    it.lo = it.lo + 1
+    it.seen[it.lo], it.held = nil, it.held - 1
+  end
+end
+
+-- The ids yielded inside the window, sorted.
+local function known(it)
+  local list = {}
+  for id in pairs(it.seen) do
+    if id > it.lo and id <= it.hi then list[#list + 1] = id end
+  end
+  table.sort(list)
+  return list
+end
+
+-- After a proven window of `span` ids holding c matches: the next one,
+-- sized from that density to hold about FILL of the largest reply, at most
+-- twice as wide; or every id above lo when the last window was empty or
+-- TotalRecords (a hint only) says few remain.
+local function next_window(it, c, span)
+  local target = math.max(1, math.floor(FILL * it.max_seen))
+  -- (the matches above lo: those not yielded, and those yielded above lo)
+  local above = it.total and it.total - it.yielded_all + it.held
+  if c == 0 or (above and above < it.max_seen) then
+    it.hi, it.hinted = HUGE, c > 0
+    return
+  end
+  local width = math.floor(span * target / c)
+  if width > 2 * span then width = 2 * span end
+  it.hi = it.lo + math.max(1, width)
+end
+
+-- The next window when the current one holds more matches than a reply:
+-- up to the k-th id known in it, k below the largest reply, so that a
+-- complete reply proves it; and its lower half at most, for servers that
+-- answer from the top of a window (newest first).
+local function shrink(it)
+  local ks = known(it)
+  local k = math.floor(FILL * it.max_seen)
+  local hi = k >= 1 and ks[k] or ks[1] - 1
+  if it.hi < HUGE then hi = math.min(hi, it.lo + math.ceil((it.hi - it.lo) / 2)) end
+  it.hi = hi
+end
+
+local function step(it)
+  prune(it)
+  if it.exclude and it.exclude <= it.lo then it.exclude = nil end
+  if it.hi <= it.lo then
+    it.hi = it.lo
+    return next_window(it, 0) or true
+  end
+  local recs, resp = pager.fetch(it, { Clause = window_clause(it), [it.P.max] = it.size,
+                                       [it.P.start] = it.P.first or 0 })
+  if not recs then return nil, resp end
+  local list, err = ids(it, recs)
+  if not list then return nil, err end
+  local n, first = #recs, it.calls == 1
+  local complete = n == 0 or n < it.max_seen
+  if n > it.max_seen then it.max_seen = n end
+  local T = it.P.total and resp[it.P.total]
+  if it.hi == HUGE and not it.no_hint and is_id(T) and T >= n then
+    it.total = T + it.yielded_all - it.held
+  end
+  local low = it.exclude
+  for i, id in ipairs(list) do
+    if not it.seen[id] then
+      it.seen[id], it.held, it.yielded_all = true, it.held + 1, it.yielded_all + 1
+      it.buf[#it.buf + 1] = recs[i]
+    end
+    if not low or id < low then low = id end
+  end
+  if complete then
+    if it.hi == HUGE then
+      it.done, it.proven = true, true
+      return true
+    end
+    local c, span = n + (it.exclude and 1 or 0), it.hi - it.lo
+    it.lo, it.exclude = it.hi, nil
+    prune(it)
+    next_window(it, c, span)
+  elseif first and n ~= it.size then
+    -- a first reply of another size than asked may hold every match: all
+    -- but one of them, asked again, is a smaller reply if so
+    it.exclude = low
+  else
+    -- (a TotalRecords that said few remain was wrong: never used again)
+    if it.hinted then it.total, it.no_hint = nil, true end
+    it.exclude, it.hinted = nil, false
+    shrink(it)
+  end
+  return true
+end
+
+--- Iterates over the records of service.method matching the wire clause
+-- `where`, by windows of the integer field `id` (idContact): yields
+-- map(record) for each, each at most once, at most opts.limit; without a
+-- limit the iteration ends only on a proof that every record that matched
+-- from its first call to its last was yielded.  A failed call, or replies
+-- that break the model (docs/paging.md), yield false, err (kind "protocol")
+-- and end it.  opts: page_size, limit, max_calls, and the call options.
+-- Returns the iterator and its state (pager.state).
+function M.each(client, service, method, where, id, opts, map)
+  local it = pager.state(client, service, method, {}, opts, 2)
+  it.where, it.id = where, id
+  -- idContact is a positive integer [assumed]: one that is not ends the
+  -- iteration with an error (outside the window), never silently
+  it.lo, it.hi, it.seen, it.held, it.yielded_all = 0, HUGE, {}, 0, 0
+  return pager.iterate(it, step, map)
+end
+
+return M
