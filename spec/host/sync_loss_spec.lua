@@ -679,6 +679,28 @@ describe("sync loses no data", function()
     end)
   end)
 
+  describe("a refusal of every call that names no record", function()
+    after_each(function() sbx.clear_faults() end)
+
+    it("stops the run (exit 1, resumable) within a bounded number of calls, rejecting nothing", function()
+      sbx.faults { { type = "body", method = "contacts.merge",
+        body = '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}' } }
+      local path = rows_file(TMP .. "/refuse-all.csv", 300)
+      local mark = sbx.mark()
+      local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+      assert.are.equal(1, r.code, r.out .. r.err)
+      assert.truthy(r.err:find("refused 10 records in a row", 1, true), r.err)
+      assert.truthy(r.err:find("--resume", 1, true), r.err)
+      assert.are.same({}, (rejected(path .. ".rejects.csv")))
+      local calls = merge_calls(mark)
+      assert.truthy(calls < 60, calls .. " calls (3 x 199 without the guard)")
+      sbx.clear_faults()
+      r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
+    end)
+  end)
+
   describe("a reply that says nothing of its records is not a reject", function()
     after_each(function() sbx.clear_faults() end)
 
@@ -776,11 +798,16 @@ describe("sync loses no data", function()
         code = "InvalidParameter", message = "too many records" })
       assert.is_nil(fatal)
       assert.are.same({}, b.rejects)
-      assert.are.same({ 1, 1 }, { parts[1].n, parts[2].n })
+      -- depth first: the first half now, the second once the first settled
+      assert.are.equal(1, #parts)
+      assert.are.same({ 1, 1 }, { parts[1].n, parts[1].after.n })
       assert.are.equal(2, b.waiting)
       -- ... until a record alone is refused: that is its rejection
-      assert.is_nil((batches.outcomes(run_, parts[1], { Records = { ok } })))
-      assert.is_nil((batches.outcomes(run_, parts[2], errors.new { kind = "api",
+      local first = parts[1]
+      fatal, parts = batches.outcomes(run_, first, { Records = { ok } })
+      assert.is_nil(fatal)
+      assert.are.equal(first.after, parts[1])
+      assert.is_nil((batches.outcomes(run_, parts[1], errors.new { kind = "api",
         code = "InvalidParameter", message = "Records[1].Data.f_X holds a NUL character" })))
       assert.are.same({ 1, 1, 0 }, { b.created, #b.rejects, b.waiting })
       assert.are.equal(3, b.rejects[1][1])

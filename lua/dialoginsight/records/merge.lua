@@ -166,15 +166,53 @@ function M.settle(res, n, service, visit)
   end
 end
 
+--- A guard against a refusal that is about the call, not its records (a
+-- project setting, a permission): splitting would send every chunk of n
+-- records as 2n - 1 calls, and reject each record alone with the same
+-- words.  A streak counts the single-record refusals in a row that say the
+-- same (code and message) and name no record; a record taken, or a
+-- refusal that names its record, resets it.  streak:refused(err)
+-- is true once STREAK of them came in a row: the caller stops, and what
+-- it has not settled is not rejected.
+M.STREAK = 10
+
+local Streak = {}
+Streak.__index = Streak
+
+function M.streak() return setmetatable({ n = 0 }, Streak) end
+
+function Streak:refused(err)
+  if M.named(err) then self:taken(); return false end -- about that record
+  local answer = tostring(err.code) .. "\0" .. tostring(err.message)
+  if answer == self.said then self.n = self.n + 1 else self.said, self.n = answer, 1 end
+  return self.n >= M.STREAK
+end
+
+function Streak:taken() self.n, self.said = 0, nil end
+
+--- The error that stops a run or a merge_many when a streak trips.
+function M.streak_error(service, err)
+  return errors.new { kind = err.kind, code = err.code, service = service, method = "Merge",
+    message = ("the service refused %d records in a row, each sent alone, with the same answer (%s): "
+      .. "likely about the call or a mapping, not each record; stopped before sending every record "
+      .. "alone"):format(M.STREAK, tostring(err.message)) }
+end
+
+--- The record (k of `Records[k]`, counted from 1 as the sandbox does) a
+-- refusal names in its message, if any.
+function M.named(err)
+  return tonumber(tostring(err.message):lower():match("records%[(%d+)%]"))
+end
+
 --- How to send again the n records of a Merge call refused as a whole
 -- (err, M.REFUSED): two lists of their positions, the record the refusal
--- names (`Records[k]`, counted from 1 as the sandbox does) alone and the
--- others, or else the two halves; nil when n is 1 (the refusal is then
--- the record's).  Each split parts a call in two, so a call of n records
--- costs at most 2n - 1 calls in all, whatever the replies.
+-- names alone and the others, or else the two halves; nil when n is 1
+-- (the refusal is then the record's).  Each split parts a call in two, so
+-- a call of n records costs at most 2n - 1 calls in all, whatever the
+-- replies.
 function M.split(err, n)
   if n < 2 then return nil end
-  local k = tonumber(tostring(err.message):lower():match("records%[(%d+)%]"))
+  local k = M.named(err)
   local a, b = {}, {}
   if k and k >= 1 and k <= n then
     a[1] = k

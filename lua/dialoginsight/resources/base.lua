@@ -219,9 +219,11 @@ end
 -- each of its records failed, with the error; so does a reply that does
 -- not say what became of a record (error.outcome "unknown": it may be
 -- stored).  A chunk the server refuses as a whole is sent again in parts
--- (records/merge.lua, split), in rounds, until each refusal is a single
+-- (records/merge.lua, split), depth first, until each refusal is a single
 -- record's: that record is rejected with the server's error; the others are
--- merged.  A chunk of n records costs at most 2n - 1 calls.
+-- merged.  A chunk of n records costs at most 2n - 1 calls; a refusal that
+-- is the same for every record alone stops it all (merge.streak), and what
+-- was not settled then is failed.
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   local size = opts.batch_size or merge.BATCH_SIZE
   if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
@@ -236,34 +238,54 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   for i, item in ipairs(items) do
     if item.problems then count(i, merge.rejected(item.problems)) end
   end
-  local parts, mo, copts = chunks(items, size), merge.options(opts), request.call_options(opts)
-  while #parts > 0 do
-    local calls, again = {}, {}
-    for j, part in ipairs(parts) do
-      local params = { Records = core.array(part.records), MergeOptions = mo }
-      for k, v in pairs(scope or {}) do params[k] = v end
-      calls[j] = { service, "Merge", params }
-    end
-    local results = client:call_many(calls, copts)
-    for j, part in ipairs(parts) do
-      local res = results[j]
-      if errors.is_error(res) and merge.REFUSED[res.kind] then
-        local a, b = merge.split(res, #part.index)
-        if a then
-          again[#again + 1] = subpart(part, a)
-          again[#again + 1] = subpart(part, b)
-        else
-          count(part.index[1], { outcome = "rejected", reason = tostring(res.message),
-                                 code = res.code, error = res })
-        end
+  local mo, copts = merge.options(opts), request.call_options(opts)
+  local streak, stop = merge.streak(), nil
+  local function call_of(part)
+    local params = { Records = core.array(part.records), MergeOptions = mo }
+    for k, v in pairs(scope or {}) do params[k] = v end
+    return { service, "Merge", params }
+  end
+  local function settle(part, res)
+    merge.settle(res, #part.index, service, function(k, o, rec, err)
+      if o == "failed" then
+        count(part.index[k], { outcome = "failed", error = err, reason = tostring(err) })
       else
-        merge.settle(res, #part.index, service, function(k, o, rec, err)
-          count(part.index[k], o == "failed" and { outcome = "failed", error = err, reason = tostring(err) }
-            or merge.outcome(rec, friendly, from_wire))
-        end)
+        if o ~= "rejected" then streak:taken() end
+        count(part.index[k], merge.outcome(rec, friendly, from_wire))
+      end
+    end)
+  end
+  -- A part the server refused as a whole (res): its halves, one after the
+  -- other, each resolved before the next, so that single records come soon
+  -- and a streak shows after a few calls.
+  local function resolve(part, res)
+    if stop then return settle(part, stop) end
+    local a, b = merge.split(res, #part.index)
+    if not a then
+      if streak:refused(res) then
+        stop = merge.streak_error(service, res)
+        return settle(part, stop)
+      end
+      return count(part.index[1], { outcome = "rejected", reason = tostring(res.message),
+                                    code = res.code, error = res })
+    end
+    for _, sub in ipairs { subpart(part, a), subpart(part, b) } do
+      if stop then
+        settle(sub, stop)
+      else
+        local c = call_of(sub)
+        local resp, err = client:call(c[1], c[2], c[3], copts)
+        local r = resp or err
+        if errors.is_error(r) and merge.REFUSED[r.kind] then resolve(sub, r) else settle(sub, r) end
       end
     end
-    parts = again
+  end
+  local parts, calls = chunks(items, size), {}
+  for j, part in ipairs(parts) do calls[j] = call_of(part) end
+  local results = client:call_many(calls, copts)
+  for j, part in ipairs(parts) do
+    local res = results[j]
+    if errors.is_error(res) and merge.REFUSED[res.kind] then resolve(part, res) else settle(part, res) end
   end
   return summary
 end

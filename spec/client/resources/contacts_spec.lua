@@ -259,6 +259,28 @@ describe("contacts:merge_many", function()
     sbx.clear_faults()
   end)
 
+  it("stops on a refusal of every call that names no record: the rest failed, not 2n - 1 calls each", function()
+    sbx.faults { { type = "body", method = "contacts.merge",
+      body = '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}' } }
+    local list = {}
+    for i = 1, 300 do list[i] = { EMail = "stop" .. i .. "@example.com" } end
+    local mark = sbx.mark()
+    local s = assert(c.contacts:merge_many(list, { batch_size = 100, concurrency = 1 }))
+    -- the records refused alone before the streak are the server's word; the rest are failed
+    assert.equal(300, s.rejected + s.failed)
+    assert.is_true(s.rejected < 10, tostring(s.rejected))
+    local calls = 0
+    for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
+    assert.is_true(calls < 100, calls .. " calls (3 x 199 without the guard)")
+    for i = 1, 300 do
+      local o = s.records[i]
+      if o.outcome == "failed" then
+        assert.truthy(tostring(o.error):find("refused 10 records in a row", 1, true), tostring(o.error))
+      end
+    end
+    sbx.clear_faults()
+  end)
+
   -- class 4: a record is rejected only when the server says so of it
   for _, shape in ipairs { "empty", "none", "short" } do
     it("a reply that says nothing of its records (" .. shape .. "): failed, outcome unknown, never rejected",

@@ -152,8 +152,9 @@ end
 -- one that says nothing of a record, or Records that do not match the
 -- call's: the server may hold them; the batch stays unconfirmed, for
 -- --resume).  A refusal of the whole call (records/merge.lua, REFUSED) is
--- no record's rejection: nil, and the two parts to send again; a record
--- is rejected only when the server refused it alone, or said so of it.
+-- no record's rejection: nil, and the part to send next (its first half;
+-- the second follows it, part.after); a record is rejected only when the
+-- server refused it alone, or said so of it.
 -- run: header and sep (the rejects file's).
 function M.outcomes(run, part, res)
   local b, n = part.batch, part.n
@@ -161,13 +162,23 @@ function M.outcomes(run, part, res)
   if errors.is_error(res) and merge.REFUSED[res.kind] then
     local a, c = merge.split(res, n)
     if not a then
+      -- refused alone: the record's rejection, unless the same answer to
+      -- every record says it is about the call (the batch then stays
+      -- unconfirmed, its rejects unwritten)
+      run.streak = run.streak or merge.streak()
+      if run.streak:refused(res) then return merge.streak_error("contacts", res) end
       local k = at(1)
       M.reject(run, b, b.lines[k], row_of(b, k), "refused by the server: " .. tostring(res))
       b.waiting = b.waiting - 1
-      return nil
+      return nil, { part.after }
     end
+    -- depth first: the second part is sent once the first has settled,
+    -- then what this part was to be followed by; so single records come
+    -- after a few calls, and a streak (merge.streak) shows early
     b.waiting = b.waiting + 1
-    return nil, { sub(part, a), sub(part, c) }
+    local first, second = sub(part, a), sub(part, c)
+    first.after, second.after = second, part.after
+    return nil, { first }
   end
   if errors.is_error(res) then return res end
   local unknown
@@ -180,6 +191,7 @@ function M.outcomes(run, part, res)
         .. "-" .. b.lines[#b.lines] .. " is unconfirmed" }
   end
   merge.settle(res, n, "contacts", function(i, outcome, rec)
+    if outcome ~= "rejected" and run.streak then run.streak:taken() end
     if outcome == "created" then
       b.created = b.created + 1
     elseif outcome == "updated" or outcome == "accepted" then
@@ -194,7 +206,7 @@ function M.outcomes(run, part, res)
     end
   end)
   b.waiting = b.waiting - 1
-  return nil
+  return nil, { part.after }
 end
 
 return M
