@@ -9,6 +9,7 @@
 -- This module: what every iterator shares, and paging by StartRow (for
 -- methods without a clause on ids: segments.GetContacts, the event
 -- reports).  resources/pager_ids.lua pages contacts by idContact windows.
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local request = require "dialoginsight.call.request"
 
@@ -83,9 +84,13 @@ function M.fetch(it, extra)
       request_id = resp.idRequest, message = "the reply has no list " .. it.P.records }
   end
   local n = #recs
-  for k in pairs(recs) do
-    if type(k) ~= "number" or k < 1 or k > n or type(recs[k]) ~= "table" then
-      return nil, M.protocol(it, it.P.records .. " is not a list of records")
+  for k, v in pairs(recs) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math.floor(k) then
+      return nil, M.protocol(it, it.P.records .. " is not a list")
+    end
+    if type(v) ~= "table" then
+      local what = v == core.null and "null" or type(v)
+      return nil, M.protocol(it, it.P.records .. "[" .. k .. "] is not a record (" .. what .. ")")
     end
   end
   return recs, resp
