@@ -224,6 +224,23 @@ describe("export contacts", function()
     assert.are.equal(9, (summary(r.err)), r.err)
   end)
 
+  it("exits 1 on a full disk, saying the file is incomplete, never 0 with contacts missing", function()
+    sbx.reset({ contacts = 5000 })
+    local disk = H.TMP .. "/export-disk"
+    os.execute("mkdir -p " .. q(disk))
+    assert(os.execute("mount -t tmpfs -o size=64k tmpfs " .. q(disk)), "mount a tmpfs (needs root)")
+    finally(function() os.execute("umount " .. q(disk) .. " 2> /dev/null") end)
+    local errf = H.TMP .. "/export-disk.err"
+    local ok, _, code = os.execute(H.ENV .. q(H.BIN) .. " export contacts > " .. q(disk .. "/out.csv")
+      .. " 2> " .. q(errf))
+    local r = { code = ok == true and 0 or code, err = slurp(errf) or "" }
+    -- before: exit 0 and "every contact ... is in the file", 992 of 5012 written
+    assert.equal(1, r.code, r.err)
+    assert.truthy(r.err:find("cannot write the output", 1, true), r.err)
+    assert.truthy(r.err:find("the file is incomplete", 1, true), r.err)
+    assert.falsy(r.err:find(SUMMARY, 1, true), r.err)
+  end)
+
   it("refuses a --page-size that is not a positive whole number", function()
     for _, v in ipairs { "0", "-5", "abc", "2.5" } do
       local r = run("export contacts --page-size " .. v)

@@ -110,23 +110,27 @@ function M.run(client, opts)
   local list = opts.clauses
   local head, get = columns(schema)
   local out = io.stdout
-  out:write(csv.line(head))
+  local n = 0
+  -- Every write is checked: a full disk or a closed file must never end in
+  -- an exit 0 and a summary that says every contact is in the file.
+  local function incomplete(why)
+    out:flush()
+    io.stderr:write("dialoginsight: export: ", why, "\n", "dialoginsight: export: the file is incomplete: ", n,
+      n == 1 and " contact" or " contacts", " written before the error\n")
+    return 1
+  end
+  local ok, werr = out:write(csv.line(head))
+  if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
   local o = { page_size = opts.page_size }
   local iter, it
   if #list == 0 then iter, it = client.contacts:all(o)
   else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
-  local n = 0
   for c, e in iter do
-    if not c then
-      out:flush()
-      fail(e)
-      io.stderr:write("dialoginsight: export: the file is incomplete: ", n,
-        n == 1 and " contact" or " contacts", " written before the error\n")
-      return 1
-    end
+    if not c then return incomplete(tostring(e)) end
     local row = {}
     for j, g in ipairs(get) do row[j] = cell(g(c)) end
-    out:write(csv.line(row))
+    ok, werr = out:write(csv.line(row))
+    if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
     n = n + 1
     if host.interrupted() then
       out:flush()
@@ -134,7 +138,8 @@ function M.run(client, opts)
       return 130
     end
   end
-  out:flush()
+  ok, werr = out:flush()
+  if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
   io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact" or " contacts", " in ",
     it.calls, it.calls == 1 and " call" or " calls", ": every contact that matched from the first "
     .. "call to the last is in the file, once\n")

@@ -62,13 +62,23 @@ function M.member(t, name)
   return nil
 end
 
--- ValidationResult and Status of a reply's record: by their exact names,
--- else (neither there) as M.member finds them.
+-- ValidationResult and Status of a reply's record, each in any case, as
+-- the service reads names (`validationResult` beside `Status` is read);
+-- two spellings of one member that differ make the record say nothing
+-- (false): neither can be taken as the server's word.
 local function said(rec)
-  local vr, st = rec.ValidationResult, rec.Status
-  if vr == nil and st == nil then
-    vr, st = M.member(rec, "ValidationResult"), M.member(rec, "Status")
+  local vr, st, bad
+  for k, v in pairs(rec) do
+    local l = type(k) == "string" and #k <= 16 and k:lower()
+    if l == "validationresult" then
+      bad = bad or (vr ~= nil and vr ~= v)
+      vr = v
+    elseif l == "status" then
+      bad = bad or (st ~= nil and st ~= v)
+      st = v
+    end
   end
+  if bad then return false end
   return vr, st
 end
 
@@ -82,7 +92,7 @@ end
 function M.verdict(rec)
   if type(rec) ~= "table" then return nil end
   local vr, st = said(rec)
-  if (vr ~= nil and type(vr) ~= "string") or (st ~= nil and type(st) ~= "string") then
+  if vr == false or (vr ~= nil and type(vr) ~= "string") or (st ~= nil and type(st) ~= "string") then
     return nil
   end
   local ok = vr ~= nil and vr:upper() == "OK"

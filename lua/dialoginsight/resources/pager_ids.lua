@@ -124,19 +124,36 @@ local function step(it)
   if it.hi == HUGE and not it.no_hint and is_id(T) and T >= n then
     it.total = T + it.yielded_all - it.held
   end
-  local low = it.exclude
+  local low, fresh = it.exclude, 0
   for i, id in ipairs(list) do
     if not it.seen[id] then
       it.seen[id], it.held, it.yielded_all = true, it.held + 1, it.yielded_all + 1
       it.buf[#it.buf + 1] = recs[i]
+      fresh = fresh + 1
     end
     if not low or id < low then low = id end
   end
-  if complete then
-    if it.hi == HUGE then
+  -- the reply to "all but one" of a reply that held every match holds
+  -- nothing new: new records say the first reply was cut (a server that
+  -- drops rows after taking MaxRows), or that records came meanwhile;
+  -- either way it proves nothing
+  if it.exclude and fresh > 0 then complete = false end
+  if it.tail or (complete and it.hi == HUGE) then
+    -- Every match is yielded (the model's proof, or the tail walked so
+    -- far), and once more beyond the highest id yielded, until a reply is
+    -- empty: a server that drops rows after taking MaxRows (soft-deleted
+    -- ones, say) answers short pages that are not complete (outside the
+    -- model, docs/paging.md), and the walk finds what they left.
+    if n == 0 then
       it.done, it.proven = true, true
       return true
     end
+    local top = it.lo
+    for id in pairs(it.seen) do if id > top then top = id end end
+    it.lo, it.hi, it.exclude, it.tail = top, HUGE, nil, true
+    return true
+  end
+  if complete then
     local c, span = n + (it.exclude and 1 or 0), it.hi - it.lo
     it.lo, it.exclude = it.hi, nil
     prune(it)
