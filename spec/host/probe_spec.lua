@@ -65,6 +65,43 @@ describe("dialoginsight probe", function()
     assert.is_false(H.slurp(dir .. "/contacts.Get.json") == nil)
   end)
 
+  it("never calls a read whose wire name an override points at a writing method, nor sends it a clause that matches", function()
+    -- (a hostile review: contacts.Get -> Delete deleted every contact of the sandbox)
+    local file = H.TMP .. "/probe-reroute.json"
+    H.spit(file, cjson.encode { ["contacts.Get"] = { method = "Delete", paging = false },
+                                ["segments.GetContacts"] = { service = "Contacts", method = "merge" } })
+    local before = sbx.control("GET", "state").projects["1001"].contacts
+    local mark = sbx.mark()
+    local r = H.run("probe", { env = "DI_METHODS_FILE=" .. H.q(file) .. " " })
+    assert.truthy(row(r.out, "contacts.Get"):find("not probed", 1, true), r.out)
+    assert.truthy(row(r.out, "segments.GetContacts"):find("not probed", 1, true), r.out)
+    for _, e in ipairs(sbx.log(mark)) do
+      local m = tostring(e.method):lower()
+      assert.is_true(m ~= "delete" and m ~= "merge", "probe called " .. tostring(e.service) .. "." .. m)
+    end
+    assert.same(before, sbx.control("GET", "state").projects["1001"].contacts)
+    -- a read renamed to a name of no known method is probed, with a clause no contact matches
+    H.spit(file, cjson.encode { ["contacts.Get"] = { method = "Purge" } })
+    local dir = H.TMP .. "/probe-renamed"
+    os.execute("rm -rf " .. H.q(dir) .. " && mkdir -p " .. H.q(dir))
+    H.run("probe --record " .. H.q(dir), { env = "DI_METHODS_FILE=" .. H.q(file) .. " " })
+    local fx = cjson.decode(H.slurp(dir .. "/contacts.Get.json"))
+    assert.truthy(fx.url:find("method=Purge", 1, true), fx.url)
+    assert.equal("f_dialoginsight_probe_none", fx.request.Clause.Field.Name)
+  end)
+
+  it("refuses --record through a directory link spelled LINK/. or LINK/x/..", function()
+    local victim, link = H.TMP .. "/probe-victim-dir", H.TMP .. "/probe-link-dir"
+    os.execute("rm -rf " .. H.q(victim) .. " " .. H.q(link) .. " && mkdir -p " .. H.q(victim .. "/x")
+      .. " && ln -s " .. H.q(victim) .. " " .. H.q(link))
+    H.spit(victim .. "/contacts.Get.json", "precious\n")
+    for _, spelled in ipairs { link, link .. "/.", link .. "/x/..", link .. "/./" } do
+      local r = H.run("probe --record " .. H.q(spelled))
+      assert.equal(1, r.code, spelled .. ": " .. r.out .. r.err)
+    end
+    assert.equal("precious\n", H.slurp(victim .. "/contacts.Get.json"))
+  end)
+
   it("decides what writes from the method, not from its wire name: overrides never make it write", function()
     -- wire names that differ from the library's only in case, and a send
     -- made idempotent: without --writes none of them is called

@@ -52,17 +52,23 @@ local function kind_of(status, code, message, limits)
   return "http"
 end
 
--- A member of the envelope, named as the service matches names on input:
--- exactly, else case-insensitively (`success`, `errorMessage`).
-local function member(t, name)
+--- A member of a reply object, named as the service matches names on
+-- input: exactly, else case-insensitively (a server may well answer
+-- `success`, `records`, `validationResult`).  nil when absent, and when
+-- two other spellings are there and none exact: which one a table walk
+-- meets first depends on how the table was built, so no two readers (the
+-- sync's core.decode_outcomes, merge_many's core.decode) could agree.
+function M.member(t, name)
   local v = t[name]
   if v ~= nil then return v end
-  local lname = name:lower()
+  local lname, found, n = name:lower(), nil, 0
   for k, x in pairs(t) do
-    if type(k) == "string" and k:lower() == lname then return x end
+    if type(k) == "string" and k:lower() == lname then found, n = x, n + 1 end
   end
+  if n == 1 then return found end
   return nil
 end
+local member = M.member
 
 --- The response table of an HTTP exchange of entry's method, or nil, err.
 -- redact(s) hides the key in anything the server echoes; limits: the

@@ -60,11 +60,26 @@ local PARAMS = {
   ["reports.GetContactHistory"] = { idContact = 0 },
 }
 
--- Whether a method writes, from the registry's own fact (registry.lua:
--- `writes`, which no override changes; the wire names can be anything),
--- or because an override made it non-idempotent.
-local function writes(entry)
-  return entry.writes or not entry.idempotent
+-- The wire names (service.method, lower-cased) of the methods that write,
+-- as the library names them and as the overrides do.
+local function write_names(registry)
+  local names = {}
+  for e in registry:each() do
+    if e.writes then
+      local service, method = e.name:match("^(.-)%.(.+)$")
+      names[(service .. "." .. method):lower()] = true
+      names[(e.service .. "." .. e.method):lower()] = true
+    end
+  end
+  return names
+end
+
+-- Whether a method writes: the registry's own fact (registry.lua: `writes`,
+-- which no override changes), an override that made it non-idempotent, or
+-- a wire name that is a writing method's (an override can point a read at
+-- contacts.Delete).
+local function writes(entry, names)
+  return entry.writes or not entry.idempotent or names[(entry.service .. "." .. entry.method):lower()]
 end
 
 -- The verdict of one probe from the call's result.
@@ -134,14 +149,17 @@ end
 -- Probes one entry: a row of the table, whether it exists, and whether the
 -- call limit (either form: call/reply.lua) answered instead; or nil, why
 -- the exchange could not be recorded.
-local function probe(client, entry, opts, last)
+local function probe(client, entry, opts, last, names)
   local name = entry.name
-  if writes(entry) and not opts.writes then
+  if writes(entry, names) and not opts.writes then
     return { name, entry.wire, "not probed (writes: --writes)", "", "", "" }
   end
   local P = client.registry.paging(entry)
   local params = {}
   for k, v in pairs(PARAMS[name] or {}) do params[k] = v end
+  -- a method renamed by an override may be anything: a clause that
+  -- matches no contact, whatever it does with it
+  if entry.overridden and params.Clause then params.Clause = NOTHING end
   if P then params[P.max], params[P.start] = 1, P.first or 0 end
   local ev
   client.on_call = function(e) ev = e end
@@ -163,9 +181,20 @@ function M.run(client, opts)
   if opts.record then
     -- (no shell: the directory must exist, as with tar -C)
     local dir = opts.record:gsub("(.)/+$", "%1")
-    local ok, why = write_private(dir .. "/.dialoginsight-probe", "")
-    if ok then os.remove(dir .. "/.dialoginsight-probe") end
-    if ok and host.islink(dir) then ok, why = false, "it is a symbolic link: not followed" end
+    local ok, why
+    -- LINK/. or LINK/x/.. name a directory that is not the entry the
+    -- link check looks at: only plain paths are taken
+    local dotted = false
+    for part in dir:gmatch("[^/]+") do dotted = dotted or part == "." or part == ".." end
+    if dotted then
+      ok, why = false, "give the directory by a plain path (no . or .. in it)"
+    elseif host.islink(dir) ~= false then
+      local _, lerr = host.islink(dir)
+      ok, why = false, lerr or "it is a symbolic link: not followed"
+    else
+      ok, why = write_private(dir .. "/.dialoginsight-probe", "")
+      if ok then os.remove(dir .. "/.dialoginsight-probe") end
+    end
     if not ok then
       io.stderr:write("dialoginsight: probe: cannot write in ", opts.record,
         " (it must be an existing directory): ", tostring(why), "\n")
@@ -173,9 +202,9 @@ function M.run(client, opts)
     end
   end
   local last = tap(client)
-  local rows, missing, limited = {}, {}, 0
+  local rows, missing, limited, names = {}, {}, 0, write_names(client.registry)
   for entry in client.registry:each() do
-    local row, exists, was_limited = probe(client, entry, opts, last)
+    local row, exists, was_limited = probe(client, entry, opts, last, names)
     if not row then
       io.stderr:write("dialoginsight: probe: --record: ", exists, "\n")
       return 1

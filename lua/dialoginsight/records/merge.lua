@@ -2,6 +2,7 @@
 -- from user options, and the outcome of each record of a reply.  Pure: the
 -- calls are made by resources/base.lua and cli/sync.
 local errors = require "dialoginsight.errors"
+local reply = require "dialoginsight.call.reply"
 
 local M = {}
 
@@ -49,18 +50,8 @@ function M.options(opts)
   }
 end
 
---- A member of a reply object, named as the service matches names on
--- input: exactly, else case-insensitively (a server may well answer
--- `records`, `validationResult`).  nil when absent.
-function M.member(t, name)
-  local v = t[name]
-  if v ~= nil then return v end
-  local lname = name:lower()
-  for k, x in pairs(t) do
-    if type(k) == "string" and k:lower() == lname then return x end
-  end
-  return nil
-end
+--- A member of a reply object, in any case (call/reply.lua).
+M.member = reply.member
 
 -- ValidationResult and Status of a reply's record, each in any case, as
 -- the service reads names (`validationResult` beside `Status` is read);

@@ -139,12 +139,13 @@ local function step(it)
   -- either way it proves nothing
   if it.exclude and fresh > 0 then complete = false end
   if it.tail or (complete and it.hi == HUGE) then
-    -- Every match is yielded (the model's proof, or the tail walked so
-    -- far), and once more beyond the highest id yielded, until a reply is
-    -- empty: a server that drops rows after taking MaxRows (soft-deleted
-    -- ones, say) answers short pages that are not complete (outside the
-    -- model, docs/paging.md), and the walk finds what they left.
-    if n == 0 then
+    -- Every match is yielded (the model's proof), and once more beyond the
+    -- highest id yielded: a server that drops rows after taking MaxRows
+    -- (soft-deleted ones, say) answers short pages that are not complete
+    -- (outside the model, docs/paging.md); the tail is walked on while its
+    -- replies look like such pages (near the largest), and ends at one
+    -- that does not: records added meanwhile are few, and never chased.
+    if n == 0 or (it.tail and n < FILL * it.max_seen) then
       it.done, it.proven = true, true
       return true
     end

@@ -33,7 +33,9 @@ describe("the Iteration promise against the sandbox #property", function()
       local changes = rng:chance(0.6) and rng:float() * 0.7 or 0
       local changed = false
       local c = H.client()
+      local calls = 0
       c.on_call = function(ev)
+        if ev.method == "Get" then calls = calls + 1 end
         if ev.method ~= "Get" or not rng:chance(changes) then return end
         changed = true
         for _ = 1, rng:int(1, 4) do
@@ -49,16 +51,21 @@ describe("the Iteration promise against the sandbox #property", function()
         end
       end
       local seen, got, err = {}, 0, nil
-      for rec, e in c.contacts:all { page_size = size } do
+      -- (max_calls: an iteration that chases records added meanwhile must
+      -- fail here, not hang the suite)
+      for rec, e in c.contacts:all { page_size = size, max_calls = 5000 } do
         if not rec then err = e; break end
         if seen[rec.idContact] then
           return false, "idContact " .. rec.idContact .. " yielded twice"
         end
         seen[rec.idContact], got = true, got + 1
       end
-      local why = ("%d contacts, page %d, order %s, paging %s%s, TotalRecords %s%s"):format(total, size,
+      local why = ("%d contacts, page %d, order %s, paging %s%s, TotalRecords %s%s, %d calls"):format(total, size,
         mode.contacts_order, paging, mode.page_size and (" " .. mode.page_size) or "", tostring(mode.total_records),
-        changed and ", changes between calls" or "")
+        changed and ", changes between calls" or "", calls)
+      -- liveness: the calls stay proportional to the pages, changes or not
+      local page = math.min(size, mode.page_size or size)
+      if calls > 6 * math.ceil((total + next_email) / page) + 30 then return false, "too many calls: " .. why end
       if err then
         if not changed then return false, "failed without any change: " .. tostring(err) .. ": " .. why end
         return true
