@@ -170,12 +170,19 @@ end
 
 -- Checks ----------------------------------------------------------------------
 
---- True when v may be a duration in seconds: a number above 0, at most a
--- day (NaN and inf fail; the C core converts it to milliseconds).
+--- The shortest duration taken, in seconds: libcurl and cosockets count
+-- whole milliseconds, and libcurl reads a timeout of 0 ms as none at all.
+M.MIN_SECONDS = 0.001
+
+--- What a duration must be, for messages.
+M.SECONDS = "must be a number of seconds from 0.001 (1 ms) to 86400"
+
+--- True when v may be a duration in seconds: a number from MIN_SECONDS to
+-- a day (NaN and inf fail; the C core converts it to milliseconds).
 -- @param v
 -- @treturn boolean
 function M.is_seconds(v)
-  return type(v) == "number" and v > 0 and v <= 86400
+  return type(v) == "number" and v >= M.MIN_SECONDS and v <= 86400
 end
 
 --- Seconds above which a timeout, connect_timeout or deadline is taken for
@@ -215,7 +222,7 @@ end
 
 local function seconds(name, v)
   if not M.is_seconds(v) then
-    bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
+    bad(name, M.SECONDS .. " (got " .. errors.describe(v) .. ")")
   end
   M.warn_long("setting '" .. name .. "'", v)
   return v

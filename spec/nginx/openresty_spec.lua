@@ -204,6 +204,31 @@ describe("nginx example", function()
       assert.equal(200, status)
     end)
 
+    -- rev2: a lying server's or proxy's Retry-After (nan, inf under LuaJIT's
+    -- tonumber) gave "Retry-After: nan" and an empty body (di.encode raised)
+    for _, v in ipairs { "nan", "inf", "1e300" } do
+      it("answers a limit whose Retry-After is " .. v .. " with 503, a whole Retry-After and a JSON body", function()
+        sbx.faults { { type = "limit", retry_after_text = v, next = 10, method = "contacts.merge" } }
+        local status, body, headers = H.http(inst.url .. "subscribe", {
+          body = "email=ngx-ra-" .. v .. "-" .. stamp .. "%40example.com", max_time = 12 })
+        sbx.clear_faults()
+        assert.equal(503, status, body)
+        local ra = headers:match("\n[Rr]etry%-[Aa]fter: *([^\r\n]*)")
+        assert.truthy(ra and ra:match("^%d+$"), "Retry-After: " .. tostring(ra))
+        assert.is_true(tonumber(ra) >= 1 and tonumber(ra) <= 30, ra)
+        local r = cjson.decode(body)
+        assert.equal("rate_limited", r.cause.kind)
+        assert.is_number(r.cause.retry_after)
+        assert.is_true(r.cause.retry_after <= 30)
+        local deadline = os.time() + 10
+        repeat
+          os.execute("sleep 0.5")
+          status = H.http(inst.url .. "subscribe", { body = "email=ngx-ra2-" .. stamp .. "%40example.com" })
+        until status == 200 or os.time() > deadline
+        assert.equal(200, status)
+      end)
+    end
+
     it("does not block the worker: 20 concurrent subscribes with 300 ms latency, one worker", function()
       -- warm the project's field list (the first merge reads it once)
       H.http(inst.url .. "subscribe", { body = "email=warm-" .. stamp .. "@example.com" })

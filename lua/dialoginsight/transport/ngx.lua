@@ -341,15 +341,6 @@ local function read_chunked(rd)
   return table.concat(parts)
 end
 
-local function retry_after_of(v)
-  if not v then return nil end
-  local n = tonumber(v)
-  if n then return math.max(0, n) end
-  local t = ngx.parse_http_time(v)
-  if t then return math.max(0, t - ngx.time()) end
-  return nil
-end
-
 local function too_large(self, u, len)
   local r = fail("too_large", "the reply from " .. u.authority .. " is larger than max_reply_bytes ("
     .. string.format("%d", self.max_reply) .. " bytes"
@@ -446,7 +437,7 @@ function Transport:exchange(u, body, timeout, fresh, started)
     sock:close()
   end
   return { status = status, body = reply, seconds = core.now() - started,
-           http_version = version, retry_after = retry_after_of(headers["retry-after"]) }
+           http_version = version, retry_after = headers["retry-after"] }
 end
 
 --- post(url, body, timeout, fresh) -> a reply table (docs/transport.md).
