@@ -314,20 +314,16 @@ local function check_user_agent(v)
   end
 end
 
--- The text of a file's reason for failing, without the path io.open puts
--- in front of it (the path is a setting's value: see errors.describe).
+--- The largest methods_file read, in bytes: the registry's overrides are
+-- a few kilobytes.
+M.MAX_METHODS_FILE = 1048576
+
+-- Why the file at path cannot be used (a regular file, read without
+-- blocking: a FIFO, a device or a directory is refused), or nil; the
+-- reason never holds the path, a setting's value (see errors.describe).
 local function open_problem(path)
-  local f, why = io.open(path, "r")
-  if f then
-    -- a directory opens, and fails at the first read
-    local _, rerr = f:read(0)
-    f:close()
-    if rerr == nil then return nil end
-    why = rerr
-  end
-  why = tostring(why)
-  if why:sub(1, #path + 2) == path .. ": " then why = why:sub(#path + 3) end
-  return why
+  local ok, why = core.read_file(path, 0)
+  return not ok and why or nil
 end
 
 local function check_files(s)
@@ -346,12 +342,27 @@ local function check_files(s)
   end
 end
 
-local function check_limits(s)
-  if s.rate ~= false and (type(s.rate) ~= "number" or not (s.rate > 0) or s.rate > 1e6) then
-    bad("rate", "must be calls per second (> 0), or false to turn limiting off")
+--- The lowest rate (and fallback_rate) taken, calls per second: one call
+-- per 100 s.  The service counts its limits per minute and per hour; a
+-- slower limit is a schedule, not a rate, and every slot of it holds each
+-- process sharing the key that long (src/di_limiter.c caps a slot there).
+M.MIN_RATE = 0.01
+--- The highest rate and the largest burst taken.
+M.MAX_RATE = 1e6
+M.MAX_BURST = 1e6
+
+local function calls_per_second(name, v)
+  if type(v) ~= "number" or not (v >= M.MIN_RATE and v <= M.MAX_RATE) then
+    bad(name, "must be calls per second from " .. M.MIN_RATE .. " (one call per 100 s) to 1e6"
+      .. (name == "rate" and ", or false to turn limiting off" or "")
+      .. " (got " .. errors.describe(v) .. ")")
   end
-  if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6 then
-    bad("burst", "must be a number of calls >= 1")
+end
+
+local function check_limits(s)
+  if s.rate ~= false then calls_per_second("rate", s.rate) end
+  if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > M.MAX_BURST then
+    bad("burst", "must be a number of calls from 1 to 1e6 (got " .. errors.describe(s.burst) .. ")")
   end
   if s.limiter_url ~= nil then
     -- (the URL may hold a password: the message never shows it)
@@ -359,10 +370,7 @@ local function check_limits(s)
     if not ok then bad("limiter_url", why) end
   end
   s.hosts = positive_integer("hosts", s.hosts, true)
-  if s.fallback_rate ~= nil and (type(s.fallback_rate) ~= "number" or not (s.fallback_rate > 0)
-      or s.fallback_rate > 1e6) then
-    bad("fallback_rate", "must be calls per second (> 0)")
-  end
+  if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end
 end
 
 --- The registry overrides of the settings: methods_file's (a JSON object of
@@ -372,12 +380,10 @@ end
 function M.methods(s)
   if s.methods_file == nil then return s.methods end
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
-  local why = open_problem(s.methods_file)
-  local f = not why and io.open(s.methods_file, "rb")
-  local text = f and f:read("*a")
-  if f then f:close() end
+  local text, why = core.read_file(s.methods_file, M.MAX_METHODS_FILE)
   if not text then
-    bad("methods_file", "names a file that cannot be read (" .. tostring(why or "read failed") .. ")")
+    bad("methods_file", "names a file that cannot be read (" .. tostring(why) .. ")"
+      .. (why:find("^larger") and "; it holds JSON overrides of a few kilobytes" or ""))
   end
   local t, err = core.decode(text)
   if t == nil then

@@ -221,6 +221,44 @@ describe("limiter: nothing freezes", function()
   before_each(function() sbx.reset() end)
   after_each(function() sbx.clear_faults() end)
 
+  -- rev2: rate = 1e-9 (DI_RATE=1e-9) wrote the shared state two days ahead:
+  -- every default sharer of the file waited 172,799 s; rate = 0.001, 1,999 s
+  it("refuses a rate under 0.01 calls/s, naming the setting", function()
+    for _, s in ipairs { { rate = 1e-9 }, { rate = 0.001 }, { rate = 0.0099 }, { fallback_rate = 1e-9 },
+                         { burst = 1e7 }, { rate = 2e6 } } do
+      local ok, err = pcall(di.new, sbx.settings(s))
+      assert.is_false(ok, next(s))
+      assert.truthy(tostring(err):find("setting '" .. next(s) .. "' must be", 1, true), tostring(err))
+    end
+    local ok, err = pcall(function()
+      return di.new(sbx.settings(di.config.from_env(function(n) return n == "DI_RATE" and "1e-9" or nil end)))
+    end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("from 0.01 (one call per 100 s)", 1, true), tostring(err))
+    assert(di.new(sbx.settings { rate = 0.01, burst = 1e6 }))
+  end)
+
+  it("holds other sharers max_retry_after + a slot + a burst window at most, whatever one sharer's rate", function()
+    local bounds = core.limiter_bounds
+    assert.equal(100, bounds.max_slot)
+    assert.equal(60, bounds.max_window)
+    local dir = tmpdir()
+    -- the slowest and burstiest a client takes, and a rate only the C core sees
+    local slow = di.new(sbx.settings { limiter_dir = dir, rate = 0.01, burst = 1e6 })
+    local tiny = assert(core.limiter { path = require("dialoginsight.limiter.shm").path(dir,
+      sbx.settings().base_url, sbx.settings().key_id), rate = 1e-9, burst = 10 })
+    local web = di.new(sbx.settings { limiter_dir = dir })
+    for _ = 1, 200 do slow.limiter:acquire(); tiny:acquire() end
+    local held = web.limiter:delay()
+    print(string.format("\n  a default sharer after 400 tries of rate 0.01/burst 1e6 and 1e-9: held %.1f s", held))
+    assert.is_true(held <= 30 + 100 + 60 + 1, "the default sharer is held " .. held .. " s")
+    -- and a penalty on top still ends within max_retry_after + a slot + a window
+    slow.limiter:penalize(30)
+    held = web.limiter:delay()
+    assert.is_true(held <= 30 + 100 + 60 + 1, "held " .. held .. " s")
+    tiny:close()
+  end)
+
   it("caps a pause at max_penalty (30 s by default), whatever is asked", function()
     local path = tmpdir() .. "/l"
     local a = assert(core.limiter { path = path, rate = 100, burst = 10 })
