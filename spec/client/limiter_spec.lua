@@ -452,6 +452,41 @@ describe("limiter: one limit per API host, however its URL spells it", function(
     assert.not_equal(host.of("https://a.example/"), host.of("https://b.example/"))
   end)
 
+  -- rev2: curl (and glibc's resolver) read these IPv4 forms as 127.0.0.1,
+  -- and each had a limiter file of its own; [0:0:0:0:0:0:0:1] and [::1] too
+  it("gives the numeric spellings of one address one identity, as inet_aton and inet_ntop read them", function()
+    for _, same in ipairs {
+      { "https://127.0.0.1:8443/", "https://127.1:8443/", "https://2130706433:8443/", "https://0x7f.0.0.1:8443/",
+        "https://0177.0.0.1:8443/", "https://0x7F000001:8443/", "https://127.0.1:8443/", "https://127.0.0.1.:8443/" },
+      { "https://[::1]/", "https://[0:0:0:0:0:0:0:1]/", "https://[0000::0001]:443/" },
+      { "https://[2001:db8::1:0:0:1]/", "https://[2001:DB8:0:0:1:0:0:1]/" },
+      { "https://[::ffff:127.0.0.1]/", "https://[::FFFF:7f00:1]/", "https://[0:0:0:0:0:ffff:7f00:0001]/" },
+    } do
+      for _, u in ipairs(same) do assert.equal(host.of(same[1]), host.of(u), u) end
+    end
+    assert.equal("127.0.0.1:8443", host.of("https://0x7f.0.0.1:8443/"))
+    assert.equal("[::1]", host.of("https://[0:0:0:0:0:0:0:1]/"))
+    -- not addresses: names, and forms curl does not read as one
+    for _, u in ipairs { "https://256.1.1.1/", "https://1.2.3.4.5/", "https://08.1.1.1/", "https://0x/",
+                         "https://4294967296/", "https://1.example/", "https://[1::2::3]/" } do
+      assert.equal(u:match("//([^/]+)"):lower(), host.of(u), u)
+    end
+  end)
+
+  it("holds the numeric spellings of the sandbox's address to one limiter file", function()
+    local dir = tmpdir()
+    local base = sbx.env("DI_BASE_URL")
+    assert.truthy(base:find("//127.0.0.1:", 1, true), base)
+    for _, h in ipairs { "127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.1" } do
+      local c = di.new(sbx.settings { base_url = (base:gsub("//127%.0%.0%.1:", "//" .. h .. ":")),
+        limiter_dir = dir })
+      assert(c:call("projects", "List", {})) -- curl reaches the sandbox by each
+    end
+    local files = sbx.sh("ls " .. dir)
+    local _, n = files:gsub("%.gcra", "")
+    assert.equal(1, n, files)
+  end)
+
   it("holds localhost, LOCALHOST., :443 and no port to one limit", function()
     local dir = tmpdir()
     local function open(base)
