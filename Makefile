@@ -12,7 +12,7 @@ CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Werror -std=gnu11
 PIC        := -fPIC -fvisibility=hidden
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhiredis
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhiredis -lanl -lpthread
 
 LUA54_INC  ?= /usr/include/lua5.4
 LUA51_INC  ?= /usr/include/lua5.1
