@@ -215,14 +215,25 @@ function Reader:value(depth)
   return list
 end
 
+-- A key of this process for the pool names of connect_ngx.
+local POOL_SALT = tostring({}) .. tostring(os.time()) .. tostring(math.random())
+
 --- Through nginx's cosockets: a pooled connection per command, since a
 -- cosocket belongs to one request.
 function M.connect_ngx(url, timeout)
   local phases = require("dialoginsight.transport.ngx").PHASES
   if not phases[ngx.get_phase()] then return false end
+  local ngx_transport = require "dialoginsight.transport.ngx"
   local clock = require("dialoginsight.core").now
+  -- connections are authenticated (AUTH) when made, so the credentials are
+  -- part of the pool's name: a client with another password, or none, never
+  -- reuses a connection that this one authenticated.  A keyed hash, never
+  -- the password itself (pool names may reach a debug log).
   local pool = "dialoginsight:redis:" .. (url.path or (url.host .. ":" .. url.port)) .. ":" .. url.db
-  local connect_ms = math.max(1, math.floor(timeout * 1000 + 0.5))
+  if url.password or url.user then
+    pool = pool .. ":" .. ngx.encode_base64(ngx.hmac_sha1(POOL_SALT, (url.user or "") .. "\0" .. (url.password or "")))
+  end
+  local connect_s = timeout
 
   -- one command on sock, by deadline: value | nil, message, kind
   local function exchange(sock, deadline, args)
@@ -244,10 +255,11 @@ function M.connect_ngx(url, timeout)
   function conn.command(_, budget, cmd, ...)
     local deadline = clock() + budget
     local sock = ngx.socket.tcp()
-    sock:settimeout(math.max(1, math.min(connect_ms, math.floor(budget * 1000 + 0.5))))
+    local within = math.min(connect_s, budget)
+    sock:settimeout(math.max(1, math.floor(within * 1000 + 0.5)))
     local ok, err
     if url.path then ok, err = sock:connect("unix:" .. url.path, { pool = pool })
-    else ok, err = sock:connect(url.host, url.port, { pool = pool }) end
+    else ok, err = ngx_transport.connect(sock, url.host, url.port, { pool = pool }, within) end
     if not ok then return nil, "cannot connect to Redis: " .. tostring(err), "io" end
     -- AUTH and SELECT belong to the connection: only a new one needs them
     if (sock:getreusedtimes() or 0) == 0 then
