@@ -314,10 +314,10 @@ end)
 -- Each case runs in a child bounded by timeout(1), against a fake HTTP
 -- server that never answers, so that a regression cannot hang the suite.
 describe("a timeout under a millisecond", function()
-  local fake = require "support.fake"
+  local fakes = require "support.fake"
   local LUA = require("support.runtime").lua
   local f
-  setup(function() f = fake.start("http"); f.plan { on = "POST", silence = true } end)
+  setup(function() f = fakes.start("http"); f.plan { on = "POST", silence = true } end)
   teardown(function() f.stop() end)
 
   local function child(body)

@@ -247,8 +247,6 @@ end)
 -- /etc/resolv.conf bind-mounted onto a name server that never answers on the
 -- namespace's own loopback, so nothing outside them changes.
 describe("a Redis host whose name does not resolve", function()
-  local LUA = require("support.runtime").lua
-
   it("costs a call the connect's budget, not the resolver's timeouts (plain Lua and the host)", function()
     local dir = tmpdir()
     local f = assert(io.open(dir .. "/t.lua", "w"))
