@@ -78,8 +78,8 @@ M.SETTINGS = {
 -- ASCII, without user info, query or fragment (DI_BASE_URL)
 -- @field ca_file CA bundle to verify the server with (default: the system store); ignored in
 -- nginx, where lua_ssl_trusted_certificate decides (DI_CA_FILE)
--- @field timeout seconds per attempt (30)
--- @field connect_timeout seconds to connect, per attempt (10)
+-- @field timeout seconds per attempt (30), from 0.001 to 86400
+-- @field connect_timeout seconds to connect, per attempt (10), from 0.001 to 86400
 -- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
 -- (default: none)
 -- @field max_reply_bytes the largest reply body read, in bytes (64 MiB): a larger one fails
@@ -94,9 +94,9 @@ M.SETTINGS = {
 -- @field concurrency calls in flight at once in call_many and call_stream (8)
 -- @field retries retries after the first attempt (2), or a table
 -- { retries =, base =, cap =, max_retry_after = } (call/retry.lua)
--- @field rate the shared limit, calls per second per key on this host (10); false turns it off
--- (DI_RATE)
--- @field burst calls allowed back to back (10) (DI_BURST)
+-- @field rate the shared limit, calls per second per key on this host (10), from 0.01 to 1e6;
+-- false turns it off (DI_RATE)
+-- @field burst calls allowed back to back (10), from 1 to 1e6; a burst spans 60 s at most (DI_BURST)
 -- @field limiter_dir where the shared limit lives, an absolute path (default: $XDG_RUNTIME_DIR,
 -- else /tmp/dialoginsight-UID) (DI_LIMITER_DIR)
 -- @field limiter_url share the limit between hosts through Redis:
@@ -112,7 +112,7 @@ M.SETTINGS = {
 -- client's on_call)
 -- @field methods corrections of the registry, by the library's name of a method:
 -- { ["segments.List"] = { service =, method =, result =, paging = ... } } (registry.lua)
--- @field methods_file the same as a JSON file (DI_METHODS_FILE)
+-- @field methods_file the same as a JSON file (DI_METHODS_FILE): a regular file of 1 MiB at most
 -- @field limit_messages more patterns of the service's call-limit message (Lua patterns,
 -- lower case)
 -- @field transport a transport table of your own (docs/transport.md); default: libcurl, or
