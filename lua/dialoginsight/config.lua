@@ -347,8 +347,9 @@ end
 -- slower limit is a schedule, not a rate, and every slot of it holds each
 -- process sharing the key that long (src/di_limiter.c caps a slot there).
 M.MIN_RATE = 0.01
---- The highest rate and the largest burst taken.
+--- The highest rate taken, calls per second.
 M.MAX_RATE = 1e6
+--- The largest burst taken, calls (a burst spans 60 s at most: src/di_limiter.c).
 M.MAX_BURST = 1e6
 
 local function calls_per_second(name, v)
