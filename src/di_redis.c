@@ -77,7 +77,8 @@ static struct timeval to_timeval(lua_Number secs) {
  * client creation (a Redis that moves, or a name that resolves later, would
  * never be found again).  A lookup still running when the time is out
  * cannot be freed (glibc writes its result later): it is kept on a list
- * and freed by a later call once it has ended. */
+ * and freed by a later call once it has ended (a silent name server ends
+ * it within its own timeouts, so the list stays a few entries long). */
 typedef struct di_lookup {
   struct gaicb cb;
   struct addrinfo hints;
@@ -145,14 +146,12 @@ static const char *resolve(const char *host, int port, double deadline, char *ou
   }
   rc = gai_error(&l->cb);
   if (rc == EAI_INPROGRESS) {
-    if (gai_cancel(&l->cb) == EAI_NOTCANCELED) {
-      pthread_mutex_lock(&abandoned_lock);
-      l->next = abandoned;
-      abandoned = l;
-      pthread_mutex_unlock(&abandoned_lock);
-    } else {
-      lookup_free(l);
-    }
+    /* not gai_cancel: a lookup it cancels before it starts leaks glibc's
+     * own wait list (valgrind); one left to end frees it */
+    pthread_mutex_lock(&abandoned_lock);
+    l->next = abandoned;
+    abandoned = l;
+    pthread_mutex_unlock(&abandoned_lock);
     return "its name did not resolve in time";
   }
   if (rc != 0 || l->cb.ar_result == NULL) {
