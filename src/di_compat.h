@@ -27,9 +27,17 @@ static inline int di_push_exact_integer(lua_State *L, int i, double limit) {
 #else
 /* Lua 5.1 has one number type (double); an "integer" is any integral double,
  * which is how the JSON encoder must treat it anyway, and decoded numbers
- * need no conversion. */
+ * need no conversion but one: -0, which Lua 5.4 reads as the integer 0 and
+ * core.decode_outcomes pushes as 0, is pushed as 0 here too, so that every
+ * runtime and both readers agree. */
 #define di_isinteger(L, i) 0
-#define di_push_exact_integer(L, i, limit) 0
+static inline int di_push_exact_integer(lua_State *L, int i, double limit) {
+  lua_Number x = lua_tonumber(L, i);
+  (void)limit;
+  if (x != 0 || !signbit(x)) return 0;
+  lua_pushnumber(L, 0);
+  return 1;
+}
 #endif
 
 #if LUA_VERSION_NUM >= 502

@@ -19,5 +19,6 @@ void di_csv_open(lua_State *L);
 void di_redis_open(lua_State *L);
 void di_json_pick_open(lua_State *L);
 void di_rows_open(lua_State *L);
+void di_file_open(lua_State *L);
 
 #endif

@@ -12,7 +12,7 @@
  * through libcurl, and curl's state is consistent whenever we return to Lua.
  *
  * Every transfer answers one reply table (docs/transport.md): on a reply,
- * status, body, seconds, http_version, retry_after; on a failure, kind
+ * status, body, seconds, http_version, retry_after (the header's text); on a failure, kind
  * ("network"|"timeout"|"tls"|"too_large"), message and sent, where `sent` is false only
  * when no byte of the request left this host, which is what lets the retry
  * policy re-send a non-idempotent call safely.
@@ -39,10 +39,12 @@
 #define DI_MULTI_MT "dialoginsight.multi"
 
 /* What a transfer keeps of its reply: the body, and the one header the
- * retry policy needs. */
+ * retry policy needs, as its text: call/reply.lua reads it for both
+ * transports. */
+#define DI_RETRY_AFTER_MAX 64
 typedef struct di_reply {
   di_buf body;
-  double retry_after; /* seconds, < 0 when absent */
+  char retry_after[DI_RETRY_AFTER_MAX]; /* the header's value; "" when absent */
   size_t max;         /* max_reply_bytes */
   double announced;   /* the Content-Length, < 0 when absent */
   int too_large;      /* the body went past max */
@@ -110,12 +112,16 @@ static char *dup_opt(lua_State *L, int t, const char *field, int required) {
   return copy;
 }
 
-/* Seconds as curl's milliseconds.  Checked before the conversion: a float
- * out of a long's range (inf, 1e300) makes the cast undefined. */
-static long to_ms(lua_State *L, lua_Number secs, const char *what) {
+/* Seconds as curl's milliseconds, 1 at least: libcurl reads 0 as "no
+ * timeout", so a timeout under 0.5 ms rounded to 0 waited forever.  Checked
+ * before the conversion: a float out of a long's range (inf, 1e300) makes
+ * the cast undefined. */
+static long checked_ms(lua_State *L, lua_Number secs, const char *what) {
+  long ms;
   if (!(secs > 0) || secs > 86400)
     luaL_error(L, "%s must be between 0 and 86400 s", what);
-  return (long)(secs * 1000 + 0.5);
+  ms = (long)(secs * 1000 + 0.5);
+  return ms < 1 ? 1 : ms;
 }
 
 /* A header value is written into every request as given: a CR or LF in it
@@ -132,7 +138,7 @@ static void header_value_check(lua_State *L, const char *v, const char *field) {
 static long ms_opt(lua_State *L, int t, const char *field) {
   long ms;
   need(L, t, field, LUA_TNUMBER);
-  ms = to_ms(L, lua_tonumber(L, -1), field);
+  ms = checked_ms(L, lua_tonumber(L, -1), field);
   lua_pop(L, 1);
   return ms;
 }
@@ -156,8 +162,9 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud) {
   return di_buf_add(&r->body, ptr, n) ? n : 0;
 }
 
-/* Retry-After (its HTTP-date form is not used by OFC4), and Content-Length
- * for the message of a reply too large. */
+/* Retry-After's value as sent (trimmed; a longer one is cut, and then
+ * read as no wait by call/reply.lua), and Content-Length for the message
+ * of a reply too large. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   di_reply *r = ud;
   size_t n = size * nmemb;
@@ -171,21 +178,23 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     tmp[len] = '\0';
     r->announced = strtod(tmp, NULL);
   }
-  if (n > sizeof name && strncasecmp(ptr, name, sizeof name - 1) == 0) {
-    char tmp[32];
-    size_t len = n - (sizeof name - 1);
-    if (len >= sizeof tmp) len = sizeof tmp - 1;
-    memcpy(tmp, ptr + sizeof name - 1, len);
-    tmp[len] = '\0';
-    r->retry_after = strtod(tmp, NULL);
-    if (r->retry_after < 0) r->retry_after = 0;
+  if (n >= sizeof name && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+    const char *v = ptr + sizeof name - 1, *end = ptr + n;
+    size_t len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+      end--;
+    len = (size_t)(end - v);
+    if (len >= sizeof r->retry_after) len = sizeof r->retry_after - 1;
+    memcpy(r->retry_after, v, len);
+    r->retry_after[len] = '\0';
   }
   return n;
 }
 
 static void reply_reset(di_reply *r) {
   di_buf_reset(&r->body);
-  r->retry_after = -1;
+  r->retry_after[0] = '\0';
   r->announced = -1;
   r->too_large = 0;
 }
@@ -261,8 +270,8 @@ static void push_result(lua_State *L, CURL *e, CURLcode rc, const di_reply *r,
     lua_pushnumber(L, version == CURL_HTTP_VERSION_2_0 ? 2 :
                       version == CURL_HTTP_VERSION_1_0 ? 1.0 : 1.1);
     lua_setfield(L, -2, "http_version");
-    if (r->retry_after >= 0) {
-      lua_pushnumber(L, r->retry_after);
+    if (r->retry_after[0] != '\0') {
+      lua_pushstring(L, r->retry_after);
       lua_setfield(L, -2, "retry_after");
     }
   } else {
@@ -389,7 +398,7 @@ static void set_request(lua_State *L, CURL *e, int url_i, int body_i,
   const char *body = luaL_checklstring(L, body_i, &len);
   long ms = dflt_ms;
   if (!lua_isnoneornil(L, timeout_i))
-    ms = to_ms(L, luaL_checknumber(L, timeout_i), "the timeout");
+    ms = checked_ms(L, luaL_checknumber(L, timeout_i), "the timeout");
   curl_easy_setopt(e, CURLOPT_URL, luaL_checkstring(L, url_i));
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -466,7 +475,7 @@ static int multi_add(lua_State *L) {
   luaL_checkstring(L, 3);
   luaL_checkstring(L, 4);
   /* checked before a transfer is taken, so a bad one loses none */
-  if (!lua_isnoneornil(L, 5)) to_ms(L, luaL_checknumber(L, 5), "the timeout");
+  if (!lua_isnoneornil(L, 5)) checked_ms(L, luaL_checknumber(L, 5), "the timeout");
   if (x != NULL) {
     m->idle = x->next;
   } else {
@@ -527,8 +536,13 @@ static int collect(lua_State *L, di_multi *m, int list) {
  * Returns as soon as at least one call finished, or after wait_s. */
 static int multi_perform(lua_State *L) {
   di_multi *m = check_multi(L, 1);
-  double deadline = di_now() + luaL_optnumber(L, 2, 1.0);
+  lua_Number wait = luaL_optnumber(L, 2, 1.0);
+  double deadline;
   int running, list;
+  /* (int)(left * 1000) below must fit: NaN waits not at all, a day at most */
+  if (!(wait > 0)) wait = 0;
+  if (wait > 86400) wait = 86400;
+  deadline = di_now() + wait;
   lua_newtable(L);
   list = lua_gettop(L);
   for (;;) {

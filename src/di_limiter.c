@@ -40,16 +40,20 @@
  * the retry policy's max_retry_after (30 s by default) is normally lower. */
 #define DI_LIMITER_MAX_PENALTY_S 3600
 #define DI_LIMITER_DEFAULT_PENALTY_S 30
-/* Beyond a day, an interval or a tolerance means "almost never"; capping
- * them keeps every sum below 2^64. */
-#define DI_LIMITER_DAY_NS (86400ULL * NS_PER_S)
+/* What one sharer's rate and burst may make the others wait: a slot (1/rate)
+ * of 100 s at most (config.lua refuses a rate under 0.01/s) and a burst
+ * spanning 60 s at most (a larger burst counts as that).  Uncapped, a rate
+ * of 1e-9 wrote the state two days ahead and held every sharer that long. */
+#define DI_LIMITER_MAX_SLOT_S 100
+#define DI_LIMITER_MAX_WINDOW_S 60
 /* Slack over the lead a sharer can legitimately write (rounding, a rate
  * changed between two writes). */
 #define DI_LIMITER_MARGIN_NS NS_PER_S
-/* The longest lead any sharer can declare (see lead_of). */
-#define DI_LIMITER_MAX_LEAD_NS                                   \
-  (2 * DI_LIMITER_DAY_NS + DI_LIMITER_MAX_PENALTY_S * NS_PER_S + \
-   DI_LIMITER_MARGIN_NS)
+/* The longest lead any sharer can declare (see lead_of): no setting of one
+ * process holds the others longer. */
+#define DI_LIMITER_MAX_LEAD_S                                        \
+  (DI_LIMITER_MAX_PENALTY_S + DI_LIMITER_MAX_SLOT_S + DI_LIMITER_MAX_WINDOW_S + 1)
+#define DI_LIMITER_MAX_LEAD_NS ((uint64_t)DI_LIMITER_MAX_LEAD_S * NS_PER_S)
 
 /* The file's layout, little-endian words:
  *   0  magic    DI_LIMITER_MAGIC once the file is ours
@@ -88,9 +92,9 @@ static di_limiter *check_limiter(lua_State *L) {
   return lim;
 }
 
-static uint64_t capped_ns(lua_Number secs) {
+static uint64_t capped_ns(lua_Number secs, uint64_t cap_s) {
   lua_Number ns = secs * 1e9;
-  return ns >= (lua_Number)DI_LIMITER_DAY_NS ? DI_LIMITER_DAY_NS : (uint64_t)ns;
+  return ns >= (lua_Number)(cap_s * NS_PER_S) ? cap_s * NS_PER_S : (uint64_t)ns;
 }
 
 static void set_rate(lua_State *L, di_limiter *lim, lua_Number rate,
@@ -99,9 +103,9 @@ static void set_rate(lua_State *L, di_limiter *lim, lua_Number rate,
     luaL_error(L, "limiter rate must be between 0 and 1e6 calls/s");
   if (!(burst >= 1) || burst > 1e6)
     luaL_error(L, "limiter burst must be between 1 and 1e6 calls");
-  lim->interval_ns = capped_ns(1 / rate);
-  lim->tolerance_ns =
-      capped_ns((burst - 1) * ((lua_Number)lim->interval_ns / 1e9));
+  lim->interval_ns = capped_ns(1 / rate, DI_LIMITER_MAX_SLOT_S);
+  lim->tolerance_ns = capped_ns((burst - 1) * ((lua_Number)lim->interval_ns / 1e9),
+                                DI_LIMITER_MAX_WINDOW_S);
 }
 
 /* The furthest ahead of now this process could put the TAT itself. */
@@ -353,6 +357,17 @@ static int limiter_runtime_dir(lua_State *L) {
 
 void di_limiter_open(lua_State *L) {
   di_new_class(L, DI_LIMITER_MT, limiter_methods, limiter_close, NULL);
+  /* the same bounds for the Redis backend (lua/dialoginsight/limiter/redis.lua) */
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, DI_LIMITER_MAX_PENALTY_S);
+  lua_setfield(L, -2, "max_penalty");
+  lua_pushinteger(L, DI_LIMITER_MAX_SLOT_S);
+  lua_setfield(L, -2, "max_slot");
+  lua_pushinteger(L, DI_LIMITER_MAX_WINDOW_S);
+  lua_setfield(L, -2, "max_window");
+  lua_pushinteger(L, DI_LIMITER_MAX_LEAD_S);
+  lua_setfield(L, -2, "max_lead");
+  lua_setfield(L, -2, "limiter_bounds");
   lua_pushcfunction(L, limiter_new);
   lua_setfield(L, -2, "limiter");
   lua_pushcfunction(L, limiter_runtime_dir);

@@ -21,14 +21,22 @@
  * said the socket is readable.  A reply may hold at most
  * DI_REDIS_MAX_REPLY bytes and lists of DI_REDIS_MAX_ELEMENTS (ours are a
  * sha or two integers): more is refused before it is kept.
+ * hiredis's connect does not bound the name lookup (a silent name server
+ * held every call 20 s): a host name is resolved here first, within the
+ * connect's timeout (resolve), and hiredis is given the numeric address.
  * After an "io" failure the connection is unusable (its reply may still be
  * on the way); the Lua side drops it, falls back to the local limiter and
  * connects again later.  The protocol logic (AUTH, SELECT, scripts, what a
  * valid reply is) is in Lua; this file only moves commands and replies.
  */
+#define _GNU_SOURCE /* getaddrinfo_a */
 #include <errno.h>
 #include <math.h>
+#include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -55,11 +63,105 @@ typedef struct di_redis {
 
 static struct timeval to_timeval(lua_Number secs) {
   struct timeval tv;
-  if (!(secs > 0)) secs = 0.001;
+  /* 1 ms at least: a timeval of 0 is no timeout to setsockopt */
+  if (!(secs >= 0.001)) secs = 0.001;
   if (secs > DI_REDIS_MAX_BUDGET) secs = DI_REDIS_MAX_BUDGET;
   tv.tv_sec = (time_t)secs;
   tv.tv_usec = (suseconds_t)((secs - (lua_Number)tv.tv_sec) * 1e6);
   return tv;
+}
+
+/* A name lookup, bounded.  getaddrinfo_a (glibc) runs it in a helper
+ * thread and gai_suspend waits for it with a timeout: chosen over a
+ * thread of our own (the same, with more code) and over resolving once at
+ * client creation (a Redis that moves, or a name that resolves later, would
+ * never be found again).  A lookup still running when the time is out
+ * cannot be freed (glibc writes its result later): it is kept on a list
+ * and freed by a later call once it has ended (a silent name server ends
+ * it within its own timeouts, so the list stays a few entries long). */
+typedef struct di_lookup {
+  struct gaicb cb;
+  struct addrinfo hints;
+  char host[256];
+  char port[8];
+  struct di_lookup *next;
+} di_lookup;
+
+static di_lookup *abandoned;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lookup_free(di_lookup *l) {
+  if (l->cb.ar_result) freeaddrinfo(l->cb.ar_result);
+  free(l);
+}
+
+static void reap_lookups(void) {
+  di_lookup **p, *l;
+  pthread_mutex_lock(&abandoned_lock);
+  for (p = &abandoned; (l = *p) != NULL;) {
+    if (gai_error(&l->cb) == EAI_INPROGRESS) { p = &l->next; continue; }
+    *p = l->next;
+    lookup_free(l);
+  }
+  pthread_mutex_unlock(&abandoned_lock);
+}
+
+/* Resolves host by deadline (di_now()) into out, numeric; NULL, or why not. */
+static const char *resolve(const char *host, int port, double deadline, char *out, size_t outlen) {
+  struct addrinfo hints, *res;
+  struct gaicb *list[1];
+  di_lookup *l;
+  int rc;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST;
+  if (getaddrinfo(host, NULL, &hints, &res) == 0) { /* an address already */
+    freeaddrinfo(res);
+    snprintf(out, outlen, "%s", host);
+    return NULL;
+  }
+  reap_lookups();
+  if (strlen(host) >= sizeof l->host) return "the host name is too long";
+  l = calloc(1, sizeof *l);
+  if (l == NULL) return "out of memory";
+  snprintf(l->host, sizeof l->host, "%s", host);
+  snprintf(l->port, sizeof l->port, "%d", port);
+  l->hints.ai_socktype = SOCK_STREAM;
+  l->cb.ar_name = l->host;
+  l->cb.ar_service = l->port;
+  l->cb.ar_request = &l->hints;
+  list[0] = &l->cb;
+  rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+  if (rc != 0) {
+    free(l);
+    return gai_strerror(rc);
+  }
+  for (;;) {
+    struct timespec ts;
+    double left = deadline - di_now();
+    if (left <= 0 || gai_error(&l->cb) != EAI_INPROGRESS) break;
+    ts.tv_sec = (time_t)left;
+    ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+    gai_suspend((const struct gaicb *const *)list, 1, &ts);
+  }
+  rc = gai_error(&l->cb);
+  if (rc == EAI_INPROGRESS) {
+    /* not gai_cancel: a lookup it cancels before it starts leaks glibc's
+     * own wait list (valgrind); one left to end frees it */
+    pthread_mutex_lock(&abandoned_lock);
+    l->next = abandoned;
+    abandoned = l;
+    pthread_mutex_unlock(&abandoned_lock);
+    return "its name did not resolve in time";
+  }
+  if (rc != 0 || l->cb.ar_result == NULL) {
+    lookup_free(l);
+    return rc != 0 ? gai_strerror(rc) : "its name has no address";
+  }
+  rc = getnameinfo(l->cb.ar_result->ai_addr, l->cb.ar_result->ai_addrlen, out, (socklen_t)outlen,
+                   NULL, 0, NI_NUMERICHOST);
+  lookup_free(l);
+  return rc == 0 ? NULL : gai_strerror(rc);
 }
 
 /* A list announced longer than any reply of ours is refused before hiredis
@@ -97,8 +199,19 @@ static int redis_connect(lua_State *L) {
   memset(r, 0, sizeof *r);
   luaL_getmetatable(L, DI_REDIS_MT);
   lua_setmetatable(L, -2);
-  c = path ? redisConnectUnixWithTimeout(path, tv)
-           : redisConnectWithTimeout(host, (int)port, tv);
+  if (path == NULL) {
+    char addr[NI_MAXHOST];
+    const char *why = resolve(host, (int)port,
+                              di_now() + (double)tv.tv_sec + (double)tv.tv_usec / 1e6, addr, sizeof addr);
+    if (why != NULL) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "cannot connect to Redis at %s:%d: %s", host, (int)port, why);
+      return 2;
+    }
+    c = redisConnectWithTimeout(addr, (int)port, tv);
+  } else {
+    c = redisConnectUnixWithTimeout(path, tv);
+  }
   if (c == NULL || c->err) {
     lua_pushnil(L);
     if (path) lua_pushfstring(L, "cannot connect to Redis at %s: %s", path,

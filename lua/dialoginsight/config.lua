@@ -78,8 +78,8 @@ M.SETTINGS = {
 -- ASCII, without user info, query or fragment (DI_BASE_URL)
 -- @field ca_file CA bundle to verify the server with (default: the system store); ignored in
 -- nginx, where lua_ssl_trusted_certificate decides (DI_CA_FILE)
--- @field timeout seconds per attempt (30)
--- @field connect_timeout seconds to connect, per attempt (10)
+-- @field timeout seconds per attempt (30), from 0.001 to 86400
+-- @field connect_timeout seconds to connect, per attempt (10), from 0.001 to 86400
 -- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
 -- (default: none)
 -- @field max_reply_bytes the largest reply body read, in bytes (64 MiB): a larger one fails
@@ -94,9 +94,9 @@ M.SETTINGS = {
 -- @field concurrency calls in flight at once in call_many and call_stream (8)
 -- @field retries retries after the first attempt (2), or a table
 -- { retries =, base =, cap =, max_retry_after = } (call/retry.lua)
--- @field rate the shared limit, calls per second per key on this host (10); false turns it off
--- (DI_RATE)
--- @field burst calls allowed back to back (10) (DI_BURST)
+-- @field rate the shared limit, calls per second per key on this host (10), from 0.01 to 1e6;
+-- false turns it off (DI_RATE)
+-- @field burst calls allowed back to back (10), from 1 to 1e6; a burst spans 60 s at most (DI_BURST)
 -- @field limiter_dir where the shared limit lives, an absolute path (default: $XDG_RUNTIME_DIR,
 -- else /tmp/dialoginsight-UID) (DI_LIMITER_DIR)
 -- @field limiter_url share the limit between hosts through Redis:
@@ -112,7 +112,7 @@ M.SETTINGS = {
 -- client's on_call)
 -- @field methods corrections of the registry, by the library's name of a method:
 -- { ["segments.List"] = { service =, method =, result =, paging = ... } } (registry.lua)
--- @field methods_file the same as a JSON file (DI_METHODS_FILE)
+-- @field methods_file the same as a JSON file (DI_METHODS_FILE): a regular file of 1 MiB at most
 -- @field limit_messages more patterns of the service's call-limit message (Lua patterns,
 -- lower case)
 -- @field transport a transport table of your own (docs/transport.md); default: libcurl, or
@@ -170,12 +170,19 @@ end
 
 -- Checks ----------------------------------------------------------------------
 
---- True when v may be a duration in seconds: a number above 0, at most a
--- day (NaN and inf fail; the C core converts it to milliseconds).
+--- The shortest duration taken, in seconds: libcurl and cosockets count
+-- whole milliseconds, and libcurl reads a timeout of 0 ms as none at all.
+M.MIN_SECONDS = 0.001
+
+--- What a duration must be, for messages.
+M.SECONDS = "must be a number of seconds from 0.001 (1 ms) to 86400"
+
+--- True when v may be a duration in seconds: a number from MIN_SECONDS to
+-- a day (NaN and inf fail; the C core converts it to milliseconds).
 -- @param v
 -- @treturn boolean
 function M.is_seconds(v)
-  return type(v) == "number" and v > 0 and v <= 86400
+  return type(v) == "number" and v >= M.MIN_SECONDS and v <= 86400
 end
 
 --- Seconds above which a timeout, connect_timeout or deadline is taken for
@@ -215,7 +222,7 @@ end
 
 local function seconds(name, v)
   if not M.is_seconds(v) then
-    bad(name, "must be a number of seconds between 0 and 86400 (got " .. errors.describe(v) .. ")")
+    bad(name, M.SECONDS .. " (got " .. errors.describe(v) .. ")")
   end
   M.warn_long("setting '" .. name .. "'", v)
   return v
@@ -307,20 +314,16 @@ local function check_user_agent(v)
   end
 end
 
--- The text of a file's reason for failing, without the path io.open puts
--- in front of it (the path is a setting's value: see errors.describe).
+--- The largest methods_file read, in bytes: the registry's overrides are
+-- a few kilobytes.
+M.MAX_METHODS_FILE = 1048576
+
+-- Why the file at path cannot be used (a regular file, read without
+-- blocking: a FIFO, a device or a directory is refused), or nil; the
+-- reason never holds the path, a setting's value (see errors.describe).
 local function open_problem(path)
-  local f, why = io.open(path, "r")
-  if f then
-    -- a directory opens, and fails at the first read
-    local _, rerr = f:read(0)
-    f:close()
-    if rerr == nil then return nil end
-    why = rerr
-  end
-  why = tostring(why)
-  if why:sub(1, #path + 2) == path .. ": " then why = why:sub(#path + 3) end
-  return why
+  local ok, why = core.read_file(path, 0)
+  return not ok and why or nil
 end
 
 local function check_files(s)
@@ -339,12 +342,28 @@ local function check_files(s)
   end
 end
 
-local function check_limits(s)
-  if s.rate ~= false and (type(s.rate) ~= "number" or not (s.rate > 0) or s.rate > 1e6) then
-    bad("rate", "must be calls per second (> 0), or false to turn limiting off")
+--- The lowest rate (and fallback_rate) taken, calls per second: one call
+-- per 100 s.  The service counts its limits per minute and per hour; a
+-- slower limit is a schedule, not a rate, and every slot of it holds each
+-- process sharing the key that long (src/di_limiter.c caps a slot there).
+M.MIN_RATE = 0.01
+--- The highest rate taken, calls per second.
+M.MAX_RATE = 1e6
+--- The largest burst taken, calls (a burst spans 60 s at most: src/di_limiter.c).
+M.MAX_BURST = 1e6
+
+local function calls_per_second(name, v)
+  if type(v) ~= "number" or not (v >= M.MIN_RATE and v <= M.MAX_RATE) then
+    bad(name, "must be calls per second from " .. M.MIN_RATE .. " (one call per 100 s) to 1e6"
+      .. (name == "rate" and ", or false to turn limiting off" or "")
+      .. " (got " .. errors.describe(v) .. ")")
   end
-  if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > 1e6 then
-    bad("burst", "must be a number of calls >= 1")
+end
+
+local function check_limits(s)
+  if s.rate ~= false then calls_per_second("rate", s.rate) end
+  if type(s.burst) ~= "number" or not (s.burst >= 1) or s.burst > M.MAX_BURST then
+    bad("burst", "must be a number of calls from 1 to 1e6 (got " .. errors.describe(s.burst) .. ")")
   end
   if s.limiter_url ~= nil then
     -- (the URL may hold a password: the message never shows it)
@@ -352,10 +371,7 @@ local function check_limits(s)
     if not ok then bad("limiter_url", why) end
   end
   s.hosts = positive_integer("hosts", s.hosts, true)
-  if s.fallback_rate ~= nil and (type(s.fallback_rate) ~= "number" or not (s.fallback_rate > 0)
-      or s.fallback_rate > 1e6) then
-    bad("fallback_rate", "must be calls per second (> 0)")
-  end
+  if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end
 end
 
 --- The registry overrides of the settings: methods_file's (a JSON object of
@@ -365,12 +381,10 @@ end
 function M.methods(s)
   if s.methods_file == nil then return s.methods end
   if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
-  local why = open_problem(s.methods_file)
-  local f = not why and io.open(s.methods_file, "rb")
-  local text = f and f:read("*a")
-  if f then f:close() end
+  local text, why = core.read_file(s.methods_file, M.MAX_METHODS_FILE)
   if not text then
-    bad("methods_file", "names a file that cannot be read (" .. tostring(why or "read failed") .. ")")
+    bad("methods_file", "names a file that cannot be read (" .. tostring(why) .. ")"
+      .. (why:find("^larger") and "; it holds JSON overrides of a few kilobytes" or ""))
   end
   local t, err = core.decode(text)
   if t == nil then

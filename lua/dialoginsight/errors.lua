@@ -29,7 +29,11 @@ local M = {}
 -- @field retryable whether the policy could retry it
 -- @field attempts how many attempts were made
 -- @field outcome "unknown" when a non-idempotent call (a send) may have been carried out
--- @field retry_after for rate_limited: the server's Retry-After, in seconds
+-- @field retry_after for rate_limited: the seconds to wait before calling again, as the library
+-- itself waits them: the server's Retry-After (seconds or an HTTP date) clamped to the retry
+-- policy's max_retry_after, or the limiter's hold; always a finite number >= 0
+-- @field retry_after_raw for a limit reply with a Retry-After header: its text as sent (at most
+-- 64 bytes), never to be used as a number unchecked
 -- @field field for validation and rejected: the field at fault
 -- @field problems for validation: every problem of the input,
 -- { { record =, field =, message = }, ... }

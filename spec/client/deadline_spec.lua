@@ -307,3 +307,77 @@ describe("the deadline, against the sandbox", function()
     assert.is_true(secs >= 0.95 and secs < 1.6, string.format("took %.2f s", secs))
   end)
 end)
+
+-- rev2 (the hostile review's second round): libcurl reads a timeout of 0 ms
+-- as none, and the C session rounded a timeout under 0.5 ms to 0: a call to
+-- a silent server then waited forever, past its timeout and its deadline.
+-- Each case runs in a child bounded by timeout(1), against a fake HTTP
+-- server that never answers, so that a regression cannot hang the suite.
+describe("a timeout under a millisecond", function()
+  local fakes = require "support.fake"
+  local LUA = require("support.runtime").lua
+  local f
+  setup(function() f = fakes.start("http"); f.plan { on = "POST", silence = true } end)
+  teardown(function() f.stop() end)
+
+  local function child(body)
+    local script = os.tmpname()
+    local fh = assert(io.open(script, "w"))
+    fh:write("local core = require 'dialoginsight.core'\nlocal URL = ", string.format("%q", f.url), "\n", body)
+    fh:close()
+    local t0 = require("dialoginsight.core").now()
+    local out, ok = sbx.sh("timeout 5 " .. LUA .. " " .. script .. " 2>&1")
+    os.remove(script)
+    return out, ok, require("dialoginsight.core").now() - t0
+  end
+
+  it("is at least 1 ms in the C session: post and multi end at once, as a timeout", function()
+    local out, ok, took = child [[
+local s = core.session { verify = true, http2 = false, timeout = 1e-4, connect_timeout = 1e-4,
+  user_agent = "t", max_reply_bytes = 65536 }
+local r = s:post(URL, "{}")
+print("default", r.kind)
+r = s:post(URL, "{}", 1e-5)
+print("given", r.kind)
+local m = s:multi()
+m:add(1, URL, "{}", 1e-6)
+local got = {}
+while #got == 0 do got = m:perform(1) end
+print("multi", got[1].kind)
+print("perform", #m:perform(1e300), #m:perform(0 / 0))
+]]
+    assert.is_true(ok, "still waiting after 5 s (a timeout of 0 ms: none): " .. out)
+    assert.truthy(out:find("default\ttimeout", 1, true), out)
+    assert.truthy(out:find("given\ttimeout", 1, true), out)
+    assert.truthy(out:find("multi\ttimeout", 1, true), out)
+    assert.truthy(out:find("perform\t0\t0", 1, true), out)
+    assert.is_true(took < 4, took)
+  end)
+
+  it("is refused by di.new and by a call's options, naming the setting", function()
+    for _, s in ipairs { { timeout = 1e-4 }, { connect_timeout = 1e-4 }, { deadline = 1e-4 },
+                         { timeout = 1e-4, deadline = 1 } } do
+      local opts = { env = false, key_id = 1, key = "k", project = 1, base_url = f.url, allow_http = true,
+        rate = false, retries = 0 }
+      for k, v in pairs(s) do opts[k] = v end
+      local ok, err = pcall(di.new, opts)
+      assert.is_false(ok)
+      local name = s.timeout and "timeout" or next(s)
+      assert.truthy(tostring(err):find("setting '" .. name .. "' must be a number of seconds from 0.001 (1 ms)",
+        1, true), tostring(err))
+    end
+    local c = di.new { env = false, key_id = 1, key = "k", project = 1, base_url = f.url, allow_http = true,
+      rate = false, retries = 0, timeout = 0.5 }
+    for _, o in ipairs { { timeout = 1e-4 }, { deadline = 5e-4 } } do
+      local ok, err = pcall(c.call, c, "projects", "List", {}, o)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("from 0.001 (1 ms)", 1, true), tostring(err))
+    end
+    -- the smallest taken ends on time
+    local t0 = require("dialoginsight.core").now()
+    local r, err = c:call("projects", "List", {}, { timeout = 0.001, deadline = 0.001 })
+    assert.is_nil(r)
+    assert.equal("timeout", err.kind)
+    assert.is_true(require("dialoginsight.core").now() - t0 < 1)
+  end)
+end)

@@ -163,6 +163,39 @@ describe("corrections without editing the library", function()
     os.remove(path)
   end)
 
+  -- rev2: io.open on a FIFO blocked di.new() forever, and /dev/zero was
+  -- read until memory ran out.  Each case in a child bounded by timeout(1).
+  it("reads only a regular file of 1 MiB at most, with a clear message otherwise", function()
+    local sbx = require "support.sandbox"
+    local LUA = require("support.runtime").lua
+    local dir = (sbx.sh("mktemp -d"):gsub("%s+$", ""))
+    local _, made = sbx.sh("mkfifo " .. dir .. "/fifo && head -c 2000000 /dev/zero | tr '\\0' ' ' > " .. dir .. "/big")
+    assert.is_true(made)
+    local cases = {
+      { dir .. "/fifo", "a FIFO, not a regular file" },
+      { "/dev/zero", "a device, not a regular file" },
+      { dir .. "/big", "larger than 1048576 bytes" },
+      { dir, "Is a directory" },
+      { dir .. "/none", "No such file or directory" },
+    }
+    for _, c in ipairs(cases) do
+      local script = dir .. "/t.lua"
+      local f = assert(io.open(script, "w"))
+      f:write(string.format([[
+local ok, err = pcall(require("dialoginsight").new, { env = false, key_id = 1, key = "k", project = 1,
+  base_url = "https://fake.invalid/", methods_file = %q })
+print(ok, err)
+]], c[1]))
+      f:close()
+      local out, ok = sbx.sh("timeout 5 " .. LUA .. " " .. script .. " 2>&1")
+      assert.is_true(ok, c[1] .. ": di.new did not return within 5 s: " .. out)
+      assert.truthy(out:find("false\tdialoginsight: setting 'methods_file' names a file that cannot be read ("
+        .. c[2], 1, true), c[1] .. ": " .. out)
+      assert.falsy(out:find(dir, 1, true), "the path is a setting's value: " .. out)
+    end
+    sbx.sh("rm -rf " .. dir)
+  end)
+
   it("makes an overridden paging contract and idempotency count", function()
     local c, t = client(function(_, req)
       assert.is_nil(req.MaxRows)

@@ -221,6 +221,44 @@ describe("limiter: nothing freezes", function()
   before_each(function() sbx.reset() end)
   after_each(function() sbx.clear_faults() end)
 
+  -- rev2: rate = 1e-9 (DI_RATE=1e-9) wrote the shared state two days ahead:
+  -- every default sharer of the file waited 172,799 s; rate = 0.001, 1,999 s
+  it("refuses a rate under 0.01 calls/s, naming the setting", function()
+    for _, s in ipairs { { rate = 1e-9 }, { rate = 0.001 }, { rate = 0.0099 }, { fallback_rate = 1e-9 },
+                         { burst = 1e7 }, { rate = 2e6 } } do
+      local ok, err = pcall(di.new, sbx.settings(s))
+      assert.is_false(ok, next(s))
+      assert.truthy(tostring(err):find("setting '" .. next(s) .. "' must be", 1, true), tostring(err))
+    end
+    local ok, err = pcall(function()
+      return di.new(sbx.settings(di.config.from_env(function(n) return n == "DI_RATE" and "1e-9" or nil end)))
+    end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("from 0.01 (one call per 100 s)", 1, true), tostring(err))
+    assert(di.new(sbx.settings { rate = 0.01, burst = 1e6 }))
+  end)
+
+  it("holds other sharers max_retry_after + a slot + a burst window at most, whatever one sharer's rate", function()
+    local bounds = core.limiter_bounds
+    assert.equal(100, bounds.max_slot)
+    assert.equal(60, bounds.max_window)
+    local dir = tmpdir()
+    -- the slowest and burstiest a client takes, and a rate only the C core sees
+    local slow = di.new(sbx.settings { limiter_dir = dir, rate = 0.01, burst = 1e6 })
+    local tiny = assert(core.limiter { path = require("dialoginsight.limiter.shm").path(dir,
+      sbx.settings().base_url, sbx.settings().key_id), rate = 1e-9, burst = 10 })
+    local web = di.new(sbx.settings { limiter_dir = dir })
+    for _ = 1, 200 do slow.limiter:acquire(); tiny:acquire() end
+    local held = web.limiter:delay()
+    print(string.format("\n  a default sharer after 400 tries of rate 0.01/burst 1e6 and 1e-9: held %.1f s", held))
+    assert.is_true(held <= 30 + 100 + 60 + 1, "the default sharer is held " .. held .. " s")
+    -- and a penalty on top still ends within max_retry_after + a slot + a window
+    slow.limiter:penalize(30)
+    held = web.limiter:delay()
+    assert.is_true(held <= 30 + 100 + 60 + 1, "held " .. held .. " s")
+    tiny:close()
+  end)
+
   it("caps a pause at max_penalty (30 s by default), whatever is asked", function()
     local path = tmpdir() .. "/l"
     local a = assert(core.limiter { path = path, rate = 100, burst = 10 })
@@ -243,7 +281,9 @@ describe("limiter: nothing freezes", function()
     local c = di.new(sbx.settings { limiter_dir = dir, rate = 50, burst = 5 })
     local _, err = c:call("projects", "List", {}, { retries = 0 })
     assert.equal("rate_limited", err.kind)
-    assert.equal(86400, err.retry_after)
+    -- (what the library honours; the server's text is kept apart)
+    assert.equal(30, err.retry_after)
+    assert.equal("86400", err.retry_after_raw)
     local held = c.limiter:delay()
     assert.is_true(held > 29 and held <= 30, "the key is held " .. held .. " s (30 s at most)")
 
@@ -410,6 +450,41 @@ describe("limiter: one limit per API host, however its URL spells it", function(
     assert.not_equal(host.of("https://localhost/"), host.of("https://localhost:8443/"))
     assert.not_equal(host.of("https://localhost:80/"), host.of("http://localhost:80/"))
     assert.not_equal(host.of("https://a.example/"), host.of("https://b.example/"))
+  end)
+
+  -- rev2: curl (and glibc's resolver) read these IPv4 forms as 127.0.0.1,
+  -- and each had a limiter file of its own; [0:0:0:0:0:0:0:1] and [::1] too
+  it("gives the numeric spellings of one address one identity, as inet_aton and inet_ntop read them", function()
+    for _, same in ipairs {
+      { "https://127.0.0.1:8443/", "https://127.1:8443/", "https://2130706433:8443/", "https://0x7f.0.0.1:8443/",
+        "https://0177.0.0.1:8443/", "https://0x7F000001:8443/", "https://127.0.1:8443/", "https://127.0.0.1.:8443/" },
+      { "https://[::1]/", "https://[0:0:0:0:0:0:0:1]/", "https://[0000::0001]:443/" },
+      { "https://[2001:db8::1:0:0:1]/", "https://[2001:DB8:0:0:1:0:0:1]/" },
+      { "https://[::ffff:127.0.0.1]/", "https://[::FFFF:7f00:1]/", "https://[0:0:0:0:0:ffff:7f00:0001]/" },
+    } do
+      for _, u in ipairs(same) do assert.equal(host.of(same[1]), host.of(u), u) end
+    end
+    assert.equal("127.0.0.1:8443", host.of("https://0x7f.0.0.1:8443/"))
+    assert.equal("[::1]", host.of("https://[0:0:0:0:0:0:0:1]/"))
+    -- not addresses: names, and forms curl does not read as one
+    for _, u in ipairs { "https://256.1.1.1/", "https://1.2.3.4.5/", "https://08.1.1.1/", "https://0x/",
+                         "https://4294967296/", "https://1.example/", "https://[1::2::3]/" } do
+      assert.equal(u:match("//([^/]+)"):lower(), host.of(u), u)
+    end
+  end)
+
+  it("holds the numeric spellings of the sandbox's address to one limiter file", function()
+    local dir = tmpdir()
+    local base = sbx.env("DI_BASE_URL")
+    assert.truthy(base:find("//127.0.0.1:", 1, true), base)
+    for _, h in ipairs { "127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.1" } do
+      local c = di.new(sbx.settings { base_url = (base:gsub("//127%.0%.0%.1:", "//" .. h .. ":")),
+        limiter_dir = dir })
+      assert(c:call("projects", "List", {})) -- curl reaches the sandbox by each
+    end
+    local files = sbx.sh("ls " .. dir)
+    local _, n = files:gsub("%.gcra", "")
+    assert.equal(1, n, files)
   end)
 
   it("holds localhost, LOCALHOST., :443 and no port to one limit", function()

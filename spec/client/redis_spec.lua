@@ -170,3 +170,143 @@ describe("limit shared through Redis, one per API host", function()
     assert.equal(0, open("https://spell.example:8443/x/"):acquire(), "another port is another limit")
   end)
 end)
+
+-- rev2: the script reset any state further ahead than the CALLING process's
+-- own bound (its max_retry_after): a batch job (max_retry_after 120) told
+-- to wait 100 s had its penalty erased by the next web process (the default
+-- 30 s), and calls went out during the service's penalty.  The local backend
+-- keeps the largest lead any sharer declared; so does Redis now (the lead
+-- is stored beside the state), up to what any settings can declare.
+describe("limit shared through Redis, sharers of different max_retry_after", function()
+  local url
+  local rmod = require "dialoginsight.limiter.redis"
+  local budget
+  setup(function()
+    url = redis("start"):match("DI_REDIS_URL=(%S+)")
+    -- (a budget no busy machine misses: this is about the state, not timing)
+    budget, rmod.TIMEOUT = rmod.TIMEOUT, 2
+  end)
+  teardown(function() rmod.TIMEOUT = budget; pcall(redis, "stop") end)
+
+  local function base(n) return "https://lead" .. n .. ".example/x/" end
+
+  it("keeps a penalty that a sharer with a larger max_retry_after set", function()
+    local batch = di.new(sbx.settings { base_url = base(1), limiter_url = url, limiter_dir = tmpdir(),
+      retries = { max_retry_after = 120 } })
+    local web = di.new(sbx.settings { base_url = base(1), limiter_url = url, limiter_dir = tmpdir() })
+    batch.limiter:penalize(100)
+    assert.is_true(batch.limiter:delay() > 90)
+    -- the web sharer is told its own bound at most (30 s + 1 s + a slot) and
+    -- asks again after it: held, never let through
+    local w = web.limiter:acquire()
+    assert.is_true(w > 25 and w <= 31.2, "the web sharer was told " .. w .. " s")
+    assert.is_true(batch.limiter:acquire() > 90, "the penalty was erased for everyone")
+    assert.is_true(web.limiter:delay() > 25)
+  end)
+
+  it("(the local backend holds the same case)", function()
+    local dir = tmpdir()
+    local batch = di.new(sbx.settings { base_url = base(2), limiter_dir = dir, retries = { max_retry_after = 120 } })
+    local web = di.new(sbx.settings { base_url = base(2), limiter_dir = dir })
+    batch.limiter:penalize(100)
+    assert.is_true(web.limiter:acquire() > 60)
+    assert.is_true(batch.limiter:acquire() > 90)
+  end)
+
+  it("still resets a state further ahead than any sharer can declare, with a warning", function()
+    local c = assert(core.redis_connect { host = "127.0.0.1", port = tonumber(url:match(":(%d+)$")), timeout = 2 })
+    local t = assert(c:command(2, "TIME"))
+    local now = tonumber(t[1]) * 1e6 + tonumber(t[2])
+    local key = rmod.key(base(3), sbx.settings().key_id)
+    local lead = core.limiter_bounds.max_lead
+    -- a state two hours ahead, and a lead claimed far beyond what settings allow
+    assert.equal("OK", c:command(2, "SET", key, string.format("%.0f", now + 7200e6), "PX", "600000"))
+    assert.equal("OK", c:command(2, "SET", key .. ":lead", string.format("%.0f", 1e12), "PX", "600000"))
+    local shm = require "dialoginsight.limiter.shm"
+    local said, orig = {}, shm.warn
+    shm.warn = function(m) said[#said + 1] = m end
+    local web = di.new(sbx.settings { base_url = base(3), limiter_url = url, limiter_dir = tmpdir() })
+    local w = web.limiter:acquire()
+    shm.warn = orig
+    assert.equal(0, w)
+    assert.truthy(table.concat(said, "\n"):find("started afresh", 1, true), table.concat(said, "\n"))
+    -- one within the largest lead (an hour's penalty of a sharer allowed
+    -- one) is honoured, and the lead is kept beside it
+    assert.equal("OK", c:command(2, "SET", key, string.format("%.0f", now + (lead - 200) * 1e6), "PX", "600000"))
+    assert.equal("OK", c:command(2, "SET", key .. ":lead", string.format("%.0f", lead * 1e6), "PX", "600000"))
+    assert.is_true(web.limiter:acquire() > 25)
+    c:close()
+  end)
+end)
+
+-- rev2: hiredis's connect does not bound the name lookup: with
+-- limiter_url=redis://redis.slowdns.example:6379, deadline 1 and a silent
+-- name server, each call took 20 s (and again after every 5 s retry), in
+-- plain Lua and in bin/dialoginsight.  Run as the reviewer did, in private
+-- namespaces (unshare: mount and network; needs root, as make test runs):
+-- /etc/resolv.conf bind-mounted onto a name server that never answers on the
+-- namespace's own loopback, so nothing outside them changes.
+describe("a Redis host whose name does not resolve", function()
+  it("costs a call the connect's budget, not the resolver's timeouts (plain Lua and the host)", function()
+    local dir = tmpdir()
+    local f = assert(io.open(dir .. "/t.lua", "w"))
+    f:write([[
+local core = require "dialoginsight.core"
+local t0 = core.now()
+local c, why = core.redis_connect { host = "redis.slowdns.example", port = 6379, timeout = 0.05 }
+print(string.format("connect\t%s\t%.3f\t%s", tostring(c), core.now() - t0, why))
+local di = require "dialoginsight"
+local client = di.new { env = false, key_id = 1, key = "k", project = 1, base_url = "https://127.0.0.1:1/x/",
+  limiter_url = "redis://redis.slowdns.example:6379", limiter_dir = arg[1], deadline = 1, retries = 0 }
+for i = 1, 2 do
+  t0 = core.now()
+  local _, e = client:call("projects", "List", {})
+  print(string.format("call\t%d\t%s\t%.3f", i, e and e.kind, core.now() - t0))
+end
+]])
+    f:close()
+    f = assert(io.open(dir .. "/conf", "w"))
+    f:write("key_id = 1\nproject = 1\nbase_url = https://127.0.0.1:1/x/\nlimiter_url = redis://redis.slowdns.example:6379\n"
+      .. "limiter_dir = " .. dir .. "\ndeadline = 1\n")
+    f:close()
+    f = assert(io.open(dir .. "/ns.sh", "w"))
+    f:write(string.format([[
+set -e
+ip link set lo up
+lua5.4 -e 'local s = require("socket").udp(); assert(s:setsockname("127.0.0.1", 53)); require("socket").sleep(60)' &
+DNS=$!
+trap 'kill $DNS' EXIT
+echo "nameserver 127.0.0.1" > %s/resolv.conf
+mount --bind %s/resolv.conf /etc/resolv.conf
+sleep 0.3
+# (the name server is silent: getent waits for the resolver's own timeouts)
+timeout 1 getent hosts redis.slowdns.example && echo "RESOLVED" || true
+%s %s/t.lua %s
+s=$(date +%%s.%%N)
+DI_KEY=k timeout 60 %s/bin/dialoginsight --config %s/conf call projects List >/dev/null 2>%s/host.err || true
+echo "host $(echo "$(date +%%s.%%N) - $s" | bc)"
+]], dir, dir, LUA, dir, dir, ROOT, dir, dir))
+    f:close()
+    local before = sh("md5sum /etc/resolv.conf")
+    local out, ok = sh("timeout 120 unshare -mn sh " .. dir .. "/ns.sh 2>&1")
+    print("\n" .. out)
+    assert.is_true(ok, out)
+    assert.equal(before, sh("md5sum /etc/resolv.conf"), "the machine's resolv.conf changed")
+    assert.falsy(out:find("RESOLVED", 1, true), "the name resolved: the set-up is wrong")
+    local took, why = out:match("connect\tnil\t([%d.]+)\t([^\n]*)")
+    assert.truthy(took, out)
+    assert.is_true(tonumber(took) < 0.3, "redis_connect took " .. took .. " s")
+    assert.truthy(why:find("did not resolve in time", 1, true), why)
+    for i = 1, 2 do
+      local kind, secs = out:match("call\t" .. i .. "\t(%S+)\t([%d.]+)")
+      assert.truthy(secs, out)
+      assert.is_true(tonumber(secs) < 1.5, "call " .. i .. " took " .. secs .. " s (deadline 1)")
+      assert.equal("network", kind) -- (the API's port is closed: refused at once)
+    end
+    local host = tonumber(out:match("host ([%d.]+)"))
+    assert.is_true(host and host < 3, "bin/dialoginsight took " .. tostring(host) .. " s: "
+      .. tostring(io.open(dir .. "/host.err"):read("*a")))
+    assert.truthy(io.open(dir .. "/host.err"):read("*a"):find("did not resolve in time", 1, true))
+    sh("rm -rf " .. dir)
+  end)
+end)

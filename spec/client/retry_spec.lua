@@ -276,3 +276,66 @@ describe("retries against the sandbox", function()
     assert.is_true(seen[1].delay > 0)
   end)
 end)
+
+-- rev2: a limit reply's Retry-After is a dependency's answer.  err.retry_after
+-- was the server's number as sent (inf, 1e+300, a day; under LuaJIT NaN),
+-- which the OpenResty example wrote into its Retry-After header and its JSON
+-- body (di.encode raised on NaN: a 503 with an empty body).  Now it is the
+-- wait the library itself honours, the header's text kept apart.
+describe("err.retry_after of a limit reply", function()
+  local reply = require "dialoginsight.call.reply"
+
+  it("reads delay-seconds and HTTP dates alike for both transports, bounded (call/reply.lua)", function()
+    local now = 1700000000
+    local cases = {
+      { "120", 120 }, { " 7 ", 7 }, { "1.5", 1.5 }, { "0", 0 }, { "86400", 86400 },
+      { "99999999999999999999999", 86400 }, { string.rep("9", 400), 86400 },
+      { "nan", nil }, { "NaN", nil }, { "inf", nil }, { "-inf", nil }, { "1e300", nil }, { "-5", nil },
+      { "0x10", nil }, { "", nil }, { "soon", nil }, { "5 s", nil },
+      -- 2023-11-14 22:13:20 GMT is now
+      { "Tue, 14 Nov 2023 22:13:50 GMT", 30 }, { "Tue, 14 Nov 2023 22:00:00 GMT", 0 },
+      { "Wed, 15 Nov 2023 22:13:20 GMT", 86400 }, { "Fri, 31 Dec 9999 23:59:59 GMT", 86400 },
+      { "Tue, 14 Xyz 2023 22:13:50 GMT", nil }, { "Tue, 14 Nov 2023 22:13:50 PST", nil },
+      { 12, 12 }, { -3, 0 }, { math.huge, 86400 }, { 0 / 0, nil }, { true, nil },
+    }
+    for _, c in ipairs(cases) do
+      local got = reply.retry_after(c[1], now)
+      assert.equal(c[2], got, "Retry-After: " .. tostring(c[1]))
+    end
+    assert.equal(os.time() + 0 == os.time() and 0, reply.retry_after(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() - 5)))
+  end)
+
+  describe("against the sandbox (a limit whose Retry-After is sent as written)", function()
+    before_each(function() sbx.reset() end)
+    after_each(function() sbx.clear_faults() end)
+
+    for _, v in ipairs { "inf", "1e300", "86400", "nan", "-5", "Fri, 31 Dec 9999 23:59:59 GMT" } do
+      it("is the wait the library honours, finite and <= max_retry_after (Retry-After: " .. v .. ")", function()
+        sbx.faults { { type = "limit", retry_after_text = v, next = 10, method = "projects.list" } }
+        local c = di.new(sbx.settings { deadline = 2, rate = false })
+        local t0 = core.now()
+        local r, err = c:call("projects", "List", {})
+        assert.is_nil(r)
+        assert.equal("rate_limited", err.kind)
+        assert.is_true(core.now() - t0 < 2, "the call went past its deadline")
+        local ra = err.retry_after
+        assert.is_number(ra)
+        assert.is_true(ra == ra and ra >= 0 and ra <= 30, "err.retry_after = " .. tostring(ra))
+        assert.equal(v, err.retry_after_raw)
+        -- what the OpenResty example does with it
+        assert.is_string(di.encode { retry_after = ra })
+        assert.truthy(string.format("%d", math.ceil(ra)):match("^%d+$"))
+        if v == "86400" or v:find("9999") then assert.equal(30, ra) end
+      end)
+    end
+
+    it("is clamped to the call's own max_retry_after, and the pause too", function()
+      sbx.faults { { type = "limit", retry_after = 50, next = 1, method = "projects.list" } }
+      local c = di.new(sbx.settings { deadline = 1, rate = false, retries = { max_retry_after = 5 } })
+      local _, err = c:call("projects", "List", {})
+      assert.equal("rate_limited", err.kind)
+      assert.equal(5, err.retry_after)
+      assert.equal("50", err.retry_after_raw)
+    end)
+  end)
+end)

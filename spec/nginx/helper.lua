@@ -56,7 +56,7 @@ function H.tls_dir()
 end
 
 --- Starts the example with `examples/openresty/run` in build/nginx-spec/<name>.
--- opts: workers, rate, burst, campaigns, deadline, extra (text of conf.d/test.conf,
+-- opts: workers, rate, burst, campaigns, deadline, base_url, extra (text of conf.d/test.conf,
 -- where @PREFIX@ and @ROOT@ are replaced).  Returns an instance table:
 -- url, dir, errlog, stop().
 function H.start_example(name, opts)
@@ -79,6 +79,7 @@ function H.start_example(name, opts)
     DI_OPENRESTY_LOG_LEVEL = opts.log_level,
     DI_OPENRESTY_DEADLINE = opts.deadline and tostring(opts.deadline),
     DI_LIMITER_URL = opts.limiter_url,
+    DI_BASE_URL = opts.base_url,
   }
   local parts = {}
   for k, v in pairs(env) do parts[#parts + 1] = string.format("%s=%q", k, v) end

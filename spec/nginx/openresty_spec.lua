@@ -432,3 +432,85 @@ http {
     assert.truthy(r.message:find("log phase", 1, true), r.message)
   end)
 end)
+
+-- rev2: a lying server's or proxy's Retry-After (nan, inf under LuaJIT's
+-- tonumber) gave "Retry-After: nan" and an empty body (di.encode raised).
+-- An instance of its own: the limit replies lower its adaptive rate.
+describe("the example against a limit whose Retry-After is no number", function()
+  local inst
+  local stamp = tostring(os.time())
+  setup(function() sbx.reset(); inst = H.start_example("retry-after", { workers = 1 }) end)
+  teardown(function() sbx.clear_faults(); if inst then inst.stop() end end)
+
+  for _, v in ipairs { "nan", "inf", "1e300" } do
+    it("answers it with 503, a whole Retry-After and a JSON body (Retry-After: " .. v .. ")", function()
+      sbx.faults { { type = "limit", retry_after_text = v, next = 10, method = "contacts.merge" } }
+      local status, body, headers = H.http(inst.url .. "subscribe", {
+        body = "email=ngx-ra-" .. v .. "-" .. stamp .. "%40example.com", max_time = 12 })
+      sbx.clear_faults()
+      assert.equal(503, status, body)
+      local ra = headers:match("\n[Rr]etry%-[Aa]fter: *([^\r\n]*)")
+      assert.truthy(ra and ra:match("^%d+$"), "Retry-After: " .. tostring(ra))
+      assert.is_true(tonumber(ra) >= 1 and tonumber(ra) <= 30, ra)
+      local r = cjson.decode(body)
+      assert.equal("rate_limited", r.cause.kind)
+      assert.is_number(r.cause.retry_after)
+      assert.is_true(r.cause.retry_after <= 30)
+    end)
+  end
+end)
+
+-- rev2: with a host name (the real service's case) and a name server that
+-- never answers, nginx's resolver waits resolver_timeout (30 s by default),
+-- whatever a socket's timeout: /subscribe answered 504 after 30 s, not by
+-- its 5 s deadline, and a Redis host held a call as long.  The example now
+-- sets resolver_timeout 2s, and the library races the connect of a host
+-- name against what is left of the attempt (transport/ngx.lua, connect):
+-- the handler's server below keeps nginx's 60 s to show the library's bound.
+describe("the example with host names and a silent name server", function()
+  local socket = require "socket"
+  local udp, inst, t
+
+  setup(function()
+    udp = assert(socket.udp())
+    assert(udp:setsockname("127.0.0.1", 0))
+    local _, port = udp:getsockname()
+    local extra
+    extra, t = H.handler_server()
+    extra = "resolver 127.0.0.1:" .. port .. " ipv6=off;\n"
+      .. extra:gsub("server {", "server {\n  resolver_timeout 60s;", 1)
+    local base = sbx.env("DI_BASE_URL"):gsub("//127%.0%.0%.1:", "//api.slowdns.example:")
+    inst = H.start_example("slowdns", { workers = 1, base_url = base, extra = extra })
+  end)
+  teardown(function()
+    if inst then inst.stop() end
+    if udp then udp:close() end
+  end)
+
+  it("answers /subscribe by its deadline (504 in about 5 s, not after resolver_timeout)", function()
+    local status, body, _, secs = H.http(inst.url .. "subscribe", {
+      body = "email=ngx-dns%40example.com", max_time = 40 })
+    print(string.format("\n  /subscribe, the API's name unresolvable: %s in %.2f s", tostring(status), secs or -1))
+    assert.equal(504, status, body)
+    assert.is_true(secs < 6.5, string.format("took %.2f s", secs))
+  end)
+
+  it("ends a call at its deadline while nginx's resolver would wait 60 s (the library's own bound)", function()
+    local status, r = H.get_json(t .. "call?deadline=1")
+    assert.equal(200, status)
+    assert.is_false(r.ok)
+    assert.is_true(r.elapsed < 1.5, string.format("the call took %.2f s", r.elapsed))
+  end)
+
+  it("bounds the connect to a Redis host whose name does not resolve by the decision's budget", function()
+    local status, r = H.get_json(t .. "redis_lie?n=3&url=redis://redis.slowdns.example:6379", { max_time = 90 })
+    assert.equal(200, status)
+    assert.equal(0, #r.raised)
+    for i, took in ipairs(r.times) do
+      assert.is_true(took < require("dialoginsight.limiter.redis").TIMEOUT + 0.1,
+        string.format("decision %d took %.3f s", i, took))
+    end
+    assert.is_true(r.call.elapsed < 1.5, string.format("the call took %.2f s", r.call.elapsed))
+    assert.truthy(H.read(inst.errlog):find("cannot connect to Redis: timeout", 1, true))
+  end)
+end)

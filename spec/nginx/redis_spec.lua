@@ -132,3 +132,46 @@ describe("nginx against a lying Redis #property", function()
     assert.is_nil(H.read(inst.errlog):find("[error]", 1, true), "errors in nginx's log")
   end)
 end)
+
+-- rev2: the cosocket connector's pool was named by host, port and db only:
+-- a client with a wrong password, or none, reused connections another
+-- client had authenticated, and shared a limit it could not reach.  The
+-- credentials (a keyed hash of them) are part of the pool's name now.
+describe("nginx sharing Redis connections only with the same credentials", function()
+  local inst, t, port
+
+  local function pw_redis(cmd)
+    local out, ok = H.sh("REDIS_PASSWORD=s3cret-pw DI_REDIS_DIR=" .. H.root .. "/build/redis-nginx-pw "
+      .. H.root .. "/scripts/redis " .. cmd)
+    assert(ok, "scripts/redis " .. cmd .. ": " .. out)
+    return out
+  end
+
+  setup(function()
+    port = pw_redis("start"):match("DI_REDIS_URL=%S+:(%d+)")
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("redis-pw", { workers = 1, extra = extra })
+  end)
+  teardown(function()
+    if inst then inst.stop() end
+    pcall(pw_redis, "stop")
+  end)
+
+  it("never lends a connection AUTH opened to a client with another password or none", function()
+    local function decide(url)
+      local before = #H.read(inst.errlog)
+      local status, r = H.get_json(t .. "redis_lie?n=2&url=" .. url)
+      assert.equal(200, status)
+      assert.equal(0, #r.raised)
+      return H.read(inst.errlog):sub(before + 1)
+    end
+    local log = decide("redis://:s3cret-pw@127.0.0.1:" .. port)
+    assert.is_nil(log:find("Redis", 1, true), log)
+    for _, url in ipairs { "redis://:wrong-pw@127.0.0.1:" .. port, "redis://127.0.0.1:" .. port } do
+      log = decide(url)
+      assert.truthy(log:find("Redis refused the limiter", 1, true), url .. ": " .. log)
+    end
+    assert.is_nil(H.read(inst.errlog):find("s3cret-pw", 1, true), "the password reached the log")
+  end)
+end)

@@ -268,6 +268,12 @@ function M.http_lie(rng, cap, from)
       return { bytes = http("429 Too Many Requests", { "Retry-After: 99999999999", "Content-Length: 2" }, "{}") },
         "a 429 asking for 3,000 years"
     end,
+    function()
+      local v = rng:pick { "nan", "NaN", "inf", "-inf", "1e300", "-5", "0x10", "", "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", string.rep("9", 300) }
+      return { bytes = http("429 Too Many Requests", { "Retry-After: " .. v, "Content-Length: 2" }, "{}") },
+        "a 429 with Retry-After: " .. v
+    end,
   }
   local p, what = rng:pick(choices)()
   p.on, p.from = "POST", from or rng:int(1, 2)

@@ -163,22 +163,27 @@ end
 local SHA = "5d2f3c1a9b8e7d6c5b4a39281706f5e4d3c2b1a0"
 local tats = {}
 
--- limiter/redis.lua's script, on this clock.
+-- limiter/redis.lua's script, on this clock (KEYS: the state and its lead).
 local function gcra(args)
-  local key, op = args[4], args[5]
-  local interval, tolerance = tonumber(args[6]), tonumber(args[7])
-  local penalty, ahead = tonumber(args[8]), tonumber(args[9])
+  local key, lkey, op = args[4], args[5], args[6]
+  local interval, tolerance = tonumber(args[7]), tonumber(args[8])
+  local penalty, own, cap = tonumber(args[9]), tonumber(args[10]), tonumber(args[11])
   local now = math.floor(clock() * 1e6)
+  local lead = math.max(own, math.min(tats[lkey] or 0, cap))
   local tat, reset = tats[key] or 0, 0
-  if tat > now + ahead then tat, reset = 0, 1 end
+  if tat > now + lead then tat, reset = 0, 1 end
   local start = math.max(tat, now)
-  if op == "delay" then return "*2\r\n" .. int(math.max(0, start - now - tolerance)) .. int(reset) end
+  local most = own - tolerance
+  if op == "delay" then
+    return "*2\r\n" .. int(math.min(most, math.max(0, start - now - tolerance))) .. int(reset)
+  end
   if op == "acquire" then
-    if start - now > tolerance then return "*2\r\n" .. int(start - now - tolerance) .. int(reset) end
+    if start - now > tolerance then return "*2\r\n" .. int(math.min(most, start - now - tolerance)) .. int(reset) end
     tats[key] = start + interval
   else
     tats[key] = math.max(tat, now + penalty + tolerance)
   end
+  tats[lkey] = lead
   return "*2\r\n" .. int(0) .. int(reset)
 end
 

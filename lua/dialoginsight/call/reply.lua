@@ -5,6 +5,50 @@ local errors = require "dialoginsight.errors"
 
 local M = {}
 
+--- The longest Retry-After read, in seconds (call/retry.lua's MAX_SECONDS):
+-- what is beyond is a day; the retry policy clamps it further.
+M.MAX_RETRY_AFTER = 86400
+
+local MONTHS = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
+                 sep = 9, oct = 10, nov = 11, dec = 12 }
+
+-- Seconds since the epoch of a UTC date (os.time reads local time).
+local function utc(y, mo, d, h, mi, s)
+  y = mo <= 2 and y - 1 or y
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + mi * 60 + s
+end
+
+--- The seconds a Retry-After asks for, read alike for both transports (the
+-- header's text as sent; a number is taken as seconds): delay-seconds, or
+-- an HTTP-date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT") less now
+-- (seconds since the epoch; default os.time()).  A finite number from 0 to
+-- MAX_RETRY_AFTER, or nil for anything else ("nan", "inf", "1e300", a
+-- negative number, garbage): a dependency's answer is bounded before use.
+function M.retry_after(v, now)
+  local n
+  if type(v) == "number" then
+    n = v
+  elseif type(v) == "string" then
+    local digits = v:match("^%s*(%d+%.?%d*)%s*$")
+    if digits then
+      n = tonumber(digits)
+    else
+      local d, mon, y, h, mi, s = v:match(
+        "^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+      local mo = mon and MONTHS[mon:lower()]
+      if not mo then return nil end
+      n = utc(tonumber(y), mo, tonumber(d), tonumber(h), tonumber(mi), tonumber(s))
+        - (now or os.time())
+    end
+  end
+  if type(n) ~= "number" or n ~= n then return nil end
+  return math.max(0, math.min(n, M.MAX_RETRY_AFTER))
+end
+
 local AUTH_CODES = { InvalidAuthKey = true, AccessDenied = true }
 
 --- What an exhausted call limit says when the service reports it as an
@@ -106,10 +150,14 @@ function M.interpret(entry, status, body, retry_after, redact, limits, decode)
   -- tostring() cannot print (found by fuzz/fuzz_decode), nor echo the key.
   local rid = member(resp, "idRequest")
   if type(rid) ~= "string" and type(rid) ~= "number" then rid = nil end
+  -- the header as sent is kept apart, cut short and redacted (it is a
+  -- server's text); retry_after is what it asks for, bounded
+  local raw = type(retry_after) == "string" and redact(retry_after:sub(1, 64)) or nil
   return nil, errors.new {
     kind = kind, status = status, code = redact(code),
     message = redact(message), request_id = redact(rid),
-    service = entry.service, method = entry.method, retry_after = retry_after,
+    service = entry.service, method = entry.method,
+    retry_after = M.retry_after(retry_after), retry_after_raw = raw,
   }
 end
 

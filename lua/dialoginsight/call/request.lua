@@ -100,7 +100,7 @@ function M.options(opts, level)
   if outcomes ~= nil and type(outcomes) ~= "boolean" then
     bad_option("outcomes", "must be true or false", outcomes, level + 1)
   end
-  local SECONDS = "must be a number of seconds between 0 and 86400"
+  local SECONDS = config.SECONDS
   if timeout ~= nil and not config.is_seconds(timeout) then
     bad_option("timeout", SECONDS, timeout, level + 1)
   end

@@ -163,22 +163,26 @@ function Scheduler:settle(sl, started, r, cut)
   local again = retry.classify(entry, err)
   err.attempts = attempt
   sl.last = err
-  -- a limit reply (a 429, or the service's call-limit message: call/reply.lua)
-  -- tells every process sharing the key to back off, not only us (clamped)
+  local p = req.policy or self.policy
+  -- what the caller reads is the wait this call honours, never the
+  -- server's number (kept as retry_after_raw): for a limit reply, the pause
+  -- every process sharing the key takes (a 429, or the service's call-limit
+  -- message: call/reply.lua; clamped to max_retry_after)
   if err.kind == "rate_limited" then
-    self.limiter:penalize(retry.penalty(req.policy or self.policy, err),
-      sl.ends and math.max(0, sl.ends - self.transport:now()))
+    err.retry_after = retry.penalty(p, err)
+    self.limiter:penalize(err.retry_after, sl.ends and math.max(0, sl.ends - self.transport:now()))
+  elseif err.retry_after then
+    err.retry_after = math.min(err.retry_after, p.max_retry_after)
   end
   if cut and err.kind == "timeout" then
     return nil, self:expired(sl, "passed during attempt " .. attempt)
   end
-  local p = req.policy or self.policy
   if not again or attempt > p.retries then return nil, err end
   local d = retry.delay(p, attempt, err)
   if sl.ends and self.transport:now() + d > sl.ends - MIN_ATTEMPT then
     -- a limit reply stays what it is: the caller learns when to come back
     if err.kind == "rate_limited" then
-      err.retry_after = err.retry_after or d
+      err.retry_after = math.max(err.retry_after, d)
       return nil, err
     end
     return nil, self:expired(sl, string.format("would pass during the %.3g s wait before "

@@ -25,31 +25,42 @@ M.TIMEOUT = 0.05        -- seconds to connect, and per command (its whole reply)
 M.RETRY_INTERVAL = 5    -- seconds between attempts to reach Redis again
 M.WARN_EVERY = 60       -- seconds between two warnings of one process
 
--- KEYS[1]: the limit's key.  ARGV: op ("acquire" | "penalize" | "delay":
--- the wait acquire would answer, nothing taken), interval
--- and tolerance (microseconds: 1/rate and (burst - 1)/rate), the penalty
--- (microseconds), the furthest ahead a sound state can be (microseconds:
--- Backend:configure).
+-- KEYS[1]: the limit's key; KEYS[2]: the largest lead its sharers declared
+-- (microseconds; beside the state, with its expiry).  ARGV: op ("acquire" |
+-- "penalize" | "delay": the wait acquire would answer, nothing taken),
+-- interval and tolerance (microseconds: 1/rate and (burst - 1)/rate), the
+-- penalty (microseconds), this caller's lead (the furthest ahead its own
+-- settings can put the state: Backend:configure), and the largest lead any
+-- settings can declare (core.limiter_bounds.max_lead).
+-- A state is honoured up to the largest lead declared, as the local
+-- backend does (src/di_limiter.c, lead_of): a sharer with a shorter
+-- max_retry_after never erases a longer penalty another one set; one
+-- further ahead than any lead (written by something else) is reset.
 -- Returns { wait_us, reset }: wait_us 0 when the call may go (its slot
--- taken); reset 1 when the stored state was further ahead than any clamp
--- allows (written by someone else) and was started afresh.
+-- taken), else at most this caller's own lead less its tolerance (it asks
+-- again after that); reset 1 when the stored state was reset.
 M.SCRIPT = [[
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, tolerance = tonumber(ARGV[2]), tonumber(ARGV[3])
+local own, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
+local lead = math.max(own, math.min(tonumber(redis.call('GET', KEYS[2]) or '0') or 0, cap))
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local reset = 0
-if tat > now + tonumber(ARGV[5]) then tat = 0; reset = 1 end
+if tat > now + lead then tat = 0; reset = 1 end
 local start = math.max(tat, now)
+local most = own - tolerance
 local new
-if ARGV[1] == 'delay' then return { math.max(0, start - now - tolerance), reset } end
+if ARGV[1] == 'delay' then return { math.min(most, math.max(0, start - now - tolerance)), reset } end
 if ARGV[1] == 'acquire' then
-  if start - now > tolerance then return { start - now - tolerance, reset } end
+  if start - now > tolerance then return { math.min(most, start - now - tolerance), reset } end
   new = start + interval
 else
   new = math.max(tat, now + tonumber(ARGV[4]) + tolerance)
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.floor((new - now) / 1000) + 1000)
+local ttl = math.floor((new - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', ttl)
+redis.call('SET', KEYS[2], string.format('%.0f', lead), 'PX', ttl)
 return { 0, reset }
 ]]
 
@@ -204,14 +215,25 @@ function Reader:value(depth)
   return list
 end
 
+-- A key of this process for the pool names of connect_ngx.
+local POOL_SALT = tostring({}) .. tostring(os.time()) .. tostring(math.random())
+
 --- Through nginx's cosockets: a pooled connection per command, since a
 -- cosocket belongs to one request.
 function M.connect_ngx(url, timeout)
   local phases = require("dialoginsight.transport.ngx").PHASES
   if not phases[ngx.get_phase()] then return false end
+  local ngx_transport = require "dialoginsight.transport.ngx"
   local clock = require("dialoginsight.core").now
+  -- connections are authenticated (AUTH) when made, so the credentials are
+  -- part of the pool's name: a client with another password, or none, never
+  -- reuses a connection that this one authenticated.  A keyed hash, never
+  -- the password itself (pool names may reach a debug log).
   local pool = "dialoginsight:redis:" .. (url.path or (url.host .. ":" .. url.port)) .. ":" .. url.db
-  local connect_ms = math.max(1, math.floor(timeout * 1000 + 0.5))
+  if url.password or url.user then
+    pool = pool .. ":" .. ngx.encode_base64(ngx.hmac_sha1(POOL_SALT, (url.user or "") .. "\0" .. (url.password or "")))
+  end
+  local connect_s = timeout
 
   -- one command on sock, by deadline: value | nil, message, kind
   local function exchange(sock, deadline, args)
@@ -233,10 +255,11 @@ function M.connect_ngx(url, timeout)
   function conn.command(_, budget, cmd, ...)
     local deadline = clock() + budget
     local sock = ngx.socket.tcp()
-    sock:settimeout(math.max(1, math.min(connect_ms, math.floor(budget * 1000 + 0.5))))
+    local within = math.min(connect_s, budget)
+    sock:settimeout(math.max(1, math.floor(within * 1000 + 0.5)))
     local ok, err
     if url.path then ok, err = sock:connect("unix:" .. url.path, { pool = pool })
-    else ok, err = sock:connect(url.host, url.port, { pool = pool }) end
+    else ok, err = ngx_transport.connect(sock, url.host, url.port, { pool = pool }, within) end
     if not ok then return nil, "cannot connect to Redis: " .. tostring(err), "io" end
     -- AUTH and SELECT belong to the connection: only a new one needs them
     if (sock:getreusedtimes() or 0) == 0 then
@@ -280,15 +303,20 @@ function M.new(opts)
   return b
 end
 
+-- The local limiter's bounds (src/di_limiter.c), kept here too: a slot,
+-- a burst's window and a penalty are capped alike in both backends.
+local BOUNDS = require("dialoginsight.core").limiter_bounds
+
 function Backend:configure(rate, burst)
   self.rate, self.burst = rate, burst
-  self.interval = math.floor(1e6 / rate + 0.5)
-  self.tolerance = math.floor((burst - 1) * 1e6 / rate + 0.5)
-  -- The longest wait a sound state can ask for: a penalty (max_ahead), a
-  -- slot (interval) and a second of slack, as the local limiter's lead
-  -- (src/di_limiter.c, own_lead); the script resets a state further ahead,
-  -- and a reply asking for more is not believed.
-  self.bound = math.floor((self.max_ahead + 1) * 1e6) + self.interval
+  self.interval = math.min(math.floor(1e6 / rate + 0.5), BOUNDS.max_slot * 1e6)
+  self.tolerance = math.min(math.floor((burst - 1) * self.interval + 0.5), BOUNDS.max_window * 1e6)
+  -- The longest wait this process is told: a penalty (max_ahead), a slot
+  -- (interval) and a second of slack, as the local limiter's lead
+  -- (src/di_limiter.c, own_lead); the script answers no more (a longer
+  -- hold another sharer declared is asked again after it), and a reply
+  -- asking for more is not believed.
+  self.bound = math.floor((math.min(self.max_ahead, BOUNDS.max_penalty) + 1) * 1e6) + self.interval
   -- the fallback is this host's share, and follows the adaptation down
   local share = math.min(self.fallback_rate, rate)
   self.fallback:configure(share, math.max(1, math.min(burst, share)))
@@ -424,9 +452,10 @@ function Backend:run(op, penalty_us, budget)
   self.until_t = budget and self.now() + budget or nil
   local c = self:conn()
   if not c then return nil end
-  local args = { "EVALSHA", self.sha, "1", self.key, op, tostring(self.interval),
-                 tostring(self.tolerance), tostring(penalty_us or 0),
-                 string.format("%.0f", self.bound + self.tolerance) }
+  local args = { "EVALSHA", self.sha, "2", self.key, self.key .. ":lead", op,
+                 string.format("%.0f", self.interval), string.format("%.0f", self.tolerance),
+                 string.format("%.0f", penalty_us or 0), string.format("%.0f", self.bound + self.tolerance),
+                 string.format("%.0f", BOUNDS.max_lead * 1e6) }
   local r, err, kind = self:command(c, unpack(args))
   if not r and kind == "redis" and tostring(err):find("NOSCRIPT", 1, true) then
     local sha
@@ -475,6 +504,7 @@ end
 
 --- Every sharer, on every host, waits `seconds` (already clamped).
 function Backend:penalize(seconds, budget)
+  seconds = math.min(seconds, BOUNDS.max_penalty) -- (as the local backend's max_penalty)
   self:run("penalize", math.floor(seconds * 1e6 + 0.5), budget)
   self.fallback:penalize(seconds)
 end

@@ -168,6 +168,31 @@ function Transport:handshake(sock, u)
   return fail("tls", msg, false)
 end
 
+--- sock:connect(host, port, opts) within seconds, the name's lookup
+-- included: ok | nil, err ("timeout" when the time ran out).  nginx bounds
+-- a lookup by its resolver_timeout (30 s by default), not by the socket's
+-- connect timeout, so a silent name server held a call 30 s past its
+-- deadline.  The connect to a host name runs in a light thread, raced
+-- against a sleep of seconds and killed if the sleep ends first (an
+-- address, or a pooled connection, connects without yielding to the race).
+-- Used by this transport and by limiter/redis.lua's connect_ngx.
+function M.connect(sock, host, port, opts, seconds)
+  if is_ip(host) then return sock:connect(host, port, opts) end
+  local res = {}
+  local co = spawn(function() res.ok, res.err = sock:connect(host, port, opts); res.done = true end)
+  if coroutine.status(co) ~= "dead" then
+    local timer = spawn(function() ngx.sleep(math.max(0.001, seconds)) end)
+    wait(co, timer)
+    if coroutine.status(co) ~= "dead" then
+      kill(co)
+      return nil, "timeout"
+    end
+    kill(timer)
+  end
+  if not res.done then return nil, "the connect raised" end
+  return res.ok, res.err
+end
+
 -- Opens (or takes from the pool) a connection ready for a request.
 -- Returns sock, reused | nil, a failure reply.
 function Transport:connect(u, fresh, timeout)
@@ -177,7 +202,8 @@ function Transport:connect(u, fresh, timeout)
   -- a fresh connection comes from a pool that is never filled
   -- connections verified and not verified never share a pool
   local pool = u.pool .. (self.verify and ":verified" or ":unverified")
-  local ok, err = sock:connect(u.addr, u.port, { pool = fresh and (pool .. ":fresh") or pool })
+  local ok, err = M.connect(sock, u.addr, u.port, { pool = fresh and (pool .. ":fresh") or pool },
+    math.min(self.connect_timeout, timeout))
   if not ok then
     if err == "timeout" then
       return nil, fail("timeout", "connecting to " .. u.authority .. " timed out", false)
@@ -341,15 +367,6 @@ local function read_chunked(rd)
   return table.concat(parts)
 end
 
-local function retry_after_of(v)
-  if not v then return nil end
-  local n = tonumber(v)
-  if n then return math.max(0, n) end
-  local t = ngx.parse_http_time(v)
-  if t then return math.max(0, t - ngx.time()) end
-  return nil
-end
-
 local function too_large(self, u, len)
   local r = fail("too_large", "the reply from " .. u.authority .. " is larger than max_reply_bytes ("
     .. string.format("%d", self.max_reply) .. " bytes"
@@ -446,7 +463,7 @@ function Transport:exchange(u, body, timeout, fresh, started)
     sock:close()
   end
   return { status = status, body = reply, seconds = core.now() - started,
-           http_version = version, retry_after = retry_after_of(headers["retry-after"]) }
+           http_version = version, retry_after = headers["retry-after"] }
 end
 
 --- post(url, body, timeout, fresh) -> a reply table (docs/transport.md).

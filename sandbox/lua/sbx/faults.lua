@@ -25,7 +25,7 @@ local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "Unk
 -- drop) would otherwise be ignored, and the test would not test what it says.
 local MEMBERS = {
   latency = { ms = true, jitter_ms = true, total = true }, status = { status = true, retry_after = true },
-  limit = { retry_after = true },
+  limit = { retry_after = true, retry_after_text = true },
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
   outcomes = { shape = true }, refuse = { match = true, name = true },
   drip = { ms = true, bytes = true }, large = { bytes = true, length = true },
@@ -79,6 +79,16 @@ local function typed(f, s)
       return "retry_after must be a whole number of seconds from 0 to " .. MAX_RETRY_AFTER
     end
     f.retry_after = ra
+    -- the header's text as a lying server or proxy sends it ("nan", "inf",
+    -- "1e300", an HTTP date), for the clients' checks of what they read
+    local text = s.retry_after_text
+    if text ~= nil then
+      if s.retry_after ~= nil then return "retry_after or retry_after_text, not both" end
+      if type(text) ~= "string" or #text < 1 or #text > 64 or text:find("[^\32-\126]") then
+        return "retry_after_text must be 1 to 64 bytes of printable ASCII"
+      end
+      f.retry_after = text
+    end
     if s.after_processing then return "a limit refuses a call before processing it: no after_processing" end
   elseif ty == "body" then
     if type(s.body) ~= "string" or #s.body > MAX_BODY then

@@ -136,7 +136,9 @@ function M.handle()
     local headers
     local code = 502
     if err.kind == "rate_limited" then
-      code, headers = 503, { ["Retry-After"] = tostring(math.ceil(err.retry_after or 1)) }
+      -- err.retry_after is the library's own bounded wait (a finite number of
+      -- seconds); Retry-After takes a whole number
+      code, headers = 503, { ["Retry-After"] = string.format("%d", math.ceil(err.retry_after or 1)) }
     elseif err.kind == "timeout" then
       code = 504 -- including the client's deadline (app.lua), which bounds the wait
     end
