@@ -234,7 +234,9 @@ end
 -- wait).  src/di_rows.c's b:key() says the same of a CSV field.
 function M.key(v)
   if v == nil then return nil end
-  if type(v) == "number" then v = math.tointeger(v) or v end
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+    v = string.format("%d", v) -- 5, not 5.0 (Lua 5.4), as read from a CSV
+  end
   local s = tostring(v):match("^%s*(.-)%s*$")
   if s == "" then return nil end
   if s:match("^%d+$") then return (s:gsub("^0+(%d)", "%1")) end
