@@ -696,23 +696,29 @@ describe("sync loses no data", function()
   describe("a refusal of every call that names no record", function()
     after_each(function() sbx.clear_faults() end)
 
-    it("stops the run (exit 1, resumable) within a bounded number of calls, rejecting nothing", function()
-      sbx.faults { { type = "body", method = "contacts.merge",
-        body = '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}' } }
-      local path = rows_file(TMP .. "/refuse-all.csv", 300)
-      local mark = sbx.mark()
-      local r = run("sync contacts " .. q(path) .. " --concurrency 1")
-      assert.are.equal(1, r.code, r.out .. r.err)
-      assert.truthy(r.err:find("refused 10 records in a row", 1, true), r.err)
-      assert.truthy(r.err:find("--resume", 1, true), r.err)
-      assert.are.same({}, (rejected(path .. ".rejects.csv")))
-      local calls = merge_calls(mark)
-      assert.truthy(calls < 60, calls .. " calls (3 x 199 without the guard)")
-      sbx.clear_faults()
-      r = run("sync contacts " .. q(path) .. " --resume")
-      assert.are.equal(0, r.code, r.out .. r.err)
-      assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
-    end)
+    -- (the second: the key lacks a permission, an ErrorCode docs/wire.md does not know)
+    for _, body in ipairs {
+      '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}',
+      '{"Success":false,"ErrorCode":"KeyPermission","ErrorMessage":"The key lacks a permission"}',
+    } do
+      it("stops the run (exit 1, resumable) within a bounded number of calls, rejecting nothing: "
+        .. body:match('"ErrorCode":"(%w+)"'), function()
+        sbx.faults { { type = "body", method = "contacts.merge", body = body } }
+        local path = rows_file(TMP .. "/refuse-all.csv", 300)
+        local mark = sbx.mark()
+        local r = run("sync contacts " .. q(path) .. " --concurrency 1")
+        assert.are.equal(1, r.code, r.out .. r.err)
+        assert.truthy(r.err:find("refused 10 records in a row", 1, true), r.err)
+        assert.truthy(r.err:find("--resume", 1, true), r.err)
+        assert.are.same({}, (rejected(path .. ".rejects.csv")))
+        local calls = merge_calls(mark)
+        assert.truthy(calls < 60, calls .. " calls (3 x 199 without the guard)")
+        sbx.clear_faults()
+        r = run("sync contacts " .. q(path) .. " --resume")
+        assert.are.equal(0, r.code, r.out .. r.err)
+        assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
+      end)
+    end
   end)
 
   describe("a reply that says nothing of its records is not a reject", function()
