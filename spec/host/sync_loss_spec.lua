@@ -941,34 +941,40 @@ describe("sync loses no data", function()
     end)
 
     it("--resume: a row of an unconfirmed batch that a later confirmed row of its key superseded is not sent", function()
-      -- batches of one row; the journal then loses rows 1 and 6, as a
+      -- batches of one row; the journal then loses rows 1, 6 and 7, as a
       -- kill -9 with them in flight would have left it (an earlier version
       -- sent them at the same time as the others)
       local path = TMP .. "/superseded.csv"
       spit(path, "EMail,FirstName\ndup@example.com,OLD\na@example.com,A\ndup@example.com,NEW\n"
-        .. "b@example.com,B1\nc@example.com,C\nb@example.com,B2\n")
+        .. "b@example.com,B1\nc@example.com,C\nb@example.com,B2\ne@example.com,E1\n"
+        .. "e@example.com," .. string.rep("x", 101) .. "\n")
       for _, sfx in ipairs { ".di-journal", ".rejects.csv" } do os.remove(path .. sfx) end
       local r = run("sync contacts " .. q(path) .. " --batch-size 1 --concurrency 1")
-      assert.are.equal(0, r.code, r.out .. r.err)
-      cut_journal(path, function(a) return a == 1 or a == 6 end)
-      -- b@ as row 4 left it: row 6, later than it, must still be sent
-      local other = rows_file(TMP .. "/superseded-b1.csv", 1, function() return "b@example.com,B1" end)
+      assert.are.equal(2, r.code, r.out .. r.err)
+      cut_journal(path, function(a) return a == 1 or a == 6 or a == 7 end)
+      -- b@ as row 4 left it, e@ as something else: rows 6 and 7 must still
+      -- be sent (row 6 is later than row 4; row 8, later than row 7, was rejected)
+      local other = rows_file(TMP .. "/superseded-b1.csv", 2, function(i)
+        return i == 1 and "b@example.com,B1" or "e@example.com,EX"
+      end)
       assert.are.equal(0, run("sync contacts " .. q(other)).code)
       local mark = sbx.mark()
       r = run("sync contacts " .. q(path) .. " --resume --batch-size 1")
-      assert.are.equal(0, r.code, r.out .. r.err)
-      assert.truthy(r.out:find("6 rows, 5 merged (3 created, 2 updated), 0 rejected, 1 superseded "
-        .. "(a later row of the same key was confirmed first) (4 rows done by earlier runs)", 1, true), r.out)
+      assert.are.equal(2, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("8 rows, 6 merged (3 created, 3 updated), 1 rejected, 1 superseded "
+        .. "(a later row of the same key was confirmed first) (5 rows done by earlier runs)", 1, true), r.out)
       assert.truthy(r.err:find("1 row of unconfirmed batches superseded", 1, true), r.err)
       assert.are.equal("NEW", contacts()["dup@example.com"].f_FirstName)
       assert.are.equal("B2", contacts()["b@example.com"].f_FirstName)
-      assert.are.equal(1, merge_calls(mark)) -- row 6 alone
+      assert.are.equal("E1", contacts()["e@example.com"].f_FirstName)
+      assert.are.equal(2, merge_calls(mark)) -- rows 6 and 7
       local j = journal(path .. ".di-journal")
       assert.is_true(j.complete)
-      assert.is_true(covers(j, 6))
+      assert.is_true(covers(j, 8))
+      assert.are.same({ 9 }, (rejected(path .. ".rejects.csv")))
       -- a later resume counts it still
       r = run("sync contacts " .. q(path) .. " --resume")
-      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.are.equal(2, r.code, r.out .. r.err)
       assert.truthy(r.out:find(", 1 superseded", 1, true), r.out)
     end)
   end)

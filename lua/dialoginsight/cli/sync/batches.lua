@@ -194,31 +194,34 @@ function M.next(run)
     -- not goes through the plan, into the batch
     local skip = confirmed(run, run.recno + 1)
     if skip and b then break end
-    local over = not skip and sup ~= nil and sup[run.recno + 1]
     if not skip then b = b or new_batch(run) end
     local row, a, line, bad
-    if skip or over then row, a, line, bad = reader:next() else row, a, line, bad = reader:next_record(plan, b.json) end
+    if skip then row, a, line, bad = reader:next() else row, a, line, bad = reader:next_record(plan, b.json) end
     if row == nil then
       ended(run, a)
       break
     end
     run.recno = run.recno + 1
-    if over then
+    if not skip then
       b.last = run.recno
-      b.superseded = b.superseded + 1
-    elseif not skip then
-      b.last = run.recno
+      local before = #b.lines
       if row == true then
-        local n = #b.lines + 1
-        b.lines[n] = a
-        if placed(run, b, n) or n == size then break end
+        b.lines[before + 1] = a
       elseif row == false then
         M.reject(run, b, line, bad or {}, (a:gsub("^line %d+: ", "")))
       else
-        local n = #b.lines
         build(run, b, row, a)
-        if #b.lines > n and placed(run, b, #b.lines) then break end
-        if #b.lines == size then break end
+      end
+      local n = #b.lines
+      if n > before and sup and sup[run.recno] then
+        -- a valid row superseded: counted, not sent (a bad one is still a reject)
+        local gone = core.row_batch()
+        b.json:move_last(gone)
+        gone:close()
+        b.rows[n], b.lines[n] = nil, nil
+        b.superseded = b.superseded + 1
+      elseif n > before and (placed(run, b, n) or n == size) then
+        break
       end
     end
   end
@@ -234,12 +237,14 @@ end
 --- For a resumed run whose journal `old` confirmed records after some it
 -- did not (a hole: a kill -9 with calls in flight): the records of the
 -- holes that a LATER confirmed record of the same key superseded.  Sending
--- them now would put an older row over a newer one; they are read past,
--- and counted (b.superseded).  Reads the input once more, up to the last
--- confirmed record, through a reader of its own, after checking that it
--- holds what the journal's hash says.  Returns the set { [record] = true }
--- and its size, or nil (no hole), or nil, why.
-function M.superseded(run, old)
+-- them now would put an older row over a newer one; they are counted
+-- (b.superseded), not sent (a bad one is still a reject).  rejected: the
+-- lines the rejects file holds (a rejected row supersedes nothing).  Reads
+-- the input once more, up to the last confirmed record, through a reader of
+-- its own, after checking that it holds what the journal's hash says.
+-- Returns the set { [record] = true } and its size, or nil (no hole), or
+-- nil, why.
+function M.superseded(run, old, rejected)
   local ranges, last = old.ranges, 0
   local hole = false
   for _, r in ipairs(ranges) do
@@ -258,11 +263,12 @@ function M.superseded(run, old)
   local held, set, n, ri = {}, {}, 0, 1
   local cols = run.key_cols
   for recno = 1, last do
-    local row = reader:next()
+    local row, line = reader:next()
     if row == nil then return fail(file .. " ended before record " .. recno .. " when read again") end
     while ranges[ri] and ranges[ri][2] < recno do ri = ri + 1 end
     local done = ranges[ri] ~= nil and ranges[ri][1] <= recno
-    if type(row) == "table" then
+    -- a confirmed row the rejects file holds supersedes nothing
+    if type(row) == "table" and not (done and rejected[line]) then
       for i = 1, #cols do
         local k = merge.key(row[cols[i]])
         if k and not done then

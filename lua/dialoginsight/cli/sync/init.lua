@@ -224,6 +224,45 @@ local function open_rejects(run)
   return out
 end
 
+-- The lines of the rows a rejects file holds (its di_line column), or nil,
+-- why.
+local function rejected_lines(path)
+  local _, kind = host.fileid(path)
+  if kind ~= "file" then return {} end -- missing: open_rejects refuses it
+  local r, why = core.csv_open(path)
+  if not r then return nil, why end
+  local lines = {}
+  if r:header() then
+    while true do
+      local row, err = r:next()
+      if row == nil then
+        if err then r:close(); return nil, "cannot read the rejects file " .. path .. ": " .. err end
+        break
+      end
+      if type(row) == "table" and tonumber(row[#row - 1]) then lines[tonumber(row[#row - 1])] = true end
+    end
+  end
+  r:close()
+  return lines
+end
+
+-- A resumed run whose journal has holes: the rows of them that a later
+-- confirmed row of their key superseded (batches.superseded).  true, or
+-- nil, why.
+local function superseded(run)
+  local old = run.journal.old
+  local rejected, why = rejected_lines(run.paths.rejects)
+  if not rejected then return nil, why end
+  local set, n = batches.superseded(run, old, rejected)
+  if set == nil then return n == nil, n end
+  if n > 0 then
+    run.superseded = set
+    say("resuming: ", n, n == 1 and " row" or " rows", " of unconfirmed batches superseded by "
+      .. "later rows of their key that earlier runs confirmed: not sent again")
+  end
+  return true
+end
+
 -- The journal (not in a dry run: it is locked and read first, written only
 -- once the rejects file is open) and the rejects file: fills run, or says
 -- why and returns false, exit status.  A failure leaves no journal behind
@@ -239,16 +278,9 @@ local function open_outputs(run, client)
     run.journal = j
     local old = j.old
     why = old and journal.check_input(old, run.reader, o.file)
-    if old and not why then
-      local set, n = batches.superseded(run, old)
-      if set and n > 0 then
-        run.superseded = set
-        say("resuming: ", n, n == 1 and " row" or " rows", " of unconfirmed batches superseded by "
-          .. "later rows of their key that earlier runs confirmed: not sent again")
-      elseif not set then
-        why = n
-      end
-    end
+    -- (read before the rejects file is opened: closing a second descriptor
+    -- of it would drop this run's lock on it, host.lock)
+    if old and not why then why = select(2, superseded(run)) end
     if why then
       say(why)
       j:abandon()
