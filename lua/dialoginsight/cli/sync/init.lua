@@ -48,10 +48,13 @@ opt-ins (Newsletter, optin_Newsletter), or idContact.]]
 
 M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
-di_reason).  The journal FILE.csv.di-journal records each confirmed batch
-and the bytes of FILE.csv it was read from; --resume skips those batches
-and re-sends the rest, and refuses a file whose confirmed part changed
-(rows appended after it are fine).  A batch the server refuses as a whole
+di_reason); for rows of one key, the last one is what Dialog Insight holds.
+The journal FILE.csv.di-journal records each confirmed batch, the bytes of
+FILE.csv it was read from and where the rows went; --resume skips those
+batches and re-sends the rest (and rows appended since, also after a
+complete run), and refuses a file whose confirmed part changed, other
+settings (base URL, key id, project), or a rejects file that is missing,
+emptied, cut or another one.  A batch the server refuses as a whole
 is sent again without the row it names, or in halves, until the row is
 found: only that row is rejected.  --out-dir DIR puts the journal and the
 rejects file in DIR (named after FILE.csv).  A stream (a pipe, /dev/stdin)
