@@ -20,6 +20,9 @@
  *   b:add(record, line)   -- a record built in Lua: true, or nil, why
  *   b:count(), b:line(i), b:row(i)  -- the fields of record i as read
  *                                    -- (nil for one added in Lua)
+ *   b:key(i, j)           -- field j of record i, as a key (trimmed,
+ *                         -- lower-cased): rows of one key never share a call
+ *   b:move_last(dst)      -- the last record moves to batch dst
  *   b:pick{ i, j, ... }   -- a new batch of those records' JSON, in that
  *                         -- order: a Merge the server refused as a whole,
  *                         -- sent again in parts (records/merge.lua)
@@ -453,6 +456,78 @@ static int batch_row(lua_State *L) {
   return 1;
 }
 
+/* The text of field j of record r (nf >= 0), as kept. */
+static const char *batch_field(const batch *b, const batch_rec *r, int j, size_t *len) {
+  size_t start = r->first + (size_t)j ? b->ends[r->first + (size_t)j - 1] : 0;
+  size_t end = b->ends[r->first + (size_t)j];
+  /* a record's first field starts where the previous kept record ended */
+  *len = end > start ? end - start : 0;
+  return *len ? b->text.data + start : "";
+}
+
+/* b:key(i, j) -> field j of record i as a key for telling rows apart (a
+ * sync never sends two rows of one key at once: cli/sync/batches.lua):
+ * without the ASCII spaces around it, lower-cased, a number without its
+ * leading zeros.  nil for a record added from Lua, a field it does not
+ * have, or an empty one.  records/merge.lua's key() says the same in Lua. */
+static int batch_key(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  const batch_rec *r = batch_rec_arg(L, b);
+  lua_Integer j = luaL_checkinteger(L, 3);
+  size_t len, k, digits = 0;
+  const char *f;
+  luaL_Buffer buf;
+  if (r->nf < 0 || j < 1 || j > r->nf) return 0;
+  f = batch_field(b, r, (int)j - 1, &len);
+  while (len && is_space((unsigned char)f[0])) f++, len--;
+  while (len && is_space((unsigned char)f[len - 1])) len--;
+  if (!len) return 0;
+  for (k = 0; k < len && is_digit((unsigned char)f[k]); k++) digits++;
+  if (digits == len) {
+    while (len > 1 && f[0] == '0') f++, len--;
+    lua_pushlstring(L, f, len);
+    return 1;
+  }
+  luaL_buffinit(L, &buf);
+  for (k = 0; k < len; k++) {
+    unsigned char ch = (unsigned char)f[k];
+    luaL_addchar(&buf, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
+  }
+  luaL_pushresult(&buf);
+  return 1;
+}
+
+/* b:move_last(to) -> moves the last record of b (its JSON, line and kept
+ * fields) to the end of batch to: a row that must not go in the same call
+ * as b's others starts the next batch (cli/sync/batches.lua). */
+static int batch_move_last(lua_State *L) {
+  batch *b = batch_check(L, 1), *to = batch_check(L, 2);
+  batch_rec r, *o;
+  luaL_argcheck(L, b->n > 0, 1, "an empty batch");
+  luaL_argcheck(L, b != to, 2, "the same batch");
+  r = b->recs[b->n - 1];
+  if (to->json.len) di_buf_addc(&to->json, ',');
+  o = batch_new_rec(L, to, r.line);
+  o->json_at = to->json.len;
+  di_buf_add(&to->json, b->json.data + r.json_at, r.json_end - r.json_at);
+  o->json_end = to->json.len;
+  if (to->json.oom) luaL_error(L, "out of memory");
+  if (r.nf >= 0) {
+    size_t base = r.first ? b->ends[r.first - 1] : 0;
+    size_t *rel = (size_t *)malloc((r.nf ? (size_t)r.nf : 1) * sizeof *rel);
+    int j;
+    if (!rel) luaL_error(L, "out of memory");
+    for (j = 0; j < r.nf; j++) rel[j] = b->ends[r.first + (size_t)j] - base;
+    batch_keep_fields(L, to, o, b->text.data ? b->text.data + base : "", rel, r.nf);
+    free(rel);
+    b->text.len = base;
+  }
+  b->nends = r.first;
+  b->json.len = r.json_at ? r.json_at - 1 : 0; /* and the comma before it */
+  b->n--;
+  return 0;
+}
+
 static int batch_gc(lua_State *L) {
   batch *b = (batch *)luaL_checkudata(L, 1, BATCH_MT);
   di_buf_free(&b->json);
@@ -577,6 +652,8 @@ static const luaL_Reg batch_methods[] = {
   {"line", batch_line},
   {"row", batch_row},
   {"pick", batch_pick},
+  {"key", batch_key},
+  {"move_last", batch_move_last},
   {"close", batch_gc},
   {NULL, NULL}
 };

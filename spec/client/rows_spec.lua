@@ -197,6 +197,46 @@ describe("the C column plan agrees with the record builder", function()
     r:close()
   end)
 
+  it("gives a row's key as records/merge.lua's key() does, and moves a record to the next batch", function()
+    local merge = require "dialoginsight.records.merge"
+    local values = { "Ann@Example.COM", "  ann@example.com\t", "007", "0", "00", "12 ", "x y", "",
+                     "   ", "ÉLODIE@exemple.fr", "+12", "1e3", "-5" }
+    local rows = {}
+    for i, v in ipairs(values) do rows[i] = { "k" .. i, v, "t" .. i } end
+    local r = assert(core.csv_open(write_csv({ "k", "v", "t" }, rows)))
+    r:header()
+    local plan = core.row_plan({ { kind = "Text", wire = "f_k", key = true }, { kind = "any", wire = "f_v" },
+                                 { kind = "Text", wire = "f_t" } }, fields.MAX_TEXT)
+    local b = core.row_batch()
+    for i, v in ipairs(values) do
+      assert.is_true((r:next_record(plan, b)))
+      assert.are.equal(merge.key(v), b:key(i, 2), "value " .. v)
+    end
+    r:close()
+    assert.are.same({ "ann@example.com", "ann@example.com", "7", "0", "0" },
+      { b:key(1, 2), b:key(2, 2), b:key(3, 2), b:key(4, 2), b:key(5, 2) })
+    assert.is_nil(b:key(1, 4))
+    assert.is_true(b:add({ ID = { key_f_k = "lua" }, Data = {} }, 99))
+    assert.is_nil(b:key(#values + 1, 1)) -- a record built in Lua: its row is the caller's
+    -- the last record moves, JSON, line and fields, to the end of another batch
+    local to = core.row_batch()
+    assert.is_true(to:add({ ID = { key_f_k = "first" }, Data = {} }, 1))
+    b:move_last(to) -- the Lua one
+    b:move_last(to) -- the last row the plan took
+    assert.are.equal(#values - 1, b:count())
+    assert.are.same({ 1, 99, #values + 1 }, { to:line(1), to:line(2), to:line(3) })
+    assert.are.same({ "k13", "-5", "t13" }, to:row(3))
+    assert.are.equal("-5", to:key(3, 2))
+    assert.are.same({ "k12", "1e3", "t12" }, b:row(#values - 1))
+    local moved = core.decode(core.encode(to))
+    assert.are.same({ "first", "lua", "k13" }, { moved[1].ID.key_f_k, moved[2].ID.key_f_k, moved[3].ID.key_f_k })
+    assert.are.equal(#values - 1, #core.decode(core.encode(b)))
+    assert.has_error(function() b:move_last(b) end)
+    assert.has_error(function() core.row_batch():move_last(to) end)
+    b:close()
+    to:close()
+  end)
+
   it("refuses what is not a plan or a batch", function()
     local r = assert(core.csv_open(write_csv({ "a" }, { { "x" } })))
     r:header()

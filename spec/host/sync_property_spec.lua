@@ -12,7 +12,11 @@
 -- their records or name them in camelCase, whole-call refusals that name
 -- the record or not), kill -9 and Ctrl-C at random moments (sometimes two
 -- signals), and changes to the input between runs (rows swapped at the same
--- size, rows appended, rows cut).  The runs are the real host
+-- size, rows appended, rows cut; rows appended after a run that completed).
+-- Rows share keys (an e-mail again, in other cases): a contact must end
+-- with its LAST merged row's data.  Between runs the adversary also removes
+-- or empties the rejects file, or resumes with another target's settings:
+-- --resume must refuse both.  The runs are the real host
 -- (bin/dialoginsight) against the real sandbox; they resume until the input
 -- is done, or the faults are taken away and one last run must finish.
 -- spec/support/property.lua prints the seed; DI_PROPERTY_SEED and
@@ -49,6 +53,11 @@ local BAD = {
 local function new_row(rng, s, poison)
   s.next_id = s.next_id + 1
   local email = string.format("r%d.%d@example.com", s.next_id, s.salt)
+  if #s.rows > 0 and rng:chance(s.dups) then
+    -- a key again (the service matches e-mails in any case)
+    email = s.rows[rng:int(math.max(1, #s.rows - 40), #s.rows)].email
+    if rng:chance(0.3) then email = email:upper() end
+  end
   if rng:chance(0.12) then
     local k = rng:int(1, poison and #BAD or #BAD - 1)
     return { text = BAD[k](email), email = email, fate = "rejected" }
@@ -69,9 +78,9 @@ end
 local function journal(path)
   local text = slurp(path)
   if not text then return nil end
-  local j = { complete = false, ranges = {} }
+  local j = { complete = false, ranges = {}, header = text:find("^DIJ3 [^\n]*\n") ~= nil }
   for line in text:gmatch("([^\n]*)\n") do
-    local a, b, off, cut = line:match("^B (%d+) (%d+) %d+ %d+ %d+ %d+ (%d+) %x+ ([01])$")
+    local a, b, off, cut = line:match("^B (%d+) (%d+) %d+ %d+ %d+ %d+ %d+ (%d+) %x+ ([01])$")
     if a then
       j.ranges[#j.ranges + 1] = { tonumber(a), tonumber(b) }
       off = tonumber(off)
@@ -94,10 +103,29 @@ local function covers(j, n)
   return at == n + 1
 end
 
+-- What each contact must hold at the end: its rows merged in order (an
+-- empty Points leaves the field as it is), by lower-cased e-mail; and which
+-- e-mails have a merged row.
+local function expected(s)
+  local want = {}
+  for _, row in ipairs(s.rows) do
+    if row.fate == "merged" then
+      local k = row.email:lower()
+      local w = want[k] or {}
+      w.first = row.first
+      if row.points ~= nil then w.points = row.points end
+      want[k] = w
+    end
+  end
+  return want
+end
+
 -- Every row of the input ends once, where its fate says: nil, or what is
 -- wrong.
 local function check_rows(s, path)
-  local state = sbx.control("GET", "state?contacts=1").contacts or {}
+  local state = {}
+  for e, c in pairs(sbx.control("GET", "state?contacts=1").contacts or {}) do state[e:lower()] = c end
+  local want = expected(s)
   local recs = pcsv.parse(slurp(path .. ".rejects.csv") or "")
   table.remove(recs, 1)
   local rejected = {}
@@ -108,7 +136,8 @@ local function check_rows(s, path)
     rejected[line] = r[#r]
   end
   for i, row in ipairs(s.rows) do
-    local line, c = i + 1, state[row.email]
+    local key = row.email:lower()
+    local line, c, w = i + 1, state[key], want[key]
     if row.fate == "merged" then
       if rejected[line] then
         return "line " .. line .. " (" .. row.email .. ") rejected: " .. rejected[line]
@@ -116,16 +145,18 @@ local function check_rows(s, path)
       if not c then return "line " .. line .. " (" .. row.email .. ") is in neither place" end
       local points = c.f_Points
       if type(points) ~= "number" then points = nil end
-      if c.f_FirstName ~= row.first or points ~= row.points then
-        return "line " .. line .. " merged with other data: " .. tostring(c.f_FirstName) .. ", "
-          .. tostring(c.f_Points)
+      -- (a key of rows cut from the input may hold what a run sent of them)
+      if not s.tainted[key] and (c.f_FirstName ~= w.first or points ~= w.points) then
+        return "line " .. line .. " (" .. row.email .. "): Dialog Insight holds " .. tostring(c.f_FirstName)
+          .. ", " .. tostring(c.f_Points) .. ", not the last merged row's " .. tostring(w.first) .. ", "
+          .. tostring(w.points)
       end
     else
       if not rejected[line] then
         return "line " .. line .. " (" .. row.email .. ", bad) is not in the rejects file"
           .. (c and " (it is in Dialog Insight)" or "")
       end
-      if c then return "line " .. line .. " (bad) is in Dialog Insight too" end
+      if c and not w and not s.tainted[key] then return "line " .. line .. " (bad) is in Dialog Insight too" end
     end
     rejected[line] = nil
   end
@@ -164,9 +195,9 @@ local function faults(rng, poison)
 end
 
 -- One change to the input between runs; returns what it did.
-local function change(rng, s)
+local function change(rng, s, kind)
   local n = #s.rows
-  local kind = rng:pick { "swap", "append", "cut" }
+  kind = kind or rng:pick { "swap", "append", "cut" }
   if kind == "swap" and n >= 2 then
     local i = rng:int(1, n - 1)
     local j = rng:int(i + 1, n)
@@ -178,7 +209,10 @@ local function change(rng, s)
     return "swapped lines " .. (i + 1) .. " and " .. (j + 1)
   elseif kind == "cut" and n >= 2 then
     local keep = rng:int(1, n - 1)
-    for k = n, keep + 1, -1 do s.rows[k] = nil end
+    for k = n, keep + 1, -1 do
+      s.tainted[s.rows[k].email:lower()] = true
+      s.rows[k] = nil
+    end
     return "cut to " .. keep .. " rows"
   end
   for _ = 1, rng:int(1, 15) do s.rows[#s.rows + 1] = new_row(rng, s, s.poison) end
@@ -188,9 +222,9 @@ end
 
 -- Runs the host once; kills it at random moments when kill is set.
 -- Returns its exit status.
-local function run_host(rng, args, kill, n)
+local function run_host(rng, args, kill, n, env)
   local name = "prop" .. n
-  local h = H.spawn(args, name)
+  local h = H.spawn(args, name, env)
   if kill then
     os.execute(string.format("sleep %.3f", rng:float() * 0.4))
     local sig = rng:pick { "-9", "-INT" }
@@ -208,14 +242,31 @@ end
 -- batches were read from changed, or the file grew past a row that ended
 -- with it.
 local function must_refuse(j, old, new)
-  if not j or j.complete or not j.offset then return false end
+  if not j or not j.offset then return false end
   if new:sub(1, j.offset) ~= old:sub(1, j.offset) or #new < j.offset then return true end
   return j.cut and #new ~= j.offset
 end
 
+-- What --resume must refuse for, and with which words.
+local REFUSALS = {
+  input = { "changed since the journal was written", "grew after its last row" },
+  rejects = { "the rejects file " },
+  target = { "was written for another target" },
+}
+
+local function refused_for(err)
+  for why, words in pairs(REFUSALS) do
+    for _, w in ipairs(words) do
+      if err:find(w, 1, true) then return why end
+    end
+  end
+  return nil
+end
+
 local function scenario(rng, n)
   sbx.reset({ contacts = 0 })
-  local s = { rows = {}, next_id = 0, salt = n, no_eol = rng:chance(0.2), poison = rng:chance(0.5) }
+  local s = { rows = {}, next_id = 0, salt = n, no_eol = rng:chance(0.2), poison = rng:chance(0.5),
+              dups = rng:pick { 0, 0.1, 0.4 }, tainted = {} }
   for _ = 1, rng:int(10, 150) do s.rows[#s.rows + 1] = new_row(rng, s, s.poison) end
   local path = TMP .. "/prop.csv"
   os.remove(path .. ".di-journal")
@@ -226,8 +277,10 @@ local function scenario(rng, n)
   if #fl > 0 then sbx.faults(fl) end
   local base = "sync contacts " .. q(path) .. " --batch-size " .. rng:int(1, 20)
     .. " --concurrency " .. rng:int(1, 4)
+  local other = "DI_BASE_URL=" .. sbx.env("DI_BASE_URL"):gsub("127%.0%.0%.1", "localhost") .. " "
   local story, mode = {}, ""
   local changes = 0
+  local basis = slurp(path) -- the input as the journal's last run read it
   for attempt = 1, 9 do
     local last = attempt == 9
     if last then
@@ -235,31 +288,58 @@ local function scenario(rng, n)
       sbx.clear_faults()
       if s.poison then sbx.faults { fl[#fl] } end
     end
-    local old = slurp(path)
-    if attempt > 1 and changes < 2 and not last and rng:chance(0.25) then
-      story[#story + 1] = change(rng, s)
+    if attempt > 1 and changes < 2 and not last and rng:chance(mode == "grown" and 1 or 0.25) then
+      -- (after a complete run, mostly growth: an export that got longer)
+      story[#story + 1] = change(rng, s, mode == "grown" and rng:chance(0.7) and "append" or nil)
       changes = changes + 1
       spit(path, render(s))
     end
+    if mode == "grown" then mode = "--resume" end
     local new = slurp(path)
+    local jbefore = slurp(path .. ".di-journal")
     local j = journal(path .. ".di-journal")
-    local refuse = mode == "--resume" and must_refuse(j, old, new)
-    local kill = not last and rng:chance(0.45)
-    local rc, out, err = run_host(rng, base .. " " .. mode, kill, n)
+    local resumes = mode == "--resume" and j ~= nil and j.header
+    -- what this run must refuse for: another target first, then the input,
+    -- then the rejects file
+    local refuse = resumes and must_refuse(j, basis, new) and "input" or nil
+    local env
+    if resumes and not last and rng:chance(0.12) then
+      env, refuse = other, "target"
+      story[#story + 1] = "another target"
+    end
+    if resumes and not last and rng:chance(0.12) then
+      local gone = rng:chance(0.5)
+      if gone then os.remove(path .. ".rejects.csv") else spit(path .. ".rejects.csv", "") end
+      story[#story + 1] = gone and "rejects file removed" or "rejects file emptied"
+      s.rejects_bad = true
+    end
+    -- (until a run writes it afresh, however many resumes were refused first)
+    if resumes and s.rejects_bad == true then refuse = refuse or "rejects" end
+    local kill = not last and not refuse and rng:chance(0.45)
+    local rc, out, err = run_host(rng, base .. " " .. mode, kill, n, env)
     story[#story + 1] = string.format("run %d%s%s: exit %s", attempt, mode ~= "" and (" " .. mode) or "",
       kill and " (signalled)" or "", tostring(rc))
-    local refused = rc == 1 and (err:find("changed since the journal was written", 1, true)
-      or err:find("grew after its last row", 1, true))
-    if refuse and not refused then
-      return false, "the input changed where the journal confirmed it, and --resume went on ("
-        .. table.concat(story, "; ") .. ")\n" .. err
+    local refused = rc == 1 and refused_for(err)
+    -- a run that wrote its journal read the input as it is now (one killed
+    -- before that, or refused, left the journal of an earlier input)
+    local jtext = slurp(path .. ".di-journal")
+    if jtext ~= jbefore then
+      basis, s.rejects_bad = new, nil
+    elseif kill and not refused and s.rejects_bad then
+      s.rejects_bad = "maybe"
     end
-    if refused and not refuse then
-      return false, "--resume refused an input whose confirmed part is unchanged ("
+    if refuse and refused ~= refuse then
+      return false, "--resume should have refused (" .. refuse .. ") and did not, or not for that ("
+        .. table.concat(story, "; ") .. ")\n" .. out .. err
+    end
+    -- (a run killed before its journal showed whether it wrote a rejects file afresh)
+    local maybe = refused == "rejects" and s.rejects_bad == "maybe" and refuse == nil
+    if refused and not refuse and not maybe then
+      return false, "--resume refused (" .. refused .. ") when it should not have ("
         .. table.concat(story, "; ") .. ")\n" .. err
     end
     local jn = journal(path .. ".di-journal")
-    if rc == 0 or rc == 2 or (jn and jn.complete) then
+    if not refused and (rc == 0 or rc == 2 or (jn and jn.complete)) then
       local why = check_rows(s, path)
       if why then
         return false, why .. " after a run that said complete (exit " .. tostring(rc) .. "; "
@@ -269,16 +349,19 @@ local function scenario(rng, n)
       if (rc == 0 or rc == 2) and (rc == 2) ~= (#(pcsv.parse(slurp(path .. ".rejects.csv"))) > 1) then
         return false, "exit " .. rc .. " does not match the rejects file"
       end
-      return true
+      -- rows appended after a complete run: --resume must sync them too
+      if last or changes >= 2 or not rng:chance(0.3) then return true end
+      mode = "grown"
+    else
+      if rc ~= 1 and rc ~= 130 and rc ~= 137 then
+        return false, "exit " .. tostring(rc) .. " (" .. table.concat(story, "; ") .. ")\n" .. err
+      end
+      if last then
+        return false, "a run without faults or signals did not finish (" .. table.concat(story, "; ")
+          .. ")\n" .. out .. err
+      end
+      mode = (refused == "input" or refused == "rejects") and "--restart" or "--resume"
     end
-    if rc ~= 1 and rc ~= 130 and rc ~= 137 then
-      return false, "exit " .. tostring(rc) .. " (" .. table.concat(story, "; ") .. ")\n" .. err
-    end
-    if last then
-      return false, "a run without faults or signals did not finish (" .. table.concat(story, "; ")
-        .. ")\n" .. out .. err
-    end
-    mode = refused and "--restart" or "--resume"
   end
 end
 

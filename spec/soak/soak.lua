@@ -165,7 +165,7 @@ local function generate()
   end
   f:write(table.concat(buf))
   f:close()
-  out_bytes = out_bytes + (ROWS // BATCH + 2 * CONCURRENCY) * 72 -- journal lines (DIJ2)
+  out_bytes = out_bytes + (ROWS // BATCH + 2 * CONCURRENCY) * 80 -- journal lines (DIJ3)
   return valid, invalid, nvalid, ninvalid, line - 1, out_bytes
 end
 

@@ -52,12 +52,13 @@ function M.run(args, opts)
 end
 
 --- Starts the host in the background (args as for run, outputs in files
--- named after name); returns a handle: pid, and wait(secs) -> code, out, err.
-function M.spawn(args, name)
+-- named after name, env: a prefix as run's opts.env); returns a handle:
+-- pid, and wait(secs) -> code, out, err.
+function M.spawn(args, name, env)
   local base = M.TMP .. "/" .. name
   os.remove(base .. ".rc")
-  os.execute(string.format("cd %s && ( %s%s %s > %s.out 2> %s.err & echo $! > %s.pid; "
-    .. "wait $!; echo $? > %s.rc ) > /dev/null 2>&1 &", M.q(M.ROOT), M.ENV, M.BIN, args,
+  os.execute(string.format("cd %s && ( %s%s%s %s > %s.out 2> %s.err & echo $! > %s.pid; "
+    .. "wait $!; echo $? > %s.rc ) > /dev/null 2>&1 &", M.q(M.ROOT), M.ENV, env or "", M.BIN, args,
     base, base, base, base))
   local h = { base = base }
   for _ = 1, 100 do

@@ -14,8 +14,8 @@
  *     "graceful" stop instead: SIGINT then only sets a flag it polls through
  *     host.interrupted(); a second Ctrl-C falls back to the hook.
  *   - dialoginsight.host: interrupted, graceful, isatty, width, fsync, mode,
- *     size, truncate, lock, fileid, rss: the few system calls the commands
- *     need.
+ *     size, truncate, lock, create, append, islink, fileid, rss: the few
+ *     system calls the commands need.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -148,12 +148,17 @@ static int h_size(lua_State *L) {
   return 1;
 }
 
-/* host.truncate(path, size) -> true, or nil, err, errno: cuts a file back to
- * a known good length */
+/* host.truncate(path or file, size) -> true, or nil, err, errno: cuts a file
+ * back to a known good length.  Given an open Lua file, the file itself
+ * (ftruncate): a name may since have been swapped for a link. */
 static int h_truncate(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
   off_t size = (off_t)luaL_checkinteger(L, 2);
-  return luaL_fileresult(L, truncate(path, size) == 0, path);
+  luaL_Stream *p = (luaL_Stream *)luaL_testudata(L, 1, LUA_FILEHANDLE);
+  if (p) {
+    if (p->closef == NULL) return luaL_error(L, "attempt to use a closed file");
+    return luaL_fileresult(L, fflush(p->f) == 0 && ftruncate(fileno(p->f), size) == 0, NULL);
+  }
+  return luaL_fileresult(L, truncate(luaL_checkstring(L, 1), size) == 0, lua_tostring(L, 1));
 }
 
 static int h_fclose(lua_State *L) {
@@ -178,6 +183,37 @@ static int h_create(lua_State *L) {
     int e = errno;
     close(fd);
     unlink(path);
+    errno = e;
+    return luaL_fileresult(L, 0, path);
+  }
+  p->closef = h_fclose;
+  return 1;
+}
+
+/* host.append(path) -> file, or nil, err, errno: path opened for reading and
+ * appending ("a+b"), created 0600 whatever the umask when it does not exist.
+ * A sync's journal and rejects file hold contact data and are cut back and
+ * rewritten: O_NOFOLLOW refuses a symbolic link planted at their name (ELOOP),
+ * which would make the sync truncate whatever file it points to. */
+static int h_append(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  int fd;
+  p->closef = NULL;
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: is a symbolic link: not followed", path);
+      lua_pushinteger(L, ELOOP);
+      return 3;
+    }
+    return luaL_fileresult(L, 0, path);
+  }
+  if ((p->f = fdopen(fd, "a+b")) == NULL) {
+    int e = errno;
+    close(fd);
     errno = e;
     return luaL_fileresult(L, 0, path);
   }
@@ -329,6 +365,7 @@ static const luaL_Reg host_funcs[] = {
   {"truncate", h_truncate},
   {"lock", h_lock},
   {"create", h_create},
+  {"append", h_append},
   {"islink", h_islink},
   {"fileid", h_fileid},
   {"rss", h_rss},

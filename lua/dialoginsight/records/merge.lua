@@ -226,4 +226,33 @@ function M.split(err, n)
   return a, b
 end
 
+--- A value that identifies a record (the key field's, idContact, an ID
+-- member), as a key for telling records apart: two records of one key never
+-- go in one call, nor in two calls at once (base.merge_many, cli/sync), so
+-- that the later one wins.  Without the spaces around it, lower-cased, a
+-- number without leading zeros; nil when empty.  Two spellings the service
+-- might take as one contact are one key here (erring that way only costs a
+-- wait).  src/di_rows.c's b:key() says the same of a CSV field.
+function M.key(v)
+  if v == nil then return nil end
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+    v = string.format("%d", v) -- 5, not 5.0 (Lua 5.4), as read from a CSV
+  end
+  local s = tostring(v):match("^%s*(.-)%s*$")
+  if s == "" then return nil end
+  if s:match("^%d+$") then return (s:gsub("^0+(%d)", "%1")) end
+  return s:lower()
+end
+
+--- The keys of a wire record ({ ID = {...}, Data = {...} }): its ID
+-- members' values and its key field's value in Data (a record identified
+-- by idContact may set it).  A list, maybe empty.
+function M.record_keys(rec, key_wire)
+  local keys = {}
+  for _, v in pairs(type(rec.ID) == "table" and rec.ID or {}) do keys[#keys + 1] = M.key(v) end
+  local data = type(rec.Data) == "table" and rec.Data or {}
+  if key_wire then keys[#keys + 1] = M.key(data[key_wire]) end
+  return keys
+end
+
 return M

@@ -159,7 +159,7 @@ function M.items(list, builder, what, depth)
       for _, p in ipairs(problems) do p.record = i end
       items[i] = { problems = problems }
     else
-      items[i] = { record = rec }
+      items[i] = { record = rec, keys = merge.record_keys(rec, builder.key_wire) }
     end
   end
   return items
@@ -190,14 +190,27 @@ function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
   return o
 end
 
--- The valid items in chunks of size: { index = { item positions }, records = {...} }.
-local function chunks(items, size)
-  local list, cur = {}, nil
+-- The valid items in waves of chunks of size: { { index = { item
+-- positions }, records = {...} }, ... }.  An item whose key an earlier item
+-- of the wave holds starts the next wave: the chunks of a wave go out at
+-- once and their parts in later rounds, so that only a wave after another
+-- may hold a key again, and the later item wins.
+local function waves(items, size)
+  local list, wave, cur, seen = {}, nil, nil, nil
   for i, item in ipairs(items) do
     if item.record then
+      local again = false
+      for _, k in ipairs(wave and item.keys or {}) do
+        if seen[k] then again = true; break end
+      end
+      if not wave or again then
+        wave, cur, seen = {}, nil, {}
+        list[#list + 1] = wave
+      end
+      for _, k in ipairs(item.keys) do seen[k] = true end
       if not cur or #cur.index == size then
         cur = { index = {}, records = {} }
-        list[#list + 1] = cur
+        wave[#wave + 1] = cur
       end
       cur.index[#cur.index + 1] = i
       cur.records[#cur.records + 1] = item.record
@@ -223,7 +236,9 @@ end
 -- record's: that record is rejected with the server's error; the others are
 -- merged.  A chunk of n records costs at most 2n - 1 calls; a refusal that
 -- is the same for every record alone stops it all (merge.streak), and what
--- was not settled then is failed.
+-- was not settled then is failed.  Items of one key (merge.record_keys) go
+-- out one after the other, in list order, each once the one before it has
+-- its outcome: the list's last one for a key wins.
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   local size = opts.batch_size or merge.BATCH_SIZE
   if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
@@ -280,12 +295,18 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
       end
     end
   end
-  local parts, calls = chunks(items, size), {}
-  for j, part in ipairs(parts) do calls[j] = call_of(part) end
-  local results = client:call_many(calls, copts)
-  for j, part in ipairs(parts) do
-    local res = results[j]
-    if errors.is_error(res) and merge.REFUSED[res.kind] then resolve(part, res) else settle(part, res) end
+  for _, parts in ipairs(waves(items, size)) do
+    if stop then
+      for _, part in ipairs(parts) do settle(part, stop) end
+    else
+      local calls = {}
+      for j, part in ipairs(parts) do calls[j] = call_of(part) end
+      local results = client:call_many(calls, copts)
+      for j, part in ipairs(parts) do
+        local res = results[j]
+        if errors.is_error(res) and merge.REFUSED[res.kind] then resolve(part, res) else settle(part, res) end
+      end
+    end
   end
   return summary
 end

@@ -259,26 +259,73 @@ describe("contacts:merge_many", function()
     sbx.clear_faults()
   end)
 
-  it("stops on a refusal of every call that names no record: the rest failed, not 2n - 1 calls each", function()
-    sbx.faults { { type = "body", method = "contacts.merge",
-      body = '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}' } }
-    local list = {}
-    for i = 1, 300 do list[i] = { EMail = "stop" .. i .. "@example.com" } end
-    local mark = sbx.mark()
-    local s = assert(c.contacts:merge_many(list, { batch_size = 100, concurrency = 1 }))
-    -- the records refused alone before the streak are the server's word; the rest are failed
-    assert.equal(300, s.rejected + s.failed)
-    assert.is_true(s.rejected < 10, tostring(s.rejected))
-    local calls = 0
-    for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
-    assert.is_true(calls < 100, calls .. " calls (3 x 199 without the guard)")
-    for i = 1, 300 do
-      local o = s.records[i]
-      if o.outcome == "failed" then
-        assert.truthy(tostring(o.error):find("refused 10 records in a row", 1, true), tostring(o.error))
+  -- (the second: the key lacks a permission, an ErrorCode docs/wire.md does not know: kind api)
+  for _, case in ipairs {
+    { '{"Success":false,"ErrorCode":"InvalidParameter","ErrorMessage":"MergeOptions is not valid"}', 300, 100 },
+    { '{"Success":false,"ErrorCode":"KeyPermission","ErrorMessage":"The key lacks a permission"}', 64, 64 },
+  } do
+    it("stops on a refusal of every call that names no record: the rest failed, not 2n - 1 calls each ("
+      .. case[2] .. " records)", function()
+      sbx.faults { { type = "body", method = "contacts.merge", body = case[1] } }
+      local list, n = {}, case[2]
+      for i = 1, n do list[i] = { EMail = "stop" .. i .. "@example.com" } end
+      local mark = sbx.mark()
+      local s = assert(c.contacts:merge_many(list, { batch_size = case[3], concurrency = 1 }))
+      -- the records refused alone before the streak are the server's word; the rest are failed
+      assert.equal(n, s.rejected + s.failed)
+      assert.is_true(s.rejected < 10, tostring(s.rejected))
+      local calls = 0
+      for _, e in ipairs(sbx.log(mark)) do if e.method == "merge" then calls = calls + 1 end end
+      assert.is_true(calls < 100, calls .. " calls (2n - 1 per chunk without the guard)")
+      for i = 1, n do
+        local o = s.records[i]
+        if o.outcome == "failed" then
+          assert.truthy(tostring(o.error):find("refused 10 records in a row", 1, true), tostring(o.error))
+        end
       end
-    end
-    sbx.clear_faults()
+      sbx.clear_faults()
+    end)
+  end
+
+  describe("records of one key: the list's last one is what Dialog Insight holds", function()
+    after_each(function() sbx.clear_faults() end)
+
+    it("a refused chunk's parts do not go out after a later chunk of the same key", function()
+      sbx.faults { { type = "refuse", match = "POISON", method = "contacts.merge" } }
+      local s = assert(c.contacts:merge_many({
+        { EMail = "dup@example.com", FirstName = "OLD" }, { EMail = "x@example.com", FirstName = "POISON" },
+        { EMail = "dup@example.com", FirstName = "NEW" }, { EMail = "y@example.com", FirstName = "Y" },
+      }, { batch_size = 2 }))
+      assert.same({ 2, 1, 1 }, { s.created, s.updated, s.rejected })
+      assert.equal("NEW", H.stored()["dup@example.com"].f_FirstName)
+    end)
+
+    it("many records per key, 8 calls at once with jitter, keyed by e-mail or idContact: each holds its last", function()
+      sbx.faults { { type = "latency", ms = 0, jitter_ms = 30, method = "contacts.merge" } }
+      -- 20 keys, 10 records each, spread over the list: 10 keys by e-mail,
+      -- some spelled in capitals, and 10 by idContact
+      local first = assert(c.contacts:merge_many((function()
+        local l = {}
+        for k = 1, 20 do l[k] = { EMail = "dup" .. k .. "@example.com", FirstName = "V0" } end
+        return l
+      end)()))
+      assert.equal(20, first.created)
+      local ids, list, last = {}, {}, {}
+      for k = 1, 20 do ids[k] = first.records[k].id end
+      for i = 1, 200 do
+        local k = (i * 7) % 20 + 1
+        local item = { FirstName = "V" .. i }
+        if k > 10 then item.idContact = ids[k]
+        else item.EMail = (i % 3 == 0 and "DUP" or "dup") .. k .. "@example.com" end
+        list[i], last[k] = item, "V" .. i
+      end
+      local s = assert(c.contacts:merge_many(list, { batch_size = 5, concurrency = 8 }))
+      assert.same({ 0, 200, 0, 0 }, { s.created, s.updated, s.rejected, s.failed })
+      local stored = H.stored()
+      for k = 1, 20 do
+        assert.equal(last[k], stored["dup" .. k .. "@example.com"].f_FirstName, "dup" .. k)
+      end
+    end)
   end)
 
   it("reads ValidationResult and Status each in any case; two spellings that differ say nothing", function()

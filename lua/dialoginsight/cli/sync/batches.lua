@@ -66,7 +66,103 @@ end
 
 local function new_batch(run)
   return { first = run.recno + 1, json = core.row_batch(), rows = {}, lines = {}, rejects = {},
-           created = 0, updated = 0 }
+           created = 0, updated = 0, superseded = 0, keys = {} }
+end
+
+-- Rows of one key -----------------------------------------------------------------
+--
+-- The last row of the input for a key is what Dialog Insight must hold: two
+-- rows of one key never share a call, and a batch that holds a key of an
+-- earlier batch not settled yet (in flight, or waiting for its parts) waits
+-- for it (M.ready).  run.owner maps each key of an unsettled batch to the
+-- last batch that holds it: the keys of the calls in flight, a bounded set.
+
+--- The columns that identify a row (the key field, idContact, key_*), for
+-- the steps of the column plan (cli/sync/plan.lua).
+function M.key_columns(steps)
+  local cols = {}
+  for j, s in ipairs(steps) do
+    if s and (s.key or s.id or s.raw) then cols[#cols + 1] = j end
+  end
+  return cols
+end
+
+-- The keys of record n of batch b (run.kbuf, reused): from the C core's
+-- fields, or the row built in Lua.
+local function keys_of(run, b, n)
+  local cols, kb, row = run.key_cols, run.kbuf, b.rows[n]
+  local c = 0
+  for i = 1, #cols do
+    local k
+    if row then k = merge.key(row[cols[i]]) else k = b.json:key(n, cols[i]) end
+    if k then c = c + 1; kb[c] = k end
+  end
+  kb.n = c
+  return kb
+end
+
+-- The unsettled batch that holds one of the keys, if any.
+local function holder(run, kb)
+  local owner = run.owner
+  for i = 1, kb.n do
+    local o = owner[kb[i]]
+    if o then return o end
+  end
+  return nil
+end
+
+local function own(run, b, kb)
+  local owner, keys = run.owner, b.keys
+  for i = 1, kb.n do
+    local k = kb[i]
+    owner[k] = b
+    keys[#keys + 1] = k
+  end
+end
+
+-- Record n of b (the one just read, on record number recno) holds a key an
+-- unsettled batch holds: b ends before it, and the row starts the next
+-- batch (run.carry), which waits for that one; or b, when the row is its
+-- first, waits itself.  True when b ends here.
+local function placed(run, b, n)
+  if not run.owner then return false end
+  local kb = keys_of(run, b, n)
+  local o = holder(run, kb)
+  if not o then own(run, b, kb); return false end
+  if n == 1 then
+    b.deps = b.deps or {}
+    b.deps[#b.deps + 1] = o
+    own(run, b, kb)
+    return false
+  end
+  local nb = new_batch(run)
+  nb.first, nb.last, nb.deps = run.recno, run.recno, { o }
+  b.json:move_last(nb.json)
+  nb.rows[1], nb.lines[1] = b.rows[n], b.lines[n]
+  b.rows[n], b.lines[n] = nil, nil
+  b.last = run.recno - 1
+  own(run, nb, kb)
+  run.carry = nb
+  return true
+end
+
+--- Whether batch b may be sent: every batch it waits for is settled.
+function M.ready(b)
+  for _, d in ipairs(b.deps or {}) do
+    if not d.settled then return false end
+  end
+  return true
+end
+
+--- Batch b is settled: the keys it held are free.
+function M.release(run, b)
+  b.settled = true
+  local owner = run.owner
+  if not owner then return end
+  for _, k in ipairs(b.keys) do
+    if owner[k] == b then owner[k] = nil end
+  end
+  b.keys, b.deps = nil, nil
 end
 
 -- A row the column plan declined: built by the record builder, which says
@@ -88,12 +184,14 @@ end
 -- updated }.  A batch the reader stopped in the middle of is returned with
 -- what it holds: those records are whole.
 function M.next(run)
-  if run.done_reading then return nil end
-  local b
-  local reader, plan, size = run.reader, run.plan, run.opts.batch_size
-  while true do
-    -- a record an earlier run confirmed is read past; one that is not goes
-    -- through the plan, into the batch
+  local b = run.carry
+  run.carry = nil
+  if run.done_reading and not b then return nil end
+  local reader, plan, size, sup = run.reader, run.plan, run.opts.batch_size, run.superseded
+  while not run.done_reading do
+    -- a record an earlier run confirmed is read past, and so is one a later
+    -- confirmed record of its key superseded (M.superseded); one that is
+    -- not goes through the plan, into the batch
     local skip = confirmed(run, run.recno + 1)
     if skip and b then break end
     if not skip then b = b or new_batch(run) end
@@ -106,15 +204,24 @@ function M.next(run)
     run.recno = run.recno + 1
     if not skip then
       b.last = run.recno
+      local before = #b.lines
       if row == true then
-        local n = #b.lines + 1
-        b.lines[n] = a
-        if n == size then break end
+        b.lines[before + 1] = a
       elseif row == false then
         M.reject(run, b, line, bad or {}, (a:gsub("^line %d+: ", "")))
       else
         build(run, b, row, a)
-        if #b.lines == size then break end
+      end
+      local n = #b.lines
+      if n > before and sup and sup[run.recno] then
+        -- a valid row superseded: counted, not sent (a bad one is still a reject)
+        local gone = core.row_batch()
+        b.json:move_last(gone)
+        gone:close()
+        b.rows[n], b.lines[n] = nil, nil
+        b.superseded = b.superseded + 1
+      elseif n > before and (placed(run, b, n) or n == size) then
+        break
       end
     end
   end
@@ -125,6 +232,60 @@ function M.next(run)
     b.mark = { offset = offset, hash = hash, cut = cut }
   end
   return b
+end
+
+--- For a resumed run whose journal `old` confirmed records after some it
+-- did not (a hole: a kill -9 with calls in flight): the records of the
+-- holes that a LATER confirmed record of the same key superseded.  Sending
+-- them now would put an older row over a newer one; they are counted
+-- (b.superseded), not sent (a bad one is still a reject).  rejected: the
+-- lines the rejects file holds (a rejected row supersedes nothing).  Reads
+-- the input once more, up to the last confirmed record, through a reader of
+-- its own, after checking that it holds what the journal's hash says.
+-- Returns the set { [record] = true } and its size, or nil (no hole), or
+-- nil, why.
+function M.superseded(run, old, rejected)
+  local ranges, last = old.ranges, 0
+  local hole = false
+  for _, r in ipairs(ranges) do
+    if r[1] > last + 1 then hole = true end
+    last = math.max(last, r[2])
+  end
+  if not hole then return nil end
+  local file = run.opts.file
+  local reader, why = core.csv_open(file)
+  if not reader then return nil, why end
+  local function fail(msg) reader:close(); return nil, msg end
+  local m = old.mark
+  local hash = reader:digest(m.offset)
+  if hash ~= m.hash then return fail(file .. " changed while it was being checked") end
+  if not reader:header() then return fail("cannot read the header of " .. file .. " again") end
+  local held, set, n, ri = {}, {}, 0, 1
+  local cols = run.key_cols
+  for recno = 1, last do
+    local row, line = reader:next()
+    if row == nil then return fail(file .. " ended before record " .. recno .. " when read again") end
+    while ranges[ri] and ranges[ri][2] < recno do ri = ri + 1 end
+    local done = ranges[ri] ~= nil and ranges[ri][1] <= recno
+    -- a confirmed row the rejects file holds supersedes nothing
+    if type(row) == "table" and not (done and rejected[line]) then
+      for i = 1, #cols do
+        local k = merge.key(row[cols[i]])
+        if k and not done then
+          local l = held[k] or {}
+          l[#l + 1] = recno
+          held[k] = l
+        elseif k and held[k] then
+          for _, r in ipairs(held[k]) do
+            if not set[r] then set[r], n = true, n + 1 end
+          end
+          held[k] = nil
+        end
+      end
+    end
+  end
+  reader:close()
+  return set, n
 end
 
 --- The first call of batch b: a part of it that holds all its records.  A

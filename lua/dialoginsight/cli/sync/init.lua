@@ -48,10 +48,13 @@ opt-ins (Newsletter, optin_Newsletter), or idContact.]]
 
 M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
-di_reason).  The journal FILE.csv.di-journal records each confirmed batch
-and the bytes of FILE.csv it was read from; --resume skips those batches
-and re-sends the rest, and refuses a file whose confirmed part changed
-(rows appended after it are fine).  A batch the server refuses as a whole
+di_reason); for rows of one key, the last one is what Dialog Insight holds.
+The journal FILE.csv.di-journal records each confirmed batch, the bytes of
+FILE.csv it was read from and where the rows went; --resume skips those
+batches and re-sends the rest (and rows appended since, also after a
+complete run), and refuses a file whose confirmed part changed, other
+settings (base URL, key id, project), or a rejects file that is missing,
+emptied, cut or another one.  A batch the server refuses as a whole
 is sent again without the row it names, or in halves, until the row is
 found: only that row is rejected.  --out-dir DIR puts the journal and the
 rejects file in DIR (named after FILE.csv).  A stream (a pipe, /dev/stdin)
@@ -138,54 +141,149 @@ local function open_input(run, client)
   end
   run.builder = meta_or_why
   run.plan = run.builder:plan(run.steps)
+  run.key_cols = batches.key_columns(run.steps)
   return true
+end
+
+-- The rejects file's first line: the input's header, then di_line and
+-- di_reason.
+local function rejects_header(run)
+  local h = {}
+  for j, name in ipairs(run.header) do h[j] = name end
+  h[#h + 1], h[#h + 2] = "di_line", "di_reason"
+  return csv.line(h, run.sep)
+end
+
+-- Why the rejects file (out, size bytes, first: its first bytes) cannot be
+-- the one a resumed journal old counts on, or nil.
+local function not_resumable(run, out, size, first, head)
+  local old, path = run.journal.old, out.path
+  local advice = ": cannot resume; use --restart to sync the file again from the start "
+    .. "(Merge is an upsert)"
+  if host.fileid(path) ~= old.rejects_id then
+    return "the rejects file " .. path .. " is not the one the journal's runs wrote ("
+      .. old.rejects .. ", as named then): run with the --rejects or --out-dir of the first "
+      .. "run, or use --restart to sync the file again from the start"
+  end
+  if size == 0 then
+    return "the rejects file " .. path .. " is empty, and the journal counts " .. old.rejected
+      .. " rejected rows in it" .. advice
+  end
+  if first ~= head then
+    return "the rejects file " .. path .. " does not start with the header line it was written "
+      .. "with: it was changed" .. advice
+  end
+  if size < old.rejects_size then
+    return "the rejects file " .. path .. " is shorter than the journal says (" .. size
+      .. " bytes, " .. old.rejects_size .. " recorded): it was changed" .. advice
+  end
+  return nil
 end
 
 -- The rejects file, locked, then cut back to what the resumed journal
 -- recorded, or started afresh with its header line: the output, or nil,
--- message.
+-- message.  Resumed, it must be the file the journal names, as long as it
+-- says; started afresh, an existing file is overwritten only when it is
+-- empty, the file the journal being replaced names, or a rejects file of
+-- this input (it starts with the same header line): never another file
+-- that --rejects happens to name.
 local function open_rejects(run)
-  local out, err = output.open(run.paths.rejects, "rejects file")
+  local path, old = run.paths.rejects, run.journal and run.journal.old
+  local _, kind = host.fileid(path)
+  if old and kind == "none" then
+    return nil, "the rejects file " .. path .. " is missing, and the journal counts "
+      .. old.rejected .. " rejected rows in it: cannot resume; run with the --rejects or "
+      .. "--out-dir of the first run, or use --restart to sync the file again from the start"
+  end
+  local out, err = output.open(path, "rejects file")
   if not out then return nil, err end
   local function fail(...) out:close(); return nil, ... end
-  local ok, size
+  local ok, size, first
   ok, err = out:lock()
   if not ok then return fail(err) end
   size, err = out:size()
   if not size then return fail(err) end
-  local old = run.journal and run.journal.old
-  if old and size > 0 and old.rejects_size > 0 then
-    if size < old.rejects_size then
-      return fail("the rejects file " .. out.path .. " is shorter than the journal says ("
-        .. size .. " bytes, " .. old.rejects_size .. " recorded): it was changed; "
-        .. "use --restart to start over")
-    end
-    ok, err = out:truncate(old.rejects_size)
+  local head = rejects_header(run)
+  if size > 0 then
+    first, err = out:read_head(#head)
+    if not first then return fail(err) end
+  end
+  if old then
+    local why = not_resumable(run, out, size, first, head)
+    if why then return fail(why) end
+    ok, err = out:truncate(math.max(old.rejects_size, #head))
   else
-    local h = {}
-    for j, name in ipairs(run.header) do h[j] = name end
-    h[#h + 1], h[#h + 2] = "di_line", "di_reason"
+    local prev = run.journal and run.journal.prev
+    if size > 0 and first ~= head and not (prev and prev.rejects_id == host.fileid(path)) then
+      return fail("the rejects file " .. path .. " exists and is not a rejects file of "
+        .. run.opts.file .. " (its first line is not the input's header followed by di_line and "
+        .. "di_reason): refusing to overwrite it; remove it, or name another with --rejects")
+    end
     ok, err = out:truncate(0)
-    if ok then ok, err = out:write(csv.line(h, run.sep)) end
-    if ok then ok, err = out:flush() end
+    if ok then ok, err = out:write(head) end
+    if ok then ok, err = out:sync() end
   end
   if not ok then return fail(err) end
   return out
+end
+
+-- The lines of the rows a rejects file holds (its di_line column), or nil,
+-- why.
+local function rejected_lines(path)
+  local _, kind = host.fileid(path)
+  if kind ~= "file" then return {} end -- missing: open_rejects refuses it
+  local r, why = core.csv_open(path)
+  if not r then return nil, why end
+  local lines = {}
+  if r:header() then
+    while true do
+      local row, err = r:next()
+      if row == nil then
+        if err then r:close(); return nil, "cannot read the rejects file " .. path .. ": " .. err end
+        break
+      end
+      if type(row) == "table" and tonumber(row[#row - 1]) then lines[tonumber(row[#row - 1])] = true end
+    end
+  end
+  r:close()
+  return lines
+end
+
+-- A resumed run whose journal has holes: the rows of them that a later
+-- confirmed row of their key superseded (batches.superseded).  true, or
+-- nil, why.
+local function superseded(run)
+  local old = run.journal.old
+  local rejected, why = rejected_lines(run.paths.rejects)
+  if not rejected then return nil, why end
+  local set, n = batches.superseded(run, old, rejected)
+  if set == nil then return n == nil, n end
+  if n > 0 then
+    run.superseded = set
+    say("resuming: ", n, n == 1 and " row" or " rows", " of unconfirmed batches superseded by "
+      .. "later rows of their key that earlier runs confirmed: not sent again")
+  end
+  return true
 end
 
 -- The journal (not in a dry run: it is locked and read first, written only
 -- once the rejects file is open) and the rejects file: fills run, or says
 -- why and returns false, exit status.  A failure leaves no journal behind
 -- that this run made.
-local function open_outputs(run)
+local function open_outputs(run, client)
   local o = run.opts
   if not o.dry_run then
     local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
-      key = run.key, resume = o.resume, restart = o.restart, stream = run.paths.stream }, say)
+      key = run.key, target = journal.target(client.base_url), key_id = client.key_id,
+      project = client.project, rejects = run.paths.rejects, resume = o.resume,
+      restart = o.restart, stream = run.paths.stream }, say)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
     why = old and journal.check_input(old, run.reader, o.file)
+    -- (read before the rejects file is opened: closing a second descriptor
+    -- of it would drop this run's lock on it, host.lock)
+    if old and not why then why = select(2, superseded(run)) end
     if why then
       say(why)
       j:abandon()
@@ -196,12 +294,12 @@ local function open_outputs(run)
       run.done_ranges = old.ranges
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
-      st.rows, st.resumed = old.rows, old.rows
+      st.superseded, st.rows, st.resumed = old.superseded, old.rows, old.rows
     end
   end
   local rejects, why = open_rejects(run)
   local ok = rejects ~= nil
-  if ok and run.journal then ok, why = run.journal:start() end
+  if ok and run.journal then ok, why = run.journal:start(host.fileid(run.paths.rejects)) end
   if not ok then
     say(why)
     if run.journal then run.journal:abandon() end
@@ -226,6 +324,7 @@ local function settle(run, b)
   -- its records' JSON and fields are no longer needed: freed now, not when
   -- the GC gets round to a userdata it thinks is small
   if b.json then b.json:close() end
+  batches.release(run, b)
   if run.broken then return end
   table.sort(b.rejects, function(x, y) return x[1] < y[1] end)
   local out, ok, err = run.rejects, true, nil
@@ -238,7 +337,7 @@ local function settle(run, b)
   if not ok then return broke(run, err) end
   local st = run.st
   st.created, st.updated = st.created + b.created, st.updated + b.updated
-  st.rejected = st.rejected + #b.rejects
+  st.rejected, st.superseded = st.rejected + #b.rejects, st.superseded + b.superseded
   st.rows = st.rows + (b.last - b.first + 1)
 end
 
@@ -257,7 +356,9 @@ end
 
 local function send(run, client)
   local pending, n, waiting, again = {}, 0, 0, {}
+  local held -- a batch that waits for earlier ones holding its keys (batches.ready)
   local options = merge.options {}
+  run.owner, run.kbuf = {}, {}
   local function next_call()
     while true do
       if run.fatal then return nil end
@@ -265,14 +366,29 @@ local function send(run, client)
       -- the parts of a refused call first (batches.outcomes); then the input
       local part = table.remove(again, 1)
       if not part then
-        local b = batches.next(run)
+        local b = held
+        held = nil
         if not b then
-          -- a call in flight may still be refused and sent again in parts
-          if waiting > 0 then return false end
+          b = batches.next(run)
+          if not b then
+            -- a call in flight may still be refused and sent again in parts
+            if waiting > 0 then return false end
+            return nil
+          end
+          run.bar:update(run.st)
+        end
+        if #b.lines == 0 then
+          settle(run, b)
+        elseif batches.ready(b) then
+          part = batches.whole(b)
+        elseif waiting > 0 then
+          held = b -- asked again once a call completes
+          return false
+        else
+          run.fatal = "internal error: the batch of lines " .. b.lines[1] .. "-"
+            .. b.lines[#b.lines] .. " waits for batches that are not in flight"
           return nil
         end
-        run.bar:update(run.st)
-        if #b.lines == 0 then settle(run, b) else part = batches.whole(b) end
       end
       if part then
         n, waiting = n + 1, waiting + 1
@@ -312,7 +428,7 @@ local function send(run, client)
   client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true,
                                         stop = stop })
   -- a batch still waiting for a part was never settled: never complete
-  if (waiting > 0 or #again > 0) and not (run.fatal or run.interrupted) then
+  if (waiting > 0 or #again > 0 or held) and not (run.fatal or run.interrupted) then
     run.fatal = "calls of " .. waiting + #again .. " parts of batches got no answer"
   end
 end
@@ -338,6 +454,10 @@ local function summary_line(run, elapsed)
   if opts.dry_run then
     s = string.format("sync contacts %s (dry run, nothing sent): %d rows, %d valid, %d rejected",
       opts.file, st.rows, st.valid, st.rejected)
+  end
+  if st.superseded > 0 then
+    s = s .. string.format(", %d superseded (a later row of the same key was confirmed first)",
+      st.superseded)
   end
   if st.resumed > 0 then s = s .. string.format(" (%d rows done by earlier runs)", st.resumed) end
   s = s .. lines_part(run)
@@ -404,7 +524,8 @@ end
 function M.run(client, opts)
   local run = {
     opts = opts, started = core.now(),
-    st = { rows = 0, created = 0, updated = 0, rejected = 0, valid = 0, resumed = 0, pos = 0 },
+    st = { rows = 0, created = 0, updated = 0, rejected = 0, superseded = 0, valid = 0, resumed = 0,
+           pos = 0 },
     done_ranges = {}, ri = 1, recno = 0,
   }
   local why
@@ -414,7 +535,7 @@ function M.run(client, opts)
     if run.reader then run.reader:close() end
     return 1
   end
-  local ok, status = open_outputs(run)
+  local ok, status = open_outputs(run, client)
   if not ok then run.reader:close(); return status end
   run.bar = progress.new { tty = host.isatty(2), width = host.width(),
     interval = opts.interval, total = run.total }

@@ -2,7 +2,9 @@
 -- bytes of the input they were read from, so that --resume after a crash, a
 -- kill -9 or Ctrl-C skips them and re-sends the rest (Merge is an upsert: a
 -- batch sent but not confirmed does no harm when sent again), and refuses
--- an input whose confirmed part changed.  The format (DIJ2) is described in
+-- an input whose confirmed part changed, another target (an account, a
+-- project) than the one the confirmed rows went to, or a rejects file that
+-- is not the one they were written to.  The format (DIJ3) is described in
 -- docs/sync.md.
 --
 -- One run per journal: the file is locked (host.lock, through
@@ -11,55 +13,91 @@
 -- Every write is checked; E is written only after everything else
 -- succeeded.
 local core = require "dialoginsight.core"
+local host_of = require("dialoginsight.limiter.host").of
 local output = require "dialoginsight.cli.sync.output"
 
 local M = {}
 
--- A B line: DIJ2's, or DIJ1's (no mark: an older version's journal).
-local B2 = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%x+) ([01])$"
-local B1 = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$"
+M.VERSION = "DIJ3"
 
---- Reads a journal's text: { version, key, ranges (sorted), created,
--- updated, rejected, rows, rejects_size, mark = { offset, hash, cut } (the
--- furthest the confirmed batches were read from), good (bytes of whole
--- lines), complete }, or nil when it holds no whole line (none yet: a run
--- that confirmed nothing), or nil, why when it is not a journal.
+-- A B line: the batch's records first..last, its counts (created, updated,
+-- rejected, superseded), the rejects file's size after it, the reader's mark.
+local B = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%x+) ([01])$"
+
+-- The header's values, %XX-escaped so that each is one word.
+local function escape(v)
+  return (tostring(v):gsub("[^%w%._~:/@+,-]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unescape(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The members a DIJ3 header must have.
+local HEADER = { "key", "target", "key_id", "project", "rejects", "rejects_id" }
+
+--- Where a sync sends its rows, as the journal names it: the base URL with
+-- the host as the limiter names it (limiter/host.lua: one spelling per
+-- host) and no trailing slash.
+function M.target(base_url)
+  local scheme, path = tostring(base_url):match("^(%a+)://[^/?#]+(.*)$")
+  if not scheme then return tostring(base_url) end
+  return scheme:lower() .. "://" .. host_of(base_url) .. path:gsub("/+$", "")
+end
+
+--- Reads a journal's text: { version, key, target, key_id, project, rejects
+-- (the rejects file as the first run named it), rejects_id (host.fileid of
+-- it), ranges (sorted), created, updated, rejected, superseded, rows,
+-- rejects_size, mark = { offset, hash, cut } (the furthest the confirmed
+-- batches were read from), good (bytes of whole lines before E), complete },
+-- or nil when it holds no whole line (none yet: a run that confirmed
+-- nothing), or nil, why when it is not a journal.  Of an older format
+-- (DIJ1, DIJ2) only version and complete are read: it is never resumed.
 function M.parse(text)
-  local j = { ranges = {}, created = 0, updated = 0, rejected = 0, rows = 0,
+  local j = { ranges = {}, created = 0, updated = 0, rejected = 0, superseded = 0, rows = 0,
               rejects_size = 0, good = 0 }
-  local pos = 1
+  local pos, whole = 1, 0
   while true do
     local nl = text:find("\n", pos, true)
     if not nl then break end -- a torn last line was never confirmed
-    local line = text:sub(pos, nl - 1)
-    pos = nl + 1
-    j.good = nl
-    local key = line:match("^DIJ2 key=(.*)$")
-    local key1 = not key and line:match("^DIJ1 size=%d+ key=(.*)$")
-    if key or key1 then
-      j.version, j.key = key and 2 or 1, key or key1
-    elseif line == "E" then
+    local line, first = text:sub(pos, nl - 1), pos == 1
+    pos, whole = nl + 1, nl
+    if j.complete then return nil, "a line follows its end (E)" end
+    local older = first and line:match("^(DIJ[12]) ")
+    local h = first and line:match("^DIJ3 (.*)$")
+    if older or h then
+      if older then
+        j.version = tonumber(older:sub(4))
+        j.complete = text:sub(-3) == "\nE\n"
+        j.good = #text
+        return j
+      end
+      j.version = 3
+      local got = {}
+      for name, v in h:gmatch("([%w_]+)=(%S*)") do got[name] = unescape(v) end
+      for _, name in ipairs(HEADER) do
+        if got[name] == nil then return nil, "its header line has no " .. name end
+        j[name] = got[name]
+      end
+    elseif line == "E" and j.version then
       j.complete = true
     else
-      local a, b, cr, up, rj, off, at, hash, cut
-      if j.version == 2 then
-        a, b, cr, up, rj, off, at, hash, cut = line:match(B2)
-      else
-        a, b, cr, up, rj, off = line:match(B1)
-      end
+      local a, b, cr, up, rj, sp, off, at, hash, cut
+      if j.version then a, b, cr, up, rj, sp, off, at, hash, cut = line:match(B) end
       if not a then return nil, "line '" .. line:sub(1, 40) .. "' is not a journal line" end
       a, b, at = tonumber(a), tonumber(b), tonumber(at)
-      if at and not (j.mark and j.mark.offset >= at) then
+      if not (j.mark and j.mark.offset >= at) then
         j.mark = { offset = at, hash = hash, cut = cut == "1" }
       end
       j.ranges[#j.ranges + 1] = { a, b }
       j.created, j.updated = j.created + tonumber(cr), j.updated + tonumber(up)
-      j.rejected = j.rejected + tonumber(rj)
+      j.rejected, j.superseded = j.rejected + tonumber(rj), j.superseded + tonumber(sp)
       j.rows = j.rows + (b - a + 1)
-      j.rejects_size = tonumber(off)
+      j.rejects_size = math.max(j.rejects_size, tonumber(off))
     end
+    if not j.complete then j.good = whole end
   end
-  if j.good == 0 then return nil end
+  if whole == 0 then return nil end
   if not j.version then return nil, "it has no header line" end
   table.sort(j.ranges, function(x, y) return x[1] < y[1] end)
   return j
@@ -68,30 +106,40 @@ end
 local Journal = {}
 Journal.__index = Journal
 
+-- The target of a journal or of this run's settings, said.
+local function target_of(t)
+  return t.target .. " (key id " .. tostring(t.key_id) .. ", project " .. tostring(t.project) .. ")"
+end
+
 -- What an existing journal means for this run: nil (go on), or a message
 -- and an exit status (refuse).
 local function refusal(old, opts)
   if opts.resume then
-    if old.version == 1 and not old.complete then
+    if old.version < 3 then
       return "the journal " .. opts.path .. " was written by an older version of dialoginsight "
-        .. "(DIJ1), which identified the input by its size alone: it cannot show that "
-        .. opts.file .. " is unchanged, so it is not resumed; use --restart to sync it again "
-        .. "from the start (Merge is an upsert)", 1
+        .. "(DIJ" .. old.version .. "), " .. (old.version == 1 and "which identified the input by "
+        .. "its size alone: it cannot show that " .. opts.file .. " is unchanged"
+        or "which does not name where its rows were sent") .. ", so it is not resumed; use "
+        .. "--restart to sync it again from the start (Merge is an upsert)", 1
     end
     if old.key ~= opts.key then
       return "the journal " .. opts.path .. " was written for the key field " .. old.key
         .. ", not " .. opts.key .. ": cannot resume; use --restart to start over", 1
     end
-    if old.complete then
-      return "the journal says this file was already synced completely; "
-        .. "use --restart to sync it again", 0
+    if old.target ~= opts.target or old.key_id ~= tostring(opts.key_id)
+        or old.project ~= tostring(opts.project) then
+      return "the journal " .. opts.path .. " was written for another target: its rows went to "
+        .. target_of(old) .. ", and these settings name " .. target_of { target = opts.target,
+          key_id = opts.key_id, project = opts.project } .. "; cannot resume (the rows it "
+        .. "confirmed are not in this one): run with the settings of the first run, or use "
+        .. "--restart to sync the whole file to this target", 1
     end
   elseif not old.complete and not opts.restart then
     if opts.stream then
       return "an unfinished journal exists (" .. opts.path .. ") and a stream cannot be "
         .. "resumed: use --restart to start over", 1
     end
-    if old.version == 1 then
+    if old.version < 3 then
       return "an unfinished journal of an older version exists (" .. opts.path .. "), which "
         .. "cannot be resumed: use --restart to start over", 1
     end
@@ -131,8 +179,10 @@ function M.check_input(old, reader, file)
 end
 
 --- Opens and locks the journal of an input for a run, and decides from
--- what it holds.  opts: path, file, key, resume, restart, stream.  Returns the journal, with `old` (what M.parse gave)
--- when it resumes; or nil, message, exit status.  Nothing is written yet:
+-- what it holds.  opts: path, file, key, target (M.target), key_id,
+-- project, rejects (the rejects file's path), resume, restart, stream.
+-- Returns the journal, with `old` (what M.parse gave) when it resumes and
+-- `prev` when there was one; or nil, message, exit status.  Nothing is written yet:
 -- start() does that once the other outputs are open, and abandon() leaves
 -- things as they were.
 function M.open(opts, say)
@@ -159,6 +209,8 @@ function M.open(opts, say)
     j:abandon()
     return nil, refuse, status
   end
+  -- the journal being replaced names the rejects file its runs wrote
+  j.prev = old
   if old and opts.resume then
     j.old = old
   elseif opts.resume then
@@ -167,16 +219,22 @@ function M.open(opts, say)
   return j
 end
 
---- Starts writing: cuts a resumed journal back to its whole lines, or
--- writes a new one's header.  true, or nil, message.
-function Journal:start()
+--- Starts writing: cuts a resumed journal back to its whole lines (and
+-- before its E: rows appended since a complete run are synced too), or
+-- writes a new one's header, which names the target and the rejects file
+-- (rejects_id: its host.fileid), never the API key.  true, or nil, message.
+function Journal:start(rejects_id)
   local out, ok, err = self.out
   if self.old then
     ok, err = out:truncate(self.old.good)
   else
     ok, err = out:truncate(0)
     if ok then
-      ok, err = out:write(string.format("DIJ2 key=%s\n", self.opts.key))
+      local o, h = self.opts, { M.VERSION }
+      local v = { key = o.key, target = o.target, key_id = o.key_id, project = o.project,
+                  rejects = o.rejects, rejects_id = rejects_id }
+      for _, name in ipairs(HEADER) do h[#h + 1] = name .. "=" .. escape(v[name]) end
+      ok, err = out:write(table.concat(h, " ") .. "\n")
     end
     if ok then ok, err = out:sync() end
   end
@@ -192,8 +250,8 @@ function Journal:record(b, rejects)
   if not size then return nil, err end
   local ok
   local m = b.mark
-  ok, err = self.out:write(string.format("B %d %d %d %d %d %d %d %s %d\n", b.first, b.last,
-    b.created, b.updated, #b.rejects, size, m.offset, m.hash, m.cut and 1 or 0))
+  ok, err = self.out:write(string.format("B %d %d %d %d %d %d %d %d %s %d\n", b.first, b.last,
+    b.created, b.updated, #b.rejects, b.superseded, size, m.offset, m.hash, m.cut and 1 or 0))
   if ok then ok, err = self.out:flush() end
   if ok and core.now() - self.last_sync >= 1 then
     ok, err = rejects:sync()

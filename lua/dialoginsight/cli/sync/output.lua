@@ -7,6 +7,9 @@
 -- The file is opened for appending and created if need be, but never
 -- truncated before the lock is held: a second run must not cut the files
 -- of a first one before it finds out that the first one is still running.
+-- It holds contact data: created 0600, and never opened through a symbolic
+-- link planted at its name (host.append: O_NOFOLLOW); it is cut back
+-- through the open file, never by its name.
 local host = require "dialoginsight.host"
 
 local M = {}
@@ -17,7 +20,7 @@ Out.__index = Out
 --- Opens path (what: "journal", "rejects file") for reading and appending:
 -- an output, or nil, message.
 function M.open(path, what)
-  local f, err = io.open(path, "a+b")
+  local f, err = host.append(path)
   if not f then return nil, "cannot open the " .. what .. " " .. tostring(err) end
   return setmetatable({ f = f, path = path, what = what }, Out)
 end
@@ -51,9 +54,22 @@ function Out:read_all()
   return text
 end
 
+--- The first n bytes (fewer when the file is shorter), or nil, message.
+function Out:read_head(n)
+  local ok, err = self.f:seek("set", 0)
+  if not ok then return self:fail("read", err) end
+  local text
+  text, err = self.f:read(n)
+  if text == nil and err == nil then text = "" end
+  if not text then return self:fail("read", err) end
+  ok, err = self.f:seek("end")
+  if not ok then return self:fail("seek in", err) end
+  return text
+end
+
 --- Cuts the file back to size bytes (0: empties it).
 function Out:truncate(size)
-  local ok, err = host.truncate(self.path, size)
+  local ok, err = host.truncate(self.f, size)
   if not ok then return self:fail("truncate", err) end
   ok, err = self.f:seek("end")
   if not ok then return self:fail("seek in", err) end

@@ -1,7 +1,8 @@
 --- Where a sync's outputs go, checked before anything is read or written:
 -- no output may be the input, the journal or the other output, however its
 -- path is spelled (./x, a/../x, an absolute path, a symbolic or hard link:
--- host.fileid compares the files themselves).
+-- host.fileid compares the files themselves); and no output is a symbolic
+-- link.
 --
 -- The journal and the rejects file go next to the input (FILE.csv.di-journal,
 -- FILE.csv.rejects.csv), or into the directory --out-dir names, under the
@@ -83,6 +84,14 @@ function M.resolve(opts)
         .. ": refusing to overwrite it (choose another --rejects path or --out-dir)"
     end
     seen[oid] = "the " .. out[2] .. " " .. out[1]
+  end
+  -- they hold contact data and are cut back: never written through a link
+  -- someone planted (cli/sync/output.lua opens them O_NOFOLLOW)
+  for _, out in ipairs { { p.rejects, "rejects file" }, { p.journal, "journal" } } do
+    if host.islink(out[1]) then
+      return nil, "the " .. out[2] .. " " .. out[1] .. " is a symbolic link: not followed "
+        .. "(remove it, or choose another --rejects path or --out-dir)"
+    end
   end
   return p
 end
