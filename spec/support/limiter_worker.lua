@@ -15,12 +15,13 @@ local c = di.new(sbx.settings {
 })
 core.sleep(start - core.now())
 local req = assert(c:prepare("projects", "List", {}))
-local engine, out = c.engine, {}
+local engine, out, decisions = c.engine, {}, 0
 local sl = engine:state(req)
 while true do
   -- the call path's own limiter step, then one attempt: the time printed is
   -- the moment the limiter let the call go
   local wait = engine:slot(sl, core.now())
+  decisions = decisions + 1
   if wait > 0 then
     -- a wait past the window ends it (a frozen limiter fails the spec, it
     -- does not hang it)
@@ -36,3 +37,5 @@ while true do
   end
 end
 print(table.concat(out, "\n"))
+-- how often it asked the limiter, for a spec that wants to know (stderr)
+if os.getenv("DI_WORKER_DECISIONS") then io.stderr:write("decisions ", decisions, "\n") end
