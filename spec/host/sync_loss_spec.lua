@@ -58,6 +58,8 @@ local function journal(path)
       j.rejects_size = math.max(j.rejects_size, tonumber(size))
     elseif line == "E" then
       j.complete = true
+    elseif line:match("^R %S+ %S+$") then
+      j.renewed = (j.renewed or 0) + 1 -- a rejects file started afresh by a resume
     else
       assert(line:match("^DIJ3 key=%S+ target=%S+ key_id=%S+ project=%S+ rejects=%S+ rejects_id=%S+$"),
         "not a journal line: " .. line)
@@ -1035,6 +1037,27 @@ describe("sync loses no data", function()
       assert.are.equal(2, r.code, r.out .. r.err)
       assert.truthy(r.out:find(", 30 rejected", 1, true), r.out)
       assert.are.same(ragged_lines(1, 300, 10), (rejected(rej)))
+    end)
+
+    it("holding no rejected row: removed or emptied, --resume starts it afresh and names it in the journal", function()
+      -- (the Sync property found this refused: nothing was lost, yet the run could never finish)
+      local path = TMP .. "/no-rejects.csv"
+      rows_file(path, 300)
+      local r = run("sync contacts " .. q(path) .. " --batch-size 50 --concurrency 1")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      cut_journal(path, function(a) return a > 150 end)
+      local rej = path .. ".rejects.csv"
+      os.remove(rej)
+      r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(0, r.code, r.out .. r.err)
+      assert.truthy(r.out:find("300 rows, 300 merged", 1, true), r.out)
+      assert.truthy(slurp(rej))
+      -- the journal names the file this run started (an R line)
+      assert.truthy(slurp(path .. ".di-journal"):find("\nR ", 1, true))
+      cut_journal(path, function(a) return a > 150 end)
+      spit(rej, "")
+      r = run("sync contacts " .. q(path) .. " --resume")
+      assert.are.equal(0, r.code, r.out .. r.err)
     end)
 
     it("--rejects naming a file that is no rejects file of this input: refused, the file untouched", function()

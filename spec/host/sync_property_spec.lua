@@ -78,11 +78,12 @@ end
 local function journal(path)
   local text = slurp(path)
   if not text then return nil end
-  local j = { complete = false, ranges = {}, header = text:find("^DIJ3 [^\n]*\n") ~= nil }
+  local j = { complete = false, ranges = {}, rejected = 0, header = text:find("^DIJ3 [^\n]*\n") ~= nil }
   for line in text:gmatch("([^\n]*)\n") do
-    local a, b, off, cut = line:match("^B (%d+) (%d+) %d+ %d+ %d+ %d+ %d+ (%d+) %x+ ([01])$")
+    local a, b, rj, off, cut = line:match("^B (%d+) (%d+) %d+ %d+ (%d+) %d+ %d+ (%d+) %x+ ([01])$")
     if a then
       j.ranges[#j.ranges + 1] = { tonumber(a), tonumber(b) }
+      j.rejected = j.rejected + tonumber(rj)
       off = tonumber(off)
       if not j.offset or off > j.offset then j.offset, j.cut = off, cut == "1" end
     elseif line == "E" then
@@ -313,8 +314,10 @@ local function scenario(rng, n)
       story[#story + 1] = gone and "rejects file removed" or "rejects file emptied"
       s.rejects_bad = true
     end
-    -- (until a run writes it afresh, however many resumes were refused first)
-    if resumes and s.rejects_bad == true then refuse = refuse or "rejects" end
+    -- (until a run writes it afresh, however many resumes were refused first;
+    -- a journal that counts no rejected row loses nothing with it, and
+    -- starts one afresh)
+    if resumes and s.rejects_bad == true and j.rejected > 0 then refuse = refuse or "rejects" end
     local kill = not last and not refuse and rng:chance(0.45)
     local rc, out, err = run_host(rng, base .. " " .. mode, kill, n, env)
     story[#story + 1] = string.format("run %d%s%s: exit %s", attempt, mode ~= "" and (" " .. mode) or "",

@@ -190,6 +190,12 @@ end
 local function open_rejects(run)
   local path, old = run.paths.rejects, run.journal and run.journal.old
   local _, kind = host.fileid(path)
+  if old and old.rejected == 0 then
+    -- the journal counts no rejected row: whatever became of its rejects
+    -- file (removed, emptied, another), nothing is lost by starting one
+    -- afresh, which the journal then names (Journal:renew_rejects)
+    old, run.rejects_renewed = nil, true
+  end
   if old and kind == "none" then
     return nil, "the rejects file " .. path .. " is missing, and the journal counts "
       .. old.rejected .. " rejected rows in it: cannot resume; run with the --rejects or "
@@ -300,6 +306,9 @@ local function open_outputs(run, client)
   local rejects, why = open_rejects(run)
   local ok = rejects ~= nil
   if ok and run.journal then ok, why = run.journal:start(host.fileid(run.paths.rejects)) end
+  if ok and run.rejects_renewed then
+    ok, why = run.journal:renew_rejects(run.paths.rejects, host.fileid(run.paths.rejects))
+  end
   if not ok then
     say(why)
     if run.journal then run.journal:abandon() end

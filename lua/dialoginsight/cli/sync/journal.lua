@@ -23,6 +23,9 @@ M.VERSION = "DIJ3"
 -- A B line: the batch's records first..last, its counts (created, updated,
 -- rejected, superseded), the rejects file's size after it, the reader's mark.
 local B = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%x+) ([01])$"
+-- An R line: the rejects file from here on (its name and host.fileid), when
+-- a resumed run started it afresh (the journal counted no rejected row).
+local R = "^R (%S+) (%S+)$"
 
 -- The header's values, %XX-escaped so that each is one word.
 local function escape(v)
@@ -81,6 +84,9 @@ function M.parse(text)
       end
     elseif line == "E" and j.version then
       j.complete = true
+    elseif j.version and line:match(R) then
+      local name, id = line:match(R)
+      j.rejects, j.rejects_id = unescape(name), unescape(id)
     else
       local a, b, cr, up, rj, sp, off, at, hash, cut
       if j.version then a, b, cr, up, rj, sp, off, at, hash, cut = line:match(B) end
@@ -239,6 +245,14 @@ function Journal:start(rejects_id)
     if ok then ok, err = out:sync() end
   end
   self.last_sync = core.now()
+  return ok, err
+end
+
+--- Names the rejects file a resumed run started afresh (an R line).
+-- true, or nil, message.
+function Journal:renew_rejects(path, rejects_id)
+  local ok, err = self.out:write("R " .. escape(path) .. " " .. escape(rejects_id) .. "\n")
+  if ok then ok, err = self.out:sync() end
   return ok, err
 end
 
