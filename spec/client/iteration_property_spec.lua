@@ -15,15 +15,7 @@
 local property = require "support.property"
 local fake = require "support.fake_pages"
 
--- Runs an iterator to its end: the records, and the error it ended on.
-local function drain(iter)
-  local list = {}
-  for rec, err in iter do
-    if not rec then return list, err end
-    list[#list + 1] = rec
-  end
-  return list
-end
+local drain = fake.drain
 
 -- An adversary that adds records faster than pages bring them keeps an
 -- iteration going: max_calls ends it (an error); a server within the

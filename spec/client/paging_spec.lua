@@ -35,15 +35,7 @@ local function range(a, b)
   return t
 end
 
--- Runs an iterator to its end: the records, and the error it ended on.
-local function drain(iter)
-  local list = {}
-  for rec, err in iter do
-    if not rec then return list, err end
-    list[#list + 1] = rec
-  end
-  return list
-end
+local drain = fake.drain
 
 describe("contacts paging by idContact windows", function()
   for _, order in ipairs { "id", "desc", "email", "random" } do

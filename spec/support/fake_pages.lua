@@ -141,4 +141,14 @@ function Server:client(extra)
   return client_mod.new(config.resolve(settings), self:transport())
 end
 
+--- Runs an iterator to its end: the records, and the error it ended on.
+function M.drain(iter)
+  local list = {}
+  for rec, err in iter do
+    if not rec then return list, err end
+    list[#list + 1] = rec
+  end
+  return list
+end
+
 return M

@@ -166,42 +166,18 @@ static int h_fclose(lua_State *L) {
   return luaL_fileresult(L, fclose(p->f) == 0, NULL);
 }
 
-/* host.create(path) -> file, or nil, err, errno: a NEW file, 0600 whatever
- * the umask, opened for writing.  Files that hold contact data must not be
- * readable by others, and must not be written through a link that someone
- * else planted: O_EXCL refuses any existing name, a symbolic link included
- * (even a dangling one). */
-static int h_create(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+/* Pushes path opened with flags (and mode 0600 when it is created) as a Lua
+ * file of fopen mode `how`, or nil, err, errno.  Files that hold contact
+ * data must not be readable by others, and must not be written through a
+ * link that someone else planted: the callers pass O_NOFOLLOW, and a link
+ * is said as such.  unlink_new: remove the file if it was made here and
+ * could not be opened as a stream. */
+static int push_file(lua_State *L, const char *path, int flags, const char *how, int unlink_new) {
   luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
   int fd;
   p->closef = NULL; /* a closed file until it is open */
   luaL_setmetatable(L, LUA_FILEHANDLE);
-  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return luaL_fileresult(L, 0, path);
-  if ((p->f = fdopen(fd, "wb")) == NULL) {
-    int e = errno;
-    close(fd);
-    unlink(path);
-    errno = e;
-    return luaL_fileresult(L, 0, path);
-  }
-  p->closef = h_fclose;
-  return 1;
-}
-
-/* host.append(path) -> file, or nil, err, errno: path opened for reading and
- * appending ("a+b"), created 0600 whatever the umask when it does not exist.
- * A sync's journal and rejects file hold contact data and are cut back and
- * rewritten: O_NOFOLLOW refuses a symbolic link planted at their name (ELOOP),
- * which would make the sync truncate whatever file it points to. */
-static int h_append(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
-  int fd;
-  p->closef = NULL;
-  luaL_setmetatable(L, LUA_FILEHANDLE);
-  fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == ELOOP) {
       lua_pushnil(L);
@@ -211,14 +187,30 @@ static int h_append(lua_State *L) {
     }
     return luaL_fileresult(L, 0, path);
   }
-  if ((p->f = fdopen(fd, "a+b")) == NULL) {
+  if ((p->f = fdopen(fd, how)) == NULL) {
     int e = errno;
     close(fd);
+    if (unlink_new) unlink(path);
     errno = e;
     return luaL_fileresult(L, 0, path);
   }
   p->closef = h_fclose;
   return 1;
+}
+
+/* host.create(path) -> file, or nil, err, errno: a NEW file, 0600 whatever
+ * the umask, opened for writing; O_EXCL refuses any existing name, a
+ * symbolic link included (even a dangling one). */
+static int h_create(lua_State *L) {
+  return push_file(L, luaL_checkstring(L, 1), O_WRONLY | O_CREAT | O_EXCL, "wb", 1);
+}
+
+/* host.append(path) -> file, or nil, err, errno: path opened for reading and
+ * appending ("a+b"), created 0600 when it does not exist.  A sync's journal
+ * and rejects file are cut back and rewritten: through a link planted at
+ * their name the sync would truncate whatever file it points to. */
+static int h_append(lua_State *L) {
+  return push_file(L, luaL_checkstring(L, 1), O_RDWR | O_APPEND | O_CREAT, "a+b", 0);
 }
 
 /* host.islink(path) -> whether path is a symbolic link (false when it does
