@@ -199,6 +199,33 @@ describe("fuzz_fields regressions: contact records and dates", function()
     assert.equal("2020.02.29", fields.date({ year = 2020, month = 2.0, day = 29 }))
   end)
 
+  -- fuzz/regressions/fuzz_fields/shared_tables: the NUL check walked a
+  -- table each time it met it, 3^64 steps for three self-references
+  it("walks a value that shares its tables, or holds itself, once per table", function()
+    local shared = { "a", "b" }
+    local loop = {}
+    loop[1], loop[2], loop[3] = loop, loop, { loop, shared, shared }
+    -- f() within 20000 calls, else false and why
+    local function bounded(f, ...)
+      local calls, on = 0, true
+      debug.sethook(function()
+        calls = calls + 1
+        if on and calls > 20000 then on = false; error("walked the value more than 20000 calls", 0) end
+      end, "c")
+      local res = table.pack(pcall(f, ...))
+      on = false
+      debug.sethook()
+      return table.unpack(res, 1, res.n)
+    end
+    local ok, p = bounded(problems_of, { EMail = "a@b.c", Custom = loop })
+    local ok2, p2 = bounded(problems_of, { EMail = "a@b.c", Custom = { shared, shared, { shared, "x\0y" } } })
+    assert.is_true(ok, tostring(p))
+    assert.is_true(ok2, tostring(p2))
+    -- a NUL behind a table met twice is still found
+    assert.equal(1, #p2)
+    assert.matches("NUL", p2[1].message)
+  end)
+
   -- fuzz/regressions/fuzz_fields/huge_field_name_misspelling_search
   it("answers an unknown 1 MB field name quickly", function()
     local name = ("x"):rep(1024 * 1024)

@@ -120,12 +120,16 @@ function M.text_problem(s)
 end
 
 -- Why a value given as it is cannot be sent: the text_problem of a string
--- in it (a member name too), or nil.
-local function value_problem(v, depth)
+-- in it (a member name too), or nil.  Each table is walked once: a table
+-- met again (shared, or a cycle, which the encoder refuses) was walked or
+-- is being walked, and walking it again made a few self-references cost
+-- 3^64 steps (fuzz/regressions/fuzz_fields/shared_tables).
+local function value_problem(v, depth, seen)
   if type(v) == "string" then return M.text_problem(v) end
-  if type(v) ~= "table" or depth > 64 then return nil end -- deeper: the encoder refuses it
+  if type(v) ~= "table" or depth > 64 or seen[v] then return nil end -- deeper: the encoder refuses it
+  seen[v] = true
   for k, x in pairs(v) do
-    local why = value_problem(k, depth + 1) or value_problem(x, depth + 1)
+    local why = value_problem(k, depth + 1, seen) or value_problem(x, depth + 1, seen)
     if why then return why end
   end
   return nil
@@ -139,7 +143,7 @@ local function untyped(v)
     local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
     return stamp(v, timed), "is not a valid date"
   end
-  local why = value_problem(v, 0)
+  local why = value_problem(v, 0, {})
   if why then return nil, why end
   return v
 end
