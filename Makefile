@@ -156,9 +156,9 @@ install-host: $(HOST) ## install bin/dialoginsight under PREFIX
 # --- LuaRocks --------------------------------------------------------------
 # The rockspec builds with type "make": `luarocks make` and `luarocks install`
 # run `make rock-build`, then `make rock-install`, with LuaRocks' variables
-# for the Lua the rock is for (LUA, LUA_INCDIR, LUA_LIBDIR, LUALIB, CFLAGS,
-# LIBFLAG, the external dependencies' dirs) and for where its files go
-# (LIBDIR, BINDIR; the Lua modules are the rockspec's build.install.lua).
+# for the Lua the rock is for (LUA, LUA_INCDIR, CFLAGS, LIBFLAG, the external
+# dependencies' dirs) and for where its files go (LIBDIR, BINDIR; the Lua
+# modules are the rockspec's build.install.lua).
 # Everything is built under build/rock/, never beside the sources: the
 # builtin type's src/*.o and ./dialoginsight/core.so were left in the
 # checkout, where Lua's default cpath (./?.so) loaded the stray core.
@@ -172,10 +172,12 @@ ROCK_VER    = $(eval ROCK_VER := $$(shell $(LUA) -e 'io.write((_VERSION:gsub("^L
 ROCK_DIR    = build/rock/$(ROCK_VER)
 ROCK_DEPS   = $(if $(CURL_LIBDIR),-L$(CURL_LIBDIR)) $(if $(HIREDIS_LIBDIR),-L$(HIREDIS_LIBDIR)) \
               $(if $(HIREDIS_INCDIR),-I$(HIREDIS_INCDIR))
-# the host's Lua library: LUALIB when LuaRocks found it (liblua5.4.so or .a
-# -> -llua5.4), else Debian's name
+# the host's Lua library: LUA_LIBDIR and LUALIB when given by hand
+# (`make rock-build LUALIB=liblua.so`), else pkg-config's lua5.4, else
+# Debian's name (LuaRocks defines neither on Linux: the rockspec passes none)
 ROCK_LUALIB = $(if $(LUA_LIBDIR),-L$(LUA_LIBDIR)) \
-              $(patsubst lib%,-l%,$(basename $(or $(LUALIB),liblua$(ROCK_VER).so)))
+              $(if $(LUALIB),$(patsubst lib%,-l%,$(basename $(LUALIB))), \
+                $(or $(shell pkg-config --libs lua$(ROCK_VER) 2>/dev/null),-llua$(ROCK_VER)))
 ROCK_ONLY   = 5.1 5.4
 
 rock-build: ## (run by luarocks) the core for the rock's Lua under build/rock/, and the host for 5.4

@@ -1,5 +1,5 @@
 -- LuaRocks build of the same sources as the Makefile, for Lua 5.4 and 5.1
--- (plain or LuaJIT):
+-- (plain or LuaJIT), from a checkout of this repository:
 --   luarocks --lua-version=5.4 make --deps-mode=none --tree=/tmp/rocks
 -- installs the library and, for Lua 5.4, the dialoginsight command
 -- (bin/dialoginsight: the host, which embeds Lua 5.4); for 5.1, the library
@@ -7,14 +7,16 @@
 -- rock-install targets build under build/rock/, never beside the sources.
 -- lua-cjson (run time) and argparse (embedded in the command at build time)
 -- come from Debian's lua-cjson and lua-argparse, hence --deps-mode=none
--- when LuaRocks' registry is out of reach.  `make rock` packs the working
--- tree as a source rock that `luarocks install` builds offline.
+-- when LuaRocks' registry is out of reach (README.md, "Install").
+-- The project is published nowhere: `luarocks make` builds the checkout it
+-- runs in and never fetches `source`, which names that checkout; `make rock`
+-- packs the working tree as a source rock that `luarocks install` builds
+-- offline (scripts/make-rock replaces `source` with the packed archive).
 rockspec_format = "3.0"
 package = "dialoginsight"
 version = "0.1.0-1"
 source = {
-  url = "git+https://example.invalid/dialoginsight.git",
-  tag = "v0.1.0",
+  url = "git+file://.",
 }
 description = {
   summary = "Dialog Insight web services (OFC4) for Lua, with a C core",
@@ -44,8 +46,10 @@ build = {
   build_target = "rock-build",
   build_variables = {
     CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)",
-    LUA = "$(LUA)", LUA_INCDIR = "$(LUA_INCDIR)", LUA_LIBDIR = "$(LUA_LIBDIR)",
-    LUALIB = "$(LUALIB)",
+    -- no LUA_LIBDIR or LUALIB: LuaRocks defines them only where Lua must be
+    -- linked explicitly (not on Linux) and warns when they are asked for;
+    -- the Makefile finds the host's liblua5.4 through pkg-config
+    LUA = "$(LUA)", LUA_INCDIR = "$(LUA_INCDIR)",
     CURL_LIBDIR = "$(CURL_LIBDIR)",
     HIREDIS_INCDIR = "$(HIREDIS_INCDIR)", HIREDIS_LIBDIR = "$(HIREDIS_LIBDIR)",
   },
