@@ -77,7 +77,7 @@ end
 
 --- The relational table idTable, with merge, get and delete.
 -- @tparam integer id idTable
--- @treturn dialoginsight.resources.tables.Table
+-- @treturn dialoginsight.resources.tables
 function Client:table(id)
   return require("dialoginsight.resources.tables").new(self, id)
 end
@@ -166,6 +166,7 @@ end
 
 --- The request of a call, built but not sent (call/request.lua), or nil,
 -- err; with Client:interpret, what the fuzz targets and specs drive.
+-- @local
 -- @tparam string service
 -- @tparam string method
 -- @tparam[opt] table params
@@ -178,6 +179,7 @@ function Client:prepare(service, method, params, opts)
 end
 
 --- Reads an HTTP reply to req as the call path does (call/reply.lua).
+-- @local
 -- @tparam table req a request from `Client:prepare`
 -- @tparam integer status the HTTP status
 -- @tparam string body the reply's body

@@ -14,8 +14,8 @@
 local M = {}
 
 --- An error object: a table of these fields, which reads as text where Lua
--- code expects a string (`tostring(err)`, and `"failed: " .. err` through
--- __concat).  Fields are absent when they do not apply.
+-- code expects a string.  `tostring(err)` works, and so does
+-- `"failed: " .. err` (__concat).  Fields are absent when they do not apply.
 -- @table Error
 -- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode,
 -- rejected (the server refused the one record of a merge), protocol (replies that

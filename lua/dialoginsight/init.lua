@@ -65,7 +65,7 @@ local M = {
   registry = registry,
   --- The settings' schema and checks (`dialoginsight.config`).
   config = config,
-  --- Where-clauses: di.where.gt("Points", 10), di.where.any{ ... } (records/where.lua).
+  --- Where-clauses, such as di.where.gt("Points", 10) or di.where.any{ c1, c2 } (records/where.lua).
   -- See `dialoginsight.records.where`.
   where = require "dialoginsight.records.where",
 }

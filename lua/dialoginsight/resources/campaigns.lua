@@ -1,5 +1,5 @@
---- client.campaigns: create, trigger (automated campaigns, e.g. an abandoned
--- cart) and statistics with open and click rates.  Wire shapes [assumed].
+--- client.campaigns: create, trigger (automated campaigns, such as an
+-- abandoned cart) and statistics with open and click rates.  Wire shapes [assumed].
 -- @classmod dialoginsight.resources.campaigns
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"

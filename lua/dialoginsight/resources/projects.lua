@@ -6,7 +6,7 @@ local fields = require "dialoginsight.records.fields"
 
 local Projects = base.class()
 
---- The projects this key may use: { { idProject =, ProjectName = }, ... }.
+--- The projects this key may use, a list of { idProject =, ProjectName = }.
 -- Also the cheapest "are my credentials valid" check.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the projects

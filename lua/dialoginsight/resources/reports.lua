@@ -59,8 +59,8 @@ function Reports:clicks(opts)
   return events(self, "GetClicks", opts)
 end
 
---- A contact's mailing history:
--- { { idBatch, idMessage, dtSent, Opened, Clicked }, ... }, or nil, err.
+--- A contact's mailing history, a list of
+-- { idBatch, idMessage, dtSent, Opened, Clicked }, or nil, err.
 -- @tparam integer contact_id idContact
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the mailings

@@ -9,7 +9,7 @@ local fields = require "dialoginsight.records.fields"
 local Segments = base.class()
 local check_id = base.check_id
 
---- The project's segments: { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
+--- The project's segments, a list of { idSegment =, Name =, isDynamic =, ContactCount = }, or nil, err.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the segments
 -- @treturn[2] nil

@@ -79,8 +79,8 @@ function Sendings:send_batch(message_id, opts)
   }, opts)
 end
 
---- The batches with ids between opts.min (default 0) and opts.max:
--- { { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }, ... }.
+--- The batches with ids between opts.min (default 0) and opts.max, a list
+-- of { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }.
 -- @tparam[opt] table opts min, max, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the batches
 -- @treturn[2] nil

@@ -1,6 +1,6 @@
 --- client:table(id): a relational table, scoped by idTable, with bare
 -- column names.  Its key column's ID form is `key_<column>`.
--- @module dialoginsight.resources.tables
+-- @classmod dialoginsight.resources.tables
 -- @usage local t = client:table(501)
 -- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
 local base = require "dialoginsight.resources.base"
@@ -9,8 +9,6 @@ local where = require "dialoginsight.records.where"
 
 local M = {}
 
---- A relational table, as `client:table` returns it.
--- @type Table
 local Table = {}
 Table.__index = Table
 
