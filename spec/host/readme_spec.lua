@@ -1,7 +1,9 @@
 -- The READMEs run as written (issue 15, point 11): every Lua block of
--- README.md and examples/openresty/README.md marked runnable runs against
--- the sandbox, each in a fresh lua5.4 with the checkout's modules and the
--- sandbox's DI_* environment, and must exit 0.
+-- README.md, examples/openresty/README.md and docs/*.md marked runnable runs
+-- against the sandbox, each in a fresh lua5.4 with the checkout's modules
+-- and the sandbox's DI_* environment, and must exit 0.  What README.md
+-- states of the code is checked against it: the evidence of each resource
+-- method (the registry), and the examples make demo runs.
 --
 -- The marker is an HTML comment on the line right before the ```lua fence
 -- (invisible once rendered):
@@ -15,6 +17,11 @@ local sbx = require "support.sandbox"
 
 local ROOT = assert(io.popen("pwd")):read("*l")
 local DOCS = { "README.md", "examples/openresty/README.md" }
+do -- the pages of docs/ (internals moved there keep their runnable blocks)
+  local ls = assert(io.popen("cd " .. ROOT .. " && ls docs/*.md"))
+  for path in ls:lines() do DOCS[#DOCS + 1] = path end
+  ls:close()
+end
 local PRELUDE = 'local di = require "dialoginsight"; local client = di.new(); '
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -119,6 +126,76 @@ describe("the READMEs run as written", function()
     assert.truthy(out:find("project %d+: "), out)
     assert.truthy(out:find("\n[a-z]+ ann@example%.com %(idContact %d+%)"), out)
     assert.truthy(out:find("found Ann ann@example.com in Montréal, idContact %d+, Newsletter opt%-in: true"), out)
+  end)
+
+  it("README.md: the evidence table names every resource method, with the registry's evidence", function()
+    local registry = require("dialoginsight.registry").default
+    local text = slurp(ROOT .. "/README.md")
+    local tbl = text:match("<!%-%- evidence:[^\n]*\n(.-)\n\n")
+    assert.truthy(tbl, "README.md has no table after an <!-- evidence: ... --> marker")
+    local listed, calls = {}, {}
+    for row in tbl:gmatch("[^\n]+") do
+      local methods, call, evidence = row:match("^| (.-) | `([%w_]+%.[%w_]+)` | (%a+)")
+      if methods then
+        local service, method = call:match("^(.-)%.(.*)$")
+        local entry = registry:lookup(service, method)
+        assert.truthy(entry, "README.md names " .. call .. ", which the registry does not have")
+        assert.equal(entry.wire, evidence, call .. ": the README says " .. evidence
+          .. ", the registry " .. entry.wire)
+        calls[entry.name] = true
+        local resource
+        for name in methods:gmatch("`([%w_:]+)") do
+          local r, m = name:match("^(%w+):([%w_]+)$")
+          if r then resource = r else m = name end
+          listed[resource .. ":" .. m] = true
+        end
+      end
+    end
+    -- every wrapped method of every resource, and every registry entry
+    local wanted = {}
+    local ls = assert(io.popen("cd " .. ROOT .. " && ls lua/dialoginsight/resources/*.lua"))
+    for path in ls:lines() do
+      local name = path:match("([%w_]+)%.lua$")
+      if name ~= "base" and not name:match("^pager") then
+        local mod = require("dialoginsight.resources." .. name)
+        local class, prefix = mod, name
+        if name == "tables" then class, prefix = getmetatable(mod.new({}, 1)).__index, "table" end
+        for k, v in pairs(class) do
+          if type(v) == "function" and k ~= "new" and not k:match("^__") then
+            wanted[#wanted + 1] = prefix .. ":" .. k
+          end
+        end
+      end
+    end
+    ls:close()
+    table.sort(wanted)
+    for _, m in ipairs(wanted) do assert.truthy(listed[m], "README.md's evidence table lacks " .. m) end
+    for entry in registry:each() do
+      assert.truthy(calls[entry.name], "README.md's evidence table lacks " .. entry.name)
+    end
+  end)
+
+  it("README.md: make demo runs the use-case examples the quick start counts", function()
+    local demo = slurp(ROOT .. "/scripts/demo")
+    local loop = assert(demo:match("\nfor ex in (.-); do"), "scripts/demo has no `for ex in ...` loop")
+    local scripts, n = {}, 0
+    for item in loop:gmatch('"([^"]+)"') do scripts[item:match("^(%S+)")] = true end
+    for item in loop:gsub('"[^"]+"', ""):gmatch("%S+") do scripts[item] = true end
+    local readme = slurp(ROOT .. "/README.md")
+    for script in pairs(scripts) do
+      n = n + 1
+      assert.truthy(readme:find("`examples/" .. script .. ".lua", 1, true),
+        "README.md's examples table lacks examples/" .. script .. ".lua")
+    end
+    local words = { "one", "two", "three", "four", "five", "six", "seven", "eight", "nine" }
+    local said = readme:match("runs the (%a+) use%-case examples")
+    assert.truthy(said, "README.md's quick start does not say how many use-case examples make demo runs")
+    assert.equal(words[n], said, "make demo runs " .. n .. " use-case examples")
+  end)
+
+  it("README.md is for users: at most 500 lines (internals are in docs/)", function()
+    local n = select(2, slurp(ROOT .. "/README.md"):gsub("\n", ""))
+    assert.truthy(n <= 500, "README.md has " .. n .. " lines")
   end)
 
   it("README.md: the quick start is marked, and merges its contact", function()
