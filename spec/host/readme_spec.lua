@@ -10,7 +10,7 @@
 --   <!-- runnable: why -->                  the block is a whole script
 --   <!-- runnable with client: why -->      the block runs after
 --       local di = require "dialoginsight"; local client = di.new()
---     (the `di` and `client` the README makes in "Creating a client")
+--     (the `di` and `client` of the README's quick start)
 -- A marker anywhere else, or another comment right before a ```lua fence,
 -- fails the spec: a typo must not turn a block's check off.
 local sbx = require "support.sandbox"
