@@ -1,12 +1,4 @@
---- The client: a facade over one call path for every OFC4 method.
---
--- client:call(service, method, params) builds the request (call/request.lua:
--- AuthKey, scope, JSON) and hands it to the scheduler (call/scheduler.lua),
--- which waits for the limiter, posts through the transport, reads the reply
--- (call/reply.lua) and retries (call/retry.lua).  Resources (contacts,
--- segments, ...: resources/) are thin layers that end here.
---
--- Clients are made by `dialoginsight.new`.
+--- The client, made by `dialoginsight.new`: a facade over one call path for every OFC4 method (docs/architecture.md).
 -- @module dialoginsight.client
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
@@ -41,24 +33,19 @@ M.Client = Client
 --- client.reports: `dialoginsight.resources.reports`.
 -- @field reports
 
---- Hook: a function called after each attempt of a call (call/scheduler.lua),
--- with { service, method, attempt, status, kind, error, request_id, seconds }.
--- The `trace` setting sets it (true: a line on stderr).
+--- Hook: called after each attempt, with { service, method, attempt, status, kind, error, request_id, seconds }; `trace` sets it.
 -- @field on_call
 
---- Hook: a function called before each retry (call/scheduler.lua), with
--- { service, method, attempt, delay, error }.
+--- Hook: called before each retry, with { service, method, attempt, delay, error }.
 -- @usage client.on_retry = function(ev)
 --   io.stderr:write(("retrying %s.%s in %.1fs: %s\n"):format(ev.service, ev.method, ev.delay, ev.error))
 -- end
 -- @field on_retry
 
---- Hook: a function called when the limiter holds a call (call/scheduler.lua),
--- once per wait, with { service, method, delay }.
+--- Hook: called once per wait of the limiter, with { service, method, delay }.
 -- @field on_wait
 
--- Resources load on first use: client.contacts is
--- require("dialoginsight.resources.contacts").new(client), made once per client.
+-- Resources load on first use, once per client.
 local RESOURCES = {
   contacts = true, projects = true, segments = true, campaigns = true,
   sendings = true, messages = true, reports = true,
@@ -82,8 +69,7 @@ function Client:table(id)
   return require("dialoginsight.resources.tables").new(self, id)
 end
 
--- The key lives here, not in the client table, so that dumping a client
--- (pairs, inspect, a debugger) never shows it.
+-- The key lives here, not in the client table: dumping a client (pairs, inspect, a debugger) never shows it.
 local secrets = setmetatable({}, { __mode = "k" })
 
 local function trace_to_stderr(ev)
@@ -96,13 +82,11 @@ local function trace_to_stderr(ev)
   io.stderr:write(line, "\n")
 end
 
---- Builds a client from resolved settings (config.resolve), a transport
--- (docs/transport.md) and a limiter (limiter/init.lua; none: no limit).
--- (`dialoginsight.new` is the public way.)
+--- Builds a client (`dialoginsight.new` is the public way).
 -- @local
--- @tparam table settings resolved settings
+-- @tparam table settings resolved settings (config.resolve)
 -- @tparam table transport a transport (docs/transport.md)
--- @tparam[opt] table limiter a limiter
+-- @tparam[opt] table limiter a limiter (none: no limit)
 -- @treturn Client
 function M.new(settings, transport, limiter)
   limiter = limiter or require("dialoginsight.limiter").none()
@@ -137,17 +121,13 @@ function Client:__tostring()
     self.base_url, tostring(self.key_id), tostring(self.project))
 end
 
---- Closes the connections and the limiter; the client cannot be used
--- afterwards.
+--- Closes the connections and the limiter; the client is unusable afterwards.
 -- @usage client:close()
 function Client:close()
   if self.transport.close then self.transport:close() end
   if self.limiter then self.limiter:close() end
 end
 
--- The request of one call (see call/request.lua), or nil, err.  o: the
--- call's checked options (request.options).  level: the stack level of the
--- user's call, for the errors a bad argument raises.
 -- The route of a call, its arguments checked (a bad one raises at level).
 local function checked_route(self, service, method, params, level)
   local route = request.route(self.routes, self.registry, self.base_url, service, method,
@@ -164,44 +144,25 @@ local function prepare(self, service, method, params, o, level)
     self.project, o, self.engine.redact)
 end
 
---- The request of a call, built but not sent (call/request.lua), or nil,
--- err; with Client:interpret, what the fuzz targets and specs drive.
+--- The request of a call, built but not sent, or nil, err (for fuzz targets and specs).
 -- @local
--- @tparam string service
--- @tparam string method
--- @tparam[opt] table params
--- @tparam[opt] table opts as `Client:call`'s
--- @treturn[1] table the request: { entry, url, body, timeout, deadline, fresh, policy }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
 function Client:prepare(service, method, params, opts)
   return prepare(self, service, method, params, request.options(opts, 2), 2)
 end
 
---- Reads an HTTP reply to req as the call path does (call/reply.lua).
+--- Reads a reply (HTTP status, body, Retry-After in seconds) to a prepared request as the call path does.
 -- @local
--- @tparam table req a request from `Client:prepare`
--- @tparam integer status the HTTP status
--- @tparam string body the reply's body
--- @tparam[opt] number retry_after the Retry-After header, in seconds
--- @treturn[1] table the response
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
 function Client:interpret(req, status, body, retry_after)
   return reply.interpret(req.entry, status, body, retry_after, self.engine.redact,
     self.engine.limits)
 end
 
 --- Calls service.method with params; returns the response table, or nil, err.
--- opts: timeout (seconds, per attempt), deadline (seconds for the whole
--- call, or false for none), retries (overrides the client's policy).
--- Options are in seconds, not milliseconds as in resty libraries: a
--- timeout or deadline over 600 s warns once per process.
+-- Times are in seconds, not milliseconds as in resty libraries (over 600 s warns once).
 -- @tparam string service the OFC4 service, matched case-insensitively ("contacts")
 -- @tparam string method its method ("Merge")
--- @tparam[opt] table params the request's parameters, without AuthKey (and
--- without idProject, unless another project than the client's)
--- @tparam[opt] table opts { timeout =, deadline =, retries = }
+-- @tparam[opt] table params the request's parameters, without AuthKey (and idProject, unless another project than the client's)
+-- @tparam[opt] table opts { timeout = (per attempt), deadline = (the whole call; false: none), retries = (a policy) }
 -- @treturn[1] table the response
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
@@ -212,8 +173,7 @@ function Client:call(service, method, params, opts)
   return self.engine:call(req)
 end
 
--- A call of call_many / call_stream: { service, method, params } or the
--- same as named members; its request, or the error that stops it.
+-- A call of call_many / call_stream: its request, or the error that stops it.
 local function prepare_call(self, c, i, o, level)
   if type(c) ~= "table" then
     error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
@@ -223,8 +183,7 @@ local function prepare_call(self, c, i, o, level)
   return req or err
 end
 
--- Checks a call of call_many without building it (prepare_call raises the
--- same way, for the same calls).
+-- Checks a call of call_many as prepare_call does, without building it.
 local function check_call(self, c, i, level)
   if type(c) ~= "table" then
     error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
@@ -235,13 +194,8 @@ end
 -- Kinds of failure that say nothing about the server: asked again next time.
 local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
 
---- Whether the server is the local sandbox (sandbox/README.md): true when
--- it answers the sandbox's own method, sandbox.ashx?method=Identify, with
--- Sandbox: true; Dialog Insight has no such method (docs/wire.md, "The
--- sandbox's own method").  Anything else is false, with the error when
--- there is one; the answer is kept for the client's life, unless the server
--- could not be asked (network, timeout, TLS, the call limit).  Examples make
--- demo data only when it is true.
+--- Whether the server is the local sandbox (sandbox/README.md): it answers sandbox.Identify (docs/wire.md) with Sandbox: true.
+-- The answer is kept for the client's life, unless the server could not be asked.
 -- @treturn boolean whether the server is the sandbox
 -- @treturn[opt] dialoginsight.errors.Error err why the answer is false, when a call failed
 -- @usage if client:is_sandbox() then --[[ make demo data ]] end
@@ -255,13 +209,10 @@ function Client:is_sandbox()
   return self.identified
 end
 
---- Runs many calls concurrently (curl multi on one thread) and returns, in
--- input order, each call's response table or error object (errors.is_error),
--- and the number of failures.  calls: list of { service, method, params }.
--- opts: concurrency (default: the client's, 8), timeout, deadline (each
--- call's own, counted from when it is taken up), retries.
+--- Runs many calls concurrently (curl multi on one thread); returns, in input
+-- order, each call's response table or error object, and the number of failures.
 -- @tparam {table,...} calls { service, method, params } or { service =, method =, params = }
--- @tparam[opt] table opts { concurrency =, timeout =, deadline =, retries = }
+-- @tparam[opt] table opts { concurrency = (default: the client's), timeout =, deadline = (each call's, from its start), retries = }
 -- @treturn table results: response tables and error objects, in input order
 -- @treturn integer failures
 -- @usage local results, failures = client:call_many({
@@ -273,9 +224,8 @@ function Client:call_many(calls, opts)
     error("dialoginsight: call_many expects a list of calls", 2)
   end
   local o = request.options(opts, 2)
-  -- every call is checked first, so that a bad one raises before anything
-  -- is sent; each is built (its body encoded) only when it is taken up, so
-  -- that memory holds the bodies of the calls in flight, not of them all
+  -- every call is checked before anything is sent; each is built only when taken
+  -- up, so that memory holds the bodies of the calls in flight only
   local n = 0
   for i, c in ipairs(calls) do
     check_call(self, c, i, 2)
@@ -289,19 +239,11 @@ function Client:call_many(calls, opts)
   end, o.concurrency or self.settings.concurrency)
 end
 
---- call_many for streams too long to hold: next_call() returns the next
--- { service, method, params }, false when it has none now (it is asked
--- again after the next call completes: a call that done() makes), or nil
--- when done; and done(i, result) gets
--- each call's response or error object as it completes (i counts calls in
--- the order next_call gave them).  Memory holds only the calls in flight.
--- One call more than `concurrency` is prepared ahead, so that a completed
--- call's place is taken at once.  opts: as call_many's, and stop: a function
--- asked before each call starts; once it returns true, nothing more is sent,
--- and the calls prepared but not sent are dropped (done is not called for
--- them): what a job stopped by Ctrl-C must not send.
--- @tparam function next_call returns the next call, false when none now, or nil when done
--- @tparam function done done(i, result): result is a response table or an error object
+--- call_many for streams too long to hold: memory holds only the calls in flight.
+-- Once opts.stop() returns true nothing more is sent, and the calls prepared but
+-- not sent are dropped, done not called (a job stopped by Ctrl-C).
+-- @tparam function next_call returns the next call; false when none now (asked again after a completion), or nil when done
+-- @tparam function done done(i, result): i counts calls in next_call's order; result: a response table or an error object
 -- @tparam[opt] table opts as `Client:call_many`'s, and `stop`
 -- @usage local i = 0
 -- client:call_stream(function()
