@@ -1,25 +1,7 @@
---- The only executor of calls, one at a time or many at once.
---
--- For each attempt of a request (call/request.lua) it waits for the
--- limiter, posts through the transport, reads the reply (call/reply.lua),
--- fires the hooks, and asks the retry policy (call/retry.lua) whether and
--- when to try again.  Both paths settle an attempt through the same
--- function, so every hook fires on both:
---   on_call{ service, method, attempt, status, kind, error, request_id, seconds }
---   on_retry{ service, method, attempt, delay, error }
---   on_wait{ service, method, delay }   (the limiter holds the call)
--- Hooks are read from `hooks` at each event (the client, whose fields a
--- user may set at any time).
---
--- A call may have a deadline (the client's `deadline` setting, or the
--- call's opts.deadline): a bound on the whole call, its attempts, limiter
--- waits and back-offs together, counted from when the call is taken up.
--- Each attempt's timeout is cut to what is left, a wait or a back-off that
--- would pass it is not taken, and the call then ends with a "timeout" error
--- that says the deadline passed (Scheduler:expired); or, when what it
--- would wait for is the rate limit (the limiter's hold, or the back-off a
--- limit reply asks for), with the "rate_limited" error and its
--- retry_after, so that a request handler can answer 503 + Retry-After.
+--- The only executor of calls, one at a time or many at once: limiter,
+-- transport, reply (call/reply.lua), hooks (documented in client.lua) and
+-- retries (call/retry.lua).  Both paths settle an attempt through settle(),
+-- so every hook fires on both.  Deadlines: docs/limiter.md.
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 local retry = require "dialoginsight.call.retry"
@@ -33,10 +15,8 @@ local MIN_ATTEMPT = 0.001
 local Scheduler = {}
 Scheduler.__index = Scheduler
 
---- parts: transport (docs/transport.md), limiter (limiter/init.lua),
--- policy (retry.policy), timeout (the client's per attempt), deadline (the
--- client's per call, nil: none), redact (errors.redactor), limits
--- (reply.limits), hooks.
+--- parts: transport, limiter, policy, timeout, deadline (nil: none),
+-- redact, limits, hooks (read at each event: a user may set them any time).
 function M.new(parts)
   return setmetatable({
     transport = parts.transport, limiter = parts.limiter, policy = parts.policy,
@@ -50,10 +30,7 @@ local function fire(self, name, event)
   if hook then hook(event) end
 end
 
---- The state of one call, taken up now: its request, the attempts so far,
--- what the limiter said (held_until: until when it was said to wait), its last
--- error, and when its deadline passes (ends; nil: no deadline).  i: its
--- number in call_many / call_stream.
+--- The state of one call, taken up now (ends: when its deadline passes).
 function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
@@ -63,8 +40,7 @@ function Scheduler:state(req, i)
 end
 
 --- The error of a call the transport refuses up front (transport/ngx.lua,
--- in an nginx phase without cosockets), before a limiter slot or a retry
--- is spent; nil when it may go.
+-- a phase without cosockets), before a limiter slot or a retry is spent.
 function Scheduler:refused(req)
   local t = self.transport
   local why = t.refuse and t:refuse()
@@ -75,9 +51,7 @@ function Scheduler:refused(req)
   return err
 end
 
---- The error of a call whose deadline passed, or would pass before its next
--- step (`when`): kind "timeout", with the attempts made and the last
--- attempt's error (last; its outcome and whether it was sent carry over).
+--- The error of a call whose deadline passed, or would pass before `when`.
 function Scheduler:expired(sl, when)
   local entry, last = sl.req.entry, sl.last
   local msg = string.format("the call's deadline (%g s) %s", sl.deadline, when)
@@ -95,9 +69,8 @@ end
 local LATE = "passed before its next attempt could start"
 local LIMITER_WAIT = "would pass before the rate limiter lets the call go"
 
---- The error of a call that slot() did not let go (why, and the limiter's
--- wait when it held the call): the rate limit, if that is what it would
--- wait for; else the deadline.
+--- The error of a call slot() did not let go: the rate limit, if that is
+-- what it would wait for (a handler can answer 503 + Retry-After).
 function Scheduler:unslotted(sl, why, wait)
   if not wait then return self:expired(sl, why) end
   local entry, last = sl.req.entry, sl.last
@@ -109,11 +82,8 @@ function Scheduler:unslotted(sl, why, wait)
   }
 end
 
---- Asks the limiter for a slot for the call of state sl: 0 when it may
--- start now (the slot taken), else the seconds to wait; nil, why and the
--- limiter's wait (if it held the call) when its deadline leaves no time
--- for an attempt, now or after that wait (nothing taken).  on_wait fires
--- once per wait.
+--- A slot for sl: 0 (taken), the seconds to wait, or nil, why, wait when
+-- its deadline leaves no time for an attempt.
 function Scheduler:slot(sl, now)
   local ends = sl.ends
   if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
@@ -131,8 +101,7 @@ function Scheduler:slot(sl, now)
   return wait
 end
 
---- The timeout of the next attempt of sl, starting now: the call's (nil:
--- the transport's), cut to what its deadline leaves (cut = true).
+--- The timeout of sl's next attempt, cut to what its deadline leaves.
 function Scheduler:attempt_timeout(sl, now)
   local timeout = sl.req.timeout
   if not sl.ends then return timeout, false end
@@ -142,9 +111,8 @@ function Scheduler:attempt_timeout(sl, now)
   return timeout, false
 end
 
---- Settles attempt number sl.attempts from its transport reply r (cut: its
--- timeout was cut by the deadline): returns resp; or nil, err and the delay
--- before the next attempt (nil when err is final).
+--- Settles attempt sl.attempts: resp; or nil, err and the delay before the
+-- next attempt (nil: err is final).
 function Scheduler:settle(sl, started, r, cut)
   local req = sl.req
   local entry = req.entry
@@ -164,10 +132,8 @@ function Scheduler:settle(sl, started, r, cut)
   err.attempts = attempt
   sl.last = err
   local p = req.policy or self.policy
-  -- what the caller reads is the wait this call honours, never the
-  -- server's number (kept as retry_after_raw): for a limit reply, the pause
-  -- every process sharing the key takes (a 429, or the service's call-limit
-  -- message: call/reply.lua; clamped to max_retry_after)
+  -- the caller reads the wait this call honours, never the server's number
+  -- (kept as retry_after_raw): a limit reply pauses every process sharing the key
   if err.kind == "rate_limited" then
     err.retry_after = retry.penalty(p, err)
     self.limiter:penalize(err.retry_after, sl.ends and math.max(0, sl.ends - self.transport:now()))
@@ -193,7 +159,6 @@ function Scheduler:settle(sl, started, r, cut)
   return nil, err, d
 end
 
---- One call, with its retries: the response, or nil, err.
 function Scheduler:call(req)
   local err = self:refused(req)
   if err then return nil, err end
@@ -219,9 +184,8 @@ end
 
 -- Many calls ----------------------------------------------------------------------
 
--- Keeps enough calls ready to fill the free places, and one more: when a
--- call completes, the next one goes out before the caller's work on the
--- completed one (decoding its reply, reading the next input) begins.
+-- Keeps one call ready beyond the free places: when a call completes, the
+-- next goes out before the caller's work on the completed one begins.
 local function pull(run)
   local ready = run.ready
   if run.stop and run.stop() then run.stopped = true end
@@ -241,8 +205,7 @@ local function pull(run)
         local sl = run.s:state(req, run.produced)
         if sl.ends then
           run.deadlines = true
-          -- the one call ready beyond the free places: its deadline counts
-          -- from when a place is free for it, as if it were made then
+          -- the call ready beyond the free places: its deadline counts from when a place is free
           if #ready - run.head + 1 >= run.max - run.ninflight then sl.ends, sl.later = nil, true end
         end
         ready[#ready + 1] = sl
@@ -272,10 +235,9 @@ local function wake(run, now)
   return soonest
 end
 
--- Starts ready calls while there is room and the limiter agrees; returns
--- the soonest time the limiter may agree again, if it held one, and how
--- many calls it started.  Once the caller's stop() says so, nothing more
--- starts: the calls still waiting are dropped (their done is not called).
+-- Starts ready calls while there is room and the limiter agrees; returns the
+-- soonest time it may agree again and how many started.  Once stop() says so,
+-- the calls still waiting are dropped (done is not called).
 local function start(run, now, soonest)
   local s, t, n = run.s, run.t, 0
   if not run.stopped and run.stop and run.stop() then run.stopped = true end
@@ -305,9 +267,8 @@ local function start(run, now, soonest)
   return soonest, n
 end
 
--- With deadlines only: fails the ready calls whose deadline leaves no time
--- for an attempt (say, retries that waited for a free place); returns the
--- soonest deadline of the others, when the loop must look again.
+-- Fails the ready calls whose deadline leaves no time for an attempt;
+-- returns the soonest deadline of the others.
 local function expire(run, now)
   local ready, keep, soonest = run.ready, {}, nil
   for k = run.head, #ready do
@@ -324,7 +285,6 @@ local function expire(run, now)
   return soonest and soonest - MIN_ATTEMPT
 end
 
--- A call completed (r, its transport reply): its place is free.
 local function release(run, r)
   local sl = run.inflight[r.tag]
   run.inflight[r.tag] = nil
@@ -340,7 +300,6 @@ local function finish(run, sl, r)
   run.later[#run.later + 1] = sl
 end
 
--- The scheduling loop of stream().
 local function loop(run)
   local t = run.t
   pull(run)
@@ -357,8 +316,8 @@ local function loop(run)
       local rs = run.m:perform(math.min(budget, 1))
       local sls = run.settling -- one list for the whole run, not one per perform
       for k, r in ipairs(rs) do sls[k] = release(run, r) end
-      -- the ready calls take the free places and go out (perform(0) sends
-      -- them) before the completed calls are settled
+      -- the ready calls take the free places (perform(0) sends them) before
+      -- the completed calls are settled
       if #rs > 0 and select(2, start(run, t:now(), nil)) > 0 then
         for _, r in ipairs(run.m:perform(0)) do
           rs[#rs + 1], sls[#rs + 1] = r, release(run, r)
@@ -374,23 +333,10 @@ local function loop(run)
   end
 end
 
---- Many calls through one multi, streamed: memory holds only the calls in
--- flight or waiting for a back-off, whatever the total.
---   next_req()       -> a request, an error object (a call that failed
---                       before it could be sent; handed straight to done),
---                       false when there is none now (a later done() may
---                       make one: it is asked again after each completion;
---                       with no call in flight, the stream ends), or nil
---                       when there are no more
---   done(i, result)  -> called once per call, i counting from 1 in the order
---                       next_req produced them; result is the response or
---                       the error object
--- The limiter's waits and the back-offs are scheduled here, so they never
--- hold up the calls already in flight.  One call more than the free places
--- is kept ready, so that a completed call's place is taken at once.
--- stop() (optional), asked before a call starts: once true, nothing more
--- starts, and the calls not started are dropped, done not called for them
--- (a sync's Ctrl-C: what was prepared is not sent).
+--- Many calls through one multi, streamed (client.lua's call_stream has the
+-- contract); next_req may also give an error object, handed straight to
+-- done, and its false with no call in flight ends the stream.  Limiter waits and back-offs are scheduled here, so they never hold
+-- up the calls in flight.
 function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
@@ -403,9 +349,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   if not ok then error(why, 0) end
 end
 
---- Many calls at once: next_req() gives them (as stream's), each a
--- request or an error object.  Returns the results in the order they were
--- given, and the number of failures.
+--- Many calls at once: the results in order, and the number of failures.
 function Scheduler:many(next_req, concurrency)
   local results, failures = {}, 0
   self:stream(next_req, function(i, r)
