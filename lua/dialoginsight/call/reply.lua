@@ -5,8 +5,7 @@ local errors = require "dialoginsight.errors"
 
 local M = {}
 
---- The longest Retry-After read, in seconds (call/retry.lua's MAX_SECONDS):
--- what is beyond is a day; the retry policy clamps it further.
+--- The longest Retry-After read, in seconds (a day; the retry policy clamps it further).
 M.MAX_RETRY_AFTER = 86400
 
 local MONTHS = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
@@ -22,12 +21,8 @@ local function utc(y, mo, d, h, mi, s)
   return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + mi * 60 + s
 end
 
---- The seconds a Retry-After asks for, read alike for both transports (the
--- header's text as sent; a number is taken as seconds): delay-seconds, or
--- an HTTP-date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT") less now
--- (seconds since the epoch; default os.time()).  A finite number from 0 to
--- MAX_RETRY_AFTER, or nil for anything else ("nan", "inf", "1e300", a
--- negative number, garbage): a dependency's answer is bounded before use.
+--- The seconds a Retry-After asks for (delay-seconds, or an IMF-fixdate less now), read alike for
+-- both transports: a number from 0 to MAX_RETRY_AFTER, or nil for anything else ("nan", "inf", garbage).
 function M.retry_after(v, now)
   local n
   if type(v) == "number" then
@@ -51,11 +46,8 @@ end
 
 local AUTH_CODES = { InvalidAuthKey = true, AccessDenied = true }
 
---- What an exhausted call limit says when the service reports it as an
--- authentication error (docs/wire.md, "Limits": "the number of calls
--- allowed has been exceeded"), in English and in French: Lua patterns,
--- matched against the lower-cased ErrorMessage, in any HTTP status.  The
--- limit_messages setting adds to them (M.limits).
+--- The call limit, when the service reports it as an auth error (docs/wire.md, "Limits"): Lua patterns
+-- for the lower-cased ErrorMessage, in English and French; the limit_messages setting adds to them.
 M.LIMIT_MESSAGES = {
   "number of calls allowed has been exceeded",
   "number of calls .*exceeded",
@@ -96,12 +88,8 @@ local function kind_of(status, code, message, limits)
   return "http"
 end
 
---- A member of a reply object, named as the service matches names on
--- input: exactly, else case-insensitively (a server may well answer
--- `success`, `records`, `validationResult`).  nil when absent, and when
--- two other spellings are there and none exact: which one a table walk
--- meets first depends on how the table was built, so no two readers (the
--- sync's core.decode_outcomes, merge_many's core.decode) could agree.
+--- A member of a reply object, matched as the service matches names: exactly, else case-insensitively.
+-- nil when two other spellings are there and none exact: a table walk's order would decide, so no two readers could agree.
 function M.member(t, name)
   local v = t[name]
   if v ~= nil then return v end
@@ -114,12 +102,8 @@ function M.member(t, name)
 end
 local member = M.member
 
---- The response table of an HTTP exchange of entry's method, or nil, err.
--- redact(s) hides the key in anything the server echoes; limits: the
--- patterns of a call-limit message (M.limits; default M.LIMIT_MESSAGES).
--- A 200 reply is a success only with Success true, a refusal (api) only
--- with Success false: one that says neither says nothing of the call
--- (decode), and its records must not be read as refused.
+--- The response table of an HTTP exchange of entry's method, or nil, err (redact hides the key in what the server echoes).
+-- A 200 is a success only with Success true, a refusal only with Success false; else decode, its records not read as refused.
 function M.interpret(entry, status, body, retry_after, redact, limits, decode)
   local resp, why = (decode or core.decode)(body)
   local success
@@ -145,13 +129,11 @@ function M.interpret(entry, status, body, retry_after, redact, limits, decode)
     message = status == 200 and "the call failed (Success is false)"
       or ("HTTP " .. status .. " from the server")
   end
-  -- idRequest and ErrorCode come from the server as they are: a reply that
-  -- is not the documented envelope must not give an error object that
-  -- tostring() cannot print (found by fuzz/fuzz_decode), nor echo the key.
+  -- idRequest and ErrorCode are checked: an off-envelope reply must give an error
+  -- that tostring() can print and that does not echo the key
   local rid = member(resp, "idRequest")
   if type(rid) ~= "string" and type(rid) ~= "number" then rid = nil end
-  -- the header as sent is kept apart, cut short and redacted (it is a
-  -- server's text); retry_after is what it asks for, bounded
+  -- the header as sent: cut short and redacted (a server's text); retry_after: what it asks, bounded
   local raw = type(retry_after) == "string" and redact(retry_after:sub(1, 64)) or nil
   return nil, errors.new {
     kind = kind, status = status, code = redact(code),

@@ -1,12 +1,7 @@
 --- The retry policy: when to try a call again, and how long to wait first.
--- Policy only: call/scheduler.lua runs the attempts and asks here.
---
--- Idempotent methods (per the registry) are retried after any transient
--- failure.  A non-idempotent one (a send, a trigger, a create) is retried
--- only when the request provably never reached the server: the connection
--- was never made, or a 429 refused it before processing.  After a timeout,
--- a dropped connection or a 5xx, its error says outcome = "unknown", since
--- the server may have acted, and the caller must decide.
+-- A non-idempotent method is retried only when the request provably never
+-- reached the server (no connection, or a 429); otherwise its error says
+-- outcome = "unknown": the server may have acted, and the caller decides.
 local errors = require "dialoginsight.errors"
 
 local M = {}
@@ -27,9 +22,8 @@ local RETRY_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [
 M.MAX_RETRIES = 100   -- more is a loop, not a retry policy
 M.MAX_SECONDS = 86400 -- the longest back-off or Retry-After honoured
 
---- Builds a policy from nil (defaults), a number (retries) or a table.
--- noun: "setting" (di.new) or "option" (one call), for the messages; level:
--- where a bad value raises (0, the default: no position).
+--- A policy from nil (defaults), a number (retries) or a table; a bad value
+-- raises at level (0, the default: no position).
 function M.policy(opt, noun, level)
   noun = noun or "setting"
   local function bad(name, why, v) -- one frame below policy: level + 2
@@ -69,20 +63,16 @@ function M.policy(opt, noun, level)
   return p
 end
 
---- Decides whether err, from a call of the registry entry, may be retried.
--- Sets err.retryable, and err.outcome = "unknown" where the server may have
--- acted on a non-idempotent call.
+--- Whether err, from a call of the registry entry, may be retried (sets err.retryable and err.outcome).
 function M.classify(entry, err)
   local retryable, maybe_done = false, false
   if err.kind == "rate_limited" then
-    -- the call limit, as a 429 or as the service's authentication-style
-    -- error (call/reply.lua): refused before processing, safe for any method
+    -- the call limit (a 429, or call/reply.lua's auth-style error): refused before processing
     retryable = true
   elseif err.kind == "decode" then
     retryable, maybe_done = entry.idempotent, true -- a reply came, garbled
   elseif err.kind == "too_large" then
-    -- a reply came, and would be as large again: never retried; the kind
-    -- stays, so that a caller can tell it from an HTTP error
+    -- would come as large again; the kind stays, to tell it from an HTTP error
     if not entry.idempotent then err.outcome = "unknown" end
   elseif err.status then
     if err.status == 429 then
@@ -105,18 +95,14 @@ function M.classify(entry, err)
   return retryable
 end
 
---- Seconds every sharer of the key pauses after err, a 429: its Retry-After
--- (1 s when absent), at most max_retry_after.  A server's (or a proxy's)
--- Retry-After of a day must not freeze every process on the key for a day.
+--- Seconds every sharer of the key pauses after a limit reply, at most
+-- max_retry_after: a Retry-After of a day must not freeze them all for a day.
 function M.penalty(p, err)
   return math.min(err.retry_after or 1, p.max_retry_after)
 end
 
---- Seconds to wait before attempt number `attempt` + 1.  Honours the
--- server's Retry-After up to the cap; after a call limit that named no
--- wait, from M.LIMIT_BASE, doubling, capped, jitter adding up to half;
--- otherwise exponential back-off from `base`, doubling, capped, with "equal
--- jitter": between half and all of it.
+--- Seconds to wait before attempt `attempt` + 1: Retry-After up to max_retry_after;
+-- else exponential back-off, capped, with jitter (from LIMIT_BASE after a call limit).
 function M.delay(p, attempt, err)
   if err and err.retry_after then
     return math.min(err.retry_after, p.max_retry_after)
