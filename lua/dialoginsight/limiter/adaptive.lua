@@ -1,24 +1,15 @@
---- A limiter backend wrapped so that this process adapts its own rate to
--- the server's limit (limiter/init.lua).
+--- A limiter backend wrapped so that this process adapts its own rate to the server's limit.
 local core = require "dialoginsight.core"
 
 local M = {}
 
--- Adapting to the server's own limit ----------------------------------------------
---
--- A 429 pushes the shared arrival time back by its Retry-After (whole
--- seconds), so every sharer pauses.  That alone is not enough when the
--- configured rate is above what the server allows: after each pause the
--- client runs into the limit again, and each 429 costs a whole second of
--- silence (1,000/s configured against a 300/s server gave 40 calls/s).  So
--- this process also lowers its own rate on a 429 (once per pause: the 429s
--- of one burst are one signal): by half when the 429 came soon after the
--- last pause (far above the server's limit), else by a tenth.  Without a
--- 429 it climbs back, quickly up to just under the rate of the last 429
--- (a fifth above the halved rate after a halving), then slowly, up to the
--- configured rate.  The rate settles just under the
--- server's, and the pauses grow rare.  (Per process: the shared file holds
--- only the arrival time.)
+-- Adapting to the server's own limit (docs/limiter.md) -----------------------------
+-- A 429 pauses every sharer, but a rate above the server's would meet the limit
+-- again after each pause; so this process also lowers its own rate, once per pause
+-- (the 429s of one burst are one signal): by half when the 429 came soon after the
+-- last pause, else by a tenth.  Without a 429 it climbs back, quickly to just under
+-- the rate of the last 429, then slowly.  Per process: the shared state holds only
+-- the arrival time.
 M.ADAPT = { halve_within = 1, cut = 0.9, fast = 0.10, slow = 0.005, near = 0.95, floor = 1 }
 
 local Adaptive = {}

@@ -1,15 +1,8 @@
---- The limiter's identity of an API host: one spelling for every way a
--- base URL can name it, so that they all share one limit.  Both backends
--- name their state with it: limiter/shm.lua its file, limiter/redis.lua
--- its key.
---
--- The host is lower-cased (DNS names are case-insensitive) and loses one
--- trailing dot (the root label); an IP address is written as inet_ntop
--- writes it (127.1, 2130706433, 0x7f.0.0.1 and 0177.0.0.1 all reach
--- 127.0.0.1 through curl: one limit; [0:0:0:0:0:0:0:1] is [::1]); the port
--- goes when it is the scheme's default and loses leading zeros; IPv6
--- brackets stay.  A base URL that is already canonical keeps the identity
--- it had before (its file and key are unchanged).
+--- The limiter's identity of an API host (limiter/shm.lua's file, limiter/redis.lua's
+-- key): one spelling for every way a base URL can name it, so that they all share one
+-- limit.  Lower case, less one trailing dot; an IP address as inet_ntop writes it
+-- (127.1, 2130706433 and 0x7f.0.0.1 all reach 127.0.0.1 through curl); the port only
+-- when not the scheme's default.  A canonical base URL keeps its file and key.
 local M = {}
 
 local DEFAULT_PORT = { http = 80, https = 443 }
