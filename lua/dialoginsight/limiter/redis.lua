@@ -1,16 +1,10 @@
---- The limiter backend of a fleet of hosts: the same GCRA as the local
--- backend (src/di_limiter.c), as one Redis script, so that every process on
--- every host that uses one API key draws from one budget (README.md,
--- "Several hosts").
---
--- The state of a limit is one Redis string, the theoretical arrival time in
--- microseconds of Redis's own clock (TIME): hosts with skewed clocks agree.
--- Its key is derived from the API host and the key *id*, never the secret.
---
--- When Redis is away, slow, or answers anything but what the script can
--- answer, every call falls back at once to a local limiter (this host's
--- share of the rate: fallback_rate), a warning says so at most once a
--- minute, and Redis is tried again at most every RETRY_INTERVAL seconds.
+--- The limiter backend of a fleet of hosts: src/di_limiter.c's GCRA as one Redis
+-- script, so that every process using one API key draws from one budget
+-- (docs/limiter.md).  The state is one string, the theoretical arrival time in
+-- microseconds of Redis's TIME (skewed hosts agree), keyed by API host and key
+-- *id*, never the secret.  When Redis fails, calls fall back at once to a local
+-- limiter (fallback_rate), warned at most once a minute; Redis is tried again
+-- every RETRY_INTERVAL seconds.
 -- Each exchange with Redis (connecting, or one command) lasts TIMEOUT at
 -- most, sending and the whole reply included, and never past the call's
 -- deadline; no call is lost, and no reply of Redis can raise, loop, or
@@ -32,13 +26,11 @@ M.WARN_EVERY = 60       -- seconds between two warnings of one process
 -- penalty (microseconds), this caller's lead (the furthest ahead its own
 -- settings can put the state: Backend:configure), and the largest lead any
 -- settings can declare (core.limiter_bounds.max_lead).
--- A state is honoured up to the largest lead declared, as the local
--- backend does (src/di_limiter.c, lead_of): a sharer with a shorter
--- max_retry_after never erases a longer penalty another one set; one
--- further ahead than any lead (written by something else) is reset.
--- Returns { wait_us, reset }: wait_us 0 when the call may go (its slot
--- taken), else at most this caller's own lead less its tolerance (it asks
--- again after that); reset 1 when the stored state was reset.
+-- A state is honoured up to the largest lead declared (src/di_limiter.c, lead_of):
+-- a shorter max_retry_after never erases another sharer's longer penalty; a state
+-- further ahead than any lead is reset.  Returns { wait_us, reset }: wait_us 0 when
+-- the call may go (its slot taken), else at most this caller's lead less its
+-- tolerance; reset 1 when the stored state was reset.
 M.SCRIPT = [[
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -93,19 +85,15 @@ function M.parse_url(url)
            user = user ~= "" and user or nil, password = password ~= "" and password or nil }
 end
 
---- The Redis key of the limit of key_id on the API host of base_url (its
--- canonical identity: limiter/host.lua).
+--- The Redis key of the limit of key_id on the API host of base_url (limiter/host.lua).
 function M.key(base_url, key_id)
   return "dialoginsight:gcra:" .. host_of(base_url) .. ":" .. tostring(key_id)
 end
 
 -- Connectors ------------------------------------------------------------------
---
--- A connector is function(url, timeout) -> conn | nil, why | false (Redis
--- cannot be reached from here now, and that is no failure: an nginx phase
--- without cosockets).  conn:command(budget, ...) -> value | nil, message,
--- "redis" (an error reply) or "io", the whole exchange within budget
--- seconds; a list has n, its length; conn:close().
+-- function(url, timeout) -> conn | nil, why | false (not reachable from here, no
+-- failure: an nginx phase without cosockets).  conn:command(budget, ...) -> value
+-- | nil, message, "redis" | "io", within budget seconds; conn:close().
 
 --- Through the C core's hiredis client: one connection per client.
 function M.connect_core(url, timeout)
@@ -115,13 +103,10 @@ function M.connect_core(url, timeout)
 end
 
 -- RESP on a cosocket ---------------------------------------------------------
---
--- lua-resty-redis (Debian's lua-nginx-redis) reads with per-operation
--- timeouts, which a reply dripped a byte at a time renews for as long as it
--- drips, and keeps whatever length a reply announces.  So the connector of
--- nginx reads RESP itself: receiveany with the time left of the exchange
--- before every wait, and no more than M.MAX_REPLY bytes nor lists longer
--- than M.MAX_ELEMENTS (src/di_redis.c holds the C path to the same bounds).
+-- lua-resty-redis renews its per-operation timeout for a reply dripped a byte at
+-- a time, and keeps whatever length a reply announces.  So this reads RESP
+-- itself, within the exchange's time left, M.MAX_REPLY bytes and M.MAX_ELEMENTS
+-- (src/di_redis.c holds the C path to the same bounds).
 M.MAX_REPLY = 65536
 M.MAX_ELEMENTS = 64
 
@@ -182,8 +167,7 @@ end
 
 local NOT_RESP = "Redis sent a reply that is not RESP"
 
--- One reply: value, or nil, message, "redis" | "io"; a nil reply is
--- (nil, nil).
+-- One reply: value, or nil, message, "redis" | "io"; a nil reply is (nil, nil).
 function Reader:value(depth)
   local line, err = self:line()
   if not line then return nil, err, "io" end
@@ -311,11 +295,9 @@ function Backend:configure(rate, burst)
   self.rate, self.burst = rate, burst
   self.interval = math.min(math.floor(1e6 / rate + 0.5), BOUNDS.max_slot * 1e6)
   self.tolerance = math.min(math.floor((burst - 1) * self.interval + 0.5), BOUNDS.max_window * 1e6)
-  -- The longest wait this process is told: a penalty (max_ahead), a slot
-  -- (interval) and a second of slack, as the local limiter's lead
-  -- (src/di_limiter.c, own_lead); the script answers no more (a longer
-  -- hold another sharer declared is asked again after it), and a reply
-  -- asking for more is not believed.
+  -- The longest wait this process is told, as the local limiter's lead
+  -- (src/di_limiter.c, own_lead): a penalty, a slot and a second of slack; a
+  -- longer hold is asked again after it, and a reply asking more is not believed.
   self.bound = math.floor((math.min(self.max_ahead, BOUNDS.max_penalty) + 1) * 1e6) + self.interval
   -- the fallback is this host's share, and follows the adaptation down
   local share = math.min(self.fallback_rate, rate)
@@ -350,9 +332,8 @@ local function is_count(v)
   return type(v) == "number" and v >= 0 and v == math.floor(v)
 end
 
--- The script's reply { wait_us, reset } when Redis answered one the script
--- can answer (exactly two integers, 0 <= wait_us <= bound, reset 0 or 1),
--- else nil.
+-- The script's reply { wait_us, reset } when it is one the script can give
+-- (two integers, 0 <= wait_us <= bound, reset 0 or 1), else nil.
 local function script_reply(r, bound)
   if type(r) ~= "table" or r.n ~= 2 then return nil end
   local wait, reset = r[1], r[2]
@@ -364,8 +345,7 @@ local function is_sha(v)
   return type(v) == "string" and #v == 40 and v:find("^%x+$") ~= nil
 end
 
--- The time an exchange may take now: TIMEOUT, or what is left of the
--- caller's budget (the call's deadline) when that is less.
+-- The time an exchange may take now: TIMEOUT, or less if the call's deadline leaves less.
 function Backend:left()
   local t = self.now()
   if self.until_t and self.until_t - t < M.TIMEOUT then return self.until_t - t end
@@ -380,11 +360,9 @@ function Backend:command(c, ...)
 end
 
 -- Redis failed, or answered what no sound Redis answers: the connection is
--- dropped (a reply may still be on its way), calls fall back to the local
--- limiter, and Redis is tried again after RETRY_INTERVAL.  An exchange
--- that failed only for want of the time the call's deadline left (kind
--- "io" while cut) is no fault of Redis: the connection goes, quietly, and
--- the next decision connects again.
+-- dropped (a reply may still be on its way), calls fall back, and Redis is
+-- tried again after RETRY_INTERVAL.  An "io" failure only for want of the
+-- deadline's time (cut) is no fault of Redis: the next decision reconnects.
 function Backend:drop(c, what, kind)
   c:close()
   local t = self.now()
@@ -409,8 +387,7 @@ function Backend:conn()
   if left <= 0 then self.next_try = t; return nil end
   local c, why = self.connect_fn(self.url, left)
   if c == false or (not c and left < M.TIMEOUT) then
-    -- not from here, now (no failure), or not within what the deadline
-    -- left: try again next time
+    -- not from here, now (no failure), or not within the deadline: try next time
     self.next_try = t
     return nil
   end
@@ -445,9 +422,8 @@ function Backend:conn()
   return c
 end
 
--- Runs the script within budget seconds at most (nil: TIMEOUT per
--- exchange); returns { wait_us, reset }, or nil after a failure, or a reply
--- no sound Redis gives, which dropped the connection.
+-- Runs the script within budget seconds (nil: TIMEOUT per exchange): { wait_us,
+-- reset }, or nil after a failure or a reply no sound Redis gives (dropped).
 function Backend:run(op, penalty_us, budget)
   self.until_t = budget and self.now() + budget or nil
   local c = self:conn()
