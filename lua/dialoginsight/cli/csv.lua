@@ -1,18 +1,13 @@
---- CSV writing for the host (rejects files, export): RFC 4180, CRLF line
--- ends.  Reading is the C core's job (core.csv_open, src/di_csv.c).
+--- CSV writing for the host (rejects files, export): RFC 4180, CRLF line ends; src/di_csv.c reads.
 local M = {}
 
--- The reader (src/di_csv.c) guesses the separator from the header line, so
--- a ',' or ';' in any field is quoted whatever sep is: unquoted, "a;b" in a
--- header written with ',' would read back as two columns (found by
--- fuzz/fuzz_csv).  A leading BOM is quoted too, or the reader would take it
--- for the file's own and drop it.
+-- The reader (src/di_csv.c) guesses the separator, so ',' and ';' are quoted whatever sep
+-- is; a leading BOM too, or the reader would drop it as the file's own.
 local function needs_quotes(s, sep)
   return s:find('[",;\r\n]') or s:find(sep, 1, true) or s:match("^%s") or s:match("%s$")
     or s:sub(1, 3) == "\239\187\191"
 end
 
---- One field as it must appear in a CSV line.
 function M.escape(v, sep)
   if v == nil then return "" end
   local s = tostring(v)

@@ -1,17 +1,8 @@
---- Where a sync's outputs go, checked before anything is read or written:
--- no output may be the input, the journal or the other output, however its
--- path is spelled (./x, a/../x, an absolute path, a symbolic or hard link:
--- host.fileid compares the files themselves); and no output is a symbolic
--- link.
---
--- The journal and the rejects file go next to the input (FILE.csv.di-journal,
--- FILE.csv.rejects.csv), or into the directory --out-dir names, under the
--- input's base name (an input in a directory the user cannot write).  A
--- stream (a pipe, a terminal, a device) or a descriptor's name (/dev/stdin,
--- /dev/fd/N, /proc/self/fd/N) has no directory of its own to write into, and
--- cannot be read again by a later run: its outputs go to the current
--- directory (or --out-dir), named after its base name (stdin.di-journal),
--- and --resume is refused.
+--- Where a sync's outputs go (docs/sync.md, "Where the files go"), checked before
+-- anything is read or written: no output may be the input or the other output,
+-- however spelled (host.fileid compares the files), nor a symbolic link.  A
+-- stream or a descriptor's name (/dev/stdin, /proc/self/fd/N) cannot be read again
+-- by a later run: --resume is refused.
 local host = require "dialoginsight.host"
 
 local M = {}
@@ -38,8 +29,7 @@ local function descriptor_name(path)
   return proc ~= nil and device_of(dir) == proc
 end
 
--- The output at path (what: "rejects file", "journal"), for the check:
--- its identity, or nil, message.
+-- The identity of the output at path (what: "rejects file", "journal"), or nil, message.
 local function output_id(path, what)
   local id, kind = host.fileid(path)
   if not id then return nil, "the " .. what .. " " .. tostring(kind) end
@@ -49,9 +39,8 @@ local function output_id(path, what)
   return id
 end
 
---- The outputs of a sync of opts.file (opts: file, rejects, out_dir,
--- resume): { journal =, rejects =, stream = true when the input cannot be
--- resumed }, or nil, message.
+--- The outputs of a sync of opts.file: { journal =, rejects =, stream = true when the
+-- input cannot be resumed }, or nil, message.
 function M.resolve(opts)
   local file = opts.file
   local id, kind = host.fileid(file)
