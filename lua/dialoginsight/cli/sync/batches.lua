@@ -1,14 +1,9 @@
---- The batches of a sync: records read from the CSV reader (src/di_csv.c),
--- built into wire records through the column plan (cli/sync/plan.lua), the
--- bad ones set aside as rejects with their line, in batches that never span
--- a range an earlier run confirmed (cli/sync/journal.lua); and the outcome
--- of each record from its batch's Merge reply (records/merge.lua).  No I/O
--- but the reader's.
---
--- The C core builds the records (core.row_plan, src/di_rows.c) straight
--- into the batch's JSON (b.json, a core.row_batch, the call's Records); a
--- row it declines is built by the record builder (records/record.lua),
--- which says why it is refused, or adds it to b.json itself.
+--- The batches of a sync: records read from the CSV reader, built into wire
+-- records through the column plan (cli/sync/plan.lua; the C core, src/di_rows.c,
+-- builds straight into the batch's JSON, and records/record.lua the rows it
+-- declines), the bad ones set aside as rejects, in batches that never span a
+-- range an earlier run confirmed; and each record's outcome from its Merge reply.
+-- The rules are docs/sync.md's.  No I/O but the reader's.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.records.fields"
@@ -50,8 +45,7 @@ local function confirmed(run, recno)
   return r ~= nil and r[1] <= recno
 end
 
--- The end of the input, or a reader that cannot go on (a read error, a
--- runaway quote in a stream): run.eof, or run.fatal naming the line.
+-- The end of the input, or a reader that cannot go on: run.eof, or run.fatal naming the line.
 local function ended(run, err)
   run.done_reading = true
   if not err then
@@ -69,13 +63,9 @@ local function new_batch(run)
            created = 0, updated = 0, superseded = 0, keys = {} }
 end
 
--- Rows of one key -----------------------------------------------------------------
---
--- The last row of the input for a key is what Dialog Insight must hold: two
--- rows of one key never share a call, and a batch that holds a key of an
--- earlier batch not settled yet (in flight, or waiting for its parts) waits
--- for it (M.ready).  run.owner maps each key of an unsettled batch to the
--- last batch that holds it: the keys of the calls in flight, a bounded set.
+-- Rows of one key (docs/sync.md) ----------------------------------------------------
+-- Two rows of one key never share a call, and a batch holding a key of an unsettled
+-- batch waits for it (M.ready); run.owner maps each unsettled key to its last batch.
 
 --- The columns that identify a row (the key field, idContact, key_*), for
 -- the steps of the column plan (cli/sync/plan.lua).
@@ -87,8 +77,7 @@ function M.key_columns(steps)
   return cols
 end
 
--- The keys of record n of batch b (run.kbuf, reused): from the C core's
--- fields, or the row built in Lua.
+-- The keys of record n of batch b (run.kbuf, reused).
 local function keys_of(run, b, n)
   local cols, kb, row = run.key_cols, run.kbuf, b.rows[n]
   local c = 0
@@ -120,10 +109,9 @@ local function own(run, b, kb)
   end
 end
 
--- Record n of b (the one just read, on record number recno) holds a key an
--- unsettled batch holds: b ends before it, and the row starts the next
--- batch (run.carry), which waits for that one; or b, when the row is its
--- first, waits itself.  True when b ends here.
+-- Record n of b (on record number recno) holds a key an unsettled batch holds:
+-- b ends before it and the row starts the next batch (run.carry), which waits;
+-- or b waits itself, when the row is its first.  True when b ends here.
 local function placed(run, b, n)
   if not run.owner then return false end
   local kb = keys_of(run, b, n)
@@ -165,8 +153,7 @@ function M.release(run, b)
   b.keys, b.deps = nil, nil
 end
 
--- A row the column plan declined: built by the record builder, which says
--- why it is refused, or added to the batch.
+-- A row the column plan declined: the record builder says why, or adds it to the batch.
 local function build(run, b, row, line)
   local rec, probs = run.builder:row(row, run.steps)
   local ok, err = false, nil
@@ -179,19 +166,15 @@ local function build(run, b, row, line)
   b.rows[n], b.lines[n] = row, line
 end
 
---- The next batch of records, or nil once reading is done: { first, last,
--- json (the records), rows (those built in Lua), lines, rejects, created,
--- updated }.  A batch the reader stopped in the middle of is returned with
--- what it holds: those records are whole.
+--- The next batch of records, or nil once reading is done: { first, last, json,
+-- rows, lines, rejects, created, updated }; a batch the reader stopped in is whole.
 function M.next(run)
   local b = run.carry
   run.carry = nil
   if run.done_reading and not b then return nil end
   local reader, plan, size, sup = run.reader, run.plan, run.opts.batch_size, run.superseded
   while not run.done_reading do
-    -- a record an earlier run confirmed is read past, and so is one a later
-    -- confirmed record of its key superseded (M.superseded); one that is
-    -- not goes through the plan, into the batch
+    -- read past: a record an earlier run confirmed, or one superseded (M.superseded)
     local skip = confirmed(run, run.recno + 1)
     if skip and b then break end
     if not skip then b = b or new_batch(run) end
@@ -234,15 +217,11 @@ function M.next(run)
   return b
 end
 
---- For a resumed run whose journal `old` confirmed records after some it
--- did not (a hole: a kill -9 with calls in flight): the records of the
--- holes that a LATER confirmed record of the same key superseded.  Sending
--- them now would put an older row over a newer one; they are counted
--- (b.superseded), not sent (a bad one is still a reject).  rejected: the
--- lines the rejects file holds (a rejected row supersedes nothing).  Reads
--- the input once more, up to the last confirmed record, through a reader of
--- its own, after checking that it holds what the journal's hash says.
--- Returns the set { [record] = true } and its size, or nil (no hole), or
+--- For a resumed run whose journal `old` has a hole (a kill -9 with calls in
+-- flight): the records of the holes that a later confirmed record of their key
+-- superseded (docs/sync.md, "Rows of one key"); rejected: the lines the rejects
+-- file holds.  Reads the input again through a reader of its own, after checking
+-- the journal's hash.  Returns { [record] = true } and its size, nil (no hole), or
 -- nil, why.
 function M.superseded(run, old, rejected)
   local ranges, last = old.ranges, 0
@@ -288,10 +267,9 @@ function M.superseded(run, old, rejected)
   return set, n
 end
 
---- The first call of batch b: a part of it that holds all its records.  A
--- part is { batch, json (its records), n, pos (the batch's record of each
--- of its records; nil: the same) }; the batch is done when no part of it
--- waits for its reply (b.waiting).
+--- The first call of batch b: a part holding all its records.  A part is { batch,
+-- json, n, pos (the batch's record of each; nil: the same) }; the batch is done when
+-- no part waits for its reply (b.waiting).
 function M.whole(b)
   b.waiting = 1
   return { batch = b, json = b.json, n = #b.lines }
@@ -304,28 +282,20 @@ local function sub(part, list)
   return { batch = part.batch, json = part.json:pick(list), n = #list, pos = pos }
 end
 
---- The outcome of each record of a part from the result of its Merge call
--- (a response, or the error of a call that failed for good): counted in
--- its batch, or set aside with M.reject.  Returns the error that must stop
--- the run, if any: a failure that says nothing about these rows (network,
--- auth, rate limit after the retries, 5xx would hit every later batch too),
--- or a reply that leaves any of them unknown (a reply that cannot be read,
--- one that says nothing of a record, or Records that do not match the
--- call's: the server may hold them; the batch stays unconfirmed, for
--- --resume).  A refusal of the whole call (records/merge.lua, REFUSED) is
--- no record's rejection: nil, and the part to send next (its first half;
--- the second follows it, part.after); a record is rejected only when the
--- server refused it alone, or said so of it.
--- run: header and sep (the rejects file's).
+--- The outcome of each record of a part from its Merge result (docs/sync.md, "The
+-- outcome of a row"): counted in its batch, or set aside with M.reject.  Returns the
+-- error that must stop the run (one that would hit every later batch too, or a
+-- reply that leaves a row unknown: the batch stays unconfirmed, for --resume); or,
+-- for a refusal of the whole call, nil and the part to send next (its first half;
+-- the second follows, part.after).  run: header and sep (the rejects file's).
 function M.outcomes(run, part, res)
   local b, n = part.batch, part.n
   local function at(k) return part.pos and part.pos[k] or k end
   if errors.is_error(res) and merge.REFUSED[res.kind] then
     local a, c = merge.split(res, n)
     if not a then
-      -- refused alone: the record's rejection, unless the same answer to
-      -- every record says it is about the call (the batch then stays
-      -- unconfirmed, its rejects unwritten)
+      -- refused alone: the record's rejection, unless the same answer to every record
+      -- says it is about the call (the batch stays unconfirmed, its rejects unwritten)
       run.streak = run.streak or merge.streak()
       if run.streak:refused(res) then return merge.streak_error("contacts", res) end
       local k = at(1)
@@ -333,9 +303,8 @@ function M.outcomes(run, part, res)
       b.waiting = b.waiting - 1
       return nil, { part.after }
     end
-    -- depth first: the second part is sent once the first has settled,
-    -- then what this part was to be followed by; so single records come
-    -- after a few calls, and a streak (merge.streak) shows early
+    -- depth first (docs/sync.md, "A call refused as a whole"): single records come
+    -- after a few calls, and a streak shows early
     b.waiting = b.waiting + 1
     local first, second = sub(part, a), sub(part, c)
     first.after, second.after = second, part.after

@@ -1,15 +1,9 @@
---- An output file of a sync (the journal, the rejects file) whose every
--- write, flush, fsync, truncate and close is checked: a full disk or an I/O
--- error is a `nil, message` that stops the run, never a row silently lost.
--- After the first failure every later write says the same, so that nothing
--- is written past a hole.
---
--- The file is opened for appending and created if need be, but never
--- truncated before the lock is held: a second run must not cut the files
--- of a first one before it finds out that the first one is still running.
--- It holds contact data: created 0600, and never opened through a symbolic
--- link planted at its name (host.append: O_NOFOLLOW); it is cut back
--- through the open file, never by its name.
+--- An output file of a sync (the journal, the rejects file) whose every write,
+-- flush, fsync, truncate and close is checked: a failure is a `nil, message` that
+-- stops the run, never a row silently lost, and every later write says the same.
+-- It is never truncated before the lock is held (a second run must not cut a
+-- running one's files); it holds contact data: created 0600, opened O_NOFOLLOW
+-- (host.append), cut back through the open file, never by its name.
 local host = require "dialoginsight.host"
 
 local M = {}
@@ -17,8 +11,7 @@ local M = {}
 local Out = {}
 Out.__index = Out
 
---- Opens path (what: "journal", "rejects file") for reading and appending:
--- an output, or nil, message.
+--- Opens path (what: "journal", "rejects file") for reading and appending, or nil, message.
 function M.open(path, what)
   local f, err = host.append(path)
   if not f then return nil, "cannot open the " .. what .. " " .. tostring(err) end
@@ -106,8 +99,7 @@ function Out:size()
   return n
 end
 
---- Closes the file (this drops the lock): true, or nil, message (the first
--- failure, if a write failed before).
+--- Closes the file, dropping the lock: true, or nil and the first failure.
 function Out:close()
   if not self.f then return true end
   local ok, err = self.f:close()
