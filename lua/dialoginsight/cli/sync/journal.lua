@@ -1,17 +1,8 @@
---- The journal of a sync: which records the server confirmed, and which
--- bytes of the input they were read from, so that --resume after a crash, a
--- kill -9 or Ctrl-C skips them and re-sends the rest (Merge is an upsert: a
--- batch sent but not confirmed does no harm when sent again), and refuses
--- an input whose confirmed part changed, another target (an account, a
--- project) than the one the confirmed rows went to, or a rejects file that
--- is not the one they were written to.  The format (DIJ3) is described in
--- docs/sync.md.
---
--- One run per journal: the file is locked (host.lock, through
--- cli/sync/output.lua) from before it is read until the run ends, and a
--- second run on the same input stops, naming the first one's process.
--- Every write is checked; E is written only after everything else
--- succeeded.
+--- The journal of a sync (docs/sync.md, format DIJ3): which records the server
+-- confirmed and which input bytes they came from, so that --resume skips them and
+-- re-sends the rest (Merge is an upsert: a batch sent again does no harm), and
+-- refuses a changed input, another target or another rejects file.  Locked for the
+-- run (cli/sync/output.lua); E is written only after everything else succeeded.
 local core = require "dialoginsight.core"
 local host_of = require("dialoginsight.limiter.host").of
 local output = require "dialoginsight.cli.sync.output"
@@ -39,23 +30,19 @@ end
 -- The members a DIJ3 header must have.
 local HEADER = { "key", "target", "key_id", "project", "rejects", "rejects_id" }
 
---- Where a sync sends its rows, as the journal names it: the base URL with
--- the host as the limiter names it (limiter/host.lua: one spelling per
--- host) and no trailing slash.
+--- Where a sync sends its rows, as the journal names it: the base URL, its host
+-- spelled as the limiter spells it (limiter/host.lua), with no trailing slash.
 function M.target(base_url)
   local scheme, path = tostring(base_url):match("^(%a+)://[^/?#]+(.*)$")
   if not scheme then return tostring(base_url) end
   return scheme:lower() .. "://" .. host_of(base_url) .. path:gsub("/+$", "")
 end
 
---- Reads a journal's text: { version, key, target, key_id, project, rejects
--- (the rejects file as the first run named it), rejects_id (host.fileid of
--- it), ranges (sorted), created, updated, rejected, superseded, rows,
--- rejects_size, mark = { offset, hash, cut } (the furthest the confirmed
--- batches were read from), good (bytes of whole lines before E), complete },
--- or nil when it holds no whole line (none yet: a run that confirmed
--- nothing), or nil, why when it is not a journal.  Of an older format
--- (DIJ1, DIJ2) only version and complete are read: it is never resumed.
+--- Reads a journal's text: { version, key, target, key_id, project, rejects, rejects_id,
+-- ranges (sorted), created, updated, rejected, superseded, rows, rejects_size, mark =
+-- { offset, hash, cut }, good (bytes of whole lines before E), complete }; nil when it
+-- holds no whole line, or nil, why when it is not a journal.  Of DIJ1/DIJ2 only version
+-- and complete are read: such a journal is never resumed.
 function M.parse(text)
   local j = { ranges = {}, created = 0, updated = 0, rejected = 0, superseded = 0, rows = 0,
               rejects_size = 0, good = 0 }
@@ -184,13 +171,10 @@ function M.check_input(old, reader, file)
   return nil
 end
 
---- Opens and locks the journal of an input for a run, and decides from
--- what it holds.  opts: path, file, key, target (M.target), key_id,
--- project, rejects (the rejects file's path), resume, restart, stream.
--- Returns the journal, with `old` (what M.parse gave) when it resumes and
--- `prev` when there was one; or nil, message, exit status.  Nothing is written yet:
--- start() does that once the other outputs are open, and abandon() leaves
--- things as they were.
+--- Opens and locks the journal of an input for a run, and decides from what it holds.
+-- opts: path, file, key, target (M.target), key_id, project, rejects, resume, restart,
+-- stream.  Returns the journal, with `old` (M.parse's) when it resumes and `prev` when
+-- there was one; or nil, message, exit status.  Nothing is written before start().
 function M.open(opts, say)
   local out, err = output.open(opts.path, "journal")
   if not out then return nil, err, 1 end
@@ -225,10 +209,9 @@ function M.open(opts, say)
   return j
 end
 
---- Starts writing: cuts a resumed journal back to its whole lines (and
--- before its E: rows appended since a complete run are synced too), or
--- writes a new one's header, which names the target and the rejects file
--- (rejects_id: its host.fileid), never the API key.  true, or nil, message.
+--- Starts writing: cuts a resumed journal back to its whole lines, before its E,
+-- or writes a new one's header (the target and the rejects file, never the API
+-- key).  true, or nil, message.
 function Journal:start(rejects_id)
   local out, ok, err = self.out
   if self.old then
