@@ -1,9 +1,7 @@
---- `dialoginsight export contacts`: the matching contacts as CSV on stdout,
--- written as client.contacts:each yields them (resources/pager_ids.lua:
--- windows of idContact, each proven complete), so memory holds about one
--- page whatever the count.  Exit 0 only when the iteration proved that
--- every contact that matched from its first call to its last is in the
--- file, once.
+--- `dialoginsight export contacts`: the matching contacts as CSV on stdout, as
+-- client.contacts:each yields them (resources/pager_ids.lua), so memory holds about
+-- one page.  Exit 0 only when the iteration proved that every contact that matched
+-- from its first call to its last is in the file, once.
 local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
@@ -47,10 +45,9 @@ local function clause(text)
   return nil, "--where expects FIELD=VALUE (or !=, >, >=, <, <=), got '" .. text .. "'"
 end
 
--- A number as text that reads back as the same number: an integer in
--- full; another in the shortest of %.15g, %.16g, %.17g that does (%d of
--- 2^63 or more raised after a partial file).  Numbers a double cannot hold
--- arrive as strings (README, "JSON") and are written as received.
+-- A number as text that reads back as the same number: an integer in full;
+-- another in the shortest of %.15g, %.16g, %.17g that does.  Numbers a double
+-- cannot hold arrive as strings (docs/json.md) and are written as received.
 local function number_text(v)
   if math.type and math.type(v) == "integer" then return string.format("%d", v) end
   if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%.0f", v) end
@@ -102,8 +99,7 @@ end
 
 local function fail(e) io.stderr:write("dialoginsight: export: ", tostring(e), "\n"); return 1 end
 
---- opts: clauses (from --where), page_size, as check() leaves them.
--- Returns the exit status.
+--- opts (clauses, page_size) as check() leaves them; returns the exit status.
 function M.run(client, opts)
   local schema, err = client.projects:fields()
   if not schema then return fail(err) end

@@ -1,12 +1,8 @@
 --- `dialoginsight probe [--writes] [--record DIR]`: which of the registry's
 -- methods exist on the user's account, with the safest call that tells
--- (docs/wire.md, "What dialoginsight probe checks").
---
--- Read-only methods get minimal parameters (one row where the method
--- pages, to see whether paging is honoured).  Methods that write are called
--- only with --writes, and then only with a payload the server must refuse
--- or that changes nothing (an empty Records list, id 0, a clause on a field
--- that does not exist): never a real send, create or delete.
+-- (docs/wire.md, "What dialoginsight probe checks").  Methods that write are
+-- called only with --writes, and then only with a payload the server must refuse
+-- or that changes nothing: never a real send, create or delete.
 local core = require "dialoginsight.core"
 local host = require "dialoginsight.host"
 
@@ -74,10 +70,9 @@ local function write_names(registry)
   return names
 end
 
--- Whether a method writes: the registry's own fact (registry.lua: `writes`,
--- which no override changes), an override that made it non-idempotent, or
--- a wire name that is a writing method's (an override can point a read at
--- contacts.Delete).
+-- Whether a method writes: the registry's `writes`, an override that made it
+-- non-idempotent, or a wire name of a writing method (an override can point a
+-- read at contacts.Delete).
 local function writes(entry, names)
   return entry.writes or not entry.idempotent or names[(entry.service .. "." .. entry.method):lower()]
 end
@@ -116,11 +111,9 @@ local function tap(client)
   return function() return last end
 end
 
--- Writes text to path as a file of its own: made new under a temporary
--- name (host.create: 0600, exclusive), then renamed over path, which
--- replaces a file left by an earlier probe.  A fixture holds contact data:
--- a path that is a symbolic link is refused, never followed nor replaced.
--- true, or nil, message.
+-- Writes text to path as a file of its own (host.create: 0600, exclusive, under a
+-- temporary name, then renamed over path).  A fixture holds contact data: a path
+-- that is a symbolic link is refused.  true, or nil, message.
 local function write_private(path, text)
   if host.islink(path) ~= false then return nil, path .. " is a symbolic link: not followed" end
   local tmp = path .. ".tmp"

@@ -6,12 +6,9 @@ local host = require "dialoginsight.host"
 
 local M = {}
 
--- The value of a config line's right-hand side (leading spaces already
--- gone): quoted ("..." or '...', the quotes removed) or bare, without the
--- `# comment` that may follow it.  In a bare value # starts a comment only
--- at its start or after a space, so a key holding # still reads whole.
--- Returns the value, or nil and why (never quoting the value: it may be the
--- key).
+-- A config line's value (leading spaces gone): quoted, or bare without the `# comment`
+-- that may follow it; # starts a comment only at the start or after a space, so a key
+-- holding # reads whole.  The value, or nil and why (never quoting it: it may be the key).
 local function value_of(rest)
   local q = rest:sub(1, 1)
   if q == '"' or q == "'" then
@@ -33,10 +30,9 @@ local function value_of(rest)
   return rest
 end
 
---- Reads a config file: `key = value` lines, # comments (whole lines, or
--- after a value), every setting the schema marks `file`.  Warns when group
--- or others may read it (it holds the key), unless quiet.  Raises on a bad
--- line, naming the line and the setting, never the value.
+--- Reads a config file: `key = value` lines and # comments, for every setting the schema
+-- marks `file`.  Warns when group or others may read it (it holds the key), unless quiet;
+-- raises on a bad line, naming the line and the setting, never the value.
 function M.read_file(path, settings, quiet)
   local mode = host.mode(path)
   if not mode then error("config file " .. path .. " cannot be read", 0) end

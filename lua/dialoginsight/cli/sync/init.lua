@@ -1,17 +1,8 @@
 --- `dialoginsight sync contacts FILE.csv`: streams a CSV file into
--- Contacts.Merge, batch by batch, without ever holding the file.
---
--- Every row ends either merged (created or updated) or in the rejects file,
--- with its line number and the reason; a row the server may hold is never
--- reported rejected.  The outputs are checked before anything is read
--- (cli/sync/paths.lua), and every write to them is checked
--- (cli/sync/output.lua): a run that cannot write stops, exit 1, with a
--- journal that --resume continues.  The journal (cli/sync/journal.lua)
--- records each batch once it is settled, so that --resume skips what the
--- server already confirmed, and is locked for the run; the column plan
--- (cli/sync/plan.lua) resolves the header once; the batches
--- (cli/sync/batches.lua) are read from the C core's reader; each record's
--- outcome is read as contacts:merge_many reads it (records/merge.lua).
+-- Contacts.Merge, batch by batch, without ever holding the file (docs/sync.md).
+-- Every row ends either merged or in the rejects file, with its line and the
+-- reason; a row the server may hold is never reported rejected, and a run that
+-- cannot write stops, exit 1, with a journal that --resume continues.
 local core = require "dialoginsight.core"
 local host = require "dialoginsight.host"
 local fields = require "dialoginsight.records.fields"
