@@ -82,12 +82,8 @@ local function trace_to_stderr(ev)
   io.stderr:write(line, "\n")
 end
 
---- Builds a client (`dialoginsight.new` is the public way).
+--- Builds a client from resolved settings, a transport (docs/transport.md) and a limiter (nil: none).
 -- @local
--- @tparam table settings resolved settings (config.resolve)
--- @tparam table transport a transport (docs/transport.md)
--- @tparam[opt] table limiter a limiter (none: no limit)
--- @treturn Client
 function M.new(settings, transport, limiter)
   limiter = limiter or require("dialoginsight.limiter").none()
   local self = setmetatable({
