@@ -22,7 +22,8 @@ end
 -- @treturn[1] table { outcome = "created" | "updated" | "skipped" | "accepted" (a status this library does not
 -- know, ValidationResult OK), id = idContact, status =, reason = }
 -- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err: "validation" (err.problems) before sending, "rejected" (err.field, err.code) by the server
+-- @treturn[2] dialoginsight.errors.Error err: "validation" (err.problems) before sending, "rejected"
+-- (err.field, err.code) by the server
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
 --                                       optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
