@@ -7,14 +7,11 @@ local errors = require "dialoginsight.errors"
 local M = {}
 
 M.MAX_TEXT = 100 -- characters of a short text field (docs/wire.md [doc])
--- The key field when Projects.Get marks none with isKey (no public reply
--- shows isKey: docs/wire.md) and no key_field is set [assumed].
+-- the key field when Projects.Get marks none with isKey (no public reply shows it: docs/wire.md) [assumed]
 M.DEFAULT_KEY = "EMail"
 
 local NULL = core.null
 local format, floor = string.format, math.floor
-
--- Dates ----------------------------------------------------------------------
 
 local DAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 
@@ -87,8 +84,6 @@ function M.date(v) return stamp(v, false) end
 --- v as "YYYY.MM.DD HH:MM:SS", or nil.  os.time() numbers read as local time.
 function M.datetime(v) return stamp(v, true) end
 
--- Values per DataType ----------------------------------------------------------
-
 --- Why the string s cannot be sent as text, or nil: invalid UTF-8 or a NUL, which the service refuses.
 -- Checked per value, since the encoder or the service would refuse the whole call (src/di_rows.c
 -- declines the same values, for this function to name).
@@ -137,8 +132,7 @@ local MAX_EXACT_DIGITS = "9007199254740992"
 --- v (a number or a string of digits) as an exact integer, or nil.
 local function integer(v)
   if type(v) == "string" then
-    -- digits beyond 2^53 are refused before tonumber, which rounds them to
-    -- a double under LuaJIT (9007199254740993 read as ...992)
+    -- beyond 2^53 refused before tonumber, which rounds under LuaJIT (...993 read as ...992)
     local digits = v:match("^%s*%-?0*(%d+)%s*$")
     if not digits or #digits > #MAX_EXACT_DIGITS
         or (#digits == #MAX_EXACT_DIGITS and digits > MAX_EXACT_DIGITS) then
@@ -179,8 +173,7 @@ local CONVERT = {
     if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
       return nil, "expects a number, got " .. format("%q", tostring(v))
     end
-    -- the encoder sends no integer beyond 2^53 (any double that large is
-    -- one): it would arrive changed, and refuse the whole call
+    -- any double beyond 2^53 is an integer the encoder refuses, with the whole call
     if math.abs(n) > 2^53 then
       return nil, "is beyond 2^53 and cannot be sent exactly: " .. format("%q", tostring(v))
     end
@@ -214,8 +207,7 @@ function M.converter(meta)
   return meta and CONVERT[meta.type] or untyped
 end
 
---- The wire value of v for a field meta, or nil, why.  di.null (clear the
--- field) passes, unless the field is required.
+--- The wire value of v for a field meta, or nil, why (di.null clears a field that is not required).
 function M.convert(meta, v)
   if v == NULL then
     if meta and meta.required then return nil, "is required and cannot be cleared" end
@@ -223,8 +215,6 @@ function M.convert(meta, v)
   end
   return M.converter(meta)(v)
 end
-
--- The schema (projects:fields()) ---------------------------------------------------
 
 local function label(l)
   return type(l) == "table" and type(l[1]) == "table" and l[1].Value or nil
@@ -251,8 +241,7 @@ end
 
 local indexes = setmetatable({}, { __mode = "k" })
 
---- The lookup tables of a schema, built once: names and wire names,
--- lower-cased (the server matches names case-insensitively).
+--- A schema's lookup tables, built once, lower-cased: the server matches names in any case.
 function M.index(schema)
   local idx = indexes[schema]
   if idx then return idx end
@@ -350,8 +339,7 @@ function M.friendly(wire)
   return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
 end
 
---- A contact as returned by the server (flat, wire names) with friendly
--- names: c.FirstName, c.idContact, c.optin.Newsletter == true.
+--- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true.
 function M.from_wire(rec)
   local c = { optin = {} }
   for k, v in pairs(rec) do

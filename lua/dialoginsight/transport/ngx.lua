@@ -21,7 +21,6 @@ M.KEEPALIVE = 60          -- seconds an idle connection stays in the pool
 M.MAX_HEAD = 65536        -- bytes of a reply's status line and headers
 M.CHUNK = 65536           -- bytes asked of one receiveany
 
---- True when running inside nginx with lua-nginx-module.
 function M.available()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
     and tcp ~= nil
@@ -499,7 +498,6 @@ function Multi:perform(wait_seconds)
   return { res }
 end
 
---- Kills the calls still running.
 function Multi:close()
   for i = 1, self.n do kill(self.threads[i]) end
   self.threads, self.tags, self.n = {}, {}, 0
