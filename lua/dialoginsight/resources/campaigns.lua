@@ -14,8 +14,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 -- @treturn[1] integer idCampaign
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
--- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id,
---                           channel = "Email", automated = true }
+-- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id, channel = "Email", automated = true }
 function Campaigns:create(c, opts)
   base.check_opts(opts, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end

@@ -24,8 +24,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err: "validation" (err.problems) before sending, "rejected"
 -- (err.field, err.code) by the server
--- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
---                                       optin = { Newsletter = true } }
+-- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann", optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
   base.check_opts(opts, "contacts:merge")
   base.check_table(contact, "contact")

@@ -1,5 +1,4 @@
---- client:table(id): a relational table, scoped by idTable, with bare
--- column names.  Its key column's ID form is `key_<column>`.
+--- client:table(id): a relational table, scoped by idTable, with bare column names (the key's ID form: `key_<column>`).
 -- @classmod dialoginsight.resources.tables
 -- @usage local t = client:table(501)
 -- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
