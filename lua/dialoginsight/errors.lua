@@ -1,25 +1,14 @@
---- Error objects: every runtime failure of the library is one of these,
--- returned as the second value of `nil, err`.
---
--- Fields: kind, message, status, code, request_id, service, method,
--- retryable, attempts, outcome, retry_after, field (validation).
--- kind is one of: network, timeout, tls, http, auth, rate_limited, api,
--- validation, decode, protocol, rejected, too_large.
+--- Error objects: every runtime failure of the library, as the `err` of `nil, err`.
 -- @module dialoginsight.errors
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com" }
--- if not r then
---   print("failed: " .. err)            -- or tostring(err); in nginx: ngx.say(tostring(err))
---   if err.kind == "rate_limited" then ... end
--- end
+-- if not r then print("failed: " .. err) end   -- or tostring(err)
 local M = {}
 
---- An error object: a table of these fields, which reads as text where Lua
--- code expects a string.  `tostring(err)` works, and so does
--- `"failed: " .. err` (__concat).  Fields are absent when they do not apply.
+--- An error object: a table of these fields (absent when they do not apply) that
+-- reads as text, in `tostring(err)` and in a concatenation.
 -- @table Error
--- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode,
--- rejected (the server refused the one record of a merge), protocol (replies that
--- contradict each other) or too_large (a reply over max_reply_bytes, not read further)
+-- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode, rejected
+-- (the server refused a merge's one record), protocol (replies that contradict each other), too_large
 -- @field message what happened, readable; the key never appears in it
 -- @field status the HTTP status, when a reply came
 -- @field code the envelope's ErrorCode (or the record's, for rejected)
@@ -29,14 +18,11 @@ local M = {}
 -- @field retryable whether the policy could retry it
 -- @field attempts how many attempts were made
 -- @field outcome "unknown" when a non-idempotent call (a send) may have been carried out
--- @field retry_after for rate_limited: the seconds to wait before calling again, as the library
--- itself waits them: the server's Retry-After (seconds or an HTTP date) clamped to the retry
--- policy's max_retry_after, or the limiter's hold; always a finite number >= 0
--- @field retry_after_raw for a limit reply with a Retry-After header: its text as sent (at most
--- 64 bytes), never to be used as a number unchecked
+-- @field retry_after for rate_limited: the seconds to wait (Retry-After clamped to max_retry_after,
+-- or the limiter's hold), a finite number >= 0
+-- @field retry_after_raw the Retry-After header as sent (at most 64 bytes): not a checked number
 -- @field field for validation and rejected: the field at fault
--- @field problems for validation: every problem of the input,
--- { { record =, field =, message = }, ... }
+-- @field problems for validation: every problem, { { record =, field =, message = }, ... }
 -- @field sent for network, timeout and tls: false when no byte of the request left the host
 -- @field deadline when the call's deadline passed: its seconds
 -- @field last when the call's deadline passed: the last attempt's error, if any
@@ -72,8 +58,6 @@ mt.__tostring = function(e)
   return s
 end
 
--- "failed: " .. err works as with a string error (LuaSocket and liolib
--- return strings): either side may be the error.
 mt.__concat = function(a, b)
   return tostring(a) .. tostring(b)
 end
@@ -96,9 +80,8 @@ function M.new(fields)
   return setmetatable(fields, mt)
 end
 
---- A function that replaces every occurrence of key in a string with
--- `"<redacted>"` (other values pass through): what the call path applies to
--- anything the server echoes before it goes into an error or a trace.
+--- A function that replaces the key in a string with `"<redacted>"`, for what
+-- the server echoes before it goes into an error or a trace.
 -- @tparam string key
 -- @treturn function redact(s)
 function M.redactor(key)
@@ -113,10 +96,8 @@ function M.redactor(key)
   end
 end
 
---- What a bad value is, for a message that refuses it: a number as itself
--- (it cannot be the key, which is a string), anything else by its type and
--- length only.  A key pasted into the wrong variable (DI_KEY_ID, DI_PROJECT,
--- a config-file line, an option) must not come back in the message.
+--- What a bad value is, for a message that refuses it: a number as itself, anything
+-- else by type and length only, so that a key set in the wrong place never shows.
 -- @param v any value
 -- @treturn string "12", "a string of 36 bytes", "a table"
 function M.describe(v)

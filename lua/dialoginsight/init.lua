@@ -1,8 +1,4 @@
 --- dialoginsight: Dialog Insight's OFC4 web services as Lua tables.
---
--- `di.new` makes a client (see `dialoginsight.client`); the rest of this
--- table is what a script needs beside it: JSON values, the CSV reader,
--- where-clauses, and the test for an error object.
 -- @module dialoginsight
 -- @usage
 -- local di = require "dialoginsight"
@@ -27,17 +23,13 @@ local M = {
   -- @treturn table t, marked
   array = core.array,
   --- JSON text of a Lua value, as requests are encoded (or nil, why).
-  -- Integers are written exactly; NaN, infinity, invalid UTF-8, cycles,
-  -- holes and mixed keys are refused, naming the field.
   -- @function encode
   -- @param value a table, string, number, boolean, `null` or `array`
   -- @treturn[1] string the JSON text
   -- @treturn[2] nil
   -- @treturn[2] string why, naming the field (`Records[3].Data.f_City: invalid UTF-8 at byte 7`)
   encode = core.encode,
-  --- The Lua value of JSON text, integers exact (or nil, why).
-  -- A number a Lua number cannot hold as written comes back as a string;
-  -- text that is not JSON is refused (README.md, "JSON").
+  --- The Lua value of JSON text (or nil, why); a number a Lua number cannot hold exactly stays a string.
   -- @function decode
   -- @tparam string text JSON text (a UTF-8 BOM is fine)
   -- @return[1] the value
@@ -46,9 +38,7 @@ local M = {
   -- @usage local r = di.decode('{"idBatch": 9007199254740993, "Score": 12.5}')
   -- -- r.idBatch == "9007199254740993", r.Score == 12.5
   decode = core.decode,
-  --- A streaming CSV reader (RFC 4180; ',' or ';'; a BOM; quotes over
-  -- lines), as the sync reads its input: di.csv(path) -> reader, or nil,
-  -- err; reader:header(), reader:next(), reader:close() (src/di_csv.c).
+  --- A streaming CSV reader (RFC 4180, ',' or ';'), with reader:header(), reader:next(), reader:close().
   -- @function csv
   -- @tparam string path the CSV file
   -- @return[1] the reader
@@ -60,18 +50,15 @@ local M = {
   -- @param v any value
   -- @treturn boolean
   is_error = errors.is_error,
-  --- Every OFC4 method the library knows: scope, idempotency, paging,
-  -- result member, evidence (registry.lua).
+  --- Every OFC4 method the library knows: scope, idempotency, paging, result member, evidence.
   registry = registry,
   --- The settings' schema and checks (`dialoginsight.config`).
   config = config,
-  --- Where-clauses, such as di.where.gt("Points", 10) or di.where.any{ c1, c2 } (records/where.lua).
-  -- See `dialoginsight.records.where`.
+  --- Where-clauses, such as di.where.gt("Points", 10) (`dialoginsight.records.where`).
   where = require "dialoginsight.records.where",
 }
 
--- Turning TLS verification off must be loud, but once per process: a job
--- that builds a client per batch should not bury its own output.
+-- once per process: a job that builds a client per batch must not bury its output
 local warned_insecure = false
 local function warn_insecure(settings)
   if settings.tls_verify == false and not warned_insecure then
@@ -81,9 +68,6 @@ local function warn_insecure(settings)
   end
 end
 
--- The settings of di.new(opts): what opts gives, then what the DI_*
--- environment gives (config.SETTINGS), then the defaults; `env = false` in
--- opts leaves the environment out.
 local function gather(opts)
   if opts == nil then return config.from_env() end
   if type(opts) ~= "table" then return opts end -- config.resolve says why
@@ -91,8 +75,7 @@ local function gather(opts)
     error("dialoginsight: setting 'env' must be true or false", 3)
   end
   local s = opts.env == false and {} or config.from_env()
-  -- region and base_url are two ways to say one thing: a region given
-  -- explicitly wins over the environment's base URL too
+  -- an explicit region wins over the environment's base URL too
   if opts.region ~= nil and opts.base_url == nil then s.base_url = nil end
   for k, v in pairs(opts) do
     if k ~= "env" then s[k] = v end
@@ -100,10 +83,8 @@ local function gather(opts)
   return s
 end
 
---- Creates a client.  Each setting comes from the table given, else from
--- its DI_* environment variable, else its default (config.lua); with
--- env = false, from the table and the defaults only.
--- A missing, invalid or unknown setting raises, naming it.
+--- Creates a client.  Each setting comes from opts, else its DI_* variable (not with
+-- env = false), else its default; a missing, invalid or unknown setting raises.
 -- @tparam[opt] table opts the settings (`dialoginsight.config.settings`)
 -- @treturn dialoginsight.client.Client the client
 -- @usage local client = di.new()                    -- the environment alone
@@ -113,8 +94,7 @@ function M.new(opts)
   warn_insecure(settings)
   local transport = settings.transport
   if transport == nil then
-    -- inside nginx the bytes must go through cosockets (never block a
-    -- worker); everywhere else through libcurl
+    -- inside nginx, cosockets: never block a worker
     local ngx_transport = require "dialoginsight.transport.ngx"
     if ngx_transport.available() then
       transport = ngx_transport.new(settings)

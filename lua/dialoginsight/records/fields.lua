@@ -1,38 +1,23 @@
---- Friendly field names, both ways; dates; values converted to the wire
--- form of a field's DataType, checked against the project's fields
--- (projects:fields()).  Pure: no I/O.  records/record.lua builds whole
--- records with it.
---
---   FirstName            <-> f_FirstName
---   the key field        ->  ID.key_f_EMail
---   optin = { X = true } <-> optin_X
---   idContact, f_*, optin_*, dtOptin_*, key_* pass through untouched
---
--- Values are converted to the wire form of the field's DataType: dates from
--- "YYYY-MM-DD" / "YYYY.MM.DD" strings (with a time or not), os.time()
--- numbers and os.date("*t") tables become YYYY.MM.DD [HH:MM:SS].
+--- Friendly field names both ways (FirstName <-> f_FirstName, optin = { X = true } <-> optin_X;
+-- idContact, f_*, optin_*, dtOptin_*, key_* untouched), and values in the wire form of a field's
+-- DataType, checked against projects:fields().  Pure: no I/O.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 
 local M = {}
 
 M.MAX_TEXT = 100 -- characters of a short text field (docs/wire.md [doc])
--- The key field when Projects.Get marks none with isKey (no public reply
--- shows isKey: docs/wire.md) and no key_field is set [assumed].
+-- the key field when Projects.Get marks none with isKey (no public reply shows it: docs/wire.md) [assumed]
 M.DEFAULT_KEY = "EMail"
 
 local NULL = core.null
 local format, floor = string.format, math.floor
 
--- Dates ----------------------------------------------------------------------
-
 local DAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 
 local function leap(y) return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0 end
 
--- x is a whole number within lo..hi.  Every part is checked this way, since
--- os.date("*t")-like tables come from users: month = 1.5, NaN or a string
--- made the comparisons and format("%02d") below raise (fuzz/fuzz_fields).
+-- every part is checked: os.date("*t")-like tables come from users (month = 1.5, NaN, a string)
 local function whole(x, lo, hi)
   return type(x) == "number" and x == floor(x) and x >= lo and x <= hi
 end
@@ -46,17 +31,14 @@ local function valid(y, mo, d, h, mi, s)
   return not (mo == 2 and d == 29 and not leap(y))
 end
 
--- The same check for parts read from a string's digits, which are whole
--- numbers >= 0 already: only the ranges are left (whole() per part was a
--- quarter of a CSV sync's time in Lua with one date column).
+-- a string's parts are whole numbers >= 0 already: only the ranges are left (bench/README.md)
 local function valid_digits(y, mo, d, h, mi, s)
   if y < 1 or mo < 1 or mo > 12 or h > 23 or mi > 59 or s > 59 then return false end
   if d < 1 or d > DAYS[mo] then return false end
   return not (mo == 2 and d == 29 and not leap(y))
 end
 
--- The parts of a date given as a string, an os.time() number or an
--- os.date("*t") table: y, mo, d, h, mi, s, or nil when it is none of these.
+-- y, mo, d, h, mi, s of a date string, an os.time() number or an os.date("*t") table, or nil
 local function parts(v)
   local tv = type(v)
   if tv == "string" then
@@ -102,13 +84,9 @@ function M.date(v) return stamp(v, false) end
 --- v as "YYYY.MM.DD HH:MM:SS", or nil.  os.time() numbers read as local time.
 function M.datetime(v) return stamp(v, true) end
 
--- Values per DataType ----------------------------------------------------------
-
---- Why the string s cannot be sent as text, or nil: invalid UTF-8
--- (checked with the encoder's own rules), or a NUL character, which the
--- service refuses in any text of a request.  Checked per value: caught by
--- the encoder or the service, either would refuse every record of the call
--- (src/di_rows.c declines the same values, for this function to name).
+--- Why the string s cannot be sent as text, or nil: invalid UTF-8 or a NUL, which the service refuses.
+-- Checked per value, since the encoder or the service would refuse the whole call (src/di_rows.c
+-- declines the same values, for this function to name).
 function M.text_problem(s)
   if s:find("\0", 1, true) then
     return "holds a NUL character (byte 0), which the service refuses in text"
@@ -119,11 +97,8 @@ function M.text_problem(s)
   return "is not valid UTF-8 (" .. why:gsub("^%(value%): ", "") .. ")"
 end
 
--- Why a value given as it is cannot be sent: the text_problem of a string
--- in it (a member name too), or nil.  Each table is walked once: a table
--- met again (shared, or a cycle, which the encoder refuses) was walked or
--- is being walked, and walking it again made a few self-references cost
--- 3^64 steps (fuzz/regressions/fuzz_fields/shared_tables).
+-- the text_problem of a string in v (member names too), or nil; each table once, since shared
+-- tables and cycles would cost exponential time (fuzz/README.md)
 local function value_problem(v, depth, seen)
   if type(v) == "string" then return M.text_problem(v) end
   if type(v) ~= "table" or depth > 64 or seen[v] then return nil end -- deeper: the encoder refuses it
@@ -135,9 +110,7 @@ local function value_problem(v, depth, seen)
   return nil
 end
 
--- A table that looks like os.date("*t") and no field type to go by: a date
--- when it has no time of day, else a date-time.  Anything else is sent as
--- it is, if it can be.
+-- with no field type to go by, an os.date("*t")-like table is a date, or a date-time when it has a time
 local function untyped(v)
   if type(v) == "table" and getmetatable(v) == nil and v.year ~= nil then
     local timed = (v.hour or 0) ~= 0 or (v.min or 0) ~= 0 or (v.sec or 0) ~= 0
@@ -159,8 +132,7 @@ local MAX_EXACT_DIGITS = "9007199254740992"
 --- v (a number or a string of digits) as an exact integer, or nil.
 local function integer(v)
   if type(v) == "string" then
-    -- digits beyond 2^53 are refused before tonumber, which rounds them to
-    -- a double under LuaJIT (9007199254740993 read as ...992)
+    -- beyond 2^53 refused before tonumber, which rounds under LuaJIT (...993 read as ...992)
     local digits = v:match("^%s*%-?0*(%d+)%s*$")
     if not digits or #digits > #MAX_EXACT_DIGITS
         or (#digits == #MAX_EXACT_DIGITS and digits > MAX_EXACT_DIGITS) then
@@ -176,8 +148,7 @@ M.integer = integer
 local BOOL = { ["1"] = true, ["true"] = true, ["0"] = false, ["false"] = false,
                [1] = true, [0] = false, [true] = true, [false] = false }
 
--- DataType -> function(v) returning the wire value, or nil, why.  Never
--- given di.null: convert() and records/record.lua handle it first.
+-- never given di.null: convert() and records/record.lua handle it first
 local CONVERT = {
   Text = function(v)
     if type(v) == "number" then
@@ -186,8 +157,7 @@ local CONVERT = {
     if type(v) ~= "string" then return nil, "expects text, got a " .. type(v) end
     local bad = M.text_problem(v)
     if bad then return nil, bad end
-    -- a string is never shorter in bytes than in characters: only a long
-    -- one needs counting (utf8_len builds a string)
+    -- never fewer bytes than characters: only a long string needs counting (utf8_len builds one)
     if #v > M.MAX_TEXT and utf8_len(v) > M.MAX_TEXT then
       return nil, "is longer than " .. M.MAX_TEXT .. " characters (" .. utf8_len(v) .. ")"
     end
@@ -203,8 +173,7 @@ local CONVERT = {
     if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
       return nil, "expects a number, got " .. format("%q", tostring(v))
     end
-    -- the encoder sends no integer beyond 2^53 (any double that large is
-    -- one): it would arrive changed, and refuse the whole call
+    -- any double beyond 2^53 is an integer the encoder refuses, with the whole call
     if math.abs(n) > 2^53 then
       return nil, "is beyond 2^53 and cannot be sent exactly: " .. format("%q", tostring(v))
     end
@@ -227,22 +196,18 @@ local CONVERT = {
   end,
 }
 
---- The kind of value a field meta takes: its DataType when this library
--- knows it, else "any" (checked for UTF-8 only, but for dates given as
--- tables).  The C column plan (src/di_rows.c) goes by it.
+--- A field meta's DataType when this library knows it, else "any" (for src/di_rows.c's column plan).
 function M.kind(meta)
   return meta and CONVERT[meta.type] and meta.type or "any"
 end
 
---- The converter of a field meta ({ type = DataType }): a function(v)
--- giving the wire value, or nil, why.  An unknown DataType (or no meta)
--- passes values unchecked, but for dates given as tables.
+--- The converter of a field meta: function(v) -> the wire value | nil, why.  An unknown DataType
+-- passes values as they are (but dates given as tables, and text that cannot be sent).
 function M.converter(meta)
   return meta and CONVERT[meta.type] or untyped
 end
 
---- The wire value of v for a field meta, or nil, why.  di.null (clear the
--- field) passes, unless the field is required.
+--- The wire value of v for a field meta, or nil, why (di.null clears a field that is not required).
 function M.convert(meta, v)
   if v == NULL then
     if meta and meta.required then return nil, "is required and cannot be cleared" end
@@ -251,15 +216,11 @@ function M.convert(meta, v)
   return M.converter(meta)(v)
 end
 
--- The schema (projects:fields()) ---------------------------------------------------
-
 local function label(l)
   return type(l) == "table" and type(l[1]) == "table" and l[1].Value or nil
 end
 
---- Builds the schema returned by projects:fields() from a Projects.Get
--- ProjectInfo: { key =, fields = { {name, wire, type, required, key, label} },
--- optins = { {name, wire, label} } }.
+--- The schema of projects:fields(), from a Projects.Get ProjectInfo.
 function M.schema(info)
   local s = { fields = {}, optins = {} }
   for _, f in ipairs(type(info) == "table" and info.ProjectFields or {}) do
@@ -280,8 +241,7 @@ end
 
 local indexes = setmetatable({}, { __mode = "k" })
 
---- The lookup tables of a schema, built once: names and wire names,
--- lower-cased (the server matches names case-insensitively).
+--- A schema's lookup tables, built once, lower-cased: the server matches names in any case.
 function M.index(schema)
   local idx = indexes[schema]
   if idx then return idx end
@@ -379,8 +339,7 @@ function M.friendly(wire)
   return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
 end
 
---- A contact as returned by the server (flat, wire names) with friendly
--- names: c.FirstName, c.idContact, c.optin.Newsletter == true.
+--- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true.
 function M.from_wire(rec)
   local c = { optin = {} }
   for k, v in pairs(rec) do
@@ -397,8 +356,7 @@ function M.from_wire(rec)
   return c
 end
 
---- Message parameters as the wire wants them: names to strings.  Adds a
--- problem ({ field, message }) to problems for each bad one.
+--- Message parameters as the wire wants them (names to strings), a problem added for each bad one.
 function M.parameters(params, problems)
   if params == nil then return nil end
   if type(params) ~= "table" then

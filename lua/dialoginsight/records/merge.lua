@@ -1,6 +1,5 @@
---- Merge, shared by contacts, relational tables and the sync: MergeOptions
--- from user options, and the outcome of each record of a reply.  Pure: the
--- calls are made by resources/base.lua and cli/sync.
+--- Merge for contacts, relational tables and the sync: MergeOptions, and each record's outcome.
+-- Pure: resources/base.lua and cli/sync make the calls.
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 
@@ -8,23 +7,18 @@ local M = {}
 
 M.BATCH_SIZE = 100 -- records per Merge call [assumed], as docs/wire.md's default
 
--- Status -> outcome, by the lower-cased status.  Only "Updated" was ever
--- seen on the wire; the others are [assumed] (docs/wire.md).
+-- only "Updated" was seen on the wire; the others are [assumed] (docs/wire.md)
 M.STATUS = { created = "created", updated = "updated", skipped = "skipped" }
 
--- Statuses that say the record was refused whatever ValidationResult says
--- [assumed]: a server that reports a refusal in Status alone.
+-- [assumed]: a server that reports a refusal in Status alone, whatever ValidationResult says
 M.ERROR_STATUS = { error = true, failed = true, failure = true, rejected = true, invalid = true }
 
--- Kinds of failure of a whole Merge call that are a refusal of what it
--- holds: the server's (api: Success false) or the encoder's (validation).
--- Its records are sent again in parts (M.split) until the refusal is a
--- single record's.
+-- a whole call refused for what it holds: its records are sent again in parts (M.split)
+-- until the refusal is a single record's
 M.REFUSED = { api = true, validation = true }
 
--- A boolean option: true or false only, its default when absent.  These
--- are guards (update = false keeps existing contacts as they are), so a
--- value that merely reads as false ("false", 0) must not turn them off.
+-- true or false only: these are guards (update = false keeps contacts as they are), and a
+-- value that merely reads as false ("false", 0) must not turn one off
 local function flag(opts, name, default)
   local v = opts[name]
   if v == nil then return default end
@@ -35,9 +29,6 @@ local function flag(opts, name, default)
   return v
 end
 
---- MergeOptions of opts: insert / update (default true), skip_duplicates,
--- skip_unmatched, return_records (default false).  Raises on a value that
--- is not a boolean.
 function M.options(opts)
   opts = opts or {}
   return {
@@ -50,13 +41,10 @@ function M.options(opts)
   }
 end
 
---- A member of a reply object, in any case (call/reply.lua).
 M.member = reply.member
 
--- ValidationResult and Status of a reply's record, each in any case, as
--- the service reads names (`validationResult` beside `Status` is read);
--- two spellings of one member that differ make the record say nothing
--- (false): neither can be taken as the server's word.
+-- in any case, as the service reads names; two spellings of one member that differ say
+-- nothing (false): neither can be taken as the server's word
 local function said(rec)
   local vr, st, bad
   for k, v in pairs(rec) do
@@ -73,13 +61,9 @@ local function said(rec)
   return vr, st
 end
 
---- What the server said of Records[i] of a Merge reply: "created",
--- "updated", "skipped", "accepted" (ValidationResult OK with a status this
--- library does not know) or "rejected" (a ValidationResult other than OK,
--- or a refusal status); nil when it says neither (no ValidationResult and
--- no status it knows, or values that are not text): the outcome is
--- unknown, and the record is never read as rejected.  Builds no table: a
--- sync asks it for each of its rows.
+--- What the server said of a Merge reply's record: created, updated, skipped, accepted (OK, a
+-- status unknown here) or rejected; nil when it says neither: unknown, never read as rejected.
+-- Builds no table: a sync asks it for each of its rows.
 function M.verdict(rec)
   if type(rec) ~= "table" then return nil end
   local vr, st = said(rec)
@@ -96,18 +80,14 @@ function M.verdict(rec)
   return ok and "accepted" or nil
 end
 
---- The error of a record whose outcome the reply leaves unknown (kind
--- decode, outcome "unknown": the server may hold it).
+--- The error of a record whose outcome the reply leaves unknown (the server may hold it).
 function M.unknown(service, why)
   return errors.new { kind = "decode", service = service, method = "Merge", outcome = "unknown",
                       message = why .. ": what became of the record is unknown" }
 end
 
---- The outcome of one Records[i] of a Merge reply, M.verdict(rec) known:
--- { outcome = created|updated|skipped|accepted|rejected, status = (the
--- server's Status, as sent), id =, reason =, code =, field = }.
--- friendly(wire) names a field the server's message quotes; from_wire maps
--- a returned Record.
+--- { outcome =, status = (as sent), id =, reason =, code =, field = } of a reply's record whose
+-- verdict is known; friendly(wire) names a quoted field, from_wire maps a returned Record.
 function M.outcome(rec, friendly, from_wire)
   local vr, st = said(rec)
   local id, msg = M.member(rec, "IdRecord"), M.member(rec, "Message")
@@ -135,13 +115,9 @@ function M.rejected(problems)
            field = problems[1].field, problems = problems }
 end
 
---- Reads the result of one Merge call of n records (the response, or the
--- error object of a call that failed) record by record: calls
--- visit(k, outcome, rec, err) for k = 1..n, where outcome is M.verdict's
--- (rec: the reply's Records[k]), or "failed" (err: why no outcome is
--- known: the call failed, or the reply says nothing of record k, or its
--- Records do not match the call's, one for one).  Builds no table per
--- record: a sync reads its rows through it.
+--- Calls visit(k, outcome, rec, err) for each of the n records of one Merge call's result (a reply
+-- or an error): outcome is M.verdict's, or "failed" with err when none is known (the call failed,
+-- the reply says nothing of k, or its Records are not the call's one for one).  Builds no table.
 function M.settle(res, n, service, visit)
   if errors.is_error(res) then
     for k = 1, n do visit(k, "failed", nil, res) end
@@ -167,13 +143,9 @@ function M.settle(res, n, service, visit)
   end
 end
 
---- A guard against a refusal that is about the call, not its records (a
--- project setting, a permission): splitting would send every chunk of n
--- records as 2n - 1 calls, and reject each record alone with the same
--- words.  A streak counts the single-record refusals in a row that say the
--- same (code and message) and name no record; a record taken, or a
--- refusal that names its record, resets it.  streak:refused(err)
--- is true once STREAK of them came in a row: the caller stops, and what
+-- A refusal about the call, not its records (a project setting, a permission), would be split
+-- into 2n - 1 calls, each record rejected alone with the same words.  A streak counts single-record
+-- refusals in a row that say the same and name no record; at STREAK the caller stops, and what
 -- it has not settled is not rejected.
 M.STREAK = 10
 
@@ -199,18 +171,13 @@ function M.streak_error(service, err)
       .. "alone"):format(M.STREAK, tostring(err.message)) }
 end
 
---- The record (k of `Records[k]`, counted from 1 as the sandbox does) a
--- refusal names in its message, if any.
+--- The k of a `Records[k]` a refusal names (from 1, as the sandbox counts), if any.
 function M.named(err)
   return tonumber(tostring(err.message):lower():match("records%[(%d+)%]"))
 end
 
---- How to send again the n records of a Merge call refused as a whole
--- (err, M.REFUSED): two lists of their positions, the record the refusal
--- names alone and the others, or else the two halves; nil when n is 1
--- (the refusal is then the record's).  Each split parts a call in two, so
--- a call of n records costs at most 2n - 1 calls in all, whatever the
--- replies.
+--- The n records of a call refused as a whole, in two lists of positions: the one the refusal
+-- names and the others, else two halves; nil when n is 1.  So n records cost 2n - 1 calls at most.
 function M.split(err, n)
   if n < 2 then return nil end
   local k = M.named(err)
@@ -226,13 +193,9 @@ function M.split(err, n)
   return a, b
 end
 
---- A value that identifies a record (the key field's, idContact, an ID
--- member), as a key for telling records apart: two records of one key never
--- go in one call, nor in two calls at once (base.merge_many, cli/sync), so
--- that the later one wins.  Without the spaces around it, lower-cased, a
--- number without leading zeros; nil when empty.  Two spellings the service
--- might take as one contact are one key here (erring that way only costs a
--- wait).  src/di_rows.c's b:key() says the same of a CSV field.
+--- A record's identifying value as a key: two records of one key never go in one call, nor in
+-- two at once, so that the later one wins.  Spellings the service might take as one contact are one
+-- key (erring so only costs a wait), as src/di_rows.c's b:key() says of a CSV field.
 function M.key(v)
   if v == nil then return nil end
   if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then
@@ -244,9 +207,8 @@ function M.key(v)
   return s:lower()
 end
 
---- The keys of a wire record ({ ID = {...}, Data = {...} }): its ID
--- members' values and its key field's value in Data (a record identified
--- by idContact may set it).  A list, maybe empty.
+--- The keys of a wire record: its ID members' values and its key field's in Data (a record
+-- identified by idContact may set it).
 function M.record_keys(rec, key_wire)
   local keys = {}
   for _, v in pairs(type(rec.ID) == "table" and rec.ID or {}) do keys[#keys + 1] = M.key(v) end

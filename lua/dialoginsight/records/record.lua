@@ -1,22 +1,8 @@
---- The one record builder: a friendly record (a contact, a relational table
--- row, a CSV row) -> the wire { ID = {...}, Data = {...} } of a Merge, and
--- the list of its problems ({ field =, message = }, sorted by field; nil
--- when there are none).
---
---   local b = record.contacts(idx, key)     -- idx: projects:fields() index, or nil
---   local rec, problems = b:map{ EMail = "ann@example.com", FirstName = "Ann",
---                                optin = { Newsletter = true } }
---   local rec, problems = record.rows(key):map{ idReservation = 4, Destination = "Oslo" }
---
--- Each member name is resolved once per builder into a step (its wire
--- name, its converter, whether it is the key), so that a file of a million
--- rows resolves each column once (b:row(values, steps), with steps from
--- b:step(name) per column).
---
--- The key: a contact is identified by idContact, by an ID member given as
--- key_<wire name>, or else by the key field's value, which moves from Data
--- to ID as key_<wire name> (key_f_EMail).  A relational table row is
--- identified by its key column the same way (key_<column>).
+--- The one record builder: a contact, a relational table row or a CSV row -> the wire
+-- { ID =, Data = } of a Merge, and its problems (sorted by field; nil when none).  Each name is
+-- resolved once per builder into a step, so that a file of a million rows resolves each column once.
+-- A record is identified by idContact, an ID member given as key_<wire name>, or else its key
+-- field's (or column's) value, moved from Data to ID as key_<wire name> (key_f_EMail).
 local core = require "dialoginsight.core"
 local fields = require "dialoginsight.records.fields"
 
@@ -65,7 +51,6 @@ function M.rows(key)
   }
 end
 
--- The step of a contact member name.
 local function contact_step(b, name)
   if name == "idContact" then return { field = name, id = true } end
   if name:match("^key_") then return { field = name, raw = true, wire = name } end
@@ -79,10 +64,8 @@ local function contact_step(b, name)
            kind = fields.kind(meta), required = meta.required, key = meta.wire == b.key_wire }
 end
 
---- The step of a member (or column) name, resolved once per builder:
--- { field, name (the field's own), wire, conv, required, key } or { field, id } (idContact),
--- { field, raw, wire } (an ID member given as is), { field, fixed = why }
--- (a name that cannot be sent).
+--- The step of a member (or column) name: { field, name, wire, conv, required, key }, { field, id }
+-- (idContact), { field, raw, wire } (an ID member as is) or { field, fixed = why } (not sendable).
 function Builder:step(name)
   local s = self.steps[name]
   if s then return s end
@@ -115,8 +98,7 @@ function Builder:optin_step(name)
   return s
 end
 
--- Applies step s to value v: fills id or data.  Returns the value when it
--- is the key's, and why on a problem.
+-- fills id or data; returns the value when it is the key's, and why on a problem
 local function put(s, v, id, data)
   if s.fixed then return nil, s.fixed end
   if s.id then
@@ -152,8 +134,6 @@ end
 
 local function by_field(a, b) return a.field < b.field end
 
--- The record once every member is in: the key moves to ID unless the
--- record is already identified.
 function Builder:finish(id, data, key_value, problems)
   if next(id) == nil then
     if key_value == nil or key_value == NULL or key_value == "" then
@@ -192,9 +172,8 @@ function Builder:map(t)
   return self:finish(id, data, key_value, problems)
 end
 
---- The column plan of steps (per column: a step, or false to skip it) for
--- the C core (core.row_plan, src/di_rows.c), which builds the records of
--- CSV rows as Builder:row would, and hands it the rows it declines.
+--- The plan of steps (false: a column skipped) for src/di_rows.c, which builds CSV rows'
+-- records as Builder:row would, and hands it the rows it declines.
 function Builder:plan(steps)
   local out = {}
   for j = 1, #steps do
@@ -205,9 +184,7 @@ function Builder:plan(steps)
   return core.row_plan(out, fields.MAX_TEXT)
 end
 
---- The record of a row of values (a CSV record: strings, "" for an empty
--- cell, which is left out) read through steps[j] for values[j] (false for
--- a column to skip).
+--- The record of a row of values (a CSV record; an empty cell is left out), steps[j] reading values[j].
 function Builder:row(values, steps)
   local id, data, key_value, problems = {}, {}, nil, nil
   for j = 1, #steps do

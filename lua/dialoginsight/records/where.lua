@@ -1,10 +1,6 @@
---- Where-clauses: a small builder over OFC4's FieldClause and ComboClause.
---
--- Only FieldClause/Equal was ever seen on the wire; the other operators and
--- ComboClause are [assumed] (docs/wire.md).  Field names stay as the user
--- wrote them here; compile() maps them (contacts: FirstName -> f_FirstName,
--- through contact_fields).  An empty where raises: it would match
--- everything.  This module is `di.where`.
+--- Where-clauses (`di.where`): a small builder over OFC4's FieldClause and ComboClause.
+-- Only FieldClause/Equal was seen on the wire; the rest is [assumed] (docs/wire.md).
+-- An empty where raises: it would match everything.
 -- @module dialoginsight.records.where
 -- @usage
 -- { EMail = "ann@example.com" }              -- Equal
@@ -85,8 +81,7 @@ local function combo(operator)
     if type(list) ~= "table" or list[1] == nil then
       error("dialoginsight.where: " .. operator .. " needs a non-empty list of clauses", 2)
     end
-    -- a nil hole ({ a, nil, b }) would silently drop b: an And that
-    -- matches more than meant, fatal in a delete
+    -- a nil hole ({ a, nil, b }) would drop b: an And matching more than meant, fatal in a delete
     local n, max = 0, 0
     for k in pairs(list) do
       n = n + 1
@@ -128,8 +123,7 @@ local function sorted_keys(t)
   return keys
 end
 
--- A plain table: its list items are clauses, its named members Equals
--- (optin = { X = true } is an Equal on each opt-in).
+-- list items are clauses, named members Equals (optin = { X = true }: one on each opt-in)
 local function from_table(t)
   local list = {}
   for _, c in ipairs(t) do list[#list + 1] = c end
@@ -159,7 +153,6 @@ end
 
 local compile
 
--- resolve(name, op, value) -> wire name, wire value | nil, why
 local function compile_field(node, resolve, problems)
   local wire, value = resolve(node.field, node.op, node.value)
   if wire == nil then
@@ -185,13 +178,11 @@ compile = function(w, resolve, problems, depth)
   return { ["$type"] = "ComboClause", Operator = w.combo, Clauses = core.array(clauses) }
 end
 
---- The wire clause of w, and the list of problems ({ field =, message = }).
--- resolve(name, op, value) maps a field to its wire name and value, or
--- returns nil, why.  A malformed where raises (a programming error).
+--- The wire clause of w, and the list of problems; a malformed where raises.
 -- @param w a clause, a table of Equals, or a wire clause (with $type), sent as is
--- @tparam function resolve
+-- @tparam function resolve (name, op, value) -> wire name, wire value | nil, why
 -- @treturn table the wire clause
--- @treturn table problems
+-- @treturn table problems { { field =, message = }, ... }
 function M.compile(w, resolve)
   local problems = {}
   local ok, clause = pcall(compile, w, resolve, problems, 0)
@@ -206,10 +197,8 @@ end
 -- @return name, value
 function M.bare(name, _, value) return name, value end
 
---- resolve for contact fields: friendly names to wire names, and
--- comparison values to the field's wire form; idx: fields.index of the
--- project's schema, or nil to rename only.
--- @tparam ?table idx
+--- resolve for contact fields: friendly names to wire names, values to the field's wire form.
+-- @tparam ?table idx fields.index of the project's schema, or nil to rename only
 -- @treturn function resolve
 function M.contact_fields(idx)
   return function(name, op, value)
@@ -226,8 +215,7 @@ function M.contact_fields(idx)
   end
 end
 
---- The ContactFilter of sendings and campaigns: Single for an idContact
--- (a number), else Clauses over the wire clause given.
+--- The ContactFilter of sendings and campaigns: Single for an idContact, else Clauses.
 -- @param contact an idContact, or a where
 -- @tparam table clause the wire clause of contact, when a where
 -- @treturn table the ContactFilter

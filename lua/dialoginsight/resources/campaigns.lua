@@ -1,5 +1,4 @@
---- client.campaigns: create, trigger (automated campaigns, such as an
--- abandoned cart) and statistics with open and click rates.  Wire shapes [assumed].
+--- client.campaigns: create, trigger (automated ones, such as an abandoned cart), statistics.  Wire shapes [assumed].
 -- @classmod dialoginsight.resources.campaigns
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -15,8 +14,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 -- @treturn[1] integer idCampaign
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
--- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id,
---                           channel = "Email", automated = true }
+-- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id, channel = "Email", automated = true }
 function Campaigns:create(c, opts)
   base.check_opts(opts, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
@@ -37,8 +35,7 @@ function Campaigns:create(c, opts)
   } }, opts)
 end
 
---- Triggers an automated campaign for a contact; returns the number of
--- contacts affected, or nil, err.
+--- Triggers an automated campaign for a contact.
 -- @tparam integer id idCampaign
 -- @tparam table opts contact (a where or an idContact; required), params (the
 -- message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
@@ -67,16 +64,11 @@ local function rate(part, whole)
   return part / whole
 end
 
---- The campaign's statistics: the server's counts (Sent, Delivered,
--- Bounced, Opened, UniqueOpened, Clicked, UniqueClicked, Unsubscribed),
--- plus
---   name       the campaign's Name when the reply has one [assumed], else nil
---   open_rate  = UniqueOpened / Delivered
---   click_rate = UniqueClicked / Delivered
--- as fractions between 0 and 1; both are 0 when nothing was delivered.
+--- The campaign's statistics, with open and click rates.
 -- @tparam integer id idCampaign
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
--- @treturn[1] table the statistics
+-- @treturn[1] table the server's counts (Sent, Delivered, Bounced, Opened, UniqueOpened, Clicked, UniqueClicked,
+-- Unsubscribed), name (when the reply has a Name [assumed]), open_rate and click_rate (per Delivered; 0 when none)
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Campaigns:stats(id, opts)

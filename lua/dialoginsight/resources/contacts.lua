@@ -1,6 +1,4 @@
---- client.contacts: merge, get, each, find and delete contacts, with
--- friendly field names (records/fields.lua) and where-clauses
--- (records/where.lua).
+--- client.contacts: merge, get, each, find and delete contacts, by friendly field names.
 -- @classmod dialoginsight.resources.contacts
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
@@ -10,8 +8,6 @@ local record = require "dialoginsight.records.record"
 
 local Contacts = base.class()
 
--- The items of a list of contacts for base.merge_one/merge_many, or nil,
--- err when the project's fields cannot be read.
 local function items(self, list, opts)
   local idx, err = base.schema(self.client, opts)
   if idx == nil then return nil, err end
@@ -19,23 +15,16 @@ local function items(self, list, opts)
   return base.items(list, record.contacts(idx or nil, key, 3), "contact", 2)
 end
 
---- Inserts or updates one contact.  Returns { outcome = "created" |
--- "updated" | "skipped" | "accepted" (a status this library does not know,
--- with ValidationResult OK; `status` holds it), id = idContact, status =,
--- reason = }, or nil, err: err.kind == "validation" (with err.problems)
--- when the contact was refused before sending, "rejected" (with err.field
--- and err.code) when the server refused it.
--- opts: key (key field, default the key_field setting, else the project's:
--- see records/record.lua), insert, update,
--- skip_duplicates, skip_unmatched, return_records, strict, timeout, retries.
+--- Inserts or updates one contact.
 -- @tparam table contact friendly field names: { EMail =, FirstName =, optin = { Newsletter = true } }
--- @tparam[opt] table opts key, insert, update, skip_duplicates, skip_unmatched,
--- return_records, strict, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] table { outcome =, id =, status =, reason = }
+-- @tparam[opt] table opts key (the key field: the key_field setting, else the project's), insert, update,
+-- skip_duplicates, skip_unmatched, return_records, strict, and timeout, retries, deadline: as `client:call`'s
+-- @treturn[1] table { outcome = "created" | "updated" | "skipped" | "accepted" (a status this library does not
+-- know, ValidationResult OK), id = idContact, status =, reason = }
 -- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
--- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
---                                       optin = { Newsletter = true } }
+-- @treturn[2] dialoginsight.errors.Error err: "validation" (err.problems) before sending, "rejected"
+-- (err.field, err.code) by the server
+-- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann", optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
   base.check_opts(opts, "contacts:merge")
   base.check_table(contact, "contact")
@@ -46,16 +35,13 @@ function Contacts:merge(contact, opts)
     fields.friendly, fields.from_wire)
 end
 
---- Merges a list of contacts, opts.batch_size (default 100) per call, the
--- calls running concurrently.  Invalid contacts are not sent and come back
--- rejected, with the problems.  Returns { created =, updated =, skipped =,
--- accepted =, rejected =, failed =, records = { outcome per contact, input order } }
--- or nil, err when the project's fields cannot be read.
+--- Merges a list of contacts, opts.batch_size (default 100) per call, the calls concurrent.
+-- Invalid contacts are not sent: they come back rejected, with the problems.
 -- @tparam {table,...} list contacts, as `merge` takes them
 -- @tparam[opt] table opts batch_size, concurrency, the options of `merge`
--- @treturn[1] table the summary
+-- @treturn[1] table { created =, updated =, skipped =, accepted =, rejected =, failed =, records = (outcomes, input order) }
 -- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @treturn[2] dialoginsight.errors.Error err, when the project's fields cannot be read
 -- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
   base.check_opts(opts, "contacts:merge_many")
@@ -68,16 +54,11 @@ function Contacts:merge_many(list, opts)
     fields.friendly, fields.from_wire)
 end
 
---- Iterates over the contacts matching where, paging by windows of
--- idContact (resources/pager_ids.lua): each contact at most once; without
--- opts.limit, the loop ends only once the replies prove that every contact
--- that matched throughout was yielded.  A failure, or replies that cannot
--- be trusted, yield false, err and end the loop.  opts: page_size, limit,
--- max_calls, strict.  Returns the iterator and its state (calls, yielded,
--- proven, failed: resources/pager.lua).
+--- Iterates over the contacts matching where, each at most once, paging by windows of idContact.
+-- Without opts.limit, it ends only once the replies prove it yielded every contact that matched throughout.
 -- @param w a where (`dialoginsight.records.where`): { City = "Paris" }, or a clause
 -- @tparam[opt] table opts page_size, limit, max_calls, strict, and timeout, retries, deadline: as `client:call`'s
--- @return an iterator of contacts (friendly names)
+-- @return an iterator of contacts (friendly names), and its state (calls, yielded, proven, failed)
 -- @usage for c, err in client.contacts:each({ City = "Paris" }) do
 --   if not c then error(err) end
 --   print(c.idContact, c.FirstName)
@@ -89,10 +70,8 @@ function Contacts:each(w, opts)
   return pager_ids.each(self.client, "contacts", "Get", clause, "idContact", opts, fields.from_wire)
 end
 
---- Iterates over every contact of the project (an empty where is refused,
--- since in a delete it would mean everything): the clause idContact > 0,
--- which every contact matches [assumed: GreaterThan is not seen on the
--- wire, docs/wire.md].  opts as each().
+--- Iterates over every contact of the project, as idContact > 0: an empty where is refused
+-- (in a delete it would mean everything) [assumed: GreaterThan is not seen on the wire, docs/wire.md].
 -- @tparam[opt] table opts as `each`'s
 -- @return an iterator of contacts
 function Contacts:all(opts)
@@ -129,9 +108,8 @@ function Contacts:find(w, opts)
 end
 
 --- Deletes the contacts matching where; returns how many, or nil, err.
--- opts.max caps the number deleted (MaxRows).
 -- @param w a where (an empty one raises)
--- @tparam[opt] table opts max, strict, and timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts max (the most to delete: MaxRows), strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer how many were deleted
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err

@@ -6,7 +6,6 @@ local fields = require "dialoginsight.records.fields"
 
 local Messages = base.class()
 
--- The required friendly fields of create, in the order problems are told.
 local REQUIRED = { "name", "subject", "sender_email" }
 
 local function problems_of(m)
@@ -36,9 +35,8 @@ local function bodies(m)
 end
 
 --- Creates a message and returns its idMessage, or nil, err.
--- @tparam table m { name =, subject =, sender_email =, sender_name =,
---     reply_to =, html =, text =, culture = "fr-CA", category =,
---     tracking_links = true, hosting_images = false }
+-- @tparam table m { name =, subject =, sender_email =, sender_name =, reply_to =, html =, text =,
+--     culture = "fr-CA", category =, tracking_links = true, hosting_images = false }
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idMessage
 -- @treturn[2] nil

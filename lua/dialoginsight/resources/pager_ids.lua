@@ -1,27 +1,20 @@
---- Iterating over the contacts that match a clause, by windows of
--- idContact: each call asks for the user's clause AND lo < idContact <= hi
--- (one MaxRows for the whole iteration), and a window is done only when a
--- reply proves that it holds every match of the window: an empty reply, or
--- one smaller than an earlier reply (docs/paging.md: the model, the proof,
--- the sizing of windows and what it costs).  Nothing else is trusted: not
--- the order of the records, not TotalRecords, not a short page.
+--- Iterating over the contacts that match a clause, by windows lo < idContact <= hi (docs/paging.md).
+-- A window is done only when a reply proves it holds every match: an empty reply, or one smaller
+-- than an earlier reply.  Nothing else is trusted: not the records' order, TotalRecords, a short page.
 local core = require "dialoginsight.core"
 local pager = require "dialoginsight.resources.pager"
 
 local M = {}
 
 local HUGE = math.huge
--- the share of the largest reply a window aims at, so that a complete
--- reply is a smaller one, and so proof
+-- the share of the largest reply a window aims at, so that a complete reply is a smaller one: proof
 local FILL = 0.75
 
 local function field(name, op, value)
   return { ["$type"] = "FieldClause", Field = { Name = name }, TypeOperator = op, ComparisonValue = value }
 end
 
--- The wire clause of the current window: the user's AND the bounds.  Ids
--- are integers, so idContact <= hi is idContact < hi + 1 (the clause
--- operators have no "or equal": docs/wire.md).
+-- the operators have no "or equal" (docs/wire.md): ids are integers, so <= hi is < hi + 1
 local function window_clause(it)
   local parts = { it.where, field(it.id, "GreaterThan", it.lo) }
   if it.hi < HUGE then parts[#parts + 1] = field(it.id, "LessThan", it.hi + 1) end
@@ -66,7 +59,6 @@ local function prune(it)
   end
 end
 
--- The ids yielded inside the window, sorted.
 local function known(it)
   local list = {}
   for id in pairs(it.seen) do
@@ -76,10 +68,8 @@ local function known(it)
   return list
 end
 
--- After a proven window of `span` ids holding c matches: the next one,
--- sized from that density to hold about FILL of the largest reply, at most
--- twice as wide; or every id above lo when the last window was empty or
--- TotalRecords (a hint only) says few remain.
+-- sized from the proven window's density, at most twice as wide; open-ended when that one was
+-- empty or TotalRecords (a hint only) says few remain
 local function next_window(it, c, span)
   local target = math.max(1, math.floor(FILL * it.max_seen))
   -- (the matches above lo: those not yielded, and those yielded above lo)
@@ -93,10 +83,8 @@ local function next_window(it, c, span)
   it.hi = it.lo + math.max(1, width)
 end
 
--- The next window when the current one holds more matches than a reply:
--- up to the k-th id known in it, k below the largest reply, so that a
--- complete reply proves it; and its lower half at most, for servers that
--- answer from the top of a window (newest first).
+-- a window holding more than a reply: up to a known id below the largest reply's count, so that
+-- a complete reply proves it, and the lower half at most, for servers that answer newest first
 local function shrink(it)
   local ks = known(it)
   local k = math.floor(FILL * it.max_seen)
@@ -133,18 +121,12 @@ local function step(it)
     end
     if not low or id < low then low = id end
   end
-  -- the reply to "all but one" of a reply that held every match holds
-  -- nothing new: new records say the first reply was cut (a server that
-  -- drops rows after taking MaxRows), or that records came meanwhile;
-  -- either way it proves nothing
+  -- "all but one" of a reply that held every match holds nothing new: new records mean the first
+  -- reply was cut (rows dropped after MaxRows) or records came meanwhile; either way, no proof
   if it.exclude and fresh > 0 then complete = false end
   if it.tail or (complete and it.hi == HUGE) then
-    -- Every match is yielded (the model's proof), and once more beyond the
-    -- highest id yielded: a server that drops rows after taking MaxRows
-    -- (soft-deleted ones, say) answers short pages that are not complete
-    -- (outside the model, docs/paging.md); the tail is walked on while its
-    -- replies look like such pages (near the largest), and ends at one
-    -- that does not: records added meanwhile are few, and never chased.
+    -- Proven; then past the highest id while replies look like the short pages of a server that
+    -- drops rows after MaxRows (outside the model, docs/paging.md): records added meanwhile are never chased.
     if n == 0 or (it.tail and n < FILL * it.max_seen) then
       it.done, it.proven = true, true
       return true

@@ -1,5 +1,4 @@
---- client.projects: the projects a key may use, and the current project's
--- fields (cached per client, since validation reads them before each write).
+--- client.projects: the projects a key may use, and the project's fields (cached: validation reads them before each write).
 -- @classmod dialoginsight.resources.projects
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -27,13 +26,10 @@ function Projects:get(opts)
   return base.result(self.client, "projects", "Get", {}, opts)
 end
 
---- The project's fields, types and opt-ins.
--- Read once per client; opts.refresh = true reads it again.
+--- The project's fields, types and opt-ins, read once per client.
 -- @tparam[opt] table opts refresh, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] table
---   { key = "EMail",
---     fields = { { name =, wire =, type =, required =, key =, label = }, ... },
---     optins = { { name =, wire =, label = }, ... } }
+-- @treturn[1] table { key = "EMail", fields = { { name =, wire =, type =, required =, key =, label = }, ... },
+--   optins = { { name =, wire =, label = }, ... } }
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.projects:fields{ refresh = true }   -- read again

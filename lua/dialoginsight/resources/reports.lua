@@ -1,5 +1,4 @@
---- client.reports: open and click events, and a contact's mailing history.
--- Wire shapes [assumed] (docs/wire.md).
+--- client.reports: open and click events, and a contact's mailing history.  Wire shapes [assumed] (docs/wire.md).
 -- @classmod dialoginsight.resources.reports
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
@@ -7,8 +6,7 @@ local fields = require "dialoginsight.records.fields"
 
 local Reports = base.class()
 
--- The filters of an event report, or nil, err.  A bare date for `to`
--- stays a date: the server counts the whole day.
+-- a bare date for `to` stays a date: the server counts the whole day
 local function filters(opts, method)
   local p, problems = {}, {}
   for _, f in ipairs { { "from", "dtFrom" }, { "to", "dtTo" } } do
@@ -39,9 +37,8 @@ local function events(self, method, opts)
 end
 
 --- Iterates over open events { idContact, idBatch, dtEvent }.
--- opts: from, to (dates), message, batch (ids), page_size, limit.
--- A failure yields false, err.
--- @tparam[opt] table opts from, to, message, batch, page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts from, to (dates), message, batch (ids), page_size, limit, max_calls, and timeout,
+-- retries, deadline: as `client:call`'s
 -- @return an iterator of events
 -- @usage for e, err in client.reports:opens{ from = "2024-03-01", to = "2024-03-31" } do
 --   if not e then error(err) end
@@ -59,8 +56,7 @@ function Reports:clicks(opts)
   return events(self, "GetClicks", opts)
 end
 
---- A contact's mailing history, a list of
--- { idBatch, idMessage, dtSent, Opened, Clicked }, or nil, err.
+--- A contact's mailing history, a list of { idBatch, idMessage, dtSent, Opened, Clicked }, or nil, err.
 -- @tparam integer contact_id idContact
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the mailings

@@ -1,6 +1,5 @@
---- client.segments: the project's segments ("filters" in Dialog Insight's
--- UI), their contacts, and dynamic segments saved from a where-clause.
--- The wire shapes are [assumed] (docs/wire.md).
+--- client.segments: the project's segments ("filters" in Dialog Insight's UI), their contacts,
+-- and dynamic segments saved from a where-clause (the wire shapes are [assumed]: docs/wire.md).
 -- @classmod dialoginsight.resources.segments
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
@@ -20,7 +19,6 @@ function Segments:list(opts)
 end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
--- A failure yields false, err.  opts: page_size, limit.
 -- @tparam integer id idSegment
 -- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts

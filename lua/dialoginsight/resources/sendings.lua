@@ -1,6 +1,5 @@
---- client.sendings: send a message to one contact, plan or trigger a mass
--- sending, list batches.  Sends are never retried once they may have
--- reached the server (registry: idempotent = false).
+--- client.sendings: send a message to one contact, plan or trigger a mass sending, list batches.
+-- Sends are never retried once they may have reached the server (registry: idempotent = false).
 -- @classmod dialoginsight.resources.sendings
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
@@ -14,10 +13,8 @@ local function check_message(id)
   end
 end
 
---- Sends message_id to a contact; returns the number of contacts it went
--- to, or nil, err.  contact is an idContact (SendSingle2) or a where-clause
--- (SendSingle; SendSingle2 when opts.params is given [assumed: SendSingle2
--- takes any ContactFilter]).
+--- Sends message_id to a contact: SendSingle2 for an idContact or with opts.params, else SendSingle.
+-- [assumed: SendSingle2 takes any ContactFilter]
 -- @tparam integer message_id idMessage
 -- @param contact an idContact, or a where
 -- @tparam[opt] table opts params (the message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
@@ -45,11 +42,10 @@ function Sendings:send(message_id, contact, opts)
   return base.result(self.client, "sendings", method, p, opts)
 end
 
---- Plans (opts.at: a date-time string, os.time() number or os.date("*t")
--- table) or triggers now a mass sending to opts.segments (a list of
--- idSegment) or to everyone (opts.all = true).  Returns the idBatch.
+--- Plans (opts.at) or triggers now a mass sending to opts.segments or to everyone (opts.all = true).
 -- @tparam integer message_id idMessage
--- @tparam table opts segments or all, at, and timeout, retries, deadline: as `client:call`'s
+-- @tparam table opts segments (idSegments) or all, at (a date-time string, os.time() number or os.date("*t")
+-- table), and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idBatch
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
@@ -79,10 +75,9 @@ function Sendings:send_batch(message_id, opts)
   }, opts)
 end
 
---- The batches with ids between opts.min (default 0) and opts.max, a list
--- of { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }.
+--- The batches with ids between opts.min (default 0) and opts.max.
 -- @tparam[opt] table opts min, max, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] {table,...} the batches
+-- @treturn[1] {table,...} the batches: { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Sendings:batches(opts)

@@ -1,5 +1,4 @@
---- client:table(id): a relational table, scoped by idTable, with bare
--- column names.  Its key column's ID form is `key_<column>`.
+--- client:table(id): a relational table, scoped by idTable, with bare column names (the key's ID form: `key_<column>`).
 -- @classmod dialoginsight.resources.tables
 -- @usage local t = client:table(501)
 -- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
@@ -14,8 +13,6 @@ Table.__index = Table
 
 --- The table idTable of client (`client:table` is the public way).
 -- @local
--- @param client
--- @tparam integer id
 function M.new(client, id)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
     error("dialoginsight: client:table expects an idTable, got " .. tostring(id), 3)
@@ -25,10 +22,9 @@ end
 
 local function same(name) return name end
 
---- Inserts or updates one row; returns its outcome (as contacts:merge), or
--- nil, err.  opts: key (the key column), insert, update, ...
+--- Inserts or updates one row, as `dialoginsight.resources.contacts:merge` does a contact.
 -- @tparam table row bare column names
--- @tparam[opt] table opts key, and the other options of `dialoginsight.resources.contacts:merge`
+-- @tparam[opt] table opts key (the key column), and the other options of `dialoginsight.resources.contacts:merge`
 -- @treturn[1] table { outcome =, id =, status =, reason = }
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err

@@ -1,6 +1,5 @@
---- The libcurl transport (docs/transport.md): the C core's session, plus
--- the clock and sleep that the scheduler needs.  Used everywhere except
--- inside nginx request handlers (see transport/ngx.lua).
+--- The libcurl transport (docs/transport.md): the C core's session, with the scheduler's clock
+-- and sleep.  Used everywhere but inside nginx (transport/ngx.lua).
 local core = require "dialoginsight.core"
 
 local M = {}
@@ -8,7 +7,6 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
---- settings: the client's resolved settings (config.resolve).
 function M.new(settings)
   return setmetatable({
     session = core.session {

@@ -1,37 +1,6 @@
---- The nginx transport: HTTP/1.1 over cosockets (ngx.socket.tcp), so a call
--- made from an OpenResty request handler or timer yields to the event loop
--- instead of blocking the worker.  The C core still does JSON and the
--- shared limiter; only the bytes travel here.  di.new() picks this transport
--- by itself when it runs inside nginx (see init.lua).
---
--- What it does, and why:
---   * TLS through sslhandshake with verification on.  The CA comes from
---     nginx.conf's lua_ssl_trusted_certificate: lua-nginx-module 0.10.23
---     (Debian 12) has no per-socket CA, so the client's ca_file setting
---     cannot be applied here; a certificate that does not verify is a "tls"
---     error that says so.
---   * nginx checks a certificate against a host *name* only (X509_check_host),
---     never an IP address; with an IP literal in base_url verification always
---     fails, and the error says to use a name.  "localhost" is connected to as
---     127.0.0.1, since nginx's resolver never reads /etc/hosts.
---   * Content-Length and chunked replies; a body cut short is a "network"
---     error saying "truncated".
---   * Keep-alive through setkeepalive, one pool per host:port and TLS mode.
---     A pooled connection the server closed meanwhile is retried once on a
---     new connection, as libcurl does.  Non-idempotent calls (fresh = true)
---     always use a new connection and close it afterwards: a send must never
---     be written twice by the transport.
---   * Connect, send and read timeouts.  Cosocket timeouts are per operation,
---     and a reply dripped a byte at a time renews a receive's for as long as
---     it drips; so the reply is read with receiveany, every wait cut to what
---     is left of the attempt's timeout: an attempt never lasts longer.
---   * max_reply_bytes: a Content-Length or a chunk over it is refused before
---     it is read, and bytes are counted as they come (a body without length
---     too): a "too_large" failure, and memory holds that much at most.  The
---     head may take MAX_HEAD bytes.
---
--- post() and the multi's completions answer the reply tables of
--- docs/transport.md.
+--- The nginx transport: HTTP/1.1 over cosockets, so that a call from a request handler or a timer
+-- yields to the event loop instead of blocking the worker.  The contract and the reply tables are
+-- docs/transport.md's; what it means for users, docs/openresty.md.
 local core = require "dialoginsight.core"
 
 local ngx = ngx
@@ -52,7 +21,6 @@ M.KEEPALIVE = 60          -- seconds an idle connection stays in the pool
 M.MAX_HEAD = 65536        -- bytes of a reply's status line and headers
 M.CHUNK = 65536           -- bytes asked of one receiveany
 
---- True when running inside nginx with lua-nginx-module.
 function M.available()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
     and tcp ~= nil
@@ -70,14 +38,13 @@ end
 local Transport = {}
 Transport.__index = Transport
 
---- settings: the client's resolved settings (config.resolve; ca_file is
--- ignored, see above).
+--- settings: the client's resolved settings.  ca_file is ignored: lua-nginx-module 0.10.23 (Debian 12)
+-- has no per-socket CA, so nginx.conf's lua_ssl_trusted_certificate is the CA.
 function M.new(settings)
   if not M.available() then
     error("dialoginsight: the ngx transport needs nginx with lua-nginx-module", 2)
   end
-  -- written into every request's head as given: CR or LF would add headers
-  -- (config.lua refuses it first, naming the setting; as src/di_http.c)
+  -- written into every request's head: CR or LF would add headers (config.lua refuses it first)
   if type(settings.user_agent) ~= "string" or settings.user_agent:find("%c") then
     error("dialoginsight: the user_agent must be text without control characters (CR, LF, ...)", 2)
   end
@@ -91,9 +58,9 @@ function M.new(settings)
   }, Transport)
 end
 
--- URL -> { tls, host, port, addr, authority, path, pool }, cached.
 local url_cache = {}
 
+-- nginx checks a certificate against a host name only (X509_check_host), never an IP address
 local function is_ip(host)
   return host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
 end
@@ -110,6 +77,7 @@ local function parse(url)
   if not host then return nil end
   local tls = scheme == "https"
   port = tonumber(port) or (tls and 443 or 80)
+  -- nginx's resolver never reads /etc/hosts
   local addr = host:lower() == "localhost" and "127.0.0.1" or host
   u = {
     tls = tls, host = host, port = port, addr = addr,
@@ -129,7 +97,6 @@ local function fail(kind, message, sent)
   return { kind = kind, message = message, sent = sent }
 end
 
--- Classifies a socket error of a read or write.
 local function io_error(u, what, err, sent)
   if err == "timeout" then
     return fail("timeout", what .. " " .. u.authority .. " timed out", sent)
@@ -140,10 +107,8 @@ local function io_error(u, what, err, sent)
   return fail("network", what .. " " .. u.authority .. " failed: " .. tostring(err), sent)
 end
 
--- The TLS handshake: true, or a failure reply.  lua-nginx-module 0.10.23's
--- resty.core raises an assertion instead of returning the error when a
--- handshake that finished at once then fails verification; pcall turns that
--- into a tls error.
+-- true, or a failure reply.  pcall: lua-nginx-module 0.10.23's resty.core raises an assertion
+-- when a handshake that finished at once then fails verification.
 function Transport:handshake(sock, u)
   local ok, sess, err = pcall(sock.sslhandshake, sock, self.sessions[u.pool] or nil,
     u.host, self.verify)
@@ -168,14 +133,9 @@ function Transport:handshake(sock, u)
   return fail("tls", msg, false)
 end
 
---- sock:connect(host, port, opts) within seconds, the name's lookup
--- included: ok | nil, err ("timeout" when the time ran out).  nginx bounds
--- a lookup by its resolver_timeout (30 s by default), not by the socket's
--- connect timeout, so a silent name server held a call 30 s past its
--- deadline.  The connect to a host name runs in a light thread, raced
--- against a sleep of seconds and killed if the sleep ends first (an
--- address, or a pooled connection, connects without yielding to the race).
--- Used by this transport and by limiter/redis.lua's connect_ngx.
+--- sock:connect(host, port, opts) within seconds, the name's lookup included: ok | nil, err.
+-- nginx bounds a lookup by resolver_timeout (30 s by default), not by the connect timeout, so
+-- the connect to a name runs in a light thread raced against a sleep.  Also limiter/redis.lua's.
 function M.connect(sock, host, port, opts, seconds)
   if is_ip(host) then return sock:connect(host, port, opts) end
   local res = {}
@@ -193,13 +153,12 @@ function M.connect(sock, host, port, opts, seconds)
   return res.ok, res.err
 end
 
--- Opens (or takes from the pool) a connection ready for a request.
--- Returns sock, reused | nil, a failure reply.
+-- sock, reused | nil, a failure reply
 function Transport:connect(u, fresh, timeout)
   local sock = tcp()
   local t = ms(math.min(self.connect_timeout, timeout))
   sock:settimeouts(t, ms(timeout), ms(timeout))
-  -- a fresh connection comes from a pool that is never filled
+  -- a fresh connection (a send: never written twice) comes from a pool that is never filled
   -- connections verified and not verified never share a pool
   local pool = u.pool .. (self.verify and ":verified" or ":unverified")
   local ok, err = M.connect(sock, u.addr, u.port, { pool = fresh and (pool .. ":fresh") or pool },
@@ -238,10 +197,8 @@ local function request_head(self, u, body, fresh)
   }
 end
 
--- A reply's bytes, read with receiveany: every wait lasts what is left
--- until `ends` at most, and the head and body their bounds at most.
--- Methods answer nil, err ("timeout", "closed", "too_large" or nginx's)
--- when they cannot.
+-- A reply's bytes, read with receiveany, every wait cut to what is left until `ends`: a cosocket's
+-- timeout is per operation, and a reply dripped a byte at a time would renew it for as long as it drips.
 local Reader = {}
 Reader.__index = Reader
 
@@ -250,7 +207,6 @@ local function reader(sock, ends, max_body)
     Reader)
 end
 
--- The next bytes off the socket, within the attempt's time.
 function Reader:recv()
   local left = self.ends - core.now()
   if left <= 0 then return nil, "timeout" end
@@ -258,10 +214,8 @@ function Reader:recv()
   return self.sock:receiveany(M.CHUNK)
 end
 
--- What is buffered and not consumed: its size.
 function Reader:buffered() return #self.buf - self.pos + 1 end
 
--- A line of the head (CRLF or LF ends it), within MAX_HEAD in all.
 function Reader:line()
   while true do
     local i = self.buf:find("\n", self.pos, true)
@@ -280,9 +234,8 @@ function Reader:line()
   end
 end
 
--- Exactly n bytes (nil: up to the close), appended to parts; total counts
--- the body so far against max.  Returns the new total, or nil, err, and the
--- bytes got of n.
+-- n bytes (nil: up to the close) appended to parts, total counting the body against max:
+-- the new total | nil, err, the bytes got of n
 function Reader:take(n, parts, total)
   if n and total + n > self.max then return nil, "too_large", 0 end
   local got = 0
@@ -311,8 +264,7 @@ function Reader:take(n, parts, total)
   return total
 end
 
--- Reads the status line and headers.  Returns status, version, headers
--- (lower-case names) | nil, err, got_any (whether any byte came back).
+-- status, version, headers (lower-case names) | nil, err, whether any byte came back
 local function read_head(rd)
   local line, err = rd:line()
   if not line then return nil, err, rd.head > 0 or rd:buffered() > 0 end
@@ -341,7 +293,7 @@ local function read_head(rd)
   return status, tonumber(version), headers
 end
 
--- Reads a chunked body.  Returns body | nil, err, truncated.
+-- body | nil, err, truncated
 local function read_chunked(rd)
   local parts, total = {}, 0
   while true do
@@ -377,7 +329,7 @@ local function too_large(self, u, len)
   return r
 end
 
--- Reads the body that the head announced.  Returns body | nil, a failure.
+-- body | nil, a failure
 function Transport:read_body(rd, u, status, headers)
   local te, cl = headers["transfer-encoding"], headers["content-length"]
   local len = cl and cl:match("^%d+$") and tonumber(cl)
@@ -414,7 +366,6 @@ function Transport:read_body(rd, u, status, headers)
   return nil, io_error(u, "reading the body of the reply of", err, true)
 end
 
--- Whether the connection may go back to the pool after this reply.
 local function reusable(fresh, status, version, headers, rd)
   local conn = (headers["connection"] or ""):lower()
   local framed = headers["transfer-encoding"] or headers["content-length"]
@@ -424,9 +375,8 @@ local function reusable(fresh, status, version, headers, rd)
     and (version >= 1.1 or conn:find("keep-alive", 1, true))
 end
 
--- One exchange on one connection: a reply table, and true when the failure
--- is a pooled connection that the server had closed before accepting any
--- byte of the request (worth one more try on a new connection).
+-- A reply table, and true when a pooled connection the server had closed took no byte of the
+-- request: worth one more try on a new connection, as libcurl does.
 function Transport:exchange(u, body, timeout, fresh, started)
   local ends = core.now() + timeout
   local sock, reused = self:connect(u, fresh, timeout)
@@ -476,8 +426,6 @@ function Transport:post(url, body, timeout, fresh)
   local started = core.now()
   local r, stale = self:exchange(u, body, timeout, fresh, started)
   if stale then
-    -- the pooled connection had been closed by the server before any byte
-    -- of the request was accepted: one more try on a new connection
     r = self:exchange(u, body, math.max(0.001, timeout - (core.now() - started)), true, started)
   end
   return r
@@ -489,11 +437,8 @@ function Transport:refuse()
   return M.phase_problem()
 end
 
--- Every wait of this transport.  ngx.sleep counts whole milliseconds, and
--- a wait under 1 ms (the limiter often asks for 0.3 ms) would become
--- ngx.sleep(0), which Debian's nginx (without OpenResty's delayed-events
--- patch) answers with a warning in the error log each time: thousands of
--- lines for a burst.  So a wait lasts 1 ms at least.
+-- 1 ms at least: ngx.sleep counts whole milliseconds, and Debian's nginx logs a warning for each
+-- ngx.sleep(0) (it lacks OpenResty's delayed-events patch)
 local function nap(s)
   ngx.sleep(math.max(0.001, s))
 end
@@ -536,8 +481,7 @@ local function drop(self, th)
   self.tags[th] = nil
 end
 
---- Waits up to wait_seconds for at least one call to finish; returns the
--- list of completions (possibly empty).
+--- Waits up to wait_seconds for a call to finish; returns the completions (possibly none).
 function Multi:perform(wait_seconds)
   if self.n == 0 then return {} end
   local delay = wait_seconds or 0
@@ -554,7 +498,6 @@ function Multi:perform(wait_seconds)
   return { res }
 end
 
---- Kills the calls still running.
 function Multi:close()
   for i = 1, self.n do kill(self.threads[i]) end
   self.threads, self.tags, self.n = {}, {}, 0
