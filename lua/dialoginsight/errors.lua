@@ -125,6 +125,18 @@ function M.describe(v)
   return "a " .. type(v)
 end
 
+-- PUC-Rio Lua 5.1 reads no __tostring in assert's message nor in its
+-- interpreter's report (docs/conventions.md); LuaJIT does.
+local TEXT_ONLY = _VERSION == "Lua 5.1" and jit == nil
+
+--- Raises err as the library raises a failure (iterators, `di.assert`):
+-- the error object itself; under PUC-Rio Lua 5.1, its text (`tostring(err)`).
+-- @param err an error object
+function M.raise(err)
+  if TEXT_ONLY then error(tostring(err), 0) end
+  error(err, 0)
+end
+
 --- True for an error object of this library.
 -- @param v any value
 -- @treturn boolean

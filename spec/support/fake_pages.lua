@@ -141,14 +141,24 @@ function Server:client(extra)
   return client_mod.new(config.resolve(settings), self:transport())
 end
 
---- Runs an iterator to its end: the records, and the error it ended on.
-function M.drain(iter)
+--- Runs an iterator (and its state) to its end: the records, and the error
+-- object it ended on.  A failure must be raised as the library raises it
+-- (errors.raise: the object, its text under PUC-Rio Lua 5.1), the object
+-- kept in the state's `failed`; anything else raised is raised again.
+function M.drain(iter, it)
   local list = {}
-  for rec, err in iter do
-    if not rec then return list, err end
-    list[#list + 1] = rec
+  local ok, raised = pcall(function()
+    for rec in iter do list[#list + 1] = rec end
+  end)
+  if ok then
+    assert(it.failed == nil, "an iteration that ended without raising holds an error")
+    return list
   end
-  return list
+  local err = it.failed
+  if err == nil then error(raised, 0) end
+  local puc51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+  assert(raised == (puc51 and tostring(err) or err), "the failure raised is not the error object")
+  return list, err
 end
 
 return M

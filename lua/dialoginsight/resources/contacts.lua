@@ -72,14 +72,13 @@ end
 -- idContact (resources/pager_ids.lua): each contact at most once; without
 -- opts.limit, the loop ends only once the replies prove that every contact
 -- that matched throughout was yielded.  A failure, or replies that cannot
--- be trusted, yield false, err and end the loop.  opts: page_size, limit,
+-- be trusted, raise the error object and end the loop.  opts: page_size, limit,
 -- max_calls, strict.  Returns the iterator and its state (calls, yielded,
 -- proven, failed: resources/pager.lua).
 -- @param w a where (`dialoginsight.records.where`): { City = "Paris" }, or a clause
 -- @tparam[opt] table opts page_size, limit, max_calls, strict, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts (friendly names)
--- @usage for c, err in client.contacts:each({ City = "Paris" }) do
---   if not c then error(err) end
+-- @usage for c in client.contacts:each({ City = "Paris" }) do
 --   print(c.idContact, c.FirstName)
 -- end
 function Contacts:each(w, opts)

@@ -20,7 +20,7 @@ function Segments:list(opts)
 end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
--- A failure yields false, err.  opts: page_size, limit.
+-- A failure raises the error object.  opts: page_size, limit.
 -- @tparam integer id idSegment
 -- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts
