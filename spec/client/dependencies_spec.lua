@@ -7,6 +7,7 @@
 local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
+local raised = require "support.raised"
 local fake = require "support.fake"
 local redis = require "dialoginsight.limiter.redis"
 local shm = require "dialoginsight.limiter.shm"
@@ -317,10 +318,8 @@ describe("replies of the wrong shape (found by the Dependencies property)", func
     sbx.faults { { type = "body", method = "contacts.get",
                    body = '{"Success":true,"Records":[1,"a",null,[]],"TotalRecords":4}' } }
     local got = 0
-    local ok, err = pcall(function()
-      for _ in c.contacts:each(di.where.eq("EMail", "a@example.com")) do got = got + 1 end
-    end)
-    assert.is_false(ok)
+    local iter, state = c.contacts:each(di.where.eq("EMail", "a@example.com"))
+    local err = raised.failure(state, function() for _ in iter do got = got + 1 end end)
     assert.equal(0, got)
     assert.is_true(di.is_error(err), tostring(err))
     assert.equal("protocol", err.kind)
@@ -497,12 +496,10 @@ describe("Dependencies #property", function()
           -- a failure is raised as the error object; anything else raised
           -- goes on to the pcall below
           local n = 0
-          local ok, raised = pcall(function()
-            for _ in c.contacts:each(W.eq("EMail", "a@example.com"), { limit = 3 }) do n = n + 1 end
-          end)
-          if ok then return n end
-          if errors.is_error(raised) then return nil, raised end
-          error(raised, 0)
+          local iter, state = c.contacts:each(W.eq("EMail", "a@example.com"), { limit = 3 })
+          local err = raised.failure(state, function() for _ in iter do n = n + 1 end end)
+          if err then return nil, err end
+          return n
         end, 3 },
         { "call_many", function()
           local rs = c:call_many({ { "projects", "List", {} }, { "projects", "List", {} } })

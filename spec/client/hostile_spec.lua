@@ -41,9 +41,9 @@ local client
 local function c() return client end
 
 -- An iterator's first step, which must raise an error object: as nil, err.
-local function raised(iter)
-  local ok, err = pcall(iter)
-  assert(not ok and di.is_error(err), "the iterator did not raise an error object")
+local function raised(iter, state)
+  local err = require("support.raised").failure(state, iter)
+  assert(di.is_error(err), "the iterator did not raise an error object")
   return nil, err
 end
 

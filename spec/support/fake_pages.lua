@@ -27,6 +27,7 @@
 local core = require "dialoginsight.core"
 local config = require "dialoginsight.config"
 local client_mod = require "dialoginsight.client"
+local raised = require "support.raised"
 
 local M = {}
 
@@ -142,22 +143,12 @@ function Server:client(extra)
 end
 
 --- Runs an iterator (and its state) to its end: the records, and the error
--- object it ended on.  A failure must be raised as the library raises it
--- (errors.raise: the object, its text under PUC-Rio Lua 5.1), the object
--- kept in the state's `failed`; anything else raised is raised again.
+-- object it ended on (spec/support/raised.lua checks how it was raised).
 function M.drain(iter, it)
   local list = {}
-  local ok, raised = pcall(function()
+  local err = raised.failure(it, function()
     for rec in iter do list[#list + 1] = rec end
   end)
-  if ok then
-    assert(it.failed == nil, "an iteration that ended without raising holds an error")
-    return list
-  end
-  local err = it.failed
-  if err == nil then error(raised, 0) end
-  local puc51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
-  assert(raised == (puc51 and tostring(err) or err), "the failure raised is not the error object")
   return list, err
 end
 

@@ -3,6 +3,7 @@
 local sbx = require "support.sandbox"
 local H = require "client.resources.common"
 local di = require "dialoginsight"
+local raised = require "support.raised"
 
 describe("reports", function()
   local c
@@ -51,14 +52,11 @@ describe("reports", function()
   end)
 
   it("opens and clicks raise the error object for a bad filter or an API error, and then end", function()
-    local iter = c.reports:opens { from = "last week", batch = 1.5 }
-    local ok, err = pcall(iter)
-    assert.is_false(ok)
-    H.invalid(err, { "from", "batch" })
+    local iter, state = c.reports:opens { from = "last week", batch = 1.5 }
+    H.invalid(raised.failure(state, iter), { "from", "batch" })
     assert.is_nil(iter())
-    iter = H.noperm().reports:clicks()
-    ok, err = pcall(iter)
-    assert.is_false(ok)
+    iter, state = H.noperm().reports:clicks()
+    local err = raised.failure(state, iter)
     assert.is_true(di.is_error(err), tostring(err))
     assert.equal("auth", err.kind)
     assert.is_nil(iter())
