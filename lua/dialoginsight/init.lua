@@ -60,9 +60,10 @@ local M = {
   -- @param v any value
   -- @treturn boolean
   is_error = errors.is_error,
-  --- As `assert`, for a call that returns `nil, err`: the values given
+  --- As Lua's assert, for a call that returns `nil, err`: the values given
   -- when the first is true, else raises err (its text under PUC-Rio Lua 5.1,
-  -- whose `assert` refuses a table: docs/conventions.md).
+  -- whose assert refuses a table: docs/conventions.md).
+  -- @function assert
   -- @param v the first value
   -- @param err the error
   -- @return all the values given
