@@ -62,7 +62,7 @@ local M = {
   is_error = errors.is_error,
   --- As Lua's assert, for a call that returns `nil, err`: the values given
   -- when the first is true, else raises err (its text under PUC-Rio Lua 5.1,
-  -- whose assert refuses a table: docs/conventions.md).
+  -- whose assert refuses a table, and in nginx: docs/conventions.md).
   -- @function assert
   -- @param v the first value
   -- @param err the error
