@@ -106,6 +106,26 @@ function M.describe(v)
   return "a " .. type(v)
 end
 
+-- Where a raised table cannot be read, its text is raised (docs/conventions.md):
+-- PUC-Rio Lua 5.1 reads no __tostring in assert's message nor in its
+-- interpreter's report (LuaJIT does), and nginx logs a table as "unknown reason".
+local PUC51 = _VERSION == "Lua 5.1" and jit == nil
+
+local function text_only()
+  if PUC51 then return true end
+  local ngx = rawget(_G, "ngx")
+  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+end
+
+--- Raises err as the library raises a failure (iterators, `di.assert`):
+-- the error object itself; under PUC-Rio Lua 5.1 and in nginx, its text
+-- (`tostring(err)`).
+-- @param err an error object
+function M.raise(err)
+  if text_only() then error(tostring(err), 0) end
+  error(err, 0)
+end
+
 --- True for an error object of this library.
 -- @param v any value
 -- @treturn boolean

@@ -50,6 +50,19 @@ local M = {
   -- @param v any value
   -- @treturn boolean
   is_error = errors.is_error,
+  --- As Lua's assert, for a call that returns `nil, err`: the values given
+  -- when the first is true, else raises err (its text under PUC-Rio Lua 5.1,
+  -- whose assert refuses a table, and in nginx: docs/conventions.md).
+  -- @function assert
+  -- @param v the first value
+  -- @param err the error
+  -- @return all the values given
+  -- @usage local r = di.assert(client.contacts:merge{ EMail = "ann@example.com" })
+  assert = function(v, err, ...)
+    if v then return v, err, ... end
+    if err == nil then error("assertion failed!", 2) end
+    errors.raise(err)
+  end,
   --- Every OFC4 method the library knows: scope, idempotency, paging, result member, evidence.
   registry = registry,
   --- The settings' schema and checks (`dialoginsight.config`).

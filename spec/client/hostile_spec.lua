@@ -40,6 +40,13 @@ local HTTP_URL = sbx.env("DI_SANDBOX_HTTP_URL")
 local client
 local function c() return client end
 
+-- An iterator's first step, which must raise an error object: as nil, err.
+local function raised(iter, state)
+  local err = require("support.raised").failure(state, iter)
+  assert(di.is_error(err), "the iterator did not raise an error object")
+  return nil, err
+end
+
 -- The cases: { name, expect, function(client) ... end }
 -- A file holding text, for settings that name one.
 local function TEXT_FILE(text)
@@ -213,10 +220,7 @@ local CASES = {
   { "get: limit NaN", "raise", function(cl) return cl.contacts:get({ EMail = "ann@example.com" }, { limit = NAN }) end },
   { "find: unknown field", "validation", function(cl) return cl.contacts:find { EMial = "ann@example.com" } end },
   { "each: unknown field", "validation", function(cl)
-      local it = cl.contacts:each { Nope = 1 }
-      local ok, err = it()
-      assert(ok == false)
-      return nil, err
+      return raised(cl.contacts:each { Nope = 1 })
     end },
   { "each: page_size inf", "raise", function(cl) return cl.contacts:each({ EMail = "ann@example.com" }, { page_size = INF }) end },
   { "delete: empty where", "raise", function(cl) return cl.contacts:delete {} end },
@@ -267,19 +271,13 @@ local CASES = {
     end },
   { "messages:get: id a string", "raise", function(cl) return cl.messages:get("1") end },
   { "reports:opens: from impossible", "validation", function(cl)
-      local ok, err = cl.reports:opens { from = "2024-02-30" }()
-      assert(ok == false)
-      return nil, err
+      return raised(cl.reports:opens { from = "2024-02-30" })
     end },
   { "reports:clicks: message NaN", "validation", function(cl)
-      local ok, err = cl.reports:clicks { message = NAN }()
-      assert(ok == false)
-      return nil, err
+      return raised(cl.reports:clicks { message = NAN })
     end },
   { "reports:clicks: batch 1.5", "validation", function(cl)
-      local ok, err = cl.reports:clicks { batch = 1.5 }()
-      assert(ok == false)
-      return nil, err
+      return raised(cl.reports:clicks { batch = 1.5 })
     end },
   { "reports:history: id a string", "raise", function(cl) return cl.reports:history("1") end },
   { "table: id NaN", "raise", function(cl) return cl:table(NAN) end },

@@ -187,6 +187,28 @@ describe("export contacts", function()
     assert.is_nil(summary(r.err), r.err)
   end)
 
+  -- the iterator raises a failed call (issue 22): the export still says
+  -- what failed, keeps what it wrote, and exits 1
+  it("exits 1, saying what failed and that the file is incomplete, on a 500 after the first page", function()
+    local recs = {}
+    for i = 1, 5 do recs[i] = ('{"idContact":%d,"f_EMail":"p%d@example.com"}'):format(i, i) end
+    sbx.faults {
+      { type = "body", next = 1, method = "contacts.get", body = '{"Success":true,"Records":['
+        .. table.concat(recs, ",") .. '],"TotalRecords":1200,"idRequest":1}' },
+      { type = "status", status = 500, method = "contacts.get" },
+    }
+    local r = run("export contacts --page-size 5")
+    sbx.clear_faults()
+    assert.are.equal(1, r.code, r.err)
+    local times, n = ids_of(r.out)
+    assert.are.equal(5, n, r.out)
+    assert_once(times, 1, 5)
+    assert.truthy(r.err:find("dialoginsight: export: dialoginsight contacts.Get: http ServerError: ", 1, true), r.err)
+    assert.truthy(r.err:find("the file is incomplete: 5 contacts written before the error", 1, true), r.err)
+    assert.is_nil(summary(r.err), r.err)
+    assert.falsy(r.err:find("traceback", 1, true), r.err)
+  end)
+
   it("writes every contact once when the reply has no TotalRecords", function()
     config { total_records = false }
     local r = run("export contacts --page-size 500")

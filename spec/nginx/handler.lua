@@ -14,6 +14,9 @@
 --                              (spec/support/fake_server.lua), timed; what it
 --                              answered or raised, and the largest body the
 --                              transport handed over
+--   /t/each?base=&catch=       contacts:each over a failing call: uncaught, the
+--                              request fails and nginx logs it; with catch=1,
+--                              what pcall and the iterator's state hold
 --   /t/burn_start?seconds=     starts the shared-limit load (burn.lua)
 --   /t/burn_result             what each worker did
 --   /t/redis_lie?url=&n=&budget=
@@ -56,6 +59,14 @@ local uri = ngx.var.uri
 
 if uri == "/t/ping" then
   return reply { ok = true, pid = ngx.worker.pid() }
+
+elseif uri == "/t/each" then
+  local iter, it = client_for(args.base).contacts:each({ City = "X" }, { strict = false, retries = 0 })
+  local function loop() for _ in iter do end end
+  if args.catch ~= "1" then loop() end
+  local ok, raised = pcall(loop)
+  return reply { ok = ok, raised = type(raised), text = tostring(raised),
+                 kind = it.failed and it.failed.kind, failed = tostring(it.failed) }
 
 elseif uri == "/t/call" then
   local client = client_for(args.base)

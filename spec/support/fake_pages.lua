@@ -27,6 +27,7 @@
 local core = require "dialoginsight.core"
 local config = require "dialoginsight.config"
 local client_mod = require "dialoginsight.client"
+local raised = require "support.raised"
 
 local M = {}
 
@@ -141,14 +142,14 @@ function Server:client(extra)
   return client_mod.new(config.resolve(settings), self:transport())
 end
 
---- Runs an iterator to its end: the records, and the error it ended on.
-function M.drain(iter)
+--- Runs an iterator (and its state) to its end: the records, and the error
+-- object it ended on (spec/support/raised.lua checks how it was raised).
+function M.drain(iter, it)
   local list = {}
-  for rec, err in iter do
-    if not rec then return list, err end
-    list[#list + 1] = rec
-  end
-  return list
+  local err = raised.failure(it, function()
+    for rec in iter do list[#list + 1] = rec end
+  end)
+  return list, err
 end
 
 return M

@@ -121,19 +121,29 @@ function M.run(client, opts)
   local iter, it
   if #list == 0 then iter, it = client.contacts:all(o)
   else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
-  for c, e in iter do
-    if not c then return incomplete(tostring(e)) end
-    local row = {}
-    for j, g in ipairs(get) do row[j] = cell(g(c)) end
-    ok, werr = out:write(csv.line(row))
-    if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
-    n = n + 1
-    if host.interrupted() then
-      out:flush()
-      io.stderr:write("dialoginsight: export: interrupted: the file is incomplete\n")
-      return 130
+  -- the iterator raises a failure: the loop runs under pcall, and only the
+  -- library's error objects (it.failed) are reported as such
+  local status
+  local done, raised = pcall(function()
+    for c in iter do
+      local row = {}
+      for j, g in ipairs(get) do row[j] = cell(g(c)) end
+      ok, werr = out:write(csv.line(row))
+      if not ok then status = incomplete("cannot write the output: " .. tostring(werr)); return end
+      n = n + 1
+      if host.interrupted() then
+        out:flush()
+        io.stderr:write("dialoginsight: export: interrupted: the file is incomplete\n")
+        status = 130
+        return
+      end
     end
+  end)
+  if not done then
+    if it.failed == nil then error(raised, 0) end
+    return incomplete(tostring(it.failed))
   end
+  if status then return status end
   ok, werr = out:flush()
   if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
   io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact" or " contacts", " in ",

@@ -56,11 +56,11 @@ end
 
 --- Iterates over the contacts matching where, each at most once, paging by windows of idContact.
 -- Without opts.limit, it ends only once the replies prove it yielded every contact that matched throughout.
+-- A failure, or replies that cannot be trusted, raise the error object and end the loop.
 -- @param w a where (`dialoginsight.records.where`): { City = "Paris" }, or a clause
 -- @tparam[opt] table opts page_size, limit, max_calls, strict, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts (friendly names), and its state (calls, yielded, proven, failed)
--- @usage for c, err in client.contacts:each({ City = "Paris" }) do
---   if not c then error(err) end
+-- @usage for c in client.contacts:each({ City = "Paris" }) do
 --   print(c.idContact, c.FirstName)
 -- end
 function Contacts:each(w, opts)

@@ -24,25 +24,37 @@ local function count_opt(opts, name)
   return n
 end
 
---- An iterator that yields false, err once: how each() reports a failure
--- found before the first call.
+-- The public iterator over it: each record advance(it) gives; a failure
+-- raises the error object (errors.raise), like io.lines.
+local function raising(it)
+  return function()
+    local rec, err = it.advance()
+    if rec == false then errors.raise(err) end
+    return rec
+  end, it
+end
+
+--- An iterator that raises err at its first step: how each() reports a
+-- failure found before the first call.  Returns it and its state.
 function M.failing(err)
   local done = false
-  return function()
+  return raising { calls = 0, yielded = 0, failed = err, advance = function()
     if done then return nil end
     done = true
     return false, err
-  end
+  end }
 end
 
---- Collects an iterator made by each() into a list, or nil, err.
-function M.collect(iter)
+--- Collects an iterator made by each() (the iterator and its state) into a
+-- list, or nil, err: it reads the state's own steps, which return failures.
+function M.collect(_, it)
   local list = {}
-  for rec, err in iter do
-    if not rec then return nil, err end
+  while true do
+    local rec, err = it.advance()
+    if rec == false then return nil, err end
+    if rec == nil then return list end
     list[#list + 1] = rec
   end
-  return list
 end
 
 function M.protocol(it, message)
@@ -97,30 +109,32 @@ function M.fetch(it, extra)
 end
 
 --- The iterator over it: yields map(record) for each record step(it)
--- leaves in it.buf, until it.done, it.limit records, or an error (false,
--- err, then the end).  Returns the iterator and it.
+-- leaves in it.buf, until it.done or it.limit records; a failure raises
+-- the error object (it.failed) and ends it.  it.advance gives the same
+-- steps with a failure returned as false, err (M.collect).  Returns the
+-- iterator and it.
 function M.iterate(it, step, map)
-  return function()
+  local function fail(err)
+    it.done, it.failed, it.buf, it.i = true, err, {}, 0
+    return false, err
+  end
+  it.advance = function()
     if it.limit and it.yielded >= it.limit then return nil end
     while it.i >= #it.buf do
       if it.done then return nil end
       if it.calls >= it.max_calls then
-        it.done = true
-        it.failed = M.protocol(it, "still not proven complete after " .. it.calls .. " calls (max_calls)")
-        return false, it.failed
+        return fail(M.protocol(it, "still not proven complete after " .. it.calls .. " calls (max_calls)"))
       end
       it.buf, it.i = {}, 0
       local ok, err = step(it)
-      if not ok then
-        it.done, it.failed = true, err
-        return false, err
-      end
+      if not ok then return fail(err) end
     end
     it.i = it.i + 1
     it.yielded = it.yielded + 1
     local rec = it.buf[it.i]
     return map and map(rec) or rec
-  end, it
+  end
+  return raising(it)
 end
 
 -- Paging by StartRow ---------------------------------------------------------
@@ -325,8 +339,7 @@ end
 -- map(record) for each, at most opts.limit, each exactly once while the
 -- list keeps its order (docs/paging.md says what it cannot see); a failed
 -- call, or a list that changed in a way that could lose or repeat a record
--- (kind "protocol"), yields false, err and ends the loop:
---   for rec, err in iter do if not rec then ... err ... end end
+-- (kind "protocol"), raises the error object and ends the loop.
 -- opts: page_size, limit, max_calls (100,000), and the call options.
 -- Returns the iterator and its state (M.state).
 function M.each(client, service, method, params, opts, map)

@@ -159,8 +159,8 @@ end
 -- map(record) for each, each at most once, at most opts.limit; without a
 -- limit the iteration ends only on a proof that every record that matched
 -- from its first call to its last was yielded.  A failed call, or replies
--- that break the model (docs/paging.md), yield false, err (kind "protocol")
--- and end it.  opts: page_size, limit, max_calls, and the call options.
+-- that break the model (docs/paging.md), raise the error object (kind
+-- "protocol" for those) and end it.  opts: page_size, limit, max_calls, and the call options.
 -- Returns the iterator and its state (pager.state).
 function M.each(client, service, method, where, id, opts, map)
   local it = pager.state(client, service, method, {}, opts, 2)

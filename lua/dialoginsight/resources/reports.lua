@@ -37,11 +37,12 @@ local function events(self, method, opts)
 end
 
 --- Iterates over open events { idContact, idBatch, dtEvent }.
+-- A failure raises the error object.
 -- @tparam[opt] table opts from, to (dates), message, batch (ids), page_size, limit, max_calls, and timeout,
 -- retries, deadline: as `client:call`'s
 -- @return an iterator of events
--- @usage for e, err in client.reports:opens{ from = "2024-03-01", to = "2024-03-31" } do
---   if not e then error(err) end
+-- @usage for e in client.reports:opens{ from = "2024-03-01", to = "2024-03-31" } do
+--   print(e.idContact, e.dtEvent)
 -- end
 function Reports:opens(opts)
   base.check_opts(opts, "reports:opens")

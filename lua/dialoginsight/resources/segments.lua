@@ -19,6 +19,7 @@ function Segments:list(opts)
 end
 
 --- Iterates over a segment's contacts (friendly names), paging as needed.
+-- A failure raises the error object.
 -- @tparam integer id idSegment
 -- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts

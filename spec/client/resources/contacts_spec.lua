@@ -1,6 +1,7 @@
 -- client.contacts against the sandbox: friendly names both ways, validation,
 -- outcomes, paging, and what actually reached the server.
 local di = require "dialoginsight"
+local raised = require "support.raised"
 local sbx = require "support.sandbox"
 local H = require "client.resources.common"
 
@@ -456,8 +457,7 @@ describe("contacts:get, find, each, delete", function()
     sbx.reset { contacts = 250 }
     local mark = sbx.mark()
     local seen, n = {}, 0
-    for x, err in c.contacts:each(W.not_null("EMail"), { page_size = 100 }) do
-      assert.is_truthy(x, tostring(err))
+    for x in c.contacts:each(W.not_null("EMail"), { page_size = 100 }) do
       assert.is_nil(seen[x.idContact])
       seen[x.idContact] = true
       n = n + 1
@@ -472,24 +472,22 @@ describe("contacts:get, find, each, delete", function()
   it("all iterates over every contact, each once", function()
     sbx.reset { contacts = 150 }
     local seen, n = {}, 0
-    for x, err in c.contacts:all { page_size = 40 } do
-      assert.is_truthy(x, tostring(err))
+    for x in c.contacts:all { page_size = 40 } do
       assert.is_nil(seen[x.idContact])
       seen[x.idContact], n = true, n + 1
     end
     assert.equal(162, n) -- 150 generated + 12 seed contacts
   end)
 
-  it("each yields false, err on a validation or an API failure", function()
-    local got = {}
-    for x, err in c.contacts:each { Pointz = 1 } do got[#got + 1] = { x, err } end
-    assert.equal(1, #got)
-    assert.is_false(got[1][1])
-    H.invalid(got[1][2], { "Pointz" })
-    got = {}
-    for x, err in H.noperm { strict = false }.contacts:each { City = "Paris" } do got[#got + 1] = { x, err } end
-    assert.equal(1, #got)
-    assert.equal("auth", got[1][2].kind)
+  it("each raises the error object on a validation or an API failure, and then ends", function()
+    local iter, state = c.contacts:each { Pointz = 1 }
+    H.invalid(raised.failure(state, iter), { "Pointz" })
+    assert.is_nil(iter())
+    iter, state = H.noperm { strict = false }.contacts:each { City = "Paris" }
+    local err = raised.failure(state, iter)
+    assert.is_true(di.is_error(err), tostring(err))
+    assert.equal("auth", err.kind)
+    assert.is_nil(iter())
   end)
 
   it("delete returns the count and removes the contacts", function()

@@ -8,6 +8,7 @@
 -- runs a few, end to end.
 local property = require "support.property"
 local sbx = require "support.sandbox"
+local raised = require "support.raised"
 local H = require "client.resources.common"
 
 local function config(t) sbx.control("POST", "config", t) end
@@ -50,16 +51,17 @@ describe("the Iteration promise against the sandbox #property", function()
           end
         end
       end
-      local seen, got, err = {}, 0, nil
+      local seen, got, twice = {}, 0, nil
       -- (max_calls: an iteration that chases records added meanwhile must
       -- fail here, not hang the suite)
-      for rec, e in c.contacts:all { page_size = size, max_calls = 5000 } do
-        if not rec then err = e; break end
-        if seen[rec.idContact] then
-          return false, "idContact " .. rec.idContact .. " yielded twice"
+      local iter, state = c.contacts:all { page_size = size, max_calls = 5000 }
+      local err = raised.failure(state, function()
+        for rec in iter do
+          if seen[rec.idContact] then twice = rec.idContact; return end
+          seen[rec.idContact], got = true, got + 1
         end
-        seen[rec.idContact], got = true, got + 1
-      end
+      end)
+      if twice then return false, "idContact " .. twice .. " yielded twice" end
       local why = ("%d contacts, page %d, order %s, paging %s%s, TotalRecords %s%s, %d calls"):format(total, size,
         mode.contacts_order, paging, mode.page_size and (" " .. mode.page_size) or "", tostring(mode.total_records),
         changed and ", changes between calls" or "", calls)

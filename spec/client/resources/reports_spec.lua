@@ -2,6 +2,8 @@
 -- from plain client:call on the same methods.
 local sbx = require "support.sandbox"
 local H = require "client.resources.common"
+local di = require "dialoginsight"
+local raised = require "support.raised"
 
 describe("reports", function()
   local c
@@ -21,8 +23,7 @@ describe("reports", function()
     local size = math.floor(#all / 3)
     local mark = sbx.mark()
     local n = 0
-    for e, err in c.reports:opens { page_size = size } do
-      assert.is_truthy(e, tostring(err))
+    for e in c.reports:opens { page_size = size } do
       n = n + 1
       assert.equal(all[n].idContact, e.idContact)
       assert.equal(all[n].dtEvent, e.dtEvent)
@@ -50,16 +51,15 @@ describe("reports", function()
     assert.equal(#want, #got)
   end)
 
-  it("opens yields false, err for a bad filter or an API error", function()
-    local got = {}
-    for e, err in c.reports:opens { from = "last week", batch = 1.5 } do got[#got + 1] = { e, err } end
-    assert.equal(1, #got)
-    assert.is_false(got[1][1])
-    H.invalid(got[1][2], { "from", "batch" })
-    got = {}
-    for e, err in H.noperm().reports:clicks() do got[#got + 1] = { e, err } end
-    assert.equal(1, #got)
-    assert.equal("auth", got[1][2].kind)
+  it("opens and clicks raise the error object for a bad filter or an API error, and then end", function()
+    local iter, state = c.reports:opens { from = "last week", batch = 1.5 }
+    H.invalid(raised.failure(state, iter), { "from", "batch" })
+    assert.is_nil(iter())
+    iter, state = H.noperm().reports:clicks()
+    local err = raised.failure(state, iter)
+    assert.is_true(di.is_error(err), tostring(err))
+    assert.equal("auth", err.kind)
+    assert.is_nil(iter())
   end)
 
   it("history returns a contact's mailings; validation and API errors", function()
