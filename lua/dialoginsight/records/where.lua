@@ -31,7 +31,7 @@ local function binary(op)
   end
 end
 
---- The field equals value (Equal).
+--- The field equals value (Equal).  Each builder below takes the same arguments.
 -- @function eq
 -- @tparam string name the field (friendly: "City", or wire: "f_City")
 -- @param value the value, as the field's type takes it
@@ -39,41 +39,24 @@ end
 M.eq = binary("Equal")
 --- The field differs from value (NotEqual).
 -- @function ne
--- @tparam string name
--- @param value
--- @return a clause
 M.ne = binary("NotEqual")
 --- The field is greater than value (GreaterThan).
 -- @function gt
--- @tparam string name
--- @param value
--- @return a clause
 M.gt = binary("GreaterThan")
 --- The field is less than value (LessThan).
 -- @function lt
--- @tparam string name
--- @param value
--- @return a clause
 M.lt = binary("LessThan")
 --- The field contains the text (Contains).
 -- @function contains
--- @tparam string name
--- @tparam string value
--- @return a clause
 M.contains = binary("Contains")
 --- The field starts with the text (StartsWith).
 -- @function starts_with
--- @tparam string name
--- @tparam string value
--- @return a clause
 M.starts_with = binary("StartsWith")
 --- The field is empty (IsNull).
 -- @tparam string name
 -- @return a clause
 function M.is_null(name) return field("IsNull", name) end
 --- The field is not empty (IsNotNull).
--- @tparam string name
--- @return a clause
 function M.not_null(name) return field("IsNotNull", name) end
 
 local function combo(operator)
