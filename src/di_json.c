@@ -243,11 +243,11 @@ done:
 
 /* The mark of a raw array class: a member of its metatable keyed by this
  * address, which Lua code cannot forge. */
-static const char raw_array_key[] = "dialoginsight.raw_array";
+static const char raw_array_key = 0;
 
 void di_json_mark_raw_array(lua_State *L, int mt_idx) {
   mt_idx = di_absindex(L, mt_idx);
-  lua_pushlightuserdata(L, (void *)raw_array_key);
+  lua_pushlightuserdata(L, (void *)&raw_array_key);
   lua_pushboolean(L, 1);
   lua_rawset(L, mt_idx);
 }
@@ -255,7 +255,7 @@ void di_json_mark_raw_array(lua_State *L, int mt_idx) {
 static int is_raw_array(lua_State *L, int idx) {
   int marked;
   if (!lua_checkstack(L, 2) || !lua_getmetatable(L, idx)) return 0;
-  lua_pushlightuserdata(L, (void *)raw_array_key);
+  lua_pushlightuserdata(L, (void *)&raw_array_key);
   lua_rawget(L, -2);
   marked = lua_toboolean(L, -1);
   lua_pop(L, 2);
