@@ -85,6 +85,7 @@ test: bootstrap all ## start a sandbox, run every spec (both runtimes), check-in
 
 lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers
 	@luacheck -q lua spec examples sandbox bench fuzz/lua
+	@./scripts/check-c-calls
 
 docs: bootstrap all ## the API reference (LDoc, config.ld) into build/docs/; fails on a warning or a gap
 	@./scripts/docs

@@ -26,8 +26,8 @@
 #include "di_buf.h"
 #include "di_core.h"
 #include "di_json_scan.h"
+#include "di_json.h"
 #include "di_json_write.h"
-#include "di_rows.h"
 
 /* Deep enough for any OFC4 payload (clauses nest a handful of levels), shallow
  * enough that a runaway structure is refused before the C stack suffers. */
@@ -241,6 +241,27 @@ done:
   return e->out->oom ? fail(e, p, "out of memory") : 1;
 }
 
+/* The mark of a raw array class: a member of its metatable keyed by this
+ * address, which Lua code cannot forge. */
+static const char raw_array_key = 0;
+
+void di_json_mark_raw_array(lua_State *L, int mt_idx) {
+  mt_idx = di_absindex(L, mt_idx);
+  lua_pushlightuserdata(L, (void *)&raw_array_key);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, mt_idx);
+}
+
+static int is_raw_array(lua_State *L, int idx) {
+  int marked;
+  if (!lua_checkstack(L, 2) || !lua_getmetatable(L, idx)) return 0;
+  lua_pushlightuserdata(L, (void *)&raw_array_key);
+  lua_rawget(L, -2);
+  marked = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return marked;
+}
+
 static int encode_value(encoder *e, const path_seg *p, int idx) {
   lua_State *L = e->L;
   size_t len;
@@ -264,11 +285,11 @@ static int encode_value(encoder *e, const path_seg *p, int idx) {
       return di_buf_add(e->out, "null", 4) || fail(e, p, "out of memory");
     break;
   case LUA_TUSERDATA:
-    /* a batch of records built from CSV rows (di_rows.c): their JSON is
-     * written already */
-    if (di_rows_batch_json(L, idx, &s, &len))
-      return (di_buf_addc(e->out, '[') && di_buf_add(e->out, s, len) &&
+    if (is_raw_array(L, idx)) {
+      const di_buf *items = (const di_buf *)lua_touserdata(L, idx);
+      return (di_buf_addc(e->out, '[') && di_buf_add(e->out, items->data, items->len) &&
               di_buf_addc(e->out, ']')) || fail(e, p, "out of memory");
+    }
     break;
   default:
     break;

@@ -36,9 +36,4 @@ int di_json_put_double(di_buf *b, double x);
  * arrive changed), or "out of memory". */
 const char *di_json_put_number(di_buf *b, lua_State *L, int idx);
 
-/* core.encode's encoder (src/di_json.c): appends the JSON of the value at
- * idx to out.  Returns 1; 0 with the reason ("path: why") appended to err
- * (empty when out of memory). */
-int di_json_encode(lua_State *L, int idx, di_buf *out, di_buf *err);
-
 #endif

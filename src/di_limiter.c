@@ -284,26 +284,6 @@ static int limiter_penalize(lua_State *L) {
   return push_event(L, ev, 0);
 }
 
-/* limiter:delay() -> seconds until a call could start, without taking it;
- * and the event of acquire */
-static int limiter_delay(lua_State *L) {
-  di_limiter *lim = check_limiter(L);
-  int ev = begin(lim);
-  uint64_t now, tat, start;
-  if (ev == EV_UNUSABLE) {
-    int e = errno;
-    lua_pushnumber(L, 0);
-    return 1 + push_event(L, ev, e);
-  }
-  now = now_ns();
-  tat = load_tat(lim, now, &ev);
-  start = tat > now ? tat : now;
-  lua_pushnumber(L, start - now > lim->tolerance_ns
-                        ? (double)(start - now - lim->tolerance_ns) / 1e9
-                        : 0.0);
-  return 1 + push_event(L, ev, 0);
-}
-
 /* limiter:configure(rate, burst): this process's view of the limit */
 static int limiter_configure(lua_State *L) {
   di_limiter *lim = check_limiter(L);
@@ -321,7 +301,6 @@ static int limiter_close(lua_State *L) {
 static const luaL_Reg limiter_methods[] = {
     {"acquire", limiter_acquire},
     {"penalize", limiter_penalize},
-    {"delay", limiter_delay},
     {"configure", limiter_configure},
     {"close", limiter_close},
     {NULL, NULL}};

@@ -42,6 +42,7 @@
 #include "di_aux.h"
 #include "di_buf.h"
 #include "di_core.h"
+#include "di_json.h"
 #include "di_json_write.h"
 #include "di_rows.h"
 
@@ -80,7 +81,7 @@ typedef struct batch_rec {
 } batch_rec;
 
 typedef struct batch {
-  di_buf json;      /* the records' JSON objects, comma-separated */
+  di_buf json;      /* first (src/di_json.h): the records' JSON objects, comma-separated */
   di_buf text;      /* the fields of the records the plan built */
   size_t *ends;     /* where each of those fields ends in text */
   size_t nends, ends_cap;
@@ -340,14 +341,6 @@ int di_rows_add(lua_State *L, int plan_idx, int batch_idx, const char *data,
   r->json_at = at;
   r->json_end = j->len;
   batch_keep_fields(L, b, r, data, ends, nf);
-  return 1;
-}
-
-int di_rows_batch_json(lua_State *L, int idx, const char **json, size_t *len) {
-  batch *b = (batch *)di_testudata(L, idx, BATCH_MT);
-  if (!b) return 0;
-  *json = b->json.len ? b->json.data : "";
-  *len = b->json.len;
   return 1;
 }
 
@@ -661,6 +654,9 @@ static const luaL_Reg batch_methods[] = {
 void di_rows_open(lua_State *L) {
   di_new_class(L, PLAN_MT, plan_methods, plan_gc, plan_tostring);
   di_new_class(L, BATCH_MT, batch_methods, batch_gc, batch_tostring);
+  luaL_getmetatable(L, BATCH_MT);
+  di_json_mark_raw_array(L, -1);
+  lua_pop(L, 1);
   lua_pushcfunction(L, plan_new);
   lua_setfield(L, -2, "row_plan");
   lua_pushcfunction(L, batch_new);

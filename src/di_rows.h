@@ -1,8 +1,7 @@
 /*
  * di_rows.h: CSV records built into wire records in C (src/di_rows.c), for
- * the CSV reader's next_record (src/di_csv.c) and for the JSON encoder,
- * which writes a batch as the array of the records it holds
- * (src/di_json.c).
+ * the CSV reader's next_record (src/di_csv.c).  A batch is an array of
+ * JSON written already (src/di_json.h), which the encoder copies as it is.
  */
 #ifndef DI_ROWS_H
 #define DI_ROWS_H
@@ -22,9 +21,5 @@ void di_rows_check(lua_State *L, int plan_idx, int batch_idx);
  * with the batch unchanged.  Raises only when out of memory. */
 int di_rows_add(lua_State *L, int plan_idx, int batch_idx, const char *data,
                 const size_t *ends, int nf, long line);
-
-/* If the value at idx is a batch, sets *json and *len to its records'
- * JSON, comma-separated (the inside of the array), and returns 1. */
-int di_rows_batch_json(lua_State *L, int idx, const char **json, size_t *len);
 
 #endif

@@ -41,9 +41,28 @@ describe("limiter (one process)", function()
     for _ = 1, 3 do assert.equal(0, lim:acquire()) end
     local wait = lim:acquire()
     assert.is_true(wait > 0.05 and wait <= 0.1, "wait " .. wait)
-    assert.is_true(lim:delay() > 0)
+    assert.is_true(lim:acquire() > 0) -- held: nothing taken
     core.sleep(wait)
     assert.equal(0, lim:acquire())
+  end)
+
+  it("offers what the library calls and nothing else: acquire, penalize, configure, close", function()
+    local function methods(obj)
+      local names, mt = {}, getmetatable(obj)
+      local index = type(mt.__index) == "table" and mt.__index or mt
+      for k, v in pairs(index) do
+        if type(v) == "function" and not k:match("^__") and k ~= "set" then names[#names + 1] = k end
+      end
+      table.sort(names)
+      return table.concat(names, " ")
+    end
+    local lim = assert(core.limiter { path = tmpdir() .. "/l", rate = 1, burst = 1 })
+    assert.equal("acquire close configure penalize", methods(lim))
+    local c = di.new(sbx.settings { limiter_dir = tmpdir() })
+    assert.equal("acquire close configure penalize", methods(c.limiter)) -- adaptive
+    assert.equal("acquire close configure penalize", methods(c.limiter.lim)) -- the file backend
+    c:close()
+    lim:close()
   end)
 
   it("answers a wait without taking a slot", function()
@@ -249,12 +268,12 @@ describe("limiter: nothing freezes", function()
       sbx.settings().base_url, sbx.settings().key_id), rate = 1e-9, burst = 10 })
     local web = di.new(sbx.settings { limiter_dir = dir })
     for _ = 1, 200 do slow.limiter:acquire(); tiny:acquire() end
-    local held = web.limiter:delay()
+    local held = web.limiter:acquire()
     print(string.format("\n  a default sharer after 400 tries of rate 0.01/burst 1e6 and 1e-9: held %.1f s", held))
     assert.is_true(held <= 30 + 100 + 60 + 1, "the default sharer is held " .. held .. " s")
     -- and a penalty on top still ends within max_retry_after + a slot + a window
     slow.limiter:penalize(30)
-    held = web.limiter:delay()
+    held = web.limiter:acquire()
     assert.is_true(held <= 30 + 100 + 60 + 1, "held " .. held .. " s")
     tiny:close()
   end)
@@ -284,7 +303,7 @@ describe("limiter: nothing freezes", function()
     -- (what the library honours; the server's text is kept apart)
     assert.equal(30, err.retry_after)
     assert.equal("86400", err.retry_after_raw)
-    local held = c.limiter:delay()
+    local held = c.limiter:acquire()
     assert.is_true(held > 29 and held <= 30, "the key is held " .. held .. " s (30 s at most)")
 
     -- a client allowing 1.5 s: another process on the key resumes after 1.5 s
@@ -313,7 +332,7 @@ describe("limiter: nothing freezes", function()
     assert.is_nil(ev)
     -- just beyond what this limiter could have written (0.1 + 0.1 + 30 + 1 s)
     far_ahead_file(path, 40)
-    w, ev = lim:delay()
+    w, ev = lim:acquire()
     assert.equal(0, w)
     assert.equal("reset", ev)
   end)
@@ -363,12 +382,12 @@ describe("limiter: nothing freezes", function()
       print("b", w > 0.9, ev)
       assert(os.execute("truncate -s 0 " .. path))
       b:penalize(1)
-      print("delay", a:delay() > 0.9)
+      print("held", a:acquire() > 0.9)
     ]], dir)
     assert.equal(0, status, "the process died (status " .. tostring(status) .. "): " .. errtext)
     assert.truthy(out:find("a\ttrue\tregrown", 1, true), out)
     assert.truthy(out:find("b\ttrue\tnil", 1, true), "the two sharers parted: " .. out)
-    assert.truthy(out:find("delay\ttrue", 1, true), out)
+    assert.truthy(out:find("held\ttrue", 1, true), out)
     assert.equal("64", (sbx.sh("stat -c %s " .. dir .. "/l"):gsub("%s+$", "")))
   end)
 

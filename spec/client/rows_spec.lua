@@ -246,4 +246,14 @@ describe("the C column plan agrees with the record builder", function()
     assert.has_error(function() core.row_plan({}) end)
     r:close()
   end)
+
+  it("is the only userdata the encoder copies as JSON: a plan or a reader is refused", function()
+    local r = assert(core.csv_open(write_csv({ "a" }, { { "x" } })))
+    for _, u in ipairs { core.row_plan({}, 100), r } do
+      local json, why = core.encode { Records = u }
+      assert.is_nil(json)
+      assert.matches("^Records: a userdata cannot be encoded as JSON", why)
+    end
+    r:close()
+  end)
 end)

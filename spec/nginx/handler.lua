@@ -3,7 +3,7 @@
 --   /t/ping                    answers at once (is the worker free?)
 --   /t/call?service=&method=&campaign=&base=&retries=&backoff=&max_retry_after=&deadline=
 --                              one client:call; reports ok, or the error
---   /t/limiter                 the example client's limiter: delay()
+--   /t/limiter                 the example client's limiter: the wait acquire answers
 --   /t/call_many?n=&service=&method=&campaign=&deadline=
 --                              n calls through client:call_many, timed
 --   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
@@ -111,7 +111,7 @@ elseif uri == "/t/call_many" then
   return reply { elapsed = now() - t0, failures = failures, n = #results, errors = di.array(errs) }
 
 elseif uri == "/t/limiter" then
-  return reply { delay = app.client().limiter:delay(), pid = ngx.worker.pid() }
+  return reply { wait = app.client().limiter:acquire(), pid = ngx.worker.pid() }
 
 elseif uri == "/t/transport" then
   local cases = dofile(ngx.var.di_root .. "/spec/support/transport_cases.lua")

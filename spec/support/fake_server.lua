@@ -174,9 +174,6 @@ local function gcra(args)
   if tat > now + lead then tat, reset = 0, 1 end
   local start = math.max(tat, now)
   local most = own - tolerance
-  if op == "delay" then
-    return "*2\r\n" .. int(math.min(most, math.max(0, start - now - tolerance))) .. int(reset)
-  end
   if op == "acquire" then
     if start - now > tolerance then return "*2\r\n" .. int(math.min(most, start - now - tolerance)) .. int(reset) end
     tats[key] = start + interval

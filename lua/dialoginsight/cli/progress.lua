@@ -83,23 +83,4 @@ function P:finish(st)
   if self.tty then io.stderr:write("\n") end
 end
 
---- text cut into lines of at most width columns, at spaces (a word longer
--- than a line stands alone): for the summary of a job on a terminal.
-function M.wrap(text, width)
-  local function len(s) return utf8.len(s) or #s end
-  local lines, cur = {}, ""
-  for word in text:gmatch("%S+") do
-    if cur == "" then
-      cur = word
-    elseif len(cur) + 1 + len(word) <= width then
-      cur = cur .. " " .. word
-    else
-      lines[#lines + 1] = cur
-      cur = word
-    end
-  end
-  if cur ~= "" then lines[#lines + 1] = cur end
-  return table.concat(lines, "\n")
-end
-
 return M

@@ -15,7 +15,7 @@ M.ADAPT = { halve_within = 1, cut = 0.9, fast = 0.10, slow = 0.005, near = 0.95,
 local Adaptive = {}
 Adaptive.__index = Adaptive
 
---- Wraps a backend (acquire, penalize, delay, configure, close) limited
+--- Wraps a backend (acquire, penalize, configure, close) limited
 -- to rate calls/s with burst; now: the clock (core.now by default).
 function M.new(lim, rate, burst, now)
   now = now or core.now
@@ -69,8 +69,6 @@ function Adaptive:penalize(seconds, budget)
   self.until_t = t + seconds
   self.resumed, self.quiet_from = self.until_t, self.until_t
 end
-
-function Adaptive:delay(budget) return self.lim:delay(budget) end
 
 function Adaptive:close() return self.lim:close() end
 

@@ -21,7 +21,7 @@ M.WARN_EVERY = 60       -- seconds between two warnings of one process
 
 -- KEYS[1]: the limit's key; KEYS[2]: the largest lead its sharers declared
 -- (microseconds; beside the state, with its expiry).  ARGV: op ("acquire" |
--- "penalize" | "delay": the wait acquire would answer, nothing taken),
+-- "penalize"),
 -- interval and tolerance (microseconds: 1/rate and (burst - 1)/rate), the
 -- penalty (microseconds), this caller's lead (the furthest ahead its own
 -- settings can put the state: Backend:configure), and the largest lead any
@@ -43,7 +43,6 @@ if tat > now + lead then tat = 0; reset = 1 end
 local start = math.max(tat, now)
 local most = own - tolerance
 local new
-if ARGV[1] == 'delay' then return { math.min(most, math.max(0, start - now - tolerance)), reset } end
 if ARGV[1] == 'acquire' then
   if start - now > tolerance then return { math.min(most, start - now - tolerance), reset } end
   new = start + interval
@@ -276,7 +275,7 @@ Backend.__index = Backend
 
 --- opts: url (parsed), key (M.key), rate, burst, max_ahead (seconds: the
 -- clamp of a penalty, retries.max_retry_after), fallback (the local
--- backend: acquire, penalize, delay, configure, close), connect
+-- backend: acquire, penalize, configure, close), connect
 -- (function(url, timeout) -> conn, see Connectors), now, warn
 -- (function(msg)).
 function M.new(opts)
@@ -469,13 +468,6 @@ function Backend:acquire(budget)
   local r = self:run("acquire", nil, budget)
   if r then return r[1] / 1e6 end
   return self.fallback:acquire()
-end
-
---- Seconds until a call could start, without taking a slot.
-function Backend:delay(budget)
-  local r = self:run("delay", nil, budget)
-  if r then return r[1] / 1e6 end
-  return self.fallback:delay()
 end
 
 --- Every sharer, on every host, waits `seconds` (already clamped).

@@ -65,17 +65,11 @@ function Shm:penalize(seconds)
   report(self.path, self.core:penalize(seconds))
 end
 
-function Shm:delay()
-  local wait, event = self.core:delay()
-  report(self.path, event)
-  return wait
-end
-
 function Shm:configure(rate, burst) return self.core:configure(rate, burst) end
 
 function Shm:close() return self.core:close() end
 
---- The limiter (acquire, penalize, delay, configure, close) of a client's
+--- The limiter (acquire, penalize, configure, close) of a client's
 -- settings, or nil, message.  A pause (penalize) never exceeds the retry
 -- policy's max_retry_after: one 429 with a huge Retry-After must not hold
 -- every sharer of the key for longer than any of them would wait itself.
