@@ -9,6 +9,7 @@
 -- Clients are made by `dialoginsight.new`.
 -- @module dialoginsight.client
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local reply = require "dialoginsight.call.reply"
 local request = require "dialoginsight.call.request"
 local scheduler = require "dialoginsight.call.scheduler"
@@ -145,23 +146,32 @@ function Client:close()
   if self.limiter then self.limiter:close() end
 end
 
--- The request of one call (see call/request.lua), or nil, err.  o: the
--- call's checked options (request.options).  level: the stack level of the
--- user's call, for the errors a bad argument raises.
--- The route of a call, its arguments checked (a bad one raises at level).
-local function checked_route(self, service, method, params, level)
-  local route = request.route(self.routes, self.registry, self.base_url, service, method,
-    level + 1)
-  if params ~= nil and type(params) ~= "table" then
-    error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", level + 1)
+-- The route of a call, or nil, why for a bad name or params (raised by
+-- the public method that asked).
+local function checked_route(self, service, method, params)
+  local route, why = request.route(self.routes, self.registry, self.base_url, service, method)
+  if route and params ~= nil and type(params) ~= "table" then
+    return nil, "dialoginsight: params of " .. service .. "." .. method .. " must be a table"
   end
-  return route
+  return route, why
 end
 
-local function prepare(self, service, method, params, o, level)
-  local route = checked_route(self, service, method, params, level + 1)
+-- The request of one call, or nil, err (a runtime failure: validation), or
+-- false, why (a programming error, for the caller to raise).
+local function prepare(self, service, method, params, o)
+  local route, why = checked_route(self, service, method, params)
+  if not route then return false, why end
   return request.build(route, params, { idKey = self.key_id, Key = secrets[self] },
     self.project, o, self.engine.redact)
+end
+
+-- The checked options of a public call method, or raises at its caller.
+local function call_options(opts, where, allowed)
+  local why = options.problem(opts, allowed or request.OPTIONS, where)
+  local o
+  if not why then o, why = request.options(opts) end
+  if not o then error(why, 3) end
+  return o
 end
 
 --- The request of a call, built but not sent (call/request.lua), or nil,
@@ -174,7 +184,9 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Client:prepare(service, method, params, opts)
-  return prepare(self, service, method, params, request.options(opts, 2), 2)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:prepare"))
+  if req == false then error(err, 2) end
+  return req, err
 end
 
 --- Reads an HTTP reply to req as the call path does (call/reply.lua).
@@ -205,30 +217,66 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local r, err = client:call("projects", "List", {}, { timeout = 5, deadline = 8 })
 function Client:call(service, method, params, opts)
-  local req, err = prepare(self, service, method, params, request.options(opts, 2), 2)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
+  if req == false then error(err, 2) end
   if not req then return nil, err end
   return self.engine:call(req)
 end
 
--- A call of call_many / call_stream: { service, method, params } or the
--- same as named members; its request, or the error that stops it.
-local function prepare_call(self, c, i, o, level)
-  if type(c) ~= "table" then
-    error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
+--- Calls service.method and returns the member of the reply that the
+-- registry names as its result (only it: a second value would read as an
+-- error to `local v, err = ...`), or nil, err: what resources return.
+-- @local
+-- @tparam string service
+-- @tparam string method
+-- @tparam[opt] table params
+-- @tparam[opt] table opts as `Client:call`'s
+-- @return[1] the result member
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+function Client:call_result(service, method, params, opts)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
+  if req == false then error(err, 2) end
+  if not req then return nil, err end
+  local resp
+  resp, err = self.engine:call(req)
+  if not resp then return nil, err end
+  local entry = req.entry
+  local v = entry.result and resp[entry.result]
+  if v == nil then
+    return nil, errors.new {
+      kind = "decode", service = entry.service, method = entry.method,
+      request_id = resp.idRequest, message = "the reply has no " .. tostring(entry.result),
+    }
   end
-  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o,
-    level + 1)
+  return v
+end
+
+-- The request of a call of call_many / call_stream ({ service, method,
+-- params } or the same as named members), or the error that stops it; or
+-- false, why for a bad call.
+local function prepare_call(self, c, i, o)
+  if type(c) ~= "table" then
+    return false, "dialoginsight: call_many: call #" .. i .. " must be a table"
+  end
+  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o)
+  if req == false then return false, err end
   return req or err
 end
 
--- Checks a call of call_many without building it (prepare_call raises the
--- same way, for the same calls).
-local function check_call(self, c, i, level)
+-- Why a call of call_many cannot be made, found without building it.
+local function call_problem(self, c, i)
   if type(c) ~= "table" then
-    error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
+    return "dialoginsight: call_many: call #" .. i .. " must be a table"
   end
-  checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3], level + 1)
+  local route, why = checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3])
+  return not route and why or nil
 end
+
+-- call_stream's options: a call's, and stop.
+local STREAM = options.set(request.OPTIONS, {
+  stop = function(v) if type(v) ~= "function" then return "must be a function" end end,
+})
 
 -- Kinds of failure that say nothing about the server: asked again next time.
 local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
@@ -270,20 +318,23 @@ function Client:call_many(calls, opts)
   if type(calls) ~= "table" then
     error("dialoginsight: call_many expects a list of calls", 2)
   end
-  local o = request.options(opts, 2)
+  local o = call_options(opts, "client:call_many")
   -- every call is checked first, so that a bad one raises before anything
   -- is sent; each is built (its body encoded) only when it is taken up, so
   -- that memory holds the bodies of the calls in flight, not of them all
   local n = 0
   for i, c in ipairs(calls) do
-    check_call(self, c, i, 2)
+    local why = call_problem(self, c, i)
+    if why then error(why, 2) end
     n = i
   end
   local k = 0
   return self.engine:many(function()
     if k == n then return nil end
     k = k + 1
-    return prepare_call(self, calls[k], k, o, 3)
+    local r, why = prepare_call(self, calls[k], k, o)
+    if r == false then error(why, 0) end
+    return r
   end, o.concurrency or self.settings.concurrency)
 end
 
@@ -312,22 +363,17 @@ function Client:call_stream(next_call, done, opts)
   if type(next_call) ~= "function" or type(done) ~= "function" then
     error("dialoginsight: call_stream expects two functions", 2)
   end
+  local o = call_options(opts, "client:call_stream", STREAM)
   local stop = opts and opts.stop
-  if stop ~= nil and type(stop) ~= "function" then
-    error("dialoginsight: option 'stop' of call_stream must be a function", 2)
-  end
-  if stop then
-    local rest = {}
-    for k, v in pairs(opts) do if k ~= "stop" then rest[k] = v end end
-    opts = rest
-  end
-  local o = request.options(opts, 2)
   local n = 0
   self.engine:stream(function()
     local c = next_call()
     if not c then return c end
     n = n + 1
-    return prepare_call(self, c, n, o, 3)
+    local r, why = prepare_call(self, c, n, o)
+    -- the culprit is next_call, not on the stack: no position
+    if r == false then error(why, 0) end
+    return r
   end, done, o.concurrency or self.settings.concurrency, stop)
 end
 

@@ -2,6 +2,7 @@
 -- from user options, and the outcome of each record of a reply.  Pure: the
 -- calls are made by resources/base.lua and cli/sync.
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local reply = require "dialoginsight.call.reply"
 
 local M = {}
@@ -22,30 +23,32 @@ M.ERROR_STATUS = { error = true, failed = true, failure = true, rejected = true,
 -- single record's.
 M.REFUSED = { api = true, validation = true }
 
--- A boolean option: true or false only, its default when absent.  These
--- are guards (update = false keeps existing contacts as they are), so a
--- value that merely reads as false ("false", 0) must not turn them off.
-local function flag(opts, name, default)
-  local v = opts[name]
+--- The options of a Merge (resources and the sync check them with
+-- options.check first).  They are guards (update = false keeps existing
+-- contacts as they are), so a value that merely reads as false ("false", 0)
+-- is refused, not taken for true.
+M.OPTIONS = {
+  key = true, -- the key field or column (records/record.lua checks it)
+  insert = options.boolean, update = options.boolean, skip_duplicates = options.boolean,
+  skip_unmatched = options.boolean, return_records = options.boolean,
+}
+
+local function flag(v, default)
   if v == nil then return default end
-  if type(v) ~= "boolean" then
-    error("dialoginsight: option '" .. name .. "' must be true or false (got "
-      .. errors.describe(v) .. ")", 0)
-  end
   return v
 end
 
---- MergeOptions of opts: insert / update (default true), skip_duplicates,
--- skip_unmatched, return_records (default false).  Raises on a value that
--- is not a boolean.
+--- MergeOptions of opts (checked against M.OPTIONS): insert / update
+-- (default true), skip_duplicates, skip_unmatched, return_records (default
+-- false).
 function M.options(opts)
   opts = opts or {}
   return {
-    AllowInsert = flag(opts, "insert", true),
-    AllowUpdate = flag(opts, "update", true),
-    SkipDuplicateRecords = flag(opts, "skip_duplicates", false),
-    SkipUnmatchedRecords = flag(opts, "skip_unmatched", false),
-    ReturnRecordsOnSuccess = flag(opts, "return_records", false),
+    AllowInsert = flag(opts.insert, true),
+    AllowUpdate = flag(opts.update, true),
+    SkipDuplicateRecords = flag(opts.skip_duplicates, false),
+    SkipUnmatchedRecords = flag(opts.skip_unmatched, false),
+    ReturnRecordsOnSuccess = flag(opts.return_records, false),
     ReturnRecordsOnError = false,
   }
 end

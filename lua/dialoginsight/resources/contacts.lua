@@ -6,17 +6,28 @@ local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local pager_ids = require "dialoginsight.resources.pager_ids"
 local fields = require "dialoginsight.records.fields"
+local merge = require "dialoginsight.records.merge"
 local record = require "dialoginsight.records.record"
+local options = require "dialoginsight.options"
 
 local Contacts = base.class()
 
+-- The options of each method, beside its code.
+local MERGE = options.set(merge.OPTIONS, base.STRICT, options.CALL)
+local MERGE_MANY = options.set(MERGE, base.MANY)
+local EACH = options.set(pager.OPTIONS, base.STRICT, options.CALL)
+local DELETE = options.set(base.DELETE, base.STRICT, options.CALL)
+
 -- The items of a list of contacts for base.merge_one/merge_many, or nil,
--- err when the project's fields cannot be read.
+-- err when the project's fields cannot be read, or false, why for a bad
+-- key or a contact that is not a table (the public method raises it).
 local function items(self, list, opts)
   local idx, err = base.schema(self.client, opts)
   if idx == nil then return nil, err end
   local key = opts.key or self.client.settings.key_field
-  return base.items(list, record.contacts(idx or nil, key, 3), "contact", 2)
+  local ok, builder = pcall(record.contacts, idx or nil, key)
+  if not ok then return false, builder end
+  return base.items(list, builder, "contact")
 end
 
 --- Inserts or updates one contact.  Returns { outcome = "created" |
@@ -37,10 +48,11 @@ end
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
 --                                       optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
-  base.check_opts(opts, "contacts:merge")
+  options.check(opts, MERGE, "contacts:merge")
   base.check_table(contact, "contact")
   opts = opts or {}
   local list, err = items(self, { contact }, opts)
+  if list == false then error(err, 2) end
   if not list then return nil, err end
   return base.merge_one(self.client, "contacts", list[1], opts, nil,
     fields.friendly, fields.from_wire)
@@ -58,11 +70,12 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
-  base.check_opts(opts, "contacts:merge_many")
+  options.check(opts, MERGE_MANY, "contacts:merge_many")
   base.check_table(list, "the list of contacts")
   opts = opts or {}
   local err
   list, err = items(self, list, opts)
+  if list == false then error(err, 2) end
   if not list then return nil, err end
   return base.merge_many(self.client, "contacts", list, opts, nil,
     fields.friendly, fields.from_wire)
@@ -83,7 +96,7 @@ end
 --   print(c.idContact, c.FirstName)
 -- end
 function Contacts:each(w, opts)
-  base.check_opts(opts, "contacts:each")
+  options.check(opts, EACH, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
   if not clause then return pager.failing(err) end
   return pager_ids.each(self.client, "contacts", "Get", clause, "idContact", opts, fields.from_wire)
@@ -96,7 +109,7 @@ end
 -- @tparam[opt] table opts as `each`'s
 -- @return an iterator of contacts
 function Contacts:all(opts)
-  base.check_opts(opts, "contacts:all")
+  options.check(opts, EACH, "contacts:all")
   local where = require "dialoginsight.records.where"
   return self:each(where.gt("idContact", 0), opts)
 end
@@ -109,7 +122,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
-  base.check_opts(opts, "contacts:get")
+  options.check(opts, EACH, "contacts:get")
   return pager.collect(self:each(w, opts))
 end
 
@@ -120,7 +133,7 @@ end
 -- @treturn ?dialoginsight.errors.Error err
 -- @usage local ann = client.contacts:find{ EMail = "ann@example.com" }
 function Contacts:find(w, opts)
-  base.check_opts(opts, "contacts:find")
+  options.check(opts, EACH, "contacts:find")
   local o = { limit = 1 }
   for k, v in pairs(opts or {}) do if k ~= "limit" then o[k] = v end end
   local list, err = self:get(w, o)
@@ -136,7 +149,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Contacts:delete(w, opts)
-  base.check_opts(opts, "contacts:delete")
+  options.check(opts, DELETE, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")
   if not clause then return nil, err end
   local params = { Clause = clause }

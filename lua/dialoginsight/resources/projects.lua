@@ -3,8 +3,12 @@
 -- @classmod dialoginsight.resources.projects
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
+local options = require "dialoginsight.options"
 
 local Projects = base.class()
+
+local CALL = options.set(options.CALL)
+local FIELDS = options.set({ refresh = true }, options.CALL)
 
 --- The projects this key may use: { { idProject =, ProjectName = }, ... }.
 -- Also the cheapest "are my credentials valid" check.
@@ -13,7 +17,7 @@ local Projects = base.class()
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:list(opts)
-  base.check_opts(opts, "projects:list")
+  options.check(opts, CALL, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
 end
 
@@ -23,7 +27,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:get(opts)
-  base.check_opts(opts, "projects:get")
+  options.check(opts, CALL, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
 end
 
@@ -38,10 +42,9 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
-  base.check_opts(opts, "projects:fields")
+  options.check(opts, FIELDS, "projects:fields")
   if self.schema and not (opts and opts.refresh) then return self.schema end
-  local info, err = self:get(opts and { timeout = opts.timeout, retries = opts.retries,
-                                         deadline = opts.deadline })
+  local info, err = self:get(options.pick(opts, CALL))
   if not info then return nil, err end
   self.schema = fields.schema(info)
   return self.schema

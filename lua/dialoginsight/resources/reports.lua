@@ -4,8 +4,14 @@
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
+local options = require "dialoginsight.options"
 
 local Reports = base.class()
+
+-- An event report's filters (dates, ids: checked by filters below).
+local EVENTS = options.set({ from = true, to = true, message = true, batch = true }, pager.OPTIONS,
+  base.STRICT, options.CALL)
+local CALL = options.set(options.CALL)
 
 -- The filters of an event report, or nil, err.  A bare date for `to`
 -- stays a date: the server counts the whole day.
@@ -47,7 +53,7 @@ end
 --   if not e then error(err) end
 -- end
 function Reports:opens(opts)
-  base.check_opts(opts, "reports:opens")
+  options.check(opts, EVENTS, "reports:opens")
   return events(self, "GetOpens", opts)
 end
 
@@ -55,7 +61,7 @@ end
 -- @tparam[opt] table opts as `opens`'s
 -- @return an iterator of events
 function Reports:clicks(opts)
-  base.check_opts(opts, "reports:clicks")
+  options.check(opts, EVENTS, "reports:clicks")
   return events(self, "GetClicks", opts)
 end
 
@@ -67,7 +73,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Reports:history(contact_id, opts)
-  base.check_opts(opts, "reports:history")
+  options.check(opts, CALL, "reports:history")
   if type(contact_id) ~= "number" then
     error("dialoginsight: reports:history expects an idContact", 2)
   end
