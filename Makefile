@@ -83,8 +83,10 @@ bootstrap: ## install the Debian packages the build and the tests need (quiet wh
 test: bootstrap all ## start a sandbox, run every spec (both runtimes), check-install, bench-smoke
 	@./scripts/test
 
-lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers
+lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers; the layers' imports and the option declarations (scripts/check-layers, scripts/check-options)
 	@luacheck -q lua spec examples sandbox bench fuzz/lua
+	@./scripts/check-layers
+	@./scripts/check-options
 
 docs: bootstrap all ## the API reference (LDoc, config.ld) into build/docs/; fails on a warning or a gap
 	@./scripts/docs
