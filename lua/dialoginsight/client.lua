@@ -223,10 +223,9 @@ function Client:call(service, method, params, opts)
   return self.engine:call(req)
 end
 
---- Calls service.method and returns the member of the reply that the
--- registry names as its result (only it: a second value would read as an
--- error to `local v, err = ...`), or nil, err: what resources return.
--- @local
+--- Calls service.method and returns only the member of the reply that the
+-- registry names as its result (registry.lua: `result`), or nil, err: what
+-- the resources return.  A reply without it is a `decode` error.
 -- @tparam string service
 -- @tparam string method
 -- @tparam[opt] table params
@@ -234,6 +233,7 @@ end
 -- @return[1] the result member
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
+-- @usage local projects, err = client:call_result("projects", "List")
 function Client:call_result(service, method, params, opts)
   local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
   if req == false then error(err, 2) end

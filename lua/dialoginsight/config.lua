@@ -38,12 +38,12 @@ M.SETTINGS = {
   { name = "project", kind = "text", env = "DI_PROJECT", file = true,
     doc = "idProject for project-scoped calls; a call may pass its own idProject" },
   { name = "region", kind = "text", default = "ca", env = "DI_REGION", file = true,
-    doc = "\"ca\" (app.dialoginsight.com, the default) or \"fr\" (app.mydialoginsight.com)" },
+    doc = "\"ca\" (the default) or \"fr\"; ca: app.dialoginsight.com, fr: app.mydialoginsight.com" },
   { name = "base_url", kind = "text", env = "DI_BASE_URL", file = true,
     doc = "instead of region: any OFC4 base URL; http(s)://HOST[:PORT]/PATH in printable ASCII, "
       .. "without user info, query or fragment" },
   { name = "ca_file", kind = "text", env = "DI_CA_FILE", file = true,
-    doc = "CA bundle to verify the server with (default: the system store); ignored in nginx, "
+    doc = "CA bundle to verify the server with; default: the system store; ignored in nginx, "
       .. "where lua_ssl_trusted_certificate decides" },
   { name = "timeout", kind = "number", default = 30, file = true,
     doc = "seconds per attempt (30), from 0.001 to 86400" },
@@ -71,13 +71,13 @@ M.SETTINGS = {
     doc = "retries after the first attempt (2), or a table { retries =, base =, cap =, "
       .. "max_retry_after = } (call/retry.lua)" },
   { name = "rate", kind = "number", default = 10, env = "DI_RATE", file = true,
-    doc = "the shared limit, calls per second per key on this host (10), from 0.01 to 1e6; "
+    doc = "the shared limit, calls per second per key on this host (10); from 0.01 to 1e6; "
       .. "false turns it off" },
   { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true,
-    doc = "calls allowed back to back (10), from 1 to 1e6; a burst spans 60 s at most" },
+    doc = "calls allowed back to back (10); from 1 to 1e6; a burst spans 60 s at most" },
   { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true,
-    doc = "where the shared limit lives, an absolute path (default: $XDG_RUNTIME_DIR, else "
-      .. "/tmp/dialoginsight-UID)" },
+    doc = "where the shared limit lives, an absolute path; default: $XDG_RUNTIME_DIR, else "
+      .. "/tmp/dialoginsight-UID" },
   { name = "limiter_url", kind = "text", env = "DI_LIMITER_URL", file = true,
     doc = "share the limit between hosts through Redis; redis://[:password@]host:port[/db] or "
       .. "unix:///path" },
@@ -89,7 +89,7 @@ M.SETTINGS = {
     doc = "true (the default): check field names and types against the project's fields "
       .. "before sending" },
   { name = "key_field", kind = "text", env = "DI_KEY_FIELD", file = true,
-    doc = "the contacts' key field (default: the one Projects.Get marks isKey, else EMail)" },
+    doc = "the contacts' key field; default: the one Projects.Get marks isKey, else EMail" },
   { name = "trace", kind = "boolean",
     doc = "true logs each attempt to stderr; a function receives each event (see the client's "
       .. "on_call)" },
@@ -97,7 +97,8 @@ M.SETTINGS = {
     doc = "corrections of the registry, by the library's name of a method: "
       .. "{ [\"segments.List\"] = { service =, method =, result =, paging = ... } } (registry.lua)" },
   { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true,
-    doc = "the same corrections as a JSON file; a regular file of 1 MiB at most" },
+    doc = "corrections of the registry as a JSON file, shaped as methods; a regular file of "
+      .. "1 MiB at most" },
   { name = "limit_messages", kind = "object",
     doc = "more patterns of the service's call-limit message (Lua patterns, lower case)" },
   { name = "transport", kind = "object",
@@ -111,10 +112,59 @@ M.SETTINGS = {
 -- a value given in the table wins, then its DI_* variable, then its
 -- default.  Durations are in seconds (not milliseconds, as in resty
 -- libraries): over 600 s warns once per process.  Unknown settings raise,
--- with the closest known name.
+-- with the closest known name.  (The fields: written by scripts/settings-doc
+-- from M.SETTINGS.)
 -- @table settings
--- (generated: scripts/settings-doc)
--- (end generated)
+-- @field key_id the API key's id (idKey), from the platform's UI; required (DI_KEY_ID)
+-- @field key the API key's secret (AuthKey); required; never put it in code or argv (DI_KEY)
+-- @field project idProject for project-scoped calls; a call may pass its own idProject (DI_PROJECT)
+-- @field region "ca" (the default) or "fr"; ca: app.dialoginsight.com, fr: app.mydialoginsight.com
+-- (DI_REGION)
+-- @field base_url instead of region: any OFC4 base URL; http(s)://HOST[:PORT]/PATH in printable
+-- ASCII, without user info, query or fragment (DI_BASE_URL)
+-- @field ca_file CA bundle to verify the server with; default: the system store; ignored in nginx,
+-- where lua_ssl_trusted_certificate decides (DI_CA_FILE)
+-- @field timeout seconds per attempt (30), from 0.001 to 86400
+-- @field connect_timeout seconds to connect, per attempt (10), from 0.001 to 86400
+-- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
+-- (default: none)
+-- @field max_reply_bytes the largest reply body read, in bytes (64 MiB); a larger one fails with a
+-- `too_large` error, not retried, and is not kept in memory
+-- @field user_agent the User-Agent header (dialoginsight-lua/0.1); at most 256 bytes, no control
+-- characters
+-- @field tls_verify true (the default); false only for a throwaway test, never in production
+-- @field http2 true (the default): offer HTTP/2 where the server speaks it; each call in flight
+-- still has a connection of its own; false: HTTP/1.1 only
+-- @field allow_http false (the default): a plain http:// base_url is refused (the key would travel
+-- in clear) unless this is true
+-- @field concurrency calls in flight at once in call_many and call_stream (8)
+-- @field retries retries after the first attempt (2), or a table { retries =, base =, cap =,
+-- max_retry_after = } (call/retry.lua)
+-- @field rate the shared limit, calls per second per key on this host (10); from 0.01 to 1e6; false
+-- turns it off (DI_RATE)
+-- @field burst calls allowed back to back (10); from 1 to 1e6; a burst spans 60 s at most
+-- (DI_BURST)
+-- @field limiter_dir where the shared limit lives, an absolute path; default: $XDG_RUNTIME_DIR,
+-- else /tmp/dialoginsight-UID (DI_LIMITER_DIR)
+-- @field limiter_url share the limit between hosts through Redis;
+-- redis://[:password@]host:port[/db] or unix:///path (DI_LIMITER_URL)
+-- @field hosts how many hosts share the key, for the default fallback_rate (1) (DI_HOSTS)
+-- @field fallback_rate this host's own limit while Redis is away (rate / hosts) (DI_FALLBACK_RATE)
+-- @field strict true (the default): check field names and types against the project's fields before
+-- sending
+-- @field key_field the contacts' key field; default: the one Projects.Get marks isKey, else EMail
+-- (DI_KEY_FIELD)
+-- @field trace true logs each attempt to stderr; a function receives each event (see the client's
+-- on_call)
+-- @field methods corrections of the registry, by the library's name of a method: {
+-- ["segments.List"] = { service =, method =, result =, paging = ... } } (registry.lua)
+-- @field methods_file corrections of the registry as a JSON file, shaped as methods; a regular file
+-- of 1 MiB at most (DI_METHODS_FILE)
+-- @field limit_messages more patterns of the service's call-limit message (Lua patterns, lower
+-- case)
+-- @field transport a transport table of your own (docs/transport.md); default: libcurl, or
+-- cosockets inside nginx
+-- @field env true (the default); false: the DI_* environment fills nothing in
 -- @usage local client = di.new {
 --   key_id = 12, key = os.getenv("DI_KEY"), project = 3456,
 --   timeout = 30, connect_timeout = 10,   -- seconds, per attempt

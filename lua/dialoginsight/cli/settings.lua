@@ -2,9 +2,31 @@
 -- over it (`key = value` lines), both read through config.lua's schema.
 local di = require "dialoginsight"
 local config = require "dialoginsight.config"
+local errors = require "dialoginsight.errors"
 local host = require "dialoginsight.host"
 
 local M = {}
+
+-- The settings a config file may set, for the closest name to a misspelling.
+local FILE_NAMES = {}
+for _, def in ipairs(config.SETTINGS) do
+  if def.file then FILE_NAMES[#FILE_NAMES + 1] = def.name end
+end
+
+--- The help's section on the environment, from config.lua's schema: each
+-- DI_* variable with the first part of its setting's doc.
+function M.environment_help()
+  local lines = { "environment (in a --config file: the names in lower case without DI_, key_id = 12):" }
+  for _, def in ipairs(config.SETTINGS) do
+    if def.env then
+      local what = def.doc:match("^(.-); ") or def.doc
+      lines[#lines + 1] = string.format("  %-17s %s", def.env, what)
+    end
+  end
+  lines[#lines + 1] = string.format("  %-17s %s", "DI_CONFIG", "the config file, when --config is not given")
+  lines[#lines + 1] = "The API key is read from DI_KEY or the config file, never from the command line."
+  return table.concat(lines, "\n") .. "\n"
+end
 
 -- The value of a config line's right-hand side (leading spaces already
 -- gone): quoted ("..." or '...', the quotes removed) or bare, without the
@@ -55,7 +77,12 @@ function M.read_file(path, settings, quiet)
       local where = path .. ":" .. n
       local def = k and config.setting(k)
       if not k then f:close(); error(where .. ": expected `name = value`", 0) end
-      if not (def and def.file) then f:close(); error(where .. ": unknown setting '" .. k .. "'", 0) end
+      if not (def and def.file) then
+        f:close()
+        local guess = errors.closest(k, FILE_NAMES)
+        error(where .. ": unknown setting '" .. k .. "'"
+          .. (guess and guess ~= k and (" (did you mean '" .. guess .. "'?)") or ""), 0)
+      end
       local v, bad = value_of(rest)
       if not v then f:close(); error(where .. ": " .. k .. ": " .. bad, 0) end
       settings[k] = config.from_text(k, v, where .. ": " .. k)
