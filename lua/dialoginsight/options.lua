@@ -87,10 +87,11 @@ function M.set(...)
   return s
 end
 
--- A name as a message may show it: an identifier as itself, anything else
--- (a value given as a name: perhaps the key) by its type and length only.
+-- A name as a message may show it: an identifier as long as a name is (the
+-- longest option or setting has 15 bytes) as itself; anything else (a value
+-- given as a name: perhaps the key) by its type and length only.
 local function shown(k)
-  if type(k) == "string" and #k <= 40 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
+  if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
   return "(" .. errors.describe(k) .. ")"
 end
 

@@ -73,6 +73,12 @@ describe("options: did you mean", function()
     err = raises(function() client.contacts:merge({ EMail = "x@example.com" }, { [key] = true }) end,
       "has no option (a string of")
     assert.falsy(err:find(key, 1, true), err)
+    -- a key of letters and digits reads as an identifier: its length gives it away
+    local alnum = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    err = raises(function() client.projects:list { [alnum] = 1 } end, "(a string of 32 bytes)")
+    assert.falsy(err:find(alnum, 1, true), err)
+    err = raises(function() di.new(sbx.settings { [alnum] = 1 }) end, "a string of 32 bytes")
+    assert.falsy(err:find(alnum, 1, true), err)
   end)
 
   it("raises at the caller's line, whichever public method checks", function()
