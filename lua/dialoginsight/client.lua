@@ -241,15 +241,7 @@ function Client:call_result(service, method, params, opts)
   local resp
   resp, err = self.engine:call(req)
   if not resp then return nil, err end
-  local entry = req.entry
-  local v = entry.result and resp[entry.result]
-  if v == nil then
-    return nil, errors.new {
-      kind = "decode", service = entry.service, method = entry.method,
-      request_id = resp.idRequest, message = "the reply has no " .. tostring(entry.result),
-    }
-  end
-  return v
+  return reply.result(req.entry, resp)
 end
 
 -- The request of a call of call_many / call_stream ({ service, method,

@@ -96,6 +96,19 @@ local function kind_of(status, code, message, limits)
   return "http"
 end
 
+--- The member of a response that the registry entry names as its result
+-- (registry.lua: `result`), or nil, err (kind decode) when it is absent.
+function M.result(entry, resp)
+  local v = entry.result and resp[entry.result]
+  if v == nil then
+    return nil, errors.new {
+      kind = "decode", service = entry.service, method = entry.method,
+      request_id = resp.idRequest, message = "the reply has no " .. tostring(entry.result),
+    }
+  end
+  return v
+end
+
 --- A member of a reply object, named as the service matches names on
 -- input: exactly, else case-insensitively (a server may well answer
 -- `success`, `records`, `validationResult`).  nil when absent, and when

@@ -2,7 +2,6 @@
 -- over it (`key = value` lines), both read through config.lua's schema.
 local di = require "dialoginsight"
 local config = require "dialoginsight.config"
-local errors = require "dialoginsight.errors"
 local host = require "dialoginsight.host"
 
 local M = {}
@@ -79,7 +78,7 @@ function M.read_file(path, settings, quiet)
       if not k then f:close(); error(where .. ": expected `name = value`", 0) end
       if not (def and def.file) then
         f:close()
-        local guess = errors.closest(k, FILE_NAMES)
+        local guess = require("dialoginsight.errors").closest(k, FILE_NAMES)
         error(where .. ": unknown setting '" .. k .. "'"
           .. (guess and guess ~= k and (" (did you mean '" .. guess .. "'?)") or ""), 0)
       end

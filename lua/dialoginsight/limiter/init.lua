@@ -17,7 +17,6 @@
 -- limiter_url setting.  Whatever the backend, limiter/adaptive.lua lowers
 -- this process's own rate after limit replies.
 local core = require "dialoginsight.core"
-local log = require "dialoginsight.log"
 local adaptive = require "dialoginsight.limiter.adaptive"
 local redis = require "dialoginsight.limiter.redis"
 local shm = require "dialoginsight.limiter.shm"
@@ -57,7 +56,8 @@ function M.redis(settings, fallback, nginx)
     fallback_rate = fallback_rate, max_ahead = settings.retries.max_retry_after,
     connect = nginx and function(url, timeout) return redis.connect_ngx(url, timeout, nginx) end
       or redis.connect_core,
-    now = core.now, warn = function(msg) log.warn("dialoginsight: WARNING: " .. msg) end,
+    now = core.now,
+    warn = function(msg) require("dialoginsight.log").warn("dialoginsight: WARNING: " .. msg) end,
   }
 end
 

@@ -19,9 +19,19 @@ function M.class()
   return C
 end
 
+--- What each method's first line calls: options.check(opts, SET, where),
+-- SET made by M.set (lua/dialoginsight/options.lua); M.pick picks a set's members.
+M.check, M.set, M.pick = options.check, options.set, options.pick
+
 --- The option of every method that validates against the project's fields
 -- (M.schema).
 M.STRICT = { strict = options.boolean }
+
+--- The options of a method that takes only those of every call.
+M.CALL = options.set(options.CALL)
+
+--- The options of a Merge of one record (M.merge_one).
+M.MERGE = options.set(merge.OPTIONS, M.STRICT, options.CALL)
 
 --- The option of a delete: max, the most records deleted (MaxRows).
 M.DELETE = { max = true }
@@ -33,6 +43,9 @@ M.PARAMS = { params = true }
 --- The options merge_many adds to merge's (M.merge_many): batch_size, and
 -- the concurrency of calls.
 M.MANY = options.set({ batch_size = options.count }, options.MANY)
+
+--- The options of a Merge of many (M.merge_many).
+M.MERGE_MANY = options.set(M.MERGE, M.MANY)
 
 --- Raises at the caller's caller unless id is a positive integer.
 function M.check_id(id, what)

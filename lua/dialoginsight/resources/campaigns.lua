@@ -3,13 +3,12 @@
 -- @classmod dialoginsight.resources.campaigns
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Campaigns = base.class()
 local check_id = base.check_id
 
-local CALL = options.set(options.CALL)
-local TRIGGER = options.set({ contact = true }, base.PARAMS, base.STRICT, options.CALL)
+local CALL = base.CALL
+local TRIGGER = base.set({ contact = true }, base.PARAMS, base.STRICT, base.CALL)
 
 local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 
@@ -22,7 +21,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 -- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id,
 --                           channel = "Email", automated = true }
 function Campaigns:create(c, opts)
-  options.check(opts, CALL, "campaigns:create")
+  base.check(opts, CALL, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
   local problems = {}
   if type(c.name) ~= "string" or c.name == "" then
@@ -51,7 +50,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.campaigns:trigger(id, { contact = 123, params = { cart = "3 items" } })
 function Campaigns:trigger(id, opts)
-  options.check(opts, TRIGGER, "campaigns:trigger")
+  base.check(opts, TRIGGER, "campaigns:trigger")
   check_id(id, "campaign id")
   opts = opts or {}
   local problems = {}
@@ -84,7 +83,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Campaigns:stats(id, opts)
-  options.check(opts, CALL, "campaigns:stats")
+  base.check(opts, CALL, "campaigns:stats")
   check_id(id, "campaign id")
   local s, err = base.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
   if not s then return nil, err end

@@ -6,17 +6,14 @@ local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local pager_ids = require "dialoginsight.resources.pager_ids"
 local fields = require "dialoginsight.records.fields"
-local merge = require "dialoginsight.records.merge"
 local record = require "dialoginsight.records.record"
-local options = require "dialoginsight.options"
 
 local Contacts = base.class()
 
 -- The options of each method, beside its code.
-local MERGE = options.set(merge.OPTIONS, base.STRICT, options.CALL)
-local MERGE_MANY = options.set(MERGE, base.MANY)
-local EACH = options.set(pager.OPTIONS, base.STRICT, options.CALL)
-local DELETE = options.set(base.DELETE, base.STRICT, options.CALL)
+local MERGE, MERGE_MANY = base.MERGE, base.MERGE_MANY
+local EACH = base.set(pager.OPTIONS, base.STRICT, base.CALL)
+local DELETE = base.set(base.DELETE, base.STRICT, base.CALL)
 
 -- The items of a list of contacts for base.merge_one/merge_many, or nil,
 -- err when the project's fields cannot be read, or false, why for a bad
@@ -48,7 +45,7 @@ end
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann",
 --                                       optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
-  options.check(opts, MERGE, "contacts:merge")
+  base.check(opts, MERGE, "contacts:merge")
   base.check_table(contact, "contact")
   opts = opts or {}
   local list, err = items(self, { contact }, opts)
@@ -70,7 +67,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
-  options.check(opts, MERGE_MANY, "contacts:merge_many")
+  base.check(opts, MERGE_MANY, "contacts:merge_many")
   base.check_table(list, "the list of contacts")
   opts = opts or {}
   local err
@@ -96,7 +93,7 @@ end
 --   print(c.idContact, c.FirstName)
 -- end
 function Contacts:each(w, opts)
-  options.check(opts, EACH, "contacts:each")
+  base.check(opts, EACH, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
   if not clause then return pager.failing(err) end
   return pager_ids.each(self.client, "contacts", "Get", clause, "idContact", opts, fields.from_wire)
@@ -109,7 +106,7 @@ end
 -- @tparam[opt] table opts as `each`'s
 -- @return an iterator of contacts
 function Contacts:all(opts)
-  options.check(opts, EACH, "contacts:all")
+  base.check(opts, EACH, "contacts:all")
   local where = require "dialoginsight.records.where"
   return self:each(where.gt("idContact", 0), opts)
 end
@@ -122,7 +119,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
-  options.check(opts, EACH, "contacts:get")
+  base.check(opts, EACH, "contacts:get")
   return pager.collect(self:each(w, opts))
 end
 
@@ -133,7 +130,7 @@ end
 -- @treturn ?dialoginsight.errors.Error err
 -- @usage local ann = client.contacts:find{ EMail = "ann@example.com" }
 function Contacts:find(w, opts)
-  options.check(opts, EACH, "contacts:find")
+  base.check(opts, EACH, "contacts:find")
   local o = { limit = 1 }
   for k, v in pairs(opts or {}) do if k ~= "limit" then o[k] = v end end
   local list, err = self:get(w, o)
@@ -149,7 +146,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Contacts:delete(w, opts)
-  options.check(opts, DELETE, "contacts:delete")
+  base.check(opts, DELETE, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")
   if not clause then return nil, err end
   local params = { Clause = clause }

@@ -3,11 +3,10 @@
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Messages = base.class()
 
-local CALL = options.set(options.CALL)
+local CALL = base.CALL
 
 -- The required friendly fields of create, in the order problems are told.
 local REQUIRED = { "name", "subject", "sender_email" }
@@ -49,7 +48,7 @@ end
 -- @usage local id = client.messages:create{ name = "Welcome", subject = "Welcome aboard",
 --   sender_email = "news@example.com", html = "<p>Hello</p>", text = "Hello" }
 function Messages:create(m, opts)
-  options.check(opts, CALL, "messages:create")
+  base.check(opts, CALL, "messages:create")
   if type(m) ~= "table" then error("dialoginsight: messages:create expects a table", 2) end
   local problems = problems_of(m)
   if #problems > 0 then return nil, fields.invalid(problems, "messages", "Create") end
@@ -72,7 +71,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Messages:get(id, opts)
-  options.check(opts, CALL, "messages:get")
+  base.check(opts, CALL, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end
   return base.result(self.client, "messages", "Get", { idMessage = id }, opts)
 end

@@ -3,12 +3,11 @@
 -- @classmod dialoginsight.resources.projects
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Projects = base.class()
 
-local CALL = options.set(options.CALL)
-local FIELDS = options.set({ refresh = true }, options.CALL)
+local CALL = base.CALL
+local FIELDS = base.set({ refresh = true }, base.CALL)
 
 --- The projects this key may use: { { idProject =, ProjectName = }, ... }.
 -- Also the cheapest "are my credentials valid" check.
@@ -17,7 +16,7 @@ local FIELDS = options.set({ refresh = true }, options.CALL)
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:list(opts)
-  options.check(opts, CALL, "projects:list")
+  base.check(opts, CALL, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
 end
 
@@ -27,7 +26,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:get(opts)
-  options.check(opts, CALL, "projects:get")
+  base.check(opts, CALL, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
 end
 
@@ -42,9 +41,9 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
-  options.check(opts, FIELDS, "projects:fields")
+  base.check(opts, FIELDS, "projects:fields")
   if self.schema and not (opts and opts.refresh) then return self.schema end
-  local info, err = self:get(options.pick(opts, CALL))
+  local info, err = self:get(base.pick(opts, CALL))
   if not info then return nil, err end
   self.schema = fields.schema(info)
   return self.schema

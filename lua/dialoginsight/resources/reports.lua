@@ -4,14 +4,13 @@
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Reports = base.class()
 
 -- An event report's filters (dates, ids: checked by filters below).
-local EVENTS = options.set({ from = true, to = true, message = true, batch = true }, pager.OPTIONS,
-  base.STRICT, options.CALL)
-local CALL = options.set(options.CALL)
+local EVENTS = base.set({ from = true, to = true, message = true, batch = true }, pager.OPTIONS,
+  base.STRICT, base.CALL)
+local CALL = base.CALL
 
 -- The filters of an event report, or nil, err.  A bare date for `to`
 -- stays a date: the server counts the whole day.
@@ -53,7 +52,7 @@ end
 --   if not e then error(err) end
 -- end
 function Reports:opens(opts)
-  options.check(opts, EVENTS, "reports:opens")
+  base.check(opts, EVENTS, "reports:opens")
   return events(self, "GetOpens", opts)
 end
 
@@ -61,7 +60,7 @@ end
 -- @tparam[opt] table opts as `opens`'s
 -- @return an iterator of events
 function Reports:clicks(opts)
-  options.check(opts, EVENTS, "reports:clicks")
+  base.check(opts, EVENTS, "reports:clicks")
   return events(self, "GetClicks", opts)
 end
 
@@ -73,7 +72,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Reports:history(contact_id, opts)
-  options.check(opts, CALL, "reports:history")
+  base.check(opts, CALL, "reports:history")
   if type(contact_id) ~= "number" then
     error("dialoginsight: reports:history expects an idContact", 2)
   end

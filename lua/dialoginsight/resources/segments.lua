@@ -5,14 +5,13 @@
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Segments = base.class()
 local check_id = base.check_id
 
-local CALL = options.set(options.CALL)
-local EACH = options.set(pager.OPTIONS, base.STRICT, options.CALL)
-local SAVE = options.set(base.STRICT, options.CALL)
+local CALL = base.CALL
+local EACH = base.set(pager.OPTIONS, base.STRICT, base.CALL)
+local SAVE = base.set(base.STRICT, base.CALL)
 
 --- The project's segments: { { idSegment =, Name =, isDynamic =, ContactCount = }, ... }, or nil, err.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
@@ -20,7 +19,7 @@ local SAVE = options.set(base.STRICT, options.CALL)
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Segments:list(opts)
-  options.check(opts, CALL, "segments:list")
+  base.check(opts, CALL, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
 end
 
@@ -30,7 +29,7 @@ end
 -- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts
 function Segments:each_contact(id, opts)
-  options.check(opts, EACH, "segments:each_contact")
+  base.check(opts, EACH, "segments:each_contact")
   check_id(id, "segment id")
   return pager.each(self.client, "segments", "GetContacts", { idSegment = id }, opts,
     fields.from_wire)
@@ -43,7 +42,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Segments:contacts(id, opts)
-  options.check(opts, EACH, "segments:contacts")
+  base.check(opts, EACH, "segments:contacts")
   check_id(id, "segment id")
   return pager.collect(self:each_contact(id, opts))
 end
@@ -56,7 +55,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
-  options.check(opts, SAVE, "segments:save")
+  base.check(opts, SAVE, "segments:save")
   if type(seg) ~= "table" then error("dialoginsight: save expects a table", 2) end
   if seg.id ~= nil then check_id(seg.id, "id") end
   local problems = {}

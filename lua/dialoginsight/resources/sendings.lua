@@ -5,15 +5,14 @@
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
-local options = require "dialoginsight.options"
 
 local Sendings = base.class()
 
-local SEND = options.set(base.PARAMS, base.STRICT, options.CALL)
+local SEND = base.set(base.PARAMS, base.STRICT, base.CALL)
 -- segments or all, at: checked by send_batch below
-local SEND_BATCH = options.set({ segments = true, all = true, at = true }, options.CALL)
+local SEND_BATCH = base.set({ segments = true, all = true, at = true }, base.CALL)
 -- the range of batch ids (a homonym of a delete's max: scripts/check-options)
-local BATCHES = options.set({ min = true, max = true }, options.CALL)
+local BATCHES = base.set({ min = true, max = true }, base.CALL)
 
 local function check_message(id)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
@@ -33,7 +32,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err (outcome "unknown" when it may have been sent)
 -- @usage client.sendings:send(12, 345, { params = { code = "SPRING" } })
 function Sendings:send(message_id, contact, opts)
-  options.check(opts, SEND, "sendings:send")
+  base.check(opts, SEND, "sendings:send")
   check_message(message_id)
   opts = opts or {}
   local problems = {}
@@ -62,7 +61,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.sendings:send_batch(msg_id, { all = true, at = os.time() + 3600 })
 function Sendings:send_batch(message_id, opts)
-  options.check(opts, SEND_BATCH, "sendings:send_batch")
+  base.check(opts, SEND_BATCH, "sendings:send_batch")
   check_message(message_id)
   opts = opts or {}
   local problems, filter = {}, nil
@@ -93,7 +92,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Sendings:batches(opts)
-  options.check(opts, BATCHES, "sendings:batches")
+  base.check(opts, BATCHES, "sendings:batches")
   opts = opts or {}
   local problems = {}
   for _, k in ipairs { "min", "max" } do

@@ -5,17 +5,14 @@
 -- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
-local merge = require "dialoginsight.records.merge"
-local options = require "dialoginsight.options"
 local record = require "dialoginsight.records.record"
 local where = require "dialoginsight.records.where"
 
 local M = {}
 
-local MERGE = options.set(merge.OPTIONS, base.STRICT, options.CALL)
-local MERGE_MANY = options.set(MERGE, base.MANY)
-local GET = options.set(pager.LIMIT, options.CALL)
-local DELETE = options.set(base.DELETE, options.CALL)
+local MERGE, MERGE_MANY = base.MERGE, base.MERGE_MANY
+local GET = base.set(pager.LIMIT, base.CALL)
+local DELETE = base.set(base.DELETE, base.CALL)
 
 --- A relational table, as `client:table` returns it.
 -- @type Table
@@ -43,7 +40,7 @@ local function same(name) return name end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:merge(row, opts)
-  options.check(opts, MERGE, "table:merge")
+  base.check(opts, MERGE, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
   opts = opts or {}
   local item = base.items({ row }, record.rows(opts.key), "row")[1]
@@ -55,7 +52,7 @@ end
 -- @tparam[opt] table opts batch_size, concurrency, and the options of `Table:merge`
 -- @treturn table the summary
 function Table:merge_many(rows, opts)
-  options.check(opts, MERGE_MANY, "table:merge_many")
+  base.check(opts, MERGE_MANY, "table:merge_many")
   if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
   opts = opts or {}
   local items, why = base.items(rows, record.rows(opts.key), "row")
@@ -74,7 +71,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:get(w, opts)
-  options.check(opts, GET, "table:get")
+  base.check(opts, GET, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.limit then p.MaxRows = opts.limit end
   return base.result(self.client, "relationaltables", "Get", p, opts)
@@ -87,7 +84,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:delete(w, opts)
-  options.check(opts, DELETE, "table:delete")
+  base.check(opts, DELETE, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.max then p.MaxRows = opts.max end
   return base.result(self.client, "relationaltables", "Delete", p, opts)
