@@ -70,7 +70,11 @@ end
 --- The options every call takes (client:call and each resource method).
 M.CALL = { timeout = M.seconds, deadline = M.seconds_or_false, retries = true }
 --- The options of calls run concurrently (call_many, call_stream, merge_many).
-M.MANY = { concurrency = M.count }
+M.MANY = {
+  concurrency = function(v)
+    if M.count(v) or v > 2^31 then return "must be a whole number of calls from 1 to 2^31" end
+  end,
+}
 
 --- A set of options: the union of the maps given (name -> check, or true),
 -- listed by name in messages.  noun: what a name is ("option", the

@@ -63,6 +63,8 @@ describe("options: did you mean", function()
     raises(function() client.segments:each_contact(1, { page_size = math.huge }) end,
       "option 'page_size' must be a positive integer (got inf)")
     raises(function() client.projects:list { timeout = 0 } end, "option 'timeout' must be a number of seconds")
+    raises(function() client:call_many({}, { concurrency = 2^40 }) end,
+      "option 'concurrency' must be a whole number of calls from 1 to 2^31 (got 1099511627776")
   end)
 
   it("never echoes a name that is not an identifier (it may be the key)", function()
