@@ -235,7 +235,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local projects, err = client:call_result("projects", "List")
 function Client:call_result(service, method, params, opts)
-  local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:call_result"))
   if req == false then error(err, 2) end
   if not req then return nil, err end
   local resp
