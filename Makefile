@@ -83,8 +83,10 @@ bootstrap: ## install the Debian packages the build and the tests need (quiet wh
 test: bootstrap all ## start a sandbox, run every spec (both runtimes), check-install, bench-smoke
 	@./scripts/test
 
-lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers
+lint: bootstrap ## luacheck (.luacheckrc) on the library, specs, examples, sandbox, bench and fuzz drivers; the layers' imports, the option declarations, no C call cycle (scripts/check-layers, check-options, check-c-calls)
 	@luacheck -q lua spec examples sandbox bench fuzz/lua
+	@./scripts/check-layers
+	@./scripts/check-options
 	@./scripts/check-c-calls
 
 docs: bootstrap all ## the API reference (LDoc, config.ld) into build/docs/; fails on a warning or a gap

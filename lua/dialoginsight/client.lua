@@ -1,6 +1,7 @@
 --- The client, made by `dialoginsight.new`: a facade over one call path for every OFC4 method (docs/architecture.md).
 -- @module dialoginsight.client
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local reply = require "dialoginsight.call.reply"
 local request = require "dialoginsight.call.request"
 local scheduler = require "dialoginsight.call.scheduler"
@@ -124,26 +125,39 @@ function Client:close()
   if self.limiter then self.limiter:close() end
 end
 
--- The route of a call, its arguments checked (a bad one raises at level).
-local function checked_route(self, service, method, params, level)
-  local route = request.route(self.routes, self.registry, self.base_url, service, method,
-    level + 1)
-  if params ~= nil and type(params) ~= "table" then
-    error("dialoginsight: params of " .. service .. "." .. method .. " must be a table", level + 1)
+-- The route of a call, or nil, why for a bad name or params (the public method raises it).
+local function checked_route(self, service, method, params)
+  local route, why = request.route(self.routes, self.registry, self.base_url, service, method)
+  if route and params ~= nil and type(params) ~= "table" then
+    return nil, "dialoginsight: params of " .. service .. "." .. method .. " must be a table"
   end
-  return route
+  return route, why
 end
 
-local function prepare(self, service, method, params, o, level)
-  local route = checked_route(self, service, method, params, level + 1)
+-- The request of one call, or nil, err (a runtime failure: validation), or
+-- false, why (a programming error, for the caller to raise).
+local function prepare(self, service, method, params, o)
+  local route, why = checked_route(self, service, method, params)
+  if not route then return false, why end
   return request.build(route, params, { idKey = self.key_id, Key = secrets[self] },
     self.project, o, self.engine.redact)
+end
+
+-- The checked options of a public call method, or raises at its caller.
+local function call_options(opts, where, allowed)
+  local why = options.problem(opts, allowed or request.OPTIONS, where)
+  local o
+  if not why then o, why = request.options(opts) end
+  if not o then error(why, 3) end
+  return o
 end
 
 --- The request of a call, built but not sent, or nil, err (for fuzz targets and specs).
 -- @local
 function Client:prepare(service, method, params, opts)
-  return prepare(self, service, method, params, request.options(opts, 2), 2)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:prepare"))
+  if req == false then error(err, 2) end
+  return req, err
 end
 
 --- Reads a reply (HTTP status, body, Retry-After in seconds) to a prepared request as the call path does.
@@ -164,28 +178,55 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local r, err = client:call("projects", "List", {}, { timeout = 5, deadline = 8 })
 function Client:call(service, method, params, opts)
-  local req, err = prepare(self, service, method, params, request.options(opts, 2), 2)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
+  if req == false then error(err, 2) end
   if not req then return nil, err end
   return self.engine:call(req)
 end
 
--- A call of call_many / call_stream: its request, or the error that stops it.
-local function prepare_call(self, c, i, o, level)
+--- Calls service.method and returns only the reply's result member (registry.lua: `result`), or nil, err.
+-- A reply without it is a `decode` error; the resources return what this returns.
+-- @tparam string service
+-- @tparam string method
+-- @tparam[opt] table params
+-- @tparam[opt] table opts as `Client:call`'s
+-- @return[1] the result member
+-- @treturn[2] nil
+-- @treturn[2] dialoginsight.errors.Error err
+-- @usage local projects, err = client:call_result("projects", "List")
+function Client:call_result(service, method, params, opts)
+  local req, err = prepare(self, service, method, params, call_options(opts, "client:call_result"))
+  if req == false then error(err, 2) end
+  if not req then return nil, err end
+  local resp
+  resp, err = self.engine:call(req)
+  if not resp then return nil, err end
+  return reply.result(req.entry, resp)
+end
+
+-- A call of call_many / call_stream: its request, the error that stops it, or false, why.
+local function prepare_call(self, c, i, o)
   if type(c) ~= "table" then
-    error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
+    return false, "dialoginsight: call_many: call #" .. i .. " must be a table"
   end
-  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o,
-    level + 1)
+  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o)
+  if req == false then return false, err end
   return req or err
 end
 
--- Checks a call of call_many as prepare_call does, without building it.
-local function check_call(self, c, i, level)
+-- Why a call of call_many cannot be made, found without building it.
+local function call_problem(self, c, i)
   if type(c) ~= "table" then
-    error("dialoginsight: call_many: call #" .. i .. " must be a table", level + 1)
+    return "dialoginsight: call_many: call #" .. i .. " must be a table"
   end
-  checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3], level + 1)
+  local route, why = checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3])
+  return not route and why or nil
 end
+
+-- call_stream's options: a call's, and stop.
+local STREAM = options.set(request.OPTIONS, {
+  stop = function(v) if type(v) ~= "function" then return "must be a function" end end,
+})
 
 -- Kinds of failure that say nothing about the server: asked again next time.
 local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
@@ -219,19 +260,22 @@ function Client:call_many(calls, opts)
   if type(calls) ~= "table" then
     error("dialoginsight: call_many expects a list of calls", 2)
   end
-  local o = request.options(opts, 2)
+  local o = call_options(opts, "client:call_many")
   -- every call is checked before anything is sent; each is built only when taken
   -- up, so that memory holds the bodies of the calls in flight only
   local n = 0
   for i, c in ipairs(calls) do
-    check_call(self, c, i, 2)
+    local why = call_problem(self, c, i)
+    if why then error(why, 2) end
     n = i
   end
   local k = 0
   return self.engine:many(function()
     if k == n then return nil end
     k = k + 1
-    return prepare_call(self, calls[k], k, o, 3)
+    local r, why = prepare_call(self, calls[k], k, o)
+    if r == false then error(why, 0) end
+    return r
   end, o.concurrency or self.settings.concurrency)
 end
 
@@ -252,22 +296,17 @@ function Client:call_stream(next_call, done, opts)
   if type(next_call) ~= "function" or type(done) ~= "function" then
     error("dialoginsight: call_stream expects two functions", 2)
   end
+  local o = call_options(opts, "client:call_stream", STREAM)
   local stop = opts and opts.stop
-  if stop ~= nil and type(stop) ~= "function" then
-    error("dialoginsight: option 'stop' of call_stream must be a function", 2)
-  end
-  if stop then
-    local rest = {}
-    for k, v in pairs(opts) do if k ~= "stop" then rest[k] = v end end
-    opts = rest
-  end
-  local o = request.options(opts, 2)
   local n = 0
   self.engine:stream(function()
     local c = next_call()
     if not c then return c end
     n = n + 1
-    return prepare_call(self, c, n, o, 3)
+    local r, why = prepare_call(self, c, n, o)
+    -- the culprit is next_call, not on the stack: no position
+    if r == false then error(why, 0) end
+    return r
   end, done, o.concurrency or self.settings.concurrency, stop)
 end
 

@@ -10,9 +10,9 @@
 -- @module dialoginsight.config
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
-local shm = require "dialoginsight.limiter.shm"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -24,100 +24,97 @@ M.REGIONS = {
 }
 
 --- Every setting, in the order the command's help and the README list
--- them (their meanings: `settings`).  kind says how a value read as text (environment, config file) is
--- converted: "text", "number" or "boolean" (true/false only); the checks
--- below decide what is valid.  env: the DI_* variable; file: whether a
--- config file may set it.
+-- them: its name, kind (how a value read as text converts: "text",
+-- "number", "boolean"), default, env (its DI_* variable), file (whether a
+-- config file may set it) and doc (what it means; before the first "; ",
+-- what the command's help shows).  The `settings` doc block below is
+-- written from doc by scripts/settings-doc.
 -- @table SETTINGS
 M.SETTINGS = {
-  { name = "key_id", kind = "text", env = "DI_KEY_ID", file = true },
-  { name = "key", kind = "text", env = "DI_KEY", file = true },
-  { name = "project", kind = "text", env = "DI_PROJECT", file = true },
-  { name = "region", kind = "text", default = "ca", env = "DI_REGION", file = true },
-  { name = "base_url", kind = "text", env = "DI_BASE_URL", file = true },
-  { name = "ca_file", kind = "text", env = "DI_CA_FILE", file = true },
-  { name = "timeout", kind = "number", default = 30, file = true },
-  { name = "connect_timeout", kind = "number", default = 10, file = true },
-  { name = "deadline", kind = "number", file = true }, -- whole call; nil: none
-  { name = "max_reply_bytes", kind = "number", default = 64 * 1024 * 1024, file = true },
-  { name = "user_agent", kind = "text", default = "dialoginsight-lua/0.1", file = true },
-  { name = "tls_verify", kind = "boolean", default = true, file = true },
-  { name = "http2", kind = "boolean", default = true, file = true },
-  { name = "allow_http", kind = "boolean", default = false },
-  { name = "concurrency", kind = "number", default = 8, file = true },
-  { name = "retries", kind = "number", file = true }, -- or a table (call/retry.lua)
-  { name = "rate", kind = "number", default = 10, env = "DI_RATE", file = true },
-  { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true },
-  { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true },
-  { name = "limiter_url", kind = "text", env = "DI_LIMITER_URL", file = true },
-  { name = "hosts", kind = "number", default = 1, env = "DI_HOSTS", file = true },
-  { name = "fallback_rate", kind = "number", env = "DI_FALLBACK_RATE", file = true },
-  { name = "strict", kind = "boolean", default = true },
-  { name = "key_field", kind = "text", env = "DI_KEY_FIELD", file = true },
-  { name = "trace", kind = "boolean" }, -- or a function(event)
-  { name = "methods", kind = "object" }, -- registry overrides (registry.lua)
-  { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true },
-  { name = "limit_messages", kind = "object" }, -- call-limit message patterns (call/reply.lua)
-  { name = "transport", kind = "object" },
-  -- di.new reads the DI_* environment for the settings a table leaves out,
-  -- unless env = false (init.lua)
-  { name = "env", kind = "boolean", default = true },
+  { name = "key_id", kind = "text", env = "DI_KEY_ID", file = true,
+    doc = "the API key's id (idKey), from the platform's UI; required" },
+  { name = "key", kind = "text", env = "DI_KEY", file = true,
+    doc = "the API key's secret (AuthKey); required; never put it in code or argv" },
+  { name = "project", kind = "text", env = "DI_PROJECT", file = true,
+    doc = "idProject for project-scoped calls; a call may pass its own idProject" },
+  { name = "region", kind = "text", default = "ca", env = "DI_REGION", file = true,
+    doc = "\"ca\" (the default) or \"fr\"; ca: app.dialoginsight.com, fr: app.mydialoginsight.com" },
+  { name = "base_url", kind = "text", env = "DI_BASE_URL", file = true,
+    doc = "instead of region: any OFC4 base URL; http(s)://HOST[:PORT]/PATH in printable ASCII, "
+      .. "without user info, query or fragment" },
+  { name = "ca_file", kind = "text", env = "DI_CA_FILE", file = true,
+    doc = "CA bundle to verify the server with; default: the system store; ignored in nginx, "
+      .. "where lua_ssl_trusted_certificate decides" },
+  { name = "timeout", kind = "number", default = 30, file = true,
+    doc = "seconds per attempt (30), from 0.001 to 86400" },
+  { name = "connect_timeout", kind = "number", default = 10, file = true,
+    doc = "seconds to connect, per attempt (10), from 0.001 to 86400" },
+  { name = "deadline", kind = "number", file = true,
+    doc = "seconds for a whole call: its attempts, limiter waits and back-offs together "
+      .. "(default: none)" },
+  { name = "max_reply_bytes", kind = "number", default = 64 * 1024 * 1024, file = true,
+    doc = "the largest reply body read, in bytes (64 MiB); a larger one fails with a `too_large` "
+      .. "error, not retried, and is not kept in memory" },
+  { name = "user_agent", kind = "text", default = "dialoginsight-lua/0.1", file = true,
+    doc = "the User-Agent header (dialoginsight-lua/0.1); at most 256 bytes, no control characters" },
+  { name = "tls_verify", kind = "boolean", default = true, file = true,
+    doc = "true (the default); false only for a throwaway test, never in production" },
+  { name = "http2", kind = "boolean", default = true, file = true,
+    doc = "true (the default): offer HTTP/2 where the server speaks it; each call in flight still "
+      .. "has a connection of its own; false: HTTP/1.1 only" },
+  { name = "allow_http", kind = "boolean", default = false,
+    doc = "false (the default): a plain http:// base_url is refused (the key would travel in "
+      .. "clear) unless this is true" },
+  { name = "concurrency", kind = "number", default = 8,  file = true,
+    doc = "calls in flight at once in call_many and call_stream (8)" },
+  { name = "retries", kind = "number", file = true,
+    doc = "retries after the first attempt (2), or a table { retries =, base =, cap =, "
+      .. "max_retry_after = } (call/retry.lua)" },
+  { name = "rate", kind = "number", default = 10, env = "DI_RATE", file = true,
+    doc = "the shared limit, calls per second per key on this host (10); from 0.01 to 1e6; "
+      .. "false turns it off" },
+  { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true,
+    doc = "calls allowed back to back (10); from 1 to 1e6; a burst spans 60 s at most" },
+  { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true,
+    doc = "where the shared limit lives, an absolute path; default: $XDG_RUNTIME_DIR, else "
+      .. "/tmp/dialoginsight-UID" },
+  { name = "limiter_url", kind = "text", env = "DI_LIMITER_URL", file = true,
+    doc = "share the limit between hosts through Redis; redis://[:password@]host:port[/db] or "
+      .. "unix:///path" },
+  { name = "hosts", kind = "number", default = 1, env = "DI_HOSTS", file = true,
+    doc = "how many hosts share the key, for the default fallback_rate (1)" },
+  { name = "fallback_rate", kind = "number", env = "DI_FALLBACK_RATE", file = true,
+    doc = "this host's own limit while Redis is away (rate / hosts)" },
+  { name = "strict", kind = "boolean", default = true,
+    doc = "true (the default): check field names and types against the project's fields "
+      .. "before sending" },
+  { name = "key_field", kind = "text", env = "DI_KEY_FIELD", file = true,
+    doc = "the contacts' key field; default: the one Projects.Get marks isKey, else EMail" },
+  { name = "trace", kind = "boolean",
+    doc = "true logs each attempt to stderr; a function receives each event (see the client's "
+      .. "on_call)" },
+  { name = "methods", kind = "object",
+    doc = "corrections of the registry, by the library's name of a method: "
+      .. "{ [\"segments.List\"] = { service =, method =, result =, paging = ... } } (registry.lua)" },
+  { name = "methods_file", kind = "text", env = "DI_METHODS_FILE", file = true,
+    doc = "corrections of the registry as a JSON file, shaped as methods; a regular file of "
+      .. "1 MiB at most" },
+  { name = "limit_messages", kind = "object",
+    doc = "more patterns of the service's call-limit message (Lua patterns, lower case)" },
+  { name = "transport", kind = "object",
+    doc = "a transport table of your own (docs/transport.md); default: libcurl, or cosockets "
+      .. "inside nginx" },
+  { name = "env", kind = "boolean", default = true,
+    doc = "true (the default); false: the DI_* environment fills nothing in" },
 }
 
---- The settings of `dialoginsight.new` (and of the dialoginsight command),
--- each with its meaning: a value given in the table wins, then its DI_*
--- variable (`env`), then its default.  Durations are in seconds (not
--- milliseconds, as in resty libraries): over 600 s warns once per process.
--- Unknown settings raise, so a typo does not pass silently.
+--- The settings of `dialoginsight.new` (and of the dialoginsight command):
+-- a value given in the table wins, then its DI_* variable, then its
+-- default.  Durations are in seconds (not milliseconds, as in resty
+-- libraries): over 600 s warns once per process.  Unknown settings raise,
+-- with the closest known name.  (Its fields: scripts/settings-doc writes
+-- them from M.SETTINGS into the reference.)
 -- @table settings
--- @field key_id the API key's id (idKey), from the platform's UI; required (DI_KEY_ID)
--- @field key the API key's secret (AuthKey); required; never put it in code or argv (DI_KEY)
--- @field project idProject for project-scoped calls; a call may pass its own idProject (DI_PROJECT)
--- @field region "ca" (app.dialoginsight.com, the default) or "fr" (app.mydialoginsight.com) (DI_REGION)
--- @field base_url instead of region: any OFC4 base URL, http(s)://HOST[:PORT]/PATH in printable
--- ASCII, without user info, query or fragment (DI_BASE_URL)
--- @field ca_file CA bundle to verify the server with (default: the system store); ignored in
--- nginx, where lua_ssl_trusted_certificate decides (DI_CA_FILE)
--- @field timeout seconds per attempt (30), from 0.001 to 86400
--- @field connect_timeout seconds to connect, per attempt (10), from 0.001 to 86400
--- @field deadline seconds for a whole call: its attempts, limiter waits and back-offs together
--- (default: none)
--- @field max_reply_bytes the largest reply body read, in bytes (64 MiB): a larger one fails
--- with a `too_large` error, not retried, and is not kept in memory
--- @field user_agent the User-Agent header (dialoginsight-lua/0.1): at most 256 bytes, no control
--- characters
--- @field tls_verify true (the default); false only for a throwaway test, never in production
--- @field http2 true (the default): offer HTTP/2 where the server speaks it (each call in
--- flight still has a connection of its own); false: HTTP/1.1 only
--- @field allow_http false (the default): a plain http:// base_url is refused (the key would
--- travel in clear) unless this is true
--- @field concurrency calls in flight at once in call_many and call_stream (8)
--- @field retries retries after the first attempt (2), or a table
--- { retries =, base =, cap =, max_retry_after = } (call/retry.lua)
--- @field rate the shared limit, calls per second per key on this host (10), from 0.01 to 1e6;
--- false turns it off (DI_RATE)
--- @field burst calls allowed back to back (10), from 1 to 1e6; a burst spans 60 s at most (DI_BURST)
--- @field limiter_dir where the shared limit lives, an absolute path (default: $XDG_RUNTIME_DIR,
--- else /tmp/dialoginsight-UID) (DI_LIMITER_DIR)
--- @field limiter_url share the limit between hosts through Redis:
--- redis://[:password@]host:port[/db] or unix:///path (DI_LIMITER_URL)
--- @field hosts how many hosts share the key, for the default fallback_rate (1) (DI_HOSTS)
--- @field fallback_rate this host's own limit while Redis is away (rate / hosts)
--- (DI_FALLBACK_RATE)
--- @field strict true (the default): check field names and types against the project's fields
--- before sending
--- @field key_field the contacts' key field (default: the one Projects.Get marks isKey, else
--- EMail) (DI_KEY_FIELD)
--- @field trace true logs each attempt to stderr; a function receives each event (see the
--- client's on_call)
--- @field methods corrections of the registry, by the library's name of a method:
--- { ["segments.List"] = { service =, method =, result =, paging = ... } } (registry.lua)
--- @field methods_file the same as a JSON file (DI_METHODS_FILE): a regular file of 1 MiB at most
--- @field limit_messages more patterns of the service's call-limit message (Lua patterns,
--- lower case)
--- @field transport a transport table of your own (docs/transport.md); default: libcurl, or
--- cosockets inside nginx
--- @field env true (the default); false: the DI_* environment fills nothing in
 -- @usage local client = di.new {
 --   key_id = 12, key = os.getenv("DI_KEY"), project = 3456,
 --   timeout = 30, connect_timeout = 10,   -- seconds, per attempt
@@ -170,44 +167,6 @@ end
 
 -- Checks ----------------------------------------------------------------------
 
---- The shortest duration taken, in seconds: libcurl and cosockets count
--- whole milliseconds, and libcurl reads a timeout of 0 ms as none at all.
-M.MIN_SECONDS = 0.001
-
---- What a duration must be, for messages.
-M.SECONDS = "must be a number of seconds from 0.001 (1 ms) to 86400"
-
---- True when v may be a duration in seconds: a number from MIN_SECONDS to
--- a day (NaN and inf fail; the C core converts it to milliseconds).
--- @param v
--- @treturn boolean
-function M.is_seconds(v)
-  return type(v) == "number" and v >= M.MIN_SECONDS and v <= 86400
-end
-
---- Seconds above which a timeout, connect_timeout or deadline is taken for
--- milliseconds passed by mistake (resty libraries and cosockets'
--- settimeout take milliseconds; this library takes seconds).
-M.LONG_SECONDS = 600
-
--- Warned once per process, whichever setting or option it is: the value is
--- kept (a long batch call may mean it), and a job that builds a client per
--- batch must not bury its own output.  In nginx the warning goes to the
--- error log (limiter/shm.lua's warn).
-local warned_long = false
-
---- Warns, once per process, when v (seconds) is over LONG_SECONDS.
--- The warning goes to stderr, or to nginx's error log.
--- @tparam string what names the value: "setting 'timeout'", "option 'deadline'"
--- @param v the value (only a number can warn)
-function M.warn_long(what, v)
-  if warned_long or type(v) ~= "number" or not (v > M.LONG_SECONDS) then return end
-  warned_long = true
-  shm.warn(string.format("dialoginsight: WARNING: %s is %g seconds (over %d): timeouts "
-    .. "here are in seconds, not milliseconds as in resty libraries; if you meant %g ms, "
-    .. "give %g", what, v, M.LONG_SECONDS, v, v / 1000))
-end
-
 local function positive_integer(name, v, required)
   if v == nil then
     if required then bad(name, "is missing") end
@@ -221,10 +180,9 @@ local function positive_integer(name, v, required)
 end
 
 local function seconds(name, v)
-  if not M.is_seconds(v) then
-    bad(name, M.SECONDS .. " (got " .. errors.describe(v) .. ")")
-  end
-  M.warn_long("setting '" .. name .. "'", v)
+  local why = options.seconds(v)
+  if why then bad(name, why .. " (got " .. errors.describe(v) .. ")") end
+  options.warn_long("setting '" .. name .. "'", v)
   return v
 end
 
@@ -314,10 +272,6 @@ local function check_user_agent(v)
   end
 end
 
---- The largest methods_file read, in bytes: the registry's overrides are
--- a few kilobytes.
-M.MAX_METHODS_FILE = 1048576
-
 -- Why the file at path cannot be used (a regular file, read without
 -- blocking: a FIFO, a device or a directory is refused), or nil; the
 -- reason never holds the path, a setting's value (see errors.describe).
@@ -374,34 +328,10 @@ local function check_limits(s)
   if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end
 end
 
---- The registry overrides of the settings: methods_file's (a JSON object of
--- the same shape as `methods`) under `methods`, entry by entry.
--- @tparam table s settings
--- @treturn ?table the overrides (registry.lua)
-function M.methods(s)
-  if s.methods_file == nil then return s.methods end
-  if type(s.methods_file) ~= "string" then bad("methods_file", "must be a path") end
-  local text, why = core.read_file(s.methods_file, M.MAX_METHODS_FILE)
-  if not text then
-    bad("methods_file", "names a file that cannot be read (" .. tostring(why) .. ")"
-      .. (why:find("^larger") and "; it holds JSON overrides of a few kilobytes" or ""))
-  end
-  local t, err = core.decode(text)
-  if t == nil then
-    bad("methods_file", "is not JSON (" .. tostring(err) .. "); it must be an object of service.Method overrides")
-  elseif type(t) ~= "table" or t[1] ~= nil then
-    local what = t == core.null and "null" or type(t) == "table" and "an array" or "a " .. type(t)
-    bad("methods_file", "holds JSON " .. what
-      .. ", not an object of service.Method overrides such as {\"segments.List\": {\"service\": \"Filters\"}}")
-  end
-  for k, v in pairs(s.methods or {}) do t[k] = v end
-  return t
-end
-
 -- What the corrections of guesses (docs/wire.md) take: the registry of the
 -- client, the call-limit message patterns, the key field.
 local function check_guesses(s)
-  s.registry = registry.new(M.methods(s))
+  s.registry = registry.of_settings(s.methods, s.methods_file)
   if s.limit_messages ~= nil then
     local ok = type(s.limit_messages) == "table"
     for _, p in ipairs(ok and s.limit_messages or {}) do
@@ -428,19 +358,15 @@ local function check_key_elsewhere(s)
   end
 end
 
--- A setting name that is not in the schema, shown only when it reads as
--- one (an identifier), so that a value given as a name is not echoed.
-local function unknown(k)
-  if type(k) == "string" and #k <= 40 and k:match("^[%a_][%w_]*$") then
-    bad(k, "is not a known setting")
-  end
-  error("dialoginsight: a setting name (" .. errors.describe(k) .. ") is not a known setting", 0)
-end
+-- Names only: a value's check needs the others (base_url and allow_http).
+local NAMES = {}
+for k in pairs(BY_NAME) do NAMES[k] = true end
+NAMES = options.set(NAMES)
+NAMES.noun = "setting"
 
 local function resolve(opts)
-  for k in pairs(opts) do
-    if not BY_NAME[k] then unknown(k) end
-  end
+  local why = options.problem(opts, NAMES, "di.new")
+  if why then error(why, 0) end
   local s = {}
   for _, def in ipairs(M.SETTINGS) do s[def.name] = def.default end
   for k, v in pairs(opts) do s[k] = v end
@@ -458,7 +384,8 @@ local function resolve(opts)
   s.max_reply_bytes = reply_bytes(s.max_reply_bytes)
   check_user_agent(s.user_agent)
   s.concurrency = positive_integer("concurrency", s.concurrency, true)
-  s.retries = retry.policy(s.retries, "setting") -- raises on a bad one, naming it
+  s.retries, why = retry.policy(s.retries, "setting")
+  if not s.retries then error(why, 0) end
   check_limits(s)
   check_guesses(s)
   if s.transport ~= nil and type(s.transport) ~= "table" then

@@ -126,6 +126,36 @@ function M.raise(err)
   error(err, 0)
 end
 
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The candidate closest to name (case-insensitive), when close enough to
+-- be a misspelling, else nil.
+function M.closest(name, candidates)
+  local best, bestd = nil, math.max(2, math.floor(#name / 3)) + 1
+  local lname
+  for _, c in ipairs(candidates) do
+    -- the distance is at least the difference in length: a 1 MB name costs nothing
+    if math.abs(#name - #c) < bestd then
+      lname = lname or name:lower()
+      local d = distance(lname, c:lower())
+      if d < bestd then best, bestd = c, d end
+    end
+  end
+  return best
+end
+
 --- True for an error object of this library.
 -- @param v any value
 -- @treturn boolean

@@ -8,6 +8,7 @@ local core = require "dialoginsight.core"
 local config = require "dialoginsight.config"
 local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"
+local log = require "dialoginsight.log"
 local registry = require "dialoginsight.registry"
 local limiter = require "dialoginsight.limiter"
 
@@ -76,8 +77,8 @@ local warned_insecure = false
 local function warn_insecure(settings)
   if settings.tls_verify == false and not warned_insecure then
     warned_insecure = true
-    io.stderr:write("dialoginsight: WARNING: TLS verification is off (tls_verify = false): ",
-      "anyone on the path can read the API key and the data\n")
+    log.warn("dialoginsight: WARNING: TLS verification is off (tls_verify = false): "
+      .. "anyone on the path can read the API key and the data")
   end
 end
 
@@ -105,17 +106,17 @@ end
 function M.new(opts)
   local settings = config.resolve(gather(opts))
   warn_insecure(settings)
+  -- inside nginx the bytes must go through cosockets (never block a
+  -- worker), the limiter's Redis too; everywhere else through libcurl
+  local ngx_transport = require "dialoginsight.transport.ngx"
+  local nginx = ngx_transport.available()
+    and { phases = ngx_transport.PHASES, connect = ngx_transport.connect } or nil
   local transport = settings.transport
   if transport == nil then
-    -- inside nginx, cosockets: never block a worker
-    local ngx_transport = require "dialoginsight.transport.ngx"
-    if ngx_transport.available() then
-      transport = ngx_transport.new(settings)
-    else
-      transport = require("dialoginsight.transport.curl").new(settings)
-    end
+    transport = nginx and ngx_transport.new(settings)
+      or require("dialoginsight.transport.curl").new(settings)
   end
-  local lim, why = limiter.open(settings)
+  local lim, why = limiter.open(settings, nginx)
   if not lim then error("dialoginsight: setting 'limiter_dir': " .. why, 2) end
   return client.new(settings, transport, lim)
 end

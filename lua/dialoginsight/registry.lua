@@ -19,6 +19,8 @@
 --              such as `probe` without --writes hold whatever the names)
 -- Entries are named by the library's own name of the method
 -- ("segments.List"), whatever the wire calls it.
+local core = require "dialoginsight.core"
+
 local M = {}
 
 --- Paging contracts: the request fields that ask for a page, the reply
@@ -161,6 +163,46 @@ function M.new(overrides)
     entry.overridden = true
   end
   return setmetatable({ by_name = by_name }, Registry)
+end
+
+--- The largest methods_file read, in bytes: the overrides are a few
+-- kilobytes.
+M.MAX_METHODS_FILE = 1048576
+
+local function bad_file(why)
+  error("dialoginsight: setting 'methods_file' " .. why, 0)
+end
+
+--- The overrides of methods_file (a JSON object of the same shape as
+-- `methods`), or raises naming the setting.
+-- @tparam string path
+-- @treturn table the overrides
+function M.read(path)
+  if type(path) ~= "string" then bad_file("must be a path") end
+  local text, why = core.read_file(path, M.MAX_METHODS_FILE)
+  if not text then
+    bad_file("names a file that cannot be read (" .. tostring(why) .. ")"
+      .. (why:find("^larger") and "; it holds JSON overrides of a few kilobytes" or ""))
+  end
+  local t, err = core.decode(text)
+  if t == nil then
+    bad_file("is not JSON (" .. tostring(err) .. "); it must be an object of service.Method overrides")
+  elseif type(t) ~= "table" or t[1] ~= nil then
+    local what = t == core.null and "null" or type(t) == "table" and "an array" or "a " .. type(t)
+    bad_file("holds JSON " .. what
+      .. ", not an object of service.Method overrides such as {\"segments.List\": {\"service\": \"Filters\"}}")
+  end
+  return t
+end
+
+--- The registry of the settings `methods` and `methods_file`: the file's
+-- overrides, then methods' over them, entry by entry.
+function M.of_settings(methods, methods_file)
+  if methods_file == nil then return M.new(methods) end
+  local t = M.read(methods_file)
+  if methods ~= nil and type(methods) ~= "table" then return M.new(methods) end -- says why
+  for k, v in pairs(methods or {}) do t[k] = v end
+  return M.new(t)
 end
 
 --- Returns the registry entry of service.method (the library's names,

@@ -10,17 +10,17 @@ local sbx = require "support.sandbox"
 local raised = require "support.raised"
 local fake = require "support.fake"
 local redis = require "dialoginsight.limiter.redis"
-local shm = require "dialoginsight.limiter.shm"
+local log = require "dialoginsight.log"
 
 local function tmpdir() return (sbx.sh("mktemp -d"):gsub("%s+$", "")) end
 
 -- Collects the limiter's warnings (limiter/init.lua sends them through
--- shm.warn) while fn runs.
+-- log.warn) while fn runs.
 local function warnings(fn)
-  local got, orig = {}, shm.warn
-  shm.warn = function(msg) got[#got + 1] = msg end
+  local got, orig = {}, log.warn
+  log.warn = function(msg) got[#got + 1] = msg end
   local ok, err = pcall(fn)
-  shm.warn = orig
+  log.warn = orig
   if not ok then error(err, 0) end
   return got
 end

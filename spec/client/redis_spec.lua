@@ -222,12 +222,12 @@ describe("limit shared through Redis, sharers of different max_retry_after", fun
     -- a state two hours ahead, and a lead claimed far beyond what settings allow
     assert.equal("OK", c:command(2, "SET", key, string.format("%.0f", now + 7200e6), "PX", "600000"))
     assert.equal("OK", c:command(2, "SET", key .. ":lead", string.format("%.0f", 1e12), "PX", "600000"))
-    local shm = require "dialoginsight.limiter.shm"
-    local said, orig = {}, shm.warn
-    shm.warn = function(m) said[#said + 1] = m end
+    local log = require "dialoginsight.log"
+    local said, orig = {}, log.warn
+    log.warn = function(m) said[#said + 1] = m end
     local web = di.new(sbx.settings { base_url = base(3), limiter_url = url, limiter_dir = tmpdir() })
     local w = web.limiter:acquire()
-    shm.warn = orig
+    log.warn = orig
     assert.equal(0, w)
     assert.truthy(table.concat(said, "\n"):find("started afresh", 1, true), table.concat(said, "\n"))
     -- one within the largest lead (an hour's penalty of a sharer allowed

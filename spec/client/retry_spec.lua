@@ -37,9 +37,14 @@ describe("retry policy", function()
   it("defaults to 2 retries and refuses bad settings", function()
     assert.equal(2, retry.policy().retries)
     assert.equal(0, retry.policy(0).retries)
-    assert.has_error(function() retry.policy(-1) end)
-    assert.has_error(function() retry.policy(1.5) end)
-    assert.has_error(function() retry.policy { retires = 3 } end)
+    -- a bad policy is said, for the setting or the call to raise
+    for _, bad in ipairs { -1, 1.5, "many", { base = 0 / 0 } } do
+      local p, why = retry.policy(bad, "option")
+      assert.is_nil(p)
+      assert.truthy(why:find("option 'retries", 1, true), why)
+    end
+    local _, why = retry.policy({ retires = 3 }, "setting")
+    assert.truthy(why:find("setting 'retries' has no member 'retires' (did you mean 'retries'?)", 1, true), why)
     assert.has_error(function() di.new(sbx.settings { retries = "many" }) end)
   end)
 

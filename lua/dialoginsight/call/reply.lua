@@ -88,6 +88,19 @@ local function kind_of(status, code, message, limits)
   return "http"
 end
 
+--- The member of a response that the registry entry names as its result
+-- (registry.lua: `result`), or nil, err (kind decode) when it is absent.
+function M.result(entry, resp)
+  local v = entry.result and resp[entry.result]
+  if v == nil then
+    return nil, errors.new {
+      kind = "decode", service = entry.service, method = entry.method,
+      request_id = resp.idRequest, message = "the reply has no " .. tostring(entry.result),
+    }
+  end
+  return v
+end
+
 --- A member of a reply object, matched as the service matches names: exactly, else case-insensitively.
 -- nil when two other spellings are there and none exact: a table walk's order would decide, so no two readers could agree.
 function M.member(t, name)

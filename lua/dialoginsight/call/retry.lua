@@ -3,6 +3,7 @@
 -- reached the server (no connection, or a 429); otherwise its error says
 -- outcome = "unknown": the server may have acted, and the caller decides.
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 
 local M = {}
 
@@ -22,42 +23,44 @@ local RETRY_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [
 M.MAX_RETRIES = 100   -- more is a loop, not a retry policy
 M.MAX_SECONDS = 86400 -- the longest back-off or Retry-After honoured
 
---- A policy from nil (defaults), a number (retries) or a table; a bad value
--- raises at level (0, the default: no position).
-function M.policy(opt, noun, level)
+-- The members of a retries table (their values are checked below).
+local MEMBERS = { random = true }
+for k in pairs(M.DEFAULTS) do MEMBERS[k] = true end
+MEMBERS = options.set(MEMBERS)
+MEMBERS.noun = "member"
+
+--- A policy from nil (defaults), a number (retries) or a table, or nil, why.
+-- noun ("setting" or "option") names it in the message.
+function M.policy(opt, noun)
   noun = noun or "setting"
-  local function bad(name, why, v) -- one frame below policy: level + 2
-    error("dialoginsight: " .. noun .. " '" .. name .. "' " .. why
-      .. " (got " .. errors.describe(v) .. ")", level and level + 2 or 0)
+  local function bad(name, why, v)
+    return nil, "dialoginsight: " .. noun .. " '" .. name .. "' " .. why
+      .. " (got " .. errors.describe(v) .. ")"
   end
   local p = {}
   for k, v in pairs(M.DEFAULTS) do p[k] = v end
   if type(opt) == "number" then
     p.retries = opt
   elseif type(opt) == "table" then
-    for k, v in pairs(opt) do
-      if M.DEFAULTS[k] == nil and k ~= "random" then
-        error("dialoginsight: unknown retry " .. noun .. " '" .. tostring(k) .. "'",
-          level and level + 1 or 0)
-      end
-      p[k] = v
-    end
+    local why = options.problem(opt, MEMBERS, noun .. " 'retries'")
+    if why then return nil, why end
+    for k, v in pairs(opt) do p[k] = v end
   elseif opt ~= nil then
-    bad("retries", "must be a number or a table", opt)
+    return bad("retries", "must be a number or a table", opt)
   end
   local n = p.retries
   if type(n) ~= "number" or n ~= math.floor(n) or n < 0 or n > M.MAX_RETRIES then
-    bad("retries", "must be a whole number from 0 to " .. M.MAX_RETRIES, n)
+    return bad("retries", "must be a whole number from 0 to " .. M.MAX_RETRIES, n)
   end
   for _, k in ipairs { "base", "cap", "max_retry_after" } do
     local v = p[k]
     -- NaN fails v >= 0; inf fails the bound (it would be a sleep forever)
     if type(v) ~= "number" or not (v >= 0 and v <= M.MAX_SECONDS) then
-      bad("retries." .. k, "must be a number of seconds from 0 to " .. M.MAX_SECONDS, v)
+      return bad("retries." .. k, "must be a number of seconds from 0 to " .. M.MAX_SECONDS, v)
     end
   end
   if p.random ~= nil and type(p.random) ~= "function" then
-    bad("retries.random", "must be a function", p.random)
+    return bad("retries.random", "must be a function", p.random)
   end
   p.random = p.random or math.random
   return p

@@ -48,12 +48,12 @@ options (before or after the command):
   --version       the versions of dialoginsight, its C core, libcurl and Lua
   -h, --help      this help; `dialoginsight COMMAND --help` for a command
 
-The API key is read from DI_KEY (and DI_KEY_ID, DI_PROJECT, DI_BASE_URL,
-DI_CA_FILE, DI_REGION, DI_RATE, DI_BURST, DI_LIMITER_DIR) or from the config
-file, never from the command line.
+{environment}
 
 exit status: 0 ok, 1 error, 2 sync done but rows rejected, 64 usage, 130 Ctrl-C
 ]]
+-- every DI_* variable of config.lua's schema (cli/settings.lua)
+HELP = HELP:gsub("{environment}\n", function() return settings.environment_help() end)
 
 local LIST = {}
 for _, c in ipairs(commands.LIST) do LIST[#LIST + 1] = c end

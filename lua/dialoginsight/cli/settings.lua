@@ -6,6 +6,27 @@ local host = require "dialoginsight.host"
 
 local M = {}
 
+-- The settings a config file may set, for the closest name to a misspelling.
+local FILE_NAMES = {}
+for _, def in ipairs(config.SETTINGS) do
+  if def.file then FILE_NAMES[#FILE_NAMES + 1] = def.name end
+end
+
+--- The help's section on the environment, from config.lua's schema: each
+-- DI_* variable with the first part of its setting's doc.
+function M.environment_help()
+  local lines = { "environment (in a --config file: the names in lower case without DI_, key_id = 12):" }
+  for _, def in ipairs(config.SETTINGS) do
+    if def.env then
+      local what = def.doc:match("^(.-); ") or def.doc
+      lines[#lines + 1] = string.format("  %-17s %s", def.env, what)
+    end
+  end
+  lines[#lines + 1] = string.format("  %-17s %s", "DI_CONFIG", "the config file, when --config is not given")
+  lines[#lines + 1] = "The API key is read from DI_KEY or the config file, never from the command line."
+  return table.concat(lines, "\n") .. "\n"
+end
+
 -- A config line's value (leading spaces gone): quoted, or bare without the `# comment`
 -- that may follow it; # starts a comment only at the start or after a space, so a key
 -- holding # reads whole.  The value, or nil and why (never quoting it: it may be the key).
@@ -51,7 +72,12 @@ function M.read_file(path, settings, quiet)
       local where = path .. ":" .. n
       local def = k and config.setting(k)
       if not k then f:close(); error(where .. ": expected `name = value`", 0) end
-      if not (def and def.file) then f:close(); error(where .. ": unknown setting '" .. k .. "'", 0) end
+      if not (def and def.file) then
+        f:close()
+        local guess = require("dialoginsight.errors").closest(k, FILE_NAMES)
+        error(where .. ": unknown setting '" .. k .. "'"
+          .. (guess and guess ~= k and (" (did you mean '" .. guess .. "'?)") or ""), 0)
+      end
       local v, bad = value_of(rest)
       if not v then f:close(); error(where .. ": " .. k .. ": " .. bad, 0) end
       settings[k] = config.from_text(k, v, where .. ": " .. k)

@@ -33,28 +33,31 @@ function None.close() end
 function M.none() return setmetatable({}, None) end
 
 --- The limiter of a client's resolved settings (config.resolve), or nil,
--- message when its shared state cannot be used.
-function M.open(settings)
+-- message when its shared state cannot be used.  nginx: inside nginx, what
+-- the Redis backend needs of the cosocket transport (init.lua passes it):
+-- { phases = transport/ngx.lua's PHASES, connect = its connect }.
+function M.open(settings, nginx)
   if settings.rate == false then return M.none() end
   local backend, why = shm.open(settings)
   if not backend then return nil, why end
   if settings.limiter_url then
-    backend = M.redis(settings, backend)
+    backend = M.redis(settings, backend, nginx)
   end
   return adaptive.new(backend, settings.rate, settings.burst)
 end
 
 --- The Redis backend of settings, over the local one as its fallback.
-function M.redis(settings, fallback)
-  local in_nginx = require("dialoginsight.transport.ngx").available()
+function M.redis(settings, fallback, nginx)
   local fallback_rate = settings.fallback_rate or settings.rate / settings.hosts
   return redis.new {
     url = assert(redis.parse_url(settings.limiter_url)), -- config.lua checked it
     key = redis.key(settings.base_url, settings.key_id),
     rate = settings.rate, burst = settings.burst, fallback = fallback,
     fallback_rate = fallback_rate, max_ahead = settings.retries.max_retry_after,
-    connect = in_nginx and redis.connect_ngx or redis.connect_core,
-    now = core.now, warn = function(msg) shm.warn("dialoginsight: WARNING: " .. msg) end,
+    connect = nginx and function(url, timeout) return redis.connect_ngx(url, timeout, nginx) end
+      or redis.connect_core,
+    now = core.now,
+    warn = function(msg) require("dialoginsight.log").warn("dialoginsight: WARNING: " .. msg) end,
   }
 end
 

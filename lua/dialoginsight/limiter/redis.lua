@@ -202,11 +202,10 @@ end
 local POOL_SALT = tostring({}) .. tostring(os.time()) .. tostring(math.random())
 
 --- Through nginx's cosockets: a pooled connection per command, since a
--- cosocket belongs to one request.
-function M.connect_ngx(url, timeout)
-  local phases = require("dialoginsight.transport.ngx").PHASES
-  if not phases[ngx.get_phase()] then return false end
-  local ngx_transport = require "dialoginsight.transport.ngx"
+-- cosocket belongs to one request.  nginx: { phases, connect } of the
+-- cosocket transport (limiter/init.lua's open).
+function M.connect_ngx(url, timeout, nginx)
+  if not nginx.phases[ngx.get_phase()] then return false end
   local clock = require("dialoginsight.core").now
   -- connections are authenticated (AUTH) when made, so the credentials are
   -- part of the pool's name: a client with another password, or none, never
@@ -242,7 +241,7 @@ function M.connect_ngx(url, timeout)
     sock:settimeout(math.max(1, math.floor(within * 1000 + 0.5)))
     local ok, err
     if url.path then ok, err = sock:connect("unix:" .. url.path, { pool = pool })
-    else ok, err = ngx_transport.connect(sock, url.host, url.port, { pool = pool }, within) end
+    else ok, err = nginx.connect(sock, url.host, url.port, { pool = pool }, within) end
     if not ok then return nil, "cannot connect to Redis: " .. tostring(err), "io" end
     -- AUTH and SELECT belong to the connection: only a new one needs them
     if (sock:getreusedtimes() or 0) == 0 then

@@ -3,9 +3,8 @@
 -- src/di_limiter.c for how it stays consistent without locks, and
 -- src/di_limiter_file.c for which directories and files it accepts.
 local core = require "dialoginsight.core"
+local log = require "dialoginsight.log"
 local host_of = require("dialoginsight.limiter.host").of
-
-local ngx = ngx
 
 local M = {}
 
@@ -27,16 +26,6 @@ local EVENTS = {
   unusable = "cannot be used (%s): calls go on without the shared limit",
 }
 
---- Where this process's warnings of the limiter go: nginx's error log,
--- else stderr (limiter/redis.lua's too).
-local function log_warning(msg)
-  if ngx and ngx.log and ngx.WARN then
-    ngx.log(ngx.WARN, msg)
-  else
-    io.stderr:write(msg, "\n")
-  end
-end
-
 -- Warned once per process and kind: a damaged file is one event, however
 -- many calls see its trace.
 local warned = {}
@@ -46,11 +35,9 @@ local function report(path, event)
   local kind, detail = event:match("^(%a+):? ?(.*)$")
   if warned[kind] then return end
   warned[kind] = true
-  log_warning(string.format("dialoginsight: WARNING: the shared limiter file %s %s",
+  log.warn(string.format("dialoginsight: WARNING: the shared limiter file %s %s",
     path, EVENTS[kind]:format(detail)))
 end
-
-M.warn = log_warning
 
 local Shm = {}
 Shm.__index = Shm

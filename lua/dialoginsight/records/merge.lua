@@ -1,6 +1,7 @@
 --- Merge for contacts, relational tables and the sync: MergeOptions, and each record's outcome.
 -- Pure: resources/base.lua and cli/sync make the calls.
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local reply = require "dialoginsight.call.reply"
 
 local M = {}
@@ -17,26 +18,28 @@ M.ERROR_STATUS = { error = true, failed = true, failure = true, rejected = true,
 -- until the refusal is a single record's
 M.REFUSED = { api = true, validation = true }
 
--- true or false only: these are guards (update = false keeps contacts as they are), and a
--- value that merely reads as false ("false", 0) must not turn one off
-local function flag(opts, name, default)
-  local v = opts[name]
+--- The options of a Merge.  They are guards (update = false keeps contacts as they are):
+-- a value that merely reads as false ("false", 0) is refused, not taken for true.
+M.OPTIONS = {
+  key = true, -- the key field or column (records/record.lua checks it)
+  insert = options.boolean, update = options.boolean, skip_duplicates = options.boolean,
+  skip_unmatched = options.boolean, return_records = options.boolean,
+}
+
+local function flag(v, default)
   if v == nil then return default end
-  if type(v) ~= "boolean" then
-    error("dialoginsight: option '" .. name .. "' must be true or false (got "
-      .. errors.describe(v) .. ")", 0)
-  end
   return v
 end
 
+--- MergeOptions of opts (checked against M.OPTIONS).
 function M.options(opts)
   opts = opts or {}
   return {
-    AllowInsert = flag(opts, "insert", true),
-    AllowUpdate = flag(opts, "update", true),
-    SkipDuplicateRecords = flag(opts, "skip_duplicates", false),
-    SkipUnmatchedRecords = flag(opts, "skip_unmatched", false),
-    ReturnRecordsOnSuccess = flag(opts, "return_records", false),
+    AllowInsert = flag(opts.insert, true),
+    AllowUpdate = flag(opts.update, true),
+    SkipDuplicateRecords = flag(opts.skip_duplicates, false),
+    SkipUnmatchedRecords = flag(opts.skip_unmatched, false),
+    ReturnRecordsOnSuccess = flag(opts.return_records, false),
     ReturnRecordsOnError = false,
   }
 end

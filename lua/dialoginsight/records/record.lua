@@ -24,17 +24,18 @@ end
 -- project's schema), or only renamed when idx is nil.  key names the key
 -- field (friendly or wire; default: the field Projects.Get marks isKey, else
 -- EMail).  A key that is not a field of the project, or no key at all (a
--- project with neither), raises at `level`.
-function M.contacts(idx, key, level)
+-- project with neither), raises (without a position: the resource says
+-- where).
+function M.contacts(idx, key)
   if key == nil and idx and idx.key == nil then
     error("dialoginsight: the project has no " .. fields.DEFAULT_KEY .. " field and marks no key "
       .. "field: name the key field with the key_field setting of di.new (or opts.key, or "
-      .. "--key FIELD in the dialoginsight command)", (level or 1) + 1)
+      .. "--key FIELD in the dialoginsight command)", 0)
   end
   local name = key or (idx and idx.key) or fields.DEFAULT_KEY
   local keymeta = fields.resolve(name, idx)
   if not keymeta then
-    error("dialoginsight: key field '" .. name .. "' is not a field of the project", (level or 1) + 1)
+    error("dialoginsight: key field '" .. name .. "' is not a field of the project", 0)
   end
   return new {
     idx = idx, what = "field", key_wire = keymeta.wire, key_name = keymeta.name,

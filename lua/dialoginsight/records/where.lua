@@ -14,9 +14,10 @@ local M = {}
 
 local Node = { __name = "dialoginsight.where" }
 
-local function field(op, name, value, level)
+-- Raises at the caller of the public constructor (binary's function, is_null).
+local function field(op, name, value)
   if type(name) ~= "string" or name == "" then
-    error("dialoginsight.where: the field name must be a non-empty string", level or 3)
+    error("dialoginsight.where: the field name must be a non-empty string", 3)
   end
   return setmetatable({ op = op, field = name, value = value }, Node)
 end
@@ -114,10 +115,10 @@ local function from_table(t)
     local v = t[k]
     if k == "optin" and type(v) == "table" and not M.is_clause(v) then
       for _, name in ipairs(sorted_keys(v)) do
-        list[#list + 1] = field("Equal", "optin_" .. name, v[name], 0)
+        list[#list + 1] = field("Equal", "optin_" .. name, v[name])
       end
     else
-      list[#list + 1] = field("Equal", k, v, 0)
+      list[#list + 1] = field("Equal", k, v)
     end
   end
   local n = #list

@@ -3,8 +3,8 @@
 -- clauses and filters of contact where-clauses, and Merge in one call or in
 -- concurrent batches.
 local core = require "dialoginsight.core"
-local request = require "dialoginsight.call.request"
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
 local where = require "dialoginsight.records.where"
@@ -19,66 +19,33 @@ function M.class()
   return C
 end
 
--- The options of each resource method, beside those of every call
--- (client:call's timeout, retries, deadline).  A name not listed is a
--- misspelling that would otherwise be ignored silently: refused.
-local CALL = { "timeout", "retries", "deadline" }
-local PAGED = { "page_size", "limit", "max_calls", "strict" }
-local MERGE = { "key", "insert", "update", "skip_duplicates", "skip_unmatched", "return_records",
-                "strict" }
-local OPTIONS = {
-  ["contacts:merge"] = MERGE,
-  ["contacts:merge_many"] = { "batch_size", "concurrency", MERGE },
-  ["contacts:each"] = PAGED, ["contacts:get"] = PAGED, ["contacts:all"] = PAGED,
-  ["contacts:find"] = PAGED, ["contacts:delete"] = { "max", "strict" },
-  ["segments:list"] = {}, ["segments:each_contact"] = PAGED, ["segments:contacts"] = PAGED,
-  ["segments:save"] = { "strict" },
-  ["campaigns:create"] = {}, ["campaigns:trigger"] = { "contact", "params", "strict" },
-  ["campaigns:stats"] = {},
-  ["sendings:send"] = { "params", "strict" }, ["sendings:send_batch"] = { "segments", "all", "at" },
-  ["sendings:batches"] = { "min", "max" },
-  ["messages:create"] = {}, ["messages:get"] = {},
-  ["reports:opens"] = { "from", "to", "message", "batch", PAGED },
-  ["reports:clicks"] = { "from", "to", "message", "batch", PAGED },
-  ["reports:history"] = {},
-  ["projects:list"] = {}, ["projects:get"] = {}, ["projects:fields"] = { "refresh" },
-  ["table:merge"] = MERGE, ["table:merge_many"] = { "batch_size", "concurrency", MERGE },
-  ["table:get"] = { "limit" }, ["table:delete"] = { "max" },
-}
+--- What each method's first line calls: options.check(opts, SET, where),
+-- SET made by M.set (lua/dialoginsight/options.lua); M.pick picks a set's members.
+M.check, M.set, M.pick = options.check, options.set, options.pick
 
-local function names_of(list, into)
-  for _, v in ipairs(list) do
-    if type(v) == "table" then names_of(v, into) else into[#into + 1] = v end
-  end
-  return into
-end
+--- The option of every method that validates against the project's fields
+-- (M.schema).
+M.STRICT = { strict = options.boolean }
 
-local ALLOWED = {}
-for method, list in pairs(OPTIONS) do
-  local names = names_of({ list, CALL }, {})
-  local set = {}
-  for _, n in ipairs(names) do set[n] = true end
-  ALLOWED[method] = { set = set, names = names }
-end
+--- The options of a method that takes only those of every call.
+M.CALL = options.set(options.CALL)
 
---- Raises at the user's call unless every member of opts is an option of
--- method ("contacts:merge"): `merge(c, { upsert = false })` must not pass
--- for `insert`.
-function M.check_opts(opts, method)
-  if opts == nil then return end
-  if type(opts) ~= "table" then
-    error("dialoginsight: the options of " .. method .. " must be a table, got " .. type(opts), 3)
-  end
-  local a = assert(ALLOWED[method], method)
-  for k in pairs(opts) do
-    if not a.set[k] then
-      local guess = type(k) == "string" and fields.closest(k, a.names)
-      error("dialoginsight: " .. method .. " has no option '" .. tostring(k) .. "'"
-        .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
-        .. "; its options: " .. table.concat(a.names, ", "), 3)
-    end
-  end
-end
+--- The options of a Merge of one record (M.merge_one).
+M.MERGE = options.set(merge.OPTIONS, M.STRICT, options.CALL)
+
+--- The option of a delete: max, the most records deleted (MaxRows).
+M.DELETE = { max = true }
+
+--- The option of a call that sends a message: its parameters
+-- (records/fields.lua's parameters checks them).
+M.PARAMS = { params = true }
+
+--- The options merge_many adds to merge's (M.merge_many): batch_size, and
+-- the concurrency of calls.
+M.MANY = options.set({ batch_size = options.count }, options.MANY)
+
+--- The options of a Merge of many (M.merge_many).
+M.MERGE_MANY = options.set(M.MERGE, M.MANY)
 
 --- Raises at the caller's caller unless id is a positive integer.
 function M.check_id(id, what)
@@ -88,38 +55,23 @@ function M.check_id(id, what)
 end
 
 --- Raises at the caller's caller unless v is a table.
-function M.check_table(v, what, level)
+function M.check_table(v, what)
   if type(v) ~= "table" then
-    error("dialoginsight: " .. what .. " must be a table, got " .. type(v), (level or 2) + 1)
+    error("dialoginsight: " .. what .. " must be a table, got " .. type(v), 3)
   end
 end
 
---- Calls service.method and returns the member of the reply named by the
--- registry entry's `result` (only it: a second value would read as an
--- error to `local v, err = ...`), or nil, err.
+
+--- Calls service.method through the client and returns the member of the
+-- reply that the registry names as its result, or nil, err.
 function M.result(client, service, method, params, opts)
-  local entry = client.registry:lookup(service, method)
-    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
-  local resp, err = client:call(service, method, params, request.call_options(opts))
-  if not resp then return nil, err end
-  local v = resp[entry.result]
-  if v == nil then
-    return nil, errors.new {
-      kind = "decode", service = entry.service, method = entry.method,
-      request_id = resp.idRequest, message = "the reply has no " .. entry.result,
-    }
-  end
-  return v
+  return client:call_result(service, method, params, options.of_call(opts))
 end
 
 --- The project's field index when validating, false when not (strict is
 -- off: per-call opts.strict, then the client's `strict` setting), or nil, err.
 function M.schema(client, opts)
   local strict = opts and opts.strict
-  if strict ~= nil and type(strict) ~= "boolean" then -- "false" must not turn checks off
-    error("dialoginsight: option 'strict' must be true or false (got "
-      .. errors.describe(strict) .. ")", 0)
-  end
   if strict == nil then strict = client.settings.strict end
   if strict == false then return false end
   local schema, err = client.projects:fields()
@@ -147,13 +99,14 @@ function M.filter(client, contact, opts, service, method)
 end
 
 --- The builder's record of each item of list (contacts or rows), for
--- merge_one and merge_many: { record = } or { problems = } per item.
--- depth: the calls between the caller and the user's code, for the error
--- a bad item raises.
-function M.items(list, builder, what, depth)
+-- merge_one and merge_many: { record = } or { problems = } per item; or
+-- false, why for an item that is not a table (the caller raises it).
+function M.items(list, builder, what)
   local items = {}
   for i, item in ipairs(list) do
-    M.check_table(item, what .. " #" .. i, 2 + depth)
+    if type(item) ~= "table" then
+      return false, "dialoginsight: " .. what .. " #" .. i .. " must be a table, got " .. type(item)
+    end
     local rec, problems = builder:map(item)
     if problems then
       for _, p in ipairs(problems) do p.record = i end
@@ -176,7 +129,7 @@ function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
   if item.problems then return nil, fields.invalid(item.problems, service, "Merge") end
   local params = { Records = core.array { item.record }, MergeOptions = merge.options(opts) }
   for k, v in pairs(scope or {}) do params[k] = v end
-  local resp, err = client:call(service, "Merge", params, request.call_options(opts))
+  local resp, err = client:call(service, "Merge", params, options.of_call(opts))
   if not resp then return nil, err end
   local o
   merge.settle(resp, 1, service, function(_, outcome, rec, why)
@@ -241,9 +194,6 @@ end
 -- its outcome: the list's last one for a key wins.
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   local size = opts.batch_size or merge.BATCH_SIZE
-  if type(size) ~= "number" or size < 1 or size ~= math.floor(size) then
-    error("dialoginsight: batch_size must be a positive integer", 3)
-  end
   local summary = { created = 0, updated = 0, skipped = 0, accepted = 0, rejected = 0, failed = 0,
                     records = {} }
   local function count(i, o)
@@ -253,7 +203,7 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   for i, item in ipairs(items) do
     if item.problems then count(i, merge.rejected(item.problems)) end
   end
-  local mo, copts = merge.options(opts), request.call_options(opts)
+  local mo, copts = merge.options(opts), options.of_call(opts)
   local streak, stop = merge.streak(), nil
   local function call_of(part)
     local params = { Records = core.array(part.records), MergeOptions = mo }

@@ -6,6 +6,9 @@ local fields = require "dialoginsight.records.fields"
 local Campaigns = base.class()
 local check_id = base.check_id
 
+local CALL = base.CALL
+local TRIGGER = base.set({ contact = true }, base.PARAMS, base.STRICT, base.CALL)
+
 local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 
 --- Creates a campaign; returns its idCampaign, or nil, err.
@@ -16,7 +19,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id, channel = "Email", automated = true }
 function Campaigns:create(c, opts)
-  base.check_opts(opts, "campaigns:create")
+  base.check(opts, CALL, "campaigns:create")
   if type(c) ~= "table" then error("dialoginsight: campaigns:create expects a table", 2) end
   local problems = {}
   if type(c.name) ~= "string" or c.name == "" then
@@ -44,7 +47,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.campaigns:trigger(id, { contact = 123, params = { cart = "3 items" } })
 function Campaigns:trigger(id, opts)
-  base.check_opts(opts, "campaigns:trigger")
+  base.check(opts, TRIGGER, "campaigns:trigger")
   check_id(id, "campaign id")
   opts = opts or {}
   local problems = {}
@@ -72,7 +75,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Campaigns:stats(id, opts)
-  base.check_opts(opts, "campaigns:stats")
+  base.check(opts, CALL, "campaigns:stats")
   check_id(id, "campaign id")
   local s, err = base.result(self.client, "campaigns", "GetStatistics", { idCampaign = id }, opts)
   if not s then return nil, err end

@@ -8,11 +8,18 @@ local record = require "dialoginsight.records.record"
 
 local Contacts = base.class()
 
+local MERGE, MERGE_MANY = base.MERGE, base.MERGE_MANY
+local EACH = base.set(pager.OPTIONS, base.STRICT, base.CALL)
+local DELETE = base.set(base.DELETE, base.STRICT, base.CALL)
+
+-- The items of a list of contacts, nil, err (the fields unread), or false, why (raised).
 local function items(self, list, opts)
   local idx, err = base.schema(self.client, opts)
   if idx == nil then return nil, err end
   local key = opts.key or self.client.settings.key_field
-  return base.items(list, record.contacts(idx or nil, key, 3), "contact", 2)
+  local ok, builder = pcall(record.contacts, idx or nil, key)
+  if not ok then return false, builder end
+  return base.items(list, builder, "contact")
 end
 
 --- Inserts or updates one contact.
@@ -26,10 +33,11 @@ end
 -- (err.field, err.code) by the server
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann", optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
-  base.check_opts(opts, "contacts:merge")
+  base.check(opts, MERGE, "contacts:merge")
   base.check_table(contact, "contact")
   opts = opts or {}
   local list, err = items(self, { contact }, opts)
+  if list == false then error(err, 2) end
   if not list then return nil, err end
   return base.merge_one(self.client, "contacts", list[1], opts, nil,
     fields.friendly, fields.from_wire)
@@ -44,11 +52,12 @@ end
 -- @treturn[2] dialoginsight.errors.Error err, when the project's fields cannot be read
 -- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
-  base.check_opts(opts, "contacts:merge_many")
+  base.check(opts, MERGE_MANY, "contacts:merge_many")
   base.check_table(list, "the list of contacts")
   opts = opts or {}
   local err
   list, err = items(self, list, opts)
+  if list == false then error(err, 2) end
   if not list then return nil, err end
   return base.merge_many(self.client, "contacts", list, opts, nil,
     fields.friendly, fields.from_wire)
@@ -64,7 +73,7 @@ end
 --   print(c.idContact, c.FirstName)
 -- end
 function Contacts:each(w, opts)
-  base.check_opts(opts, "contacts:each")
+  base.check(opts, EACH, "contacts:each")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Get")
   if not clause then return pager.failing(err) end
   return pager_ids.each(self.client, "contacts", "Get", clause, "idContact", opts, fields.from_wire)
@@ -75,7 +84,7 @@ end
 -- @tparam[opt] table opts as `each`'s
 -- @return an iterator of contacts
 function Contacts:all(opts)
-  base.check_opts(opts, "contacts:all")
+  base.check(opts, EACH, "contacts:all")
   local where = require "dialoginsight.records.where"
   return self:each(where.gt("idContact", 0), opts)
 end
@@ -88,7 +97,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
-  base.check_opts(opts, "contacts:get")
+  base.check(opts, EACH, "contacts:get")
   return pager.collect(self:each(w, opts))
 end
 
@@ -99,7 +108,7 @@ end
 -- @treturn ?dialoginsight.errors.Error err
 -- @usage local ann = client.contacts:find{ EMail = "ann@example.com" }
 function Contacts:find(w, opts)
-  base.check_opts(opts, "contacts:find")
+  base.check(opts, EACH, "contacts:find")
   local o = { limit = 1 }
   for k, v in pairs(opts or {}) do if k ~= "limit" then o[k] = v end end
   local list, err = self:get(w, o)
@@ -114,7 +123,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Contacts:delete(w, opts)
-  base.check_opts(opts, "contacts:delete")
+  base.check(opts, DELETE, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")
   if not clause then return nil, err end
   local params = { Clause = clause }

@@ -6,6 +6,9 @@ local fields = require "dialoginsight.records.fields"
 
 local Messages = base.class()
 
+local CALL = base.CALL
+
+-- create's required fields, in the order problems are told
 local REQUIRED = { "name", "subject", "sender_email" }
 
 local function problems_of(m)
@@ -44,7 +47,7 @@ end
 -- @usage local id = client.messages:create{ name = "Welcome", subject = "Welcome aboard",
 --   sender_email = "news@example.com", html = "<p>Hello</p>", text = "Hello" }
 function Messages:create(m, opts)
-  base.check_opts(opts, "messages:create")
+  base.check(opts, CALL, "messages:create")
   if type(m) ~= "table" then error("dialoginsight: messages:create expects a table", 2) end
   local problems = problems_of(m)
   if #problems > 0 then return nil, fields.invalid(problems, "messages", "Create") end
@@ -67,7 +70,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Messages:get(id, opts)
-  base.check_opts(opts, "messages:get")
+  base.check(opts, CALL, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end
   return base.result(self.client, "messages", "Get", { idMessage = id }, opts)
 end

@@ -11,18 +11,13 @@
 -- reports).  resources/pager_ids.lua pages contacts by idContact windows.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
-local request = require "dialoginsight.call.request"
+local options = require "dialoginsight.options"
 
 local M = {}
 
--- (inf passes n == floor(n), NaN fails every comparison: both are refused)
-local function count_opt(opts, name)
-  local n = opts and opts[name]
-  if n ~= nil and (type(n) ~= "number" or not (n >= 1) or n ~= math.floor(n) or n == math.huge) then
-    error("dialoginsight: " .. name .. " must be a positive integer", 4)
-  end
-  return n
-end
+--- The options of an iteration (M.state): page_size, limit, max_calls.
+M.LIMIT = { limit = options.count }
+M.OPTIONS = options.set(M.LIMIT, { page_size = options.count, max_calls = options.count })
 
 -- The public iterator over it: each record advance(it) gives; a failure
 -- raises the error object (errors.raise), like io.lines.
@@ -67,14 +62,13 @@ end
 -- opts.max_calls (100,000).  Its public fields, for callers that report on
 -- an iteration (cli/export.lua): calls, yielded, proven (the iteration
 -- ended on a proof that nothing is missing), failed (the error it ended on).
-function M.state(client, service, method, params, opts, level)
+function M.state(client, service, method, params, opts)
   local entry = client.registry:lookup(service, method)
-    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", level + 1)
+    or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
   local P = client.registry.paging(entry)
-  if not P then error("dialoginsight: " .. service .. "." .. method .. " does not page", level + 1) end
-  local limit = count_opt(opts, "limit")
-  local size = count_opt(opts, "page_size") or P.size or 100
-  count_opt(opts, "max_calls")
+  if not P then error("dialoginsight: " .. service .. "." .. method .. " does not page", 2) end
+  local limit = opts and opts.limit
+  local size = opts and opts.page_size or P.size or 100
   if limit and size > limit then size = limit end
   return { client = client, service = service, method = method, params = params, opts = opts,
            entry = entry, P = P, size = size, limit = limit, calls = 0, yielded = 0,
@@ -88,7 +82,7 @@ function M.fetch(it, extra)
   for k, v in pairs(it.params) do p[k] = v end
   for k, v in pairs(extra) do p[k] = v end
   it.calls = it.calls + 1
-  local resp, err = it.client:call(it.service, it.method, p, request.call_options(it.opts))
+  local resp, err = it.client:call(it.service, it.method, p, options.of_call(it.opts))
   if not resp then return nil, err end
   local recs = resp[it.P.records]
   if type(recs) ~= "table" then
@@ -343,7 +337,7 @@ end
 -- opts: page_size, limit, max_calls (100,000), and the call options.
 -- Returns the iterator and its state (M.state).
 function M.each(client, service, method, params, opts, map)
-  local it = M.state(client, service, method, params, opts, 2)
+  local it = M.state(client, service, method, params, opts)
   -- the overlap needs room for a new record on each page
   if it.size < 2 and it.limit ~= 1 then it.size = 2 end
   it.keyed = it.P.key ~= nil and #it.P.key > 0

@@ -163,7 +163,7 @@ end
 -- "protocol" for those) and end it.  opts: page_size, limit, max_calls, and the call options.
 -- Returns the iterator and its state (pager.state).
 function M.each(client, service, method, where, id, opts, map)
-  local it = pager.state(client, service, method, {}, opts, 2)
+  local it = pager.state(client, service, method, {}, opts)
   it.where, it.id = where, id
   -- idContact is a positive integer [assumed]: one that is not ends the
   -- iteration with an error (outside the window), never silently

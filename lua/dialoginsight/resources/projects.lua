@@ -5,6 +5,9 @@ local fields = require "dialoginsight.records.fields"
 
 local Projects = base.class()
 
+local CALL = base.CALL
+local FIELDS = base.set({ refresh = true }, base.CALL)
+
 --- The projects this key may use, a list of { idProject =, ProjectName = }.
 -- Also the cheapest "are my credentials valid" check.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
@@ -12,7 +15,7 @@ local Projects = base.class()
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:list(opts)
-  base.check_opts(opts, "projects:list")
+  base.check(opts, CALL, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
 end
 
@@ -22,7 +25,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Projects:get(opts)
-  base.check_opts(opts, "projects:get")
+  base.check(opts, CALL, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
 end
 
@@ -34,10 +37,9 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
-  base.check_opts(opts, "projects:fields")
+  base.check(opts, FIELDS, "projects:fields")
   if self.schema and not (opts and opts.refresh) then return self.schema end
-  local info, err = self:get(opts and { timeout = opts.timeout, retries = opts.retries,
-                                         deadline = opts.deadline })
+  local info, err = self:get(base.pick(opts, CALL))
   if not info then return nil, err end
   self.schema = fields.schema(info)
   return self.schema

@@ -6,7 +6,12 @@ local fields = require "dialoginsight.records.fields"
 
 local Reports = base.class()
 
--- a bare date for `to` stays a date: the server counts the whole day
+local EVENTS = base.set({ from = true, to = true, message = true, batch = true }, pager.OPTIONS,
+  base.STRICT, base.CALL)
+local CALL = base.CALL
+
+-- The filters of an event report, or nil, err; a bare date for `to` stays a date: the
+-- server counts the whole day.
 local function filters(opts, method)
   local p, problems = {}, {}
   for _, f in ipairs { { "from", "dtFrom" }, { "to", "dtTo" } } do
@@ -45,7 +50,7 @@ end
 --   print(e.idContact, e.dtEvent)
 -- end
 function Reports:opens(opts)
-  base.check_opts(opts, "reports:opens")
+  base.check(opts, EVENTS, "reports:opens")
   return events(self, "GetOpens", opts)
 end
 
@@ -53,7 +58,7 @@ end
 -- @tparam[opt] table opts as `opens`'s
 -- @return an iterator of events
 function Reports:clicks(opts)
-  base.check_opts(opts, "reports:clicks")
+  base.check(opts, EVENTS, "reports:clicks")
   return events(self, "GetClicks", opts)
 end
 
@@ -64,7 +69,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Reports:history(contact_id, opts)
-  base.check_opts(opts, "reports:history")
+  base.check(opts, CALL, "reports:history")
   if type(contact_id) ~= "number" then
     error("dialoginsight: reports:history expects an idContact", 2)
   end

@@ -8,13 +8,17 @@ local fields = require "dialoginsight.records.fields"
 local Segments = base.class()
 local check_id = base.check_id
 
+local CALL = base.CALL
+local EACH = base.set(pager.OPTIONS, base.STRICT, base.CALL)
+local SAVE = base.set(base.STRICT, base.CALL)
+
 --- The project's segments, a list of { idSegment =, Name =, isDynamic =, ContactCount = }, or nil, err.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the segments
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Segments:list(opts)
-  base.check_opts(opts, "segments:list")
+  base.check(opts, CALL, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
 end
 
@@ -24,7 +28,7 @@ end
 -- @tparam[opt] table opts page_size, limit, max_calls, and timeout, retries, deadline: as `client:call`'s
 -- @return an iterator of contacts
 function Segments:each_contact(id, opts)
-  base.check_opts(opts, "segments:each_contact")
+  base.check(opts, EACH, "segments:each_contact")
   check_id(id, "segment id")
   return pager.each(self.client, "segments", "GetContacts", { idSegment = id }, opts,
     fields.from_wire)
@@ -37,7 +41,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Segments:contacts(id, opts)
-  base.check_opts(opts, "segments:contacts")
+  base.check(opts, EACH, "segments:contacts")
   check_id(id, "segment id")
   return pager.collect(self:each_contact(id, opts))
 end
@@ -50,7 +54,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
-  base.check_opts(opts, "segments:save")
+  base.check(opts, SAVE, "segments:save")
   if type(seg) ~= "table" then error("dialoginsight: save expects a table", 2) end
   if seg.id ~= nil then check_id(seg.id, "id") end
   local problems = {}

@@ -7,6 +7,12 @@ local fields = require "dialoginsight.records.fields"
 
 local Sendings = base.class()
 
+local SEND = base.set(base.PARAMS, base.STRICT, base.CALL)
+-- segments or all, at: checked by send_batch below
+local SEND_BATCH = base.set({ segments = true, all = true, at = true }, base.CALL)
+-- the range of batch ids (a homonym of a delete's max: scripts/check-options)
+local BATCHES = base.set({ min = true, max = true }, base.CALL)
+
 local function check_message(id)
   if type(id) ~= "number" or id ~= math.floor(id) or id < 1 then
     error("dialoginsight: the message id must be a positive integer, got " .. tostring(id), 3)
@@ -23,7 +29,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err (outcome "unknown" when it may have been sent)
 -- @usage client.sendings:send(12, 345, { params = { code = "SPRING" } })
 function Sendings:send(message_id, contact, opts)
-  base.check_opts(opts, "sendings:send")
+  base.check(opts, SEND, "sendings:send")
   check_message(message_id)
   opts = opts or {}
   local problems = {}
@@ -51,7 +57,7 @@ end
 -- @treturn[2] dialoginsight.errors.Error err
 -- @usage client.sendings:send_batch(msg_id, { all = true, at = os.time() + 3600 })
 function Sendings:send_batch(message_id, opts)
-  base.check_opts(opts, "sendings:send_batch")
+  base.check(opts, SEND_BATCH, "sendings:send_batch")
   check_message(message_id)
   opts = opts or {}
   local problems, filter = {}, nil
@@ -81,7 +87,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Sendings:batches(opts)
-  base.check_opts(opts, "sendings:batches")
+  base.check(opts, BATCHES, "sendings:batches")
   opts = opts or {}
   local problems = {}
   for _, k in ipairs { "min", "max" } do

@@ -3,10 +3,15 @@
 -- @usage local t = client:table(501)
 -- t:merge({ idReservation = 4, idContact = 1, Destination = "Oslo" }, { key = "idReservation" })
 local base = require "dialoginsight.resources.base"
+local pager = require "dialoginsight.resources.pager"
 local record = require "dialoginsight.records.record"
 local where = require "dialoginsight.records.where"
 
 local M = {}
+
+local MERGE, MERGE_MANY = base.MERGE, base.MERGE_MANY
+local GET = base.set(pager.LIMIT, base.CALL)
+local DELETE = base.set(base.DELETE, base.CALL)
 
 local Table = {}
 Table.__index = Table
@@ -29,10 +34,10 @@ local function same(name) return name end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:merge(row, opts)
-  base.check_opts(opts, "table:merge")
+  base.check(opts, MERGE, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
   opts = opts or {}
-  local item = base.items({ row }, record.rows(opts.key), "row", 1)[1]
+  local item = base.items({ row }, record.rows(opts.key), "row")[1]
   return base.merge_one(self.client, "relationaltables", item, opts, { idTable = self.id }, same)
 end
 
@@ -41,11 +46,12 @@ end
 -- @tparam[opt] table opts batch_size, concurrency, and the options of `Table:merge`
 -- @treturn table the summary
 function Table:merge_many(rows, opts)
-  base.check_opts(opts, "table:merge_many")
+  base.check(opts, MERGE_MANY, "table:merge_many")
   if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
   opts = opts or {}
-  return base.merge_many(self.client, "relationaltables",
-    base.items(rows, record.rows(opts.key), "row", 1), opts, { idTable = self.id }, same)
+  local items, why = base.items(rows, record.rows(opts.key), "row")
+  if not items then error(why, 2) end
+  return base.merge_many(self.client, "relationaltables", items, opts, { idTable = self.id }, same)
 end
 
 local function clause(w)
@@ -59,7 +65,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:get(w, opts)
-  base.check_opts(opts, "table:get")
+  base.check(opts, GET, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.limit then p.MaxRows = opts.limit end
   return base.result(self.client, "relationaltables", "Get", p, opts)
@@ -72,7 +78,7 @@ end
 -- @treturn[2] nil
 -- @treturn[2] dialoginsight.errors.Error err
 function Table:delete(w, opts)
-  base.check_opts(opts, "table:delete")
+  base.check(opts, DELETE, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
   if opts and opts.max then p.MaxRows = opts.max end
   return base.result(self.client, "relationaltables", "Delete", p, opts)

@@ -68,8 +68,8 @@ describe("fields: names", function()
   end)
 
   it("suggests the closest name for a misspelling only", function()
-    assert.equal("FirstName", fields.closest("firstnme", { "EMail", "FirstName", "LastName" }))
-    assert.is_nil(fields.closest("Zebra", { "EMail", "FirstName", "LastName" }))
+    assert.equal("FirstName", require("dialoginsight.errors").closest("firstnme", { "EMail", "FirstName", "LastName" }))
+    assert.is_nil(require("dialoginsight.errors").closest("Zebra", { "EMail", "FirstName", "LastName" }))
   end)
 end)
 

@@ -1,0 +1,163 @@
+--- Option tables: the one check of their names and values, for settings,
+-- call options and resource options alike.  A method declares its options
+-- once, beside its code, as a set (M.set): each name with the check of its
+-- value.  An unknown name is refused with the closest known one, so that
+-- a misspelling never passes silently.
+-- @module dialoginsight.options
+local errors = require "dialoginsight.errors"
+local log = require "dialoginsight.log"
+
+local M = {}
+
+-- Value checks: nil when v is fine, else what it must be.  `true` in a set
+-- takes any value: the code that uses it checks it (retries: call/retry.lua).
+
+--- true or false, nothing that merely reads as one ("false" and 0 are truthy).
+function M.boolean(v)
+  if type(v) ~= "boolean" then return "must be true or false" end
+end
+
+--- A whole number >= 1 (NaN and inf refused).
+function M.count(v)
+  if type(v) ~= "number" or not (v >= 1) or v ~= math.floor(v) or v == math.huge then
+    return "must be a positive integer"
+  end
+end
+
+--- The shortest duration taken, in seconds: libcurl and cosockets count
+-- whole milliseconds, and libcurl reads a timeout of 0 ms as none at all.
+M.MIN_SECONDS = 0.001
+
+--- What a duration must be, for messages.
+M.SECONDS = "must be a number of seconds from 0.001 (1 ms) to 86400"
+
+--- True when v may be a duration in seconds: a number from MIN_SECONDS to
+-- a day (NaN and inf fail).
+function M.is_seconds(v)
+  return type(v) == "number" and v >= M.MIN_SECONDS and v <= 86400
+end
+
+--- A duration in seconds.
+function M.seconds(v)
+  if not M.is_seconds(v) then return M.SECONDS end
+end
+
+--- A duration in seconds, or false for none.
+function M.seconds_or_false(v)
+  if v ~= false and not M.is_seconds(v) then return M.SECONDS .. ", or false for none" end
+end
+
+--- Seconds above which a duration is taken for milliseconds passed by
+-- mistake (resty libraries and cosockets' settimeout take milliseconds).
+M.LONG_SECONDS = 600
+
+-- Once per process, whichever setting or option: a job that builds a
+-- client per batch must not bury its own output.
+local warned_long = false
+
+--- Warns, once per process, when v (seconds) is over LONG_SECONDS; the
+-- value is kept (a long batch call may mean it).
+-- @tparam string what "setting 'timeout'", "option 'deadline'"
+-- @param v the value (only a number can warn)
+function M.warn_long(what, v)
+  if warned_long or type(v) ~= "number" or not (v > M.LONG_SECONDS) then return end
+  warned_long = true
+  log.warn(string.format("dialoginsight: WARNING: %s is %g seconds (over %d): timeouts "
+    .. "here are in seconds, not milliseconds as in resty libraries; if you meant %g ms, "
+    .. "give %g", what, v, M.LONG_SECONDS, v, v / 1000))
+end
+
+--- The options every call takes (client:call and each resource method).
+M.CALL = { timeout = M.seconds, deadline = M.seconds_or_false, retries = true }
+--- The options of calls run concurrently (call_many, call_stream, merge_many).
+M.MANY = {
+  concurrency = function(v)
+    if M.count(v) or v > 2^31 then return "must be a whole number of calls from 1 to 2^31" end
+  end,
+}
+
+--- A set of options: the union of the maps given (name -> check, or true),
+-- listed by name in messages.  noun: what a name is ("option", the
+-- default; "setting", "member").
+-- @usage local MERGE = options.set({ key = true, insert = options.boolean }, options.CALL)
+function M.set(...)
+  local s = { checks = {}, names = {}, noun = "option" }
+  for i = 1, select("#", ...) do
+    local m = select(i, ...)
+    for k, check in pairs(m.checks or m) do s.checks[k] = check end
+  end
+  for k in pairs(s.checks) do s.names[#s.names + 1] = k end
+  table.sort(s.names)
+  return s
+end
+
+-- A name as a message may show it: an identifier as long as a name is (the
+-- longest option or setting has 15 bytes) as itself; anything else (a value
+-- given as a name: perhaps the key) by its type and length only.
+local function shown(k)
+  if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
+  return "(" .. errors.describe(k) .. ")"
+end
+
+--- What is wrong with opts, or nil: not a table, an unknown name (with the
+-- closest known one), or a bad value (its type and size, never itself).
+-- @param opts the table given (nil: none)
+-- @tparam table allowed a set (M.set)
+-- @tparam string where the method ("contacts:merge") or "di.new"
+-- @treturn ?string the message
+function M.problem(opts, allowed, where)
+  if opts == nil then return nil end
+  local noun = allowed.noun
+  if type(opts) ~= "table" then
+    return "dialoginsight: " .. where .. ": " .. noun .. "s must be a table (got " .. errors.describe(opts) .. ")"
+  end
+  for k, v in pairs(opts) do
+    local check = allowed.checks[k]
+    if not check then
+      local name = shown(k)
+      local guess = name:sub(1, 1) == "'" and errors.closest(k, allowed.names)
+      local hint = guess and (" (did you mean '" .. guess .. "'?)") or ""
+      if noun == "setting" then
+        return "dialoginsight: setting " .. name .. " is not a known setting" .. hint
+      end
+      return "dialoginsight: " .. where .. " has no " .. noun .. " " .. name .. hint
+        .. "; its " .. noun .. "s: " .. table.concat(allowed.names, ", ")
+    end
+    local why = check ~= true and check(v)
+    if why then
+      return "dialoginsight: " .. noun .. " '" .. k .. "' " .. why .. " (got " .. errors.describe(v) .. ")"
+    end
+  end
+  return nil
+end
+
+--- Raises the problem of opts (M.problem) at the caller of the function
+-- that called check: the user's call of a public method.
+-- @param opts
+-- @tparam table allowed a set (M.set)
+-- @tparam string where the method
+function M.check(opts, allowed, where)
+  local why = M.problem(opts, allowed, where)
+  if why then error(why, 3) end
+end
+
+--- The members of opts that allowed names, or nil when none: a resource's
+-- options hold the call's among their own.
+function M.pick(opts, allowed)
+  if opts == nil then return nil end
+  local o
+  for _, k in ipairs(allowed.names) do
+    if opts[k] ~= nil then
+      o = o or {}
+      o[k] = opts[k]
+    end
+  end
+  return o
+end
+
+local OF_CALL = M.set(M.CALL, M.MANY)
+
+--- The call options among a resource method's options, for client:call.
+function M.of_call(opts) return M.pick(opts, OF_CALL) end
+
+return M
