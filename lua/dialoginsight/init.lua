@@ -18,46 +18,31 @@ local M = {
   --- JSON null, for values that must be sent as null (and read in arrays).
   -- @usage client.contacts:merge{ EMail = "ann@example.com", City = di.null }  -- clears City
   null = core.null,
-  --- Marks a table as a JSON array, so that an empty one is sent as [].
+  --- Marks a table (or a new one) as a JSON array, so that an empty one is sent as [].
   -- @function array
-  -- @tparam[opt] table t the list (a new empty one when absent)
-  -- @treturn table t, marked
   array = core.array,
   --- JSON text of a Lua value, as requests are encoded (or nil, why).
   -- @function encode
   -- @param value a table, string, number, boolean, `null` or `array`
-  -- @treturn[1] string the JSON text
-  -- @treturn[2] nil
-  -- @treturn[2] string why, naming the field (`Records[3].Data.f_City: invalid UTF-8 at byte 7`)
+  -- @return the JSON text, or nil and why, naming the field (`Records[3].Data.f_City: invalid UTF-8 at byte 7`)
   encode = core.encode,
   --- The Lua value of JSON text (or nil, why); a number a Lua number cannot hold exactly stays a string.
   -- @function decode
   -- @tparam string text JSON text (a UTF-8 BOM is fine)
-  -- @return[1] the value
-  -- @treturn[2] nil
-  -- @treturn[2] string why
   -- @usage local r = di.decode('{"idBatch": 9007199254740993, "Score": 12.5}')
   -- -- r.idBatch == "9007199254740993", r.Score == 12.5
   decode = core.decode,
   --- A streaming CSV reader (RFC 4180, ',' or ';'), with reader:header(), reader:next(), reader:close().
   -- @function csv
   -- @tparam string path the CSV file
-  -- @return[1] the reader
-  -- @treturn[2] nil
-  -- @treturn[2] string why
   csv = core.csv_open,
   --- True for an error object of this library (`dialoginsight.errors`).
   -- @function is_error
-  -- @param v any value
-  -- @treturn boolean
   is_error = errors.is_error,
   --- As Lua's assert, for a call that returns `nil, err`: the values given
   -- when the first is true, else raises err (its text under PUC-Rio Lua 5.1,
   -- whose assert refuses a table, and in nginx: docs/conventions.md).
   -- @function assert
-  -- @param v the first value
-  -- @param err the error
-  -- @return all the values given
   -- @usage local r = di.assert(client.contacts:merge{ EMail = "ann@example.com" })
   assert = function(v, err, ...)
     if v then return v, err, ... end
@@ -106,8 +91,7 @@ end
 function M.new(opts)
   local settings = config.resolve(gather(opts))
   warn_insecure(settings)
-  -- inside nginx the bytes must go through cosockets (never block a
-  -- worker), the limiter's Redis too; everywhere else through libcurl
+  -- inside nginx, cosockets (never block a worker), for Redis too
   local ngx_transport = require "dialoginsight.transport.ngx"
   local nginx = ngx_transport.available()
     and { phases = ngx_transport.PHASES, connect = ngx_transport.connect } or nil
