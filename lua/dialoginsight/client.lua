@@ -174,8 +174,7 @@ end
 -- @tparam[opt] table params the request's parameters, without AuthKey (and idProject, unless another project than the client's)
 -- @tparam[opt] table opts { timeout = (per attempt), deadline = (the whole call; false: none), retries = (a policy) }
 -- @treturn[1] table the response
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local r, err = client:call("projects", "List", {}, { timeout = 5, deadline = 8 })
 function Client:call(service, method, params, opts)
   local req, err = prepare(self, service, method, params, call_options(opts, "client:call"))
@@ -191,8 +190,7 @@ end
 -- @tparam[opt] table params
 -- @tparam[opt] table opts as `Client:call`'s
 -- @return[1] the result member
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local projects, err = client:call_result("projects", "List")
 function Client:call_result(service, method, params, opts)
   local req, err = prepare(self, service, method, params, call_options(opts, "client:call_result"))

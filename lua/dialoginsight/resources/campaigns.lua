@@ -15,8 +15,7 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 -- @tparam table c { name =, message = idMessage, channel = "Email" (or "SMS", "Push"), automated = false }
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idCampaign
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id, channel = "Email", automated = true }
 function Campaigns:create(c, opts)
   base.check(opts, CALL, "campaigns:create")
@@ -43,8 +42,7 @@ end
 -- @tparam table opts contact (a where or an idContact; required), params (the
 -- message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer the contacts affected (AffectedContacts)
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.campaigns:trigger(id, { contact = 123, params = { cart = "3 items" } })
 function Campaigns:trigger(id, opts)
   base.check(opts, TRIGGER, "campaigns:trigger")
@@ -72,8 +70,7 @@ end
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table the server's counts (Sent, Delivered, Bounced, Opened, UniqueOpened, Clicked, UniqueClicked,
 -- Unsubscribed), name (when the reply has a Name [assumed]), open_rate and click_rate (per Delivered; 0 when none)
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Campaigns:stats(id, opts)
   base.check(opts, CALL, "campaigns:stats")
   check_id(id, "campaign id")

@@ -28,8 +28,7 @@ end
 -- skip_duplicates, skip_unmatched, return_records, strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table { outcome = "created" | "updated" | "skipped" | "accepted" (a status this library does not
 -- know, ValidationResult OK), id = idContact, status =, reason = }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err: "validation" (err.problems) before sending, "rejected"
+-- @return[2] nil, err (`dialoginsight.errors`): "validation" (err.problems) before sending, "rejected"
 -- (err.field, err.code) by the server
 -- @usage local r, err = client.contacts:merge{ EMail = "ann@example.com", FirstName = "Ann", optin = { Newsletter = true } }
 function Contacts:merge(contact, opts)
@@ -48,8 +47,7 @@ end
 -- @tparam {table,...} list contacts, as `merge` takes them
 -- @tparam[opt] table opts batch_size, concurrency, the options of `merge`
 -- @treturn[1] table { created =, updated =, skipped =, accepted =, rejected =, failed =, records = (outcomes, input order) }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err, when the project's fields cannot be read
+-- @return[2] nil, err (`dialoginsight.errors`), when the project's fields cannot be read
 -- @usage local s = client.contacts:merge_many(list, { batch_size = 100, insert = true, update = true })
 function Contacts:merge_many(list, opts)
   base.check(opts, MERGE_MANY, "contacts:merge_many")
@@ -93,8 +91,7 @@ end
 -- @param w a where
 -- @tparam[opt] table opts as `each`'s
 -- @treturn[1] {table,...} the contacts
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
   base.check(opts, EACH, "contacts:get")
@@ -120,8 +117,7 @@ end
 -- @param w a where (an empty one raises)
 -- @tparam[opt] table opts max (the most to delete: MaxRows), strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer how many were deleted
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Contacts:delete(w, opts)
   base.check(opts, DELETE, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")

@@ -42,8 +42,7 @@ end
 --     culture = "fr-CA", category =, tracking_links = true, hosting_images = false }
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idMessage
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local id = client.messages:create{ name = "Welcome", subject = "Welcome aboard",
 --   sender_email = "news@example.com", html = "<p>Hello</p>", text = "Hello" }
 function Messages:create(m, opts)
@@ -67,8 +66,7 @@ end
 -- @tparam integer id idMessage
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table the message
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Messages:get(id, opts)
   base.check(opts, CALL, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end

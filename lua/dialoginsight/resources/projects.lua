@@ -12,8 +12,7 @@ local FIELDS = base.set({ refresh = true }, base.CALL)
 -- Also the cheapest "are my credentials valid" check.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the projects
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Projects:list(opts)
   base.check(opts, CALL, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
@@ -22,8 +21,7 @@ end
 --- The current project's ProjectInfo, as the server sends it.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table ProjectInfo
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Projects:get(opts)
   base.check(opts, CALL, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
@@ -33,8 +31,7 @@ end
 -- @tparam[opt] table opts refresh, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table { key = "EMail", fields = { { name =, wire =, type =, required =, key =, label = }, ... },
 --   optins = { { name =, wire =, label = }, ... } }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
   base.check(opts, FIELDS, "projects:fields")

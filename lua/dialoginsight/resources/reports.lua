@@ -66,8 +66,7 @@ end
 -- @tparam integer contact_id idContact
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the mailings
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Reports:history(contact_id, opts)
   base.check(opts, CALL, "reports:history")
   if type(contact_id) ~= "number" then

@@ -15,8 +15,7 @@ local SAVE = base.set(base.STRICT, base.CALL)
 --- The project's segments, a list of { idSegment =, Name =, isDynamic =, ContactCount = }, or nil, err.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the segments
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Segments:list(opts)
   base.check(opts, CALL, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
@@ -38,8 +37,7 @@ end
 -- @tparam integer id idSegment
 -- @tparam[opt] table opts as `each_contact`'s
 -- @treturn[1] {table,...} the contacts
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Segments:contacts(id, opts)
   base.check(opts, EACH, "segments:contacts")
   check_id(id, "segment id")
@@ -50,8 +48,7 @@ end
 -- @tparam table seg { id =, name =, where = }
 -- @tparam[opt] table opts strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idSegment
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
   base.check(opts, SAVE, "segments:save")

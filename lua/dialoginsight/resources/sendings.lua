@@ -25,8 +25,7 @@ end
 -- @param contact an idContact, or a where
 -- @tparam[opt] table opts params (the message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer the contacts it went to
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err (outcome "unknown" when it may have been sent)
+-- @return[2] nil, err (`dialoginsight.errors`) (outcome "unknown" when it may have been sent)
 -- @usage client.sendings:send(12, 345, { params = { code = "SPRING" } })
 function Sendings:send(message_id, contact, opts)
   base.check(opts, SEND, "sendings:send")
@@ -53,8 +52,7 @@ end
 -- @tparam table opts segments (idSegments) or all, at (a date-time string, os.time() number or os.date("*t")
 -- table), and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idBatch
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.sendings:send_batch(msg_id, { all = true, at = os.time() + 3600 })
 function Sendings:send_batch(message_id, opts)
   base.check(opts, SEND_BATCH, "sendings:send_batch")
@@ -84,8 +82,7 @@ end
 --- The batches with ids between opts.min (default 0) and opts.max.
 -- @tparam[opt] table opts min, max, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the batches: { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Sendings:batches(opts)
   base.check(opts, BATCHES, "sendings:batches")
   opts = opts or {}

@@ -31,8 +31,7 @@ local function same(name) return name end
 -- @tparam table row bare column names
 -- @tparam[opt] table opts key (the key column), and the other options of `dialoginsight.resources.contacts:merge`
 -- @treturn[1] table { outcome =, id =, status =, reason = }
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Table:merge(row, opts)
   base.check(opts, MERGE, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
@@ -62,8 +61,7 @@ end
 -- @param w a where (`dialoginsight.records.where`), on bare column names
 -- @tparam[opt] table opts limit, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the rows
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Table:get(w, opts)
   base.check(opts, GET, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
@@ -75,8 +73,7 @@ end
 -- @param w a where (an empty one raises)
 -- @tparam[opt] table opts max, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer how many
--- @treturn[2] nil
--- @treturn[2] dialoginsight.errors.Error err
+-- @return[2] nil, err (`dialoginsight.errors`)
 function Table:delete(w, opts)
   base.check(opts, DELETE, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
