@@ -1,21 +1,8 @@
---- The rate limiter of a client: one interface, whatever keeps the shared
--- state.
---
---   lim:acquire([budget])  -> 0 when a call may start now (its slot taken),
---                             else the seconds to wait before asking again
---   lim:penalize(seconds [, budget])
---                          -> every sharer of the key waits that long (a
---                             429's Retry-After seen by one process)
---   (budget: the seconds a shared backend may spend deciding at most, what
---   is left of the call's deadline; the local backend never waits)
---   lim:close()
---
--- Two backends keep the shared state: limiter/shm.lua (one host: a GCRA
--- state per (API host, key id) in a file that every process on the host
--- maps) and limiter/redis.lua (a fleet of hosts: the same GCRA in Redis,
--- with shm as this host's fallback while Redis is away), chosen by the
--- limiter_url setting.  Whatever the backend, limiter/adaptive.lua lowers
--- this process's own rate after limit replies.
+--- The rate limiter of a client: lim:acquire([budget]) -> 0 (slot taken) or
+-- the seconds to wait; lim:penalize(seconds [, budget]) makes every sharer of
+-- the key wait (a 429's Retry-After); lim:close().  budget: what is left of the
+-- call's deadline, the most a shared backend may spend deciding.  Backends
+-- (shm.lua, redis.lua over shm) and adaptive.lua: docs/limiter.md.
 local core = require "dialoginsight.core"
 local adaptive = require "dialoginsight.limiter.adaptive"
 local redis = require "dialoginsight.limiter.redis"
@@ -32,10 +19,8 @@ function None.close() end
 --- The limiter that never holds a call (rate = false).
 function M.none() return setmetatable({}, None) end
 
---- The limiter of a client's resolved settings (config.resolve), or nil,
--- message when its shared state cannot be used.  nginx: inside nginx, what
--- the Redis backend needs of the cosocket transport (init.lua passes it):
--- { phases = transport/ngx.lua's PHASES, connect = its connect }.
+--- The limiter of resolved settings, or nil, message when its shared state
+-- cannot be used.  nginx: { phases =, connect = } of transport/ngx.lua, from init.lua.
 function M.open(settings, nginx)
   if settings.rate == false then return M.none() end
   local backend, why = shm.open(settings)
