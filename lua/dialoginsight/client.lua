@@ -183,12 +183,8 @@ function Client:call(service, method, params, opts)
   return self.engine:call(req)
 end
 
---- Calls service.method and returns only the reply's result member (registry.lua: `result`), or nil, err.
+--- As `Client:call`, but returns only the reply's result member (registry.lua: `result`), or nil, err.
 -- A reply without it is a `decode` error; the resources return what this returns.
--- @tparam string service
--- @tparam string method
--- @tparam[opt] table params
--- @tparam[opt] table opts as `Client:call`'s
 -- @return[1] the result member
 -- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local projects, err = client:call_result("projects", "List")
@@ -221,7 +217,6 @@ local function call_problem(self, c, i)
   return not route and why or nil
 end
 
--- call_stream's options: a call's, and stop.
 local STREAM = options.set(request.OPTIONS, {
   stop = function(v) if type(v) ~= "function" then return "must be a function" end end,
 })
@@ -229,7 +224,7 @@ local STREAM = options.set(request.OPTIONS, {
 -- Kinds of failure that say nothing about the server: asked again next time.
 local UNANSWERED = { network = true, timeout = true, tls = true, rate_limited = true }
 
---- Whether the server is the local sandbox (sandbox/README.md): it answers sandbox.Identify (docs/wire.md) with Sandbox: true.
+--- Whether the server is the local sandbox (sandbox/README.md, sandbox.Identify in docs/wire.md).
 -- The answer is kept for the client's life, unless the server could not be asked.
 -- @treturn boolean whether the server is the sandbox
 -- @treturn[opt] dialoginsight.errors.Error err why the answer is false, when a call failed
@@ -278,8 +273,7 @@ function Client:call_many(calls, opts)
 end
 
 --- call_many for streams too long to hold: memory holds only the calls in flight.
--- Once opts.stop() returns true nothing more is sent, and the calls prepared but
--- not sent are dropped, done not called (a job stopped by Ctrl-C).
+-- Once opts.stop() returns true nothing more is sent; prepared calls are dropped, done not called (Ctrl-C).
 -- @tparam function next_call returns the next call; false when none now (asked again after a completion), or nil when done
 -- @tparam function done done(i, result): i counts calls in next_call's order; result: a response table or an error object
 -- @tparam[opt] table opts as `Client:call_many`'s, and `stop`

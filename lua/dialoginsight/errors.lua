@@ -73,8 +73,7 @@ M.KINDS = {
 }
 
 --- Makes an error object from a table of fields (kind and message needed).
--- @tparam table fields the fields of `Error`
--- @treturn Error fields, now an error object
+-- @tparam table fields the fields of `Error`, made the error object
 function M.new(fields)
   assert(M.KINDS[fields.kind], "unknown error kind")
   return setmetatable(fields, mt)
@@ -82,7 +81,6 @@ end
 
 --- A function that replaces the key in a string with `"<redacted>"`, for what
 -- the server echoes before it goes into an error or a trace.
--- @tparam string key
 -- @treturn function redact(s)
 function M.redactor(key)
   return function(s)
@@ -98,7 +96,6 @@ end
 
 --- What a bad value is, for a message that refuses it: a number as itself, anything
 -- else by type and length only, so that a key set in the wrong place never shows.
--- @param v any value
 -- @treturn string "12", "a string of 36 bytes", "a table"
 function M.describe(v)
   if type(v) == "number" then return tostring(v) end
@@ -106,9 +103,8 @@ function M.describe(v)
   return "a " .. type(v)
 end
 
--- Where a raised table cannot be read, its text is raised (docs/conventions.md):
--- PUC-Rio Lua 5.1 reads no __tostring in assert's message nor in its
--- interpreter's report (LuaJIT does), and nginx logs a table as "unknown reason".
+-- Where a raised table cannot be read, its text is raised (docs/conventions.md): PUC-Rio
+-- Lua 5.1 ignores __tostring there (LuaJIT does not); nginx logs "unknown reason".
 local PUC51 = _VERSION == "Lua 5.1" and jit == nil
 
 local function text_only()
@@ -117,10 +113,7 @@ local function text_only()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
 end
 
---- Raises err as the library raises a failure (iterators, `di.assert`):
--- the error object itself; under PUC-Rio Lua 5.1 and in nginx, its text
--- (`tostring(err)`).
--- @param err an error object
+--- Raises the error object err (iterators, `di.assert`); under PUC-Rio Lua 5.1 and in nginx, its text.
 function M.raise(err)
   if text_only() then error(tostring(err), 0) end
   error(err, 0)
@@ -140,8 +133,7 @@ local function distance(a, b)
   return prev[#b]
 end
 
---- The candidate closest to name (case-insensitive), when close enough to
--- be a misspelling, else nil.
+--- The candidate closest to name (case-insensitive), when close enough to be a misspelling, else nil.
 function M.closest(name, candidates)
   local best, bestd = nil, math.max(2, math.floor(#name / 3)) + 1
   local lname
@@ -157,8 +149,6 @@ function M.closest(name, candidates)
 end
 
 --- True for an error object of this library.
--- @param v any value
--- @treturn boolean
 function M.is_error(v)
   return getmetatable(v) == mt
 end
