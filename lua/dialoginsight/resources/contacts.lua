@@ -79,8 +79,6 @@ end
 
 --- Iterates over every contact of the project, as idContact > 0: an empty where is refused
 -- (in a delete it would mean everything) [assumed: GreaterThan is not seen on the wire, docs/wire.md].
--- @tparam[opt] table opts as `each`'s
--- @return an iterator of contacts
 function Contacts:all(opts)
   base.check(opts, EACH, "contacts:all")
   local where = require "dialoginsight.records.where"
@@ -88,10 +86,6 @@ function Contacts:all(opts)
 end
 
 --- The contacts matching where, as a list (opts.limit caps it), or nil, err.
--- @param w a where
--- @tparam[opt] table opts as `each`'s
--- @treturn[1] {table,...} the contacts
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local list = client.contacts:get({ City = "Paris" }, { limit = 500 })
 function Contacts:get(w, opts)
   base.check(opts, EACH, "contacts:get")
@@ -99,10 +93,6 @@ function Contacts:get(w, opts)
 end
 
 --- The first contact matching where, or nil (and nil, err on failure).
--- @param w a where
--- @tparam[opt] table opts as `each`'s
--- @treturn ?table the contact
--- @treturn ?dialoginsight.errors.Error err
 -- @usage local ann = client.contacts:find{ EMail = "ann@example.com" }
 function Contacts:find(w, opts)
   base.check(opts, EACH, "contacts:find")
@@ -116,8 +106,6 @@ end
 --- Deletes the contacts matching where; returns how many, or nil, err.
 -- @param w a where (an empty one raises)
 -- @tparam[opt] table opts max (the most to delete: MaxRows), strict, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] integer how many were deleted
--- @return[2] nil, err (`dialoginsight.errors`)
 function Contacts:delete(w, opts)
   base.check(opts, DELETE, "contacts:delete")
   local clause, err = base.clause(self.client, w, opts, "contacts", "Delete")
