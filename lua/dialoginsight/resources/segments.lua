@@ -14,8 +14,6 @@ local SAVE = base.set(base.STRICT, base.CALL)
 
 --- The project's segments, a list of { idSegment =, Name =, isDynamic =, ContactCount = }, or nil, err.
 -- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
--- @treturn[1] {table,...} the segments
--- @return[2] nil, err (`dialoginsight.errors`)
 function Segments:list(opts)
   base.check(opts, CALL, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
@@ -36,8 +34,6 @@ end
 --- A segment's contacts as a list (opts.limit caps it), or nil, err.
 -- @tparam integer id idSegment
 -- @tparam[opt] table opts as `each_contact`'s
--- @treturn[1] {table,...} the contacts
--- @return[2] nil, err (`dialoginsight.errors`)
 function Segments:contacts(id, opts)
   base.check(opts, EACH, "segments:contacts")
   check_id(id, "segment id")

@@ -43,7 +43,6 @@ end
 --- Merges many rows in chunks; returns the summary of contacts:merge_many.
 -- @tparam {table,...} rows
 -- @tparam[opt] table opts batch_size, concurrency, and the options of `Table:merge`
--- @treturn table the summary
 function Table:merge_many(rows, opts)
   base.check(opts, MERGE_MANY, "table:merge_many")
   if type(rows) ~= "table" then error("dialoginsight: merge_many expects a list of rows", 2) end
@@ -60,8 +59,6 @@ end
 --- The rows matching where (bare column names), or nil, err.
 -- @param w a where (`dialoginsight.records.where`), on bare column names
 -- @tparam[opt] table opts limit, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] {table,...} the rows
--- @return[2] nil, err (`dialoginsight.errors`)
 function Table:get(w, opts)
   base.check(opts, GET, "table:get")
   local p = { idTable = self.id, Clause = clause(w) }
@@ -72,8 +69,6 @@ end
 --- Deletes the rows matching where; returns how many, or nil, err.
 -- @param w a where (an empty one raises)
 -- @tparam[opt] table opts max, and timeout, retries, deadline: as `client:call`'s
--- @treturn[1] integer how many
--- @return[2] nil, err (`dialoginsight.errors`)
 function Table:delete(w, opts)
   base.check(opts, DELETE, "table:delete")
   local p = { idTable = self.id, Clause = clause(w) }
