@@ -1,4 +1,5 @@
 --- client.campaigns: create, trigger (automated ones, such as an abandoned cart), statistics.  Wire shapes [assumed].
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.campaigns
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -13,9 +14,8 @@ local CHANNELS = { email = "Email", sms = "SMS", push = "Push" }
 
 --- Creates a campaign; returns its idCampaign, or nil, err.
 -- @tparam table c { name =, message = idMessage, channel = "Email" (or "SMS", "Push"), automated = false }
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts
 -- @treturn[1] integer idCampaign
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.campaigns:create{ name = "Abandoned cart", message = msg_id, channel = "Email", automated = true }
 function Campaigns:create(c, opts)
   base.check(opts, CALL, "campaigns:create")
@@ -42,7 +42,6 @@ end
 -- @tparam table opts contact (a where or an idContact; required), params (the
 -- message's parameters), strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer the contacts affected (AffectedContacts)
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.campaigns:trigger(id, { contact = 123, params = { cart = "3 items" } })
 function Campaigns:trigger(id, opts)
   base.check(opts, TRIGGER, "campaigns:trigger")
@@ -67,10 +66,9 @@ end
 
 --- The campaign's statistics, with open and click rates.
 -- @tparam integer id idCampaign
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts
 -- @treturn[1] table the server's counts (Sent, Delivered, Bounced, Opened, UniqueOpened, Clicked, UniqueClicked,
 -- Unsubscribed), name (when the reply has a Name [assumed]), open_rate and click_rate (per Delivered; 0 when none)
--- @return[2] nil, err (`dialoginsight.errors`)
 function Campaigns:stats(id, opts)
   base.check(opts, CALL, "campaigns:stats")
   check_id(id, "campaign id")

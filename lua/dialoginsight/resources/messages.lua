@@ -1,4 +1,5 @@
 --- client.messages: create a message from friendly fields, read one back.
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.messages
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
@@ -40,9 +41,8 @@ end
 --- Creates a message and returns its idMessage, or nil, err.
 -- @tparam table m { name =, subject =, sender_email =, sender_name =, reply_to =, html =, text =,
 --     culture = "fr-CA", category =, tracking_links = true, hosting_images = false }
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts
 -- @treturn[1] integer idMessage
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage local id = client.messages:create{ name = "Welcome", subject = "Welcome aboard",
 --   sender_email = "news@example.com", html = "<p>Hello</p>", text = "Hello" }
 function Messages:create(m, opts)
@@ -64,9 +64,8 @@ end
 
 --- The message idMessage as the server sends it (Name, MessageVersions, ...).
 -- @tparam integer id idMessage
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts
 -- @treturn[1] table the message
--- @return[2] nil, err (`dialoginsight.errors`)
 function Messages:get(id, opts)
   base.check(opts, CALL, "messages:get")
   if type(id) ~= "number" then error("dialoginsight: messages:get expects an id", 2) end

@@ -1,4 +1,5 @@
 --- client.projects: the projects a key may use, and the project's fields (cached: validation reads them before each write).
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.projects
 local base = require "dialoginsight.resources.base"
 local fields = require "dialoginsight.records.fields"
@@ -10,18 +11,14 @@ local FIELDS = base.set({ refresh = true }, base.CALL)
 
 --- The projects this key may use, a list of { idProject =, ProjectName = }.
 -- Also the cheapest "are my credentials valid" check.
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the projects
--- @return[2] nil, err (`dialoginsight.errors`)
 function Projects:list(opts)
   base.check(opts, CALL, "projects:list")
   return base.result(self.client, "projects", "List", {}, opts)
 end
 
 --- The current project's ProjectInfo, as the server sends it.
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table ProjectInfo
--- @return[2] nil, err (`dialoginsight.errors`)
 function Projects:get(opts)
   base.check(opts, CALL, "projects:get")
   return base.result(self.client, "projects", "Get", {}, opts)
@@ -31,7 +28,6 @@ end
 -- @tparam[opt] table opts refresh, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] table { key = "EMail", fields = { { name =, wire =, type =, required =, key =, label = }, ... },
 --   optins = { { name =, wire =, label = }, ... } }
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.projects:fields{ refresh = true }   -- read again
 function Projects:fields(opts)
   base.check(opts, FIELDS, "projects:fields")

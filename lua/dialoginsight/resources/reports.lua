@@ -1,4 +1,5 @@
 --- client.reports: open and click events, and a contact's mailing history.  Wire shapes [assumed] (docs/wire.md).
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.reports
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
@@ -64,9 +65,8 @@ end
 
 --- A contact's mailing history, a list of { idBatch, idMessage, dtSent, Opened, Clicked }, or nil, err.
 -- @tparam integer contact_id idContact
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
+-- @tparam[opt] table opts
 -- @treturn[1] {table,...} the mailings
--- @return[2] nil, err (`dialoginsight.errors`)
 function Reports:history(contact_id, opts)
   base.check(opts, CALL, "reports:history")
   if type(contact_id) ~= "number" then

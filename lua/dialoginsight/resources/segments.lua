@@ -1,5 +1,6 @@
 --- client.segments: the project's segments ("filters" in Dialog Insight's UI), their contacts,
 -- and dynamic segments saved from a where-clause (the wire shapes are [assumed]: docs/wire.md).
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.segments
 local base = require "dialoginsight.resources.base"
 local pager = require "dialoginsight.resources.pager"
@@ -13,7 +14,6 @@ local EACH = base.set(pager.OPTIONS, base.STRICT, base.CALL)
 local SAVE = base.set(base.STRICT, base.CALL)
 
 --- The project's segments, a list of { idSegment =, Name =, isDynamic =, ContactCount = }, or nil, err.
--- @tparam[opt] table opts timeout, retries, deadline: as `client:call`'s
 function Segments:list(opts)
   base.check(opts, CALL, "segments:list")
   return base.result(self.client, "segments", "List", {}, opts)
@@ -44,7 +44,6 @@ end
 -- @tparam table seg { id =, name =, where = }
 -- @tparam[opt] table opts strict, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idSegment
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.segments:save{ name = "Big spenders", where = di.where.gt("Points", 100) }
 function Segments:save(seg, opts)
   base.check(opts, SAVE, "segments:save")

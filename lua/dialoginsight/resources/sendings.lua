@@ -1,5 +1,6 @@
 --- client.sendings: send a message to one contact, plan or trigger a mass sending, list batches.
 -- Sends are never retried once they may have reached the server (registry: idempotent = false).
+-- Failures return nil, err (`dialoginsight.errors`); opts take timeout, retries and deadline as `client:call`'s.
 -- @classmod dialoginsight.resources.sendings
 local core = require "dialoginsight.core"
 local base = require "dialoginsight.resources.base"
@@ -52,7 +53,6 @@ end
 -- @tparam table opts segments (idSegments) or all, at (a date-time string, os.time() number or os.date("*t")
 -- table), and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] integer idBatch
--- @return[2] nil, err (`dialoginsight.errors`)
 -- @usage client.sendings:send_batch(msg_id, { all = true, at = os.time() + 3600 })
 function Sendings:send_batch(message_id, opts)
   base.check(opts, SEND_BATCH, "sendings:send_batch")
@@ -82,7 +82,6 @@ end
 --- The batches with ids between opts.min (default 0) and opts.max.
 -- @tparam[opt] table opts min, max, and timeout, retries, deadline: as `client:call`'s
 -- @treturn[1] {table,...} the batches: { idBatch =, idMessage =, dtLaunch =, Status =, ContactCount = }
--- @return[2] nil, err (`dialoginsight.errors`)
 function Sendings:batches(opts)
   base.check(opts, BATCHES, "sendings:batches")
   opts = opts or {}

@@ -31,7 +31,6 @@ local function same(name) return name end
 -- @tparam table row bare column names
 -- @tparam[opt] table opts key (the key column), and the other options of `dialoginsight.resources.contacts:merge`
 -- @treturn[1] table { outcome =, id =, status =, reason = }
--- @return[2] nil, err (`dialoginsight.errors`)
 function Table:merge(row, opts)
   base.check(opts, MERGE, "table:merge")
   if type(row) ~= "table" then error("dialoginsight: merge expects a row table", 2) end
