@@ -1,7 +1,5 @@
---- What the resources share: a class per resource, argument checks, a
--- method's result member, the project's field index for validation, the
--- clauses and filters of contact where-clauses, and Merge in one call or in
--- concurrent batches.
+--- What the resources share: classes, argument checks, result members, the field index,
+-- where-clauses, and Merge in one call or in concurrent batches.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local options = require "dialoginsight.options"
@@ -19,12 +17,10 @@ function M.class()
   return C
 end
 
---- What each method's first line calls: options.check(opts, SET, where),
--- SET made by M.set (lua/dialoginsight/options.lua); M.pick picks a set's members.
+--- Each method first calls options.check(opts, SET, where) (options.lua); M.pick picks a set's members.
 M.check, M.set, M.pick = options.check, options.set, options.pick
 
---- The option of every method that validates against the project's fields
--- (M.schema).
+--- The option of every method that validates against the project's fields (M.schema).
 M.STRICT = { strict = options.boolean }
 
 --- The options of a method that takes only those of every call.
@@ -36,12 +32,10 @@ M.MERGE = options.set(merge.OPTIONS, M.STRICT, options.CALL)
 --- The option of a delete: max, the most records deleted (MaxRows).
 M.DELETE = { max = true }
 
---- The option of a call that sends a message: its parameters
--- (records/fields.lua's parameters checks them).
+--- The option of a call that sends a message: its parameters (records/fields.lua checks them).
 M.PARAMS = { params = true }
 
---- The options merge_many adds to merge's (M.merge_many): batch_size, and
--- the concurrency of calls.
+--- The options merge_many adds to merge's: batch_size and concurrency.
 M.MANY = options.set({ batch_size = options.count }, options.MANY)
 
 --- The options of a Merge of many (M.merge_many).
@@ -62,8 +56,7 @@ function M.check_table(v, what)
 end
 
 
---- Calls service.method through the client and returns the member of the
--- reply that the registry names as its result, or nil, err.
+--- client:call_result's answer: the registry's result member of the reply, or nil, err.
 function M.result(client, service, method, params, opts)
   return client:call_result(service, method, params, options.of_call(opts))
 end
@@ -79,8 +72,7 @@ function M.schema(client, opts)
   return fields.index(schema)
 end
 
---- The wire clause of a contact where-clause (a table, a di.where clause,
--- or an idContact), or nil, err.
+--- The wire clause of a contact where (a table, a di.where clause, an idContact), or nil, err.
 function M.clause(client, w, opts, service, method)
   if type(w) == "number" then w = { idContact = w } end
   local idx, err = M.schema(client, opts)
@@ -98,9 +90,8 @@ function M.filter(client, contact, opts, service, method)
   return where.contact_filter(contact, clause)
 end
 
---- The builder's record of each item of list (contacts or rows), for
--- merge_one and merge_many: { record = } or { problems = } per item; or
--- false, why for an item that is not a table (the caller raises it).
+--- The builder's { record = } or { problems = } of each item of list; or false, why
+-- for an item that is not a table (the caller raises it).
 function M.items(list, builder, what)
   local items = {}
   for i, item in ipairs(list) do
@@ -118,12 +109,9 @@ function M.items(list, builder, what)
   return items
 end
 
---- Merges one record of service (contacts or relationaltables); returns
--- its outcome (records/merge.lua), or nil, err.  A record the server
--- refuses is an error too, as one refused before sending is: kind
--- "rejected", with the server's message, field and code (ValidationResult).
--- A reply that does not say what became of it is a decode error with
--- outcome "unknown" (the server may hold it).
+--- Merges one record of service; returns its outcome (records/merge.lua), or nil, err:
+-- "rejected" when the server refuses it (its ValidationResult), a decode error with
+-- outcome "unknown" when the reply does not say (the server may hold it).
 -- scope: members the call carries (a relational table's idTable).
 function M.merge_one(client, service, item, opts, scope, friendly, from_wire)
   if item.problems then return nil, fields.invalid(item.problems, service, "Merge") end
@@ -179,19 +167,12 @@ local function subpart(part, list)
   return p
 end
 
---- Sends the valid items in chunks of opts.batch_size through call_many and
--- returns the summary { created, updated, skipped, accepted, rejected, failed,
--- records = { outcome per item, in input order } }.  A failed chunk marks
--- each of its records failed, with the error; so does a reply that does
--- not say what became of a record (error.outcome "unknown": it may be
--- stored).  A chunk the server refuses as a whole is sent again in parts
--- (records/merge.lua, split), depth first, until each refusal is a single
--- record's: that record is rejected with the server's error; the others are
--- merged.  A chunk of n records costs at most 2n - 1 calls; a refusal that
--- is the same for every record alone stops it all (merge.streak), and what
--- was not settled then is failed.  Items of one key (merge.record_keys) go
--- out one after the other, in list order, each once the one before it has
--- its outcome: the list's last one for a key wins.
+--- Sends the valid items in chunks of opts.batch_size through call_many; returns
+-- { created, updated, skipped, accepted, rejected, failed, records = (outcomes, input order) }.
+-- A failed chunk, or a reply silent on a record (outcome "unknown": it may be stored),
+-- marks its records failed.  A refused chunk is split depth first (records/merge.lua)
+-- down to the one rejected record, at most 2n - 1 calls, stopped by merge.streak; items
+-- of one key go out in list order, the last wins (docs/sync.md).
 function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
   local size = opts.batch_size or merge.BATCH_SIZE
   local summary = { created = 0, updated = 0, skipped = 0, accepted = 0, rejected = 0, failed = 0,
@@ -220,9 +201,8 @@ function M.merge_many(client, service, items, opts, scope, friendly, from_wire)
       end
     end)
   end
-  -- A part the server refused as a whole (res): its halves, one after the
-  -- other, each resolved before the next, so that single records come soon
-  -- and a streak shows after a few calls.
+  -- A part refused as a whole: its halves, each resolved before the next, so that a
+  -- streak shows after a few calls.
   local function resolve(part, res)
     if stop then return settle(part, stop) end
     local a, b = merge.split(res, #part.index)
