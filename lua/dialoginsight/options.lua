@@ -1,8 +1,6 @@
---- Option tables: the one check of their names and values, for settings,
--- call options and resource options alike.  A method declares its options
--- once, beside its code, as a set (M.set): each name with the check of its
--- value.  An unknown name is refused with the closest known one, so that
--- a misspelling never passes silently.
+--- Option tables: the one check of names and values, for settings, call and resource options.
+-- A method declares its options once, beside its code, as a set (M.set); an unknown
+-- name is refused with the closest known one, so that a misspelling never passes.
 -- @module dialoginsight.options
 local errors = require "dialoginsight.errors"
 local log = require "dialoginsight.log"
@@ -31,8 +29,7 @@ M.MIN_SECONDS = 0.001
 --- What a duration must be, for messages.
 M.SECONDS = "must be a number of seconds from 0.001 (1 ms) to 86400"
 
---- True when v may be a duration in seconds: a number from MIN_SECONDS to
--- a day (NaN and inf fail).
+--- True when v is a number of seconds from MIN_SECONDS to a day (NaN and inf fail).
 function M.is_seconds(v)
   return type(v) == "number" and v >= M.MIN_SECONDS and v <= 86400
 end
@@ -51,14 +48,12 @@ end
 -- mistake (resty libraries and cosockets' settimeout take milliseconds).
 M.LONG_SECONDS = 600
 
--- Once per process, whichever setting or option: a job that builds a
--- client per batch must not bury its own output.
+-- Once per process: a job that builds a client per batch must not bury its output.
 local warned_long = false
 
---- Warns, once per process, when v (seconds) is over LONG_SECONDS; the
--- value is kept (a long batch call may mean it).
+--- Warns once when v (seconds) is over LONG_SECONDS; the value is kept (a long batch call may mean it).
 -- @tparam string what "setting 'timeout'", "option 'deadline'"
--- @param v the value (only a number can warn)
+-- @param v the value
 function M.warn_long(what, v)
   if warned_long or type(v) ~= "number" or not (v > M.LONG_SECONDS) then return end
   warned_long = true
@@ -76,9 +71,8 @@ M.MANY = {
   end,
 }
 
---- A set of options: the union of the maps given (name -> check, or true),
--- listed by name in messages.  noun: what a name is ("option", the
--- default; "setting", "member").
+--- A set of options: the union of the maps given (name -> check, or true).
+-- noun: what a name is in messages ("option", the default; "setting", "member").
 -- @usage local MERGE = options.set({ key = true, insert = options.boolean }, options.CALL)
 function M.set(...)
   local s = { checks = {}, names = {}, noun = "option" }
@@ -91,16 +85,14 @@ function M.set(...)
   return s
 end
 
--- A name as a message may show it: an identifier as long as a name is (the
--- longest option or setting has 15 bytes) as itself; anything else (a value
--- given as a name: perhaps the key) by its type and length only.
+-- A name as a message may show it: an identifier of up to a name's length (15 bytes) as
+-- itself; anything else (a value given as a name: perhaps the key) by type and length.
 local function shown(k)
   if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
   return "(" .. errors.describe(k) .. ")"
 end
 
---- What is wrong with opts, or nil: not a table, an unknown name (with the
--- closest known one), or a bad value (its type and size, never itself).
+--- What is wrong with opts, or nil: not a table, an unknown name, a bad value (never shown).
 -- @param opts the table given (nil: none)
 -- @tparam table allowed a set (M.set)
 -- @tparam string where the method ("contacts:merge") or "di.new"
@@ -131,11 +123,7 @@ function M.problem(opts, allowed, where)
   return nil
 end
 
---- Raises the problem of opts (M.problem) at the caller of the function
--- that called check: the user's call of a public method.
--- @param opts
--- @tparam table allowed a set (M.set)
--- @tparam string where the method
+--- Raises M.problem's answer at the user's call of the public method that called check.
 function M.check(opts, allowed, where)
   local why = M.problem(opts, allowed, where)
   if why then error(why, 3) end
