@@ -54,8 +54,6 @@ M.contains = binary("Contains")
 -- @function starts_with
 M.starts_with = binary("StartsWith")
 --- The field is empty (IsNull).
--- @tparam string name
--- @return a clause
 function M.is_null(name) return field("IsNull", name) end
 --- The field is not empty (IsNotNull).
 function M.not_null(name) return field("IsNotNull", name) end
@@ -83,19 +81,15 @@ end
 --- Every clause must hold (And).
 -- @function all
 -- @tparam {clause,...} list clauses, or tables of Equals
--- @return a clause
 -- @usage W.all{ W.eq("City", "Paris"), W.not_null("BirthDate") }
 M.all = combo("And")
 --- At least one clause must hold (Or).
 -- @function any
 -- @tparam {clause,...} list clauses, or tables of Equals
--- @return a clause
 -- @usage W.any{ W.gt("Points", 100), { City = "Paris" } }
 M.any = combo("Or")
 
 --- True for a clause made by this builder.
--- @param v any value
--- @treturn boolean
 function M.is_clause(v) return getmetatable(v) == Node end
 
 local function sorted_keys(t)
@@ -175,10 +169,6 @@ function M.compile(w, resolve)
 end
 
 --- resolve for names used as they are (relational table columns).
--- @tparam string name
--- @param _ the operator (unused)
--- @param value
--- @return name, value
 function M.bare(name, _, value) return name, value end
 
 --- resolve for contact fields: friendly names to wire names, values to the field's wire form.
@@ -202,7 +192,6 @@ end
 --- The ContactFilter of sendings and campaigns: Single for an idContact, else Clauses.
 -- @param contact an idContact, or a where
 -- @tparam table clause the wire clause of contact, when a where
--- @treturn table the ContactFilter
 function M.contact_filter(contact, clause)
   if type(contact) == "number" then return { Mode = "Single", idContact = contact } end
   return { Mode = "Clauses",
