@@ -1,34 +1,18 @@
---- The one registry of OFC4 services and methods.
---
--- Every fact the client needs about a method lives in this table, so that a
--- correction of the wire format is a one-line change here, or, without
--- editing the library, a `methods` setting (see M.new and README.md,
--- "Correcting a guess"):
---   service, method  the names sent on the wire (filters.ashx?method=GetList)
---   scope      "project" (adds idProject), "table" (idTable, no idProject)
---              or "none" (AuthKey alone)
---   idempotent whether a repeat is harmless, which decides retries
---   paging     the name of a paging contract (M.PAGING) when the method
---              takes MaxRows/StartRow, or a contract table
---   wire       the evidence for the shape, as docs/wire.md marks it:
---              "seen", "one", "doc" or "assumed"
---   result     the member of the reply that holds what the method returns
---              (resources read it; a missing member is a decode error)
---   writes     the method changes data or sends (a fact of the method, not
---              of its wire name: no override can change it, so that guards
---              such as `probe` without --writes hold whatever the names)
--- Entries are named by the library's own name of the method
--- ("segments.List"), whatever the wire calls it.
+--- The one registry of OFC4 services and methods: a wire correction is a line here or a
+-- `methods` setting (M.new).  Entries, by the library's name ("segments.List"), hold:
+-- service, method (wire names); scope "project" (adds idProject), "table" or "none";
+-- idempotent (decides retries); paging (a M.PAGING name or a contract); wire (evidence:
+-- "seen", "one", "doc", "assumed", docs/wire.md); result (the reply's member; missing:
+-- a decode error); writes (a fact of the method, not of its wire name: no override
+-- changes it, so `probe` without --writes stays safe whatever the names).
 local core = require "dialoginsight.core"
 
 local M = {}
 
---- Paging contracts: the request fields that ask for a page, the reply
--- fields that carry it, the index of the first row [assumed: 0-based], the
--- page size resources ask for [assumed: no published limit], and the
--- fields that identify a record, when records have an identity
--- (resources/pager.lua checks by them that none comes twice).  Events have
--- none: two opens of one contact in one second are two records.
+--- Paging contracts: request and reply fields, the first row's index [assumed: 0-based],
+-- the page size [assumed: no published limit], and the fields that identify a record
+-- (resources/pager.lua: none comes twice).  Events have none: two opens of one contact
+-- in one second are two records.
 M.PAGING = {
   rows = { max = "MaxRows", start = "StartRow", first = 0, total = "TotalRecords",
            records = "Records", size = 100, key = { "idContact" } },
@@ -142,9 +126,8 @@ local function defaults()
   return list
 end
 
---- A registry: the library's entries, with `overrides` applied:
--- { ["segments.List"] = { service = "Filters", method = "GetList" }, ... }.
--- An unknown entry name or member, or a bad value, raises naming it.
+--- A registry: the library's entries, with `overrides` applied (an unknown name or member,
+-- or a bad value, raises): { ["segments.List"] = { service = "Filters", method = "GetList" } }.
 function M.new(overrides)
   local by_name = defaults()
   if overrides ~= nil and type(overrides) ~= "table" then
@@ -165,18 +148,14 @@ function M.new(overrides)
   return setmetatable({ by_name = by_name }, Registry)
 end
 
---- The largest methods_file read, in bytes: the overrides are a few
--- kilobytes.
+--- The largest methods_file read, in bytes: the overrides are a few kilobytes.
 M.MAX_METHODS_FILE = 1048576
 
 local function bad_file(why)
   error("dialoginsight: setting 'methods_file' " .. why, 0)
 end
 
---- The overrides of methods_file (a JSON object of the same shape as
--- `methods`), or raises naming the setting.
--- @tparam string path
--- @treturn table the overrides
+--- The overrides of methods_file (a JSON object shaped as `methods`), or raises naming the setting.
 function M.read(path)
   if type(path) ~= "string" then bad_file("must be a path") end
   local text, why = core.read_file(path, M.MAX_METHODS_FILE)
@@ -195,8 +174,7 @@ function M.read(path)
   return t
 end
 
---- The registry of the settings `methods` and `methods_file`: the file's
--- overrides, then methods' over them, entry by entry.
+--- The registry of the settings: methods_file's overrides, then `methods`' over them.
 function M.of_settings(methods, methods_file)
   if methods_file == nil then return M.new(methods) end
   local t = M.read(methods_file)
@@ -205,9 +183,8 @@ function M.of_settings(methods, methods_file)
   return M.new(t)
 end
 
---- Returns the registry entry of service.method (the library's names,
--- matched case-insensitively as the server does), or nil when the method
--- is not wrapped (it can still be called: see client:call).
+--- The entry of service.method (case-insensitive, as the server), or nil when the method
+-- is not wrapped (client:call still sends it).
 function Registry:lookup(service, method)
   return self.by_name[service:lower() .. "." .. method:lower()]
 end
@@ -219,8 +196,7 @@ function Registry.paging(entry)
   return p and M.PAGING[p] or nil
 end
 
---- What is assumed of a method nobody registered: project scope, and not
--- idempotent, since retrying an unknown call could repeat a side effect.
+--- An unregistered method: project scope, not idempotent (a retry could repeat a side effect).
 function M.unknown(service, method)
   return { name = service .. "." .. method, service = service, method = method,
            scope = "project", idempotent = false, writes = true, wire = "unknown" }
