@@ -1,12 +1,6 @@
---- Client settings: the one schema of every setting (its kind, default,
--- environment variable and config-file key), reading them from the
--- environment or a config file's text, and validating a settings table.
---
--- di.new, the nginx examples and the dialoginsight command all read this
--- schema, so a setting has one name, one default and one check wherever it
--- is given.  A bad setting is a programming or deployment error, so it
--- raises, and the message names the setting. The key's value never appears
--- in a message.
+--- Client settings: the one schema of every setting, read from the environment or a
+-- config file and validated; di.new, the nginx examples and the command all use it.
+-- A bad setting raises naming it (the key's value never appears in a message).
 -- @module dialoginsight.config
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
@@ -23,12 +17,9 @@ M.REGIONS = {
   fr = "https://app.mydialoginsight.com/webservices/ofc4/",
 }
 
---- Every setting, in the order the command's help and the README list
--- them: its name, kind (how a value read as text converts: "text",
--- "number", "boolean"), default, env (its DI_* variable), file (whether a
--- config file may set it) and doc (what it means; before the first "; ",
--- what the command's help shows).  The `settings` doc block below is
--- written from doc by scripts/settings-doc.
+--- Every setting, in the order of the help: name, kind (how text converts: "text",
+-- "number", "boolean"), default, env, file (a config file may set it), doc (before the
+-- first "; ": the help's text; scripts/settings-doc writes the `settings` block from it).
 -- @table SETTINGS
 M.SETTINGS = {
   { name = "key_id", kind = "text", env = "DI_KEY_ID", file = true,
@@ -108,12 +99,9 @@ M.SETTINGS = {
     doc = "true (the default); false: the DI_* environment fills nothing in" },
 }
 
---- The settings of `dialoginsight.new` (and of the dialoginsight command):
--- a value given in the table wins, then its DI_* variable, then its
--- default.  Durations are in seconds (not milliseconds, as in resty
--- libraries): over 600 s warns once per process.  Unknown settings raise,
--- with the closest known name.  (Its fields: scripts/settings-doc writes
--- them from M.SETTINGS into the reference.)
+--- The settings of `dialoginsight.new` and the command: the table's value, else DI_*, else the default.
+-- Durations are in seconds, not milliseconds as in resty libraries (over 600 s warns once).
+-- Unknown settings raise, with the closest name.  Fields: scripts/settings-doc.
 -- @table settings
 -- @usage local client = di.new {
 --   key_id = 12, key = os.getenv("DI_KEY"), project = 3456,
@@ -125,7 +113,6 @@ local BY_NAME = {}
 for _, s in ipairs(M.SETTINGS) do BY_NAME[s.name] = s end
 
 --- The schema entry of a setting, or nil.
--- @tparam string name
 -- @treturn ?table { name, kind, default, env, file }
 function M.setting(name) return BY_NAME[name] end
 
@@ -133,12 +120,10 @@ local function bad(name, why)
   error("dialoginsight: setting '" .. name .. "' " .. why, 0)
 end
 
---- The value of a setting given as text (an environment variable or a
--- config-file line), or raises naming `where`.
+--- The value of a setting given as text (a variable, a config-file line), or raises naming `where`.
 -- @tparam string name the setting
 -- @tparam string text its value as text
 -- @tparam string where what to name in a message (the variable, or the file and line)
--- @return the value: a string, number or boolean
 function M.from_text(name, text, where)
   local kind = BY_NAME[name].kind
   if kind == "number" then
@@ -154,7 +139,6 @@ end
 
 --- The settings the DI_* environment variables give (unset ones are absent).
 -- @tparam[opt=os.getenv] function getenv
--- @treturn table settings
 function M.from_env(getenv)
   getenv = getenv or os.getenv
   local s = {}
@@ -223,10 +207,8 @@ local function check_key(key)
   end
 end
 
--- A base URL goes into every request line and into the limiter file's name:
--- what could split a request (CR, LF), break its line (spaces, control
--- bytes), or carry a password (user:pass@, which tostring(client) and the
--- limiter file's name would show) is refused here, not met on every call.
+-- A base URL goes into every request line and the limiter file's name: CR, LF, spaces,
+-- control bytes, or a password (user:pass@, shown by tostring(client)) are refused here.
 local function check_base_url(u)
   if type(u) ~= "string" then
     bad("base_url", "must be a string (got " .. errors.describe(u) .. ")")
@@ -272,9 +254,8 @@ local function check_user_agent(v)
   end
 end
 
--- Why the file at path cannot be used (a regular file, read without
--- blocking: a FIFO, a device or a directory is refused), or nil; the
--- reason never holds the path, a setting's value (see errors.describe).
+-- Why the file at path cannot be used (a FIFO, device or directory would block or fail),
+-- or nil; the reason never holds the path, a setting's value (errors.describe).
 local function open_problem(path)
   local ok, why = core.read_file(path, 0)
   return not ok and why or nil
@@ -296,10 +277,8 @@ local function check_files(s)
   end
 end
 
---- The lowest rate (and fallback_rate) taken, calls per second: one call
--- per 100 s.  The service counts its limits per minute and per hour; a
--- slower limit is a schedule, not a rate, and every slot of it holds each
--- process sharing the key that long (src/di_limiter.c caps a slot there).
+--- The lowest rate (and fallback_rate), calls per second: one per 100 s; slower is a
+-- schedule, and each slot holds every sharer of the key that long (src/di_limiter.c).
 M.MIN_RATE = 0.01
 --- The highest rate taken, calls per second.
 M.MAX_RATE = 1e6
@@ -328,8 +307,7 @@ local function check_limits(s)
   if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end
 end
 
--- What the corrections of guesses (docs/wire.md) take: the registry of the
--- client, the call-limit message patterns, the key field.
+-- The corrections of guesses (docs/wire.md): registry, call-limit patterns, key field.
 local function check_guesses(s)
   s.registry = registry.of_settings(s.methods, s.methods_file)
   if s.limit_messages ~= nil then
@@ -344,9 +322,8 @@ local function check_guesses(s)
   end
 end
 
--- No other setting may hold the key: text settings travel (user_agent in
--- a header, base_url in tostring(client) and every request line) or name
--- files, where the key must never be.
+-- No other setting may hold the key: text settings travel (headers, request lines,
+-- tostring(client)) or name files.
 local function check_key_elsewhere(s)
   local key = s.key
   for _, def in ipairs(M.SETTINGS) do
@@ -395,11 +372,9 @@ local function resolve(opts)
   return s
 end
 
---- Validates user settings and returns a new, complete settings table
--- (defaults filled in).  Raises naming the setting; the key's value never
--- appears in the message (and is redacted should a check ever quote it).
+--- Validates user settings and returns a new, complete settings table (defaults filled in).
+-- Raises naming the setting; the key's value is redacted should a check ever quote it.
 -- @tparam table opts the settings given (`settings`)
--- @treturn table every setting, checked, with its default where not given
 function M.resolve(opts)
   if type(opts) ~= "table" then
     error("dialoginsight.new: settings must be a table", 0)
