@@ -1,8 +1,5 @@
---- A call's request, built without I/O: the registry entry of
--- service.method, the URL, and the JSON body with AuthKey and the scope.
---
--- A request is a plain table that call/scheduler.lua hands to the
--- transport: { entry, url, body, timeout, deadline, fresh, policy }.
+--- A call's request, built without I/O: { entry, url, body, timeout, deadline, fresh,
+-- policy }, that call/scheduler.lua hands to the transport.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local options = require "dialoginsight.options"
@@ -18,11 +15,8 @@ local function bad_name(what, v)
   end
 end
 
---- The route of service.method from base_url: { entry, url }, the entry
--- from reg (registry.lua, with the client's overrides), or nil, why for a
--- bad name (the client raises it).  A registered method's route is
--- remembered in cache under the names it was called with, so that repeated
--- calls do no pattern matching, lower-casing or string building.
+--- The route { entry, url } of service.method from base_url and reg, or nil, why for a bad
+-- name (the client raises it); cached under the names called, so that a repeat builds no string.
 function M.route(cache, reg, base_url, service, method)
   local known = cache[service]
   local route = known and known[method]
@@ -50,10 +44,8 @@ local NONE = {}
 --- The options of client:call, call_many and call_stream.
 M.OPTIONS = options.set(options.CALL, options.MANY, { outcomes = options.boolean })
 
---- The per-call options of opts, whose names and values options.check
--- passed: { timeout, deadline, policy, concurrency, outcomes }, or nil, why
--- for a bad retry policy.  deadline = false lifts the client's deadline for
--- the call; a timeout or deadline over 600 s warns once per process.
+--- The per-call options of checked opts: { timeout, deadline, policy, concurrency,
+-- outcomes }, or nil, why for a bad retry policy.  deadline = false lifts the client's.
 function M.options(opts)
   if opts == nil or next(opts) == nil then return NONE end
   options.warn_long("option 'timeout'", opts.timeout)
@@ -70,9 +62,8 @@ function M.options(opts)
   }
 end
 
---- The request of one call, or nil, err when the parameters cannot be
--- sent.  auth: { idKey =, Key = }; project: the client's default idProject;
--- o: the call's options (M.options); redact: applied to encoder messages.
+--- The request of one call, or nil, err when the parameters cannot be sent.
+-- auth: { idKey =, Key = }; project: the default idProject; o: M.options'; redact: for encoder messages.
 function M.build(route, params, auth, project, o, redact)
   local entry = route.entry
   local body = {}

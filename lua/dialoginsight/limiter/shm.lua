@@ -1,15 +1,12 @@
---- The limiter backend of one host: a GCRA state per (API host, key id) in
--- a file under limiter_dir that every process on the host maps.  See
--- src/di_limiter.c for how it stays consistent without locks, and
--- src/di_limiter_file.c for which directories and files it accepts.
+--- The limiter backend of one host: a GCRA state per (API host, key id) in a file under
+-- limiter_dir that every process maps (src/di_limiter.c, src/di_limiter_file.c).
 local core = require "dialoginsight.core"
 local log = require "dialoginsight.log"
 local host_of = require("dialoginsight.limiter.host").of
 
 local M = {}
 
---- The file that holds the limit of key_id on the host of base_url (its
--- canonical identity: limiter/host.lua).
+--- The file that holds the limit of key_id on the host of base_url (limiter/host.lua).
 function M.path(dir, base_url, key_id)
   return string.format("%s/dialoginsight-%s-%s.gcra", dir,
     (host_of(base_url):gsub("[^%w%.%-]", "_")), tostring(key_id))
@@ -26,8 +23,7 @@ local EVENTS = {
   unusable = "cannot be used (%s): calls go on without the shared limit",
 }
 
--- Warned once per process and kind: a damaged file is one event, however
--- many calls see its trace.
+-- Once per process and kind: a damaged file is one event, however many calls see it.
 local warned = {}
 
 local function report(path, event)
@@ -56,10 +52,8 @@ function Shm:configure(rate, burst) return self.core:configure(rate, burst) end
 
 function Shm:close() return self.core:close() end
 
---- The limiter (acquire, penalize, configure, close) of a client's
--- settings, or nil, message.  A pause (penalize) never exceeds the retry
--- policy's max_retry_after: one 429 with a huge Retry-After must not hold
--- every sharer of the key for longer than any of them would wait itself.
+--- The limiter of a client's settings, or nil, message.  A pause never exceeds
+-- max_retry_after: one huge Retry-After must not hold every sharer longer than it would wait.
 function M.open(settings)
   local dir = settings.limiter_dir
   if dir == nil then
@@ -67,8 +61,7 @@ function M.open(settings)
     dir, err = core.runtime_dir()
     if not dir then return nil, err end
   end
-  -- settings.retries: the policy config.resolve made (call/retry.lua); the
-  -- core's own default (30 s) is the policy's
+  -- the policy config.resolve made (call/retry.lua); the core's default (30 s) is its own
   local policy = type(settings.retries) == "table" and settings.retries or {}
   local path = M.path(dir, settings.base_url, settings.key_id)
   local lim, err = core.limiter {
