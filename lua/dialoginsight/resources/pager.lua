@@ -1,14 +1,7 @@
---- Iterating over every record of a paged method (the registry's paging
--- contract: MaxRows, StartRow, Records), against a server that may order,
--- cut and change its pages as it likes.  docs/paging.md states the model
--- and the proofs; in short, a reply is trusted only to hold real matches,
--- min(cap, count) of them for one cap during the iteration, so a reply
--- smaller than an earlier one is the whole of what it was asked.
--- TotalRecords is never proof of anything.
---
--- This module: what every iterator shares, and paging by StartRow (for
--- methods without a clause on ids: segments.GetContacts, the event
--- reports).  resources/pager_ids.lua pages contacts by idContact windows.
+--- Iterating over every record of a paged method (MaxRows, StartRow, Records), against a
+-- server that may order, cut and change its pages as it likes (the model: docs/paging.md;
+-- TotalRecords proves nothing).  What every iterator shares, and paging by StartRow;
+-- resources/pager_ids.lua pages contacts by idContact windows.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local options = require "dialoginsight.options"
@@ -29,8 +22,7 @@ local function raising(it)
   end, it
 end
 
---- An iterator that raises err at its first step: how each() reports a
--- failure found before the first call.  Returns it and its state.
+--- An iterator (and its state) that raises err at its first step: a failure found before the first call.
 function M.failing(err)
   local done = false
   return raising { calls = 0, yielded = 0, failed = err, advance = function()
@@ -40,8 +32,7 @@ function M.failing(err)
   end }
 end
 
---- Collects an iterator made by each() (the iterator and its state) into a
--- list, or nil, err: it reads the state's own steps, which return failures.
+--- Collects an iterator made by each() (and its state) into a list, or nil, err.
 function M.collect(_, it)
   local list = {}
   while true do
@@ -57,11 +48,9 @@ function M.protocol(it, message)
                       message = message }
 end
 
---- The state of one iteration over service.method: the paging contract P,
--- the page size asked (opts.page_size, else the contract's), opts.limit,
--- opts.max_calls (100,000).  Its public fields, for callers that report on
--- an iteration (cli/export.lua): calls, yielded, proven (the iteration
--- ended on a proof that nothing is missing), failed (the error it ended on).
+--- The state of one iteration over service.method with contract P and opts; its public
+-- fields (cli/export.lua): calls, yielded, proven (ended on a proof that nothing is
+-- missing), failed (the error it ended on).
 function M.state(client, service, method, params, opts)
   local entry = client.registry:lookup(service, method)
     or error("dialoginsight: " .. service .. "." .. method .. " is not in the registry", 2)
@@ -102,11 +91,8 @@ function M.fetch(it, extra)
   return recs, resp
 end
 
---- The iterator over it: yields map(record) for each record step(it)
--- leaves in it.buf, until it.done or it.limit records; a failure raises
--- the error object (it.failed) and ends it.  it.advance gives the same
--- steps with a failure returned as false, err (M.collect).  Returns the
--- iterator and it.
+--- The iterator over it (and it): map(record) for what step(it) leaves in it.buf, until
+-- it.done or it.limit; a failure raises (it.failed).  it.advance returns false, err instead.
 function M.iterate(it, step, map)
   local function fail(err)
     it.done, it.failed, it.buf, it.i = true, err, {}, 0
@@ -218,12 +204,9 @@ local function take(it, recs, from)
   return true
 end
 
--- A server that ignores StartRow gives the list from its start whatever is
--- asked: its reply recs (page 2) is taken as every match when it did not
--- cut it at MaxRows (a reply of another size; or, at exactly MaxRows, none
--- larger when asked for one more) and TotalRecords, if given, says no more
--- (docs/paging.md: an assumption beyond the model).  Its records after
--- the `done` already taken from the list's start are new.
+-- A server that ignores StartRow: its page 2 is every match when not cut at MaxRows and
+-- TotalRecords, if given, says no more (beyond the model: docs/paging.md); its records
+-- after the `done` already taken are new.
 local function whole_list(it, recs, resp, done)
   local n = #recs
   local T = it.P.total and resp[it.P.total]
@@ -255,12 +238,9 @@ local function whole_list(it, recs, resp, done)
   return true
 end
 
--- One page of an iteration by StartRow, each page after the first asking
--- from the last record yielded (overlap of one), which must come back: at
--- the start of the reply, or later (the server's StartRow counts from
--- earlier: the first page asked beyond the start learns by how much,
--- it.skew).  Missing, the list shifted under a deletion: an error, never a
--- silent skip.
+-- One page by StartRow, asked from the last record yielded (overlap of one), which must
+-- come back, at the reply's start or later (it.skew); missing, the list shifted under a
+-- deletion: an error, never a silent skip.
 local function offset_step(it)
   local start = it.pos == 0 and 0 or it.pos - 1 + it.skew
   local recs, resp = page(it, start)
@@ -329,13 +309,9 @@ local function offset_step(it)
   return true
 end
 
---- Iterates over the records of a method paged by StartRow: yields
--- map(record) for each, at most opts.limit, each exactly once while the
--- list keeps its order (docs/paging.md says what it cannot see); a failed
--- call, or a list that changed in a way that could lose or repeat a record
--- (kind "protocol"), raises the error object and ends the loop.
--- opts: page_size, limit, max_calls (100,000), and the call options.
--- Returns the iterator and its state (M.state).
+--- Iterates (iterator and M.state) over the records of a method paged by StartRow: each once
+-- while the list keeps its order, at most opts.limit; a failed call, or a change that could
+-- lose or repeat a record (kind "protocol"), raises the error object and ends the loop.
 function M.each(client, service, method, params, opts, map)
   local it = M.state(client, service, method, params, opts)
   -- the overlap needs room for a new record on each page

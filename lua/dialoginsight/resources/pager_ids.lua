@@ -26,9 +26,8 @@ local function is_id(v)
   return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
 end
 
--- The ids of recs, each checked: a whole number, inside the window asked,
--- not the one excluded, not twice.  A record outside means the server did
--- not apply the clause: nothing could then be proven.
+-- The ids of recs, each a whole number inside the window, not the excluded one, not twice:
+-- a record outside means the clause was not applied, and nothing could be proven.
 local function ids(it, recs)
   local list, dup = {}, {}
   for i, rec in ipairs(recs) do
@@ -142,8 +141,7 @@ local function step(it)
     prune(it)
     next_window(it, c, span)
   elseif first and n ~= it.size then
-    -- a first reply of another size than asked may hold every match: all
-    -- but one of them, asked again, is a smaller reply if so
+    -- a first reply of another size than asked may hold every match: all but one, asked again, tells
     it.exclude = low
   else
     -- (a TotalRecords that said few remain was wrong: never used again)
@@ -154,14 +152,10 @@ local function step(it)
   return true
 end
 
---- Iterates over the records of service.method matching the wire clause
--- `where`, by windows of the integer field `id` (idContact): yields
--- map(record) for each, each at most once, at most opts.limit; without a
--- limit the iteration ends only on a proof that every record that matched
--- from its first call to its last was yielded.  A failed call, or replies
--- that break the model (docs/paging.md), raise the error object (kind
--- "protocol" for those) and end it.  opts: page_size, limit, max_calls, and the call options.
--- Returns the iterator and its state (pager.state).
+--- Iterates (iterator and pager.state) over the records matching `where`, by windows of
+-- the integer field `id`, each at most once; without opts.limit it ends only on a proof that
+-- every record that matched throughout was yielded.  A failed call, or replies that break
+-- the model (docs/paging.md, kind "protocol"), raise the error object and end it.
 function M.each(client, service, method, where, id, opts, map)
   local it = pager.state(client, service, method, {}, opts)
   it.where, it.id = where, id
