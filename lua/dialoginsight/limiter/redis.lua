@@ -1,14 +1,8 @@
---- The limiter backend of a fleet of hosts: src/di_limiter.c's GCRA as one Redis
--- script, so that every process using one API key draws from one budget
--- (docs/limiter.md).  The state is one string, the theoretical arrival time in
--- microseconds of Redis's TIME (skewed hosts agree), keyed by API host and key
--- *id*, never the secret.  When Redis fails, calls fall back at once to a local
--- limiter (fallback_rate), warned at most once a minute; Redis is tried again
--- every RETRY_INTERVAL seconds.
--- Each exchange with Redis (connecting, or one command) lasts TIMEOUT at
--- most, sending and the whole reply included, and never past the call's
--- deadline; no call is lost, and no reply of Redis can raise, loop, or
--- hold a call longer than the local limiter could (Backend:run).
+--- The limiter backend of a fleet of hosts: src/di_limiter.c's GCRA as one Redis script
+-- (docs/limiter.md).  The state is the theoretical arrival time in Redis's TIME (skewed
+-- hosts agree), keyed by API host and key *id*, never the secret; when Redis fails, the
+-- local limiter takes over.  Each exchange lasts TIMEOUT at most, never past the call's
+-- deadline; no call is lost, and no reply of Redis can raise, loop, or hold a call longer.
 local host_of = require("dialoginsight.limiter.host").of
 
 local unpack = table.unpack or unpack -- luacheck: ignore 143
@@ -272,11 +266,8 @@ end
 local Backend = {}
 Backend.__index = Backend
 
---- opts: url (parsed), key (M.key), rate, burst, max_ahead (seconds: the
--- clamp of a penalty, retries.max_retry_after), fallback (the local
--- backend: acquire, penalize, configure, close), connect
--- (function(url, timeout) -> conn, see Connectors), now, warn
--- (function(msg)).
+--- opts: url (parsed), key (M.key), rate, burst, max_ahead (a penalty's clamp), fallback
+-- (the local backend), connect (see Connectors), now, warn (function(msg)).
 function M.new(opts)
   local b = setmetatable({ url = opts.url, key = opts.key, fallback = opts.fallback,
     connect_fn = opts.connect, now = opts.now, warn_fn = opts.warn, max_ahead = opts.max_ahead,
