@@ -51,8 +51,11 @@ function Table:merge_many(rows, opts)
   return base.merge_many(self.client, "relationaltables", items, opts, { idTable = self.id }, same)
 end
 
-local function clause(w)
-  return (where.compile(w, where.bare))
+-- Get and Delete take the same clause, and a row cap under another option's name.
+local function by_clause(self, method, w, cap, opts)
+  local p = { idTable = self.id, Clause = (where.compile(w, where.bare)) }
+  if cap then p.MaxRows = cap end
+  return base.result(self.client, "relationaltables", method, p, opts)
 end
 
 --- The rows matching where (bare column names), or nil, err.
@@ -60,9 +63,7 @@ end
 -- @tparam[opt] table opts limit, and timeout, retries, deadline: as `client:call`'s
 function Table:get(w, opts)
   base.check(opts, GET, "table:get")
-  local p = { idTable = self.id, Clause = clause(w) }
-  if opts and opts.limit then p.MaxRows = opts.limit end
-  return base.result(self.client, "relationaltables", "Get", p, opts)
+  return by_clause(self, "Get", w, opts and opts.limit, opts)
 end
 
 --- Deletes the rows matching where; returns how many, or nil, err.
@@ -70,9 +71,7 @@ end
 -- @tparam[opt] table opts max, and timeout, retries, deadline: as `client:call`'s
 function Table:delete(w, opts)
   base.check(opts, DELETE, "table:delete")
-  local p = { idTable = self.id, Clause = clause(w) }
-  if opts and opts.max then p.MaxRows = opts.max end
-  return base.result(self.client, "relationaltables", "Delete", p, opts)
+  return by_clause(self, "Delete", w, opts and opts.max, opts)
 end
 
 return M
