@@ -222,9 +222,19 @@ end
 -- Keeps enough calls ready to fill the free places, and one more: when a
 -- call completes, the next one goes out before the caller's work on the
 -- completed one (decoding its reply, reading the next input) begins.
+-- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
+-- "now" also leaves the calls in flight.  Never undone.
+local function ask_stop(run)
+  if run.stop and run.stopped ~= "now" then
+    local s = run.stop(run.ninflight)
+    if s then run.stopped = s == "now" and "now" or true end
+  end
+  return run.stopped
+end
+
 local function pull(run)
   local ready = run.ready
-  if run.stop and run.stop() then run.stopped = true end
+  ask_stop(run)
   while not run.exhausted and not run.stopped
       and (#ready - run.head + 1) < run.max - run.ninflight + 1 do
     local req = run.next_req()
@@ -278,8 +288,7 @@ end
 -- starts: the calls still waiting are dropped (their done is not called).
 local function start(run, now, soonest)
   local s, t, n = run.s, run.t, 0
-  if not run.stopped and run.stop and run.stop() then run.stopped = true end
-  if run.stopped then
+  if ask_stop(run) then
     run.ready, run.head, run.later, run.exhausted = {}, 1, {}, true
     return nil, 0
   end
@@ -340,18 +349,28 @@ local function finish(run, sl, r)
   run.later[#run.later + 1] = sl
 end
 
+-- The longest the loop goes without asking stop(), when there is one:
+-- how soon a "now" is honoured.
+local STOP_TICK = 0.2
+
 -- The scheduling loop of stream().
 local function loop(run)
   local t = run.t
   pull(run)
-  while run.head <= #run.ready or run.ninflight > 0 or #run.later > 0 do
+  while (run.head <= #run.ready or run.ninflight > 0 or #run.later > 0) and run.stopped ~= "now" do
     local now = t:now()
     local soonest = wake(run, now)
     local due = run.deadlines and expire(run, now)
     soonest = start(run, now, soonest)
     local budget = soonest and math.max(0, soonest - t:now()) or 1
     if due then budget = math.min(budget, math.max(0, due - t:now())) end
-    if run.ninflight == 0 then
+    if run.stop then
+      budget = math.min(budget, STOP_TICK)
+      ask_stop(run) -- (n: the calls just started count)
+    end
+    if run.stopped == "now" then
+      break
+    elseif run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else
       local rs = run.m:perform(math.min(budget, 1))
@@ -388,9 +407,11 @@ end
 -- The limiter's waits and the back-offs are scheduled here, so they never
 -- hold up the calls already in flight.  One call more than the free places
 -- is kept ready, so that a completed call's place is taken at once.
--- stop() (optional), asked before a call starts: once true, nothing more
--- starts, and the calls not started are dropped, done not called for them
--- (a sync's Ctrl-C: what was prepared is not sent).
+-- stop(n) (optional, n: the calls in flight), asked before calls start and
+-- at least every STOP_TICK s: once true, nothing more starts, and the calls
+-- not started are dropped, done not called for them (a sync's Ctrl-C: what
+-- was prepared is not sent); once "now", the calls in flight are abandoned
+-- too (their done not called) and stream returns.
 function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,

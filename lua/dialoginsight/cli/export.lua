@@ -7,6 +7,7 @@
 local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
+local commands = require "dialoginsight.cli.commands"
 
 local M = { name = "export", needs_client = true,
             usage = "export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv",
@@ -100,7 +101,7 @@ local function columns(schema)
   return head, get
 end
 
-local function fail(e) io.stderr:write("dialoginsight: export: ", tostring(e), "\n"); return 1 end
+local function fail(e) io.stderr:write("dialoginsight: export: ", commands.cli_terms(e), "\n"); return 1 end
 
 --- opts: clauses (from --where), page_size, as check() leaves them.
 -- Returns the exit status.
@@ -115,8 +116,9 @@ function M.run(client, opts)
   -- an exit 0 and a summary that says every contact is in the file.
   local function incomplete(why)
     out:flush()
-    io.stderr:write("dialoginsight: export: ", why, "\n", "dialoginsight: export: the file is incomplete: ", n,
-      n == 1 and " contact" or " contacts", " written before the error\n")
+    io.stderr:write("dialoginsight: export: ", commands.cli_terms(why), "\n",
+      "dialoginsight: export: the file is incomplete: ", commands.count(n, "contact"),
+      " written before the error\n")
     return 1
   end
   local ok, werr = out:write(csv.line(head))
@@ -125,23 +127,35 @@ function M.run(client, opts)
   local iter, it
   if #list == 0 then iter, it = client.contacts:all(o)
   else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
-  for c, e in iter do
+  -- Ctrl-C lets the call in flight (one: pages come one at a time) end,
+  -- then stops with what was written; what it does is said at once (the
+  -- host, when graceful)
+  local function step()
+    host.inflight(1)
+    local c, e = iter()
+    host.inflight(0)
+    return c, e
+  end
+  host.graceful(true)
+  for c, e in step do
+    if host.interrupted() then
+      out:flush()
+      io.stderr:write("dialoginsight: export: interrupted: the file is incomplete: ",
+        commands.count(n, "contact"), " written\n")
+      return 130
+    end
     if not c then return incomplete(tostring(e)) end
     local row = {}
     for j, g in ipairs(get) do row[j] = cell(g(c)) end
     ok, werr = out:write(csv.line(row))
     if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
     n = n + 1
-    if host.interrupted() then
-      out:flush()
-      io.stderr:write("dialoginsight: export: interrupted: the file is incomplete\n")
-      return 130
-    end
   end
+  host.graceful(false)
   ok, werr = out:flush()
   if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
-  io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact" or " contacts", " in ",
-    it.calls, it.calls == 1 and " call" or " calls", ": every contact that matched from the first "
+  io.stderr:write("dialoginsight: export: ", commands.count(n, "contact"), " in ",
+    commands.count(it.calls, "call"), ": every contact that matched from the first "
     .. "call to the last is in the file, once\n")
   return 0
 end
