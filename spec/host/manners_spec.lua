@@ -276,8 +276,9 @@ describe("CLI manners (issue 22)", function()
     end)
 
     it("names a failed preliminary read as such", function()
-      local r = run("run -", { env = "DI_KEY=sbx-00000000000000000000000000000000 ",
-        stdin = 'local r, err = client.contacts:merge{ EMail = "x@example.com" }\nprint(err)\n' })
+      local script = dir .. "/prelim.lua"
+      spit(script, 'local r, err = client.contacts:merge{ EMail = "x@example.com" }\nprint(err)\n')
+      local r = run("run " .. q(script), { env = "DI_KEY=sbx-00000000000000000000000000000000 " })
       assert.are.equal(0, r.code, r.err)
       assert.truthy(r.out:find("reading the project's fields (projects.Get) failed: auth InvalidAuthKey",
         1, true), r.out)
