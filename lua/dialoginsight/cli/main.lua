@@ -82,12 +82,16 @@ end
 
 local function trim(text) return (text:gsub("%s+$", "")) end
 
+-- Each command's help ends with the options every command takes.
+local GLOBAL_LINE = "global options (before or after the command): --config FILE, -q/--quiet, "
+  .. "-v/--verbose; see dialoginsight --help"
+
 -- The command's subparser of p: its options, its positionals (all in "args",
 -- checked by the command's check), its help from the same table.
 local function add_command(p, c)
   local sub = p:command(c.name):add_help(false):usage("usage: dialoginsight " .. c.usage)
     :description(trim(c.help))
-  if c.epilog then sub:epilog(trim(c.epilog)) end
+  sub:epilog((c.epilog and (trim(c.epilog) .. "\n") or "") .. GLOBAL_LINE)
   local group = { sub:flag("-h --help", "this help") }
   for _, o in ipairs(c.options) do
     local opt = o[2] and sub:option(o[1], o[3]):argname(o[2]) or sub:flag(o[1], o[3])

@@ -128,6 +128,7 @@ function M.check(opts, pos)
     opts.file = "/dev/stdin" -- a stream (cli/sync/paths.lua): outputs named stdin.*
   end
   opts.out_dir = opts["out-dir"]
+  if opts.rejects == "-" then return "--rejects -: the rejects file must be a file (name it)" end
   if opts.out_dir == "" then return "--out-dir expects a directory" end
   opts.interval = tonumber(opts["progress-interval"] or "") or 5
   return nil
