@@ -14,7 +14,8 @@
  *     finish, write the checkpoint) asks for a "graceful" stop instead:
  *     SIGINT then only counts the presses, which it polls through
  *     host.interrupted() (1: finish what is in flight, 2: stop now), and
- *     says at once what it does; a third Ctrl-C kills.
+ *     says at once what it does; a third Ctrl-C kills (a job that waits in
+ *     one blocking call, export, ends at the second).
  *   - dialoginsight.host: interrupted, graceful, inflight, isatty, width,
  *     fsync, mode, size, truncate, lock, create, append, islink, fileid,
  *     rss: the few system calls the commands need.
@@ -91,8 +92,11 @@ static void say_graceful(int presses) {
     say_append(buf, &n, "dialoginsight: finishing ", calls);
     say_append(buf, &n, calls == 1 ? " call in flight" : " calls in flight", -1);
     say_append(buf, &n, " (Ctrl-C again to stop now)\n", -1);
+  } else if (graceful == 2) {
+    say_append(buf, &n, "dialoginsight: stopping without waiting for the calls in flight "
+               "(Ctrl-C again to kill)\n", -1);
   } else {
-    say_append(buf, &n, "dialoginsight: stopping now (Ctrl-C again to kill)\n", -1);
+    say_append(buf, &n, "dialoginsight: stopped (second Ctrl-C): the output is incomplete\n", -1);
   }
   w = write(2, buf, n);
   (void)w;
@@ -105,7 +109,10 @@ static void laction(int sig) {
   if (graceful && interrupted < 2) {
     interrupted++;
     say_graceful(interrupted);
-    if (interrupted == 2) setsignal(sig, SIG_DFL); /* a third Ctrl-C kills */
+    /* a job that cannot leave a blocking call ("once") ends here; the
+     * others are asked to stop now, and a third Ctrl-C kills */
+    if (interrupted == 2 && graceful == 1) _exit(130);
+    if (interrupted == 2) setsignal(sig, SIG_DFL);
     return;
   }
   setsignal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
@@ -139,10 +146,17 @@ static int h_interrupted(lua_State *L) {
   return 1;
 }
 
-/* host.graceful(on): while on, Ctrl-C only counts (see laction) */
+/* host.graceful(how): while on, Ctrl-C only counts (see laction).  how:
+ * "stream" (the job polls host.interrupted() often enough to stop at once
+ * on the second press), "once" (it cannot: the second press ends the
+ * process), or false. */
 static int h_graceful(lua_State *L) {
+  const char *how = lua_toboolean(L, 1) ? luaL_checkstring(L, 1) : NULL;
   graceful_tty = isatty(2);
-  graceful = lua_toboolean(L, 1);
+  if (how == NULL) graceful = 0;
+  else if (strcmp(how, "stream") == 0) graceful = 2;
+  else if (strcmp(how, "once") == 0) graceful = 1;
+  else return luaL_argerror(L, 1, "\"stream\", \"once\" or false");
   return 0;
 }
 

@@ -89,13 +89,13 @@ function M.cli_terms(text)
     local i, j = text:find(t[1], 1, true)
     if i then text = text:sub(1, i - 1) .. t[2] .. text:sub(j + 1) end
   end
-  -- "setting 'ca_file'" -> "setting 'ca_file' (DI_CA_FILE, or ca_file in a --config file)"
-  return (text:gsub("setting '([%w_]+)'", function(name)
-    local def = config.setting(name)
-    if not (def and def.env) then return nil end
-    return "setting '" .. name .. "' (" .. def.env
-      .. (def.file and (", or " .. name .. " in a --config file") or "") .. ")"
-  end))
+  -- "setting 'ca_file' ..." -> "... (ca_file: DI_CA_FILE, or a --config file line)"
+  local name = text:match("setting '([%w_]+)'")
+  local def = name and config.setting(name)
+  if def and def.env and not text:find(def.env, 1, true) then
+    text = text .. " (" .. name .. ": " .. def.env .. (def.file and ", or a --config file line" or "") .. ")"
+  end
+  return text
 end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an

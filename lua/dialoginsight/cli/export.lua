@@ -128,15 +128,15 @@ function M.run(client, opts)
   if #list == 0 then iter, it = client.contacts:all(o)
   else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
   -- Ctrl-C lets the call in flight (one: pages come one at a time) end,
-  -- then stops with what was written; what it does is said at once (the
-  -- host, when graceful)
+  -- then stops with what was written; a second one ends the process (the
+  -- host: it cannot leave the call before its reply)
   local function step()
     host.inflight(1)
     local c, e = iter()
     host.inflight(0)
     return c, e
   end
-  host.graceful(true)
+  host.graceful("once")
   for c, e in step do
     if host.interrupted() then
       out:flush()

@@ -218,6 +218,9 @@ end
 local function unknown_option(msg, name)
   local bad = msg:match("^unknown option '(.-)'")
   if not bad then return msg end
+  if commands.looks_secret(bad:gsub("^%-+", ""):match("^[^=]*")) then
+    return "unknown option (not shown: it looks like a key)"
+  end
   local names, guesses = option_names(name), {}
   local letter = bad:match("^%-(%a)$")
   if letter then

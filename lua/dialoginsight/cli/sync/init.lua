@@ -595,7 +595,7 @@ function M.run(client, opts, _, g)
   run.bar = progress.new { tty = host.isatty(2), width = host.width(),
     interval = opts.interval, total = run.total, off = quiet }
   -- graceful until the outputs are closed: a Ctrl-C never cuts a write
-  host.graceful(true)
+  host.graceful("stream")
   if opts.dry_run then dry_run(run) else send(run, client) end
   status = finish(run)
   host.graceful(false)
