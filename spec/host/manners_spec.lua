@@ -150,6 +150,10 @@ describe("CLI manners (issue 22)", function()
         { "stats 1 2", "got 2 arguments" },
         { "call", "expected SERVICE METHOD [JSON|-], got 0 arguments" },
         { "call contacts", "got 1 argument" },
+        { "call projects List '{\"a\":'", "the parameters are not a JSON object" },
+        { "call projects List 5", "the parameters are not a JSON object" },
+        { "sync contacts x.csv --progress-interval abc", "--progress-interval expects seconds" },
+        { "sync contacts x.csv --rejects -", "--rejects -" },
         { "check x", "check takes no argument" },
         { "fields x", "fields takes no argument" },
         { "export people", "export contacts" },
@@ -236,6 +240,21 @@ describe("CLI manners (issue 22)", function()
       assert.truthy(r.out:find(n .. " rows, " .. n .. " merged", 1, true), r.out)
       local have = contacts()
       for i = 1, n do assert.truthy(have["int" .. i .. "@example.com"], "int" .. i) end
+    end)
+
+    it("probe: said at once; the table of the methods probed, exit 130", function()
+      sbx.faults { { type = "latency", ms = 2000 } }
+      local h = spawn("probe", "intprobe")
+      os.execute("sleep 1")
+      os.execute("kill -INT " .. h.pid)
+      local err = wait_for(h.base .. ".err", "finishing 1 call in flight", 1)
+      assert.truthy(err:find("finishing 1 call in flight (Ctrl-C again to stop now)", 1, true), err)
+      local rc, out
+      rc, out, err = h.wait(20)
+      assert.are.equal(130, rc, out .. err)
+      assert.truthy(out:find("probe of ", 1, true), out)
+      assert.truthy(err:match("interrupted: %d+ methods? probed, the others not"), err)
+      assert.falsy(err:find("traceback", 1, true), err)
     end)
 
     it("export and call: said at once, no traceback, exit 130", function()

@@ -256,6 +256,13 @@ function call.check(_, pos)
   if #pos > 3 then
     return "call: expected SERVICE METHOD [JSON|-], got " .. #pos .. " arguments (quote the JSON)"
   end
+  local text = pos[3]
+  if text and text ~= "-" and text:match("%S") then
+    local v, why = di.decode(text)
+    if type(v) ~= "table" then
+      return "call: the parameters are not a JSON object: " .. tostring(why or ("a " .. type(v)))
+    end
+  end
 end
 
 function call.reads_stdin(pos) return { pos[3] } end

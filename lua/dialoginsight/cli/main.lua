@@ -12,6 +12,8 @@
 --     stop_at_script (run: its first positional and all after it are the
 --       script's own),
 --     check(opts, pos) -> nil or a usage message,
+--     reads_stdin(pos) (optional) -> the positionals that may be "-" (stdin,
+--       which one run reads once),
 --     needs_client, run(client, opts, pos, g) -> exit status }
 -- argparse builds each command's parser and its --help from options, so an
 -- option cannot be left out of the help.  opts[name] (name without the
@@ -19,7 +21,8 @@
 -- takes -h/--help.
 --
 -- Exit statuses: 0 done; 1 error; 2 sync finished but some rows were
--- rejected; 64 bad usage; 130 interrupted (Ctrl-C).
+-- rejected; 64 bad usage (said on stderr: what was wrong); 130
+-- interrupted (Ctrl-C).
 local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
@@ -56,7 +59,7 @@ The API key is read from DI_KEY (and DI_KEY_ID, DI_PROJECT, DI_BASE_URL,
 DI_CA_FILE, DI_REGION, DI_RATE, DI_BURST, DI_LIMITER_DIR) or from the config
 file, never from the command line.
 
-A FILE argument may be - for stdin (sync contacts -, call ... -, run -).
+A file argument may be - for stdin: sync contacts -, call ... -, run -, --config -.
 
 exit status: 0 ok, 1 error, 2 sync done but rows rejected, 64 usage, 130 Ctrl-C
 ]]

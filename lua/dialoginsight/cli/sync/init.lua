@@ -130,7 +130,11 @@ function M.check(opts, pos)
   opts.out_dir = opts["out-dir"]
   if opts.rejects == "-" then return "--rejects -: the rejects file must be a file (name it)" end
   if opts.out_dir == "" then return "--out-dir expects a directory" end
-  opts.interval = tonumber(opts["progress-interval"] or "") or 5
+  local every = opts["progress-interval"]
+  opts.interval = tonumber(every or "5")
+  if not opts.interval or not (opts.interval > 0 and opts.interval < math.huge) then
+    return "--progress-interval expects seconds (a positive number), got '" .. every .. "'"
+  end
   return nil
 end
 
