@@ -342,7 +342,10 @@ local function scenario(rng, n)
         .. table.concat(story, "; ") .. ")\n" .. err
     end
     local jn = journal(path .. ".di-journal")
-    if not refused and (rc == 0 or rc == 2 or (jn and jn.complete)) then
+    -- (a journal this run did not write says nothing of it: a run killed
+    -- before it opened its journal leaves an earlier run's E, about the
+    -- input before it grew)
+    if not refused and (rc == 0 or rc == 2 or (jn and jn.complete and jtext ~= jbefore)) then
       local why = check_rows(s, path)
       if why then
         return false, why .. " after a run that said complete (exit " .. tostring(rc) .. "; "

@@ -42,8 +42,8 @@ end
 function M.contacts(idx, key, level)
   if key == nil and idx and idx.key == nil then
     error("dialoginsight: the project has no " .. fields.DEFAULT_KEY .. " field and marks no key "
-      .. "field: name the key field with the key_field setting of di.new (or opts.key, or "
-      .. "--key FIELD in the dialoginsight command)", (level or 1) + 1)
+      .. "field: name the key field with the key_field setting of di.new (or opts.key)",
+      (level or 1) + 1)
   end
   local name = key or (idx and idx.key) or fields.DEFAULT_KEY
   local keymeta = fields.resolve(name, idx)
