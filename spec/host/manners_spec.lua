@@ -4,6 +4,7 @@
 -- down), and messages in the CLI's terms.  Real process, real sandbox.
 local core = require "dialoginsight.core"
 local sbx = require "support.sandbox"
+local property = require "support.property"
 local H = require "support.host"
 local q, slurp, spit, run, spawn = H.q, H.slurp, H.spit, H.run, H.spawn
 
@@ -240,6 +241,58 @@ describe("CLI manners (issue 22)", function()
       assert.truthy(r.out:find(n .. " rows, " .. n .. " merged", 1, true), r.out)
       local have = contacts()
       for i = 1, n do assert.truthy(have["int" .. i .. "@example.com"], "int" .. i) end
+    end)
+
+    it("#property once or twice at any moment of a slowed sync: --resume merges every row, once", function()
+      property.check("ctrl-c", { scenarios = 8, seconds = 25 }, function(rng, k)
+        sbx.reset({ contacts = 0 })
+        local n = rng:int(20, 300)
+        local path = dir .. "/prop" .. k .. ".csv"
+        os.remove(path .. ".di-journal")
+        os.remove(path .. ".rejects.csv")
+        local lines = { "EMail,FirstName" }
+        for i = 1, n do lines[#lines + 1] = string.format("p%d.%d@example.com,F%d", k, i, i) end
+        spit(path, table.concat(lines, "\n") .. "\n")
+        sbx.faults { { type = "latency", ms = rng:int(200, 600), jitter_ms = rng:int(0, 200),
+                       method = "contacts.Merge" } }
+        local h = spawn("sync contacts " .. q(path) .. " --batch-size " .. rng:int(1, 30)
+          .. " --concurrency " .. rng:int(1, 4), "prop")
+        os.execute(string.format("sleep %.3f", 0.05 + rng:float() * 0.8))
+        os.execute("kill -INT " .. h.pid .. " 2> /dev/null")
+        -- (the second press mostly while the calls of the first are in flight)
+        local twice = rng:chance(0.7)
+        if twice then
+          os.execute(string.format("sleep %.3f", rng:float() * 0.15))
+          os.execute("kill -INT " .. h.pid .. " 2> /dev/null")
+        end
+        local rc, out, err = h.wait(30)
+        local story = string.format("%d rows, Ctrl-C %s: exit %s", n, twice and "twice" or "once",
+          tostring(rc))
+        if err:find("traceback", 1, true) then return false, story .. ": a traceback\n" .. err end
+        local complete = (slurp(path .. ".di-journal") or ""):find("\nE\n", 1, true) ~= nil
+        if rc == 130 then
+          if complete then return false, story .. " and a complete journal" end
+          if not out:find("sync contacts " .. path .. ": ", 1, true) then
+            return false, story .. " without the summary\n" .. out .. err
+          end
+          sbx.clear_faults()
+          local r = run("sync contacts " .. q(path) .. " --resume")
+          if r.code ~= 0 then return false, story .. "; --resume: exit " .. r.code .. "\n" .. r.err end
+          if not r.out:find(n .. " rows, " .. n .. " merged", 1, true) then
+            return false, story .. "; --resume: " .. r.out
+          end
+        elseif rc ~= 0 then
+          return false, story .. "\n" .. err
+        end
+        local have = contacts()
+        for i = 1, n do
+          local c = have[string.format("p%d.%d@example.com", k, i)]
+          if not (c and c.f_FirstName == "F" .. i) then
+            return false, story .. ": row " .. i .. " not merged"
+          end
+        end
+        return true
+      end)
     end)
 
     it("probe: said at once; the table of the methods probed, exit 130", function()
