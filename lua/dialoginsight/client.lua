@@ -83,6 +83,16 @@ local function trace_to_stderr(ev)
   io.stderr:write(line, "\n")
 end
 
+local function trace_retry(ev)
+  io.stderr:write(string.format("dialoginsight: %s.%s retry in %.2f s after attempt %d (%s)\n",
+    ev.service, ev.method, ev.delay, ev.attempt, ev.error.kind .. (ev.error.status and (" HTTP " .. ev.error.status) or "")))
+end
+
+local function trace_wait(ev)
+  io.stderr:write(string.format("dialoginsight: %s.%s waits %.2f s for the rate limit\n",
+    ev.service, ev.method, ev.delay))
+end
+
 --- Builds a client from resolved settings, a transport (docs/transport.md) and a limiter (nil: none).
 -- @local
 function M.new(settings, transport, limiter)
@@ -106,7 +116,7 @@ function M.new(settings, transport, limiter)
     hooks = self,
   }
   if settings.trace == true then
-    self.on_call = trace_to_stderr
+    self.on_call, self.on_retry, self.on_wait = trace_to_stderr, trace_retry, trace_wait
   elseif type(settings.trace) == "function" then
     self.on_call = settings.trace
   end

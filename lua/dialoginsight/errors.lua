@@ -27,6 +27,8 @@ local M = {}
 -- @field deadline when the call's deadline passed: its seconds
 -- @field last when the call's deadline passed: the last attempt's error, if any
 -- @field limit for too_large: the max_reply_bytes it went over
+-- @field before when a read the call needed first failed (the project's fields
+-- before contacts:merge): what it was; service and method are that read's
 
 local mt = {}
 mt.__index = mt
@@ -42,6 +44,7 @@ mt.__tostring = function(e)
   local w = where(e)
   if w then parts[#parts + 1] = w end
   local head = table.concat(parts, " ")
+  if e.before then head = "dialoginsight: " .. e.before .. (w and (" (" .. w .. ")") or "") .. " failed" end
   local what = e.kind
   if e.code then what = what .. " " .. e.code end
   local s = head .. ": " .. what .. ": " .. tostring(e.message or "failed")

@@ -4,7 +4,14 @@
 -- local di = require "dialoginsight"
 -- local client = di.new()                 -- reads DI_KEY_ID, DI_KEY, ...
 -- local r, err = client:call("contacts", "Merge", { Records = {...} })
-local core = require "dialoginsight.core"
+local found, core = pcall(require, "dialoginsight.core")
+if not found and not tostring(core):find("module 'dialoginsight.core' not found", 1, true) then
+  error(core, 0) -- found, but it does not load: its own message says why
+elseif not found then
+  error("dialoginsight's C core (dialoginsight.core) is not built or not on package.cpath: run "
+    .. "`make` in the checkout (then LUA_CPATH=\"$PWD/build/lua5.4/?.so;;\", or build/luajit, build/lua5.1), or install the rock "
+    .. "(luarocks make, then eval \"$(luarocks path)\")\n" .. tostring(core), 0)
+end
 local config = require "dialoginsight.config"
 local client = require "dialoginsight.client"
 local errors = require "dialoginsight.errors"

@@ -85,9 +85,11 @@ function M.set(...)
   return s
 end
 
--- A name as a message may show it: an identifier of up to a name's length (15 bytes) as
--- itself; anything else (a value given as a name: perhaps the key) by type and length.
-local function shown(k)
+--- A name as a message may show it, quoted: an identifier of up to 20 bytes as itself;
+-- anything else (a value given as a name: perhaps the key) by type and length.
+-- @param k the name
+-- @treturn string
+function M.shown(k)
   if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
   return "(" .. errors.describe(k) .. ")"
 end
@@ -106,7 +108,7 @@ function M.problem(opts, allowed, where)
   for k, v in pairs(opts) do
     local check = allowed.checks[k]
     if not check then
-      local name = shown(k)
+      local name = M.shown(k)
       local guess = name:sub(1, 1) == "'" and errors.closest(k, allowed.names)
       local hint = guess and (" (did you mean '" .. guess .. "'?)") or ""
       if noun == "setting" then

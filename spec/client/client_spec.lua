@@ -565,3 +565,19 @@ describe("the key", function()
     end
   end)
 end)
+
+describe("a failed preliminary read (issue 22)", function()
+  it("is named as such, its kind and code kept", function()
+    local c = client { key = "sbx-00000000000000000000000000000000" }
+    local r, err = c.contacts:merge { EMail = "prelim@example.com" }
+    assert.is_nil(r)
+    assert.equal("auth", err.kind)
+    assert.equal("projects", err.service:lower())
+    local text = tostring(err)
+    assert.truthy(text:find("^dialoginsight: reading the project's fields %(projects%.Get%) failed: auth "), text)
+    -- the caller's own call, when it fails, is said as before
+    r, err = c.projects:list()
+    assert.is_nil(r)
+    assert.truthy(tostring(err):find("^dialoginsight projects.List: auth"), tostring(err))
+  end)
+end)

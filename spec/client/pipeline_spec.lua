@@ -78,4 +78,44 @@ describe("call_stream's pipeline", function()
     assert.equal(3, dones, table.concat(log, ", "))
     assert.is_true(n <= 5, n .. " calls were prepared")
   end)
+
+  it("stop(n) is told the calls in flight; \"now\" abandons them, unsettled, within 0.2 s", function()
+    local log, now, seen, waits = {}, false, {}, {}
+    local t = fake(log)
+    local multi = t.multi
+    function t.multi()
+      local m = multi()
+      local perform = m.perform
+      function m.perform(self, wait)
+        waits[#waits + 1] = wait
+        return perform(self, wait)
+      end
+      return m
+    end
+    local c = client(t)
+    local n = 0
+    c:call_stream(function()
+      n = n + 1
+      if n > 10 then return nil end
+      return { "contacts", "Get", {} }
+    end, function(i)
+      log[#log + 1] = "done " .. i
+      if i == 2 then now = true end -- a second Ctrl-C while call 2 settles
+    end, { concurrency = 3, stop = function(inflight)
+      seen[#seen + 1] = inflight
+      return now and "now"
+    end })
+    local adds, dones = 0, 0
+    for _, e in ipairs(log) do
+      if e:match("^add") then adds = adds + 1 end
+      if e:match("^done") then dones = dones + 1 end
+    end
+    -- 1-3 in flight, 4 and 5 sent as 1 and 2 completed; 2 settled, 3 abandoned
+    assert.equal(5, adds, table.concat(log, ", "))
+    assert.equal(2, dones, table.concat(log, ", "))
+    local max = 0
+    for _, k in ipairs(seen) do max = math.max(max, k) end
+    assert.equal(3, max, table.concat(seen, " "))
+    for _, w in ipairs(waits) do assert.is_true(w <= 0.2, "perform waited " .. w .. " s") end
+  end)
 end)

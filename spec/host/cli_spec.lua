@@ -9,7 +9,7 @@ local q, slurp, spit, run = H.q, H.slurp, H.spit, H.run
 -- What the README documents for each command (README.md, "The dialoginsight
 -- host"); --help must list at least these.
 local DOCUMENTED = {
-  sync = { "--key", "--map", "--skip", "--batch-size", "--concurrency", "--rejects", "--dry-run",
+  sync = { "--key-field", "--map", "--skip", "--batch-size", "--concurrency", "--rejects", "--dry-run",
            "--resume", "--restart", "--progress-interval" },
   export = { "--where", "--page-size" },
   probe = { "--writes", "--record" },
@@ -80,10 +80,10 @@ describe("the command line (argparse)", function()
   end)
 
   it("suggests the option meant, and says where to look", function()
-    local r = run("sync contacts x.csv --kye EMail")
+    local r = run("sync contacts x.csv --key-feild EMail")
     assert.are.equal(64, r.code)
-    assert.truthy(r.err:find("unknown option '--kye'", 1, true), r.err)
-    assert.truthy(r.err:find("Did you mean '--key'?", 1, true), r.err)
+    assert.truthy(r.err:find("unknown option '--key-feild'", 1, true), r.err)
+    assert.truthy(r.err:find("did you mean '--key-field'?", 1, true), r.err)
     assert.truthy(r.err:find("see: dialoginsight sync --help", 1, true), r.err)
   end)
 

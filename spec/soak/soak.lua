@@ -9,7 +9,7 @@
 --   2. resets the sandbox and injects faults on contacts.merge: 5 % 503,
 --      2 % 429 (Retry-After 1), 1 % dropped connections (after processing),
 --      1 % truncated bodies, and 0-50 ms latency on every call;
---   3. runs `bin/dialoginsight sync contacts FILE --key EMail` on a small disk
+--   3. runs `bin/dialoginsight sync contacts FILE --key-field EMail` on a small disk
 --      (a tmpfs holding FILE, its journal and its rejects file, with room for
 --      about half of what the run writes), kill -9s it once about a third of
 --      the rows are journaled, then --resume until it ends: a run that stops
@@ -172,7 +172,7 @@ end
 -- 3. Running the host ------------------------------------------------------------
 
 local ENV = "DI_RATE=2000 DI_BURST=200 "
-local ARGS = " sync contacts " .. q(FILE) .. " --key EMail --concurrency " .. CONCURRENCY
+local ARGS = " sync contacts " .. q(FILE) .. " --key-field EMail --concurrency " .. CONCURRENCY
   .. " --batch-size " .. BATCH .. " --trace --progress-interval 5"
 
 -- Rows the journal confirms so far.

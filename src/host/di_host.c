@@ -9,13 +9,16 @@
  *     directory or after `make install`;
  *   - `pmain` under lua_pcall, with a message handler that adds a traceback;
  *   - Ctrl-C: by default, as in lua.c, a hook raises "interrupted!" at the
- *     next Lua instruction.  A batch job that must stop between two batches
- *     (sync: let the calls in flight finish, write the checkpoint) asks for a
- *     "graceful" stop instead: SIGINT then only sets a flag it polls through
- *     host.interrupted(); a second Ctrl-C falls back to the hook.
- *   - dialoginsight.host: interrupted, graceful, isatty, width, fsync, mode,
- *     size, truncate, lock, create, append, islink, fileid, rss: the few
- *     system calls the commands need.
+ *     next Lua instruction (said without a traceback, exit 130).  A batch
+ *     job that must stop between two batches (sync: let the calls in flight
+ *     finish, write the checkpoint) asks for a "graceful" stop instead:
+ *     SIGINT then only counts the presses, which it polls through
+ *     host.interrupted() (1: finish what is in flight, 2: stop now), and
+ *     says at once what it does; a third Ctrl-C kills (a job that waits in
+ *     one blocking call, export, ends at the second).
+ *   - dialoginsight.host: interrupted, graceful, inflight, isatty, width,
+ *     fsync, mode, size, truncate, lock, create, append, islink, fileid,
+ *     rss: the few system calls the commands need.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,12 +44,18 @@ static const char *progname = "dialoginsight";
 static lua_State *globalL = NULL;
 static volatile sig_atomic_t interrupted = 0;
 static volatile sig_atomic_t graceful = 0;
+static volatile sig_atomic_t graceful_tty = 0; /* stderr a terminal: a bar to end */
+static volatile sig_atomic_t inflight = 0;
 
-/* The hook a signal installs: the next Lua instruction raises, as in lua.c. */
+#define DI_INTERRUPTED "interrupted!"
+
+/* The hook a signal installs: the next Lua instruction raises, as in lua.c
+ * (without a position: main tells this error from the others). */
 static void lstop(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted!");
+  lua_pushliteral(L, DI_INTERRUPTED);
+  lua_error(L);
 }
 
 /* As lua.c's setsignal: sigaction, not signal(), whose semantics vary
@@ -60,12 +69,50 @@ static void setsignal(int sig, void (*handler)(int)) {
   sigaction(sig, &sa, NULL);
 }
 
-/* Only async-signal-safe work here: a flag, sigaction, and lua_sethook,
- * which lua.c relies on being safe to call from a handler. */
+/* Appends text to buf (of size DI_SAY) at *n, and the decimal v if v >= 0. */
+#define DI_SAY 160
+static void say_append(char *buf, size_t *n, const char *text, long v) {
+  char digits[24];
+  size_t k = 0;
+  while (*text && *n < DI_SAY - 1) buf[(*n)++] = *text++;
+  if (v < 0) return;
+  do { digits[k++] = (char)('0' + v % 10); v /= 10; } while (v > 0 && k < sizeof digits);
+  while (k > 0 && *n < DI_SAY - 1) buf[(*n)++] = digits[--k];
+}
+
+/* What a graceful job does on Ctrl-C, said at once: the job may be waiting
+ * for replies for seconds before Lua runs again.  write(2) only. */
+static void say_graceful(int presses) {
+  char buf[DI_SAY];
+  size_t n = 0;
+  long calls = (long)inflight;
+  ssize_t w;
+  if (graceful_tty) say_append(buf, &n, "\n", -1);
+  if (presses == 1) {
+    say_append(buf, &n, "dialoginsight: finishing ", calls);
+    say_append(buf, &n, calls == 1 ? " call in flight" : " calls in flight", -1);
+    say_append(buf, &n, " (Ctrl-C again to stop now)\n", -1);
+  } else if (graceful == 2) {
+    say_append(buf, &n, "dialoginsight: stopping without waiting for the calls in flight "
+               "(Ctrl-C again to kill)\n", -1);
+  } else {
+    say_append(buf, &n, "dialoginsight: stopped (second Ctrl-C): the output is incomplete\n", -1);
+  }
+  w = write(2, buf, n);
+  (void)w;
+}
+
+/* Only async-signal-safe work here: flags, write, sigaction, and
+ * lua_sethook, which lua.c relies on being safe to call from a handler. */
 static void laction(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  if (graceful && !interrupted) {
-    interrupted = 1; /* the handler stays: the second Ctrl-C gets the hook */
+  if (graceful && interrupted < 2) {
+    interrupted++;
+    say_graceful(interrupted);
+    /* a job that cannot leave a blocking call ("once") ends here; the
+     * others are asked to stop now, and a third Ctrl-C kills */
+    if (interrupted == 2 && graceful == 1) _exit(130);
+    if (interrupted == 2) setsignal(sig, SIG_DFL);
     return;
   }
   setsignal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
@@ -83,6 +130,7 @@ static void l_message(const char *pname, const char *msg) {
  * with a __tostring (the library's errors) is shown through it. */
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  if (interrupted && msg && strcmp(msg, DI_INTERRUPTED) == 0) return 1;
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -91,15 +139,31 @@ static int msghandler(lua_State *L) {
   return 1;
 }
 
-/* host.interrupted() -> true once Ctrl-C was pressed */
+/* host.interrupted() -> false, or how many times Ctrl-C was pressed */
 static int h_interrupted(lua_State *L) {
-  lua_pushboolean(L, interrupted != 0);
+  if (interrupted == 0) lua_pushboolean(L, 0);
+  else lua_pushinteger(L, interrupted);
   return 1;
 }
 
-/* host.graceful(on): while on, Ctrl-C only sets the flag */
+/* host.graceful(how): while on, Ctrl-C only counts (see laction).  how:
+ * "stream" (the job polls host.interrupted() often enough to stop at once
+ * on the second press), "once" (it cannot: the second press ends the
+ * process), or false. */
 static int h_graceful(lua_State *L) {
-  graceful = lua_toboolean(L, 1);
+  const char *how = lua_toboolean(L, 1) ? luaL_checkstring(L, 1) : NULL;
+  graceful_tty = isatty(2);
+  if (how == NULL) graceful = 0;
+  else if (strcmp(how, "stream") == 0) graceful = 2;
+  else if (strcmp(how, "once") == 0) graceful = 1;
+  else return luaL_argerror(L, 1, "\"stream\", \"once\" or false");
+  return 0;
+}
+
+/* host.inflight(n): the calls in flight, for what Ctrl-C says */
+static int h_inflight(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  inflight = (sig_atomic_t)(n < 0 ? 0 : n > 1000000 ? 1000000 : n);
   return 0;
 }
 
@@ -349,6 +413,7 @@ static int h_rss(lua_State *L) {
 static const luaL_Reg host_funcs[] = {
   {"interrupted", h_interrupted},
   {"graceful", h_graceful},
+  {"inflight", h_inflight},
   {"isatty", h_isatty},
   {"width", h_width},
   {"fsync", h_fsync},
@@ -448,7 +513,12 @@ int main(int argc, char **argv) {
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
   status = lua_pcall(L, 2, 1, 1);
-  if (status != LUA_OK) {
+  if (status != LUA_OK && interrupted && lua_type(L, -1) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, -1), DI_INTERRUPTED) == 0) {
+    /* the hook's error, wherever it struck: Ctrl-C, not a bug to trace */
+    l_message("dialoginsight", "interrupted (Ctrl-C)");
+    code = 130;
+  } else if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     l_message(progname, msg ? msg : "(error object is not a string)");
     code = interrupted ? 130 : 1;

@@ -186,9 +186,20 @@ end
 
 -- Keeps one call ready beyond the free places: when a call completes, the
 -- next goes out before the caller's work on the completed one begins.
+
+-- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
+-- "now" also leaves the calls in flight.  Never undone.
+local function ask_stop(run)
+  if run.stop and run.stopped ~= "now" then
+    local s = run.stop(run.ninflight)
+    if s then run.stopped = s == "now" and "now" or true end
+  end
+  return run.stopped
+end
+
 local function pull(run)
   local ready = run.ready
-  if run.stop and run.stop() then run.stopped = true end
+  ask_stop(run)
   while not run.exhausted and not run.stopped
       and (#ready - run.head + 1) < run.max - run.ninflight + 1 do
     local req = run.next_req()
@@ -240,8 +251,7 @@ end
 -- the calls still waiting are dropped (done is not called).
 local function start(run, now, soonest)
   local s, t, n = run.s, run.t, 0
-  if not run.stopped and run.stop and run.stop() then run.stopped = true end
-  if run.stopped then
+  if ask_stop(run) then
     run.ready, run.head, run.later, run.exhausted = {}, 1, {}, true
     return nil, 0
   end
@@ -300,17 +310,26 @@ local function finish(run, sl, r)
   run.later[#run.later + 1] = sl
 end
 
+-- The longest the loop goes without asking stop(): how soon a "now" is honoured.
+local STOP_TICK = 0.2
+
 local function loop(run)
   local t = run.t
   pull(run)
-  while run.head <= #run.ready or run.ninflight > 0 or #run.later > 0 do
+  while (run.head <= #run.ready or run.ninflight > 0 or #run.later > 0) and run.stopped ~= "now" do
     local now = t:now()
     local soonest = wake(run, now)
     local due = run.deadlines and expire(run, now)
     soonest = start(run, now, soonest)
     local budget = soonest and math.max(0, soonest - t:now()) or 1
     if due then budget = math.min(budget, math.max(0, due - t:now())) end
-    if run.ninflight == 0 then
+    if run.stop then
+      budget = math.min(budget, STOP_TICK)
+      ask_stop(run) -- (n: the calls just started count)
+    end
+    if run.stopped == "now" then
+      break
+    elseif run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else
       local rs = run.m:perform(math.min(budget, 1))
@@ -337,6 +356,8 @@ end
 -- contract); next_req may also give an error object, handed straight to
 -- done, and its false with no call in flight ends the stream.  Limiter waits and back-offs are scheduled here, so they never hold
 -- up the calls in flight.
+-- stop(n) (n: the calls in flight), asked at least every STOP_TICK s: once true,
+-- nothing more starts; once "now", the calls in flight are abandoned too.
 function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,

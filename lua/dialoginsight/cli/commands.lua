@@ -3,6 +3,7 @@
 -- parser argparse builds), and what every command shares: the guards that
 -- keep the key off the command line, failing, exit statuses.
 local di = require "dialoginsight"
+local config = require "dialoginsight.config"
 
 local M = {}
 
@@ -46,25 +47,61 @@ function M.secret_flag(args)
     if a == "--" then break end
     local name = a:match("^%-%-([%w%-]+)")
     if name and SECRET_FLAGS[name] then return "--" .. name .. ": " .. NOT_ON_ARGV end
+    -- --key named sync's key field until issue 22: it reads as the API key
+    if name == "key" then
+      return "--key is not an option: the key field is --key-field FIELD; and " .. NOT_ON_ARGV
+    end
   end
   return nil
 end
 
---- The value of --key (sync), as argparse converts it: a field name, or
--- nil and why.  A value that looks like the secret itself is refused without
--- being shown, whether given as --key=VALUE or as --key VALUE.
+--- The value of --key-field (sync), as argparse converts it: a field name,
+-- or nil and why.  A value that looks like the secret itself is refused
+-- without being shown, whether given as --key-field=VALUE or as
+-- --key-field VALUE.
 function M.key_field(value)
-  if M.looks_secret(value) then return nil, "--key: " .. NOT_ON_ARGV end
+  if M.looks_secret(value) then return nil, "--key-field: " .. NOT_ON_ARGV end
   if not value:match("^[%a_][%w_]*$") or #value > 64 then
-    return nil, "--key expects a field name (letters, digits and _), such as EMail"
+    return nil, "--key-field expects a field name (letters, digits and _), such as EMail"
   end
   return value
+end
+
+--- "1 row", "2 rows": n and noun, plural (default noun .. "s") unless n is 1.
+function M.count(n, noun, plural)
+  return n .. " " .. (n == 1 and noun or plural or noun .. "s")
+end
+
+-- The library's advice names what a program sets (di.new{...}); the
+-- command's user sets variables and --config lines, and options.
+local CLI_TERMS = {
+  { "set ca_file in di.new{} or DI_CA_FILE", "set DI_CA_FILE, or ca_file in a --config file" },
+  { "set 'project' in di.new{} or DI_PROJECT, or pass idProject",
+    "set DI_PROJECT, or project in a --config file" },
+  { "the key_field setting of di.new (or opts.key)",
+    "--key-field FIELD (sync), DI_KEY_FIELD, or key_field in a --config file" },
+}
+
+--- text (a message of the library) in the terms of the command's user.
+function M.cli_terms(text)
+  text = tostring(text)
+  for _, t in ipairs(CLI_TERMS) do
+    local i, j = text:find(t[1], 1, true)
+    if i then text = text:sub(1, i - 1) .. t[2] .. text:sub(j + 1) end
+  end
+  -- "setting 'ca_file' ..." -> "... (ca_file: DI_CA_FILE, or a --config file line)"
+  local name = text:match("setting '([%w_]+)'")
+  local def = name and config.setting(name)
+  if def and def.env and not text:find(def.env, 1, true) then
+    text = text .. " (" .. name .. ": " .. def.env .. (def.file and ", or a --config file line" or "") .. ")"
+  end
+  return text
 end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an
 -- error object's text has its own); returns the error exit status.
 function M.fail(msg)
-  msg = tostring(msg)
+  msg = M.cli_terms(msg)
   if not msg:match("^dialoginsight[ :]") then msg = "dialoginsight: " .. msg end
   io.stderr:write(msg, "\n")
   return M.EXIT.error
@@ -137,12 +174,15 @@ local run = { name = "run", help = HELP_RUN, options = {}, stop_at_script = true
               needs_client = true }
 
 function run.check(_, pos)
-  if not pos[1] then return "run: which script?" end
+  if not pos[1] then return "run: which script? (SCRIPT.lua, or - for stdin)" end
 end
+
+function run.reads_stdin(pos) return { pos[1] } end
 
 function run.run(client, _, pos)
   local script = pos[1]
-  local chunk, why = loadfile(script)
+  -- loadfile(nil) reads stdin, its chunk named "=stdin"
+  local chunk, why = loadfile(script ~= "-" and script or nil)
   if not chunk then return M.fail(why) end
   local a = { [0] = script }
   for i = 2, #pos do a[i - 1] = pos[i] end
@@ -164,7 +204,7 @@ function check.run(client)
       io.stdout:write("credentials: refused (key id ", tostring(client.key_id), " at ",
         client.base_url, "): ", tostring(err.message), "\n")
     else
-      io.stdout:write("credentials: could not be checked: ", tostring(err), "\n")
+      io.stdout:write("credentials: could not be checked: ", M.cli_terms(err), "\n")
     end
     return 1
   end
@@ -210,8 +250,22 @@ local call = { name = "call", usage = "call SERVICE METHOD [JSON|-]", help = HEL
                options = {}, needs_client = true }
 
 function call.check(_, pos)
-  if #pos < 2 or #pos > 3 then return "call SERVICE METHOD [JSON|-]" end
+  if #pos < 2 then
+    return "call: expected SERVICE METHOD [JSON|-], got " .. M.count(#pos, "argument")
+  end
+  if #pos > 3 then
+    return "call: expected SERVICE METHOD [JSON|-], got " .. #pos .. " arguments (quote the JSON)"
+  end
+  local text = pos[3]
+  if text and text ~= "-" and text:match("%S") then
+    local v, why = di.decode(text)
+    if type(v) ~= "table" then
+      return "call: the parameters are not a JSON object: " .. tostring(why or ("a " .. type(v)))
+    end
+  end
 end
+
+function call.reads_stdin(pos) return { pos[3] } end
 
 function call.run(client, _, pos)
   local text = pos[3]
@@ -223,6 +277,7 @@ function call.run(client, _, pos)
     params = v
   end
   local ok, r, e = pcall(client.call, client, pos[1], pos[2], params)
+  if not ok and r == "interrupted!" then error(r, 0) end -- Ctrl-C: the host's exit 130
   if not ok then return M.fail((tostring(r):gsub("^dialoginsight: ", ""))) end
   if not r then return M.fail(e) end
   r.Trace = nil
@@ -234,8 +289,12 @@ local stats = { name = "stats", usage = "stats CAMPAIGN_ID", help = HELP_STATS, 
                 needs_client = true }
 
 function stats.check(_, pos)
-  local id = math.tointeger(tonumber(pos[1] or ""))
-  if #pos ~= 1 or not id or id < 1 then return "stats CAMPAIGN_ID" end
+  if #pos ~= 1 then return "stats: expected one CAMPAIGN_ID, got " .. M.count(#pos, "argument") end
+  local id = math.tointeger(tonumber(pos[1]))
+  if not id or id < 1 or not pos[1]:match("^%s*%d+%s*$") then
+    return "stats: '" .. (M.looks_secret(pos[1]) and "(not shown)" or pos[1])
+      .. "' is not a campaign id (idCampaign: a whole number from 1)"
+  end
 end
 
 function stats.run(client, _, pos)

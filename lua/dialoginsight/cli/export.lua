@@ -5,6 +5,7 @@
 local di = require "dialoginsight"
 local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
+local commands = require "dialoginsight.cli.commands"
 
 local M = { name = "export", needs_client = true,
             usage = "export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv",
@@ -97,7 +98,7 @@ local function columns(schema)
   return head, get
 end
 
-local function fail(e) io.stderr:write("dialoginsight: export: ", tostring(e), "\n"); return 1 end
+local function fail(e) io.stderr:write("dialoginsight: export: ", commands.cli_terms(e), "\n"); return 1 end
 
 --- opts (clauses, page_size) as check() leaves them; returns the exit status.
 function M.run(client, opts)
@@ -111,8 +112,9 @@ function M.run(client, opts)
   -- an exit 0 and a summary that says every contact is in the file.
   local function incomplete(why)
     out:flush()
-    io.stderr:write("dialoginsight: export: ", why, "\n", "dialoginsight: export: the file is incomplete: ", n,
-      n == 1 and " contact" or " contacts", " written before the error\n")
+    io.stderr:write("dialoginsight: export: ", commands.cli_terms(why), "\n",
+      "dialoginsight: export: the file is incomplete: ", commands.count(n, "contact"),
+      " written before the error\n")
     return 1
   end
   local ok, werr = out:write(csv.line(head))
@@ -121,24 +123,35 @@ function M.run(client, opts)
   local iter, it
   if #list == 0 then iter, it = client.contacts:all(o)
   else iter, it = client.contacts:each(#list > 1 and W.all(list) or list[1], o) end
-  -- the iterator raises a failure: the loop runs under pcall, and only the
-  -- library's error objects (it.failed) are reported as such
+  -- Ctrl-C lets the page call in flight end, then stops with what was written; a
+  -- second one ends the process (the host cannot leave a call before its reply).
+  -- The iterator raises a failure: only the library's (it.failed) is reported as such.
+  local function step()
+    host.inflight(1)
+    local c = iter()
+    host.inflight(0)
+    return c
+  end
   local status
+  host.graceful("once")
   local done, raised = pcall(function()
-    for c in iter do
+    for c in step do
+      if host.interrupted() then
+        out:flush()
+        io.stderr:write("dialoginsight: export: interrupted: the file is incomplete: ",
+          commands.count(n, "contact"), " written\n")
+        status = 130
+        return
+      end
       local row = {}
       for j, g in ipairs(get) do row[j] = cell(g(c)) end
       ok, werr = out:write(csv.line(row))
       if not ok then status = incomplete("cannot write the output: " .. tostring(werr)); return end
       n = n + 1
-      if host.interrupted() then
-        out:flush()
-        io.stderr:write("dialoginsight: export: interrupted: the file is incomplete\n")
-        status = 130
-        return
-      end
     end
   end)
+  host.inflight(0)
+  host.graceful(false)
   if not done then
     if it.failed == nil then error(raised, 0) end
     return incomplete(tostring(it.failed))
@@ -146,8 +159,8 @@ function M.run(client, opts)
   if status then return status end
   ok, werr = out:flush()
   if not ok then return incomplete("cannot write the output: " .. tostring(werr)) end
-  io.stderr:write("dialoginsight: export: ", n, n == 1 and " contact" or " contacts", " in ",
-    it.calls, it.calls == 1 and " call" or " calls", ": every contact that matched from the first "
+  io.stderr:write("dialoginsight: export: ", commands.count(n, "contact"), " in ",
+    commands.count(it.calls, "call"), ": every contact that matched from the first "
     .. "call to the last is in the file, once\n")
   return 0
 end

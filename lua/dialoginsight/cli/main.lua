@@ -12,6 +12,8 @@
 --     stop_at_script (run: its first positional and all after it are the
 --       script's own),
 --     check(opts, pos) -> nil or a usage message,
+--     reads_stdin(pos) (optional) -> the positionals that may be "-" (stdin,
+--       which one run reads once),
 --     needs_client, run(client, opts, pos, g) -> exit status }
 -- argparse builds each command's parser and its --help from options, so an
 -- option cannot be left out of the help.  opts[name] (name without the
@@ -19,17 +21,19 @@
 -- takes -h/--help.
 --
 -- Exit statuses: 0 done; 1 error; 2 sync finished but some rows were
--- rejected; 64 bad usage; 130 interrupted (Ctrl-C).
+-- rejected; 64 bad usage (said on stderr: what was wrong); 130
+-- interrupted (Ctrl-C).
 local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
+local fields = require "dialoginsight.records.fields"
 
 local M = {}
 
 M.EXIT = commands.EXIT
 
 local HELP = [[
-usage: dialoginsight [--config FILE] [--trace] COMMAND [ARGS]
+usage: dialoginsight [--config FILE] [-q | -v] COMMAND [ARGS]
        dialoginsight --version
 
 commands:
@@ -43,12 +47,17 @@ commands:
   probe [--writes] [--record DIR]   which methods exist on your account (docs/wire.md)
 
 options (before or after the command):
-  --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...)
-  --trace         log every call (service, method, status, time, attempts) on stderr
+  --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...);
+                  - reads them from stdin
+  -q, --quiet     no progress lines or notes: only errors, warnings and the summary
+  -v, --verbose   a line on stderr per call attempt (service, method, status, time),
+                  per retry and per rate-limit wait (--trace is the same)
   --version       the versions of dialoginsight, its C core, libcurl and Lua
   -h, --help      this help; `dialoginsight COMMAND --help` for a command
 
 {environment}
+
+A file argument may be - for stdin: sync contacts -, call ... -, run -, --config -.
 
 exit status: 0 ok, 1 error, 2 sync done but rows rejected, 64 usage, 130 Ctrl-C
 ]]
@@ -64,30 +73,35 @@ LIST[#LIST + 1] = require "dialoginsight.cli.probe"
 local COMMANDS = {}
 for _, c in ipairs(LIST) do COMMANDS[c.name] = c end
 
--- The global options that take a value (the others are flags).
+-- The global options that take a value, and the flags.
 local GLOBAL_VALUES = { ["--config"] = true }
+local GLOBAL_FLAGS = { "--trace", "-q --quiet", "-v --verbose", "--version", "-h --help" }
 
 local function usage_error(msg, cmd)
-  io.stderr:write("dialoginsight: ", msg, "\n")
+  io.stderr:write("dialoginsight: ", commands.cli_terms(msg), "\n")
   io.stderr:write("see: dialoginsight ", cmd and (cmd .. " ") or "", "--help\n")
   return M.EXIT.usage
 end
 
 local function trim(text) return (text:gsub("%s+$", "")) end
 
+-- Each command's help ends with the options every command takes.
+local GLOBAL_LINE = "global options (before or after the command): --config FILE, -q/--quiet, "
+  .. "-v/--verbose; see dialoginsight --help"
+
 -- The command's subparser of p: its options, its positionals (all in "args",
 -- checked by the command's check), its help from the same table.
 local function add_command(p, c)
   local sub = p:command(c.name):add_help(false):usage("usage: dialoginsight " .. c.usage)
     :description(trim(c.help))
-  if c.epilog then sub:epilog(trim(c.epilog)) end
+  sub:epilog((c.epilog and (trim(c.epilog) .. "\n") or "") .. GLOBAL_LINE)
   local group = { sub:flag("-h --help", "this help") }
   for _, o in ipairs(c.options) do
     local opt = o[2] and sub:option(o[1], o[3]):argname(o[2]) or sub:flag(o[1], o[3])
     opt:target(o[1]:sub(3))
     if o.many then opt:count("*") end
-    -- the guard of --key's value (a field name, never the key), wherever it is
-    if o[1] == "--key" then opt:convert(commands.key_field) end
+    -- the guard of --key-field's value (a field name, never the key)
+    if o[1] == "--key-field" then opt:convert(commands.key_field) end
     group[#group + 1] = opt
   end
   sub:group("options", table.unpack(group))
@@ -101,9 +115,7 @@ local function parser()
   local p = argparse("dialoginsight"):add_help(false):require_command(false)
     :command_target("command"):help_max_width(79)
   p:option("--config"):argname("FILE")
-  p:flag("--trace")
-  p:flag("--version")
-  p:flag("-h --help")
+  for _, f in ipairs(GLOBAL_FLAGS) do p:flag(f) end
   local subs = {}
   for _, c in ipairs(LIST) do subs[c.name] = add_command(p, c) end
   p:command("help"):add_help(false):argument("topic"):args("?")
@@ -181,11 +193,63 @@ local function pick(res, c)
     opts[k] = res[k]
     if o.many and opts[k] and #opts[k] == 0 then opts[k] = nil end
   end
-  return opts, { config = res.config, trace = res.trace }
+  return opts, { config = res.config, trace = res.trace or res.verbose, quiet = res.quiet,
+                 verbose = res.verbose or res.trace }
 end
 
 local function help_of(subs, name)
   return subs[name or ""] and subs[name]:get_help() .. "\n" or HELP
+end
+
+-- The options a user of command name (nil: none) may give.
+local function option_names(name)
+  local names = {}
+  for k in pairs(GLOBAL_VALUES) do names[#names + 1] = k end
+  for _, f in ipairs(GLOBAL_FLAGS) do
+    for n in f:gmatch("%S+") do names[#names + 1] = n end
+  end
+  for _, o in ipairs(COMMANDS[name or ""] and COMMANDS[name].options or {}) do
+    names[#names + 1] = o[1]
+  end
+  table.sort(names)
+  return names
+end
+
+-- argparse's "unknown option" message, with our suggestion: for -X, the
+-- options spelled with that letter (-V: --verbose, --version, -v), since a
+-- one-letter distance says nothing; for a long one, the closest name.
+local function unknown_option(msg, name)
+  local bad = msg:match("^unknown option '(.-)'")
+  if not bad then return msg end
+  if commands.looks_secret(bad:gsub("^%-+", ""):match("^[^=]*")) then
+    return "unknown option (not shown: it looks like a key)"
+  end
+  local names, guesses = option_names(name), {}
+  local letter = bad:match("^%-(%a)$")
+  if letter then
+    letter = letter:lower()
+    for _, n in ipairs(names) do
+      if n ~= bad and (n:lower() == "-" .. letter or n:sub(1, 3):lower() == "--" .. letter) then
+        guesses[#guesses + 1] = "'" .. n .. "'"
+      end
+    end
+  elseif not bad:match("^%-%-[^-]") or not fields.closest(bad, names) then
+    guesses = {}
+  else
+    guesses[1] = "'" .. fields.closest(bad, names) .. "'"
+  end
+  local s = "unknown option '" .. bad .. "'"
+  if #guesses > 0 then s = s .. "; did you mean " .. table.concat(guesses, " or ") .. "?" end
+  return s
+end
+
+-- The arguments that read stdin (-): what a run can read only once.
+local function stdin_readers(res, cmd, pos)
+  local n = res.config == "-" and 1 or 0
+  for _, a in ipairs(cmd and cmd.reads_stdin and cmd.reads_stdin(pos) or {}) do
+    if a == "-" then n = n + 1 end
+  end
+  return n
 end
 
 --- The entry point: arg as lua.c builds it.  Returns the exit status.
@@ -200,21 +264,30 @@ function M.main(args)
   end
   local p, subs = parser()
   local ok, res = p:pparse(head)
-  if not ok then return usage_error(res, COMMANDS[name or ""] and name) end
+  local known = COMMANDS[name or ""] and name
+  if not ok then return usage_error(unknown_option(res, known), known) end
   if res.version then return version() end
   local cmd = COMMANDS[res.command or ""]
   if res.command == "help" then
+    if res.topic and not COMMANDS[res.topic] then
+      return usage_error("help: no command '" .. res.topic .. "'")
+    end
     io.stdout:write(help_of(subs, res.topic))
     return 0
   elseif not cmd then
-    io.stdout:write(HELP)
-    return res.help and 0 or M.EXIT.usage
+    if res.help then io.stdout:write(HELP); return 0 end
+    io.stderr:write(HELP)
+    return M.EXIT.usage
   end
   if res.help then io.stdout:write(help_of(subs, cmd.name)); return 0 end
   local opts, g = pick(res, cmd)
+  if g.quiet and g.verbose then return usage_error("-q and -v exclude each other", cmd.name) end
   local pos = own or res.args or {}
   local problem = cmd.check and cmd.check(opts, pos)
   if problem then return usage_error(problem, cmd.name) end
+  if stdin_readers(res, cmd, pos) > 1 then
+    return usage_error("stdin (-) can be read only once: give one of them as a file", cmd.name)
+  end
   local client, err
   if cmd.needs_client then
     client, err = settings.client(g)

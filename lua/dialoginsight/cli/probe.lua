@@ -5,6 +5,7 @@
 -- or that changes nothing: never a real send, create or delete.
 local core = require "dialoginsight.core"
 local host = require "dialoginsight.host"
+local commands = require "dialoginsight.cli.commands"
 
 local M = { name = "probe", needs_client = true, usage = "probe [--writes] [--record DIR]",
             options = {
@@ -196,8 +197,15 @@ function M.run(client, opts)
   end
   local last = tap(client)
   local rows, missing, limited, names = {}, {}, 0, write_names(client.registry)
+  -- Ctrl-C: the probe in flight ends, the table shows those made (the host
+  -- says so at once; a second Ctrl-C ends the process)
+  host.graceful("once")
+  local interrupted = false
   for entry in client.registry:each() do
+    if host.interrupted() then interrupted = true; break end
+    host.inflight(1)
     local row, exists, was_limited = probe(client, entry, opts, last, names)
+    host.inflight(0)
     if not row then
       io.stderr:write("dialoginsight: probe: --record: ", exists, "\n")
       return 1
@@ -210,12 +218,17 @@ function M.run(client, opts)
   end
   io.stdout:write("probe of ", client.base_url, " (key id ", tostring(client.key_id),
     ", project ", tostring(client.project), ")\n")
-  require("dialoginsight.cli.commands").table_print(rows,
+  commands.table_print(rows,
     { "method", "evidence", "result", "HTTP", "ms", "paging" })
   if limited > 0 then
     -- the call limit says nothing of the method: the probe was too fast
-    io.stdout:write(limited, " probe(s) met the key's call limit, which tells nothing of the method: ",
+    io.stdout:write(commands.count(limited, "probe"), " met the key's call limit, which tells nothing of the method: ",
       "run the probe again later, or with a lower DI_RATE\n")
+  end
+  if interrupted then
+    io.stderr:write("dialoginsight: probe: interrupted: ", commands.count(#rows, "method"),
+      " probed, the others not\n")
+    return 130
   end
   if #missing > 0 then
     io.stdout:write("methods marked seen that did not answer as existing: ",

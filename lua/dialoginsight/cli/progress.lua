@@ -8,10 +8,13 @@ local M = {}
 local P = {}
 P.__index = P
 
+local SILENT = { update = function() end, finish = function() end }
+
 --- opts: tty (boolean), width (the terminal's columns), interval (seconds
 -- between plain lines), total (bytes of the input, for the fraction and
--- the ETA).
+-- the ETA), off (-q: a bar that draws nothing).
 function M.new(opts)
+  if opts.off then return SILENT end
   return setmetatable({ tty = opts.tty, width = opts.width or 80,
     interval = opts.interval or 5, total = opts.total or 0,
     started = core.now(), last = core.now(), shown = false }, P)

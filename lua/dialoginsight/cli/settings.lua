@@ -3,6 +3,7 @@
 local di = require "dialoginsight"
 local config = require "dialoginsight.config"
 local host = require "dialoginsight.host"
+local options = require "dialoginsight.options"
 
 local M = {}
 
@@ -51,10 +52,15 @@ local function value_of(rest)
   return rest
 end
 
---- Reads a config file: `key = value` lines and # comments, for every setting the schema
--- marks `file`.  Warns when group or others may read it (it holds the key), unless quiet;
--- raises on a bad line, naming the line and the setting, never the value.
-function M.read_file(path, settings, quiet)
+-- --config - : stdin, read once (M.keys reads the settings before M.read).
+local stdin_text
+
+-- The lines of the config file at path ("-": stdin), or raises.
+local function config_lines(path, quiet)
+  if path == "-" then
+    stdin_text = stdin_text or io.stdin:read("a") or ""
+    return (stdin_text .. "\n"):gmatch("([^\n]*)\n"), function() end
+  end
   local mode = host.mode(path)
   if not mode then error("config file " .. path .. " cannot be read", 0) end
   if mode & 0x24 ~= 0 and not quiet then -- 044: readable by group or others
@@ -63,27 +69,35 @@ function M.read_file(path, settings, quiet)
   end
   local f, why = io.open(path, "r")
   if not f then error("config file " .. why, 0) end
+  return f:lines(), function() f:close() end
+end
+
+--- Reads a config file: `key = value` lines and # comments, for every setting the schema
+-- marks `file`.  Warns when group or others may read it (it holds the key), unless quiet;
+-- raises on a bad line, naming the line and the setting, never the value.
+function M.read_file(path, settings, quiet)
+  local lines, close = config_lines(path, quiet)
   local n = 0
-  for line in f:lines() do
+  for line in lines do
     n = n + 1
     local text = line:gsub("^%s+", ""):gsub("%s+$", "")
     if text ~= "" and not text:match("^#") then
       local k, rest = text:match("^([%w_]+)%s*=%s*(.-)$")
       local where = path .. ":" .. n
       local def = k and config.setting(k)
-      if not k then f:close(); error(where .. ": expected `name = value`", 0) end
+      if not k then close(); error(where .. ": expected `name = value`", 0) end
       if not (def and def.file) then
-        f:close()
+        close()
         local guess = require("dialoginsight.errors").closest(k, FILE_NAMES)
-        error(where .. ": unknown setting '" .. k .. "'"
+        error(where .. ": unknown setting " .. options.shown(k)
           .. (guess and guess ~= k and (" (did you mean '" .. guess .. "'?)") or ""), 0)
       end
       local v, bad = value_of(rest)
-      if not v then f:close(); error(where .. ": " .. k .. ": " .. bad, 0) end
+      if not v then close(); error(where .. ": " .. k .. ": " .. bad, 0) end
       settings[k] = config.from_text(k, v, where .. ": " .. k)
     end
   end
-  f:close()
+  close()
   return settings
 end
 
@@ -107,7 +121,7 @@ function M.read(g)
   local s = config.from_env()
   local path = g.config or os.getenv("DI_CONFIG")
   if path and path ~= "" then M.read_file(path, s) end
-  if g.trace then s.trace = true end
+  if g.trace or g.verbose then s.trace = true end
   return s
 end
 

@@ -21,7 +21,8 @@ M.REFUSED = { api = true, validation = true }
 --- The options of a Merge.  They are guards (update = false keeps contacts as they are):
 -- a value that merely reads as false ("false", 0) is refused, not taken for true.
 M.OPTIONS = {
-  key = true, -- the key field or column (records/record.lua checks it)
+  -- the key field or column: a name (records/record.lua checks it is one of the project's)
+  key = function(v) if type(v) ~= "string" then return "must be a field or column name" end end,
   insert = options.boolean, update = options.boolean, skip_duplicates = options.boolean,
   skip_unmatched = options.boolean, return_records = options.boolean,
 }

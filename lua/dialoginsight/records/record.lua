@@ -5,6 +5,7 @@
 -- field's (or column's) value, moved from Data to ID as key_<wire name> (key_f_EMail).
 local core = require "dialoginsight.core"
 local fields = require "dialoginsight.records.fields"
+local options = require "dialoginsight.options"
 
 local M = {}
 
@@ -29,13 +30,13 @@ end
 function M.contacts(idx, key)
   if key == nil and idx and idx.key == nil then
     error("dialoginsight: the project has no " .. fields.DEFAULT_KEY .. " field and marks no key "
-      .. "field: name the key field with the key_field setting of di.new (or opts.key, or "
-      .. "--key FIELD in the dialoginsight command)", 0)
+      .. "field: name the key field with the key_field setting of di.new (or opts.key)", 0)
   end
   local name = key or (idx and idx.key) or fields.DEFAULT_KEY
   local keymeta = fields.resolve(name, idx)
   if not keymeta then
-    error("dialoginsight: key field '" .. name .. "' is not a field of the project", 0)
+    -- shown only as a name can be: a key given here by mistake never shows
+    error("dialoginsight: key field " .. options.shown(name) .. " is not a field of the project", 0)
   end
   return new {
     idx = idx, what = "field", key_wire = keymeta.wire, key_name = keymeta.name,

@@ -68,7 +68,10 @@ function M.schema(client, opts)
   if strict == nil then strict = client.settings.strict end
   if strict == false then return false end
   local schema, err = client.projects:fields()
-  if not schema then return nil, err end
+  if not schema then
+    err.before = "reading the project's fields" -- not the caller's own call that failed
+    return nil, err
+  end
   return fields.index(schema)
 end
 

@@ -9,6 +9,7 @@ local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
 local record = require "dialoginsight.records.record"
 local csv = require "dialoginsight.cli.csv"
+local commands = require "dialoginsight.cli.commands"
 local progress = require "dialoginsight.cli.progress"
 local batches = require "dialoginsight.cli.sync.batches"
 local journal = require "dialoginsight.cli.sync.journal"
@@ -17,8 +18,8 @@ local paths = require "dialoginsight.cli.sync.paths"
 local plan = require "dialoginsight.cli.sync.plan"
 
 -- The command line (cli/main.lua builds the parser and the help from it).
-local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv [options]", options = {
-  { "--key", "FIELD", "the key field (default: the project's, e.g. EMail)" },
+local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv|- [options]", options = {
+  { "--key-field", "FIELD", "the key field (default: DI_KEY_FIELD, else the project's, e.g. EMail)" },
   { "--map", "COL=FIELD", "read column COL as FIELD (repeatable); COL= ignores COL", many = true },
   { "--skip", "COL", "ignore column COL (repeatable)", many = true },
   { "--batch-size", "N", "records per Merge call (default 100)" },
@@ -35,7 +36,9 @@ local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv 
 M.help = [[
 Merges every row of FILE.csv into the project's contacts (Contacts.Merge,
 an upsert).  Column headers are field names (FirstName, f_FirstName),
-opt-ins (Newsletter, optin_Newsletter), or idContact.]]
+opt-ins (Newsletter, optin_Newsletter), or idContact.  FILE.csv - reads
+stdin (its journal and rejects file: stdin.di-journal and
+stdin.rejects.csv in the current directory, or --out-dir).]]
 
 M.epilog = [[
 Every row ends merged or in the rejects file (its fields, then di_line and
@@ -51,7 +54,9 @@ found: only that row is rejected.  --out-dir DIR puts the journal and the
 rejects file in DIR (named after FILE.csv).  A stream (a pipe, /dev/stdin)
 gets its journal and rejects file in the current directory (or DIR) and
 cannot be resumed.  One run at a time per file: a second one stops, naming
-the first.
+the first.  The first Ctrl-C lets the calls in flight finish and writes the
+journal; a second one stops at once (the calls in flight are not waited
+for: --resume sends their rows again).
 exit status: 0 all merged, 2 some rows rejected, 1 error (a call that
 failed for good, an unreadable input, an output that cannot be written:
 run again with --resume), 130 Ctrl-C (the journal is written: run again
@@ -59,8 +64,15 @@ with --resume).
 ]]
 
 local function say(...)
-  io.stderr:write("dialoginsight: sync: ", ...)
-  io.stderr:write("\n")
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  io.stderr:write("dialoginsight: sync: ", commands.cli_terms(table.concat(parts, "", 1, parts.n)), "\n")
+end
+
+-- A note (not an error, not the summary): left out by -q.
+local quiet = false
+local function note(...)
+  if not quiet then say(...) end
 end
 
 -- The command line ----------------------------------------------------------------
@@ -73,8 +85,17 @@ local function count(v, default, max)
 end
 
 --- Checks the options and turns them into the run's: nil, or a usage message.
+function M.reads_stdin(pos) return { pos[2] } end
+
 function M.check(opts, pos)
-  if pos[1] ~= "contacts" or #pos ~= 2 then return "sync contacts FILE.csv [options]" end
+  if pos[1] ~= "contacts" then
+    return "sync: " .. (pos[1] and ("unknown resource '" .. (commands.looks_secret(pos[1]) and
+      "(not shown)" or pos[1]) .. "'") or "which resource?") .. ": only contacts can be synced "
+      .. "(sync contacts FILE.csv)"
+  end
+  if #pos ~= 2 then
+    return "sync contacts: expected one FILE.csv (or - for stdin), got " .. commands.count(#pos - 1, "file")
+  end
   opts.batch_size = count(opts["batch-size"], 100, 10000)
   if not opts.batch_size then return "--batch-size must be 1..10000" end
   opts.concurrency = count(opts.concurrency, 8, 64)
@@ -88,9 +109,23 @@ function M.check(opts, pos)
   end
   for _, col in ipairs(opts.skip or {}) do map[col] = "" end
   opts.map, opts.file, opts.dry_run = map, pos[2], opts["dry-run"]
+  opts.key = opts["key-field"]
+  if opts.file == "-" then
+    if opts.resume then
+      return "--resume cannot continue stdin (-): a journal needs an input that a later run can "
+        .. "read again; save the input to a file and sync that file (then --resume works), or "
+        .. "sync stdin again from the start with --restart (Merge is an upsert)"
+    end
+    opts.file = "/dev/stdin" -- a stream (cli/sync/paths.lua): outputs named stdin.*
+  end
   opts.out_dir = opts["out-dir"]
+  if opts.rejects == "-" then return "--rejects -: the rejects file must be a file (name it)" end
   if opts.out_dir == "" then return "--out-dir expects a directory" end
-  opts.interval = tonumber(opts["progress-interval"] or "") or 5
+  local every = opts["progress-interval"]
+  opts.interval = tonumber(every or "5")
+  if not opts.interval or not (opts.interval > 0 and opts.interval < math.huge) then
+    return "--progress-interval expects seconds (a positive number), got '" .. every .. "'"
+  end
   return nil
 end
 
@@ -112,10 +147,10 @@ local function open_input(run, client)
   local schema, err = client.projects:fields()
   if not schema then say("cannot read the project's fields: ", tostring(err)); return false end
   local idx = fields.index(schema)
-  run.key = run.opts.key or schema.key or fields.DEFAULT_KEY
+  run.key = run.opts.key or client.settings.key_field or schema.key or fields.DEFAULT_KEY
   local ok, meta_or_why = pcall(record.contacts, idx, run.key)
   if not ok then
-    say("--key ", run.key, ": ", select(2, fields.resolve(run.key, idx)) or meta_or_why)
+    say(run.opts.key and "--key-field " or "the key field ", run.key, ": ", select(2, fields.resolve(run.key, idx)) or meta_or_why)
     return false
   end
   local problems
@@ -157,8 +192,8 @@ local function not_resumable(run, out, size, first, head)
       .. "run, or use --restart to sync the file again from the start"
   end
   if size == 0 then
-    return "the rejects file " .. path .. " is empty, and the journal counts " .. old.rejected
-      .. " rejected rows in it" .. advice
+    return "the rejects file " .. path .. " is empty, and the journal counts "
+      .. commands.count(old.rejected, "rejected row") .. " in it" .. advice
   end
   if first ~= head then
     return "the rejects file " .. path .. " does not start with the header line it was written "
@@ -189,7 +224,7 @@ local function open_rejects(run)
   end
   if old and kind == "none" then
     return nil, "the rejects file " .. path .. " is missing, and the journal counts "
-      .. old.rejected .. " rejected rows in it: cannot resume; run with the --rejects or "
+      .. commands.count(old.rejected, "rejected row") .. " in it: cannot resume; run with the --rejects or "
       .. "--out-dir of the first run, or use --restart to sync the file again from the start"
   end
   local out, err = output.open(path, "rejects file")
@@ -257,7 +292,7 @@ local function superseded(run)
   if set == nil then return n == nil, n end
   if n > 0 then
     run.superseded = set
-    say("resuming: ", n, n == 1 and " row" or " rows", " of unconfirmed batches superseded by "
+    note("resuming: ", commands.count(n, "row"), " of unconfirmed batches superseded by "
       .. "later rows of their key that earlier runs confirmed: not sent again")
   end
   return true
@@ -273,7 +308,7 @@ local function open_outputs(run, client)
     local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
       key = run.key, target = journal.target(client.base_url), key_id = client.key_id,
       project = client.project, rejects = run.paths.rejects, resume = o.resume,
-      restart = o.restart, stream = run.paths.stream }, say)
+      restart = o.restart, stream = run.paths.stream }, note)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
@@ -287,7 +322,8 @@ local function open_outputs(run, client)
       return false, 1
     end
     if old then
-      say("resuming: ", old.rows, " rows were confirmed by earlier runs")
+      note("resuming: ", commands.count(old.rows, "row"), old.rows == 1 and " was" or " were",
+        " confirmed by earlier runs")
       run.done_ranges = old.ranges
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
@@ -421,15 +457,21 @@ local function send(run, client)
   -- on stops the reading only: the batch it ended is whole, and is sent.)
   -- A batch is settled once every part of it has its outcome.  The replies
   -- are read for the records' outcomes only (src/di_json_pick.c).
-  local function stop()
-    if host.interrupted() then run.interrupted = true end
+  -- A second Ctrl-C: "now", the calls in flight abandoned (their batches
+  -- never settled: --resume sends them again).
+  local function stop(inflight)
+    host.inflight(inflight)
+    local presses = host.interrupted()
+    if presses then run.interrupted = true end
+    if presses and presses >= 2 then run.abandoned = true; return "now" end
     return run.interrupted or run.halted
   end
   client:call_stream(next_call, done, { concurrency = run.opts.concurrency, outcomes = true,
                                         stop = stop })
+  host.inflight(0)
   -- a batch still waiting for a part was never settled: never complete
   if (waiting > 0 or #again > 0 or held) and not (run.fatal or run.interrupted) then
-    run.fatal = "calls of " .. waiting + #again .. " parts of batches got no answer"
+    run.fatal = "calls of " .. commands.count(waiting + #again, "part") .. " of batches got no answer"
   end
 end
 
@@ -449,17 +491,18 @@ end
 local function summary_line(run, elapsed)
   local st, opts = run.st, run.opts
   local merged = st.created + st.updated
-  local s = string.format("sync contacts %s: %d rows, %d merged (%d created, %d updated), "
-    .. "%d rejected", opts.file, st.rows, merged, st.created, st.updated, st.rejected)
+  local s = string.format("sync contacts %s: %s, %d merged (%d created, %d updated), "
+    .. "%d rejected", opts.file, commands.count(st.rows, "row"), merged, st.created, st.updated,
+    st.rejected)
   if opts.dry_run then
-    s = string.format("sync contacts %s (dry run, nothing sent): %d rows, %d valid, %d rejected",
-      opts.file, st.rows, st.valid, st.rejected)
+    s = string.format("sync contacts %s (dry run, nothing sent): %s, %d valid, %d rejected",
+      opts.file, commands.count(st.rows, "row"), st.valid, st.rejected)
   end
   if st.superseded > 0 then
     s = s .. string.format(", %d superseded (a later row of the same key was confirmed first)",
       st.superseded)
   end
-  if st.resumed > 0 then s = s .. string.format(" (%d rows done by earlier runs)", st.resumed) end
+  if st.resumed > 0 then s = s .. " (" .. commands.count(st.resumed, "row") .. " done by earlier runs)" end
   s = s .. lines_part(run)
   s = s .. string.format(" in %.1f s (%d rows/s), peak memory %d MB",
     elapsed, elapsed > 0 and math.floor((st.rows - st.resumed) / elapsed) or 0,
@@ -512,6 +555,12 @@ local function finish(run)
     say(stop_advice(run))
     return 1
   end
+  if run.abandoned then
+    say("stopped at once (second Ctrl-C): the calls in flight were not waited for (--resume "
+      .. "sends their rows again); the journal holds every batch confirmed before")
+    say(stop_advice(run))
+    return 130
+  end
   if run.interrupted then
     say("interrupted: the batches in flight were finished and the journal written")
     say(stop_advice(run))
@@ -521,7 +570,8 @@ local function finish(run)
 end
 
 --- Runs a sync (opts as check() leaves them); returns the exit status.
-function M.run(client, opts)
+function M.run(client, opts, _, g)
+  quiet = g and g.quiet or false
   local run = {
     opts = opts, started = core.now(),
     st = { rows = 0, created = 0, updated = 0, rejected = 0, superseded = 0, valid = 0, resumed = 0,
@@ -538,11 +588,13 @@ function M.run(client, opts)
   local ok, status = open_outputs(run, client)
   if not ok then run.reader:close(); return status end
   run.bar = progress.new { tty = host.isatty(2), width = host.width(),
-    interval = opts.interval, total = run.total }
-  host.graceful(true)
+    interval = opts.interval, total = run.total, off = quiet }
+  -- graceful until the outputs are closed: a Ctrl-C never cuts a write
+  host.graceful("stream")
   if opts.dry_run then dry_run(run) else send(run, client) end
+  status = finish(run)
   host.graceful(false)
-  return finish(run)
+  return status
 end
 
 return M
