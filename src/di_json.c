@@ -241,24 +241,39 @@ done:
   return e->out->oom ? fail(e, p, "out of memory") : 1;
 }
 
-/* The mark of a raw array class: a member of its metatable keyed by this
- * address, which Lua code cannot forge. */
+/* The classes of raw arrays: a set of metatables in the registry, under a
+ * key Lua code cannot name.  A userdata is one when its metatable is in the
+ * set (by identity: a mark inside the metatable could be copied to another
+ * class's by any Lua code that reads it). */
 static const char raw_array_key = 0;
 
 void di_json_mark_raw_array(lua_State *L, int mt_idx) {
   mt_idx = di_absindex(L, mt_idx);
   lua_pushlightuserdata(L, (void *)&raw_array_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, (void *)&raw_array_key);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+  lua_pushvalue(L, mt_idx);
   lua_pushboolean(L, 1);
-  lua_rawset(L, mt_idx);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 static int is_raw_array(lua_State *L, int idx) {
   int marked;
-  if (!lua_checkstack(L, 2) || !lua_getmetatable(L, idx)) return 0;
+  if (!lua_checkstack(L, 3) || !lua_getmetatable(L, idx)) return 0;
   lua_pushlightuserdata(L, (void *)&raw_array_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (!lua_istable(L, -1)) { lua_pop(L, 2); return 0; }
+  lua_pushvalue(L, -2);
   lua_rawget(L, -2);
   marked = lua_toboolean(L, -1);
-  lua_pop(L, 2);
+  lua_pop(L, 3);
   return marked;
 }
 
@@ -287,6 +302,9 @@ static int encode_value(encoder *e, const path_seg *p, int idx) {
   case LUA_TUSERDATA:
     if (is_raw_array(L, idx)) {
       const di_buf *items = (const di_buf *)lua_touserdata(L, idx);
+      /* a batch inside a record added to itself: copying a buffer into
+       * itself reads it after the reserve moved it */
+      if (items == e->out) return fail(e, p, "a row batch cannot hold itself");
       return (di_buf_addc(e->out, '[') && di_buf_add(e->out, items->data, items->len) &&
               di_buf_addc(e->out, ']')) || fail(e, p, "out of memory");
     }

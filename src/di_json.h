@@ -13,7 +13,7 @@
  * reason ("path: why") appended to err (empty when out of memory). */
 int di_json_encode(lua_State *L, int idx, di_buf *out, di_buf *err);
 
-/* Marks the metatable at mt_idx as a class of arrays written already: the
+/* Registers the metatable at mt_idx as a class of arrays written already: the
  * memory of each of its userdata starts with a di_buf holding the JSON of
  * the array's elements, comma-separated, which the encoder copies between
  * [ and ] as it is (the row batch of src/di_rows.c). */

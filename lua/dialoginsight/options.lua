@@ -85,13 +85,31 @@ function M.set(...)
   return s
 end
 
+-- 16 hex digits in a row: a key's body (keys are long hex strings, with or without a prefix)
+local HEX_RUN = ("%x"):rep(16)
+
 --- A name as a message may show it, quoted: an identifier of up to 20 bytes as itself;
 -- anything else (a value given as a name: perhaps the key) by type and length.
 -- @param k the name
 -- @treturn string
 function M.shown(k)
-  if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") then return "'" .. k .. "'" end
+  if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") and not k:find(HEX_RUN) then
+    return "'" .. k .. "'"
+  end
   return "(" .. errors.describe(k) .. ")"
+end
+
+--- A field or column name as a message may show it, quoted: a name of letters, digits,
+-- `_ . -` and spaces, at most 64 bytes, without 16 hex digits in a row (a key given as a
+-- field name); anything else by type and length.
+-- @param name the name
+-- @treturn string
+function M.field(name)
+  if type(name) == "string" and #name <= 64 and name:match("^[%w_][%w_%.%- ]*$")
+    and not name:find(HEX_RUN) then
+    return "'" .. name .. "'"
+  end
+  return "(" .. errors.describe(name) .. ")"
 end
 
 --- What is wrong with opts, or nil: not a table, an unknown name, a bad value (never shown).
@@ -104,6 +122,11 @@ function M.problem(opts, allowed, where)
   local noun = allowed.noun
   if type(opts) ~= "table" then
     return "dialoginsight: " .. where .. ": " .. noun .. "s must be a table (got " .. errors.describe(opts) .. ")"
+  end
+  -- members behind __index or __pairs would be read unchecked: a guard (insert =
+  -- "false") could pass
+  if getmetatable(opts) ~= nil then
+    return "dialoginsight: " .. where .. ": " .. noun .. "s must be a plain table (this one has a metatable)"
   end
   for k, v in pairs(opts) do
     local check = allowed.checks[k]

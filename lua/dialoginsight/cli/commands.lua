@@ -194,8 +194,12 @@ function run.run(client, _, pos)
   return 0
 end
 
-local check = { name = "check", usage = "check", help = HELP_CHECK, options = {},
-                check = no_args("check"), needs_client = true }
+-- A command of the client that takes no argument.
+local function plain(name, help)
+  return { name = name, usage = name, help = help, options = {}, check = no_args(name), needs_client = true }
+end
+
+local check = plain("check", HELP_CHECK)
 
 function check.run(client)
   local list, err = client.projects:list()
@@ -226,8 +230,7 @@ function check.run(client)
   return 0
 end
 
-local fields = { name = "fields", usage = "fields", help = HELP_FIELDS, options = {},
-                 check = no_args("fields"), needs_client = true }
+local fields = plain("fields", HELP_FIELDS)
 
 function fields.run(client)
   local s, err = client.projects:fields()

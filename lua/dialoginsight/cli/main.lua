@@ -1,28 +1,8 @@
---- The `dialoginsight` command (bin/dialoginsight, src/host/di_host.c): the
--- global options and the table of commands, parsed by argparse (Debian's
--- lua-argparse, embedded in the host).
---
--- A command is a table (cli/commands.lua, cli/export.lua, cli/sync/,
--- cli/probe.lua):
---   { name, usage (what follows "dialoginsight " in its usage line),
---     help (what it does: the prose of its --help), epilog (optional: after
---     the options),
---     options = { { "--name", "ARG" (nil for a flag), "what it does",
---                   many = true (repeatable: a list) }, ... },
---     stop_at_script (run: its first positional and all after it are the
---       script's own),
---     check(opts, pos) -> nil or a usage message,
---     reads_stdin(pos) (optional) -> the positionals that may be "-" (stdin,
---       which one run reads once),
---     needs_client, run(client, opts, pos, g) -> exit status }
--- argparse builds each command's parser and its --help from options, so an
--- option cannot be left out of the help.  opts[name] (name without the
--- dashes) is the value, true for a flag, a list when many; every command
--- takes -h/--help.
---
--- Exit statuses: 0 done; 1 error; 2 sync finished but some rows were
--- rejected; 64 bad usage (said on stderr: what was wrong); 130
--- interrupted (Ctrl-C).
+--- The `dialoginsight` command (bin/dialoginsight, src/host/di_host.c): the global options
+-- and the table of commands, parsed by argparse (Debian's lua-argparse, embedded in the
+-- host), which builds each --help from the options so none is left out.  A command's
+-- table (name, usage, help, options, check, run, ...) is described in docs/cli.md.
+-- Exit statuses: 0 done; 1 error; 2 sync done with rejects; 64 usage; 130 Ctrl-C.
 local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"

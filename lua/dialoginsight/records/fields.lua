@@ -3,6 +3,7 @@
 -- DataType, checked against projects:fields().  Pure: no I/O.
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
+local options = require "dialoginsight.options"
 
 local M = {}
 
@@ -307,20 +308,24 @@ function M.friendly(wire)
   return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
 end
 
---- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true.
+--- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true;
+-- nil, why when a member would take the opt-ins' place.
 function M.from_wire(rec)
-  local c = { optin = {} }
+  local c, optin = {}, {}
   for k, v in pairs(rec) do
     if type(k) == "string" and k:match("^f_") then
       c[k:sub(3)] = v
     elseif type(k) == "string" and k:match("^optin_") then
       local b = BOOL[type(v) == "string" and v:lower() or v]
       if b == nil then b = v end
-      c.optin[k:sub(7)] = b
+      optin[k:sub(7)] = b
     else
       c[k] = v
     end
   end
+  -- a member of its own named optin (or a field f_optin) would take the opt-ins' place
+  if c.optin ~= nil then return nil, "its member optin takes the place of the opt-ins" end
+  c.optin = optin
   return c
 end
 
@@ -352,7 +357,7 @@ function M.invalid(problems, service, method)
       break
     end
     lines[#lines + 1] = (p.record and ("record " .. p.record .. ", ") or "")
-      .. "field '" .. tostring(p.field) .. "' " .. p.message
+      .. "field " .. options.field(p.field) .. " " .. p.message
   end
   local n = #problems
   return errors.new {

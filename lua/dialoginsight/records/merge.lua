@@ -114,7 +114,7 @@ end
 --- The outcome of a record refused before sending, from its problems.
 function M.rejected(problems)
   local msgs = {}
-  for _, p in ipairs(problems) do msgs[#msgs + 1] = "field '" .. p.field .. "' " .. p.message end
+  for _, p in ipairs(problems) do msgs[#msgs + 1] = "field " .. options.field(p.field) .. " " .. p.message end
   return { outcome = "rejected", reason = table.concat(msgs, "; "), code = "Validation",
            field = problems[1].field, problems = problems }
 end

@@ -30,7 +30,7 @@ M.CALL = options.set(options.CALL)
 M.MERGE = options.set(merge.OPTIONS, M.STRICT, options.CALL)
 
 --- The option of a delete: max, the most records deleted (MaxRows).
-M.DELETE = { max = true }
+M.DELETE = { max = options.count } -- 0 would read as "no limit" on the wire
 
 --- The option of a call that sends a message: its parameters (records/fields.lua checks them).
 M.PARAMS = { params = true }

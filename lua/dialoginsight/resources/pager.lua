@@ -110,9 +110,16 @@ function M.iterate(it, step, map)
       if not ok then return fail(err) end
     end
     it.i = it.i + 1
-    it.yielded = it.yielded + 1
     local rec = it.buf[it.i]
-    return map and map(rec) or rec
+    if map then
+      local why
+      rec, why = map(rec)
+      if rec == nil then
+        return fail(M.protocol(it, "a record of the reply cannot be read: " .. tostring(why)))
+      end
+    end
+    it.yielded = it.yielded + 1
+    return rec
   end
   return raising(it)
 end
