@@ -55,18 +55,21 @@ function Out:read_head(n)
   text, err = self.f:read(n)
   if text == nil and err == nil then text = "" end
   if not text then return self:fail("read", err) end
-  ok, err = self.f:seek("end")
+  return self:at_end(text)
+end
+
+-- Back to the end for the next append; v, or nil, message.
+function Out:at_end(v)
+  local ok, err = self.f:seek("end")
   if not ok then return self:fail("seek in", err) end
-  return text
+  return v
 end
 
 --- Cuts the file back to size bytes (0: empties it).
 function Out:truncate(size)
   local ok, err = host.truncate(self.f, size)
   if not ok then return self:fail("truncate", err) end
-  ok, err = self.f:seek("end")
-  if not ok then return self:fail("seek in", err) end
-  return true
+  return self:at_end(true)
 end
 
 --- Appends s (buffered: flush() says whether it reached the file).
