@@ -86,14 +86,22 @@ end
 -- the server echoes before it goes into an error or a trace.
 -- @treturn function redact(s)
 function M.redactor(key)
+  local lkey = type(key) == "string" and key:lower()
   return function(s)
-    if type(s) ~= "string" or type(key) ~= "string" or #key < 4 then return s end
-    local i, j = s:find(key, 1, true)
+    if type(s) ~= "string" or not lkey or #lkey < 4 then return s end
+    -- in any case: a server may echo the key lower- or upper-cased
+    local ls = s:lower()
+    local i, j = ls:find(lkey, 1, true)
+    if not i then return s end
+    local parts, from = {}, 1
     while i do
-      s = s:sub(1, i - 1) .. "<redacted>" .. s:sub(j + 1)
-      i, j = s:find(key, i + 10, true)
+      parts[#parts + 1] = s:sub(from, i - 1)
+      parts[#parts + 1] = "<redacted>"
+      from = j + 1
+      i, j = ls:find(lkey, from, true)
     end
-    return s
+    parts[#parts + 1] = s:sub(from)
+    return table.concat(parts)
   end
 end
 

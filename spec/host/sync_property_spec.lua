@@ -228,10 +228,10 @@ local function run_host(rng, args, kill, n, env)
   local h = H.spawn(args, name, env)
   if kill then
     os.execute(string.format("sleep %.3f", rng:float() * 0.4))
-    local sig = rng:pick { "-9", "-INT" }
+    local sig = rng:pick { "-9", "-INT", "-TERM" }
     os.execute("kill " .. sig .. " " .. h.pid .. " 2> /dev/null")
     -- a second Ctrl-C abandons the calls in flight (issue 22): its own path
-    if rng:chance(sig == "-INT" and 0.5 or 0.3) then
+    if rng:chance(sig ~= "-9" and 0.5 or 0.3) then
       os.execute(string.format("sleep %.3f", rng:float() * 0.1))
       os.execute("kill " .. rng:pick { "-9", "-INT", "-INT" } .. " " .. h.pid .. " 2> /dev/null")
     end

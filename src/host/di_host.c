@@ -9,7 +9,9 @@
  *     directory or after `make install`;
  *   - `pmain` under lua_pcall, with a message handler that adds a traceback;
  *   - Ctrl-C: by default, as in lua.c, a hook raises "interrupted!" at the
- *     next Lua instruction (said without a traceback, exit 130).  A batch
+ *     next Lua instruction (said at once and without a traceback, exit 130;
+ *     a second press while a call blocks stops now).  SIGTERM and SIGHUP
+ *     are taken as Ctrl-C.  A batch
  *     job that must stop between two batches (sync: let the calls in flight
  *     finish, write the checkpoint) asks for a "graceful" stop instead:
  *     SIGINT then only counts the presses, which it polls through
@@ -115,8 +117,21 @@ static void laction(int sig) {
     if (interrupted == 2) setsignal(sig, SIG_DFL);
     return;
   }
-  setsignal(sig, SIG_DFL); /* a third Ctrl-C kills outright */
+  if (interrupted) {
+    /* Lua has not run since the first press (a blocking call): stop now,
+     * saying so; nothing of a graceful job's outputs is open yet */
+    static const char stopped[] = "dialoginsight: stopped (second Ctrl-C)\n";
+    ssize_t w = write(2, stopped, sizeof stopped - 1);
+    (void)w;
+    _exit(130);
+  }
   interrupted = 1;
+  {
+    /* said at once: the call in flight may take its whole timeout */
+    static const char stopping[] = "dialoginsight: stopping after the call in flight (Ctrl-C again to stop now)\n";
+    ssize_t w = write(2, stopping, sizeof stopping - 1);
+    (void)w;
+  }
   lua_sethook(globalL, lstop, flag, 1);
 }
 
@@ -507,7 +522,11 @@ int main(int argc, char **argv) {
     return EXIT_FAILURE;
   }
   globalL = L;
+  /* a kill or a closed terminal stops a job as Ctrl-C does: its summary,
+   * its journal written, rather than silently */
   setsignal(SIGINT, laction);
+  setsignal(SIGTERM, laction);
+  setsignal(SIGHUP, laction);
   lua_pushcfunction(L, msghandler);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
@@ -528,6 +547,8 @@ int main(int argc, char **argv) {
     code = lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }
   setsignal(SIGINT, SIG_DFL);
+  setsignal(SIGTERM, SIG_DFL);
+  setsignal(SIGHUP, SIG_DFL);
   lua_close(L);
   return code;
 }

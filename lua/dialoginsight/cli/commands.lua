@@ -19,6 +19,11 @@ local NOT_ON_ARGV = "the API key is never read from the command line "
   .. "(ps and the shell history would show it); set DI_KEY and DI_KEY_ID "
   .. "in the environment, or `key` and `key_id` in a --config file (mode 600)"
 
+--- True for a path that names the standard input: "-", or its names in /dev and /proc.
+function M.is_stdin(path)
+  return path == "-" or path == "/dev/stdin" or path == "/dev/fd/0" or path == "/proc/self/fd/0"
+end
+
 --- True when an argument looks like an API key rather than a name: 16 or
 -- more hex digits.  Such an argument is never echoed in a message.
 function M.looks_secret(v)
@@ -30,10 +35,16 @@ end
 -- not shown, only its position.
 function M.holds_key(args, keys)
   for i, a in ipairs(args) do
+    local la = a:lower()
     for _, k in ipairs(keys) do
-      if a == k or (#k >= 8 and a:find(k, 1, true)) then
-        return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV
+      -- in any case, and any 16 bytes of it: a key's half is half a secret
+      local lk = k:lower()
+      local held = la == lk or (#lk >= 8 and #lk < 16 and la:find(lk, 1, true))
+      for j = 1, #lk - 15 do
+        if held then break end
+        held = la:find(lk:sub(j, j + 15), 1, true)
       end
+      if held then return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV end
     end
   end
   return nil
@@ -95,7 +106,8 @@ function M.cli_terms(text)
   if def and def.env and not text:find(def.env, 1, true) then
     text = text .. " (" .. name .. ": " .. def.env .. (def.file and ", or a --config file line" or "") .. ")"
   end
-  return text
+  -- a column name or a server's text may hold terminal controls (ESC, BEL): shown as \ddd
+  return (text:gsub("[%z\1-\8\11-\31\127]", function(c) return string.format("\\%03d", c:byte()) end))
 end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an
@@ -183,7 +195,8 @@ function run.run(client, _, pos)
   local script = pos[1]
   -- loadfile(nil) reads stdin, its chunk named "=stdin"
   local chunk, why = loadfile(script ~= "-" and script or nil)
-  if not chunk then return M.fail(why) end
+  -- (a config file given as the script would quote its key in the syntax error)
+  if not chunk then return M.fail(client.engine.redact(why)) end
   local a = { [0] = script }
   for i = 2, #pos do a[i - 1] = pos[i] end
   _G.arg, _G.client, _G.di = a, client, di

@@ -6,7 +6,7 @@
 local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
-local fields = require "dialoginsight.records.fields"
+local errors = require "dialoginsight.errors"
 
 local M = {}
 
@@ -213,10 +213,10 @@ local function unknown_option(msg, name)
         guesses[#guesses + 1] = "'" .. n .. "'"
       end
     end
-  elseif not bad:match("^%-%-[^-]") or not fields.closest(bad, names) then
+  elseif not bad:match("^%-%-[^-]") or not errors.closest(bad, names) then
     guesses = {}
   else
-    guesses[1] = "'" .. fields.closest(bad, names) .. "'"
+    guesses[1] = "'" .. errors.closest(bad, names) .. "'"
   end
   local s = "unknown option '" .. bad .. "'"
   if #guesses > 0 then s = s .. "; did you mean " .. table.concat(guesses, " or ") .. "?" end
@@ -225,9 +225,9 @@ end
 
 -- The arguments that read stdin (-): what a run can read only once.
 local function stdin_readers(res, cmd, pos)
-  local n = res.config == "-" and 1 or 0
+  local n = res.config and commands.is_stdin(res.config) and 1 or 0
   for _, a in ipairs(cmd and cmd.reads_stdin and cmd.reads_stdin(pos) or {}) do
-    if a == "-" then n = n + 1 end
+    if commands.is_stdin(a) then n = n + 1 end
   end
   return n
 end

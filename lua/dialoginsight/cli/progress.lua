@@ -41,7 +41,8 @@ function P:line(st, now)
   local eta = frac > 0 and elapsed * (1 - frac) / frac or math.huge
   local pct = string.format("%3d%%", math.floor(frac * 100))
   local counts = string.format("created %d updated %d rejected %d", st.created, st.updated, st.rejected)
-  local timing = string.format("%d rows %d/s ETA %s", st.rows, math.floor(rate + 0.5), clock(eta))
+  local rows = st.rows == 1 and "1 row" or (st.rows .. " rows")
+  local timing = string.format("%s %d/s ETA %s", rows, math.floor(rate + 0.5), clock(eta))
   local full_text = pct .. " " .. timing .. "  " .. counts
   if not self.tty then return full_text end
   local room = self.width - 1 -- the last column would wrap the line
@@ -49,7 +50,7 @@ function P:line(st, now)
   local candidates = {
     full_text,
     pct .. " " .. timing .. "  " .. short,
-    pct .. " " .. st.rows .. " rows  " .. short,
+    pct .. " " .. rows .. "  " .. short,
     string.format("%s %d n %d u %d r %d", pct, st.rows, st.created, st.updated, st.rejected),
   }
   for _, tail in ipairs(candidates) do

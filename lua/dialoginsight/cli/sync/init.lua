@@ -109,6 +109,7 @@ function M.check(opts, pos)
   end
   for _, col in ipairs(opts.skip or {}) do map[col] = "" end
   opts.map, opts.file, opts.dry_run = map, pos[2], opts["dry-run"]
+  opts.name = pos[2] -- the input as typed, for messages ("-", not /dev/stdin)
   opts.key = opts["key-field"]
   if opts.file == "-" then
     if opts.resume then
@@ -120,7 +121,7 @@ function M.check(opts, pos)
   end
   opts.out_dir = opts["out-dir"]
   if opts.rejects == "-" then return "--rejects -: the rejects file must be a file (name it)" end
-  if opts.out_dir == "" then return "--out-dir expects a directory" end
+  if opts.out_dir == "" or opts.out_dir == "-" then return "--out-dir expects a directory" end
   local every = opts["progress-interval"]
   opts.interval = tonumber(every or "5")
   if not opts.interval or not (opts.interval > 0 and opts.interval < math.huge) then
@@ -248,7 +249,7 @@ local function open_rejects(run)
     local prev = run.journal and run.journal.prev
     if size > 0 and first ~= head and not (prev and prev.rejects_id == host.fileid(path)) then
       return fail("the rejects file " .. path .. " exists and is not a rejects file of "
-        .. run.opts.file .. " (its first line is not the input's header followed by di_line and "
+        .. (run.opts.name or run.opts.file) .. " (its first line is not the input's header followed by di_line and "
         .. "di_reason): refusing to overwrite it; remove it, or name another with --rejects")
     end
     ok, err = out:truncate(0)
@@ -492,11 +493,11 @@ local function summary_line(run, elapsed)
   local st, opts = run.st, run.opts
   local merged = st.created + st.updated
   local s = string.format("sync contacts %s: %s, %d merged (%d created, %d updated), "
-    .. "%d rejected", opts.file, commands.count(st.rows, "row"), merged, st.created, st.updated,
+    .. "%d rejected", opts.name or opts.file, commands.count(st.rows, "row"), merged, st.created, st.updated,
     st.rejected)
   if opts.dry_run then
     s = string.format("sync contacts %s (dry run, nothing sent): %s, %d valid, %d rejected",
-      opts.file, commands.count(st.rows, "row"), st.valid, st.rejected)
+      opts.name or opts.file, commands.count(st.rows, "row"), st.valid, st.rejected)
   end
   if st.superseded > 0 then
     s = s .. string.format(", %d superseded (a later row of the same key was confirmed first)",
@@ -556,8 +557,9 @@ local function finish(run)
     return 1
   end
   if run.abandoned then
-    say("stopped at once (second Ctrl-C): the calls in flight were not waited for (--resume "
-      .. "sends their rows again); the journal holds every batch confirmed before")
+    say("stopped at once (second Ctrl-C): the calls in flight were not waited for ("
+      .. (run.paths.stream and "their rows may or may not be in Dialog Insight"
+        or "--resume sends their rows again") .. "); the journal holds every batch confirmed before")
     say(stop_advice(run))
     return 130
   end

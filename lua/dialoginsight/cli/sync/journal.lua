@@ -127,6 +127,12 @@ local function refusal(old, opts)
         .. "confirmed are not in this one): run with the settings of the first run, or use "
         .. "--restart to sync the whole file to this target", 1
     end
+  elseif opts.stream and old.complete and not opts.restart and (old.rejected or 0) > 0 then
+    -- another input's rejects: this run would empty the file, and nothing could make them again
+    return "the rejects file " .. tostring(old.rejects or opts.rejects) .. " holds "
+      .. old.rejected .. " rejected row" .. (old.rejected == 1 and "" or "s") .. " of an earlier "
+      .. "run (journal " .. opts.path .. "), which this stream would replace: move both away, "
+      .. "give --out-dir, or use --restart to replace them", 1
   elseif not old.complete and not opts.restart then
     if opts.stream then
       return "an unfinished journal exists (" .. opts.path .. ") and a stream cannot be "

@@ -45,7 +45,7 @@ function M.columns(header, map, builder)
   end
   if not has_key then
     problems[#problems + 1] = "no column holds the key field '" .. builder.key_name
-      .. "' (or idContact); use --map COLUMN=" .. builder.key_name .. " or --key FIELD"
+      .. "' (or idContact); use --map COLUMN=" .. builder.key_name .. " or --key-field FIELD"
   end
   if #problems > 0 then return nil, problems end
   return steps
