@@ -26,10 +26,7 @@ local function wait_for_batches(journal, n)
   error("the sync confirmed no batch in time")
 end
 
--- The contacts the sandbox holds, by e-mail (control API).
-local function contacts()
-  return sbx.control("GET", "state?contacts=1").contacts or {}
-end
+local contacts = H.contacts
 
 local function gen(path, rows, bad_every)
   assert(os.execute(string.format("lua5.4 %s/examples/gen_contacts.lua %d %d > %s",

@@ -7,27 +7,7 @@ local sbx = require "support.sandbox"
 local property = require "support.property"
 local H = require "support.host"
 local q, slurp, spit, run, spawn = H.q, H.slurp, H.spit, H.run, H.spawn
-
--- The sandbox's contacts by e-mail (control API).
-local function contacts()
-  return sbx.control("GET", "state?contacts=1").contacts or {}
-end
-
-local function csv_of(n, prefix)
-  local lines = { "EMail,FirstName" }
-  for i = 1, n do lines[#lines + 1] = string.format("%s%d@example.com,N%d", prefix, i, i) end
-  return table.concat(lines, "\n") .. "\n"
-end
-
--- Waits until the file at path holds pattern (or secs pass); returns its text.
-local function wait_for(path, pattern, secs)
-  for _ = 1, (secs or 30) * 20 do
-    local s = slurp(path) or ""
-    if s:find(pattern) then return s end
-    os.execute("sleep 0.05")
-  end
-  return slurp(path) or ""
-end
+local contacts, csv_of, wait_for = H.contacts, H.csv_of, H.wait_for
 
 local function rc_of(h) return tonumber(slurp(h.base .. ".rc") or "") end
 

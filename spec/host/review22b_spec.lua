@@ -3,25 +3,7 @@
 local sbx = require "support.sandbox"
 local H = require "support.host"
 local q, slurp, spit, run, spawn = H.q, H.slurp, H.spit, H.run, H.spawn
-
-local function contacts()
-  return sbx.control("GET", "state?contacts=1").contacts or {}
-end
-
-local function csv_of(n, prefix)
-  local lines = { "EMail,FirstName" }
-  for i = 1, n do lines[#lines + 1] = string.format("%s%d@example.com,N%d", prefix, i, i) end
-  return table.concat(lines, "\n") .. "\n"
-end
-
-local function wait_for(path, pattern, secs)
-  for _ = 1, (secs or 30) * 20 do
-    local s = slurp(path) or ""
-    if s:find(pattern) then return s end
-    os.execute("sleep 0.05")
-  end
-  return slurp(path) or ""
-end
+local contacts, csv_of, wait_for = H.contacts, H.csv_of, H.wait_for
 
 describe("review 22b: the CLI's manners", function()
   local dir

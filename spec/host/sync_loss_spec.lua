@@ -15,10 +15,7 @@ local batches = require "dialoginsight.cli.sync.batches"
 local TMP = H.TMP
 local q, slurp, spit, run, spawn = H.q, H.slurp, H.spit, H.run, H.spawn
 
--- The contacts the sandbox holds, by e-mail.
-local function contacts()
-  return sbx.control("GET", "state?contacts=1").contacts or {}
-end
+local contacts = H.contacts
 
 local function count_matching(pattern)
   local n = 0

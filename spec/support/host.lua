@@ -77,4 +77,26 @@ function M.spawn(args, name, env)
   return h
 end
 
+--- The contacts the sandbox holds, by e-mail (its control API).
+function M.contacts()
+  return require("support.sandbox").control("GET", "state?contacts=1").contacts or {}
+end
+
+--- A contacts CSV of n rows: prefix1@example.com .. prefixN@example.com.
+function M.csv_of(n, prefix)
+  local lines = { "EMail,FirstName" }
+  for i = 1, n do lines[#lines + 1] = string.format("%s%d@example.com,N%d", prefix, i, i) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- Waits until the file at path holds pattern (or secs pass); returns its text.
+function M.wait_for(path, pattern, secs)
+  for _ = 1, (secs or 30) * 20 do
+    local s = M.slurp(path) or ""
+    if s:find(pattern) then return s end
+    os.execute("sleep 0.05")
+  end
+  return M.slurp(path) or ""
+end
+
 return M
