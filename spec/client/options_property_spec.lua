@@ -95,7 +95,7 @@ describe("options #property", function()
     names["di.new"] = {}
     for _, def in ipairs(config.SETTINGS) do names["di.new"][#names["di.new"] + 1] = def.name end
   end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   it("refuses every misspelled name with the closest known name, before any call", function()
     local all = {}

@@ -22,7 +22,7 @@ end
 describe("options: did you mean", function()
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   it("for a setting", function()
     raises(function() di.new(sbx.settings { tiemout = 3 }) end,

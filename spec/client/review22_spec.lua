@@ -28,7 +28,7 @@ end)
 describe("review22: options given through a metatable", function()
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   -- options.problem walks opts with pairs(), the methods read opts.insert:
   -- a value behind __index is never checked, so the guard insert = "false"
@@ -67,7 +67,7 @@ describe("review22: a reply record whose 'optin' member is not a table", functio
   local BODY = '{"Success":true,"Records":[{"idContact":5,"optin":3,"optin_news":true}],"TotalRecords":1}'
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
   before_each(function()
     sbx.clear_faults()
     sbx.faults { { type = "body", method = "contacts.get", body = BODY } }
@@ -100,7 +100,7 @@ describe("review22: contacts:delete's max, the guard on how many go", function()
   -- service): every match is deleted.  max = "2" goes out as a string.
   local client
   setup(function() client = di.new(sbx.settings { strict = false }) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   it("max = 0 is refused, never read as 'no limit'", function()
     for i = 1, 3 do
@@ -211,7 +211,7 @@ describe("review22: a resource method's retries option", function()
   -- library rather than at the caller's line, and for an iterator at its first step.
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   it("is refused before any contacts call is sent: contacts:each at its first step, contacts:merge at once", function()
     local since = sbx.mark()
@@ -236,7 +236,7 @@ describe("review22: the API key given where a field name goes", function()
   local KEY = sbx.env("DI_KEY")
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   local function text(ok, a, b)
     return tostring(ok) .. " " .. tostring(a) .. " " .. tostring(b)
@@ -278,7 +278,7 @@ describe("review22: merge's key option of the wrong type", function()
   -- (method 'lower')" from records/fields.lua, not a message naming 'key'.
   local client
   setup(function() client = di.new(sbx.settings()) end)
-  teardown(function() client:close() end)
+  teardown(function() if client then client:close() end end)
 
   for _, v in ipairs { {}, 12, true } do
     it("key = " .. type(v) .. " is refused naming the option", function()
