@@ -226,6 +226,17 @@ describe("fuzz_fields regressions: contact records and dates", function()
     assert.matches("NUL", p2[1].message)
   end)
 
+  -- fuzz/regressions/fuzz_fields/empty_field_name_in_where_table: the raise
+  -- carried two positions (where.lua's, then the caller's)
+  it("refuses an empty field name in a where table with one position, the caller's", function()
+    local where = require "dialoginsight.records.where"
+    for _, w in ipairs { { [""] = 1 }, { City = "x", [""] = 2 } } do
+      local ok, msg = pcall(where.compile, w, where.bare)
+      assert.is_false(ok)
+      assert.matches("^[^:]*fuzz_regressions_spec%.lua:%d+: dialoginsight%.where: the field name", msg)
+    end
+  end)
+
   -- fuzz/regressions/fuzz_fields/huge_field_name_misspelling_search
   it("answers an unknown 1 MB field name quickly", function()
     local name = ("x"):rep(1024 * 1024)

@@ -14,10 +14,11 @@ local M = {}
 
 local Node = { __name = "dialoginsight.where" }
 
--- Raises at the caller of the public constructor (binary's function, is_null).
-local function field(op, name, value)
+-- Raises at the caller of the public constructor (binary's function, is_null), or
+-- without a position (level 0) for a where table's key: M.compile adds the caller's.
+local function field(op, name, value, level)
   if type(name) ~= "string" or name == "" then
-    error("dialoginsight.where: the field name must be a non-empty string", 3)
+    error("dialoginsight.where: the field name must be a non-empty string", level or 3)
   end
   return setmetatable({ op = op, field = name, value = value }, Node)
 end
@@ -109,10 +110,10 @@ local function from_table(t)
     local v = t[k]
     if k == "optin" and type(v) == "table" and not M.is_clause(v) then
       for _, name in ipairs(sorted_keys(v)) do
-        list[#list + 1] = field("Equal", "optin_" .. name, v[name])
+        list[#list + 1] = field("Equal", "optin_" .. name, v[name], 0)
       end
     else
-      list[#list + 1] = field("Equal", k, v)
+      list[#list + 1] = field("Equal", k, v, 0)
     end
   end
   local n = #list
