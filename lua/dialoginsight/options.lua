@@ -88,29 +88,30 @@ end
 -- 16 hex digits in a row: a key's body (keys are long hex strings, with or without a prefix)
 local HEX_RUN = ("%x"):rep(16)
 
---- A name as a message may show it, quoted: an identifier of up to 20 bytes as itself;
--- anything else (a value given as a name: perhaps the key) by type and length.
--- @param k the name
--- @treturn string
-function M.shown(k)
-  if type(k) == "string" and #k <= 20 and k:match("^[%a_][%w_]*$") and not k:find(HEX_RUN) then
-    return "'" .. k .. "'"
-  end
-  return "(" .. errors.describe(k) .. ")"
+--- True when s holds 16 hex digits in a row: it may be the API key, and is never shown.
+function M.secret_like(s)
+  return type(s) == "string" and s:find(HEX_RUN) ~= nil
 end
 
---- A field or column name as a message may show it, quoted: a name of letters, digits,
--- `_ . -` and spaces, at most 64 bytes, without 16 hex digits in a row (a key given as a
--- field name); anything else by type and length.
--- @param name the name
--- @treturn string
-function M.field(name)
-  if type(name) == "string" and #name <= 64 and name:match("^[%w_][%w_%.%- ]*$")
-    and not name:find(HEX_RUN) then
+-- name quoted when it is a string of at most max bytes matching pattern and no
+-- secret_like, else described by type and length (a value given as a name: the key?)
+local function quoted(name, max, pattern)
+  if type(name) == "string" and #name <= max and name:match(pattern) and not M.secret_like(name) then
     return "'" .. name .. "'"
   end
   return "(" .. errors.describe(name) .. ")"
 end
+
+--- An option or setting name as a message may show it: an identifier of up to 20 bytes.
+-- @param k the name
+-- @treturn string
+function M.shown(k) return quoted(k, 20, "^[%a_][%w_]*$") end
+
+--- A field or column name as a message may show it: letters, digits, `_ . -` and
+-- spaces, at most 64 bytes.
+-- @param name the name
+-- @treturn string
+function M.field(name) return quoted(name, 64, "^[%w_][%w_%.%- ]*$") end
 
 --- What is wrong with opts, or nil: not a table, an unknown name, a bad value (never shown).
 -- @param opts the table given (nil: none)

@@ -105,15 +105,6 @@ local MEMBERS = {}
 for k in pairs(FIELDS) do MEMBERS[#MEMBERS + 1] = k end
 table.sort(MEMBERS)
 
--- A method's name as a message may show it: service.Method, else by type and length
--- (a value given as a name may be the key; it may hold escape sequences).
-local function shown(name)
-  if type(name) == "string" and #name <= 64 and name:match("^[%a][%w_]*%.[%a][%w_]*$") then
-    return name
-  end
-  return options.shown(name)
-end
-
 local function copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = v end
@@ -150,16 +141,16 @@ function M.new(overrides)
   end
   for name, o in pairs(overrides or {}) do
     local entry = type(name) == "string" and by_name[name:lower()]
-    if not entry then bad(shown(name), "is not a method of the registry (names as in docs/wire.md, e.g. \"segments.List\")") end
-    if type(o) ~= "table" then bad(shown(name), "must be a table of the members to change") end
+    if not entry then bad(options.field(name), "is not a method of the registry (names as in docs/wire.md, e.g. \"segments.List\")") end
+    if type(o) ~= "table" then bad(options.field(name), "must be a table of the members to change") end
     for k, v in pairs(o) do
       local f = FIELDS[k]
       if not f then
         local guess = type(k) == "string" and errors.closest(k, MEMBERS)
-        bad(shown(name), "has no member " .. options.shown(k) .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
+        bad(options.field(name), "has no member " .. options.shown(k) .. (guess and (" (did you mean '" .. guess .. "'?)") or "")
           .. "; its members: " .. table.concat(MEMBERS, ", "))
       end
-      if not f[1](v) then bad(shown(name) .. "." .. k, "must be " .. f[2]) end
+      if not f[1](v) then bad(options.field(name) .. "." .. k, "must be " .. f[2]) end
       entry[k] = v
     end
     entry.overridden = true

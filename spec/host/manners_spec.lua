@@ -9,6 +9,17 @@ local H = require "support.host"
 local q, slurp, spit, run, spawn = H.q, H.slurp, H.spit, H.run, H.spawn
 local contacts, csv_of, wait_for = H.contacts, H.csv_of, H.wait_for
 
+-- Spawns args, presses Ctrl-C after a second, and checks that the press is said at
+-- once (within 1 s, while the call in flight takes longer).
+local function press_once(args, name)
+  local h = spawn(args, name)
+  os.execute("sleep 1")
+  os.execute("kill -INT " .. h.pid)
+  local err = wait_for(h.base .. ".err", "finishing 1 call in flight", 1)
+  assert.truthy(err:find("finishing 1 call in flight (Ctrl-C again to stop now)", 1, true), err)
+  return h
+end
+
 local function rc_of(h) return tonumber(slurp(h.base .. ".rc") or "") end
 
 describe("CLI manners (issue 22)", function()
@@ -277,12 +288,8 @@ describe("CLI manners (issue 22)", function()
 
     it("probe: said at once; the table of the methods probed, exit 130", function()
       sbx.faults { { type = "latency", ms = 2000 } }
-      local h = spawn("probe", "intprobe")
-      os.execute("sleep 1")
-      os.execute("kill -INT " .. h.pid)
-      local err = wait_for(h.base .. ".err", "finishing 1 call in flight", 1)
-      assert.truthy(err:find("finishing 1 call in flight (Ctrl-C again to stop now)", 1, true), err)
-      local rc, out
+      local h = press_once("probe", "intprobe")
+      local rc, out, err
       rc, out, err = h.wait(20)
       assert.are.equal(130, rc, out .. err)
       assert.truthy(out:find("probe of ", 1, true), out)
@@ -292,21 +299,14 @@ describe("CLI manners (issue 22)", function()
 
     it("export and call: said at once, no traceback, exit 130", function()
       sbx.faults { { type = "latency", ms = 3000, method = "contacts.Get" } }
-      local h = spawn("export contacts", "intexp")
-      os.execute("sleep 1")
-      os.execute("kill -INT " .. h.pid)
-      local err = wait_for(h.base .. ".err", "finishing 1 call in flight", 1)
-      assert.truthy(err:find("finishing 1 call in flight (Ctrl-C again to stop now)", 1, true), err)
-      local rc, out
+      local h = press_once("export contacts", "intexp")
+      local rc, out, err
       rc, out, err = h.wait(20)
       assert.are.equal(130, rc, out .. err)
       assert.falsy(err:find("traceback", 1, true), err)
       assert.truthy(err:find("the file is incomplete", 1, true), err)
       -- twice: at once, though the call in flight takes 3 s
-      h = spawn("export contacts", "intexp2")
-      os.execute("sleep 1")
-      os.execute("kill -INT " .. h.pid)
-      wait_for(h.base .. ".err", "finishing 1 call in flight", 1)
+      h = press_once("export contacts", "intexp2")
       local t0 = core.now()
       os.execute("kill -INT " .. h.pid)
       rc, out, err = h.wait(20)

@@ -4,6 +4,7 @@
 -- keep the key off the command line, failing, exit statuses.
 local di = require "dialoginsight"
 local config = require "dialoginsight.config"
+local options = require "dialoginsight.options"
 
 local M = {}
 
@@ -24,30 +25,27 @@ function M.is_stdin(path)
   return path == "-" or path == "/dev/stdin" or path == "/dev/fd/0" or path == "/proc/self/fd/0"
 end
 
---- True when an argument looks like an API key rather than a name: 16 or
--- more hex digits.  Such an argument is never echoed in a message.
-function M.looks_secret(v)
-  return #v >= 16 and v:match("^%x+$") ~= nil
-end
-
 --- The message refusing args when one of them holds one of keys (the
 -- configured API keys, cli/settings.lua: keys), or nil.  The argument is
 -- not shown, only its position.
 function M.holds_key(args, keys)
   for i, a in ipairs(args) do
-    local la = a:lower()
     for _, k in ipairs(keys) do
-      -- in any case, and any 16 bytes of it: a key's half is half a secret
-      local lk = k:lower()
-      local held = la == lk or (#lk >= 8 and #lk < 16 and la:find(lk, 1, true))
-      for j = 1, #lk - 15 do
-        if held then break end
-        held = la:find(lk:sub(j, j + 15), 1, true)
-      end
-      if held then return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV end
+      if M.holds(a, k) then return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV end
     end
   end
   return nil
+end
+
+--- Whether a holds the key k, in any case; for a key of 16 bytes or more, any 16
+-- bytes of it (half a key is half a secret).
+function M.holds(a, k)
+  local la, lk = a:lower(), k:lower()
+  if #lk < 16 then return la == lk or (#lk >= 8 and la:find(lk, 1, true) ~= nil) end
+  for j = 1, #lk - 15 do
+    if la:find(lk:sub(j, j + 15), 1, true) then return true end
+  end
+  return false
 end
 
 --- The message refusing an option of args that would carry the key
@@ -71,7 +69,7 @@ end
 -- without being shown, whether given as --key-field=VALUE or as
 -- --key-field VALUE.
 function M.key_field(value)
-  if M.looks_secret(value) then return nil, "--key-field: " .. NOT_ON_ARGV end
+  if options.secret_like(value) then return nil, "--key-field: " .. NOT_ON_ARGV end
   if not value:match("^[%a_][%w_]*$") or #value > 64 then
     return nil, "--key-field expects a field name (letters, digits and _), such as EMail"
   end
@@ -265,33 +263,38 @@ end
 local call = { name = "call", usage = "call SERVICE METHOD [JSON|-]", help = HELP_CALL,
                options = {}, needs_client = true }
 
-function call.check(_, pos)
+-- The parameters of call in text (none when blank): a table, or nil, why.
+local function params_of(text)
+  if not (text and text:match("%S")) then return {} end
+  local v, why = di.decode(text)
+  if type(v) ~= "table" then
+    return nil, "the parameters are not a JSON object: " .. tostring(why or ("a " .. type(v)))
+  end
+  return v
+end
+
+function call.check(opts, pos)
   if #pos < 2 then
     return "call: expected SERVICE METHOD [JSON|-], got " .. M.count(#pos, "argument")
   end
   if #pos > 3 then
     return "call: expected SERVICE METHOD [JSON|-], got " .. #pos .. " arguments (quote the JSON)"
   end
-  local text = pos[3]
-  if text and text ~= "-" and text:match("%S") then
-    local v, why = di.decode(text)
-    if type(v) ~= "table" then
-      return "call: the parameters are not a JSON object: " .. tostring(why or ("a " .. type(v)))
-    end
+  -- the parameters on the command line are read here, before any call (a usage
+  -- error); from stdin, by run (a runtime one)
+  if pos[3] ~= "-" then
+    local why
+    opts.params, why = params_of(pos[3])
+    if not opts.params then return "call: " .. why end
   end
 end
 
 function call.reads_stdin(pos) return { pos[3] } end
 
-function call.run(client, _, pos)
-  local text = pos[3]
-  if text == "-" then text = io.stdin:read("a") end
-  local params = {}
-  if text and text:match("%S") then
-    local v, why = di.decode(text)
-    if type(v) ~= "table" then return M.fail("the parameters are not a JSON object: " .. tostring(why)) end
-    params = v
-  end
+function call.run(client, opts, pos)
+  local params, why = opts.params, nil
+  if not params then params, why = params_of(io.stdin:read("a")) end
+  if not params then return M.fail(why) end
   local ok, r, e = pcall(client.call, client, pos[1], pos[2], params)
   if not ok and r == "interrupted!" then error(r, 0) end -- Ctrl-C: the host's exit 130
   if not ok then return M.fail((tostring(r):gsub("^dialoginsight: ", ""))) end
@@ -308,7 +311,7 @@ function stats.check(_, pos)
   if #pos ~= 1 then return "stats: expected one CAMPAIGN_ID, got " .. M.count(#pos, "argument") end
   local id = math.tointeger(tonumber(pos[1]))
   if not id or id < 1 or not pos[1]:match("^%s*%d+%s*$") then
-    return "stats: '" .. (M.looks_secret(pos[1]) and "(not shown)" or pos[1])
+    return "stats: '" .. (options.secret_like(pos[1]) and "(not shown)" or pos[1])
       .. "' is not a campaign id (idCampaign: a whole number from 1)"
   end
 end

@@ -6,6 +6,7 @@
 local argparse = require "argparse"
 local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
+local options = require "dialoginsight.options"
 local errors = require "dialoginsight.errors"
 
 local M = {}
@@ -201,7 +202,7 @@ end
 local function unknown_option(msg, name)
   local bad = msg:match("^unknown option '(.-)'")
   if not bad then return msg end
-  if commands.looks_secret(bad:gsub("^%-+", ""):match("^[^=]*")) then
+  if options.secret_like(bad:gsub("^%-+", ""):match("^[^=]*")) then
     return "unknown option (not shown: it looks like a key)"
   end
   local names, guesses = option_names(name), {}
@@ -239,7 +240,7 @@ function M.main(args)
   if held then return usage_error(held) end
   local secret = commands.secret_flag(head)
   if secret then return usage_error(secret, COMMANDS[name or ""] and name) end
-  if name and name ~= "help" and not COMMANDS[name] and commands.looks_secret(name) then
+  if name and name ~= "help" and not COMMANDS[name] and options.secret_like(name) then
     return usage_error("unknown command (not shown: it looks like a key)")
   end
   local p, subs = parser()

@@ -10,6 +10,7 @@ local merge = require "dialoginsight.records.merge"
 local record = require "dialoginsight.records.record"
 local csv = require "dialoginsight.cli.csv"
 local commands = require "dialoginsight.cli.commands"
+local options = require "dialoginsight.options"
 local progress = require "dialoginsight.cli.progress"
 local batches = require "dialoginsight.cli.sync.batches"
 local journal = require "dialoginsight.cli.sync.journal"
@@ -89,8 +90,8 @@ function M.reads_stdin(pos) return { pos[2] } end
 
 function M.check(opts, pos)
   if pos[1] ~= "contacts" then
-    return "sync: " .. (pos[1] and ("unknown resource '" .. (commands.looks_secret(pos[1]) and
-      "(not shown)" or pos[1]) .. "'") or "which resource?") .. ": only contacts can be synced "
+    return "sync: " .. (pos[1] and ("unknown resource " .. options.shown(pos[1])) or "which resource?")
+      .. ": only contacts can be synced "
       .. "(sync contacts FILE.csv)"
   end
   if #pos ~= 2 then
@@ -394,7 +395,7 @@ end
 local function send(run, client)
   local pending, n, waiting, again = {}, 0, 0, {}
   local held -- a batch that waits for earlier ones holding its keys (batches.ready)
-  local options = merge.options {}
+  local merge_options = merge.options {}
   run.owner, run.kbuf = {}, {}
   local function next_call()
     while true do
@@ -430,7 +431,7 @@ local function send(run, client)
       if part then
         n, waiting = n + 1, waiting + 1
         pending[n] = part
-        return { "contacts", "Merge", { Records = part.json, MergeOptions = options } }
+        return { "contacts", "Merge", { Records = part.json, MergeOptions = merge_options } }
       end
     end
   end
