@@ -108,6 +108,7 @@ function M.new(settings, transport, limiter)
     registry = settings.registry or require("dialoginsight.registry").default,
   }, Client)
   secrets[self] = settings.key
+  errors.protect(self, settings.key)
   settings.key = nil
   self.engine = scheduler.new {
     transport = transport, limiter = limiter, policy = settings.retries,

@@ -75,34 +75,95 @@ M.KINDS = {
   too_large = true, -- a reply over max_reply_bytes (config.lua), not read further
 }
 
+-- The spans of s (lower-cased as ls) that hold the key lk: the whole key, and any 16
+-- bytes of it (an echo cut short is still most of the secret), in any case.
+local function key_spans(ls, lk)
+  local spans = {}
+  local function mark(piece)
+    local i, j = ls:find(piece, 1, true)
+    while i do
+      spans[#spans + 1] = { i, j }
+      i, j = ls:find(piece, j + 1, true)
+    end
+  end
+  if #lk < 16 then mark(lk) end
+  for k = 1, #lk - 15 do mark(lk:sub(k, k + 15)) end
+  return spans
+end
+
+-- s with the spans of the keys ks (lower-cased) replaced by "<redacted>".
+local function redact(s, ks)
+  if type(s) ~= "string" then return s end
+  local ls, spans = s:lower(), {}
+  for _, lk in ipairs(ks) do
+    if #lk >= 4 then
+      for _, sp in ipairs(key_spans(ls, lk)) do spans[#spans + 1] = sp end
+    end
+  end
+  if #spans == 0 then return s end
+  table.sort(spans, function(a, b) return a[1] < b[1] end)
+  local parts, from = {}, 1
+  for _, sp in ipairs(spans) do
+    if sp[1] >= from then
+      parts[#parts + 1] = s:sub(from, sp[1] - 1)
+      parts[#parts + 1] = "<redacted>"
+    end
+    if sp[2] + 1 > from then from = sp[2] + 1 end
+  end
+  parts[#parts + 1] = s:sub(from)
+  return table.concat(parts)
+end
+
+-- The keys of the live clients (weak: a collected client's key goes with it): every
+-- error object's message and every name a message quotes is kept clear of them,
+-- whatever layer wrote it (a key given as a field name reaches records/).
+local KEYS = setmetatable({}, { __mode = "k" })
+
+local function live_keys()
+  local ks = {}
+  for _, k in pairs(KEYS) do ks[#ks + 1] = k:lower() end
+  return ks
+end
+
+--- Registers the key of owner (a client), for M.new and M.holds_secret.
+-- @local
+function M.protect(owner, key)
+  if type(key) == "string" and #key >= 4 then KEYS[owner] = key end
+end
+
+--- Whether s holds a live client's key, or 16 bytes of one, in any case.
+-- @local
+function M.holds_secret(s)
+  if type(s) ~= "string" then return false end
+  local ls = s:lower()
+  for _, lk in ipairs(live_keys()) do
+    if #key_spans(ls, lk) > 0 then return true end
+  end
+  return false
+end
+
+--- Whether a holds the key k, in any case; for a key of 16 bytes or more, any 16 bytes of it.
+-- @local
+function M.holds(a, k)
+  local la, lk = a:lower(), k:lower()
+  if #lk < 8 then return la == lk end -- a short key would match too much: only itself
+  return #key_spans(la, lk) > 0
+end
+
 --- Makes an error object from a table of fields (kind and message needed).
 -- @tparam table fields the fields of `Error`, made the error object
 function M.new(fields)
   assert(M.KINDS[fields.kind], "unknown error kind")
+  if next(KEYS) ~= nil then fields.message = redact(fields.message, live_keys()) end
   return setmetatable(fields, mt)
 end
 
---- A function that replaces the key in a string with `"<redacted>"`, for what
--- the server echoes before it goes into an error or a trace.
+--- A function that replaces the key in a string with `"<redacted>"` (and any 16 bytes
+-- of it, in any case), for what the server echoes before it goes into an error or a trace.
 -- @treturn function redact(s)
 function M.redactor(key)
-  local lkey = type(key) == "string" and key:lower()
-  return function(s)
-    if type(s) ~= "string" or not lkey or #lkey < 4 then return s end
-    -- in any case: a server may echo the key lower- or upper-cased
-    local ls = s:lower()
-    local i, j = ls:find(lkey, 1, true)
-    if not i then return s end
-    local parts, from = {}, 1
-    while i do
-      parts[#parts + 1] = s:sub(from, i - 1)
-      parts[#parts + 1] = "<redacted>"
-      from = j + 1
-      i, j = ls:find(lkey, from, true)
-    end
-    parts[#parts + 1] = s:sub(from)
-    return table.concat(parts)
-  end
+  local ks = { type(key) == "string" and key:lower() or "" }
+  return function(s) return redact(s, ks) end
 end
 
 --- What a bad value is, for a message that refuses it: a number as itself, anything

@@ -76,7 +76,9 @@ end
 
 local function gather(opts)
   if opts == nil then return config.from_env() end
-  if type(opts) ~= "table" then return opts end -- config.resolve says why
+  -- not a table, or one with a metatable (its members behind __index would be dropped
+  -- by the copy below): config.resolve says why
+  if type(opts) ~= "table" or getmetatable(opts) ~= nil then return opts end
   if opts.env ~= nil and type(opts.env) ~= "boolean" then
     error("dialoginsight: setting 'env' must be true or false", 3)
   end

@@ -85,12 +85,15 @@ function M.set(...)
   return s
 end
 
--- 16 hex digits in a row: a key's body (keys are long hex strings, with or without a prefix)
-local HEX_RUN = ("%x"):rep(16)
-
---- True when s holds 16 hex digits in a row: it may be the API key, and is never shown.
+--- True when s may be an API key, and so is never shown: it holds a live client's key
+-- (or 16 bytes of it), or a run of 16 hex digits or more with letters and digits both (a
+-- key's body, with or without a prefix; a 16-digit number alone is no key).
 function M.secret_like(s)
-  return type(s) == "string" and s:find(HEX_RUN) ~= nil
+  if type(s) ~= "string" then return false end
+  for run in s:gmatch("%x+") do
+    if #run >= 16 and run:find("%a") and run:find("%d") then return true end
+  end
+  return errors.holds_secret(s)
 end
 
 -- name quoted when it is a string of at most max bytes matching pattern and no

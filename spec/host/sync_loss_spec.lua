@@ -58,7 +58,9 @@ local function journal(path)
     elseif line:match("^R %S+ %S+$") then
       j.renewed = (j.renewed or 0) + 1 -- a rejects file started afresh by a resume
     else
-      assert(line:match("^DIJ3 key=%S+ target=%S+ key_id=%S+ project=%S+ rejects=%S+ rejects_id=%S+$"),
+      -- (input=stream: a stream's journal, docs/sync.md)
+      assert(line:match("^DIJ3 key=%S+ target=%S+ key_id=%S+ project=%S+ rejects=%S+ rejects_id=%S+$")
+        or line:match("^DIJ3 key=%S+ target=%S+ key_id=%S+ project=%S+ rejects=%S+ rejects_id=%S+ input=stream$"),
         "not a journal line: " .. line)
     end
   end

@@ -135,6 +135,21 @@ static void laction(int sig) {
   lua_sethook(globalL, lstop, flag, 1);
 }
 
+/* Takes sig over unless it is ignored: nohup's SIG_IGN for SIGHUP stands.  (Not
+ * for SIGINT, which a non-interactive shell ignores in every background job: as
+ * in lua.c, Ctrl-C, or kill -INT, always reaches the job.) */
+static void catch_signal(int sig) {
+  struct sigaction old;
+  if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN) return;
+  setsignal(sig, laction);
+}
+
+/* Gives sig back to its default, if it is still ours. */
+static void release_signal(int sig) {
+  struct sigaction cur;
+  if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == laction) setsignal(sig, SIG_DFL);
+}
+
 static void l_message(const char *pname, const char *msg) {
   if (pname) fprintf(stderr, "%s: ", pname);
   fprintf(stderr, "%s\n", msg);
@@ -526,7 +541,7 @@ int main(int argc, char **argv) {
    * its journal written, rather than silently */
   setsignal(SIGINT, laction);
   setsignal(SIGTERM, laction);
-  setsignal(SIGHUP, laction);
+  catch_signal(SIGHUP);
   lua_pushcfunction(L, msghandler);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
@@ -546,9 +561,9 @@ int main(int argc, char **argv) {
   } else {
     code = lua_toboolean(L, -1) || lua_isnil(L, -1) ? 0 : 1;
   }
-  setsignal(SIGINT, SIG_DFL);
-  setsignal(SIGTERM, SIG_DFL);
-  setsignal(SIGHUP, SIG_DFL);
+  release_signal(SIGINT);
+  release_signal(SIGTERM);
+  release_signal(SIGHUP);
   lua_close(L);
   return code;
 }

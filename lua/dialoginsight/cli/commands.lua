@@ -5,6 +5,7 @@
 local di = require "dialoginsight"
 local config = require "dialoginsight.config"
 local options = require "dialoginsight.options"
+local errors = require "dialoginsight.errors"
 
 local M = {}
 
@@ -31,21 +32,10 @@ end
 function M.holds_key(args, keys)
   for i, a in ipairs(args) do
     for _, k in ipairs(keys) do
-      if M.holds(a, k) then return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV end
+      if errors.holds(a, k) then return "argument " .. i .. " holds the API key: " .. NOT_ON_ARGV end
     end
   end
   return nil
-end
-
---- Whether a holds the key k, in any case; for a key of 16 bytes or more, any 16
--- bytes of it (half a key is half a secret).
-function M.holds(a, k)
-  local la, lk = a:lower(), k:lower()
-  if #lk < 16 then return la == lk or (#lk >= 8 and la:find(lk, 1, true) ~= nil) end
-  for j = 1, #lk - 15 do
-    if la:find(lk:sub(j, j + 15), 1, true) then return true end
-  end
-  return false
 end
 
 --- The message refusing an option of args that would carry the key
@@ -91,6 +81,15 @@ local CLI_TERMS = {
     "--key-field FIELD (sync), DI_KEY_FIELD, or key_field in a --config file" },
 }
 
+local function esc(c) return string.format("\\%03d", c:byte()) end
+
+-- s with the bytes of class C0 (a Lua pattern class), and the C1 controls U+0080-U+009F
+-- in UTF-8 (CSI among them), as \ddd.
+local function no_controls(s, C0)
+  s = s:gsub(C0, esc)
+  return (s:gsub("\194[\128-\159]", function(c) return esc(c:sub(1, 1)) .. esc(c:sub(2)) end))
+end
+
 --- text (a message of the library) in the terms of the command's user.
 function M.cli_terms(text)
   text = tostring(text)
@@ -105,7 +104,13 @@ function M.cli_terms(text)
     text = text .. " (" .. name .. ": " .. def.env .. (def.file and ", or a --config file line" or "") .. ")"
   end
   -- a column name or a server's text may hold terminal controls (ESC, BEL): shown as \ddd
-  return (text:gsub("[%z\1-\8\11-\31\127]", function(c) return string.format("\\%03d", c:byte()) end))
+  return no_controls(text, "[%z\1-\8\11-\31\127]")
+end
+
+--- s quoted for a message, every control byte escaped, newline and tab too: a name
+-- read from a file can neither drive the terminal nor forge a line of its own.
+function M.quote(s)
+  return "'" .. no_controls(tostring(s), "[%z\1-\31\127]") .. "'"
 end
 
 --- Writes msg as the command's error, with one "dialoginsight" prefix (an

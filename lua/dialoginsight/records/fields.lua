@@ -308,12 +308,14 @@ function M.friendly(wire)
   return (wire:gsub("^key_", ""):gsub("^f_", ""):gsub("^optin_", "optin."))
 end
 
---- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true;
--- nil, why when a member would take the opt-ins' place.
+--- A contact as the server returns it, with friendly names: c.FirstName, c.optin.Newsletter == true
+-- (a field named optin stays c.f_optin); nil, why when a bare member optin would take their place.
 function M.from_wire(rec)
   local c, optin = {}, {}
   for k, v in pairs(rec) do
-    if type(k) == "string" and k:match("^f_") then
+    if k == "f_optin" then
+      c.f_optin = v -- a project field named optin: under its wire name, the opt-ins hold c.optin
+    elseif type(k) == "string" and k:match("^f_") then
       c[k:sub(3)] = v
     elseif type(k) == "string" and k:match("^optin_") then
       local b = BOOL[type(v) == "string" and v:lower() or v]
@@ -323,7 +325,7 @@ function M.from_wire(rec)
       c[k] = v
     end
   end
-  -- a member of its own named optin (or a field f_optin) would take the opt-ins' place
+  -- a bare member optin (no wire name: not the service's) would take the opt-ins' place
   if c.optin ~= nil then return nil, "its member optin takes the place of the opt-ins" end
   c.optin = optin
   return c

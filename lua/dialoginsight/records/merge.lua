@@ -90,7 +90,8 @@ function M.unknown(service, why)
                       message = why .. ": what became of the record is unknown" }
 end
 
---- { outcome =, status = (as sent), id =, reason =, code =, field = } of a reply's record whose
+--- { outcome =, status = (as sent), id =, reason =, code =, field =, record =, record_problem =
+-- (why a returned Record could not be read) } of a reply's record whose
 -- verdict is known; friendly(wire) names a quoted field, from_wire maps a returned Record.
 function M.outcome(rec, friendly, from_wire)
   local vr, st = said(rec)
@@ -107,7 +108,7 @@ function M.outcome(rec, friendly, from_wire)
     o.reason = msg
   end
   local r = M.member(rec, "Record")
-  if type(r) == "table" and from_wire then o.record = from_wire(r) end
+  if type(r) == "table" and from_wire then o.record, o.record_problem = from_wire(r) end
   return o
 end
 

@@ -248,6 +248,22 @@ local function open_rejects(run)
     ok, err = out:truncate(math.max(old.rejects_size, #head))
   else
     local prev = run.journal and run.journal.prev
+    -- the rows a stream rejected (this input now, or the earlier run's: a journal
+    -- marked input=stream) can be made by nothing again: never emptied unasked
+    local streamed = run.paths.stream or (prev and prev.input == "stream")
+    local rows = false
+    if streamed and not run.opts.restart and size > 0 then
+      -- rows: anything after its header line (a header past 64 KiB counts as rows)
+      local text = out:read_head(65536)
+      if not text then return fail("cannot read the rejects file " .. path) end
+      local nl = text:find("\n", 1, true)
+      rows = not nl or nl < #text
+    end
+    if rows then
+      return fail("the rejects file " .. path .. " holds the rejected rows of an earlier run, which "
+        .. "this run would replace and no stream can make again: move it away, give --out-dir, "
+        .. "or use --restart to replace it")
+    end
     if size > 0 and first ~= head and not (prev and prev.rejects_id == host.fileid(path)) then
       return fail("the rejects file " .. path .. " exists and is not a rejects file of "
         .. (run.opts.name or run.opts.file) .. " (its first line is not the input's header followed by di_line and "

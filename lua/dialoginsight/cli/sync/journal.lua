@@ -65,6 +65,7 @@ function M.parse(text)
       j.version = 3
       local got = {}
       for name, v in h:gmatch("([%w_]+)=(%S*)") do got[name] = unescape(v) end
+      j.input = got.input
       for _, name in ipairs(HEADER) do
         if got[name] == nil then return nil, "its header line has no " .. name end
         j[name] = got[name]
@@ -127,16 +128,11 @@ local function refusal(old, opts)
         .. "confirmed are not in this one): run with the settings of the first run, or use "
         .. "--restart to sync the whole file to this target", 1
     end
-  elseif opts.stream and old.complete and not opts.restart and (old.rejected or 0) > 0 then
-    -- another input's rejects: this run would empty the file, and nothing could make them again
-    return "the rejects file " .. tostring(old.rejects or opts.rejects) .. " holds "
-      .. old.rejected .. " rejected row" .. (old.rejected == 1 and "" or "s") .. " of an earlier "
-      .. "run (journal " .. opts.path .. "), which this stream would replace: move both away, "
-      .. "give --out-dir, or use --restart to replace them", 1
   elseif not old.complete and not opts.restart then
     if opts.stream then
       return "an unfinished journal exists (" .. opts.path .. ") and a stream cannot be "
-        .. "resumed: use --restart to start over", 1
+        .. "resumed: use --restart to start over (it empties " .. tostring(old.rejects or opts.rejects)
+        .. ": move that away first to keep its rejected rows, or give --out-dir)", 1
     end
     if old.version < 3 then
       return "an unfinished journal of an older version exists (" .. opts.path .. "), which "
@@ -229,6 +225,8 @@ function Journal:start(rejects_id)
       local v = { key = o.key, target = o.target, key_id = o.key_id, project = o.project,
                   rejects = o.rejects, rejects_id = rejects_id }
       for _, name in ipairs(HEADER) do h[#h + 1] = name .. "=" .. escape(v[name]) end
+      -- (optional: a later run of another input tells a stream's rejects by it)
+      if o.stream then h[#h + 1] = "input=stream" end
       ok, err = out:write(table.concat(h, " ") .. "\n")
     end
     if ok then ok, err = out:sync() end

@@ -1,5 +1,7 @@
 --- The column plan of a sync: what each CSV column holds, resolved once for
 -- the whole file into the record builder's steps (records/record.lua).
+local commands = require "dialoginsight.cli.commands"
+
 local M = {}
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
@@ -29,7 +31,7 @@ function M.columns(header, map, builder)
       local optin = target:match("^optin[._](.+)$")
       s = optin and builder:optin_step(optin) or builder:step(target)
       if s.fixed then
-        problems[#problems + 1] = "column " .. j .. " '" .. col .. "' " .. s.fixed
+        problems[#problems + 1] = "column " .. j .. " " .. commands.quote(col) .. " " .. s.fixed
         s = false
       else
         local id = (s.wire or "idContact"):lower()
