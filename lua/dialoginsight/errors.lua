@@ -125,14 +125,12 @@ local function live_keys()
   return ks
 end
 
---- Registers the key of owner (a client), for M.new and M.holds_secret.
--- @local
+--- Registers the key of owner (a client): error messages and quoted names are kept clear of it.
 function M.protect(owner, key)
   if type(key) == "string" and #key >= 4 then KEYS[owner] = key end
 end
 
 --- Whether s holds a live client's key, or 16 bytes of one, in any case.
--- @local
 function M.holds_secret(s)
   if type(s) ~= "string" then return false end
   local ls = s:lower()
@@ -143,7 +141,6 @@ function M.holds_secret(s)
 end
 
 --- Whether a holds the key k, in any case; for a key of 16 bytes or more, any 16 bytes of it.
--- @local
 function M.holds(a, k)
   local la, lk = a:lower(), k:lower()
   if #lk < 8 then return la == lk end -- a short key would match too much: only itself
