@@ -88,6 +88,7 @@ end)
 describe("review 3: signals (src/host/di_host.c)", function()
   local dir
   setup(function()
+    sbx.env("DI_KEY") -- the host reads its key from the sandbox's env
     dir = H.TMP .. "/review3sig"
     os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
   end)
@@ -108,6 +109,7 @@ end)
 describe("review 3: terminal controls in messages (commands.cli_terms)", function()
   local dir
   setup(function()
+    sbx.env("DI_KEY")
     dir = H.TMP .. "/review3term"
     os.execute("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
   end)
