@@ -40,6 +40,8 @@ build_dependencies = {
 external_dependencies = {
   CURL = { library = "curl" },
   HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+  SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+  CRYPTO = { header = "openssl/hmac.h", library = "crypto" },
 }
 build = {
   type = "make",

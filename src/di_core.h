@@ -20,5 +20,7 @@ void di_redis_open(lua_State *L);
 void di_json_pick_open(lua_State *L);
 void di_rows_open(lua_State *L);
 void di_file_open(lua_State *L);
+void di_hmac_open(lua_State *L);
+void di_sqlite_open(lua_State *L);
 
 #endif

@@ -22,6 +22,16 @@ static int time_now(lua_State *L) {
   return 1;
 }
 
+/* The wall clock, in seconds with a fraction: what processes that share a
+ * store on disk (webhook events' leases and back-offs) can agree on, where
+ * the monotonic clock of each boot would not survive a reboot. */
+static int time_wall(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 /* sleep(seconds): sleeps through signals (EINTR), so a stray SIGCHLD does not
  * cut a back-off short. */
 static int time_sleep(lua_State *L) {
@@ -39,6 +49,8 @@ static int time_sleep(lua_State *L) {
 void di_time_open(lua_State *L) {
   lua_pushcfunction(L, time_now);
   lua_setfield(L, -2, "now");
+  lua_pushcfunction(L, time_wall);
+  lua_setfield(L, -2, "wall");
   lua_pushcfunction(L, time_sleep);
   lua_setfield(L, -2, "sleep");
 }

@@ -97,6 +97,11 @@ M.SETTINGS = {
       .. "inside nginx" },
   { name = "env", kind = "boolean", default = true,
     doc = "true (the default); false: the DI_* environment fills nothing in" },
+  -- the receiver's (dialoginsight.webhooks, `dialoginsight events`), not di.new's
+  { name = "webhook_secret", kind = "text", env = "DI_WEBHOOK_SECRET", file = true, home = "webhooks",
+    doc = "the secret that signs Dialog Insight's webhook deliveries; never put it in code or argv" },
+  { name = "webhook_store", kind = "text", env = "DI_WEBHOOK_STORE", file = true, home = "webhooks",
+    doc = "the received events' SQLite file, for `dialoginsight events`" },
 }
 
 --- The settings of `dialoginsight.new` and the command: the table's value, else DI_*, else the default.
@@ -139,11 +144,12 @@ end
 
 --- The settings the DI_* environment variables give (unset ones are absent).
 -- @tparam[opt=os.getenv] function getenv
-function M.from_env(getenv)
+-- @tparam[opt] string home "webhooks": that module's settings; nil: di.new's
+function M.from_env(getenv, home)
   getenv = getenv or os.getenv
   local s = {}
   for _, def in ipairs(M.SETTINGS) do
-    local v = def.env and getenv(def.env)
+    local v = def.env and def.home == home and getenv(def.env)
     if v ~= nil and v ~= "" then s[def.name] = M.from_text(def.name, v, def.env) end
   end
   return s
@@ -337,7 +343,7 @@ end
 
 -- Names only: a value's check needs the others (base_url and allow_http).
 local NAMES = {}
-for k in pairs(BY_NAME) do NAMES[k] = true end
+for k, def in pairs(BY_NAME) do NAMES[k] = not def.home or nil end
 NAMES = options.set(NAMES)
 NAMES.noun = "setting"
 

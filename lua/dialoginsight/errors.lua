@@ -8,9 +8,10 @@ local M = {}
 -- reads as text, in `tostring(err)` and in a concatenation.
 -- @table Error
 -- @field kind network, timeout, tls, http, auth, rate_limited, api, validation, decode, rejected
--- (the server refused a merge's one record), protocol (replies that contradict each other), too_large
+-- (the server refused a merge's one record), protocol (replies that contradict each other), too_large,
+-- and for webhook deliveries signature, project, store
 -- @field message what happened, readable; the key never appears in it
--- @field status the HTTP status, when a reply came
+-- @field status the HTTP status, when a reply came (for a webhook delivery: the status to answer)
 -- @field code the envelope's ErrorCode (or the record's, for rejected)
 -- @field request_id the envelope's idRequest, to quote to Dialog Insight's support
 -- @field service the call's service
@@ -73,6 +74,10 @@ M.KINDS = {
   protocol = true, -- replies a paged iteration cannot trust (resources/pager.lua, docs/paging.md)
   rejected = true, -- the server refused the one record of a merge (resources/base.lua)
   too_large = true, -- a reply over max_reply_bytes (config.lua), not read further
+  -- a webhook delivery refused (webhooks/init.lua); status is the HTTP status to answer
+  signature = true, -- its signature is absent or wrong
+  project = true,   -- it is another project's event
+  store = true,     -- the event store failed (busy, full disk): answer 503, Dialog Insight sends it again
 }
 
 -- The spans of s (lower-cased as ls) that hold the key lk: the whole key, and any 16

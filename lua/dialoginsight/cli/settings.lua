@@ -116,12 +116,18 @@ function M.keys(g)
   return keys
 end
 
---- The client settings of the global options g (config, trace).
-function M.read(g)
-  local s = config.from_env()
+--- The settings of the global options g (config, trace): the client's, or with home
+-- "webhooks" the receiver's (config.SETTINGS' home); a config file holds both.
+function M.read(g, home)
+  local s = config.from_env(nil, home)
   local path = g.config or os.getenv("DI_CONFIG")
-  if path and path ~= "" then M.read_file(path, s) end
-  if g.trace or g.verbose then s.trace = true end
+  if path and path ~= "" then
+    local all = M.read_file(path, {})
+    for k, v in pairs(all) do
+      if config.setting(k).home == home then s[k] = v end
+    end
+  end
+  if home == nil and (g.trace or g.verbose) then s.trace = true end
   return s
 end
 

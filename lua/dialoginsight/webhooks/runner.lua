@@ -1,0 +1,75 @@
+--- Hands stored events to the user's handler, at least once: an event leaves the store's
+-- pending set only when its handler succeeded; a failure is retried with back-off, then the
+-- event is parked as dead with its error until `events replay`.  Shared by the nginx timer
+-- (webhooks/ngx.lua) and `dialoginsight events run` (cli/events.lua).
+-- @module dialoginsight.webhooks.runner
+local webhooks = require "dialoginsight.webhooks"
+
+local M = {}
+
+--- Defaults: attempts per round before an event is dead (5), the first back-off and its cap
+-- (seconds: 1, doubling, 300), the lease of a claimed event (300 s: a runner that dies
+-- gives its events back after it), and events claimed at once (20).
+M.DEFAULTS = { retries = 5, backoff = 1, backoff_cap = 300, lease = 300, batch = 20 }
+
+-- A handler failed when it raised, or returned nil, err (the library's convention).
+local function call(fn, event)
+  local ok, r, err = pcall(fn, event)
+  if not ok then return nil, r end
+  if r == nil and err ~= nil then return nil, err end
+  return true
+end
+
+local function text(why)
+  local s = tostring(why)
+  return #s > 2000 and (s:sub(1, 2000) .. "...") or s
+end
+
+--- Runs the handler on the events due now, once each: counts { handled, failed, dead, test,
+-- lost (the lease ran out first: another runner has it) }, or nil, err when the store failed.
+-- @tparam table store a webhooks.store
+-- @tparam table h handler = function(event), on_test (test events; absent: they are only
+-- marked done), retries, backoff, backoff_cap, lease, batch (DEFAULTS)
+-- @tparam function clock the wall clock (core.wall)
+function M.run_due(store, h, clock)
+  local counts = { handled = 0, failed = 0, dead = 0, test = 0, lost = 0 }
+  local rows, err = store:claim(h.batch or M.DEFAULTS.batch, clock(), h.lease or M.DEFAULTS.lease)
+  if not rows then return nil, err end
+  for _, row in ipairs(rows) do
+    -- verified when it was received; read again from the stored bytes
+    local event, why = webhooks.parse(row.body, {}, { verify = false, max_bytes = #row.body + 1 })
+    local fn = event and (event.test and h.on_test or (not event.test and h.handler))
+    local ok
+    if event then
+      event.attempt = row.attempts - row.round
+      event.retry = row.attempts > 1 -- a run before may have done its work
+      event.received = row.received
+      if fn then ok, why = call(fn, event) else ok = true end
+    end
+    local now = clock()
+    if ok then
+      local kept
+      kept, err = store:done(row, now)
+      if kept == nil then return nil, err end
+      local which = event.test and not fn and "test" or "handled"
+      if not kept then which = "lost" end
+      counts[which] = counts[which] + 1
+    else
+      local n = row.attempts - row.round
+      local due
+      if n < (h.retries or M.DEFAULTS.retries) then
+        due = now + math.min(h.backoff_cap or M.DEFAULTS.backoff_cap,
+          (h.backoff or M.DEFAULTS.backoff) * 2 ^ (n - 1))
+      end
+      local kept
+      kept, err = store:fail(row, text(why), due, now)
+      if kept == nil then return nil, err end
+      local which = not kept and "lost" or due and "failed" or "dead"
+      counts[which] = counts[which] + 1
+    end
+  end
+  counts.claimed = #rows
+  return counts
+end
+
+return M
