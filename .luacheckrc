@@ -14,6 +14,7 @@ allow_defined_top = false
 local NGX = { "ngx" }
 
 files["lua/dialoginsight/transport/ngx.lua"] = { globals = NGX }
+files["lua/dialoginsight/webhooks/ngx.lua"] = { globals = NGX }
 files["lua/dialoginsight/limiter/*.lua"] = { globals = NGX }
 files["lua/dialoginsight/init.lua"] = { globals = NGX }
 -- the command's own modules run only in the Lua 5.4 host

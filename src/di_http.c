@@ -339,7 +339,8 @@ static void session_release(di_session *s) {
 }
 
 /* session{ verify=, http2=, timeout=, connect_timeout=, user_agent=,
- *          max_reply_bytes= [, ca_file=] }: all but ca_file required */
+ *          max_reply_bytes= [, ca_file=, headers=] }: all but ca_file and headers
+ *          required */
 static int session_new(lua_State *L) {
   di_session *s;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -375,6 +376,25 @@ static int session_new(lua_State *L) {
   s->headers = curl_slist_append(s->headers, "Accept: application/json");
   s->headers = curl_slist_append(s->headers, "Expect:");
   if (s->headers == NULL) return luaL_error(L, "out of memory");
+  /* headers = { "Name: value", ... }: more of them (a webhook's signature,
+   * for `dialoginsight webhooks send`); each checked like user_agent */
+  lua_getfield(L, 1, "headers");
+  if (lua_istable(L, -1)) {
+    int i, n = (int)di_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+      const char *h;
+      lua_rawgeti(L, -1, i);
+      h = lua_tostring(L, -1);
+      if (h == NULL || strchr(h, ':') == NULL) return luaL_error(L, "session option 'headers' must be a list of \"Name: value\"");
+      header_value_check(L, h, "headers");
+      s->headers = curl_slist_append(s->headers, h);
+      if (s->headers == NULL) return luaL_error(L, "out of memory");
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    return luaL_error(L, "session option 'headers' must be a list of \"Name: value\"");
+  }
+  lua_pop(L, 1);
   return 1;
 }
 

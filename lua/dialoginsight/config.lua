@@ -149,7 +149,7 @@ function M.from_env(getenv, home)
   getenv = getenv or os.getenv
   local s = {}
   for _, def in ipairs(M.SETTINGS) do
-    local v = def.env and def.home == home and getenv(def.env)
+    local v = def.env and def.home == home and getenv(def.env) or nil
     if v ~= nil and v ~= "" then s[def.name] = M.from_text(def.name, v, def.env) end
   end
   return s

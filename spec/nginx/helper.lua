@@ -67,7 +67,11 @@ function H.start_example(name, opts)
   H.sh(string.format("DI_OPENRESTY_DIR=%q %s/examples/openresty/run stop", dir, H.root))
   H.sh(string.format("rm -rf %q && mkdir -p %q/conf.d %q/limiter", dir, dir, dir))
   if opts.extra then
-    write(dir .. "/conf.d/test.conf", (opts.extra:gsub("@PREFIX@", dir):gsub("@ROOT@", H.root)))
+    local extra = opts.extra:gsub("@PREFIX@", dir):gsub("@ROOT@", H.root)
+    write(dir .. "/conf.d/test.conf", extra)
+    -- the example's init_worker_by_lua runs conf.d/worker.lua (nginx takes one such block)
+    local hook = extra:match("# worker: (%S+)")
+    if hook then write(dir .. "/conf.d/worker.lua", "dofile(" .. string.format("%q", hook) .. ")\n") end
   end
   local env = {
     DI_OPENRESTY_DIR = dir,
@@ -78,6 +82,8 @@ function H.start_example(name, opts)
     DI_DASHBOARD_CAMPAIGNS = opts.campaigns,
     DI_OPENRESTY_LOG_LEVEL = opts.log_level,
     DI_OPENRESTY_DEADLINE = opts.deadline and tostring(opts.deadline),
+    DI_OPENRESTY_EVENTS_OPTS = opts.events,
+    DI_WEBHOOK_SECRET = opts.secret or "spec-webhook-secret",
     DI_LIMITER_URL = opts.limiter_url,
     DI_BASE_URL = opts.base_url,
   }
@@ -100,7 +106,7 @@ function H.handler_server()
   local port = H.free_port()
   return table.concat({
     "lua_shared_dict burn 1m;",
-    "init_worker_by_lua_block { dofile('@ROOT@/spec/nginx/burn.lua') }",
+    "# worker: @ROOT@/spec/nginx/burn.lua",
     "server {",
     "  listen 127.0.0.1:" .. port .. ";",
     "  location /t/ { content_by_lua_file @ROOT@/spec/nginx/handler.lua; }",

@@ -26,6 +26,8 @@ commands:
   export contacts [--where F=V]...   contacts as CSV on stdout
   stats CAMPAIGN_ID          sends, opens, clicks and rates of a campaign
   probe [--writes] [--record DIR]   which methods exist on your account (docs/wire.md)
+  events run HANDLER.lua | list | replay | purge   the webhook events a receiver stored
+  webhooks send TYPE --to URL   post a signed sample event to a receiver
 
 options (before or after the command):
   --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...);
@@ -50,6 +52,8 @@ for _, c in ipairs(commands.LIST) do LIST[#LIST + 1] = c end
 LIST[#LIST + 1] = require "dialoginsight.cli.sync"
 LIST[#LIST + 1] = require "dialoginsight.cli.export"
 LIST[#LIST + 1] = require "dialoginsight.cli.probe"
+LIST[#LIST + 1] = require "dialoginsight.cli.events"
+LIST[#LIST + 1] = require "dialoginsight.cli.webhooks"
 
 local COMMANDS = {}
 for _, c in ipairs(LIST) do COMMANDS[c.name] = c end

@@ -22,14 +22,14 @@ local M = {}
 local function fn(v) if type(v) ~= "function" then return "must be a function(event)" end end
 
 --- The receiver's options: verify's and parse's (webhooks.OPTIONS), and store (the SQLite
--- file), handler, on_test, retries, backoff, backoff_cap, lease, batch (runner.DEFAULTS),
+-- file), handler, on_test, attempts, backoff, backoff_cap, lease, claim_size (runner.DEFAULTS),
 -- limiter_url (de-duplicate across hosts), dedup_ttl (seconds an id is remembered there:
 -- 7 days), interval (seconds between the nginx timer's rounds: 1).
 M.OPTIONS = options.set(webhooks.OPTIONS, {
   store = function(v) if type(v) ~= "string" or v == "" then return "must be a file path" end end,
   handler = fn, on_test = fn,
-  retries = options.count, backoff = options.seconds, backoff_cap = options.seconds,
-  lease = options.seconds, batch = options.count, interval = options.seconds,
+  attempts = options.count, backoff = options.seconds, backoff_cap = options.seconds,
+  lease = options.seconds, claim_size = options.count, interval = options.seconds,
   limiter_url = function(v) local ok, why = redis.parse_url(v); if not ok then return why end end,
   dedup_ttl = function(v)
     if type(v) ~= "number" or not (v >= 60 and v <= 90 * 86400) then return "must be seconds from 60 to 90 days" end

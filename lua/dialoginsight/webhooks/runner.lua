@@ -10,7 +10,7 @@ local M = {}
 --- Defaults: attempts per round before an event is dead (5), the first back-off and its cap
 -- (seconds: 1, doubling, 300), the lease of a claimed event (300 s: a runner that dies
 -- gives its events back after it), and events claimed at once (20).
-M.DEFAULTS = { retries = 5, backoff = 1, backoff_cap = 300, lease = 300, batch = 20 }
+M.DEFAULTS = { attempts = 5, backoff = 1, backoff_cap = 300, lease = 300, claim_size = 20 }
 
 -- A handler failed when it raised, or returned nil, err (the library's convention).
 local function call(fn, event)
@@ -29,11 +29,11 @@ end
 -- lost (the lease ran out first: another runner has it) }, or nil, err when the store failed.
 -- @tparam table store a webhooks.store
 -- @tparam table h handler = function(event), on_test (test events; absent: they are only
--- marked done), retries, backoff, backoff_cap, lease, batch (DEFAULTS)
+-- marked done), attempts, backoff, backoff_cap, lease, claim_size (DEFAULTS)
 -- @tparam function clock the wall clock (core.wall)
 function M.run_due(store, h, clock)
   local counts = { handled = 0, failed = 0, dead = 0, test = 0, lost = 0 }
-  local rows, err = store:claim(h.batch or M.DEFAULTS.batch, clock(), h.lease or M.DEFAULTS.lease)
+  local rows, err = store:claim(h.claim_size or M.DEFAULTS.claim_size, clock(), h.lease or M.DEFAULTS.lease)
   if not rows then return nil, err end
   for _, row in ipairs(rows) do
     -- verified when it was received; read again from the stored bytes
@@ -57,7 +57,7 @@ function M.run_due(store, h, clock)
     else
       local n = row.attempts - row.round
       local due
-      if n < (h.retries or M.DEFAULTS.retries) then
+      if n < (h.attempts or M.DEFAULTS.attempts) then
         due = now + math.min(h.backoff_cap or M.DEFAULTS.backoff_cap,
           (h.backoff or M.DEFAULTS.backoff) * 2 ^ (n - 1))
       end
