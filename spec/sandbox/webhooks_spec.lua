@@ -24,6 +24,7 @@ end
 
 local R = {}
 
+-- start_receiver([tls]): tls true (the sandbox's own certificate) or {cert, key}
 local function start_receiver(tls)
   local r = {}
   local d = os.tmpname()
@@ -31,10 +32,11 @@ local function start_receiver(tls)
   assert(os.execute("mkdir -p " .. q(d)))
   r.dir, r.port_file, r.log, r.status_file = d, d .. "/port", d .. "/log", d .. "/status"
   local extra = ""
-  if tls then
+  if tls == true then
     local tlsdir = H.CA:match("^(.*)/[^/]+$")
-    extra = " --tls " .. q(tlsdir .. "/server.pem") .. " " .. q(tlsdir .. "/server.key")
+    tls = { tlsdir .. "/server.pem", tlsdir .. "/server.key" }
   end
+  if tls then extra = " --tls " .. q(tls[1]) .. " " .. q(tls[2]) end
   assert(os.execute("python3 " .. q(dir .. "webhook_receiver.py") .. " " .. q(r.port_file) .. " " .. q(r.log) ..
     " " .. q(r.status_file) .. extra .. " >" .. q(d .. "/out") .. " 2>&1 & echo $! >" .. q(d .. "/pid")))
   r.port = wait(function() return tonumber(H.readfile(r.port_file) or "") end, "the receiver to listen")
@@ -283,8 +285,32 @@ describe("webhooks", function()
         assert.equal("/tls", d.path)
         assert.equal(hmac("sha256", "k", d.body, "hex"), d.headers["x-di-signature"])
         assert.equal(200, state().deliveries[1].status)
+        -- 127.0.0.1 is checked as localhost
+        hook({ url = "https://127.0.0.1:" .. r.port .. "/ip" }, r)
+        emit { type = "contact_created", idContact = 4 }
+        assert.equal("/ip", got(2, r)[2].path)
       end)
       stop_receiver(r)
+      assert(ok, err)
+    end)
+
+    it("refuses an https receiver whose certificate the sandbox's CA did not sign", function()
+      local d = os.tmpname()
+      os.remove(d)
+      assert(os.execute("mkdir -p " .. q(d) .. " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes " ..
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout " .. q(d .. "/k.pem") ..
+        " -out " .. q(d .. "/c.pem") .. " >/dev/null 2>&1"))
+      local r = start_receiver({ d .. "/c.pem", d .. "/k.pem" })
+      local ok, err = pcall(function()
+        hook({ url = "https://localhost:" .. r.port .. "/", retry_ms = 0, max_failures = 1 }, r)
+        emit { type = "contact_created", idContact = 4 }
+        local s = wait(function() local x = state(); return #x.alerts == 1 and x end, "the alert")
+        assert.equal(0, s.deliveries[1].status)
+        assert.matches("^tls: ", s.deliveries[1].error)
+        assert.same({}, received(r))
+      end)
+      stop_receiver(r)
+      os.execute("rm -rf " .. q(d))
       assert(ok, err)
     end)
   end)
