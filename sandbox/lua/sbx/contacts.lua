@@ -6,6 +6,7 @@ local util = require "sbx.util"
 local clause = require "sbx.clause"
 local state = require "sbx.state"
 local config = require "sbx.config"
+local webhooks = require "sbx.webhooks"
 
 local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, coerce, int = util.norm, util.lcase, util.coerce, util.int
@@ -297,9 +298,15 @@ local function merge_one(P, rec, opts, seen, now)
   end
   -- apply
   local oldEmail = c[eslot]
+  local hooked, ins, outs = webhooks.hook ~= nil, nil, nil
   for i = 1, n, 2 do
     local meta, v = changes[i], changes[i + 1]
     if v == NULL then v = nil end
+    if hooked and meta.kind == "optin" then
+      -- the webhook's contact_optin / contact_optout: a change, not a repeat
+      if v == true and c[meta.slot] ~= true then ins = true end
+      if v == false and c[meta.slot] == true then outs = true end
+    end
     c[meta.slot] = v
     if meta.kind == "optin" and v == true then
       -- stamp the opt-in date unless the caller sent one
@@ -314,6 +321,7 @@ local function merge_one(P, rec, opts, seen, now)
     P.byEmail[lower(oldEmail)] = nil
     P.byEmail[lower(newEmail)] = c
   end
+  if hooked then webhooks.contact(P, c, status, ins, outs) end
   return entry(c[1], status, "OK", nil, rec, opts, true, c, layout), status
 end
 

@@ -8,6 +8,7 @@ local faults = require "sbx.faults"
 local log = require "sbx.log"
 local api = require "sbx.api"
 local config = require "sbx.config"
+local webhooks = require "sbx.webhooks"
 
 local ngx = ngx
 local obj, NULL, isnull = json.obj, json.null, json.isnull
@@ -75,7 +76,8 @@ local function fault_json(f)
     "probability", f.probability or NULL, "next", f.next or NULL, "method", f.method or NULL,
     "after_processing", f.after, "body", f.body or NULL, "shape", f.shape or NULL,
     "match", f.match or NULL, "name", f.name == nil and NULL or f.name, "bytes", f.bytes or NULL,
-    "length", f.length == nil and NULL or f.length, "fired", f.fired }
+    "length", f.length == nil and NULL or f.length, "event", f.event or NULL, "count", f.count or NULL,
+    "hold_ms", f.hold_ms or NULL, "fired", f.fired }
 end
 
 local function faults_list()
@@ -119,6 +121,7 @@ H["POST reset"] = function()
   end
   ngx.update_time()
   local t0 = ngx.now()
+  webhooks.reset(seed) -- first: the seeded sends queue nothing
   local S = state.reset({ seed = seed, contacts = n })
   faults.reset(S.seed)
   log.clear()
@@ -316,6 +319,82 @@ H["POST config"] = function()
     end
   end
   return reply(200, config_json(true))
+end
+
+-- Webhooks (webhooks.lua; sandbox/README.md, "Webhooks") ----------------------------
+
+local function webhooks_json(args)
+  local h = webhooks.hook
+  local alerts, deliveries = {}, {}
+  for i, a in ipairs(webhooks.alerts) do alerts[i] = obj { "at", a.at, "url", a.url, "reason", a.reason } end
+  for i, d in ipairs(webhooks.delivery_list(tonumber(args and args.since))) do
+    deliveries[i] = webhooks.delivery_json(d)
+  end
+  return obj { "ok", true, "webhooks", h and { webhooks.config_json(h) } or json.arr {}, "alerts", json.arr(alerts),
+    "deliveries", json.arr(deliveries), "pending", webhooks.pending(), "sent", webhooks.sent,
+    "dropped", webhooks.dropped, "last_seq", webhooks.dseq }
+end
+
+H["GET webhooks"] = function(args) return reply(200, webhooks_json(args)) end
+
+H["POST webhooks"] = function()
+  local b, raw = body_json { url = true, secret = true, events = true, project = true, signature = true,
+    fields = true, timeout_ms = true, retry_ms = true, max_failures = true }
+  if not b then return bad(raw) end
+  -- secret: false is a value here, not an absent member
+  local cfg, why = webhooks.check(b, raw, state.S.projects)
+  if not cfg then return bad(why) end
+  webhooks.set(cfg)
+  return reply(200, obj { "ok", true, "webhook", webhooks.config_json(cfg) })
+end
+
+local function webhooks_delete()
+  webhooks.remove()
+  return reply(200, obj { "ok", true, "webhooks", json.arr {} })
+end
+H["DELETE webhooks"] = webhooks_delete
+H["POST webhooks/clear"] = webhooks_delete
+
+H["POST webhooks/activate"] = function()
+  local b, err = body_json {}
+  if not b then return bad(err) end
+  local h = webhooks.activate()
+  if not h then return reply(409, obj { "ok", false, "error", "no webhook is set (POST /_sandbox/webhooks)" }) end
+  return reply(200, obj { "ok", true, "webhook", webhooks.config_json(h) })
+end
+
+H["POST webhooks/emit"] = function()
+  local b, err = body_json { type = true, idcontact = true, email = true, istest = true, count = true }
+  if not b then return bad(err) end
+  local h = webhooks.hook
+  if not h then return reply(409, obj { "ok", false, "error", "no webhook is set (POST /_sandbox/webhooks)" }) end
+  local ty = type(b.type) == "string" and webhooks.TYPE_OF[lower(b.type)]
+  if not ty then
+    return bad("type must be an event type: " .. table.concat(webhooks.TYPES, ", "))
+  end
+  local n = b.count == nil and 1 or b.count
+  if not (whole(n) and n >= 1 and n <= 10000) then return bad("count must be a whole number from 1 to 10000") end
+  if b.istest ~= nil and type(b.istest) ~= "boolean" then return bad("isTest must be true or false") end
+  local P = state.S.projects[h.project]
+  local c
+  if b.idcontact ~= nil then
+    if b.email ~= nil then return bad("give idContact or email, not both") end
+    if not whole(b.idcontact) then return bad("idContact must be a whole number") end
+    c = P.byId[b.idcontact]
+  elseif type(b.email) == "string" then
+    c = P.byEmail[lower(b.email)]
+  else
+    return bad("give idContact (a number) or email (a string)")
+  end
+  if not c then
+    return reply(404, obj { "ok", false, "error", "no such contact in project " .. h.project })
+  end
+  if not webhooks.subscribed(h, ty) then
+    return reply(200, obj { "ok", true, "queued", 0, "pending", webhooks.pending(),
+      "note", "the webhook does not subscribe to " .. ty })
+  end
+  local queued = webhooks.emit(h, ty, P, c, n, b.istest)
+  return reply(200, obj { "ok", true, "queued", queued, "pending", webhooks.pending() })
 end
 
 function M.handle()

@@ -14,7 +14,10 @@ local M = { list = {}, nextId = 1 }
 M.rng = prng.new(42, 99)
 
 local TYPES = { latency = true, status = true, limit = true, drop = true, truncate = true, malformed = true,
-  body = true, outcomes = true, refuse = true, drip = true, large = true }
+  body = true, outcomes = true, refuse = true, drip = true, large = true,
+  -- the webhooks' (webhooks.lua): they fire on deliveries, never on API calls
+  webhook_duplicate = true, webhook_reorder = true, webhook_late = true, webhook_bad_signature = true,
+  webhook_test = true }
 -- What an outcomes fault makes of a Merge reply's records (M.rewrite).
 local SHAPES = { empty = true, none = true, short = true, camel = true }
 local CODES = { [400] = "InvalidRequest", [401] = "InvalidAuthKey", [404] = "UnknownMethod", [429] = "TooManyRequests" }
@@ -29,8 +32,12 @@ local MEMBERS = {
   drop = {}, truncate = {}, malformed = {}, body = { body = true },
   outcomes = { shape = true }, refuse = { match = true, name = true },
   drip = { ms = true, bytes = true }, large = { bytes = true, length = true },
+  webhook_duplicate = { event = true }, webhook_reorder = { count = true, hold_ms = true, event = true },
+  webhook_late = { ms = true, event = true }, webhook_bad_signature = { event = true }, webhook_test = { event = true },
 }
 local COMMON = { type = true, next = true, probability = true, method = true, after_processing = true }
+-- a webhook fault's trigger: next or probability, and event (a type) instead of method
+local WEBHOOK_COMMON = { type = true, next = true, probability = true }
 
 local MAX_MS = 600000        -- ten minutes of latency is already a hang
 local MAX_RETRY_AFTER = 86400
@@ -121,6 +128,25 @@ local function typed(f, s)
     end
     if s.length ~= nil and type(s.length) ~= "boolean" then return "length must be true or false" end
     f.length = s.length ~= false
+  elseif ty:find("^webhook_") then
+    f.webhook = true
+    if s.event ~= nil then
+      local t = type(s.event) == "string" and require("sbx.webhooks").TYPE_OF[lcase(s.event)]
+      if not t then return "event must be an event type, e.g. \"sending_Bounce\" (webhooks: see sandbox/README.md)" end
+      f.event = t
+    end
+    if ty == "webhook_reorder" then
+      f.count, f.hold_ms = s.count or 2, s.hold_ms or 1000
+      if not whole(f.count) or f.count < 2 or f.count > 1000 then return "count must be a whole number from 2 to 1000" end
+      if not whole(f.hold_ms) or f.hold_ms < 0 or f.hold_ms > 60000 then
+        return "hold_ms must be a whole number of milliseconds from 0 to 60000"
+      end
+    elseif ty == "webhook_late" then
+      f.ms = s.ms or 1000
+      if not whole(f.ms) or f.ms < 0 or f.ms > MAX_MS then
+        return "ms must be a whole number of milliseconds from 0 to " .. MAX_MS
+      end
+    end
   end
 end
 
@@ -158,10 +184,12 @@ function M.check(spec)
   end
   local ty = type(s.type) == "string" and lcase(s.type)
   if not TYPES[ty] then
-    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, outcomes, refuse, drip or large"
+    return nil, "type must be latency, status, limit, drop, truncate, malformed, body, outcomes, refuse, drip, large, "
+      .. "webhook_duplicate, webhook_reorder, webhook_late, webhook_bad_signature or webhook_test"
   end
+  local common = ty:find("^webhook_") and WEBHOOK_COMMON or COMMON
   for k in pairs(s) do
-    if not COMMON[k] and not MEMBERS[ty][k] then
+    if not common[k] and not MEMBERS[ty][k] then
       return nil, "unknown member '" .. k .. "' for a " .. ty .. " fault"
     end
   end
@@ -203,7 +231,7 @@ function M.decide(key)
     local f = list[i]
     local remove = false
     local additive = f.type == "latency" or f.type == "refuse"
-    if matches(f.method, key) and not (terminal and not additive) then
+    if not f.webhook and matches(f.method, key) and not (terminal and not additive) then
       local fire
       if f.next then
         fire = true
@@ -244,6 +272,32 @@ function M.decide(key)
   if nd == 0 then return nil end
   return { latency = latency, total = total, terminal = terminal, refuse = refuse,
            desc = concat(desc, "+") }
+end
+
+-- webhook(event_type, fault_type) -> the first fault of that type that
+-- fires for a delivery of an event of that type (its next counted down,
+-- its probability drawn), or nil.  webhooks.lua asks once per event and
+-- fault type.
+function M.webhook(evtype, ftype)
+  local list = M.list
+  for i = 1, #list do
+    local f = list[i]
+    if f.type == ftype and (not f.event or f.event == evtype) then
+      local fire
+      if f.next then
+        fire = true
+        f.next = f.next - 1
+        if f.next <= 0 then table.remove(list, i) end
+      else
+        fire = f.probability >= 1 or M.rng:float() < f.probability
+      end
+      if fire then
+        f.fired = f.fired + 1
+        return f
+      end
+    end
+  end
+  return nil
 end
 
 -- The path of the first string under v (values and member names) that

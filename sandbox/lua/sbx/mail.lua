@@ -10,6 +10,7 @@ local util = require "sbx.util"
 local prng = require "sbx.prng"
 local clause = require "sbx.clause"
 local contacts = require "sbx.contacts"
+local webhooks = require "sbx.webhooks"
 
 local obj, NULL, isnull = json.obj, json.null, json.isnull
 local norm, lcase, int = util.norm, util.lcase, util.int
@@ -225,6 +226,7 @@ local function settle(P)
   for _, b in ipairs(P.batches) do
     if b.status == "Scheduled" and b.tLaunch <= t then
       run_batch(b, S().seed, P.messages[b.idMessage].links, b.spread)
+      webhooks.batch(P, b)
     end
   end
 end
@@ -240,10 +242,14 @@ function M.new_batch(P, idMessage, list, o)
   local b = { id = id, idMessage = idMessage, idCampaign = o.idCampaign, kind = o.kind, ids = ids,
     tLaunch = o.tLaunch or now(), spread = o.spread or 60, status = "Scheduled", params = o.params }
   b.dtLaunch = util.from_epoch(b.tLaunch)
+  -- the idSendLog of its i-th contact is sendLog0 + i - 1 (webhooks.lua)
+  b.sendLog0 = st.nextSendLog or 1
+  st.nextSendLog = b.sendLog0 + #ids
   P.batches[#P.batches + 1] = b
   P.batchById[id] = b
   if not o.delayed or b.tLaunch <= now() then
     run_batch(b, st.seed, P.messages[idMessage].links, b.spread)
+    webhooks.batch(P, b)
   end
   return b
 end
