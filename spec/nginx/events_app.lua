@@ -1,5 +1,6 @@
 -- The webhook receiver of spec/nginx/webhooks_spec.lua, in a real nginx: each handled
--- event is a line of handled.log ("id retry pid"), each test event one of tests.log; an
+-- event is a line of handled.log ("id retry pid type idContact EMail"), each test event one
+-- of tests.log; an
 -- event whose EMail is fail@example.com fails while the file fail_switch exists.
 local M = {}
 
@@ -17,7 +18,8 @@ local function handle(e)
     if f then f:close(); error("the CRM refused " .. e.id) end
   end
   ngx.sleep(0.002) -- a handler that takes a moment: a kill may land mid-way
-  append("handled.log", e.id .. " " .. (e.retry and 1 or 0) .. " " .. ngx.worker.pid())
+  append("handled.log", table.concat({ e.id, e.retry and 1 or 0, ngx.worker.pid(), e.type,
+    tostring(e.contact), tostring(e.fields.EMail) }, " "))
 end
 
 function M.init(opts)
@@ -26,7 +28,8 @@ function M.init(opts)
     secret = opts.secret, store = dir .. "/events.db", handler = handle,
     on_test = function(e) append("tests.log", e.id) end,
     attempts = 2, backoff = 0.2, lease = 1, interval = 0.2, project = opts.project,
-    limiter_url = opts.limiter_url,
+    limiter_url = opts.limiter_url, header = opts.header, algorithm = opts.algorithm,
+    encoding = opts.encoding, prefix = opts.prefix,
   }
 end
 

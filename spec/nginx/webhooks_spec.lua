@@ -78,8 +78,8 @@ local function receiver(name, extra)
   function inst.handled()
     local list = {}
     for line in H.read(inst.dir .. "/handled.log"):gmatch("[^\n]+") do
-      local id, retry = line:match("^(%S+) (%d)")
-      list[#list + 1] = { id = id, retry = retry == "1" }
+      local id, retry, _, ty, contact, email = line:match("^(%S+) (%d) (%S+) (%S+) (%S+) (%S+)")
+      list[#list + 1] = { id = id, retry = retry == "1", type = ty, contact = tonumber(contact), email = email }
     end
     return list
   end
@@ -313,5 +313,125 @@ describe("the receiver's promise as a property (random deliveries, duplicates, k
       end
       return true
     end)
+  end)
+end)
+
+-- Fed by the sandbox's own deliveries (sandbox/lua/sbx/webhooks.lua), in each mode of the
+-- open questions (docs/wire.md): the signature's scheme and the fields' names.
+describe("the receiver fed by the sandbox's deliveries", function()
+  local sbx = require "support.sandbox"
+  local receivers = {}
+  local function with(name, extra)
+    receivers[name] = receivers[name] or receiver("webhooks-sbx-" .. name, extra)
+    return receivers[name]
+  end
+  teardown(function()
+    pcall(sbx.control, "DELETE", "webhooks")
+    for _, r in pairs(receivers) do r.stop() end
+  end)
+  before_each(function() sbx.reset(); sbx.clear_faults() end)
+
+  local function hook(r, extra)
+    local body = { url = r.url, secret = SECRET, retry_ms = 100, max_failures = 3 }
+    for k, v in pairs(extra or {}) do body[k] = v end
+    return sbx.control("POST", "webhooks", body)
+  end
+
+  local function merge(email)
+    local reply = H.api("contacts", "Merge", { Records = { { ID = { key_f_EMail = email },
+      Data = { f_FirstName = "Hook" } } } })
+    assert(reply.Success, "the sandbox refused the Merge")
+    return reply.Records[1].IdRecord
+  end
+
+  -- waits until the sandbox has nothing left to deliver
+  local function delivered(secs)
+    local t = H.now()
+    repeat
+      local w = sbx.control("GET", "webhooks")
+      if w.pending == 0 then return w end
+      H.sh("sleep 0.1")
+    until H.now() - t > (secs or 15)
+    error("the sandbox still has deliveries pending")
+  end
+
+  local function of(r, email)
+    local list = {}
+    for _, h in ipairs(r.handled()) do if h.email == email then list[#list + 1] = h end end
+    return list
+  end
+
+  it("a contact created through the API reaches the handler as contact_created, once", function()
+    local r = with("default")
+    hook(r)
+    local id = merge("hook.created@example.com")
+    delivered()
+    assert.is_true(r.drained())
+    local got = of(r, "hook.created@example.com")
+    assert.are.equal(1, #got)
+    assert.are.equal("contact_created", got[1].type)
+    assert.are.equal(id, got[1].contact)
+  end)
+
+  it("duplicate, reordered, late and badly signed deliveries: each event handled once", function()
+    local r = with("default")
+    hook(r)
+    sbx.faults { { type = "webhook_duplicate", next = 2 }, { type = "webhook_bad_signature", next = 1 },
+                 { type = "webhook_reorder", next = 3, count = 3, hold_ms = 300 },
+                 { type = "webhook_late", next = 1, ms = 200 } }
+    for i = 1, 6 do merge("hook.fault" .. i .. "@example.com") end
+    local w = delivered(20)
+    assert.is_true(r.drained())
+    for i = 1, 6 do
+      assert.are.equal(1, #of(r, "hook.fault" .. i .. "@example.com"), "hook.fault" .. i)
+    end
+    local refused = 0
+    for _, d in ipairs(w.deliveries) do if d.status == 401 then refused = refused + 1 end end
+    assert.truthy(refused >= 1, "the badly signed delivery was not refused") -- twice if also duplicated
+  end)
+
+  it("a test delivery (isTest) never reaches the production handler", function()
+    local r = with("default")
+    hook(r)
+    sbx.faults { { type = "webhook_test", next = 1 } }
+    merge("hook.test@example.com")
+    delivered()
+    assert.is_true(r.drained())
+    assert.are.equal(0, #of(r, "hook.test@example.com"))
+  end)
+
+  it("the fields as plain names (fields = plain) read the same", function()
+    local r = with("default")
+    hook(r, { fields = "plain" })
+    merge("hook.plain@example.com")
+    delivered()
+    assert.is_true(r.drained())
+    assert.are.equal(1, #of(r, "hook.plain@example.com"))
+  end)
+
+  it("another signature scheme, set on both sides, is verified", function()
+    local r = with("sha1", 'header = "X-Signature", algorithm = "sha1", encoding = "base64", prefix = "sha1="')
+    hook(r, { signature = { header = "X-Signature", algorithm = "sha1", encoding = "base64", prefix = "sha1=" } })
+    merge("hook.sha1@example.com")
+    delivered()
+    assert.is_true(r.drained())
+    assert.are.equal(1, #of(r, "hook.sha1@example.com"))
+  end)
+
+  it("a scheme that contradicts ours is refused and reported by name; the sandbox deactivates the webhook", function()
+    local r = with("default")
+    hook(r, { signature = { header = "X-Hub-Signature", algorithm = "sha1", encoding = "hex", prefix = "" } })
+    merge("hook.other@example.com")
+    local t = H.now()
+    local w
+    repeat
+      H.sh("sleep 0.2")
+      w = sbx.control("GET", "webhooks")
+    until w.webhooks[1].active == false or H.now() - t > 15
+    assert.is_false(w.webhooks[1].active)
+    assert.truthy(#w.alerts >= 1)
+    assert.are.equal(0, #of(r, "hook.other@example.com"))
+    -- the receiver's log names what the delivery carried instead
+    assert.truthy(H.read(r.errlog):lower():find("the delivery has x-hub-signature", 1, true), "the contradiction is not reported")
   end)
 end)

@@ -94,6 +94,7 @@ function M.reset(seed)
   M.alerts = {}
   M.sent, M.dropped, M.events = 0, 0, 0
   M.rng = prng.new(seed or 42, 77)
+  M.stamp = math.floor(ngx.now() * 1000) % 0x100000000
 end
 M.reset()
 
@@ -131,11 +132,13 @@ end
 
 -- Events ------------------------------------------------------------------------------
 
--- A UUID-like EventUniqueID: the seeded PRNG and a counter (unique per reset).
+-- A UUID-like EventUniqueID: the reset's time (ms) first, then the seeded PRNG and a
+-- counter, so that an id is never seen again after a reset or a restart (a receiver
+-- de-duplicates by it, across resets too).
 local function uuid()
   local r = M.rng
   M.events = M.events + 1
-  return format("%08x-%04x-4%03x-%04x-%012x", r:int(0, 0x7fffffff), r:int(0, 0xffff), r:int(0, 0xfff),
+  return format("%08x-%04x-4%03x-%04x-%012x", M.stamp, r:int(0, 0xffff), r:int(0, 0xfff),
     0x8000 + r:int(0, 0x3fff), M.events)
 end
 
