@@ -96,6 +96,12 @@ build = {
         ["dialoginsight.resources.tables"] = "lua/dialoginsight/resources/tables.lua",
         ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
         ["dialoginsight.transport.ngx"] = "lua/dialoginsight/transport/ngx.lua",
+        ["dialoginsight.webhooks"] = "lua/dialoginsight/webhooks/init.lua",
+        ["dialoginsight.webhooks.ngx"] = "lua/dialoginsight/webhooks/ngx.lua",
+        ["dialoginsight.webhooks.receiver"] = "lua/dialoginsight/webhooks/receiver.lua",
+        ["dialoginsight.webhooks.runner"] = "lua/dialoginsight/webhooks/runner.lua",
+        ["dialoginsight.webhooks.shared"] = "lua/dialoginsight/webhooks/shared.lua",
+        ["dialoginsight.webhooks.store"] = "lua/dialoginsight/webhooks/store.lua",
     },
   },
 }

@@ -45,8 +45,9 @@ local function pid()
 end
 
 --- A receiver.  Raises on a bad option, and when neither secret nor verify = false is given.
--- @tparam table opts M.OPTIONS; connect: function(url, timeout) for Redis (default: the C
--- core's client; webhooks/ngx.lua gives cosockets)
+-- @tparam table opts M.OPTIONS
+-- @tparam[opt] function connect function(url, timeout) for Redis (default: the C core's
+-- client; webhooks/ngx.lua gives cosockets)
 function M.new(opts, connect)
   options.check(opts, M.OPTIONS, "webhooks.receiver")
   if type(opts) ~= "table" then error("dialoginsight: webhooks.receiver: options must be a table", 2) end
