@@ -47,6 +47,8 @@ local function reply(status, t)
 end
 
 -- Hands the stored events to the handler until none is due; one round at a time per worker.
+-- Between two claims (claim_size events) the worker serves requests: SQLite and a handler
+-- that does not yield would otherwise hold it for the whole backlog.
 local function drain(premature, self)
   if premature or self.busy then return end
   self.busy = true
@@ -55,6 +57,7 @@ local function drain(premature, self)
       local counts, why = self.r:run_due()
       if not counts then log.warn("dialoginsight: webhooks: " .. tostring(why)); return end
       if counts.claimed == 0 then return end
+      ngx.sleep(0.001)
     end
   end)
   self.busy = false

@@ -50,7 +50,7 @@ function M.open(path)
   local db, msg, code = core.sqlite_open(path, M.BUSY_MS)
   if not db then return failed("cannot open the event store", msg, code) end
   local ok
-  ok, msg, code = db:exec("PRAGMA synchronous = FULL; PRAGMA busy_timeout = " .. M.BUSY_MS .. ";")
+  ok, msg, code = db:exec("PRAGMA busy_timeout = " .. M.BUSY_MS .. ";")
   if ok then ok, msg, code = db:exec(SCHEMA) end
   if not ok then
     db:close()
@@ -64,6 +64,17 @@ function M.open(path)
   return setmetatable({ db = db, path = path }, Store)
 end
 
+-- How durable the next commits are: FULL (fsync at each commit) for an event about to be
+-- acknowledged, NORMAL for the handling state (WAL: survives kill -9; a power cut may undo
+-- the last "done", and the event then runs again, announced as a retry).
+function Store:sync(full)
+  if self.full == full then return true end
+  local ok, msg, code = self.db:exec(full and "PRAGMA synchronous = FULL" or "PRAGMA synchronous = NORMAL")
+  if not ok then return failed("cannot set the store's durability", msg, code) end
+  self.full = full
+  return true
+end
+
 function Store:query(what, sql, ...)
   local rows, n, code = self.db:query(sql, ...)
   if not rows then return failed(what, n, code) end
@@ -73,6 +84,8 @@ end
 --- Stores event (parsed) with its raw body: "stored", or "duplicate" when its id is there.
 -- @return "stored" | "duplicate", or nil and an error of kind store (answer 503)
 function Store:put(event, body, now)
+  local ok, err = self:sync(true)
+  if not ok then return nil, err end
   local _, n = self:query("cannot store the event", "INSERT INTO events "
     .. "(id, type, test, body, received, state, due) VALUES (?, ?, ?, ?, ?, 'pending', ?) "
     .. "ON CONFLICT (id) DO NOTHING", event.id, event.type, event.test and 1 or 0, body, now, now)
@@ -85,7 +98,10 @@ local COLUMNS = "seq, id, type, test, body, received, state, attempts, round, du
 --- Takes up to n events that are due (pending, or running past their lease: the runner
 -- died), in the order received; each is leased for lease seconds and its attempts counted.
 function Store:claim(n, now, lease)
-  local rows, err = self:query("cannot read the event store", "UPDATE events SET state = 'running', "
+  local ok, err = self:sync(false)
+  if not ok then return nil, err end
+  local rows
+  rows, err = self:query("cannot read the event store", "UPDATE events SET state = 'running', "
     .. "attempts = attempts + 1, due = ? WHERE seq IN (SELECT seq FROM events WHERE state IN "
     .. "('pending', 'running') AND due <= ? ORDER BY seq LIMIT ?) RETURNING " .. COLUMNS,
     now + lease, now, n)
