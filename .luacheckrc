@@ -29,6 +29,7 @@ files["sandbox/bench/merge.lua"] = { globals = { "wrk", "request", "done" } }
 files["spec"] = { std = "+busted", max_line_length = false }
 files["spec/nginx/handler.lua"] = { globals = NGX }
 files["spec/nginx/burn.lua"] = { globals = NGX }
+files["spec/nginx/events_app.lua"] = { globals = NGX }
 files["spec/support/replay.lua"] = { read_globals = { "di" } }
 files["spec/host/progress_spec.lua"] = { std = "lua54+busted" }
 files["bench"] = { std = "lua54", max_line_length = 140 }
