@@ -3,7 +3,7 @@
  * (lua/dialoginsight/webhooks/store.lua), so that nginx workers, batch jobs
  * and a user's `sqlite3` shell share one file with real transactions.
  *
- *   db = core.sqlite_open(path, busy_ms)      -- or nil, message, code
+ *   db = core.sqlite_open(path, busy_ms [, create]) -- or nil, message, code
  *   db:exec(sql)                              -- true, or nil, message, code
  *   rows, changes = db:query(sql, ...)        -- or nil, message, code
  *   db:close()
@@ -13,9 +13,14 @@
  * code is "busy", "full", "io", "constraint" or "sqlite": a caller answers
  * a busy or full store with "try again later", never with a loss.
  *
- * The file is created 0600 before SQLite opens it (events hold contacts'
- * data; SQLite gives its -wal and -shm files the same mode), and a symbolic
- * link is refused, as for the CLI's outputs.
+ * The file is created 0600 before SQLite opens it, unless create is false
+ * (events hold contacts' data; SQLite gives its -wal and -shm files the
+ * same mode), and a symbolic link is refused, as for the CLI's outputs.
+ * Only a file will do: ":memory:", a "file:" URI or a path with a NUL would
+ * acknowledge events that a restart loses, or open another file.  The
+ * store's statements need SQLite 3.35 (UPDATE ... RETURNING): an older
+ * library is refused at open, not at the first claim.  query runs the first
+ * statement of its text.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,19 +61,28 @@ static di_db *check_db(lua_State *L) {
   return d;
 }
 
+static int refused(lua_State *L, const char *why, const char *code) {
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  lua_pushstring(L, code);
+  return 3;
+}
+
 static int db_open(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
   lua_Number busy = luaL_checknumber(L, 2);
+  int create = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
   di_db *d;
   int rc, fd;
   if (!(busy >= 0 && busy <= 600000)) return luaL_argerror(L, 2, "busy_ms must be 0 to 600000");
-  fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, errno == ELOOP ? "a symbolic link, refused" : strerror(errno));
-    lua_pushliteral(L, "io");
-    return 3;
-  }
+  if (sqlite3_libversion_number() < 3035000)
+    return refused(L, "SQLite 3.35 or later is needed (UPDATE ... RETURNING)", "sqlite");
+  if (len == 0 || strlen(path) != len || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+    return refused(L, "not a file path (\":memory:\", a file: URI, a NUL byte)", "io");
+  fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return refused(L, errno == ELOOP ? "a symbolic link, refused" : strerror(errno), "io");
   close(fd);
   d = lua_newuserdata(L, sizeof *d);
   d->db = NULL;
@@ -142,6 +156,11 @@ static int db_query(lua_State *L) {
   int rc = sqlite3_prepare_v2(d->db, sql, (int)len, &st, NULL);
   int row = 0, cols;
   if (rc != SQLITE_OK) return failed(L, d->db, rc);
+  if (st == NULL) { /* no statement in the text: nothing to run */
+    lua_newtable(L);
+    lua_pushinteger(L, 0);
+    return 2;
+  }
   rc = bind(L, st, 3);
   if (rc < 0) {
     sqlite3_finalize(st);

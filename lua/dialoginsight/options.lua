@@ -116,6 +116,10 @@ function M.shown(k) return quoted(k, 20, "^[%a_][%w_]*$") end
 -- @treturn string
 function M.field(name) return quoted(name, 64, "^[%w_][%w_%.%- ]*$") end
 
+--- Names whose values are secrets: a refusal names their type alone (a numeric secret
+-- would otherwise be quoted).
+M.SECRETS = { key = true, secret = true, webhook_secret = true, password = true }
+
 --- What is wrong with opts, or nil: not a table, an unknown name, a bad value (never shown).
 -- @param opts the table given (nil: none)
 -- @tparam table allowed a set (M.set)
@@ -146,7 +150,8 @@ function M.problem(opts, allowed, where)
     end
     local why = check ~= true and check(v)
     if why then
-      return "dialoginsight: " .. noun .. " '" .. k .. "' " .. why .. " (got " .. errors.describe(v) .. ")"
+      local got = M.SECRETS[k] and ("a " .. type(v)) or errors.describe(v)
+      return "dialoginsight: " .. noun .. " '" .. k .. "' " .. why .. " (got " .. got .. ")"
     end
   end
   return nil

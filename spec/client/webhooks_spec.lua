@@ -320,7 +320,7 @@ describe("webhooks.store and runner", function()
     runner.run_due(s, { handler = function(x) if x.id == "p1" then error("no") end end, claim_size = 2 },
       function() return 10 end)
     runner.run_due(s, { handler = function() error("no") end, attempts = 1 }, function() return 10 end)
-    assert.are.same({ pending = 0, running = 0, done = 2, dead = 1 }, s:counts())
+    assert.are.same({ pending = 0, running = 0, done = 2, dead = 1, purged = 0 }, s:counts())
     assert.are.equal(2, s:purge(nil, false))
     assert.are.equal(1, s:counts().dead)
     local e, b = event("p2")

@@ -28,7 +28,7 @@ function M.init(opts)
     secret = opts.secret, store = dir .. "/events.db", handler = handle,
     on_test = function(e) append("tests.log", e.id) end,
     attempts = 2, backoff = 0.2, lease = 1, interval = 0.2, project = opts.project,
-    limiter_url = opts.limiter_url, header = opts.header, algorithm = opts.algorithm,
+    limiter_url = opts.limiter_url, name = opts.name, header = opts.header, algorithm = opts.algorithm,
     encoding = opts.encoding, prefix = opts.prefix,
   }
 end

@@ -12,7 +12,7 @@ local M = { name = "events",
   usage = "events run HANDLER.lua | list | replay ID...|--dead | purge [--older-than DAYS] [--dead]",
   options = {
     { "--store", "PATH", "the event store (default: webhook_store, DI_WEBHOOK_STORE)" },
-    { "--state", "STATE", "list: pending, running, done or dead (default: all)" },
+    { "--state", "STATE", "list: pending, running, done, dead or purged (default: all but purged)" },
     { "--limit", "N", "list: at most N events (100)" },
     { "--json", nil, "list: one JSON object per line" },
     { "--dead", nil, "replay: every dead event; purge: the dead ones too" },
@@ -30,8 +30,10 @@ Works on the events that a webhook receiver stored (docs/webhooks.md):
   list             the events, oldest first, with their state and error
   replay ID...     hands dead (or done) events to the handler again;
                    --dead replays every dead one
-  purge            deletes handled events (--older-than DAYS; --dead: the
-                   dead ones too); pending events are never purged]]
+  purge            deletes handled events' bodies (--older-than DAYS; --dead:
+                   the dead ones too), keeping their ids 30 days so that a
+                   late redelivery is still a duplicate; pending events are
+                   never purged]]
 
 M.epilog = [[
 Exit status of run: 0 when every event it took was handled; 1 when one
@@ -40,7 +42,7 @@ A test event (isTest) goes to on_test, never to the handler.
 ]]
 
 local ACTIONS = { run = true, list = true, replay = true, purge = true }
-local STATES = { pending = true, running = true, done = true, dead = true }
+local STATES = { pending = true, running = true, done = true, dead = true, purged = true }
 
 function M.check(opts, pos)
   local a = pos[1]
@@ -51,10 +53,17 @@ function M.check(opts, pos)
     return "events replay: give event ids, or --dead (not both)"
   end
   if (a == "list" or a == "purge") and #pos > 1 then return "events " .. a .. " takes no argument" end
-  if opts.state and not STATES[opts.state] then return "events list: --state is pending, running, done or dead" end
-  for _, k in ipairs { "limit", "older-than", "wait" } do
-    if opts[k] and not (tonumber(opts[k]) and tonumber(opts[k]) >= 0) then
-      return "events: --" .. k .. " expects a number >= 0"
+  if opts.state and not STATES[opts.state] then
+    return "events list: --state is pending, running, done, dead or purged"
+  end
+  local limit = opts.limit and tonumber(opts.limit)
+  if opts.limit and not (limit and limit >= 1 and limit <= 1e9 and limit % 1 == 0) then
+    return "events list: --limit expects a whole number of events (1 or more)"
+  end
+  for _, k in ipairs { "older-than", "wait" } do
+    local v = opts[k] and tonumber(opts[k])
+    if opts[k] and not (v and v >= 0 and v <= 36500) then
+      return "events: --" .. k .. " expects a number from 0 to 36500"
     end
   end
 end
@@ -67,7 +76,8 @@ local function open(opts, g)
     path = s.webhook_store
   end
   if not path then return nil, "events: which store? --store PATH, or webhook_store (DI_WEBHOOK_STORE)" end
-  local s, err = store.open(path)
+  -- never created here: a mistyped path must not read as an empty store (the receiver makes it)
+  local s, err = store.open(path, { create = false })
   if not s then return nil, "events: " .. tostring(err.message) end
   return s
 end
@@ -169,7 +179,8 @@ function M.run(_, opts, pos, g)
   local days = tonumber(opts["older-than"])
   local n, err = s:purge(days and core.wall() - days * 86400, opts.dead)
   if not n then return commands.fail(err.message) end
-  io.stderr:write("events: ", commands.count(n, "event"), " purged\n")
+  io.stderr:write("events: ", commands.count(n, "event"), " purged (their ids are kept 30 days: "
+    .. "a late redelivery is still a duplicate)\n")
   return 0
 end
 

@@ -41,6 +41,10 @@ end
 function M.run(_, opts, pos, g)
   local ok, s = pcall(settings.read, g, "webhooks")
   if not ok then return commands.fail(s) end
+  opts.project = opts.project or os.getenv("DI_PROJECT")
+  if not count_arg(opts.project) then
+    return commands.fail("webhooks send: DI_PROJECT must be a project id (or give --project)")
+  end
   if not opts.unsigned and not s.webhook_secret then
     return commands.fail("webhooks send: no secret: set DI_WEBHOOK_SECRET, or webhook_secret in a "
       .. "--config file (--unsigned sends none)")
@@ -50,7 +54,7 @@ function M.run(_, opts, pos, g)
     EventUniqueID = opts.id or string.format("cli-%d-%06d", os.time(), math.random(0, 999999)),
     dtExecution = os.date("!%Y-%m-%dT%H:%M:%S"),
     idCompany = 1,
-    idProject = math.tointeger(tonumber(opts.project or os.getenv("DI_PROJECT") or "1")),
+    idProject = math.tointeger(tonumber(opts.project or "1")),
     ContactID = { idContact = math.tointeger(tonumber(opts.contact or "1")) },
     isTest = opts.test == true,
     f_EMail = opts.email,

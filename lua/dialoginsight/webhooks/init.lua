@@ -241,11 +241,19 @@ function M.parse(body, headers, opts)
   end
   local ok, err = check_signature(body, headers, opts)
   if not ok then return nil, err end
+  return M.read(body, opts)
+end
+
+--- The event of a body already checked (size, signature): what the runner reads from the store.
+-- @tparam string body the raw body
+-- @tparam[opt] table opts project (refuse another's)
+-- @return the event, or nil and an error (decode, validation, project)
+function M.read(body, opts)
   local t, why = core.decode(body)
   if type(t) ~= "table" or t[1] ~= nil or next(t) == nil and body:match("^%s*%[") then
     return refuse("decode", 400, "the body is not a JSON object" .. (why and (": " .. why) or ""))
   end
-  return event_of(t, opts)
+  return event_of(t, opts or {})
 end
 
 return M

@@ -24,9 +24,13 @@ local function fn(v) if type(v) ~= "function" then return "must be a function(ev
 --- The receiver's options: verify's and parse's (webhooks.OPTIONS), and store (the SQLite
 -- file), handler, on_test, attempts, backoff, backoff_cap, lease, claim_size (runner.DEFAULTS),
 -- limiter_url (de-duplicate across hosts), dedup_ttl (seconds an id is remembered there:
--- 7 days), interval (seconds between the nginx timer's rounds: 1).
+-- 7 days), name (the receiver's among others on that Redis: default its store's path),
+-- interval (seconds between the nginx timer's rounds: 1).
 M.OPTIONS = options.set(webhooks.OPTIONS, {
-  store = function(v) if type(v) ~= "string" or v == "" then return "must be a file path" end end,
+  store = store.path_problem,
+  name = function(v)
+    if type(v) ~= "string" or v == "" or #v > 200 then return "must be text of 1 to 200 bytes" end
+  end,
   handler = fn, on_test = fn,
   attempts = options.count, backoff = options.seconds, backoff_cap = options.seconds,
   lease = options.seconds, claim_size = options.count, interval = options.seconds,
@@ -59,7 +63,11 @@ function M.new(opts, connect)
   local r = setmetatable({ opts = opts, parse_opts = {}, seq = 0 }, Receiver)
   for _, k in ipairs(webhooks.OPTIONS.names) do r.parse_opts[k] = opts[k] end
   errors.protect(r, opts.secret)
-  local prefix = "dialoginsight:webhooks:" .. (opts.project or "any") .. ":"
+  -- hosts of one receiver share ids in Redis; other receivers (another webhook, staging)
+  -- must not: the namespace is the receiver's name (its store's path), keyed with the
+  -- secret, and hashed so that neither shows in Redis
+  local ns = core.hmac("sha256", opts.secret or "unsigned", opts.name or opts.store):sub(1, 16)
+  local prefix = "dialoginsight:webhooks:" .. (opts.project or "any") .. ":" .. ns .. ":"
   r.shared = shared.new(opts.limiter_url, opts.dedup_ttl or 7 * 86400, connect or redis.connect_core, prefix)
   return r
 end

@@ -12,10 +12,12 @@ local M = {}
 -- gives its events back after it), and events claimed at once (20).
 M.DEFAULTS = { attempts = 5, backoff = 1, backoff_cap = 300, lease = 300, claim_size = 20 }
 
--- A handler failed when it raised, or returned nil, err (the library's convention).
+-- A handler failed when it raised, returned false (false, err: another common convention),
+-- or nil, err (the library's); returning nothing is success.
 local function call(fn, event)
   local ok, r, err = pcall(fn, event)
   if not ok then return nil, r end
+  if r == false then return nil, err or "the handler returned false" end
   if r == nil and err ~= nil then return nil, err end
   return true
 end
@@ -36,8 +38,10 @@ function M.run_due(store, h, clock)
   local rows, err = store:claim(h.claim_size or M.DEFAULTS.claim_size, clock(), h.lease or M.DEFAULTS.lease)
   if not rows then return nil, err end
   for _, row in ipairs(rows) do
-    -- verified when it was received; read again from the stored bytes
-    local event, why = webhooks.parse(row.body, {}, { verify = false, max_bytes = #row.body + 1 })
+    -- checked when it was received; read again from the stored bytes (an event that cannot
+    -- be read, by a later version say, is dead at once: no retry would read it either)
+    local read, event, why = pcall(webhooks.read, row.body)
+    if not read then event, why = nil, event end
     local fn = event and (event.test and h.on_test or (not event.test and h.handler))
     local ok
     if event then
@@ -57,7 +61,7 @@ function M.run_due(store, h, clock)
     else
       local n = row.attempts - row.round
       local due
-      if n < (h.attempts or M.DEFAULTS.attempts) then
+      if event and n < (h.attempts or M.DEFAULTS.attempts) then
         due = now + math.min(h.backoff_cap or M.DEFAULTS.backoff_cap,
           (h.backoff or M.DEFAULTS.backoff) * 2 ^ (n - 1))
       end

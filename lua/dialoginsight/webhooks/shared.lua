@@ -40,7 +40,8 @@ function Shared:command(...)
     local c, why = self.connect(self.url, M.BUDGET)
     if not c then return nil, why or "not reachable from this phase", "io" end
     if self.url.password then
-      local ok = c:command(M.BUDGET, "AUTH", self.url.password)
+      local ok = self.url.user and c:command(M.BUDGET, "AUTH", self.url.user, self.url.password)
+        or not self.url.user and c:command(M.BUDGET, "AUTH", self.url.password)
       if ok ~= "OK" then c:close(); return nil, "AUTH refused", "redis" end
     end
     if self.url.db ~= 0 then

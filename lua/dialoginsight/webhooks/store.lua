@@ -12,8 +12,16 @@ local M = {}
 -- that long at most (docs/webhooks.md has the figures).
 M.BUSY_MS = 2000
 
+--- Seconds a purged event's id is remembered (30 days), so that a late redelivery of it is
+-- still a duplicate: purge keeps the id alone (state purged, no body) that long.
+M.REMEMBER_S = 30 * 86400
+
+--- How far ahead a due time can honestly be (seconds): a lease and a back-off last a day at
+-- most (options.seconds).  One further ahead was written while the wall clock ran ahead;
+-- it is taken as due now, else the clock's correction would strand the event.
+M.MAX_AHEAD_S = 2 * 86400
+
 local SCHEMA = [[
-PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS events (
   seq      INTEGER PRIMARY KEY AUTOINCREMENT,
   id       TEXT NOT NULL UNIQUE,      -- EventUniqueID: a second delivery is a duplicate
@@ -21,7 +29,7 @@ CREATE TABLE IF NOT EXISTS events (
   test     INTEGER NOT NULL,          -- isTest: never given to the production handler
   body     TEXT NOT NULL,             -- the raw body, as signed
   received REAL NOT NULL,
-  state    TEXT NOT NULL,             -- pending, running, done, dead
+  state    TEXT NOT NULL,             -- pending, running, done, dead, purged (the id alone)
   attempts INTEGER NOT NULL DEFAULT 0,-- handler runs, all rounds
   round    INTEGER NOT NULL DEFAULT 0,-- attempts when last replayed
   due      REAL NOT NULL,             -- pending: not before; running: the lease's end
@@ -40,26 +48,54 @@ local function failed(what, msg, code)
     message = what .. ": " .. tostring(msg) }
 end
 
+--- What a store path must be, or nil: a file (":memory:" or a "file:" URI would hold
+-- acknowledged events in memory only, or elsewhere).
+function M.path_problem(path)
+  if type(path) ~= "string" or path == "" or path == ":memory:" or path:sub(1, 5) == "file:"
+      or path:find("%z") then
+    return "must be a file path (not :memory: or a file: URI)"
+  end
+end
+
+-- Makes a new file a store (version 1), or checks that it is one: another application's
+-- database is refused untouched.  In one transaction, so that two workers opening a new file
+-- at once both find it made or empty, never half made.
+local function prepare(db)
+  local ok, msg, code = db:exec("BEGIN IMMEDIATE")
+  if not ok then return nil, msg, code end
+  local v = db:query("PRAGMA user_version")
+  local objects = db:query("SELECT count(*) AS n FROM sqlite_master")
+  v, objects = v and v[1].user_version, objects and objects[1].n
+  if v == 0 and objects == 0 then
+    ok, msg, code = db:exec(SCHEMA)
+  elseif v ~= 1 then
+    ok, msg, code = nil, "the file is not a dialoginsight event store (another application's "
+      .. "database?): give another path", "sqlite"
+  end
+  if ok then ok, msg, code = db:exec("COMMIT") else db:exec("ROLLBACK") end
+  if not ok then return nil, msg, code end
+  return db:exec("PRAGMA journal_mode = WAL")
+end
+
 --- Opens (and creates, 0600) the store at path.
 -- @tparam string path the SQLite file
+-- @tparam[opt] table opts create = false: a missing file is an error (a reader's typo)
 -- @treturn table a store, or nil and an error of kind store
-function M.open(path)
-  if type(path) ~= "string" or path == "" then
-    error("dialoginsight: webhooks: the store must be a file path (option 'store', or webhook_store)", 2)
+function M.open(path, opts)
+  if M.path_problem(path) then
+    return failed("cannot open the event store", M.path_problem(path), "io")
   end
-  local db, msg, code = core.sqlite_open(path, M.BUSY_MS)
-  if not db then return failed("cannot open the event store", msg, code) end
+  local create = not (opts and opts.create == false)
+  local db, msg, code = core.sqlite_open(path, M.BUSY_MS, create)
+  if not db then
+    if not create and msg == "No such file or directory" then msg = "no store at " .. path end
+    return failed("cannot open the event store", msg, code)
+  end
   local ok
-  ok, msg, code = db:exec("PRAGMA busy_timeout = " .. M.BUSY_MS .. ";")
-  if ok then ok, msg, code = db:exec(SCHEMA) end
+  ok, msg, code = prepare(db)
   if not ok then
     db:close()
-    return failed("cannot prepare the event store", msg, code)
-  end
-  local v = db:query("PRAGMA user_version")
-  if not v or v[1].user_version ~= 1 then
-    db:close()
-    return failed("cannot use the event store", "it is not a dialoginsight event store (version 1)")
+    return failed("cannot use the event store", msg, code)
   end
   return setmetatable({ db = db, path = path }, Store)
 end
@@ -103,8 +139,8 @@ function Store:claim(n, now, lease)
   local rows
   rows, err = self:query("cannot read the event store", "UPDATE events SET state = 'running', "
     .. "attempts = attempts + 1, due = ? WHERE seq IN (SELECT seq FROM events WHERE state IN "
-    .. "('pending', 'running') AND due <= ? ORDER BY seq LIMIT ?) RETURNING " .. COLUMNS,
-    now + lease, now, n)
+    .. "('pending', 'running') AND (due <= ? OR due > ?) ORDER BY seq LIMIT ?) RETURNING " .. COLUMNS,
+    now + lease, now, now + M.MAX_AHEAD_S, n)
   if not rows then return nil, err end
   table.sort(rows, function(a, b) return a.seq < b.seq end)
   return rows
@@ -129,10 +165,11 @@ function Store:fail(row, why, due, now)
   return n == 1
 end
 
---- Events by state ("pending", "running", "done", "dead", nil: all), oldest first.
+--- Events by state ("pending", "running", "done", "dead", "purged"; nil: all but purged), oldest first.
 function Store:list(state, limit, after)
   return self:query("cannot read the event store", "SELECT " .. COLUMNS .. " FROM events WHERE "
-    .. "(? IS NULL OR state = ?) AND seq > ? ORDER BY seq LIMIT ?", state, state, after or 0, limit or 100)
+    .. "(? IS NULL AND state != 'purged' OR state = ?) AND seq > ? ORDER BY seq LIMIT ?",
+    state, state, after or 0, limit or 100)
 end
 
 --- The event of EventUniqueID id, or nil.
@@ -153,12 +190,18 @@ function Store:replay(id, now)
   return n
 end
 
---- Deletes handled events (done) received before `before` (nil: all of them), and with
--- dead = true the dead ones too.  Returns how many.  Pending events are never purged.
-function Store:purge(before, dead)
-  local _, n = self:query("cannot purge", "DELETE FROM events WHERE (state = 'done' OR "
-    .. "(? AND state = 'dead')) AND (? IS NULL OR received < ?)", dead and 1 or 0, before, before)
+--- Purges handled events (done) received before `before` (nil: all of them), and with
+-- dead = true the dead ones too: their bodies go, their ids stay REMEMBER_S after receipt
+-- (a late redelivery is still a duplicate).  Returns how many.  Pending events never go.
+function Store:purge(before, dead, now)
+  now = now or core.wall()
+  local _, n = self:query("cannot purge", "UPDATE events SET state = 'purged', body = '', "
+    .. "error = NULL WHERE (state = 'done' OR (? AND state = 'dead')) AND (? IS NULL OR received < ?)",
+    dead and 1 or 0, before, before)
   if not n then return nil, _ end
+  local ok, err = self:query("cannot purge", "DELETE FROM events WHERE state = 'purged' AND received < ?",
+    now - M.REMEMBER_S)
+  if not ok then return nil, err end
   return n
 end
 
@@ -167,7 +210,7 @@ function Store:counts()
   local rows, err = self:query("cannot read the event store",
     "SELECT state, count(*) AS n FROM events GROUP BY state")
   if not rows then return nil, err end
-  local c = { pending = 0, running = 0, done = 0, dead = 0 }
+  local c = { pending = 0, running = 0, done = 0, dead = 0, purged = 0 }
   for _, r in ipairs(rows) do c[r.state] = r.n end
   return c
 end
