@@ -20,6 +20,7 @@
  *   b:add(record, line)   -- a record built in Lua: true, or nil, why
  *   b:count(), b:line(i), b:row(i)  -- the fields of record i as read
  *                                    -- (nil for one added in Lua)
+ *   b:json(i)             -- the JSON text of record i
  *   b:key(i, j)           -- field j of record i, as a key (trimmed,
  *                         -- lower-cased): rows of one key never share a call
  *   b:move_last(dst)      -- the last record moves to batch dst
@@ -430,6 +431,15 @@ static int batch_line(lua_State *L) {
   return 1;
 }
 
+/* b:json(i) -> the JSON text of record i, as the Merge sends it (a sync's
+ * state compares it with the record last confirmed for its key) */
+static int batch_json(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  const batch_rec *r = batch_rec_arg(L, b);
+  lua_pushlstring(L, b->json.data + r->json_at, r->json_end - r->json_at);
+  return 1;
+}
+
 /* b:row(i) -> the fields of record i as read, or nil for one added from Lua */
 static int batch_row(lua_State *L) {
   batch *b = batch_check(L, 1);
@@ -644,6 +654,7 @@ static const luaL_Reg batch_methods[] = {
   {"count", batch_count},
   {"line", batch_line},
   {"row", batch_row},
+  {"json", batch_json},
   {"pick", batch_pick},
   {"key", batch_key},
   {"move_last", batch_move_last},

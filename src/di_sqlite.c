@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -33,9 +34,69 @@
 
 #define DI_SQLITE_MT "dialoginsight.sqlite"
 
+/* The statements last used, kept prepared: a sync asks the same two
+ * questions of its state a million times a night, and preparing costs more
+ * than the lookup itself. */
+#define DI_SQL_CACHE 16
+
+typedef struct cached {
+  char *sql;
+  size_t len;
+  sqlite3_stmt *st;
+  unsigned long used;
+} cached;
+
 typedef struct di_db {
   sqlite3 *db;
+  cached cache[DI_SQL_CACHE];
+  unsigned long tick;
 } di_db;
+
+static void cache_clear(di_db *d) {
+  int i;
+  for (i = 0; i < DI_SQL_CACHE; i++) {
+    sqlite3_finalize(d->cache[i].st);
+    free(d->cache[i].sql);
+    memset(&d->cache[i], 0, sizeof d->cache[i]);
+  }
+}
+
+/* The prepared statement of sql (reset, its bindings cleared), from the
+ * cache or prepared into it in place of the least recently used; NULL with
+ * *rc set when it cannot be prepared, or holds no statement (*rc OK). */
+static sqlite3_stmt *statement(di_db *d, const char *sql, size_t len, int *rc) {
+  int i, victim = 0;
+  cached *c;
+  sqlite3_stmt *st = NULL;
+  for (i = 0; i < DI_SQL_CACHE; i++) {
+    c = &d->cache[i];
+    if (c->st != NULL && c->len == len && memcmp(c->sql, sql, len) == 0) {
+      sqlite3_reset(c->st);
+      sqlite3_clear_bindings(c->st);
+      c->used = ++d->tick;
+      *rc = SQLITE_OK;
+      return c->st;
+    }
+    if (d->cache[i].used < d->cache[victim].used) victim = i;
+  }
+  *rc = sqlite3_prepare_v3(d->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (*rc != SQLITE_OK || st == NULL) return NULL;
+  c = &d->cache[victim];
+  sqlite3_finalize(c->st);
+  free(c->sql);
+  c->sql = malloc(len ? len : 1);
+  if (c->sql == NULL) {
+    memset(c, 0, sizeof *c);
+    sqlite3_finalize(st);
+    *rc = SQLITE_NOMEM;
+    return NULL;
+  }
+  memcpy(c->sql, sql, len);
+  c->len = len;
+  c->st = st;
+  c->used = ++d->tick;
+  return st;
+}
 
 static const char *code_name(int rc) {
   switch (rc & 0xff) {
@@ -85,7 +146,7 @@ static int db_open(lua_State *L) {
     return refused(L, errno == ELOOP ? "a symbolic link, refused" : strerror(errno), "io");
   close(fd);
   d = lua_newuserdata(L, sizeof *d);
-  d->db = NULL;
+  memset(d, 0, sizeof *d);
   luaL_getmetatable(L, DI_SQLITE_MT);
   lua_setmetatable(L, -2);
   rc = sqlite3_open_v2(path, &d->db,
@@ -152,9 +213,8 @@ static int db_query(lua_State *L) {
   di_db *d = check_db(L);
   size_t len;
   const char *sql = luaL_checklstring(L, 2, &len);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(d->db, sql, (int)len, &st, NULL);
-  int row = 0, cols;
+  int rc, row = 0, cols;
+  sqlite3_stmt *st = statement(d, sql, len, &rc);
   if (rc != SQLITE_OK) return failed(L, d->db, rc);
   if (st == NULL) { /* no statement in the text: nothing to run */
     lua_newtable(L);
@@ -163,15 +223,11 @@ static int db_query(lua_State *L) {
   }
   rc = bind(L, st, 3);
   if (rc < 0) {
-    sqlite3_finalize(st);
+    sqlite3_clear_bindings(st);
     return luaL_error(L, rc == -1 ? "query: more values than parameters"
                                   : "query: a value is not nil, a boolean, a number or a string");
   }
-  if (rc != SQLITE_OK) {
-    int n = failed(L, d->db, rc);
-    sqlite3_finalize(st);
-    return n;
-  }
+  if (rc != SQLITE_OK) return failed(L, d->db, rc);
   lua_newtable(L);
   cols = sqlite3_column_count(st);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -184,13 +240,14 @@ static int db_query(lua_State *L) {
     lua_rawseti(L, -2, ++row);
   }
   if (rc != SQLITE_DONE) {
-    int n;
     lua_pop(L, 1);
-    n = failed(L, d->db, rc);
-    sqlite3_finalize(st);
-    return n;
+    rc = failed(L, d->db, rc);
+    sqlite3_reset(st); /* ends a read transaction the statement held */
+    return rc;
   }
-  sqlite3_finalize(st);
+  /* reset now, not at the next use: a finished SELECT would otherwise keep
+   * its read transaction open, and the WAL could not be checkpointed */
+  sqlite3_reset(st);
   lua_pushinteger(L, sqlite3_changes(d->db));
   return 2;
 }
@@ -198,6 +255,7 @@ static int db_query(lua_State *L) {
 static int db_close(lua_State *L) {
   di_db *d = luaL_checkudata(L, 1, DI_SQLITE_MT);
   if (d->db != NULL) {
+    cache_clear(d);
     sqlite3_close_v2(d->db);
     d->db = NULL;
   }
