@@ -94,6 +94,7 @@ build = {
         ["dialoginsight.resources.segments"] = "lua/dialoginsight/resources/segments.lua",
         ["dialoginsight.resources.sendings"] = "lua/dialoginsight/resources/sendings.lua",
         ["dialoginsight.resources.tables"] = "lua/dialoginsight/resources/tables.lua",
+        ["dialoginsight.sqlite"] = "lua/dialoginsight/sqlite.lua",
         ["dialoginsight.transport.curl"] = "lua/dialoginsight/transport/curl.lua",
         ["dialoginsight.transport.ngx"] = "lua/dialoginsight/transport/ngx.lua",
         ["dialoginsight.webhooks"] = "lua/dialoginsight/webhooks/init.lua",

@@ -5,6 +5,7 @@
 -- @module dialoginsight.webhooks.store
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
+local sqlite = require "dialoginsight.sqlite"
 
 local M = {}
 
@@ -37,7 +38,6 @@ CREATE TABLE IF NOT EXISTS events (
   handled  REAL
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (state, due);
-PRAGMA user_version = 1;
 ]]
 
 local Store = {}
@@ -48,55 +48,19 @@ local function failed(what, msg, code)
     message = what .. ": " .. tostring(msg) }
 end
 
---- What a store path must be, or nil: a file (":memory:" or a "file:" URI would hold
--- acknowledged events in memory only, or elsewhere).
-function M.path_problem(path)
-  if type(path) ~= "string" or path == "" or path == ":memory:" or path:sub(1, 5) == "file:"
-      or path:find("%z") then
-    return "must be a file path (not :memory: or a file: URI)"
-  end
-end
+--- What a store path must be, or nil (sqlite.path_problem).
+M.path_problem = sqlite.path_problem
 
--- Makes a new file a store (version 1), or checks that it is one: another application's
--- database is refused untouched.  In one transaction, so that two workers opening a new file
--- at once both find it made or empty, never half made.
-local function prepare(db)
-  local ok, msg, code = db:exec("BEGIN IMMEDIATE")
-  if not ok then return nil, msg, code end
-  local v = db:query("PRAGMA user_version")
-  local objects = db:query("SELECT count(*) AS n FROM sqlite_master")
-  v, objects = v and v[1].user_version, objects and objects[1].n
-  if v == 0 and objects == 0 then
-    ok, msg, code = db:exec(SCHEMA)
-  elseif v ~= 1 then
-    ok, msg, code = nil, "the file is not a dialoginsight event store (another application's "
-      .. "database?): give another path", "sqlite"
-  end
-  if ok then ok, msg, code = db:exec("COMMIT") else db:exec("ROLLBACK") end
-  if not ok then return nil, msg, code end
-  return db:exec("PRAGMA journal_mode = WAL")
-end
+-- The store's kind of file (sqlite.lua): "DIWH" as its application_id.
+local KIND = { app = 0x44495748, version = 1, schema = SCHEMA, what = "event store", busy_ms = M.BUSY_MS }
 
 --- Opens (and creates, 0600) the store at path.
 -- @tparam string path the SQLite file
 -- @tparam[opt] table opts create = false: a missing file is an error (a reader's typo)
 -- @treturn table a store, or nil and an error of kind store
 function M.open(path, opts)
-  if M.path_problem(path) then
-    return failed("cannot open the event store", M.path_problem(path), "io")
-  end
-  local create = not (opts and opts.create == false)
-  local db, msg, code = core.sqlite_open(path, M.BUSY_MS, create)
-  if not db then
-    if not create and msg == "No such file or directory" then msg = "no store at " .. path end
-    return failed("cannot open the event store", msg, code)
-  end
-  local ok
-  ok, msg, code = prepare(db)
-  if not ok then
-    db:close()
-    return failed("cannot use the event store", msg, code)
-  end
+  local db, msg, code = sqlite.open(path, KIND, not (opts and opts.create == false))
+  if not db then return failed("cannot open the event store", msg, code) end
   return setmetatable({ db = db, path = path }, Store)
 end
 
