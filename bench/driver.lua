@@ -746,12 +746,15 @@ local function report(machine)
       HOOK_RATE_SECS, " s per server, samples pooled. The generator wakes with millisecond precision: its own "
       .. "lateness (last column) is inside every latency, the plain row is the floor.")
     w("")
-    w("| server | requests | p50 ms | p99 ms | max ms | 2xx / non-2xx / errors | stored | p99 per round (ms) | generator lateness p99 per round (ms) |")
+    w("| server | requests | p50 ms | p99 ms | max ms | 2xx / non-2xx / errors | stored | p99 per round (ms) ",
+      "| generator lateness p99 per round (ms) |")
     w("|---|---:|---:|---:|---:|---|---:|---|---|")
     for _, which in ipairs { "receiver", "plain" } do
       local l = r.lat[which]
       local p99s, lates = {}, {}
-      for i, x in ipairs(l.runs) do p99s[i] = string.format("%.2f", x.p99_ms) lates[i] = string.format("%.2f", x.late_p99_ms) end
+      for i, x in ipairs(l.runs) do
+        p99s[i], lates[i] = string.format("%.2f", x.p99_ms), string.format("%.2f", x.late_p99_ms)
+      end
       w(string.format("| %s | %s | %.2f | %.2f | %.1f | %s / %s / %s | %s | %s | %s |",
         which == "receiver" and "receiver" or "plain nginx (`return 200`)", fmt_int(l.n), l.p50, l.p99, l.max,
         fmt_int(l.ok), fmt_int(l.non2xx), fmt_int(l.errors), which == "receiver" and fmt_int(l.stored) or "",

@@ -3,6 +3,7 @@
 -- answers counted: 2xx, non-2xx, stored ("stored":true), duplicate ("duplicate":true).
 -- After the last line it starts again (counted in wrapped: the receiver then answers
 -- duplicates, which the driver reports). One thread only (-t1): the lines are not split.
+-- luacheck: globals wrk setup init request response done ok non2xx stored duplicate wrapped
 local reqs, n, i = {}, 0, 0
 ok, non2xx, stored, duplicate, wrapped = 0, 0, 0, 0, 0
 
