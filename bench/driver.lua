@@ -374,6 +374,184 @@ local function scenario_sandbox()
   results.sandbox = { mixed = median(mixed), hot = median(hot), mixeds = mixed, hots = hot }
 end
 
+-- Scenario 8 ---------------------------------------------------------------
+
+-- The webhook receiver (bench/webhooks/servers: webhooks/ngx.lua in nginx, two workers,
+-- its store on disk) against a plain nginx with the same workers that answers every POST
+-- 200 without reading a thing. Every request is its own signed event (bench/webhooks/
+-- gen.lua), so the receiver stores each one; its answers are counted.
+local HOOK_WRK_SECS = smoke and 1 or 2
+local HOOK_WRK_EVENTS = smoke and 5000 or 20000 -- per round: the receiver never gets near
+local HOOK_RATE = 500
+local HOOK_RATE_SECS = smoke and 0.5 or 2    -- per round: 10 s per server in a full run
+local HOOK_MEM_EVENTS = smoke and 200 or 100000
+local HOOK_DIR = BENCH_DIR .. "/webhooks"
+local hook_seq = 0
+
+-- n signed events with ids of their own: the file's path
+local function hook_events(n)
+  hook_seq = hook_seq + 1
+  local prefix = string.format("b%d-%d", os.time(), hook_seq)
+  local path = string.format("%s/events_%d.txt", HOOK_DIR, hook_seq)
+  run(lua_env("lua5.4", { HOOK_SECRET = E.HOOK_SECRET }) .. " lua5.4 " .. ROOT .. "/bench/webhooks/gen.lua "
+    .. prefix .. " " .. n .. " " .. sh_quote(path))
+  return path, prefix
+end
+
+local function hook_sql(q)
+  return (run("sqlite3 " .. sh_quote(E.HOOK_STORE) .. " " .. sh_quote(q)):gsub("%s+$", ""))
+end
+
+local function kv(out, what)
+  local line = out:match("hooks: [^\n]*")
+  if not line then error("bench: no hooks: line from " .. what .. ":\n" .. out, 0) end
+  local t = {}
+  for k, v in line:gmatch("([%w_]+)=([%d.naif-]+)") do t[k] = tonumber(v) end
+  return t
+end
+
+local function hook_wrk(url, file)
+  local out = run(TIME .. "wrk -t1 -c8 -d" .. HOOK_WRK_SECS .. "s -s " .. sh_quote(ROOT .. "/bench/webhooks/events.wrk.lua")
+    .. " " .. sh_quote(url) .. " -- " .. sh_quote(file))
+  local t = kv(out, "wrk")
+  t.secs = tonumber(out:match("requests in ([%d.]+)s"))
+  local _, cpu = parse_time(out)
+  t.cpu = cpu
+  return t
+end
+
+local function worker_rss(pidfile)
+  local master = assert(io.open(pidfile)):read("l")
+  local kb, n = 0, 0
+  for pid in run("pgrep -P " .. master):gmatch("%d+") do
+    local f = io.open("/proc/" .. pid .. "/status")
+    if f then
+      local s = f:read("a")
+      f:close()
+      -- the cache manager has no Lua and no store: only "nginx: worker process"
+      local cmd = io.open("/proc/" .. pid .. "/cmdline")
+      local c = cmd and cmd:read("a") or ""
+      if cmd then cmd:close() end
+      if c:find("worker process", 1, true) then
+        kb, n = kb + tonumber(s:match("VmRSS:%s*(%d+)")), n + 1
+      end
+    end
+  end
+  return kb, n
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- waits until the receiver's handler has had every stored event (at most secs)
+local function hook_drained(secs)
+  local t = os.time()
+  repeat
+    if hook_sql("select count(*) from events where state in ('pending','running')") == "0" then return true end
+    run("sleep 0.2")
+  until os.time() - t > secs
+  return false
+end
+
+local function scenario_webhooks()
+  local r = { tp = { receiver = {}, plain = {} }, lat = {} }
+  -- 1. throughput, wrk -t1 -c8, alternating
+  for round = 1, ROUNDS do
+    if not smoke then io.stderr:write(string.format("bench: 8 webhooks throughput, round %d/%d\n", round, ROUNDS)) end
+    local file, prefix = hook_events(HOOK_WRK_EVENTS)
+    for _, which in ipairs { "receiver", "plain" } do
+      local t = hook_wrk(which == "receiver" and E.HOOK_RECEIVER_URL or E.HOOK_PLAIN_URL, file)
+      t.rate = t.requests / t.secs
+      if which == "receiver" then
+        -- requests still in flight when wrk stopped may be stored and not counted: >=
+        t.in_store = tonumber(hook_sql("select count(*) from events where id like '" .. prefix .. "-%'"))
+      end
+      local l = r.tp[which]
+      l[#l + 1] = t
+    end
+    os.remove(file)
+  end
+  -- 2. latency at a fixed rate, open loop, alternating; samples pooled over the rounds
+  for _, which in ipairs { "receiver", "plain" } do
+    r.lat[which] = { samples = HOOK_DIR .. "/latency_" .. which .. ".txt", runs = {} }
+    os.remove(r.lat[which].samples)
+  end
+  for round = 1, ROUNDS do
+    if not smoke then io.stderr:write(string.format("bench: 8 webhooks latency at %d/s, round %d/%d\n", HOOK_RATE, round, ROUNDS)) end
+    local file = hook_events(math.ceil(HOOK_RATE * HOOK_RATE_SECS))
+    for _, which in ipairs { "receiver", "plain" } do
+      local l = r.lat[which]
+      local out = run("/usr/bin/python3 " .. ROOT .. "/bench/webhooks/load.py rate "
+        .. sh_quote(which == "receiver" and E.HOOK_RECEIVER_URL or E.HOOK_PLAIN_URL) .. " " .. sh_quote(file)
+        .. " " .. HOOK_RATE .. " " .. HOOK_RATE_SECS .. " " .. sh_quote(l.samples))
+      l.runs[#l.runs + 1] = kv(out, "load.py")
+    end
+    os.remove(file)
+  end
+  for _, which in ipairs { "receiver", "plain" } do
+    local l = r.lat[which]
+    local xs = {}
+    for line in io.lines(l.samples) do xs[#xs + 1] = tonumber(line) end
+    table.sort(xs)
+    local function pct(p) return xs[math.max(1, math.min(#xs, math.ceil(p / 100 * #xs)))] end
+    l.n, l.p50, l.p99, l.max = #xs, pct(50), pct(99), xs[#xs]
+    l.sent, l.ok, l.non2xx, l.stored, l.duplicate, l.errors, l.late99 = 0, 0, 0, 0, 0, 0, {}
+    for i, x in ipairs(l.runs) do
+      for _, k in ipairs { "sent", "ok", "non2xx", "stored", "duplicate", "errors" } do l[k] = l[k] + x[k] end
+      l.late99[i] = x.late_p99_ms
+    end
+  end
+  -- 3. memory: a fresh receiver (new store, new workers), 100 events to warm it up, then
+  -- HOOK_MEM_EVENTS over 8 connections; once all are handled, the workers' RSS and the store
+  if not smoke then io.stderr:write("bench: 8 webhooks memory, ", HOOK_MEM_EVENTS, " events\n") end
+  run(ROOT .. "/bench/webhooks/servers reset")
+  local warm = hook_events(100)
+  local w = kv(run("/usr/bin/python3 " .. ROOT .. "/bench/webhooks/load.py count " .. sh_quote(E.HOOK_RECEIVER_URL)
+    .. " " .. sh_quote(warm) .. " 100 8"), "load.py")
+  os.remove(warm)
+  local drained0 = hook_drained(30)
+  local before_kb, workers = worker_rss(E.HOOK_RECEIVER_PIDFILE)
+  local file = hook_events(HOOK_MEM_EVENTS)
+  local m = kv(run("/usr/bin/python3 " .. ROOT .. "/bench/webhooks/load.py count " .. sh_quote(E.HOOK_RECEIVER_URL)
+    .. " " .. sh_quote(file) .. " " .. HOOK_MEM_EVENTS .. " 8"), "load.py")
+  os.remove(file)
+  local t0 = os.time()
+  local drained = hook_drained(smoke and 30 or 600) and drained0
+  m.drain_wait = os.time() - t0
+  m.before_kb, m.workers, m.warm = before_kb, workers, w
+  m.after_kb = worker_rss(E.HOOK_RECEIVER_PIDFILE)
+  m.plain_kb = worker_rss(E.HOOK_PLAIN_PIDFILE)
+  m.db, m.wal = file_size(E.HOOK_STORE), file_size(E.HOOK_STORE .. "-wal")
+  m.done = tonumber(hook_sql("select count(*) from events where state = 'done'"))
+  m.rows = tonumber(hook_sql("select count(*) from events"))
+  m.drained = drained
+  r.mem = m
+  results.webhooks = r
+  -- the smoke run proves the scenario works: every answer of the receiver a 2xx that
+  -- stored its (distinct) event, every event handled
+  if smoke then
+    local bad = {}
+    for _, t in ipairs(r.tp.receiver) do
+      if t.non2xx > 0 or t.errors > 0 or t.duplicate > 0 or t.stored ~= t.ok or t.stored == 0
+        or t.in_store < t.stored then bad[#bad + 1] = "wrk" end
+    end
+    local l = r.lat.receiver
+    if l.non2xx > 0 or l.errors > 0 or l.stored ~= l.sent then bad[#bad + 1] = "latency" end
+    if w.stored ~= 100 or m.stored ~= HOOK_MEM_EVENTS or not drained or m.done ~= HOOK_MEM_EVENTS + 100 then
+      bad[#bad + 1] = "memory"
+    end
+    if #bad > 0 then
+      error("bench: 8 webhooks: the receiver did not answer every event 2xx stored (" .. table.concat(bad, ", ")
+        .. "): " .. cjson.encode(r), 0)
+    end
+  end
+end
+
 -- Report -------------------------------------------------------------------
 
 local function fmt_int(x)
@@ -536,6 +714,72 @@ local function report(machine)
     targets[#targets + 1] = { "7: hot ≥ 0.6 × mixed", string.format("%.2f ×", r.hot / r.mixed),
       r.hot / r.mixed >= 0.6 }
   end
+  if results.webhooks then
+    local r = results.webhooks
+    local function mb(kb) return string.format("%.1f MB", kb / 1024) end
+    local function sum(list, k) local n = 0 for _, t in ipairs(list) do n = n + t[k] end return n end
+    w("")
+    w("## 8. The webhook receiver (webhooks/ngx.lua, 2 workers, SQLite store on disk) against a plain nginx "
+      .. "(same 2 workers, `return 200`)")
+    w("")
+    w("Every request a distinct event signed by webhooks.sign. Throughput: wrk -t1 -c8 -d", HOOK_WRK_SECS,
+      "s per round. Answers: summed over the rounds; stored = the reply said `\"stored\":true`.")
+    w("")
+    w("| server | req/s | × plain | answers 2xx / non-2xx / errors | stored / duplicate | in the store | wrk CPU µs/req | runs (req/s) |")
+    w("|---|---:|---:|---|---|---:|---:|---|")
+    local plain_rate = median((function() local t = {} for i, x in ipairs(r.tp.plain) do t[i] = x.rate end return t end)())
+    for _, which in ipairs { "receiver", "plain" } do
+      local l = r.tp[which]
+      local rates, cpus = {}, {}
+      for i, x in ipairs(l) do rates[i], cpus[i] = x.rate, x.cpu / x.requests * 1e6 end
+      local runs = {}
+      for i, x in ipairs(rates) do runs[i] = fmt_int(x) end
+      w(string.format("| %s | %s | %.4f | %s / %s / %s | %s | %s | %.1f | %s |",
+        which == "receiver" and "receiver" or "plain nginx (`return 200`)", fmt_int(median(rates)),
+        median(rates) / plain_rate, fmt_int(sum(l, "ok")), fmt_int(sum(l, "non2xx")), fmt_int(sum(l, "errors")),
+        which == "receiver" and (fmt_int(sum(l, "stored")) .. " / " .. fmt_int(sum(l, "duplicate"))) or "",
+        which == "receiver" and fmt_int(sum(l, "in_store")) or "", median(cpus), table.concat(runs, " / ")))
+    end
+    w("")
+    w("Acknowledgement latency at ", HOOK_RATE, " events/s, open loop (bench/webhooks/load.py: each request sent at "
+      .. "its scheduled time, its latency measured from that time), ", ROUNDS, " alternating rounds of ",
+      HOOK_RATE_SECS, " s per server, samples pooled. The generator wakes with millisecond precision: its own "
+      .. "lateness (last column) is inside every latency, the plain row is the floor.")
+    w("")
+    w("| server | requests | p50 ms | p99 ms | max ms | 2xx / non-2xx / errors | stored | p99 per round (ms) ",
+      "| generator lateness p99 per round (ms) |")
+    w("|---|---:|---:|---:|---:|---|---:|---|---|")
+    for _, which in ipairs { "receiver", "plain" } do
+      local l = r.lat[which]
+      local p99s, lates = {}, {}
+      for i, x in ipairs(l.runs) do
+        p99s[i], lates[i] = string.format("%.2f", x.p99_ms), string.format("%.2f", x.late_p99_ms)
+      end
+      w(string.format("| %s | %s | %.2f | %.2f | %.1f | %s / %s / %s | %s | %s | %s |",
+        which == "receiver" and "receiver" or "plain nginx (`return 200`)", fmt_int(l.n), l.p50, l.p99, l.max,
+        fmt_int(l.ok), fmt_int(l.non2xx), fmt_int(l.errors), which == "receiver" and fmt_int(l.stored) or "",
+        table.concat(p99s, " / "), table.concat(lates, " / ")))
+    end
+    local m = r.mem
+    w("")
+    w("Memory: a fresh receiver (new store, new workers), 100 warm-up events, then ", fmt_int(HOOK_MEM_EVENTS),
+      " events over 8 keep-alive connections (closed loop), then waited until the handler (a no-op) had every one.")
+    w("")
+    w("| figure | value |")
+    w("|---|---:|")
+    w("| receiver workers' RSS, sum of ", m.workers, ", after the 100 warm-up events | ", mb(m.before_kb), " |")
+    w("| receiver workers' RSS, sum of ", m.workers, ", after ", fmt_int(HOOK_MEM_EVENTS), " more events, all handled | ",
+      mb(m.after_kb), " |")
+    w("| plain nginx's workers' RSS at the same moment (reference) | ", mb(m.plain_kb), " |")
+    w(string.format("| store: events.db / events.db-wal (%s rows, %s done) | %.1f MB / %.1f MB |",
+      fmt_int(m.rows), fmt_int(m.done), m.db / 1048576, m.wal / 1048576))
+    w(string.format("| the %s events: wall, rate | %.1f s, %s/s |", fmt_int(HOOK_MEM_EVENTS), m.wall,
+      fmt_int(HOOK_MEM_EVENTS / m.wall)))
+    w(string.format("| their answers: 2xx / non-2xx / errors, stored; latency p50 / p99 / max | %s / %s / %s, %s; "
+      .. "%.1f / %.1f / %.0f ms |", fmt_int(m.ok), fmt_int(m.non2xx), fmt_int(m.errors), fmt_int(m.stored),
+      m.p50_ms, m.p99_ms, m.max_ms))
+    w("| handler done with all of them, seconds after the last answer | ", m.drained and tostring(m.drain_wait) or "**no**", " |")
+  end
   w("")
   w("## Targets")
   w("")
@@ -557,6 +801,7 @@ if wanted(4) then scenario_sync() end
 if wanted(4) or wanted(5) then scenario_dry() end
 if wanted(6) then scenario_limiter() end
 if wanted(7) then scenario_sandbox() end
+if wanted(8) then scenario_webhooks() end
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,
