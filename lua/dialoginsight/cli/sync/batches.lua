@@ -9,6 +9,7 @@ local errors = require "dialoginsight.errors"
 local fields = require "dialoginsight.records.fields"
 local merge = require "dialoginsight.records.merge"
 local csv = require "dialoginsight.cli.csv"
+local state = require "dialoginsight.cli.sync.state"
 
 local M = {}
 
@@ -27,6 +28,7 @@ end
 --- Sets a row of batch b aside for the rejects file, with its line and why.
 function M.reject(run, b, line, row, reason)
   b.rejects[#b.rejects + 1] = { line, reject_line(run, row, line, reason) }
+  if run.on_plan then run.on_plan(line, tostring(row[run.key_cols[1]] or ""), "rejected", reason) end
 end
 
 local function reason_of(problems)
@@ -60,7 +62,7 @@ end
 
 local function new_batch(run)
   return { first = run.recno + 1, json = core.row_batch(), rows = {}, lines = {}, rejects = {},
-           created = 0, updated = 0, superseded = 0, keys = {} }
+           created = 0, updated = 0, superseded = 0, unchanged = 0, keys = {}, srec = {} }
 end
 
 -- Rows of one key (docs/sync.md) ----------------------------------------------------
@@ -79,6 +81,7 @@ end
 
 -- The keys of record n of batch b (run.kbuf, reused).
 local function keys_of(run, b, n)
+  run.kbuf = run.kbuf or {}
   local cols, kb, row = run.key_cols, run.kbuf, b.rows[n]
   local c = 0
   for i = 1, #cols do
@@ -126,8 +129,8 @@ local function placed(run, b, n)
   local nb = new_batch(run)
   nb.first, nb.last, nb.deps = run.recno, run.recno, { o }
   b.json:move_last(nb.json)
-  nb.rows[1], nb.lines[1] = b.rows[n], b.lines[n]
-  b.rows[n], b.lines[n] = nil, nil
+  nb.rows[1], nb.lines[1], nb.srec[1] = b.rows[n], b.lines[n], b.srec[n]
+  b.rows[n], b.lines[n], b.srec[n] = nil, nil, nil
   b.last = run.recno - 1
   own(run, nb, kb)
   run.carry = nb
@@ -166,6 +169,65 @@ local function build(run, b, row, line)
   b.rows[n], b.lines[n] = row, line
 end
 
+-- The sync's state (cli/sync/state.lua) -------------------------------------------
+
+local function state_failed(run, err)
+  run.fatal = run.fatal or ("the sync state: " .. tostring(err))
+  return false
+end
+
+-- Record n of b against the state: true when it is unchanged (the wire record the server
+-- last confirmed for its key, and no row of the key sent yet in this run: a later row
+-- must not be skipped for matching what an earlier one replaces), and it is not sent.
+-- Otherwise its key and JSON are kept for the state (b.srec, written once confirmed).
+-- run.on_plan, when set, hears each verdict.
+local function against_state(run, b, n)
+  local st = run.state
+  local key = keys_of(run, b, n)[1]
+  if not key then return false end
+  local json = b.json:json(n)
+  local old, sent, err
+  if run.compare then
+    old, sent, err = st:get(key)
+    if err then return state_failed(run, err) end
+    if not sent and state.same(json, old) then
+      local ok, why = st:saw(key, false)
+      if not ok then return state_failed(run, why) end
+      if run.on_plan then run.on_plan(b.lines[n], key, "unchanged") end
+      return true
+    end
+  end
+  local ok, why = st:saw(key, true)
+  if not ok then return state_failed(run, why) end
+  b.srec[n] = { key, json }
+  if run.on_plan then run.on_plan(b.lines[n], key, old and "changed" or "new", old and state.diff(json, old)) end
+  return false
+end
+
+-- A row read past (confirmed by an earlier run, or superseded): its key was in the file.
+local function seen(run, row)
+  if not run.state or type(row) ~= "table" then return end
+  for _, c in ipairs(run.key_cols) do
+    local k = merge.key(row[c])
+    if k then
+      local ok, why = run.state:saw(k, false)
+      if not ok then state_failed(run, why) end
+      return
+    end
+  end
+end
+
+--- The merged records of a settled batch, for the state: { key, json } of each record
+-- it sent that the server did not reject.
+function M.confirmed(b)
+  local rejected, list = {}, {}
+  for _, r in ipairs(b.rejects) do rejected[r[1]] = true end
+  for i, line in ipairs(b.lines) do
+    if b.srec[i] and not rejected[line] then list[#list + 1] = b.srec[i] end
+  end
+  return list
+end
+
 --- The next batch of records, or nil once reading is done: { first, last, json,
 -- rows, lines, rejects, created, updated }; a batch the reader stopped in is whole.
 function M.next(run)
@@ -173,7 +235,7 @@ function M.next(run)
   run.carry = nil
   if run.done_reading and not b then return nil end
   local reader, plan, size, sup = run.reader, run.plan, run.opts.batch_size, run.superseded
-  while not run.done_reading do
+  while not run.done_reading and not run.fatal do
     -- read past: a record an earlier run confirmed, or one superseded (M.superseded)
     local skip = confirmed(run, run.recno + 1)
     if skip and b then break end
@@ -185,6 +247,7 @@ function M.next(run)
       break
     end
     run.recno = run.recno + 1
+    if skip then seen(run, row) end
     if not skip then
       b.last = run.recno
       local before = #b.lines
@@ -198,11 +261,19 @@ function M.next(run)
       local n = #b.lines
       if n > before and sup and sup[run.recno] then
         -- a valid row superseded: counted, not sent (a bad one is still a reject)
+        local k = run.state and keys_of(run, b, n)[1]
+        if k and not run.state:saw(k, false) then state_failed(run, "cannot note a key") end
         local gone = core.row_batch()
         b.json:move_last(gone)
         gone:close()
         b.rows[n], b.lines[n] = nil, nil
         b.superseded = b.superseded + 1
+      elseif n > before and run.state and against_state(run, b, n) then
+        local gone = core.row_batch()
+        b.json:move_last(gone)
+        gone:close()
+        b.rows[n], b.lines[n] = nil, nil
+        b.unchanged = b.unchanged + 1
       elseif n > before and (placed(run, b, n) or n == size) then
         break
       end

@@ -17,6 +17,7 @@ local journal = require "dialoginsight.cli.sync.journal"
 local output = require "dialoginsight.cli.sync.output"
 local paths = require "dialoginsight.cli.sync.paths"
 local plan = require "dialoginsight.cli.sync.plan"
+local state = require "dialoginsight.cli.sync.state"
 
 -- The command line (cli/main.lua builds the parser and the help from it).
 local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv|- [options]", options = {
@@ -32,6 +33,14 @@ local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv|
   { "--resume", nil, "continue an interrupted run from its journal" },
   { "--restart", nil, "discard an unfinished journal and start over" },
   { "--progress-interval", "S", "seconds between progress lines when not on a TTY (5)" },
+  { "--changed-only", nil, "send only the rows whose record differs from what the last runs "
+    .. "confirmed (the sync state); the others are counted unchanged" },
+  { "--plan", nil, "say what a --changed-only run would do (new, changed, unchanged, rejected, "
+    .. "missing keys): nothing is sent" },
+  { "--plan-out", "FILE", "with --plan: every row of the file and its action, as CSV" },
+  { "--state", "PATH", "the sync state (default FILE.csv.di-state, beside the journal)" },
+  { "--missing-out", "FILE", "the keys of the state that the file does not have, one per line "
+    .. "(never deleted from Dialog Insight)" },
 } }
 
 M.help = [[
@@ -63,6 +72,8 @@ failed for good, an unreadable input, an output that cannot be written:
 run again with --resume), 130 Ctrl-C (the journal is written: run again
 with --resume).
 ]]
+
+local open_state, finish_state -- the state's part of a run (below)
 
 local function say(...)
   local parts = table.pack(...)
@@ -120,6 +131,13 @@ function M.check(opts, pos)
     end
     opts.file = "/dev/stdin" -- a stream (cli/sync/paths.lua): outputs named stdin.*
   end
+  opts.changed_only, opts.plan = opts["changed-only"], opts.plan
+  opts.plan_out, opts.missing_out = opts["plan-out"], opts["missing-out"]
+  if opts.plan_out and not opts.plan then return "--plan-out goes with --plan" end
+  if opts.plan and (opts.resume or opts["dry-run"]) then
+    return "--plan sends nothing and keeps no journal: it goes without --resume and --dry-run"
+  end
+  if opts.plan then opts.dry_run, opts.changed_only = true, true end
   opts.out_dir = opts["out-dir"]
   if opts.rejects == "-" then return "--rejects -: the rejects file must be a file (name it)" end
   if opts.out_dir == "" or opts.out_dir == "-" then return "--out-dir expects a directory" end
@@ -168,6 +186,11 @@ local function open_input(run, client)
     return false
   end
   run.builder = meta_or_why
+  -- the field types the state's records were built with (cli/sync/state.lua)
+  local types = {}
+  for _, f in ipairs(schema.fields) do types[#types + 1] = f.wire .. ":" .. tostring(f.type) end
+  table.sort(types)
+  run.types = core.hmac("sha256", "", table.concat(types, ",")):sub(1, 16)
   run.plan = run.builder:plan(run.steps)
   run.key_cols = batches.key_columns(run.steps)
   return true
@@ -346,6 +369,7 @@ local function open_outputs(run, client)
       local st = run.st
       st.created, st.updated, st.rejected = old.created, old.updated, old.rejected
       st.superseded, st.rows, st.resumed = old.superseded, old.rows, old.rows
+      st.unchanged = old.unchanged
     end
   end
   local rejects, why = open_rejects(run)
@@ -387,12 +411,119 @@ local function settle(run, b)
     if not ok then break end
   end
   if ok then ok, err = out:flush() end
+  -- the state before the journal: a kill between them sends the batch again, which the
+  -- state then finds unchanged; never a journal line whose rows the state lacks
+  if ok and run.state and not run.opts.dry_run then
+    ok, err = run.state:confirm(batches.confirmed(b), core.wall())
+  end
   if ok and run.journal then ok, err = run.journal:record(b, out) end
   if not ok then return broke(run, err) end
   local st = run.st
   st.created, st.updated = st.created + b.created, st.updated + b.updated
   st.rejected, st.superseded = st.rejected + #b.rejects, st.superseded + b.superseded
+  st.unchanged = st.unchanged + b.unchanged
   st.rows = st.rows + (b.last - b.first + 1)
+end
+
+-- The state (cli/sync/state.lua) ----------------------------------------------------
+
+local PLAN_SHOWN = 10 -- rows of each action the plan prints (--plan-out has them all)
+
+-- Opens the state (every real run keeps it; a dry run reads it for --changed-only), and
+-- for --plan the report's collector.  true, or false and the exit status (said and closed).
+function open_state(run, client)
+  local o = run.opts
+  if o.dry_run and not o.changed_only then return true end
+  local function fail(why)
+    say(why)
+    if run.journal then run.journal:abandon() end
+    if run.rejects then run.rejects:close() end
+    run.reader:close()
+    return false, 1
+  end
+  local s, emptied = state.open(run.paths.state, { target = journal.target(client.base_url),
+    project = client.project or "", key = run.key, types = run.types })
+  if not s then return fail(emptied) end
+  if emptied then say(emptied) end
+  run.state, run.compare = s, o.changed_only
+  if o.plan then
+    local p = { new = 0, changed = 0, rejected = 0, shown = {} }
+    local out
+    if o.plan_out then
+      local why
+      out, why = output.open(o.plan_out, "--plan-out file")
+      if out then local ok; ok, why = out:truncate(0); if not ok then out = nil end end
+      if not out then return fail(why) end
+      out:write(csv.line({ "di_line", "key", "action", "detail" }, ","))
+    end
+    p.out = out
+    run.planned = p
+    function run.on_plan(line, key, action, diff)
+      if p[action] then p[action] = p[action] + 1 end
+      local detail = type(diff) == "string" and diff or ""
+      if type(diff) == "table" then
+        local parts = {}
+        for _, d in ipairs(diff) do
+          parts[#parts + 1] = fields.friendly(d[1]) .. ": " .. (d[2] or "(none)") .. " -> " .. (d[3] or "(none)")
+        end
+        detail = table.concat(parts, "; ")
+      end
+      local shown = p.shown[action] or {}
+      p.shown[action] = shown
+      if #shown < PLAN_SHOWN and action ~= "unchanged" then
+        shown[#shown + 1] = string.format("line %d: %s%s", line, key, detail ~= "" and (": " .. detail) or "")
+      end
+      if out and not run.fatal then
+        local ok, why = out:write(csv.line({ tostring(line), key, action, detail }, ","))
+        if not ok then run.fatal = "the --plan-out file: " .. tostring(why) end
+      end
+    end
+  end
+  return true
+end
+
+-- The end of a run for the state: the keys missing from the file (a whole read only),
+-- written to --missing-out; the plan's report and file.
+function finish_state(run)
+  local s, o = run.state, run.opts
+  if not s then return end
+  local complete = run.eof and not run.fatal and not run.interrupted
+  if complete then
+    local n, each = s:missing()
+    run.missing = n
+    local p = run.planned
+    if n and n > 0 and p and p.out then
+      -- the plan file lists them too (no line: they are not in the file)
+      for key in select(2, s:missing()) do
+        if not p.out:write(csv.line({ "", key, "missing", "in the state, not in this file" }, ",")) then break end
+      end
+    end
+    if n and o.missing_out then
+      local out, why = output.open(o.missing_out, "--missing-out file")
+      local ok = out ~= nil
+      if ok then ok, why = out:truncate(0) end
+      if ok then ok, why = out:write("key\n") end
+      for key in each do
+        if not ok then break end
+        ok, why = out:write(csv.line({ key }, ","))
+      end
+      if ok then ok, why = out:sync() end
+      if out then out:close() end
+      if not ok then broke(run, "the --missing-out file: " .. tostring(why)) end
+    end
+  end
+  local p = run.planned
+  if p then
+    if p.out then p.out:sync(); p.out:close() end
+    for _, action in ipairs { "new", "changed", "rejected" } do
+      for _, line in ipairs(p.shown[action] or {}) do io.stdout:write(action, ": ", commands.cli_terms(line), "\n") end
+      if (p[action] or 0) > PLAN_SHOWN then
+        io.stdout:write(action, ": ... and ", p[action] - PLAN_SHOWN, " more", o.plan_out and "" or
+          " (--plan-out FILE lists every row)", "\n")
+      end
+    end
+  end
+  s:close()
 end
 
 -- Running -----------------------------------------------------------------------------
@@ -512,9 +643,22 @@ local function summary_line(run, elapsed)
   local s = string.format("sync contacts %s: %s, %d merged (%d created, %d updated), "
     .. "%d rejected", opts.name or opts.file, commands.count(st.rows, "row"), merged, st.created, st.updated,
     st.rejected)
-  if opts.dry_run then
+  if opts.changed_only and not opts.dry_run then
+    s = s .. string.format(", %d unchanged (not sent)", st.unchanged)
+  end
+  if opts.plan then
+    local p = run.planned
+    s = string.format("sync contacts %s (plan, nothing sent): %s: %d new, %d changed, %d unchanged, "
+      .. "%d rejected", opts.name or opts.file, commands.count(st.rows, "row"), p.new, p.changed,
+      st.unchanged, st.rejected)
+  elseif opts.dry_run then
     s = string.format("sync contacts %s (dry run, nothing sent): %s, %d valid, %d rejected",
       opts.name or opts.file, commands.count(st.rows, "row"), st.valid, st.rejected)
+    if opts.changed_only then s = s .. string.format(" (%d of them unchanged)", st.unchanged) end
+  end
+  if run.missing and run.missing > 0 then
+    s = s .. string.format(", %s of the state not in this file (never deleted)",
+      commands.count(run.missing, "key"))
   end
   if st.superseded > 0 then
     s = s .. string.format(", %d superseded (a later row of the same key was confirmed first)",
@@ -559,6 +703,7 @@ end
 -- Closes everything, prints the summary; returns the exit status.
 local function finish(run)
   run.bar:finish(run.st)
+  finish_state(run)
   close_outputs(run)
   local st = run.st
   io.stdout:write(summary_line(run, core.now() - run.started), "\n")
@@ -594,7 +739,7 @@ function M.run(client, opts, _, g)
   local run = {
     opts = opts, started = core.now(),
     st = { rows = 0, created = 0, updated = 0, rejected = 0, superseded = 0, valid = 0, resumed = 0,
-           pos = 0 },
+           unchanged = 0, pos = 0 },
     done_ranges = {}, ri = 1, recno = 0,
   }
   local why
@@ -606,6 +751,8 @@ function M.run(client, opts, _, g)
   end
   local ok, status = open_outputs(run, client)
   if not ok then run.reader:close(); return status end
+  ok, status = open_state(run, client)
+  if not ok then return status end
   run.bar = progress.new { tty = host.isatty(2), width = host.width(),
     interval = opts.interval, total = run.total, off = quiet }
   -- graceful until the outputs are closed: a Ctrl-C never cuts a write

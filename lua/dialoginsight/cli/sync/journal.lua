@@ -14,6 +14,9 @@ M.VERSION = "DIJ3"
 -- A B line: the batch's records first..last, its counts (created, updated,
 -- rejected, superseded), the rejects file's size after it, the reader's mark.
 local B = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%x+) ([01])$"
+-- The same, then the records found unchanged against the sync's state (--changed-only;
+-- absent when none).
+local BU = "^B (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%x+) ([01]) (%d+)$"
 -- An R line: the rejects file from here on (its name and host.fileid), when
 -- a resumed run started it afresh (the journal counted no rejected row).
 local R = "^R (%S+) (%S+)$"
@@ -39,12 +42,12 @@ function M.target(base_url)
 end
 
 --- Reads a journal's text: { version, key, target, key_id, project, rejects, rejects_id,
--- ranges (sorted), created, updated, rejected, superseded, rows, rejects_size, mark =
+-- ranges (sorted), created, updated, rejected, superseded, unchanged, rows, rejects_size, mark =
 -- { offset, hash, cut }, good (bytes of whole lines before E), complete }; nil when it
 -- holds no whole line, or nil, why when it is not a journal.  Of DIJ1/DIJ2 only version
 -- and complete are read: such a journal is never resumed.
 function M.parse(text)
-  local j = { ranges = {}, created = 0, updated = 0, rejected = 0, superseded = 0, rows = 0,
+  local j = { ranges = {}, created = 0, updated = 0, rejected = 0, superseded = 0, unchanged = 0, rows = 0,
               rejects_size = 0, good = 0 }
   local pos, whole = 1, 0
   while true do
@@ -76,8 +79,9 @@ function M.parse(text)
       local name, id = line:match(R)
       j.rejects, j.rejects_id = unescape(name), unescape(id)
     else
-      local a, b, cr, up, rj, sp, off, at, hash, cut
-      if j.version then a, b, cr, up, rj, sp, off, at, hash, cut = line:match(B) end
+      local a, b, cr, up, rj, sp, off, at, hash, cut, un
+      if j.version then a, b, cr, up, rj, sp, off, at, hash, cut, un = line:match(BU) end
+      if j.version and not a then a, b, cr, up, rj, sp, off, at, hash, cut = line:match(B) end
       if not a then return nil, "line '" .. line:sub(1, 40) .. "' is not a journal line" end
       a, b, at = tonumber(a), tonumber(b), tonumber(at)
       if not (j.mark and j.mark.offset >= at) then
@@ -86,6 +90,7 @@ function M.parse(text)
       j.ranges[#j.ranges + 1] = { a, b }
       j.created, j.updated = j.created + tonumber(cr), j.updated + tonumber(up)
       j.rejected, j.superseded = j.rejected + tonumber(rj), j.superseded + tonumber(sp)
+      j.unchanged = j.unchanged + tonumber(un or "0")
       j.rows = j.rows + (b - a + 1)
       j.rejects_size = math.max(j.rejects_size, tonumber(off))
     end
@@ -251,8 +256,9 @@ function Journal:record(b, rejects)
   if not size then return nil, err end
   local ok
   local m = b.mark
-  ok, err = self.out:write(string.format("B %d %d %d %d %d %d %d %d %s %d\n", b.first, b.last,
-    b.created, b.updated, #b.rejects, b.superseded, size, m.offset, m.hash, m.cut and 1 or 0))
+  ok, err = self.out:write(string.format("B %d %d %d %d %d %d %d %d %s %d%s\n", b.first, b.last,
+    b.created, b.updated, #b.rejects, b.superseded, size, m.offset, m.hash, m.cut and 1 or 0,
+    (b.unchanged or 0) > 0 and (" " .. b.unchanged) or ""))
   if ok then ok, err = self.out:flush() end
   if ok and core.now() - self.last_sync >= 1 then
     ok, err = rejects:sync()

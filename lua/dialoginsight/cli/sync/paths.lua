@@ -58,14 +58,18 @@ function M.resolve(opts)
     stem = opts.out_dir:gsub("/+$", "") .. "/" .. base_of(file)
   end
   local p = { journal = stem .. ".di-journal", rejects = opts.rejects or (stem .. ".rejects.csv"),
-              stream = stream }
+              state = opts.state or (stem .. ".di-state"), stream = stream }
   if stream and opts.resume then
     return nil, file .. " is a stream (" .. (kind == "file" and "a descriptor's name" or "a " .. kind)
       .. "), which a later run cannot read again: --resume is refused; sync it again from the "
       .. "start with --restart, or save it to a file and sync that"
   end
   local seen = { [id] = "the input " .. file }
-  for _, out in ipairs { { p.rejects, "rejects file" }, { p.journal, "journal" } } do
+  local outs = { { p.rejects, "rejects file" }, { p.journal, "journal" }, { p.state, "sync state" } }
+  for _, name in ipairs { "plan_out", "missing_out" } do
+    if opts[name] then outs[#outs + 1] = { opts[name], "--" .. name:gsub("_", "-") .. " file" } end
+  end
+  for _, out in ipairs(outs) do
     local oid, why = output_id(out[1], out[2])
     if not oid then return nil, why end
     if seen[oid] then
@@ -76,7 +80,7 @@ function M.resolve(opts)
   end
   -- they hold contact data and are cut back: never written through a link
   -- someone planted (cli/sync/output.lua opens them O_NOFOLLOW)
-  for _, out in ipairs { { p.rejects, "rejects file" }, { p.journal, "journal" } } do
+  for _, out in ipairs(outs) do
     if host.islink(out[1]) then
       return nil, "the " .. out[2] .. " " .. out[1] .. " is a symbolic link: not followed "
         .. "(remove it, or choose another --rejects path or --out-dir)"
