@@ -178,4 +178,21 @@ describe("review 24: the sync state", function()
       end
     end
   end)
+  it("a run refused for its --state keeps the last run's rejects file and journal", function()
+    -- open_state runs after open_outputs: the rejects file is already cut to its header and
+    -- the journal restarted when the state is refused (not a sync state, another target or
+    -- project, busy, a full disk).  The last run's report of its rejected rows is gone, and
+    -- its complete journal with it, though this run did nothing.
+    local path = dir .. "/refused.csv"
+    spit(path, "EMail,FirstName,Points\nrf1@example.com,A,notanumber\nrf2@example.com,B,2\n")
+    assert.are.equal(2, run("sync contacts " .. q(path) .. " -q").code)
+    local rejects, journal = slurp(path .. ".rejects.csv"), slurp(path .. ".di-journal")
+    assert.truthy(rejects:find("rf1@example.com", 1, true))
+    local other = dir .. "/refused.other"
+    spit(other, "not a sync state") -- any state open_state refuses
+    local r = run("sync contacts " .. q(path) .. " -q --state " .. q(other))
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.are.equal(rejects, slurp(path .. ".rejects.csv"), "the refused run emptied the rejects file")
+    assert.are.equal(journal, slurp(path .. ".di-journal"), "the refused run replaced the journal")
+  end)
 end)
