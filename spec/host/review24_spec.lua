@@ -79,7 +79,7 @@ describe("review 24: the sync state", function()
     sbx.clear_faults()
     assert.are.equal(2, r.code, r.out .. r.err)
     assert.truthy((slurp(path .. ".rejects.csv") or ""):find("pr3@example.com", 1, true))
-    r = run("sync contacts " .. q(path) .. " --plan")
+    run("sync contacts " .. q(path) .. " --plan")
     assert.truthy((slurp(path .. ".rejects.csv") or ""):find("pr3@example.com", 1, true),
       "--plan replaced the rejects file: the server-rejected row is gone")
   end)
