@@ -24,7 +24,7 @@ LUAJIT_INC ?= /usr/include/luajit-2.1
 CORE_SRC := src/di_core.c src/di_aux.c src/di_buf.c src/di_json.c src/di_json_scan.c src/di_json_pick.c \
             src/di_json_write.c src/di_rows.c \
             src/di_http.c src/di_time.c src/di_limiter.c src/di_limiter_file.c src/di_csv.c \
-            src/di_redis.c src/di_file.c src/di_hmac.c src/di_sqlite.c
+            src/di_redis.c src/di_file.c src/di_hmac.c src/di_sqlite.c src/di_keyset.c
 CORE_HDR := $(wildcard src/*.h)
 CORE54   := build/lua5.4/dialoginsight/core.so
 CORE51   := build/lua5.1/dialoginsight/core.so

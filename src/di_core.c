@@ -22,6 +22,7 @@ int luaopen_dialoginsight_core(lua_State *L) {
   di_file_open(L);
   di_hmac_open(L);
   di_sqlite_open(L);
+  di_keyset_open(L);
   lua_pushliteral(L, "dialoginsight.core 0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -22,5 +22,6 @@ void di_rows_open(lua_State *L);
 void di_file_open(lua_State *L);
 void di_hmac_open(lua_State *L);
 void di_sqlite_open(lua_State *L);
+void di_keyset_open(lua_State *L);
 
 #endif

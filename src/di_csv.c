@@ -73,6 +73,7 @@
 #include "di_aux.h"
 #include "di_buf.h"
 #include "di_compat.h"
+#include "di_hash.h"
 #include "di_core.h"
 #include "di_rows.h"
 
@@ -126,14 +127,6 @@ static di_csv *csv_check(lua_State *L) {
   return c;
 }
 
-#define FNV_BASIS 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
-
-static unsigned long long fnv(unsigned long long h, const unsigned char *s, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) h = (h ^ s[i]) * FNV_PRIME;
-  return h;
-}
 
 /* Adds to the hash the bytes of the window the parser consumed that it
  * does not hold yet: called before the window is refilled or dropped, so
@@ -142,7 +135,7 @@ static unsigned long long fnv(unsigned long long h, const unsigned char *s, size
 static void csv_hash(di_csv *c) {
   long long base = c->consumed - (long long)c->pos, from = c->hashed > base ? c->hashed : base;
   if (c->consumed <= from) return;
-  c->hash = fnv(c->hash, (const unsigned char *)c->buf + (from - base), (size_t)(c->consumed - from));
+  c->hash = di_fnv(c->hash, (const unsigned char *)c->buf + (from - base), (size_t)(c->consumed - from));
   c->hashed = c->consumed;
 }
 
@@ -407,7 +400,7 @@ static int csv_open(lua_State *L) {
   c = (di_csv *)lua_newuserdata(L, sizeof *c);
   memset(c, 0, offsetof(di_csv, buf));
   di_buf_init(&c->rec);
-  c->hash = FNV_BASIS;
+  c->hash = DI_FNV_BASIS;
   c->line = 1;
   c->max_record = max_record;
   luaL_getmetatable(L, CSV_MT);
@@ -580,7 +573,7 @@ static int csv_mark(lua_State *L) {
 static int csv_digest(lua_State *L) {
   di_csv *c = csv_check(L);
   lua_Integer n = luaL_checkinteger(L, 2);
-  unsigned long long h = FNV_BASIS;
+  unsigned long long h = DI_FNV_BASIS;
   long long at = 0;
   unsigned char chunk[CSV_CHUNK];
   char hex[17];
@@ -601,7 +594,7 @@ static int csv_digest(lua_State *L) {
       lua_pushstring(L, why);
       return 2;
     }
-    h = fnv(h, chunk, (size_t)got);
+    h = di_fnv(h, chunk, (size_t)got);
     at += got;
   }
   snprintf(hex, sizeof hex, "%016llx", h);

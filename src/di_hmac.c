@@ -5,6 +5,8 @@
  *   core.hmac(algorithm, key, data [, encoding]) -> signature
  *       algorithm "sha256" | "sha1" | "sha512"; encoding "hex" (lower case,
  *       the default) | "base64" | "raw"
+ *   core.digest(algorithm, data) -> lower-case hex of the plain digest (a sync
+ *       state's record hash, which `sha256sum` reproduces)
  *   core.equal(a, b) -> boolean
  *       compares in time that depends on the lengths only, so that a forger
  *       cannot learn a signature byte by byte from how fast we refuse it
@@ -58,6 +60,25 @@ static int hmac(lua_State *L) {
   return 1;
 }
 
+static int digest_hex(lua_State *L) {
+  static const char hex[] = "0123456789abcdef";
+  size_t dlen;
+  const EVP_MD *md = digest(luaL_checkstring(L, 1));
+  const char *data = luaL_checklstring(L, 2, &dlen);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  char text[EVP_MAX_MD_SIZE * 2];
+  unsigned int i, n = 0;
+  if (md == NULL)
+    return luaL_argerror(L, 1, "algorithm must be \"sha256\", \"sha1\" or \"sha512\"");
+  if (!EVP_Digest(data, dlen, out, &n, md, NULL)) return luaL_error(L, "digest: libcrypto failed");
+  for (i = 0; i < n; i++) {
+    text[2 * i] = hex[out[i] >> 4];
+    text[2 * i + 1] = hex[out[i] & 15];
+  }
+  lua_pushlstring(L, text, 2 * (size_t)n);
+  return 1;
+}
+
 static int equal(lua_State *L) {
   size_t alen, blen;
   const char *a = luaL_checklstring(L, 1, &alen);
@@ -69,6 +90,8 @@ static int equal(lua_State *L) {
 void di_hmac_open(lua_State *L) {
   lua_pushcfunction(L, hmac);
   lua_setfield(L, -2, "hmac");
+  lua_pushcfunction(L, digest_hex);
+  lua_setfield(L, -2, "digest");
   lua_pushcfunction(L, equal);
   lua_setfield(L, -2, "equal");
 }

@@ -31,6 +31,7 @@
 #include "di_aux.h"
 #include "di_compat.h"
 #include "di_core.h"
+#include "di_sqlite.h"
 
 #define DI_SQLITE_MT "dialoginsight.sqlite"
 
@@ -127,6 +128,12 @@ static int refused(lua_State *L, const char *why, const char *code) {
   lua_pushstring(L, why);
   lua_pushstring(L, code);
   return 3;
+}
+
+sqlite3 *di_sqlite_handle(lua_State *L, int i) {
+  di_db *d = luaL_checkudata(L, i, DI_SQLITE_MT);
+  if (d->db == NULL) luaL_error(L, "attempt to use a closed store");
+  return d->db;
 }
 
 static int db_open(lua_State *L) {

@@ -19,9 +19,10 @@ end
 
 --- Opens the file at path as kind: { app = application_id, version = user_version, schema =
 -- SQL that makes it, what = "event store" (for messages), busy_ms }; create = false: a
--- missing file is an error (a reader's typo must not read as an empty one).
+-- missing file is an error (a reader's typo must not read as an empty one); read_only:
+-- only checked, never made or changed (a dry run).
 -- @return the db (core.sqlite_open's), or nil, message, code
-function M.open(path, kind, create)
+function M.open(path, kind, create, read_only)
   local why = M.path_problem(path)
   if why then return nil, why, "io" end
   local db, msg, code = core.sqlite_open(path, kind.busy_ms, create ~= false)
@@ -30,13 +31,13 @@ function M.open(path, kind, create)
     return nil, msg, code
   end
   local ok
-  ok, msg, code = db:exec("BEGIN IMMEDIATE")
+  ok, msg, code = db:exec(read_only and "BEGIN" or "BEGIN IMMEDIATE")
   if ok then
     local app = db:query("PRAGMA application_id")
     local v = db:query("PRAGMA user_version")
     local objects = db:query("SELECT count(*) AS n FROM sqlite_master")
     app, v, objects = app and app[1].application_id, v and v[1].user_version, objects and objects[1].n
-    if app == 0 and v == 0 and objects == 0 then
+    if app == 0 and v == 0 and objects == 0 and not read_only then
       ok, msg, code = db:exec(kind.schema .. string.format("\nPRAGMA application_id = %d; PRAGMA user_version = %d;",
         kind.app, kind.version))
     elseif app ~= kind.app or v ~= kind.version then
@@ -45,7 +46,7 @@ function M.open(path, kind, create)
     end
     if ok then ok, msg, code = db:exec("COMMIT") else db:exec("ROLLBACK") end
   end
-  if ok then ok, msg, code = db:exec("PRAGMA journal_mode = WAL") end
+  if ok and not read_only then ok, msg, code = db:exec("PRAGMA journal_mode = WAL") end
   if not ok then
     db:close()
     return nil, msg, code

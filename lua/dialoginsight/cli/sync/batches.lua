@@ -28,7 +28,7 @@ end
 --- Sets a row of batch b aside for the rejects file, with its line and why.
 function M.reject(run, b, line, row, reason)
   b.rejects[#b.rejects + 1] = { line, reject_line(run, row, line, reason) }
-  if run.on_plan then run.on_plan(line, tostring(row[run.key_cols[1]] or ""), "rejected", reason) end
+  if run.on_reject then run.on_reject(line, row, reason) end
 end
 
 local function reason_of(problems)
@@ -68,6 +68,29 @@ end
 -- Rows of one key (docs/sync.md) ----------------------------------------------------
 -- Two rows of one key never share a call, and a batch holding a key of an unsettled
 -- batch waits for it (M.ready); run.owner maps each unsettled key to its last batch.
+
+--- The columns whose value keys a row in the sync's state, by kind, whatever their order in
+-- the file: the key field, then idContact ("#" before it), then key_* ("key_x:" before it).
+function M.state_columns(steps)
+  local cols = {}
+  for pass = 1, 3 do
+    for j, st in ipairs(steps) do
+      if st and ((pass == 1 and st.key) or (pass == 2 and st.id) or (pass == 3 and st.raw)) then
+        cols[#cols + 1] = { j, pass == 1 and "" or pass == 2 and "#" or (tostring(st.wire) .. ":") }
+      end
+    end
+  end
+  return cols
+end
+
+--- The state's key of a row as read (a table of fields), or nil.
+function M.state_key(run, row)
+  for _, c in ipairs(run.state_cols) do
+    local k = merge.key(row[c[1]])
+    if k then return c[2] .. k end
+  end
+  return nil
+end
 
 --- The columns that identify a row (the key field, idContact, key_*), for
 -- the steps of the column plan (cli/sync/plan.lua).
@@ -171,11 +194,6 @@ end
 
 -- The sync's state (cli/sync/state.lua) -------------------------------------------
 
-local function state_failed(run, err)
-  run.fatal = run.fatal or ("the sync state: " .. tostring(err))
-  return false
-end
-
 -- Record n of b against the state: true when it is unchanged (the wire record the server
 -- last confirmed for its key, and no row of the key sent yet in this run: a later row
 -- must not be skipped for matching what an earlier one replaces), and it is not sent.
@@ -183,49 +201,65 @@ end
 -- run.on_plan, when set, hears each verdict.
 local function against_state(run, b, n)
   local st = run.state
-  local key = keys_of(run, b, n)[1]
+  local key
+  for _, c in ipairs(run.state_cols) do
+    local row = b.rows[n]
+    local k
+    if row then k = merge.key(row[c[1]]) else k = b.json:key(n, c[1]) end
+    if k then key = c[2] .. k; break end
+  end
   if not key then return false end
-  local json = b.json:json(n)
-  local old, sent, err
-  if run.compare then
-    old, sent, err = st:get(key)
-    if err then return state_failed(run, err) end
-    if not sent and state.same(json, old) then
-      local ok, why = st:saw(key, false)
-      if not ok then return state_failed(run, why) end
+  local old, held = st:look(key)
+  if run.compare and not held and old then
+    -- the same JSON (the hashes), or the same record with its members in another order
+    local same = old == b.json:hash(n)
+    if not same then same = state.same(b.json:json(n), st:record(key)) end
+    if same then
       if run.on_plan then run.on_plan(b.lines[n], key, "unchanged") end
       return true
     end
   end
-  local ok, why = st:saw(key, true)
-  if not ok then return state_failed(run, why) end
+  st:sent(key)
+  local json = b.json:json(n)
   b.srec[n] = { key, json }
-  if run.on_plan then run.on_plan(b.lines[n], key, old and "changed" or "new", old and state.diff(json, old)) end
+  if run.on_plan then
+    local rec = old and st:record(key)
+    run.on_plan(b.lines[n], key, rec and "changed" or "new", rec and state.diff(json, rec))
+  end
   return false
 end
 
--- A row read past (confirmed by an earlier run, or superseded): its key was in the file.
+-- A row read past (confirmed by an earlier run, superseded, or rejected before sending):
+-- its key was in the file (the missing keys are the others).
 local function seen(run, row)
   if not run.state or type(row) ~= "table" then return end
-  for _, c in ipairs(run.key_cols) do
-    local k = merge.key(row[c])
-    if k then
-      local ok, why = run.state:saw(k, false)
-      if not ok then state_failed(run, why) end
-      return
-    end
-  end
+  local k = M.state_key(run, row)
+  if k then run.state:look(k) end
 end
+M.seen = seen
 
---- The merged records of a settled batch, for the state: { key, json } of each record
--- it sent that the server did not reject.
+--- The records of a settled batch, for the state: { key, json } of each record it sent
+-- that the server did not reject (merged), and the keys of all it sent (no longer in doubt).
 function M.confirmed(b)
-  local rejected, list = {}, {}
+  local rejected, list, keys = {}, {}, {}
   for _, r in ipairs(b.rejects) do rejected[r[1]] = true end
   for i, line in ipairs(b.lines) do
-    if b.srec[i] and not rejected[line] then list[#list + 1] = b.srec[i] end
+    local sr = b.srec[i]
+    if sr then
+      keys[#keys + 1] = sr[1]
+      if not rejected[line] then list[#list + 1] = sr end
+    end
   end
-  return list
+  return list, keys
+end
+
+--- The state's keys of batch b's records, to put in doubt before it is sent.
+function M.keys_sent(b)
+  local keys = {}
+  for i = 1, #b.lines do
+    if b.srec[i] then keys[#keys + 1] = b.srec[i][1] end
+  end
+  return keys
 end
 
 --- The next batch of records, or nil once reading is done: { first, last, json,
@@ -261,8 +295,7 @@ function M.next(run)
       local n = #b.lines
       if n > before and sup and sup[run.recno] then
         -- a valid row superseded: counted, not sent (a bad one is still a reject)
-        local k = run.state and keys_of(run, b, n)[1]
-        if k and not run.state:saw(k, false) then state_failed(run, "cannot note a key") end
+        if run.state then seen(run, row_of(b, n) or {}) end
         local gone = core.row_batch()
         b.json:move_last(gone)
         gone:close()
@@ -393,6 +426,12 @@ function M.outcomes(run, part, res)
   end
   merge.settle(res, n, "contacts", function(i, outcome, rec)
     if outcome ~= "rejected" and run.streak then run.streak:taken() end
+    if outcome ~= "rejected" and b.srec[at(i)] then
+      -- the contact the record went to: two keys of one contact (e-mail, idContact) meet
+      -- in the state by it
+      local id = merge.member(rec, "IdRecord")
+      b.srec[at(i)][3] = type(id) == "number" and id > 0 and id or nil
+    end
     if outcome == "created" then
       b.created = b.created + 1
     elseif outcome == "updated" or outcome == "accepted" then

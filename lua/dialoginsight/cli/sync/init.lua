@@ -190,7 +190,8 @@ local function open_input(run, client)
   local types = {}
   for _, f in ipairs(schema.fields) do types[#types + 1] = f.wire .. ":" .. tostring(f.type) end
   table.sort(types)
-  run.types = core.hmac("sha256", "", table.concat(types, ",")):sub(1, 16)
+  run.types = core.digest("sha256", table.concat(types, ",")):sub(1, 16)
+  run.state_cols = batches.state_columns(run.steps)
   run.plan = run.builder:plan(run.steps)
   run.key_cols = batches.key_columns(run.steps)
   return true
@@ -372,7 +373,9 @@ local function open_outputs(run, client)
       st.unchanged = old.unchanged
     end
   end
-  local rejects, why = open_rejects(run)
+  -- a plan writes no rejects file (its rejections are in its report): the last real run's stays
+  local rejects, why
+  if o.plan then rejects = output.null() else rejects, why = open_rejects(run) end
   local ok = rejects ~= nil
   if ok and run.journal then ok, why = run.journal:start(host.fileid(run.paths.rejects)) end
   if ok and run.rejects_renewed then
@@ -414,7 +417,8 @@ local function settle(run, b)
   -- the state before the journal: a kill between them sends the batch again, which the
   -- state then finds unchanged; never a journal line whose rows the state lacks
   if ok and run.state and not run.opts.dry_run then
-    ok, err = run.state:confirm(batches.confirmed(b), core.wall())
+    local list, keys = batches.confirmed(b)
+    ok, err = run.state:confirm(list, keys, core.wall())
   end
   if ok and run.journal then ok, err = run.journal:record(b, out) end
   if not ok then return broke(run, err) end
@@ -429,6 +433,13 @@ end
 
 local PLAN_SHOWN = 10 -- rows of each action the plan prints (--plan-out has them all)
 
+-- A cell a spreadsheet would run as a formula (=, +, -, @, a tab or CR first) starts with '.
+local function inert(v)
+  v = tostring(v)
+  if v:match("^[=+%-@\t\r]") then return "'" .. v end
+  return v
+end
+
 -- Opens the state (every real run keeps it; a dry run reads it for --changed-only), and
 -- for --plan the report's collector.  true, or false and the exit status (said and closed).
 function open_state(run, client)
@@ -436,16 +447,20 @@ function open_state(run, client)
   if o.dry_run and not o.changed_only then return true end
   local function fail(why)
     say(why)
-    if run.journal then run.journal:abandon() end
-    if run.rejects then run.rejects:close() end
+    if run.state then run.state:close() end
     run.reader:close()
     return false, 1
   end
   local s, emptied = state.open(run.paths.state, { target = journal.target(client.base_url),
-    project = client.project or "", key = run.key, types = run.types })
+    project = client.project or "", key = run.key, types = run.types }, o.dry_run)
   if not s then return fail(emptied) end
   if emptied then say(emptied) end
   run.state, run.compare = s, o.changed_only
+  -- a row rejected before sending is in the file all the same (never a missing key)
+  function run.on_reject(line, row, reason)
+    batches.seen(run, row)
+    if run.on_plan then run.on_plan(line, batches.state_key(run, row) or "", "rejected", reason) end
+  end
   if o.plan then
     local p = { new = 0, changed = 0, rejected = 0, shown = {} }
     local out
@@ -474,7 +489,7 @@ function open_state(run, client)
         shown[#shown + 1] = string.format("line %d: %s%s", line, key, detail ~= "" and (": " .. detail) or "")
       end
       if out and not run.fatal then
-        local ok, why = out:write(csv.line({ tostring(line), key, action, detail }, ","))
+        local ok, why = out:write(csv.line({ tostring(line), inert(key), action, inert(detail) }, ","))
         if not ok then run.fatal = "the --plan-out file: " .. tostring(why) end
       end
     end
@@ -495,7 +510,7 @@ function finish_state(run)
     if n and n > 0 and p and p.out then
       -- the plan file lists them too (no line: they are not in the file)
       for key in select(2, s:missing()) do
-        if not p.out:write(csv.line({ "", key, "missing", "in the state, not in this file" }, ",")) then break end
+        if not p.out:write(csv.line({ "", inert(key), "missing", "in the state, not in this file" }, ",")) then break end
       end
     end
     if n and o.missing_out then
@@ -505,7 +520,7 @@ function finish_state(run)
       if ok then ok, why = out:write("key\n") end
       for key in each do
         if not ok then break end
-        ok, why = out:write(csv.line({ key }, ","))
+        ok, why = out:write(csv.line({ inert(key) }, ","))
       end
       if ok then ok, why = out:sync() end
       if out then out:close() end
@@ -566,6 +581,10 @@ local function send(run, client)
           settle(run, b)
         elseif batches.ready(b) then
           part = batches.whole(b)
+          if run.state then
+            local ok, why = run.state:doubt(batches.keys_sent(b))
+            if not ok then run.fatal = why; return nil end
+          end
         elseif waiting > 0 then
           held = b -- asked again once a call completes
           return false
@@ -708,7 +727,7 @@ local function finish(run)
   local st = run.st
   io.stdout:write(summary_line(run, core.now() - run.started), "\n")
   run.reader:close()
-  if st.rejected > 0 then
+  if st.rejected > 0 and not run.opts.plan then
     io.stdout:write(st.rejected, st.rejected == 1 and " row" or " rows", " rejected: see ",
       run.paths.rejects, " (the original fields, then di_line and di_reason)\n")
   end
@@ -749,10 +768,16 @@ function M.run(client, opts, _, g)
     if run.reader then run.reader:close() end
     return 1
   end
-  local ok, status = open_outputs(run, client)
-  if not ok then run.reader:close(); return status end
-  ok, status = open_state(run, client)
+  -- the state first: a run refused for it leaves the last run's journal and rejects untouched
+  local ok, status = open_state(run, client)
   if not ok then return status end
+  ok, status = open_outputs(run, client)
+  if not ok then
+    run.reader:close()
+    if run.state then run.state:close() end
+    if run.planned and run.planned.out then run.planned.out:close() end
+    return status
+  end
   run.bar = progress.new { tty = host.isatty(2), width = host.width(),
     interval = opts.interval, total = run.total, off = quiet }
   -- graceful until the outputs are closed: a Ctrl-C never cuts a write

@@ -18,6 +18,12 @@ function M.open(path, what)
   return setmetatable({ f = f, path = path, what = what }, Out)
 end
 
+--- An output that writes nowhere (a plan's rejects: its report has them), size 0.
+function M.null()
+  local ok = function() return true end
+  return { write = ok, flush = ok, sync = ok, close = ok, truncate = ok, size = function() return 0 end }
+end
+
 -- Records the first failure and returns nil, its message.
 function Out:fail(op, err)
   self.broken = self.broken or string.format("cannot %s the %s %s: %s", op, self.what,

@@ -65,7 +65,11 @@ function M.resolve(opts)
       .. "start with --restart, or save it to a file and sync that"
   end
   local seen = { [id] = "the input " .. file }
-  local outs = { { p.rejects, "rejects file" }, { p.journal, "journal" }, { p.state, "sync state" } }
+  -- the state's own files beside it (SQLite's): FILE.csv.di's rollback journal would be the
+  -- sync's journal
+  local outs = { { p.rejects, "rejects file" }, { p.journal, "journal" }, { p.state, "sync state" },
+                 { p.state .. "-journal", "sync state's SQLite journal" },
+                 { p.state .. "-wal", "sync state's SQLite log" }, { p.state .. "-shm", "sync state's SQLite index" } }
   for _, name in ipairs { "plan_out", "missing_out" } do
     if opts[name] then outs[#outs + 1] = { opts[name], "--" .. name:gsub("_", "-") .. " file" } end
   end

@@ -2,7 +2,8 @@
 -- Insight last confirmed merged, in one SQLite file beside the journal, so that a nightly
 -- run sends only what changed (--changed-only) and can show its plan first (--plan).
 -- Written only from confirmed outcomes, before the batch's journal line: a kill leaves it
--- holding nothing the server did not confirm.
+-- holding nothing the server did not confirm.  A run compares its rows against an index in
+-- memory (src/di_keyset.c: 64-bit hashes of each key and record), loaded once.
 local core = require "dialoginsight.core"
 local sqlite = require "dialoginsight.sqlite"
 
@@ -11,15 +12,32 @@ local M = {}
 local SCHEMA = [[
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE rows (
-  key    TEXT PRIMARY KEY,  -- the row's key as the sync compares keys (trimmed, lower case)
-  hash   TEXT NOT NULL,     -- SHA-256 of record, for a look from sqlite3
+  key    TEXT PRIMARY KEY,  -- the row's key (batches.state_columns): the key field's value
+                            -- trimmed and lower-cased, else "#" and its idContact
+  hash   TEXT NOT NULL,     -- SHA-256 of record (sha256sum gives the same)
+  h64    INTEGER NOT NULL,  -- core.hash64 of record (FNV-1a), what a run compares
   record TEXT NOT NULL,     -- the wire record's JSON, as the Merge sent it
-  at     REAL NOT NULL      -- when it was confirmed (Unix time)
+  at     REAL NOT NULL,     -- when it was confirmed (Unix time)
+  seq    INTEGER NOT NULL,  -- the order of confirmations (records of one call: their order in it)
+  contact INTEGER           -- the contact it went to (the reply's IdRecord), when said
 );
+CREATE INDEX rows_contact ON rows (contact);
+CREATE INDEX rows_seq ON rows (seq);
+-- keys sent whose outcome is not known yet: the server may hold the row or not, so the
+-- state's record says nothing of them until a confirmed outcome clears them
+CREATE TABLE doubt (key TEXT PRIMARY KEY);
 ]]
 
 -- "DISS" as the file's application_id (sqlite.lua).
 local KIND = { app = 0x44495353, version = 1, schema = SCHEMA, what = "sync state", busy_ms = 2000 }
+
+-- The index: each key, its record's hash, and whether it is held (never skipped): in
+-- doubt, or its contact written later through another key (an e-mail row, then an
+-- idContact row of the same contact).
+local INDEX = [[
+SELECT key, h64, (key IN (SELECT key FROM doubt)) OR EXISTS (SELECT 1 FROM rows r2 WHERE
+  r2.contact = rows.contact AND r2.key != rows.key AND r2.seq > rows.seq) AS hold FROM rows
+UNION ALL SELECT key, NULL, 1 FROM doubt WHERE key NOT IN (SELECT key FROM rows)]]
 
 local State = {}
 State.__index = State
@@ -31,13 +49,28 @@ local function fail(what, msg) return nil, what .. ": " .. tostring(msg) end
 local WHERE = { "target", "project" }
 local BUILT = { "key", "types" }
 
---- Opens (creates) the state at path for a run: meta = { target, project, key (the key
--- field), types (the project's field types, as text) }.  Another target or project is
--- refused (a wrong --state); another key field or field types empty it (every row is then
--- new), said in the second value.
+-- A dry run's state when there is none (or none comparable): every row new, no key missing.
+local function empty()
+  return setmetatable({ ix = core.keyset(1024), read_only = true }, State)
+end
+
+local function load(s)
+  local n = s.db:query("SELECT count(*) AS n FROM rows")
+  s.ix = core.keyset(n and n[1].n or 1024)
+  local ok, err = s.ix:load(s.db, INDEX)
+  if not ok then return nil, err end
+  return true
+end
+
+--- Opens the state at path for a run: meta = { target, project, key (the key field),
+-- types (a digest of the project's field types) }.  Another target or project is refused
+-- (a wrong --state); another key field or field types empty it (every row is then new),
+-- said in the second value.  read_only (a dry run, --plan): nothing is created or written
+-- (a missing state, or one built otherwise, compares as empty).
 -- @return state, note | nil, why
-function M.open(path, meta)
-  local db, msg = sqlite.open(path, KIND)
+function M.open(path, meta, read_only)
+  local db, msg = sqlite.open(path, KIND, not read_only, read_only)
+  if not db and read_only and msg == "no sync state at " .. path then return empty() end
   if not db then return fail("the sync state " .. path, msg) end
   local s = setmetatable({ db = db, path = path }, State)
   local rows, err = db:query("SELECT k, v FROM meta")
@@ -59,46 +92,74 @@ function M.open(path, meta)
     end
   end
   local ok
-  ok, err = db:exec("BEGIN IMMEDIATE")
-  if ok and note then ok, err = db:exec("DELETE FROM rows") end
-  for k, v in pairs(meta) do
-    if ok then ok, err = db:query("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = "
-      .. "excluded.v", k, tostring(v)) end
+  if read_only then
+    if note then db:close(); return empty(), (note:gsub("it is emptied", "a real run empties it")) end
+    s.read_only = true
+  else
+    ok, err = db:exec("BEGIN IMMEDIATE")
+    if ok and note then ok, err = db:exec("DELETE FROM rows; DELETE FROM doubt;") end
+    for k, v in pairs(meta) do
+      if ok then ok, err = db:query("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = "
+        .. "excluded.v", k, tostring(v)) end
+    end
+    if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
+    if not ok then db:close(); return fail("the sync state " .. path, err) end
   end
-  if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
-  -- the keys of this run's rows (seen) and whether one was sent: temporary, never on disk
-  if ok then ok, err = db:exec("CREATE TEMP TABLE seen (key TEXT PRIMARY KEY, sent INTEGER NOT NULL)") end
+  ok, err = load(s)
   if not ok then db:close(); return fail("the sync state " .. path, err) end
   return s, note
 end
 
---- The record last confirmed for key, or nil; and whether this run already sent a row of it.
-function State:get(key)
-  local rows, err = self.db:query("SELECT record, (SELECT sent FROM temp.seen WHERE key = ?1) AS sent "
-    .. "FROM (SELECT 1) LEFT JOIN rows ON rows.key = ?1", key)
-  if not rows then return nil, nil, err end
-  return rows[1].record, rows[1].sent == 1
+--- The hash of the record last confirmed for key (nil: none), and whether the key is held:
+-- never skipped (a row of it sent in this run, in doubt, its contact written later through
+-- another key).  Marks the key as in this file.
+function State:look(key) return self.ix:look(key) end
+
+--- A row of key goes out in this run: later rows of it are never skipped.
+function State:sent(key) self.ix:sent(key) end
+
+--- The record last confirmed for key (its JSON), or nil.
+function State:record(key)
+  if not self.db then return nil end
+  local rows = self.db:query("SELECT record FROM rows WHERE key = ?", key)
+  return rows and rows[1] and rows[1].record
 end
 
---- Notes that this run read a row of key, and whether it is sent.
-function State:saw(key, sent)
-  local ok, err = self.db:query("INSERT INTO temp.seen (key, sent) VALUES (?, ?) ON CONFLICT (key) "
-    .. "DO UPDATE SET sent = max(sent, excluded.sent)", key, sent and 1 or 0)
-  if not ok then return nil, err end
+--- Keys about to be sent (a batch): in doubt until a confirmed outcome, in one transaction
+-- before the call, so that a kill or a lost reply never leaves a stale record trusted.
+function State:doubt(keys)
+  if #keys == 0 or self.read_only then return true end
+  local db = self.db
+  local ok, err = db:exec("BEGIN IMMEDIATE")
+  for _, k in ipairs(keys) do
+    if not ok then break end
+    ok, err = db:query("INSERT INTO doubt (key) VALUES (?) ON CONFLICT (key) DO NOTHING", k)
+  end
+  if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
+  if not ok then return fail("cannot write the sync state " .. self.path, err) end
   return true
 end
 
---- Records what the server confirmed merged: list of { key, json }, in one transaction.
+--- Records a settled batch: what the server confirmed merged (list of { key, json,
+-- contact }), and the end of doubt for every key it sent (settled: merged or rejected), in
+-- one transaction.
 -- @return true, or nil, why (a full disk: the run stops before the journal's line)
-function State:confirm(list, now)
-  if #list == 0 then return true end
+function State:confirm(list, settled, now)
+  if (#list == 0 and #settled == 0) or self.read_only then return true end
   local db = self.db
   local ok, err = db:exec("BEGIN IMMEDIATE")
-  for _, r in ipairs(list) do
+  local base = ok and db:query("SELECT coalesce(max(seq), 0) AS s FROM rows")
+  base = base and base[1].s or 0
+  for i, r in ipairs(list) do
     if not ok then break end
-    ok, err = db:query("INSERT INTO rows (key, hash, record, at) VALUES (?, ?, ?, ?) ON CONFLICT (key) "
-      .. "DO UPDATE SET hash = excluded.hash, record = excluded.record, at = excluded.at",
-      r[1], core.hmac("sha256", "", r[2]), r[2], now)
+    ok, err = db:query("INSERT INTO rows (key, hash, h64, record, at, seq, contact) VALUES (?, ?, ?, ?, ?, ?, ?) "
+      .. "ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, h64 = excluded.h64, record = excluded.record, "
+      .. "at = excluded.at, seq = excluded.seq, contact = excluded.contact", r[1], core.digest("sha256", r[2]),
+      core.hash64(r[2]), r[2], now, base + i, r[3])
+  end
+  for _, k in ipairs(settled) do
+    if not ok then break end
+    ok, err = db:query("DELETE FROM doubt WHERE key = ?", k)
   end
   if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
   if not ok then return fail("cannot write the sync state " .. self.path, err) end
@@ -106,22 +167,25 @@ function State:confirm(list, now)
 end
 
 --- The keys of the state that no row of this run had: their count, and a function that
--- gives each (for --missing-out).
+-- gives each (for --missing-out, --plan-out).
 function State:missing()
-  local rows, err = self.db:query("SELECT count(*) AS n FROM rows WHERE key NOT IN (SELECT key FROM temp.seen)")
-  if not rows then return nil, err end
-  local after = ""
+  local n = self.ix:unseen()
+  local after, ix, db = "", self.ix, self.db
   local function each()
-    local r = self.db:query("SELECT key FROM rows WHERE key > ? AND key NOT IN (SELECT key FROM temp.seen) "
-      .. "ORDER BY key LIMIT 1", after)
-    if not r or not r[1] then return nil end
-    after = r[1].key
-    return after
+    while db do
+      local r = db:query("SELECT key FROM rows WHERE key > ? ORDER BY key LIMIT 1", after)
+      if not r or not r[1] then return nil end
+      after = r[1].key
+      if not ix:seen(after) then return after end
+    end
   end
-  return rows[1].n, each
+  return n, each
 end
 
-function State:close() self.db:close() end
+function State:close()
+  if self.db then self.db:close() end
+  self.ix:close()
+end
 
 -- Two decoded records alike, whatever their members' order.
 local function same(a, b)
