@@ -6,17 +6,19 @@
  * are loaded once into an open-addressing table of 64-bit hashes (FNV-1a of
  * the key's text and of the record's JSON: a collision, 2^-64 per pair,
  * could only make a changed row look unchanged, and the state keeps the
- * record for --plan's diff), about 24 bytes a key.
+ * record for --plan's diff), 34 bytes a key at most (half the slots used).
  *
  *   local ix = core.keyset(expected)        -- sized for expected keys
- *   ix:load(db, sql)       -- rows of (key TEXT, h INTEGER, hold INTEGER), read
+ *   ix:load(db, sql)       -- rows of (key TEXT or its hash64, h INTEGER, hold INTEGER), read
  *                          -- in C: hold marks a key that is never skipped
- *   h, flags = ix:look(key)  -- the record hash (nil: not in the state) and
- *                            -- HOLD|SENT; marks the key seen
+ *   h, held = ix:look(key)   -- the record hash (nil: not in the state), and
+ *                            -- whether held or sent; marks the key seen; a
+ *                            -- key is its text or its core.hash64
  *   ix:sent(key)           -- a row of the key goes out in this run
  *   n = ix:unseen()        -- keys of the state no row of this run had
  *   ix:seen(key)           -- whether a row of this run had key
- *   core.hash64(s)         -- FNV-1a 64 of s, as an integer
+ *   core.hash64(s)         -- FNV-1a 64 of s, as an integer (Lua 5.4's 64 bits:
+ *                          -- under Lua 5.1 a hash is rounded, and only compared)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +35,12 @@ enum { F_USED = 1, F_STATE = 2, F_HOLD = 4, F_SENT = 8, F_SEEN = 16 };
 
 typedef struct slot {
   uint64_t k, h;
-  unsigned char f;
 } slot;
 
+/* The flags apart from the slots: 16 bytes a slot, not 24 (a million keys: 32 MB). */
 typedef struct keyset {
   slot *s;
+  unsigned char *f;
   size_t cap, n; /* cap a power of two, n <= cap / 2 */
 } keyset;
 
@@ -49,43 +52,58 @@ static keyset *check(lua_State *L) {
 
 static int grow(keyset *ks, size_t cap);
 
-/* The slot of k: its own, or the empty one where it would go. */
-static slot *find(keyset *ks, uint64_t k) {
+/* The index of k's slot: its own, or the empty one where it would go. */
+static size_t find(const keyset *ks, uint64_t k) {
   size_t i = (size_t)(k ^ (k >> 29)) & (ks->cap - 1);
-  while ((ks->s[i].f & F_USED) && ks->s[i].k != k) i = (i + 1) & (ks->cap - 1);
-  return &ks->s[i];
+  while ((ks->f[i] & F_USED) && ks->s[i].k != k) i = (i + 1) & (ks->cap - 1);
+  return i;
 }
 
-/* The slot of k, made when absent: NULL when memory ran out. */
-static slot *place(keyset *ks, uint64_t k) {
-  slot *sl;
-  if ((ks->n + 1) * 2 > ks->cap && !grow(ks, ks->cap * 2)) return NULL;
-  sl = find(ks, k);
-  if (!(sl->f & F_USED)) {
-    sl->k = k;
-    sl->h = 0;
-    sl->f = F_USED;
+/* The index of k's slot, made when absent; (size_t)-1 when memory ran out. */
+static size_t place(keyset *ks, uint64_t k) {
+  size_t i;
+  if ((ks->n + 1) * 2 > ks->cap && !grow(ks, ks->cap * 2)) return (size_t)-1;
+  i = find(ks, k);
+  if (!(ks->f[i] & F_USED)) {
+    ks->s[i].k = k;
+    ks->s[i].h = 0;
+    ks->f[i] = F_USED;
     ks->n++;
   }
-  return sl;
+  return i;
 }
 
 static int grow(keyset *ks, size_t cap) {
   slot *old = ks->s;
+  unsigned char *oldf = ks->f;
   size_t i, oldcap = ks->cap;
   slot *s = calloc(cap, sizeof *s);
-  if (s == NULL) return 0;
+  unsigned char *f = calloc(cap, 1);
+  if (s == NULL || f == NULL) {
+    free(s);
+    free(f);
+    return 0;
+  }
   ks->s = s;
+  ks->f = f;
   ks->cap = cap;
   for (i = 0; i < oldcap; i++)
-    if (old[i].f & F_USED) *find(ks, old[i].k) = old[i];
+    if (oldf[i] & F_USED) {
+      size_t j = find(ks, old[i].k);
+      ks->s[j] = old[i];
+      ks->f[j] = oldf[i];
+    }
   free(old);
+  free(oldf);
   return 1;
 }
 
+/* A key given as its text, or as its core.hash64 (an integer). */
 static uint64_t key_hash(lua_State *L, int i) {
   size_t len;
-  const char *k = luaL_checklstring(L, i, &len);
+  const char *k;
+  if (lua_type(L, i) == LUA_TNUMBER) return (uint64_t)luaL_checkinteger(L, i);
+  k = luaL_checklstring(L, i, &len);
   return di_fnv(DI_FNV_BASIS, k, len);
 }
 
@@ -96,11 +114,12 @@ static int keyset_new(lua_State *L) {
   while ((lua_Number)cap < want * 2 && cap < ((size_t)1 << 40)) cap *= 2;
   ks = lua_newuserdata(L, sizeof *ks);
   ks->s = calloc(cap, sizeof *ks->s);
+  ks->f = calloc(cap, 1);
   ks->cap = cap;
   ks->n = 0;
   luaL_getmetatable(L, KEYSET_MT);
   lua_setmetatable(L, -2);
-  if (ks->s == NULL) return luaL_error(L, "keyset: out of memory");
+  if (ks->s == NULL || ks->f == NULL) return luaL_error(L, "keyset: out of memory");
   return 1;
 }
 
@@ -117,17 +136,23 @@ static int keyset_load(lua_State *L) {
     return 2;
   }
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const void *k = sqlite3_column_blob(st, 0);
-    slot *sl = place(ks, di_fnv(DI_FNV_BASIS, k ? k : "", (size_t)sqlite3_column_bytes(st, 0)));
-    if (sl == NULL) {
+    /* the key's text, or its hash already made (an integer column) */
+    size_t i;
+    if (sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+      i = place(ks, (uint64_t)sqlite3_column_int64(st, 0));
+    } else {
+      const void *k = sqlite3_column_blob(st, 0);
+      i = place(ks, di_fnv(DI_FNV_BASIS, k ? k : "", (size_t)sqlite3_column_bytes(st, 0)));
+    }
+    if (i == (size_t)-1) {
       sqlite3_finalize(st);
       return luaL_error(L, "keyset: out of memory");
     }
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-      sl->h = (uint64_t)sqlite3_column_int64(st, 1);
-      sl->f |= F_STATE;
+      ks->s[i].h = (uint64_t)sqlite3_column_int64(st, 1);
+      ks->f[i] |= F_STATE;
     }
-    if (sqlite3_column_int(st, 2)) sl->f |= F_HOLD;
+    if (sqlite3_column_int(st, 2)) ks->f[i] |= F_HOLD;
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
@@ -141,27 +166,27 @@ static int keyset_load(lua_State *L) {
 
 static int keyset_look(lua_State *L) {
   keyset *ks = check(L);
-  slot *sl = place(ks, key_hash(L, 2));
-  if (sl == NULL) return luaL_error(L, "keyset: out of memory");
-  sl->f |= F_SEEN;
-  if (sl->f & F_STATE) lua_pushinteger(L, (lua_Integer)sl->h);
+  size_t i = place(ks, key_hash(L, 2));
+  if (i == (size_t)-1) return luaL_error(L, "keyset: out of memory");
+  ks->f[i] |= F_SEEN;
+  if (ks->f[i] & F_STATE) lua_pushinteger(L, (lua_Integer)ks->s[i].h);
   else lua_pushnil(L);
-  lua_pushboolean(L, (sl->f & (F_HOLD | F_SENT)) != 0);
+  lua_pushboolean(L, (ks->f[i] & (F_HOLD | F_SENT)) != 0);
   return 2;
 }
 
 static int keyset_sent(lua_State *L) {
   keyset *ks = check(L);
-  slot *sl = place(ks, key_hash(L, 2));
-  if (sl == NULL) return luaL_error(L, "keyset: out of memory");
-  sl->f |= F_SEEN | F_SENT;
+  size_t i = place(ks, key_hash(L, 2));
+  if (i == (size_t)-1) return luaL_error(L, "keyset: out of memory");
+  ks->f[i] |= F_SEEN | F_SENT;
   return 0;
 }
 
 static int keyset_seen(lua_State *L) {
   keyset *ks = check(L);
-  slot *sl = find(ks, key_hash(L, 2));
-  lua_pushboolean(L, (sl->f & F_USED) && (sl->f & F_SEEN));
+  size_t i = find(ks, key_hash(L, 2));
+  lua_pushboolean(L, (ks->f[i] & F_USED) && (ks->f[i] & F_SEEN));
   return 1;
 }
 
@@ -169,7 +194,7 @@ static int keyset_unseen(lua_State *L) {
   keyset *ks = check(L);
   size_t i, n = 0;
   for (i = 0; i < ks->cap; i++)
-    if ((ks->s[i].f & F_STATE) && !(ks->s[i].f & F_SEEN)) n++;
+    if ((ks->f[i] & F_STATE) && !(ks->f[i] & F_SEEN)) n++;
   lua_pushinteger(L, (lua_Integer)n);
   return 1;
 }
@@ -177,7 +202,9 @@ static int keyset_unseen(lua_State *L) {
 static int keyset_close(lua_State *L) {
   keyset *ks = luaL_checkudata(L, 1, KEYSET_MT);
   free(ks->s);
+  free(ks->f);
   ks->s = NULL;
+  ks->f = NULL;
   return 0;
 }
 

@@ -23,7 +23,9 @@
  *   b:json(i), b:hash(i)  -- the JSON text of record i, its core.hash64
  *   b:key(i, j)           -- field j of record i, as a key (trimmed,
  *                         -- lower-cased): rows of one key never share a call
+ *   b:key_hash(i, j, p)   -- core.hash64(p .. b:key(i, j)), no string made
  *   b:move_last(dst)      -- the last record moves to batch dst
+ *   b:drop_last()         -- the last record leaves the batch
  *   b:pick{ i, j, ... }   -- a new batch of those records' JSON, in that
  *                         -- order: a Merge the server refused as a whole,
  *                         -- sent again in parts (records/merge.lua)
@@ -483,21 +485,34 @@ static const char *batch_field(const batch *b, const batch_rec *r, int j, size_t
  * without the ASCII spaces around it, lower-cased, a number without its
  * leading zeros.  nil for a record added from Lua, a field it does not
  * have, or an empty one.  records/merge.lua's key() says the same in Lua. */
+/* Field j of record r as a key: trimmed; digits alone without leading
+ * zeros, else lower-cased (ASCII) into buf when lower is set.  Sets *len; NULL
+ * when the key is empty. */
+static const char *key_of(const batch *b, const batch_rec *r, int j, size_t *len, int *lower) {
+  size_t k, digits = 0, n;
+  const char *f = batch_field(b, r, j, &n);
+  while (n && is_space((unsigned char)f[0])) f++, n--;
+  while (n && is_space((unsigned char)f[n - 1])) n--;
+  if (!n) return NULL;
+  for (k = 0; k < n && is_digit((unsigned char)f[k]); k++) digits++;
+  *lower = digits != n;
+  if (!*lower) while (n > 1 && f[0] == '0') f++, n--;
+  *len = n;
+  return f;
+}
+
 static int batch_key(lua_State *L) {
   batch *b = batch_check(L, 1);
   const batch_rec *r = batch_rec_arg(L, b);
   lua_Integer j = luaL_checkinteger(L, 3);
-  size_t len, k, digits = 0;
+  size_t len, k;
+  int lower;
   const char *f;
   luaL_Buffer buf;
   if (r->nf < 0 || j < 1 || j > r->nf) return 0;
-  f = batch_field(b, r, (int)j - 1, &len);
-  while (len && is_space((unsigned char)f[0])) f++, len--;
-  while (len && is_space((unsigned char)f[len - 1])) len--;
-  if (!len) return 0;
-  for (k = 0; k < len && is_digit((unsigned char)f[k]); k++) digits++;
-  if (digits == len) {
-    while (len > 1 && f[0] == '0') f++, len--;
+  f = key_of(b, r, (int)j - 1, &len, &lower);
+  if (f == NULL) return 0;
+  if (!lower) {
     lua_pushlstring(L, f, len);
     return 1;
   }
@@ -507,6 +522,31 @@ static int batch_key(lua_State *L) {
     luaL_addchar(&buf, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
   }
   luaL_pushresult(&buf);
+  return 1;
+}
+
+/* b:key_hash(i, j, prefix) -> core.hash64(prefix .. b:key(i, j)), or nil for
+ * an empty key (or a record added from Lua): a sync's state is asked a
+ * million times a night, without a string made for each */
+static int batch_key_hash(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  const batch_rec *r = batch_rec_arg(L, b);
+  lua_Integer j = luaL_checkinteger(L, 3);
+  size_t plen, len, k;
+  const char *prefix = luaL_checklstring(L, 4, &plen);
+  int lower;
+  const char *f;
+  uint64_t h;
+  if (r->nf < 0 || j < 1 || j > r->nf) return 0;
+  f = key_of(b, r, (int)j - 1, &len, &lower);
+  if (f == NULL) return 0;
+  h = di_fnv(DI_FNV_BASIS, prefix, plen);
+  for (k = 0; k < len; k++) {
+    unsigned char ch = (unsigned char)f[k];
+    if (lower && ch >= 'A' && ch <= 'Z') ch += 32;
+    h = di_fnv(h, &ch, 1);
+  }
+  lua_pushinteger(L, (lua_Integer)h);
   return 1;
 }
 
@@ -536,6 +576,22 @@ static int batch_move_last(lua_State *L) {
     b->text.len = base;
   }
   b->nends = r.first;
+  b->json.len = r.json_at ? r.json_at - 1 : 0; /* and the comma before it */
+  b->n--;
+  return 0;
+}
+
+/* b:drop_last() -> the last record leaves b for good (a row a sync does not
+ * send: superseded, or unchanged against its state), with no batch to take it */
+static int batch_drop_last(lua_State *L) {
+  batch *b = batch_check(L, 1);
+  batch_rec r;
+  luaL_argcheck(L, b->n > 0, 1, "an empty batch");
+  r = b->recs[b->n - 1];
+  if (r.nf >= 0) {
+    b->text.len = r.first ? b->ends[r.first - 1] : 0;
+    b->nends = r.first;
+  }
   b->json.len = r.json_at ? r.json_at - 1 : 0; /* and the comma before it */
   b->n--;
   return 0;
@@ -669,6 +725,8 @@ static const luaL_Reg batch_methods[] = {
   {"pick", batch_pick},
   {"key", batch_key},
   {"move_last", batch_move_last},
+  {"drop_last", batch_drop_last},
+  {"key_hash", batch_key_hash},
   {"close", batch_gc},
   {NULL, NULL}
 };

@@ -200,27 +200,34 @@ end
 -- Otherwise its key and JSON are kept for the state (b.srec, written once confirmed).
 -- run.on_plan, when set, hears each verdict.
 local function against_state(run, b, n)
-  local st = run.state
-  local key
-  for _, c in ipairs(run.state_cols) do
-    local row = b.rows[n]
-    local k
-    if row then k = merge.key(row[c[1]]) else k = b.json:key(n, c[1]) end
-    if k then key = c[2] .. k; break end
-  end
-  if not key then return false end
-  local old, held = st:look(key)
-  if run.compare and not held and old then
-    -- the same JSON (the hashes), or the same record with its members in another order
-    local same = old == b.json:hash(n)
-    if not same then same = state.same(b.json:json(n), st:record(key)) end
-    if same then
-      if run.on_plan then run.on_plan(b.lines[n], key, "unchanged") end
-      return true
+  local st, row = run.state, b.rows[n]
+  -- the key's hash, made in C for a row the plan built (no string for an unchanged row)
+  local kh, col
+  local cols = run.state_cols
+  for i = 1, #cols do
+    local c = cols[i]
+    if row then
+      local k = merge.key(row[c[1]])
+      kh = k and core.hash64(c[2] .. k)
+    else
+      kh = b.json:key_hash(n, c[1], c[2])
     end
+    if kh then col = c; break end
   end
-  st:sent(key)
+  if not kh then return false end
+  local old, held = st.ix:look(kh)
+  if run.compare and not held and old and old == b.json:hash(n) then
+    if run.on_plan then run.on_plan(b.lines[n], col[2] .. (row and merge.key(row[col[1]]) or b.json:key(n, col[1])), "unchanged") end
+    return true
+  end
+  local key = col[2] .. (row and merge.key(row[col[1]]) or b.json:key(n, col[1]))
   local json = b.json:json(n)
+  -- the same record with its members in another order (a column moved) is unchanged too
+  if run.compare and not held and old and state.same(json, st:record(key)) then
+    if run.on_plan then run.on_plan(b.lines[n], key, "unchanged") end
+    return true
+  end
+  st:sent(kh)
   b.srec[n] = { key, json }
   if run.on_plan then
     local rec = old and st:record(key)
@@ -296,15 +303,11 @@ function M.next(run)
       if n > before and sup and sup[run.recno] then
         -- a valid row superseded: counted, not sent (a bad one is still a reject)
         if run.state then seen(run, row_of(b, n) or {}) end
-        local gone = core.row_batch()
-        b.json:move_last(gone)
-        gone:close()
+        b.json:drop_last()
         b.rows[n], b.lines[n] = nil, nil
         b.superseded = b.superseded + 1
       elseif n > before and run.state and against_state(run, b, n) then
-        local gone = core.row_batch()
-        b.json:move_last(gone)
-        gone:close()
+        b.json:drop_last()
         b.rows[n], b.lines[n] = nil, nil
         b.unchanged = b.unchanged + 1
       elseif n > before and (placed(run, b, n) or n == size) then

@@ -14,15 +14,20 @@ CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE rows (
   key    TEXT PRIMARY KEY,  -- the row's key (batches.state_columns): the key field's value
                             -- trimmed and lower-cased, else "#" and its idContact
-  hash   TEXT NOT NULL,     -- SHA-256 of record (sha256sum gives the same)
-  h64    INTEGER NOT NULL,  -- core.hash64 of record (FNV-1a), what a run compares
+  k64    INTEGER NOT NULL,  -- core.hash64 of key: what a run loads (src/di_keyset.c)
+  h64    INTEGER NOT NULL,  -- the hash of record that a run compares: FNV-1a 64 of its bytes
+                            -- (core.hash64), as a signed 64-bit integer
   record TEXT NOT NULL,     -- the wire record's JSON, as the Merge sent it
   at     REAL NOT NULL,     -- when it was confirmed (Unix time)
   seq    INTEGER NOT NULL,  -- the order of confirmations (records of one call: their order in it)
-  contact INTEGER           -- the contact it went to (the reply's IdRecord), when said
+  contact INTEGER,          -- the contact it went to (the reply's IdRecord), when said
+  held   INTEGER NOT NULL DEFAULT 0 -- 1: its contact was written later through another key
+                            -- (an e-mail row, then an idContact row of it): never skipped
 );
 CREATE INDEX rows_contact ON rows (contact);
 CREATE INDEX rows_seq ON rows (seq);
+-- what a run loads, read from this index alone (a scan of rows reads every record)
+CREATE INDEX rows_index ON rows (k64, h64, held);
 -- keys sent whose outcome is not known yet: the server may hold the row or not, so the
 -- state's record says nothing of them until a confirmed outcome clears them
 CREATE TABLE doubt (key TEXT PRIMARY KEY);
@@ -31,13 +36,8 @@ CREATE TABLE doubt (key TEXT PRIMARY KEY);
 -- "DISS" as the file's application_id (sqlite.lua).
 local KIND = { app = 0x44495353, version = 1, schema = SCHEMA, what = "sync state", busy_ms = 2000 }
 
--- The index: each key, its record's hash, and whether it is held (never skipped): in
--- doubt, or its contact written later through another key (an e-mail row, then an
--- idContact row of the same contact).
-local INDEX = [[
-SELECT key, h64, (key IN (SELECT key FROM doubt)) OR EXISTS (SELECT 1 FROM rows r2 WHERE
-  r2.contact = rows.contact AND r2.key != rows.key AND r2.seq > rows.seq) AS hold FROM rows
-UNION ALL SELECT key, NULL, 1 FROM doubt WHERE key NOT IN (SELECT key FROM rows)]]
+-- The index: each key, its record's hash and whether it is held; then the keys in doubt.
+local INDEX = { "SELECT k64, h64, held FROM rows", "SELECT key, NULL, 1 FROM doubt" }
 
 local State = {}
 State.__index = State
@@ -55,10 +55,13 @@ local function empty()
 end
 
 local function load(s)
-  local n = s.db:query("SELECT count(*) AS n FROM rows")
+  -- (max(seq), read from its index, bounds the count without a scan)
+  local n = s.db:query("SELECT max(seq) AS n FROM rows")
   s.ix = core.keyset(n and n[1].n or 1024)
-  local ok, err = s.ix:load(s.db, INDEX)
-  if not ok then return nil, err end
+  for _, sql in ipairs(INDEX) do
+    local ok, err = s.ix:load(s.db, sql)
+    if not ok then return nil, err end
+  end
   return true
 end
 
@@ -110,10 +113,11 @@ function M.open(path, meta, read_only)
   return s, note
 end
 
---- The hash of the record last confirmed for key (nil: none), and whether the key is held:
--- never skipped (a row of it sent in this run, in doubt, its contact written later through
--- another key).  Marks the key as in this file.
+--- The hash of the record last confirmed for key (its text or core.hash64; nil: none), and
+-- whether the key is held: never skipped (a row of it sent in this run, in doubt, its
+-- contact written later through another key).  Marks the key as in this file.
 function State:look(key) return self.ix:look(key) end
+-- (batches.lua asks self.ix directly, once per row)
 
 --- A row of key goes out in this run: later rows of it are never skipped.
 function State:sent(key) self.ix:sent(key) end
@@ -152,10 +156,14 @@ function State:confirm(list, settled, now)
   base = base and base[1].s or 0
   for i, r in ipairs(list) do
     if not ok then break end
-    ok, err = db:query("INSERT INTO rows (key, hash, h64, record, at, seq, contact) VALUES (?, ?, ?, ?, ?, ?, ?) "
-      .. "ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, h64 = excluded.h64, record = excluded.record, "
-      .. "at = excluded.at, seq = excluded.seq, contact = excluded.contact", r[1], core.digest("sha256", r[2]),
+    ok, err = db:query("INSERT INTO rows (key, k64, h64, record, at, seq, contact, held) VALUES "
+      .. "(?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (key) DO UPDATE SET h64 = excluded.h64, record = excluded.record, "
+      .. "at = excluded.at, seq = excluded.seq, contact = excluded.contact, held = 0", r[1], core.hash64(r[1]),
       core.hash64(r[2]), r[2], now, base + i, r[3])
+    -- the contact's other keys now hold an older record of it
+    if ok and r[3] then
+      ok, err = db:query("UPDATE rows SET held = 1 WHERE contact = ? AND key != ? AND held = 0", r[3], r[1])
+    end
   end
   for _, k in ipairs(settled) do
     if not ok then break end
