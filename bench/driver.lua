@@ -270,7 +270,8 @@ local function sync_once(file, extra, global)
     .. " sync contacts " .. sh_quote(file) .. " --batch-size 100 --concurrency 8 "
     .. "--progress-interval 1000 " .. (extra or ""))
   if not out:match(" 0 rejected") then error("bench: sync:\n" .. out, 0) end
-  return parse_time(out)
+  local wall, cpu, rss = parse_time(out)
+  return wall, cpu, rss, out
 end
 
 -- The servers scenario 4's sync runs against, each as the faults set on
@@ -350,6 +351,114 @@ local function scenario_dry()
   end
   results.rss.dry = { rows = DRY_ROWS, kb = median(rsss), wall = median(walls), walls = walls,
                       cpu = median(cpus) }
+end
+
+-- Scenario 9 ---------------------------------------------------------------
+
+-- The sync state (docs/sync.md, "The state"): --changed-only over a file every row of
+-- which the state already holds, side by side with a dry run of it; then the same file
+-- with 1 % of its rows changed, --changed-only against a plain full sync, against the
+-- latency-bound server of scenario 4. Counts in the smoke run: whole batches of changed
+-- rows (the latency-bound server answers every Merge with a 100-record reply).
+local STATE_ROWS = smoke and 20000 or 1000000 -- a multiple of 100 × STATE_EVERY
+local STATE_EVERY = 100                         -- every 100th row changed: 1 %
+local STATE_ROUNDS = smoke and 1 or 3           -- a full sync of 1,000,000 rows is ~30 s a round
+
+local function control_get(path)
+  return cjson.decode(run("curl -sS --fail --cacert " .. sh_quote(E.DI_CA_FILE) .. " "
+    .. sh_quote(E.DI_SANDBOX_URL .. "_sandbox/" .. path)))
+end
+
+-- The Merge calls the bench sandbox logged since its log was last cleared.
+local function merge_calls()
+  local n = 0
+  for _, e in ipairs(control_get("log").entries) do
+    if e.service == "contacts" and e.method == "merge" then n = n + 1 end
+  end
+  return n
+end
+
+local function remove_db(path)
+  for _, x in ipairs { "", "-wal", "-shm" } do os.remove(path .. x) end
+end
+
+local function copy_db(from, to)
+  remove_db(to)
+  run("cp " .. sh_quote(from) .. " " .. sh_quote(to))
+end
+
+-- A sync of file with the state at path: wall, CPU, peak RSS, the Merge calls the server
+-- logged, and the rows the summary says were merged (sent and taken) and unchanged.
+local function state_sync(file, path, extra)
+  control("log/clear", "{}")
+  local wall, cpu, rss, out = sync_once(file, "--state " .. sh_quote(path) .. " " .. (extra or ""))
+  return { wall = wall, cpu = cpu, rss = rss, calls = merge_calls(), out = out,
+           merged = tonumber(out:match(", (%d+) merged") or -1),
+           unchanged = tonumber(out:match(", (%d+) unchanged") or 0) }
+end
+
+local function scenario_state()
+  local file = csv(STATE_ROWS)
+  local changed = string.format("%s/data/contacts_%d_changed%d.csv", BENCH_DIR, STATE_ROWS, STATE_EVERY)
+  local f = io.open(changed, "rb")
+  if f then f:close() else
+    run("lua5.4 " .. ROOT .. "/bench/state/change.lua " .. sh_quote(file) .. " " .. sh_quote(changed .. ".tmp")
+      .. " " .. STATE_EVERY .. " && mv " .. sh_quote(changed .. ".tmp") .. " " .. sh_quote(changed))
+  end
+  local nchanged = STATE_ROWS // STATE_EVERY
+  local canned = assert(io.open(BENCH_DIR .. "/data/merge_100.json", "rb")):read("a")
+  local st = string.format("%s/data/state_%d.di-state", BENCH_DIR, STATE_ROWS)
+  local base = st .. ".base"
+  -- the state: one real sync of the whole file, against the fast server (the latency-bound
+  -- server's canned reply, without its latency)
+  if not smoke then io.stderr:write("bench: 9 sync state, building the state of ", STATE_ROWS, " rows\n") end
+  control("reset", '{"seed":42}')
+  set_faults { { type = "body", body = canned, method = "contacts.merge" } }
+  remove_db(st)
+  local build = state_sync(file, st)
+  local sf = assert(io.open(st, "rb"))
+  build.bytes = sf:seek("end")
+  sf:close()
+  copy_db(st, base)
+  -- then the latency-bound server of scenario 4 (20 ms from arrival)
+  set_faults(SYNC_SERVERS[1].faults(canned))
+  local r = { same = {}, dry = {}, one = {}, full = {} }
+  for round = 1, STATE_ROUNDS do
+    if not smoke then io.stderr:write(string.format("bench: 9 sync state, round %d/%d\n", round, STATE_ROUNDS)) end
+    copy_db(base, st)
+    r.same[round] = state_sync(file, st, "--changed-only")
+    local wall, cpu, rss = sync_once(file, "--dry-run")
+    r.dry[round] = { wall = wall, cpu = cpu, rss = rss }
+    copy_db(base, st)
+    r.one[round] = state_sync(changed, st, "--changed-only")
+    copy_db(base, st)
+    r.full[round] = state_sync(changed, st)
+  end
+  remove_db(st)
+  remove_db(base)
+  control("reset", '{"seed":42}')
+  local s = { rows = STATE_ROWS, changed = nchanged, build = build, runs = r, bad = {} }
+  for _, k in ipairs { "same", "dry", "one", "full" } do
+    local walls, cpus, rsss = {}, {}, {}
+    for i, x in ipairs(r[k]) do walls[i], cpus[i], rsss[i] = x.wall, x.cpu, x.rss end
+    s[k] = { wall = median(walls), walls = walls, cpu = median(cpus), rss = median(rsss), x = r[k][1] }
+  end
+  -- what each run must have sent: nothing; the changed rows in whole batches; every row
+  local function expect(what, x, calls, merged, unchanged)
+    if x.calls ~= calls or x.merged ~= merged or x.unchanged ~= unchanged then
+      s.bad[#s.bad + 1] = string.format("%s: %d Merge calls, %d merged, %d unchanged (expected %d, %d, %d)",
+        what, x.calls, x.merged, x.unchanged, calls, merged, unchanged)
+    end
+  end
+  expect("state build", build, STATE_ROWS // 100, STATE_ROWS, 0)
+  for round = 1, STATE_ROUNDS do
+    expect("--changed-only, nothing changed", r.same[round], 0, 0, STATE_ROWS)
+    expect("--changed-only, 1 % changed", r.one[round], nchanged // 100, nchanged, STATE_ROWS - nchanged)
+    expect("full sync", r.full[round], STATE_ROWS // 100, STATE_ROWS, 0)
+  end
+  results.state = s
+  -- the smoke run proves that it works: a second run over an unchanged file sends nothing
+  if smoke and #s.bad > 0 then error("bench: 9 sync state:\n  " .. table.concat(s.bad, "\n  "), 0) end
 end
 
 -- Scenario 7 ---------------------------------------------------------------
@@ -780,6 +889,46 @@ local function report(machine)
       m.p50_ms, m.p99_ms, m.max_ms))
     w("| handler done with all of them, seconds after the last answer | ", m.drained and tostring(m.drain_wait) or "**no**", " |")
   end
+  if results.state then
+    local s = results.state
+    local function runs_of(walls)
+      local t = {}
+      for i, x in ipairs(walls) do t[i] = string.format("%.2f", x) end
+      return table.concat(t, " / ")
+    end
+    local function mb(kb) return string.format("%.1f MB", kb / 1024) end
+    local b = s.build
+    w("")
+    w("## 9. The sync state: --changed-only over ", fmt_int(s.rows), " rows, batch 100, concurrency 8")
+    w("")
+    w(string.format("Medians of %d alternating rounds. The state (`--state`, a copy of it restored before each "
+      .. "run) was built once by a real sync of the file against a fast server (the latency-bound server's "
+      .. "canned reply, no latency): %.1f s, %s peak, %s Merge calls, a %.0f MB SQLite file. "
+      .. "Merge calls are counted in the server's log; rows sent are the summary's merged rows.",
+      #s.same.walls, b.wall, mb(b.rss), fmt_int(b.calls), b.bytes / 1048576))
+    w("")
+    w("| run | wall | client CPU s | peak RSS | Merge calls | rows sent | unchanged (not sent) | runs (wall s) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+    local function row(name, x, sent)
+      w(string.format("| %s | %.2f s | %.2f | %s | %s | %s | %s | %s |", name, x.wall, x.cpu, mb(x.rss),
+        sent and fmt_int(x.x.calls) or "", sent and fmt_int(x.x.merged) or "", sent and fmt_int(x.x.unchanged) or "",
+        runs_of(x.walls)))
+    end
+    row("--changed-only, nothing changed (latency-bound server)", s.same, true)
+    row("--dry-run of the same file (reference)", s.dry, false)
+    row(string.format("--changed-only, %s rows changed (1 %%), latency-bound server", fmt_int(s.changed)), s.one, true)
+    row("full sync of the same file (no --changed-only), latency-bound server", s.full, true)
+    w("")
+    w(string.format("Nothing changed: --changed-only takes %.2f × the dry run's wall (%.2f × its CPU). "
+      .. "1 %% changed: --changed-only takes %.2f × the full sync's wall, with %.2f × its Merge calls.",
+      s.same.wall / math.max(s.dry.wall, 0.01), s.same.cpu / math.max(s.dry.cpu, 0.01), s.one.wall / s.full.wall,
+      s.one.x.calls / math.max(1, s.full.x.calls)))
+    for _, why in ipairs(s.bad) do w("") w("**Unexpected:** ", why) end
+    targets[#targets + 1] = { "9: --changed-only, nothing changed: wall < 2 × dry run",
+      string.format("%.2f ×", s.same.wall / math.max(s.dry.wall, 0.01)), s.same.wall < 2 * s.dry.wall }
+    targets[#targets + 1] = { "9: --changed-only, nothing changed: peak RSS < 100 MB", mb(s.same.rss),
+      s.same.rss / 1024 < 100 }
+  end
   w("")
   w("## Targets")
   w("")
@@ -802,6 +951,7 @@ if wanted(4) or wanted(5) then scenario_dry() end
 if wanted(6) then scenario_limiter() end
 if wanted(7) then scenario_sandbox() end
 if wanted(8) then scenario_webhooks() end
+if wanted(9) then scenario_state() end
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,
