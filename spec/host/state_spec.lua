@@ -214,7 +214,7 @@ describe("sync --changed-only and the state", function()
   it("the state on a full disk: exit 1 before the journal's line, then --resume agrees with the sandbox", function()
     local disk = dir .. "/disk"
     os.execute("mkdir -p " .. q(disk))
-    assert(os.execute("mount -t tmpfs -o size=40k tmpfs " .. q(disk) .. " 2> /dev/null"),
+    assert(os.execute("mount -t tmpfs -o size=300k tmpfs " .. q(disk) .. " 2> /dev/null"),
       "mount a tmpfs (a small disk): this spec needs root")
     finally(function() os.execute("umount " .. q(disk) .. " 2> /dev/null") end)
     local path = dir .. "/full.csv"
@@ -223,6 +223,8 @@ describe("sync --changed-only and the state", function()
     local r = run("sync contacts " .. q(path) .. " --batch-size 20 --concurrency 1" .. st)
     assert.are.equal(1, r.code, r.out .. r.err)
     assert.truthy(r.err:find("full", 1, true), r.err)
+    assert.truthy(tonumber(sqlite(disk .. "/full.di-state", "select count(*) from rows")) > 0,
+      "the disk filled before the state held a row: nothing was tested")
     assert.is_nil(state_vs_sandbox(disk .. "/full.di-state"))
     assert(os.execute("mount -o remount,size=4m " .. q(disk)))
     r = run("sync contacts " .. q(path) .. " --resume --changed-only" .. st)
@@ -275,10 +277,10 @@ describe("the state's promise as a property (random changes, kill -9, --resume)"
         why = state_vs_sandbox(path .. ".di-state", true)
         if why then return false, "after --resume: " .. why end
         local held = H.contacts()
-        for _, r in ipairs(rows) do
-          local c = held[r[1]]
-          if not c or c.f_FirstName ~= r[2] then
-            return false, r[1] .. ": the file says " .. r[2] .. ", the sandbox " .. tostring(c and c.f_FirstName)
+        for _, row in ipairs(rows) do
+          local c = held[row[1]]
+          if not c or c.f_FirstName ~= row[2] then
+            return false, row[1] .. ": the file says " .. row[2] .. ", the sandbox " .. tostring(c and c.f_FirstName)
           end
         end
       end
