@@ -29,7 +29,7 @@ end
 
 local MIN_BAR = 10
 
---- The text of the progress of st (rows, created, updated, rejected, pos:
+--- The text of the progress of st (rows, created, updated, rejected, unchanged, pos:
 -- bytes read) for a terminal of self.width columns.  Every count stays
 -- visible: the bar goes first, then the rate and the ETA, then the labels
 -- shorten, before a count would be cut; and the bar is full only when
@@ -41,12 +41,15 @@ function P:line(st, now)
   local eta = frac > 0 and elapsed * (1 - frac) / frac or math.huge
   local pct = string.format("%3d%%", math.floor(frac * 100))
   local counts = string.format("created %d updated %d rejected %d", st.created, st.updated, st.rejected)
+  local same = (st.unchanged or 0) > 0 and st.unchanged -- --changed-only's rows not sent
+  if same then counts = counts .. " unchanged " .. same end
   local rows = st.rows == 1 and "1 row" or (st.rows .. " rows")
   local timing = string.format("%s %d/s ETA %s", rows, math.floor(rate + 0.5), clock(eta))
   local full_text = pct .. " " .. timing .. "  " .. counts
   if not self.tty then return full_text end
   local room = self.width - 1 -- the last column would wrap the line
   local short = string.format("new %d upd %d rej %d", st.created, st.updated, st.rejected)
+    .. (same and (" same " .. same) or "")
   local candidates = {
     full_text,
     pct .. " " .. timing .. "  " .. short,
