@@ -51,8 +51,8 @@ local function state_vs_sandbox(path, all)
   os.execute("rm -rf " .. q(copy) .. " && mkdir -p " .. q(copy) .. " && cp " .. q(path) .. "* " .. q(copy))
   local p = io.popen(string.format("sqlite3 -separator '\t' %s %s; echo \"rc=$?\"",
     q(copy .. "/" .. path:match("[^/]+$")),
-    q(all and "select key, record from rows union all select key, '!' from doubt"
-      or "select key, record from rows where key not in (select key from doubt)")))
+    q(all and "select key, record from rows union all select k64, '!' from doubt"
+      or "select key, record from rows where k64 not in (select k64 from doubt)")))
   local bad, rc
   for line in p:lines() do
     rc = line:match("^rc=(%d+)$") or rc

@@ -12,9 +12,10 @@ local M = {}
 local SCHEMA = [[
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE rows (
-  key    TEXT PRIMARY KEY,  -- the row's key (batches.state_columns): the key field's value
+  k64    INTEGER PRIMARY KEY, -- core.hash64 of key: the row's id, what a run loads
+                            -- (src/di_keyset.c; two keys of one hash, 2^-64 a pair, would share)
+  key    TEXT NOT NULL,     -- the row's key (batches.state_columns): the key field's value
                             -- trimmed and lower-cased, else "#" and its idContact
-  k64    INTEGER NOT NULL,  -- core.hash64 of key: what a run loads (src/di_keyset.c)
   h64    INTEGER NOT NULL,  -- the hash of record that a run compares: FNV-1a 64 of its bytes
                             -- (core.hash64), as a signed 64-bit integer
   record TEXT NOT NULL,     -- the wire record's JSON, as the Merge sent it
@@ -24,20 +25,21 @@ CREATE TABLE rows (
   held   INTEGER NOT NULL DEFAULT 0 -- 1: its contact was written later through another key
                             -- (an e-mail row, then an idContact row of it): never skipped
 );
-CREATE INDEX rows_contact ON rows (contact);
-CREATE INDEX rows_seq ON rows (seq);
--- what a run loads, read from this index alone (a scan of rows reads every record)
-CREATE INDEX rows_index ON rows (k64, h64, held);
+-- (contact, held): the contact's keys not yet held, found without walking its others
+CREATE INDEX rows_contact ON rows (contact, held);
+-- what a run loads, read from this index alone (its entries hold k64, the rowid; a scan
+-- of rows would read every record)
+CREATE INDEX rows_index ON rows (h64, held);
 -- keys sent whose outcome is not known yet: the server may hold the row or not, so the
 -- state's record says nothing of them until a confirmed outcome clears them
-CREATE TABLE doubt (key TEXT PRIMARY KEY);
+CREATE TABLE doubt (k64 INTEGER PRIMARY KEY); -- core.hash64 of the key
 ]]
 
 -- "DISS" as the file's application_id (sqlite.lua).
 local KIND = { app = 0x44495353, version = 1, schema = SCHEMA, what = "sync state", busy_ms = 2000 }
 
 -- The index: each key, its record's hash and whether it is held; then the keys in doubt.
-local INDEX = { "SELECT k64, h64, held FROM rows", "SELECT key, NULL, 1 FROM doubt" }
+local INDEX = { "SELECT k64, h64, held FROM rows", "SELECT k64, NULL, 1 FROM doubt" }
 
 local State = {}
 State.__index = State
@@ -55,9 +57,10 @@ local function empty()
 end
 
 local function load(s)
-  -- (max(seq), read from its index, bounds the count without a scan)
-  local n = s.db:query("SELECT max(seq) AS n FROM rows")
-  s.ix = core.keyset(n and n[1].n or 1024)
+  -- the confirmations so far (meta's seq) bound the count without a scan
+  local n = s.db:query("SELECT v FROM meta WHERE k = 'seq'")
+  s.seq = n and n[1] and tonumber(n[1].v) or 0
+  s.ix = core.keyset(math.max(1024, s.seq))
   for _, sql in ipairs(INDEX) do
     local ok, err = s.ix:load(s.db, sql)
     if not ok then return nil, err end
@@ -125,21 +128,36 @@ function State:sent(key) self.ix:sent(key) end
 --- The record last confirmed for key (its JSON), or nil.
 function State:record(key)
   if not self.db then return nil end
-  local rows = self.db:query("SELECT record FROM rows WHERE key = ?", key)
+  local rows = self.db:query("SELECT record FROM rows WHERE k64 = ?", core.hash64(key))
   return rows and rows[1] and rows[1].record
 end
 
 --- Keys about to be sent (a batch): in doubt until a confirmed outcome, in one transaction
 -- before the call, so that a kill or a lost reply never leaves a stale record trusted.
+-- "(?), (?), ..." for n values, and the keys' hashes: one statement for a batch's keys.
+local function each_hash(keys, from, to)
+  local marks, hashes = {}, {}
+  for i = from, to do
+    marks[#marks + 1] = "(?)"
+    hashes[#hashes + 1] = core.hash64(keys[i])
+  end
+  return table.concat(marks, ", "), hashes
+end
+
+-- Runs sql (with {} for the marks) over the keys' hashes, 500 at a time.
+local function over_keys(db, sql, keys)
+  local ok, err = true, nil
+  for from = 1, #keys, 500 do
+    local marks, hashes = each_hash(keys, from, math.min(#keys, from + 499))
+    ok, err = db:query((sql:gsub("{}", marks)), table.unpack(hashes))
+    if not ok then return nil, err end
+  end
+  return ok, err
+end
+
 function State:doubt(keys)
   if #keys == 0 or self.read_only then return true end
-  local db = self.db
-  local ok, err = db:exec("BEGIN IMMEDIATE")
-  for _, k in ipairs(keys) do
-    if not ok then break end
-    ok, err = db:query("INSERT INTO doubt (key) VALUES (?) ON CONFLICT (key) DO NOTHING", k)
-  end
-  if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
+  local ok, err = over_keys(self.db, "INSERT INTO doubt (k64) VALUES {} ON CONFLICT (k64) DO NOTHING", keys)
   if not ok then return fail("cannot write the sync state " .. self.path, err) end
   return true
 end
@@ -152,25 +170,29 @@ function State:confirm(list, settled, now)
   if (#list == 0 and #settled == 0) or self.read_only then return true end
   local db = self.db
   local ok, err = db:exec("BEGIN IMMEDIATE")
-  local base = ok and db:query("SELECT coalesce(max(seq), 0) AS s FROM rows")
-  base = base and base[1].s or 0
+  local base = self.seq
   for i, r in ipairs(list) do
     if not ok then break end
-    ok, err = db:query("INSERT INTO rows (key, k64, h64, record, at, seq, contact, held) VALUES "
-      .. "(?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (key) DO UPDATE SET h64 = excluded.h64, record = excluded.record, "
-      .. "at = excluded.at, seq = excluded.seq, contact = excluded.contact, held = 0", r[1], core.hash64(r[1]),
-      core.hash64(r[2]), r[2], now, base + i, r[3])
+    local k64 = core.hash64(r[1])
+    ok, err = db:query("INSERT INTO rows (k64, key, h64, record, at, seq, contact, held) VALUES "
+      .. "(?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (k64) DO UPDATE SET key = excluded.key, h64 = excluded.h64, "
+      .. "record = excluded.record, at = excluded.at, seq = excluded.seq, contact = excluded.contact, held = 0",
+      k64, r[1], core.hash64(r[2]), r[2], now, base + i, r[3])
     -- the contact's other keys now hold an older record of it
     if ok and r[3] then
-      ok, err = db:query("UPDATE rows SET held = 1 WHERE contact = ? AND key != ? AND held = 0", r[3], r[1])
+      ok, err = db:query("UPDATE rows SET held = 1 WHERE contact = ? AND held = 0 AND k64 != ?", r[3], k64)
     end
   end
-  for _, k in ipairs(settled) do
-    if not ok then break end
-    ok, err = db:query("DELETE FROM doubt WHERE key = ?", k)
+  if ok and #settled > 0 then
+    ok, err = over_keys(db, "DELETE FROM doubt WHERE k64 IN (VALUES {})", settled)
+  end
+  if ok and #list > 0 then
+    ok, err = db:query("INSERT INTO meta (k, v) VALUES ('seq', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+      tostring(base + #list))
   end
   if ok then ok, err = db:exec("COMMIT") else db:exec("ROLLBACK") end
   if not ok then return fail("cannot write the sync state " .. self.path, err) end
+  self.seq = base + #list
   return true
 end
 
@@ -178,13 +200,13 @@ end
 -- gives each (for --missing-out, --plan-out).
 function State:missing()
   local n = self.ix:unseen()
-  local after, ix, db = "", self.ix, self.db
+  local after, ix, db = math.mininteger, self.ix, self.db
   local function each()
     while db do
-      local r = db:query("SELECT key FROM rows WHERE key > ? ORDER BY key LIMIT 1", after)
+      local r = db:query("SELECT k64, key FROM rows WHERE k64 > ? ORDER BY k64 LIMIT 1", after)
       if not r or not r[1] then return nil end
-      after = r[1].key
-      if not ix:seen(after) then return after end
+      after = r[1].k64
+      if not ix:seen(r[1].k64) then return r[1].key end
     end
   end
   return n, each
