@@ -102,7 +102,12 @@ function M.open(path, meta, read_only)
     if note then db:close(); return empty(), (note:gsub("it is emptied", "a real run empties it")) end
     s.read_only = true
   else
-    ok, err = db:exec("BEGIN IMMEDIATE")
+    -- commits survive kill -9 without an fsync each (WAL); a power cut may undo the last
+    -- ones: confirmations (those rows are then sent again) and doubts (docs/sync.md)
+    -- (a checkpoint every 40 MB of log: a batch's rows land on random pages, and a later
+    -- checkpoint writes a page rewritten many times once)
+    ok, err = db:exec("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000")
+    if ok then ok, err = db:exec("BEGIN IMMEDIATE") end
     if ok and note then ok, err = db:exec("DELETE FROM rows; DELETE FROM doubt;") end
     for k, v in pairs(meta) do
       if ok then ok, err = db:query("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = "
