@@ -59,7 +59,8 @@ end
 local function received(r)
   r = r or R.plain
   local out = {}
-  for line in (H.readfile(r.log) or ""):gmatch("[^\n]+") do
+  -- whole lines only: the receiver may be writing the last one
+  for line in (H.readfile(r.log) or ""):gmatch("([^\n]+)\n") do
     local rec = cjson.decode(line)
     rec.json = cjson.decode(rec.body)
     out[#out + 1] = rec

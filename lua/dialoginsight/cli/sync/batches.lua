@@ -429,7 +429,7 @@ function M.outcomes(run, part, res)
   end
   merge.settle(res, n, "contacts", function(i, outcome, rec)
     if outcome ~= "rejected" and run.streak then run.streak:taken() end
-    if outcome ~= "rejected" and b.srec[at(i)] then
+    if outcome ~= "rejected" and b.srec and b.srec[at(i)] then
       -- the contact the record went to: two keys of one contact (e-mail, idContact) meet
       -- in the state by it
       local id = merge.member(rec, "IdRecord")

@@ -73,7 +73,7 @@ run again with --resume), 130 Ctrl-C (the journal is written: run again
 with --resume).
 ]]
 
-local open_state, finish_state -- the state's part of a run (below)
+local open_state, finish_state, journal_opts -- defined below
 
 local function say(...)
   local parts = table.pack(...)
@@ -340,6 +340,15 @@ local function superseded(run)
   return true
 end
 
+-- What the journal is opened with: where, and the run's target and settings.
+function journal_opts(run, client)
+  local o = run.opts
+  return { path = run.paths.journal, file = o.file, key = run.key,
+           target = journal.target(client.base_url), key_id = client.key_id,
+           project = client.project, rejects = run.paths.rejects, resume = o.resume,
+           restart = o.restart, stream = run.paths.stream }
+end
+
 -- The journal (not in a dry run: it is locked and read first, written only
 -- once the rejects file is open) and the rejects file: fills run, or says
 -- why and returns false, exit status.  A failure leaves no journal behind
@@ -347,10 +356,7 @@ end
 local function open_outputs(run, client)
   local o = run.opts
   if not o.dry_run then
-    local j, why, status = journal.open({ path = run.paths.journal, file = o.file,
-      key = run.key, target = journal.target(client.base_url), key_id = client.key_id,
-      project = client.project, rejects = run.paths.rejects, resume = o.resume,
-      restart = o.restart, stream = run.paths.stream }, note)
+    local j, why, status = journal.open(journal_opts(run, client), note)
     if not j then say(why); return false, status end
     run.journal = j
     local old = j.old
@@ -768,8 +774,13 @@ function M.run(client, opts, _, g)
     if run.reader then run.reader:close() end
     return 1
   end
-  -- the state first: a run refused for it leaves the last run's journal and rejects untouched
-  local ok, status = open_state(run, client)
+  -- the state first: a run refused for it leaves the last run's journal and rejects
+  -- untouched; a --resume that its journal refuses (another target) says so first
+  local status
+  if opts.resume then why, status = journal.refused(journal_opts(run, client)) end
+  if why then say(why); run.reader:close(); return status end
+  local ok
+  ok, status = open_state(run, client)
   if not ok then return status end
   ok, status = open_outputs(run, client)
   if not ok then

@@ -281,6 +281,19 @@ function Journal:close(complete)
   return ok, err
 end
 
+--- Why the journal at opts.path cannot be resumed with these settings (another target, key
+-- field, ...), read without opening it for writing: message, exit status; nil when it can
+-- (or is not there, or not a journal: M.open says so).
+function M.refused(opts)
+  local f = io.open(opts.path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local old = M.parse(text)
+  if not old then return nil end
+  return refusal(old, opts)
+end
+
 --- Leaves without a run: a journal this run made (it was empty) is removed,
 -- so that it blocks no later run; any other is left as it was.
 function Journal:abandon()
