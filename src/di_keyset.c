@@ -15,6 +15,7 @@
  *                            -- whether held or sent; marks the key seen; a
  *                            -- key is its text or its core.hash64
  *   ix:sent(key)           -- a row of the key goes out in this run
+ *   ix:hold(key)           -- the key is never skipped from now on
  *   n = ix:unseen()        -- keys of the state no row of this run had
  *   ix:seen(key)           -- whether a row of this run had key
  *   core.hash64(s)         -- FNV-1a 64 of s, as an integer (Lua 5.4's 64 bits:
@@ -183,6 +184,15 @@ static int keyset_sent(lua_State *L) {
   return 0;
 }
 
+/* ix:hold(key): never skipped from now on (another key of its contact goes out) */
+static int keyset_hold(lua_State *L) {
+  keyset *ks = check(L);
+  size_t i = place(ks, key_hash(L, 2));
+  if (i == (size_t)-1) return luaL_error(L, "keyset: out of memory");
+  ks->f[i] |= F_HOLD;
+  return 0;
+}
+
 static int keyset_seen(lua_State *L) {
   keyset *ks = check(L);
   size_t i = find(ks, key_hash(L, 2));
@@ -215,7 +225,7 @@ static int hash64(lua_State *L) {
 
 void di_keyset_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-    {"load", keyset_load}, {"look", keyset_look}, {"sent", keyset_sent},
+    {"load", keyset_load}, {"look", keyset_look}, {"sent", keyset_sent}, {"hold", keyset_hold},
     {"seen", keyset_seen}, {"unseen", keyset_unseen}, {"close", keyset_close},
     {NULL, NULL}
   };

@@ -197,6 +197,18 @@ describe("sync --changed-only and the state", function()
     assert.are.equal("Old", H.contacts()["twice@example.com"].f_FirstName)
   end)
 
+  it("an idContact row sent in a run keeps that contact's e-mail row from being skipped later in it", function()
+    -- (final review) run 1: ann by e-mail; run 2: ann by idContact (sent: new key), then by
+    -- e-mail as the state has it: the e-mail row must go too, and ann end as the file's last
+    local path = dir .. "/link.csv"
+    spit(path, "EMail,idContact,FirstName\nann@example.com,,A\n")
+    assert.are.equal(0, run("sync contacts " .. q(path) .. " -q").code)
+    spit(path, "EMail,idContact,FirstName\n,1,B\nann@example.com,,A\n")
+    local r = run("sync contacts " .. q(path) .. " -q --changed-only --batch-size 1")
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.are.equal("A", H.contacts()["ann@example.com"].f_FirstName)
+  end)
+
   it("another key field empties the state; another project refuses it", function()
     spit(dir .. "/kf0.csv", csv(people(5, "kf")))
     assert.are.equal(0, run("sync contacts " .. q(dir .. "/kf0.csv") .. " -q").code)

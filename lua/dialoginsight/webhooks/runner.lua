@@ -27,6 +27,38 @@ local function text(why)
   return #s > 2000 and (s:sub(1, 2000) .. "...") or s
 end
 
+-- One claimed event: its handler run, its outcome recorded; the counts' key, or nil, err.
+local function run_one(store, h, clock, row)
+  -- checked when it was received; read again from the stored bytes (an event that cannot
+  -- be read, by a later version say, is dead at once: no retry would read it either)
+  local read, event, why = pcall(webhooks.read, row.body)
+  if not read then event, why = nil, event end
+  local fn = event and (event.test and h.on_test or (not event.test and h.handler))
+  local ok
+  if event then
+    event.attempt = row.attempts - row.round
+    event.retry = row.attempts > 1 -- a run before may have done its work
+    event.received = row.received
+    if fn then ok, why = call(fn, event) else ok = true end
+  end
+  local now = clock()
+  if ok then
+    local kept, err = store:done(row, now)
+    if kept == nil then return nil, err end
+    if not kept then return "lost" end
+    return event.test and not fn and "test" or "handled"
+  end
+  local n = row.attempts - row.round
+  local due
+  if event and n < (h.attempts or M.DEFAULTS.attempts) then
+    due = now + math.min(h.backoff_cap or M.DEFAULTS.backoff_cap,
+      (h.backoff or M.DEFAULTS.backoff) * 2 ^ (n - 1))
+  end
+  local kept, err = store:fail(row, text(why), due, now)
+  if kept == nil then return nil, err end
+  return not kept and "lost" or due and "failed" or "dead"
+end
+
 --- Runs the handler on the events due now, once each: counts { handled, failed, dead, test,
 -- lost (the lease ran out first: another runner has it) }, or nil, err when the store failed.
 -- @tparam table store a webhooks.store
@@ -38,39 +70,14 @@ function M.run_due(store, h, clock)
   local rows, err = store:claim(h.claim_size or M.DEFAULTS.claim_size, clock(), h.lease or M.DEFAULTS.lease)
   if not rows then return nil, err end
   for _, row in ipairs(rows) do
-    -- checked when it was received; read again from the stored bytes (an event that cannot
-    -- be read, by a later version say, is dead at once: no retry would read it either)
-    local read, event, why = pcall(webhooks.read, row.body)
-    if not read then event, why = nil, event end
-    local fn = event and (event.test and h.on_test or (not event.test and h.handler))
-    local ok
-    if event then
-      event.attempt = row.attempts - row.round
-      event.retry = row.attempts > 1 -- a run before may have done its work
-      event.received = row.received
-      if fn then ok, why = call(fn, event) else ok = true end
+    -- the claim's lease (row.due) covers every event of it: one whose lease ran out while
+    -- the ones before it ran is another runner's now, and is never started here
+    local which = "lost"
+    if clock() < row.due then
+      which, err = run_one(store, h, clock, row)
+      if not which then return nil, err end
     end
-    local now = clock()
-    if ok then
-      local kept
-      kept, err = store:done(row, now)
-      if kept == nil then return nil, err end
-      local which = event.test and not fn and "test" or "handled"
-      if not kept then which = "lost" end
-      counts[which] = counts[which] + 1
-    else
-      local n = row.attempts - row.round
-      local due
-      if event and n < (h.attempts or M.DEFAULTS.attempts) then
-        due = now + math.min(h.backoff_cap or M.DEFAULTS.backoff_cap,
-          (h.backoff or M.DEFAULTS.backoff) * 2 ^ (n - 1))
-      end
-      local kept
-      kept, err = store:fail(row, text(why), due, now)
-      if kept == nil then return nil, err end
-      local which = not kept and "lost" or due and "failed" or "dead"
-      counts[which] = counts[which] + 1
-    end
+    counts[which] = counts[which] + 1
   end
   counts.claimed = #rows
   return counts

@@ -227,7 +227,7 @@ local function against_state(run, b, n)
     if run.on_plan then run.on_plan(b.lines[n], key, "unchanged") end
     return true
   end
-  st:sent(kh)
+  st:sent(key, kh)
   b.srec[n] = { key, json }
   if run.on_plan then
     local rec = old and st:record(key)

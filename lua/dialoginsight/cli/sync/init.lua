@@ -462,6 +462,7 @@ function open_state(run, client)
   if not s then return fail(emptied) end
   if emptied then say(emptied) end
   run.state, run.compare = s, o.changed_only
+  s.links = o.changed_only -- only a comparing run needs a sent key's contact (State:sent)
   -- a row rejected before sending is in the file all the same (never a missing key)
   function run.on_reject(line, row, reason)
     batches.seen(run, row)

@@ -57,10 +57,12 @@ local function empty()
 end
 
 local function load(s)
-  -- the confirmations so far (meta's seq) bound the count without a scan
+  -- sized by the keys held (a count read from the smallest index), not by the
+  -- confirmations ever made (meta's seq), which only grows
   local n = s.db:query("SELECT v FROM meta WHERE k = 'seq'")
   s.seq = n and n[1] and tonumber(n[1].v) or 0
-  s.ix = core.keyset(math.max(1024, s.seq))
+  n = s.db:query("SELECT (SELECT count(*) FROM rows) + (SELECT count(*) FROM doubt) AS n")
+  s.ix = core.keyset(math.max(1024, n and n[1].n or 0))
   for _, sql in ipairs(INDEX) do
     local ok, err = s.ix:load(s.db, sql)
     if not ok then return nil, err end
@@ -127,8 +129,24 @@ end
 function State:look(key) return self.ix:look(key) end
 -- (batches.lua asks self.ix directly, once per row)
 
---- A row of key goes out in this run: later rows of it are never skipped.
-function State:sent(key) self.ix:sent(key) end
+--- A row of key (kh: its core.hash64) goes out in this run: later rows of it are never
+-- skipped, nor, when the run compares, rows of its contact's other keys (an idContact row,
+-- then an e-mail row of the same contact: known from the state's contact ids).
+function State:sent(key, kh)
+  kh = kh or core.hash64(key)
+  self.ix:sent(kh)
+  if not (self.links and self.db) then return end
+  local id = tonumber(key:match("^#(%d+)$"))
+  if not id then
+    local r = self.db:query("SELECT contact FROM rows WHERE k64 = ?", kh)
+    id = r and r[1] and r[1].contact
+  end
+  if not id then return end
+  self.ix:hold(core.hash64("#" .. id))
+  for _, r in ipairs(self.db:query("SELECT k64 FROM rows WHERE contact = ?", id) or {}) do
+    self.ix:hold(r.k64)
+  end
+end
 
 --- The record last confirmed for key (its JSON), or nil.
 function State:record(key)
