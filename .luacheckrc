@@ -17,6 +17,7 @@ files["lua/dialoginsight/transport/ngx.lua"] = { globals = NGX }
 files["lua/dialoginsight/webhooks/ngx.lua"] = { globals = NGX }
 files["lua/dialoginsight/limiter/*.lua"] = { globals = NGX }
 files["lua/dialoginsight/init.lua"] = { globals = NGX }
+files["lua/dialoginsight/metrics/ngx.lua"] = { globals = NGX }
 -- the command's own modules run only in the Lua 5.4 host
 files["lua/dialoginsight/cli"] = { std = "lua54" }
 -- `dialoginsight run` gives scripts the globals client and di

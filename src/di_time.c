@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "di_core.h"
 #include "di_time.h"
@@ -46,7 +47,16 @@ static int time_sleep(lua_State *L) {
   return 0;
 }
 
+/* The process id: the logs' call ids (lua/dialoginsight/log.lua) tell the calls
+ * of two processes apart with it; plain Lua has no way to read it. */
+static int time_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
 void di_time_open(lua_State *L) {
+  lua_pushcfunction(L, time_pid);
+  lua_setfield(L, -2, "pid");
   lua_pushcfunction(L, time_now);
   lua_setfield(L, -2, "now");
   lua_pushcfunction(L, time_wall);

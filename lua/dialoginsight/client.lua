@@ -1,6 +1,8 @@
 --- The client, made by `dialoginsight.new`: a facade over one call path for every OFC4 method (docs/architecture.md).
 -- @module dialoginsight.client
 local errors = require "dialoginsight.errors"
+local log = require "dialoginsight.log"
+local metrics = require "dialoginsight.metrics"
 local options = require "dialoginsight.options"
 local reply = require "dialoginsight.call.reply"
 local request = require "dialoginsight.call.request"
@@ -73,24 +75,38 @@ end
 -- The key lives here, not in the client table: dumping a client (pairs, inspect, a debugger) never shows it.
 local secrets = setmetatable({}, { __mode = "k" })
 
-local function trace_to_stderr(ev)
-  local line = string.format("dialoginsight: %s.%s attempt %d: %s %.1f ms",
-    ev.service, ev.method, ev.attempt,
-    ev.status and ("HTTP " .. ev.status) or ev.kind or "?",
-    (ev.seconds or 0) * 1000)
-  if ev.request_id then line = line .. " request " .. ev.request_id end
-  if ev.error then line = line .. " (" .. ev.error .. ")" end
-  io.stderr:write(line, "\n")
-end
-
-local function trace_retry(ev)
-  io.stderr:write(string.format("dialoginsight: %s.%s retry in %.2f s after attempt %d (%s)\n",
-    ev.service, ev.method, ev.delay, ev.attempt, ev.error.kind .. (ev.error.status and (" HTTP " .. ev.error.status) or "")))
-end
-
-local function trace_wait(ev)
-  io.stderr:write(string.format("dialoginsight: %s.%s waits %.2f s for the rate limit\n",
-    ev.service, ev.method, ev.delay))
+-- The trace of a client (trace = true, -v): each event as a log line (log.lua: stderr or
+-- nginx's log, text or JSON).  Strings pass the client's redactor once more: a hook's
+-- event never holds the key, and neither may a line built from one.
+local function tracer(redact)
+  local function call(ev)
+    local outcome = ev.status and ("HTTP " .. ev.status) or ev.kind or "?"
+    local line = string.format("dialoginsight: %s.%s attempt %d: %s %.1f ms",
+      ev.service, ev.method, ev.attempt, outcome, (ev.seconds or 0) * 1000)
+    if ev.request_id then line = line .. " request " .. ev.request_id end
+    if ev.error then line = line .. " (" .. ev.error .. ")" end
+    log.event("call", {
+      call_id = log.call_id(ev.call_id), service = ev.service, method = ev.method,
+      attempt = ev.attempt, status = ev.status, outcome = ev.kind or "ok",
+      error = ev.error and redact(ev.error), request_id = ev.request_id and redact(tostring(ev.request_id)),
+      seconds = ev.seconds,
+    }, redact(line))
+  end
+  local function retry(ev)
+    local why = ev.error.kind .. (ev.error.status and (" HTTP " .. ev.error.status) or "")
+    log.event("retry", {
+      call_id = log.call_id(ev.call_id), service = ev.service, method = ev.method,
+      attempt = ev.attempt, delay = ev.delay, kind = ev.error.kind, status = ev.error.status,
+      error = redact(tostring(ev.error.message)),
+    }, string.format("dialoginsight: %s.%s retry in %.2f s after attempt %d (%s)",
+      ev.service, ev.method, ev.delay, ev.attempt, why))
+  end
+  local function wait(ev)
+    log.event("wait", { call_id = log.call_id(ev.call_id), service = ev.service,
+                        method = ev.method, delay = ev.delay },
+      string.format("dialoginsight: %s.%s waits %.2f s for the rate limit", ev.service, ev.method, ev.delay))
+  end
+  return call, retry, wait
 end
 
 --- Builds a client from resolved settings, a transport (docs/transport.md) and a limiter (nil: none).
@@ -114,10 +130,12 @@ function M.new(settings, transport, limiter)
     transport = transport, limiter = limiter, policy = settings.retries,
     timeout = settings.timeout, deadline = settings.deadline,
     redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
-    hooks = self,
+    hooks = self, metrics = settings.metrics ~= false and metrics.default() or nil,
+    priority = settings.priority,
   }
+  log.configure(settings.log_format)
   if settings.trace == true then
-    self.on_call, self.on_retry, self.on_wait = trace_to_stderr, trace_retry, trace_wait
+    self.on_call, self.on_retry, self.on_wait = tracer(self.engine.redact)
   elseif type(settings.trace) == "function" then
     self.on_call = settings.trace
   end
@@ -127,6 +145,16 @@ end
 function Client:__tostring()
   return string.format("dialoginsight client (%s, key id %s, project %s, key <redacted>)",
     self.base_url, tostring(self.key_id), tostring(self.project))
+end
+
+--- The metrics of this process, all clients together (docs/metrics.md): a snapshot,
+-- for `dialoginsight.metrics.value` and `dialoginsight.metrics.render`.
+-- @treturn table the snapshot: { families = {...}, [name] = family }
+-- @usage local m = client:metrics()
+-- print(di.metrics.value(m, "dialoginsight_calls_total", { outcome = "ok" }))
+-- io.write(di.metrics.render(m))   -- Prometheus' text format
+function Client:metrics()
+  return metrics.default():snapshot()
 end
 
 --- Closes the connections and the limiter; the client is unusable afterwards.

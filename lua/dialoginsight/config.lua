@@ -4,6 +4,7 @@
 -- @module dialoginsight.config
 local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
+local log = require "dialoginsight.log"
 local options = require "dialoginsight.options"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
@@ -84,6 +85,12 @@ M.SETTINGS = {
   { name = "trace", kind = "boolean",
     doc = "true logs each attempt to stderr; a function receives each event (see the client's "
       .. "on_call)" },
+  { name = "log_format", kind = "text", default = "text", env = "DI_LOG_FORMAT", file = true,
+    doc = "\"text\" (the default) or \"json\": one JSON object per log line (docs/logging.md); "
+      .. "the process's, set by the last client made" },
+  { name = "metrics", kind = "boolean", default = true, file = true,
+    doc = "true (the default): count calls, waits and retries into the process's metrics "
+      .. "(docs/metrics.md); false: this client counts nothing" },
   { name = "methods", kind = "object",
     doc = "corrections of the registry, by the library's name of a method: "
       .. "{ [\"segments.List\"] = { service =, method =, result =, paging = ... } } (registry.lua)" },
@@ -371,6 +378,9 @@ local function resolve(opts)
   if not s.retries then error(why, 0) end
   check_limits(s)
   check_guesses(s)
+  if not log.FORMATS[s.log_format] then
+    bad("log_format", "must be \"text\" or \"json\" (got " .. errors.describe(s.log_format) .. ")")
+  end
   if s.transport ~= nil and type(s.transport) ~= "table" then
     bad("transport", "must be a transport table (docs/transport.md) (got "
       .. errors.describe(s.transport) .. ")")

@@ -60,6 +60,8 @@ local M = {
   registry = registry,
   --- The settings' schema and checks (`dialoginsight.config`).
   config = config,
+  --- Metrics: `render` a snapshot (`client:metrics()`) as Prometheus text, `value` of a family (`dialoginsight.metrics`).
+  metrics = require "dialoginsight.metrics",
   --- Where-clauses, such as di.where.gt("Points", 10) (`dialoginsight.records.where`).
   where = require "dialoginsight.records.where",
 }

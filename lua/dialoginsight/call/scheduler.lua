@@ -16,12 +16,15 @@ local Scheduler = {}
 Scheduler.__index = Scheduler
 
 --- parts: transport, limiter, policy, timeout, deadline (nil: none),
--- redact, limits, hooks (read at each event: a user may set them any time).
+-- redact, limits, hooks (read at each event: a user may set them any time),
+-- metrics (a registry of metrics/init.lua, or nil: none counted), priority (the
+-- calls' default).
 function M.new(parts)
   return setmetatable({
     transport = parts.transport, limiter = parts.limiter, policy = parts.policy,
     timeout = parts.timeout, deadline = parts.deadline,
     redact = parts.redact, limits = parts.limits, hooks = parts.hooks,
+    metrics = parts.metrics, priority = parts.priority or "interactive",
   }, Scheduler)
 end
 
@@ -30,13 +33,29 @@ local function fire(self, name, event)
   if hook then hook(event) end
 end
 
+-- Calls taken up by this process: each call's number, its id in the hooks' events
+-- and the logs (log.call_id).
+local taken = 0
+
 --- The state of one call, taken up now (ends: when its deadline passes).
 function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
-  local sl = { i = i, req = req, attempts = 0 }
+  taken = taken + 1
+  local sl = { i = i, req = req, attempts = 0, id = taken }
   if d then sl.deadline, sl.ends = d, self.transport:now() + d end
+  if self.metrics then sl.t0 = sl.ends and sl.ends - d or self.transport:now() end
   return sl
+end
+
+--- Counts a call that ended with r (a reply table or an error object); sl: its state,
+-- or nil for a call refused before it had one.
+function Scheduler:ended(req, sl, r)
+  local m = self.metrics
+  if not m then return end
+  local kind = errors.is_error(r) and r.kind or "ok"
+  m:call(req.entry, kind, sl and self.transport:now() - sl.t0 or 0,
+    kind ~= "ok" and r.outcome == "unknown")
 end
 
 --- The error of a call the transport refuses up front (transport/ngx.lua,
@@ -94,8 +113,10 @@ function Scheduler:slot(sl, now)
     local held_until = sl.held_until
     if not (held_until and now < held_until) then
       sl.held_until = now + wait
+      local m = self.metrics
+      if m then m:wait(sl.req.priority or self.priority, wait) end
       fire(self, "on_wait", { service = sl.req.entry.service, method = sl.req.entry.method,
-                              delay = wait })
+                              delay = wait, call_id = sl.id })
     end
   end
   return wait
@@ -118,13 +139,15 @@ function Scheduler:settle(sl, started, r, cut)
   local entry = req.entry
   local resp, err = reply.read(entry, r, self.redact, self.limits, req.decode)
   local attempt = sl.attempts
+  local m = self.metrics
+  if m then m:attempt(entry, err and err.kind or "ok", r.status) end
   local on_call = self.hooks.on_call
   if on_call then
     on_call {
       service = entry.service, method = entry.method, attempt = attempt,
       status = r.status, kind = err and err.kind, error = err and err.message,
       request_id = err and err.request_id or resp and resp.idRequest,
-      seconds = self.transport:now() - started,
+      seconds = self.transport:now() - started, call_id = sl.id,
     }
   end
   if resp then return resp end
@@ -154,16 +177,15 @@ function Scheduler:settle(sl, started, r, cut)
     return nil, self:expired(sl, string.format("would pass during the %.3g s wait before "
       .. "attempt %d", d, attempt + 1))
   end
+  if m then m:retry(entry, err.kind) end
   fire(self, "on_retry", { service = entry.service, method = entry.method,
-                          attempt = attempt, delay = d, error = err })
+                          attempt = attempt, delay = d, error = err, call_id = sl.id })
   return nil, err, d
 end
 
-function Scheduler:call(req)
-  local err = self:refused(req)
-  if err then return nil, err end
-  local t = self.transport
-  local sl = self:state(req)
+-- One call, its attempts and waits: the reply, or nil, err.
+local function attempts(self, sl)
+  local t, req = self.transport, sl.req
   while true do
     local wait, why, held = self:slot(sl, t:now())
     while wait ~= 0 do
@@ -174,18 +196,35 @@ function Scheduler:call(req)
     sl.attempts = sl.attempts + 1
     local started = t:now()
     local timeout, cut = self:attempt_timeout(sl, started)
-    local resp, d
-    resp, err, d = self:settle(sl, started, t:post(req.url, req.body, timeout, req.fresh), cut)
+    local resp, err, d = self:settle(sl, started, t:post(req.url, req.body, timeout, req.fresh), cut)
     if resp then return resp end
     if not d then return nil, err end
     t:sleep(d)
   end
 end
 
+function Scheduler:call(req)
+  local err = self:refused(req)
+  local sl, resp
+  if not err then
+    sl = self:state(req)
+    resp, err = attempts(self, sl)
+  end
+  if self.metrics then self:ended(req, sl, resp or err) end
+  return resp, err
+end
+
 -- Many calls ----------------------------------------------------------------------
 
 -- Keeps one call ready beyond the free places: when a call completes, the
 -- next goes out before the caller's work on the completed one begins.
+
+-- Hands the end of sl's call, r (a reply or an error object), to the caller, counted.
+local function conclude(run, sl, r)
+  local s = run.s
+  if s.metrics then s:ended(sl.req, sl, r) end
+  return run.done(sl.i, r)
+end
 
 -- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
 -- "now" also leaves the calls in flight.  Never undone.
@@ -211,6 +250,8 @@ local function pull(run)
       run.produced = run.produced + 1
       local err = errors.is_error(req) and req or run.s:refused(req)
       if err then
+        -- (an error object of next_req's is a call never made, as client:call's validation)
+        if err ~= req and run.s.metrics then run.s:ended(req, nil, err) end
         run.done(run.produced, err)
       else
         local sl = run.s:state(req, run.produced)
@@ -262,7 +303,7 @@ local function start(run, now, soonest)
     if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
     run.head = run.head + 1
     if not wait then
-      run.done(sl.i, s:unslotted(sl, why, held))
+      conclude(run, sl, s:unslotted(sl, why, held))
     else
       sl.attempts, sl.started = sl.attempts + 1, t:now()
       local req = sl.req
@@ -285,7 +326,7 @@ local function expire(run, now)
     local sl = ready[k]
     local ends = sl.ends
     if ends and now >= ends - MIN_ATTEMPT then
-      run.done(sl.i, run.s:expired(sl, LATE))
+      conclude(run, sl, run.s:expired(sl, LATE))
     else
       keep[#keep + 1] = sl
       if ends and not (soonest and soonest <= ends) then soonest = ends end
@@ -304,8 +345,8 @@ end
 
 local function finish(run, sl, r)
   local resp, err, d = run.s:settle(sl, sl.started, r, sl.cut)
-  if resp then return run.done(sl.i, resp) end
-  if not d then return run.done(sl.i, err) end
+  if resp then return conclude(run, sl, resp) end
+  if not d then return conclude(run, sl, err) end
   sl.at = run.t:now() + d
   run.later[#run.later + 1] = sl
 end
