@@ -260,18 +260,19 @@ static int h_fclose(lua_State *L) {
   return luaL_fileresult(L, fclose(p->f) == 0, NULL);
 }
 
-/* Pushes path opened with flags (and mode 0600 when it is created) as a Lua
- * file of fopen mode `how`, or nil, err, errno.  Files that hold contact
- * data must not be readable by others, and must not be written through a
- * link that someone else planted: the callers pass O_NOFOLLOW, and a link
- * is said as such.  unlink_new: remove the file if it was made here and
- * could not be opened as a stream. */
-static int push_file(lua_State *L, const char *path, int flags, const char *how, int unlink_new) {
+/* Pushes path opened with flags (and `mode` when it is created: 0600 for files
+ * that hold contact data, which must not be readable by others) as a Lua
+ * file of fopen mode `how`, or nil, err, errno.  No file may be written
+ * through a link that someone else planted: O_NOFOLLOW, and a link is said
+ * as such.  unlink_new: remove the file if it was made here and could not
+ * be opened as a stream. */
+static int push_file(lua_State *L, const char *path, int flags, const char *how, int unlink_new,
+                     mode_t mode) {
   luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
   int fd;
   p->closef = NULL; /* a closed file until it is open */
   luaL_setmetatable(L, LUA_FILEHANDLE);
-  fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+  fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) {
     if (errno == ELOOP) {
       lua_pushnil(L);
@@ -292,11 +293,13 @@ static int push_file(lua_State *L, const char *path, int flags, const char *how,
   return 1;
 }
 
-/* host.create(path) -> file, or nil, err, errno: a NEW file, 0600 whatever
- * the umask, opened for writing; O_EXCL refuses any existing name, a
- * symbolic link included (even a dangling one). */
+/* host.create(path [, readable]) -> file, or nil, err, errno: a NEW file, 0600
+ * whatever the umask (readable: 0644 less the umask, for what another user's
+ * daemon reads, such as metrics), opened for writing; O_EXCL refuses any
+ * existing name, a symbolic link included (even a dangling one). */
 static int h_create(lua_State *L) {
-  return push_file(L, luaL_checkstring(L, 1), O_WRONLY | O_CREAT | O_EXCL, "wb", 1);
+  mode_t mode = lua_toboolean(L, 2) ? 0644 : 0600;
+  return push_file(L, luaL_checkstring(L, 1), O_WRONLY | O_CREAT | O_EXCL, "wb", 1, mode);
 }
 
 /* host.append(path) -> file, or nil, err, errno: path opened for reading and
@@ -304,7 +307,7 @@ static int h_create(lua_State *L) {
  * and rejects file are cut back and rewritten: through a link planted at
  * their name the sync would truncate whatever file it points to. */
 static int h_append(lua_State *L) {
-  return push_file(L, luaL_checkstring(L, 1), O_RDWR | O_APPEND | O_CREAT, "a+b", 0);
+  return push_file(L, luaL_checkstring(L, 1), O_RDWR | O_APPEND | O_CREAT, "a+b", 0, 0600);
 }
 
 /* host.islink(path) -> whether path is a symbolic link (false when it does

@@ -8,13 +8,15 @@ local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
 local options = require "dialoginsight.options"
 local errors = require "dialoginsight.errors"
+local log = require "dialoginsight.log"
+local textfile = require "dialoginsight.cli.textfile"
 
 local M = {}
 
 M.EXIT = commands.EXIT
 
 local HELP = [[
-usage: dialoginsight [--config FILE] [-q | -v] COMMAND [ARGS]
+usage: dialoginsight [--config FILE] [-q | -v] [--metrics FILE] [--log-format json] COMMAND [ARGS]
        dialoginsight --version
 
 commands:
@@ -35,6 +37,10 @@ options (before or after the command):
   -q, --quiet     no progress lines or notes: only errors, warnings and the summary
   -v, --verbose   a line on stderr per call attempt (service, method, status, time),
                   per retry and per rate-limit wait (--trace is the same)
+  --metrics FILE  the metrics as a node_exporter textfile (docs/metrics.md), replaced
+                  whole at the start, every 5 s of calls, and at the end
+  --log-format F  text (the default) or json: one JSON object per log line
+                  (docs/logging.md; DI_LOG_FORMAT)
   --version       the versions of dialoginsight, its C core, libcurl and Lua
   -h, --help      this help; `dialoginsight COMMAND --help` for a command
 
@@ -59,7 +65,7 @@ local COMMANDS = {}
 for _, c in ipairs(LIST) do COMMANDS[c.name] = c end
 
 -- The global options that take a value, and the flags.
-local GLOBAL_VALUES = { ["--config"] = true }
+local GLOBAL_VALUES = { ["--config"] = true, ["--metrics"] = true, ["--log-format"] = true }
 local GLOBAL_FLAGS = { "--trace", "-q --quiet", "-v --verbose", "--version", "-h --help" }
 
 local function usage_error(msg, cmd)
@@ -72,7 +78,7 @@ local function trim(text) return (text:gsub("%s+$", "")) end
 
 -- Each command's help ends with the options every command takes.
 local GLOBAL_LINE = "global options (before or after the command): --config FILE, -q/--quiet, "
-  .. "-v/--verbose; see dialoginsight --help"
+  .. "-v/--verbose, --metrics FILE, --log-format json; see dialoginsight --help"
 
 -- The command's subparser of p: its options, its positionals (all in "args",
 -- checked by the command's check), its help from the same table.
@@ -100,6 +106,8 @@ local function parser()
   local p = argparse("dialoginsight"):add_help(false):require_command(false)
     :command_target("command"):help_max_width(79)
   p:option("--config"):argname("FILE")
+  p:option("--metrics"):argname("FILE")
+  p:option("--log-format"):argname("FORMAT")
   for _, f in ipairs(GLOBAL_FLAGS) do p:flag(f) end
   local subs = {}
   for _, c in ipairs(LIST) do subs[c.name] = add_command(p, c) end
@@ -179,7 +187,8 @@ local function pick(res, c)
     if o.many and opts[k] and #opts[k] == 0 then opts[k] = nil end
   end
   return opts, { config = res.config, trace = res.trace or res.verbose, quiet = res.quiet,
-                 verbose = res.verbose or res.trace }
+                 verbose = res.verbose or res.trace, metrics = res.metrics,
+                 log_format = res.log_format }
 end
 
 local function help_of(subs, name)
@@ -273,12 +282,31 @@ function M.main(args)
   if stdin_readers(res, cmd, pos) > 1 then
     return usage_error("stdin (-) can be read only once: give one of them as a file", cmd.name)
   end
-  local client, err
-  if cmd.needs_client then
-    client, err = settings.client(g)
-    if not client then return commands.fail(err) end
+  -- before any line: the commands without a client log too (DI_LOG_FORMAT as di.new reads it)
+  local format = g.log_format or os.getenv("DI_LOG_FORMAT")
+  if format and format ~= "" then
+    if not log.FORMATS[format] then
+      return usage_error((g.log_format and "--log-format" or "DI_LOG_FORMAT") .. " must be text or json", cmd.name)
+    end
+    log.configure(format)
   end
-  return cmd.run(client, opts, pos, g)
+  local why = g.metrics and textfile.problem(g.metrics)
+  if why then return usage_error(why, cmd.name) end
+  local function run()
+    local client, err
+    if cmd.needs_client then
+      client, err = settings.client(g)
+      if not client then return commands.fail(err) end
+    end
+    return cmd.run(client, opts, pos, g)
+  end
+  if not g.metrics then return run() end
+  local writer = textfile.start(g.metrics)
+  local ran, status = pcall(run)
+  -- the last text of the metrics, whatever the end (a raise too)
+  writer.finish()
+  if not ran then error(status, 0) end
+  return status
 end
 
 return M

@@ -5,6 +5,7 @@
 -- or that changes nothing: never a real send, create or delete.
 local core = require "dialoginsight.core"
 local host = require "dialoginsight.host"
+local files = require "dialoginsight.cli.files"
 local commands = require "dialoginsight.cli.commands"
 
 local M = { name = "probe", needs_client = true, usage = "probe [--writes] [--record DIR]",
@@ -112,30 +113,14 @@ local function tap(client)
   return function() return last end
 end
 
--- Writes text to path as a file of its own (host.create: 0600, exclusive, under a
--- temporary name, then renamed over path).  A fixture holds contact data: a path
--- that is a symbolic link is refused.  true, or nil, message.
-local function write_private(path, text)
-  if host.islink(path) ~= false then return nil, path .. " is a symbolic link: not followed" end
-  local tmp = path .. ".tmp"
-  os.remove(tmp) -- a file of ours left by a killed probe; a link is only unlinked
-  local f, err = host.create(tmp)
-  if not f then return nil, err end
-  local ok
-  ok, err = f:write(text)
-  if ok then ok, err = f:close() else f:close() end
-  if ok then ok, err = os.rename(tmp, path) end
-  if not ok then os.remove(tmp); return nil, err end
-  return true
-end
-
 local function record(dir, entry, ex, redact)
   if not ex then return true end
   local req = core.decode(ex.body) or {}
   if type(req.AuthKey) == "table" then req.AuthKey.Key = "<redacted>" end
   local reply = { status = ex.reply.status, kind = ex.reply.kind, message = ex.reply.message,
                   body = redact(ex.reply.body) }
-  return write_private(dir .. "/" .. entry.name .. ".json", require("dialoginsight.cli.json").pretty {
+  -- a fixture holds contact data: 0600 (files.replace's default)
+  return files.replace(dir .. "/" .. entry.name .. ".json", require("dialoginsight.cli.json").pretty {
     method = entry.name, url = ex.url, request = req, reply = reply,
   } .. "\n")
 end
@@ -186,7 +171,7 @@ function M.run(client, opts)
       local _, lerr = host.islink(dir)
       ok, why = false, lerr or "it is a symbolic link: not followed"
     else
-      ok, why = write_private(dir .. "/.dialoginsight-probe", "")
+      ok, why = files.replace(dir .. "/.dialoginsight-probe", "")
       if ok then os.remove(dir .. "/.dialoginsight-probe") end
     end
     if not ok then

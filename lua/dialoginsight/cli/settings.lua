@@ -128,6 +128,7 @@ function M.read(g, home)
     end
   end
   if home == nil and (g.trace or g.verbose) then s.trace = true end
+  if home == nil and g.log_format then s.log_format = g.log_format end
   return s
 end
 

@@ -16,6 +16,7 @@ local runner = require "dialoginsight.webhooks.runner"
 local shared = require "dialoginsight.webhooks.shared"
 local redis = require "dialoginsight.limiter.redis"
 local log = require "dialoginsight.log"
+local metrics = require "dialoginsight.metrics"
 
 local M = {}
 
@@ -90,13 +91,18 @@ function Receiver:receive(body, headers)
   local event, err = webhooks.parse(body, headers, self.parse_opts)
   if not event then
     log.warn("dialoginsight: webhooks: delivery refused (" .. err.status .. "): " .. tostring(err.message))
+    metrics.default():event("received", err.kind)
     return err.status, { ok = false, error = err.kind }, err
   end
   self.seq = self.seq + 1
   local token = pid() .. ":" .. self.seq .. ":" .. string.format("%.6f", core.wall())
   local claim = self.shared and self.shared:claim(event.id, token) or "alone"
-  if claim == "stored" then return 200, { ok = true, duplicate = true }, event end
+  if claim == "stored" then
+    metrics.default():event("received", "duplicate")
+    return 200, { ok = true, duplicate = true }, event
+  end
   if claim == "busy" then
+    metrics.default():event("received", "busy")
     return 503, { ok = false, error = "busy", message = "another host is storing this event" }, event
   end
   local s
@@ -106,9 +112,11 @@ function Receiver:receive(body, headers)
   if not put then
     if claim == "mine" then self.shared:release(event.id, token) end
     log.warn("dialoginsight: webhooks: " .. tostring(err.message) .. ": answered 503")
+    metrics.default():event("received", "store")
     return 503, { ok = false, error = "store" }, err
   end
   if claim == "mine" then self.shared:confirm(event.id) end
+  metrics.default():event("received", put == "duplicate" and "duplicate" or "stored")
   if put == "duplicate" then return 200, { ok = true, duplicate = true }, event end
   return 200, { ok = true, stored = true }, event
 end

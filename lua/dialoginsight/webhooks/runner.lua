@@ -4,6 +4,7 @@
 -- (webhooks/ngx.lua) and `dialoginsight events run` (cli/events.lua).
 -- @module dialoginsight.webhooks.runner
 local webhooks = require "dialoginsight.webhooks"
+local metrics = require "dialoginsight.metrics"
 
 local M = {}
 
@@ -78,6 +79,7 @@ function M.run_due(store, h, clock)
       if not which then return nil, err end
     end
     counts[which] = counts[which] + 1
+    metrics.default():event("handled", which)
   end
   counts.claimed = #rows
   return counts

@@ -20,6 +20,7 @@ local plan = require "dialoginsight.cli.sync.plan"
 local state = require "dialoginsight.cli.sync.state"
 
 -- The command line (cli/main.lua builds the parser and the help from it).
+local metrics = require "dialoginsight.metrics"
 local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv|- [options]", options = {
   { "--key-field", "FIELD", "the key field (default: DI_KEY_FIELD, else the project's, e.g. EMail)" },
   { "--map", "COL=FIELD", "read column COL as FIELD (repeatable); COL= ignores COL", many = true },
@@ -433,6 +434,13 @@ local function settle(run, b)
   st.rejected, st.superseded = st.rejected + #b.rejects, st.superseded + b.superseded
   st.unchanged = st.unchanged + b.unchanged
   st.rows = st.rows + (b.last - b.first + 1)
+  if not run.opts.dry_run then -- (--metrics FILE)
+    local m = metrics.default()
+    m:rows("created", b.created)
+    m:rows("updated", b.updated)
+    m:rows("rejected", #b.rejects)
+    m:rows("unchanged", b.unchanged)
+  end
 end
 
 -- The state (cli/sync/state.lua) ----------------------------------------------------
