@@ -1,0 +1,155 @@
+-- Issue 25 in a real nginx: `location /metrics` (metrics/ngx.lua) renders what every
+-- worker counted into `lua_shared_dict dialoginsight_metrics`; after a scripted mix of
+-- calls (ok, 429, 503 retried, a time-out) the counters equal the sandbox's own log,
+-- label for label, and promtool (Debian's prometheus) accepts the text.
+local sbx = require "support.sandbox"
+local H = require "nginx.helper"
+
+-- The samples of an exposition: { ["name{a=x,b=y}"] = value }, labels sorted by name.
+local function samples(text)
+  local t = {}
+  for line in text:gmatch("[^\n]+") do
+    if not line:match("^#") then
+      local series, value = line:match("^(%S+) (%S+)$")
+      assert(series, "a line promtool would refuse: " .. line)
+      local name, body = series:match("^([%w_]+){(.*)}$")
+      if not name then name, body = series, "" end
+      local labels = {}
+      for k, v in body:gmatch('([%w_]+)="([^"]*)"') do labels[#labels + 1] = k .. "=" .. v end
+      table.sort(labels)
+      t[name .. "{" .. table.concat(labels, ",") .. "}"] = tonumber(value) or value
+    end
+  end
+  return t
+end
+
+-- What changed in the series of family name (its own name, or with a suffix).
+local function delta(before, after, name)
+  local d = {}
+  for k, v in pairs(after) do
+    if k:sub(1, #name + 1) == name .. "{" then
+      local x = v - (before[k] or 0)
+      if x ~= 0 then d[k] = x end
+    end
+  end
+  return d
+end
+
+local function promtool(text)
+  local f = os.tmpname()
+  H.write(f, text)
+  local out, ok = H.sh("promtool check metrics < " .. f)
+  os.remove(f)
+  return ok, out
+end
+
+describe("nginx /metrics", function()
+  local inst, t
+
+  setup(function()
+    sbx.reset()
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("metrics", { workers = 2, extra = extra })
+  end)
+
+  teardown(function()
+    sbx.clear_faults()
+    if inst then inst.stop() end
+  end)
+
+  it("sums every worker's counts, equal to the sandbox's log label for label", function()
+    local status, text = H.http(inst.url .. "metrics")
+    assert.equal(200, status, text)
+    local before = samples(text)
+    local mark = sbx.mark()
+    local retried = "call?service=projects&method=List&retries=2&backoff=0.01&max_retry_after=1"
+    local replies, pids = {}, {}
+    local function call(q)
+      local _, r = H.get_json(t .. q)
+      replies[#replies + 1] = r
+      pids[r.pid] = true
+      return r
+    end
+    for _ = 1, 6 do assert.is_true(call("call?service=projects&method=List").ok) end
+    sbx.faults { { type = "status", status = 429, retry_after = 0, next = 1, method = "projects.list" } }
+    assert.is_true(call(retried).ok)
+    sbx.faults { { type = "status", status = 503, next = 1, method = "projects.list" } }
+    assert.is_true(call(retried).ok)
+    sbx.faults { { type = "latency", ms = 1500, next = 1, method = "projects.list" } }
+    local r = call("call?service=projects&method=List&retries=0&deadline=0.5")
+    assert.is_false(r.ok)
+    assert.equal("timeout", r.kind)
+
+    local entries
+    for _ = 1, 50 do -- the timed-out attempt is logged once the sandbox is done with it
+      entries = sbx.log(mark)
+      if #entries >= 11 then break end
+      H.sh("sleep 0.1")
+    end
+    assert.equal(11, #entries)
+    status, text = H.http(inst.url .. "metrics")
+    assert.equal(200, status)
+    local ok, out = promtool(text)
+    assert.is_true(ok, out .. "\n" .. text)
+    local after = samples(text)
+
+    local want = {}
+    for _, e in ipairs(entries) do
+      local outcome, code
+      if type(e.status) ~= "number" then
+        outcome, code = "timeout", "none"
+      elseif e.status == 200 then
+        outcome, code = "ok", "2xx"
+      elseif e.status == 429 then
+        outcome, code = "rate_limited", "4xx"
+      else
+        outcome, code = "http", math.floor(e.status / 100) .. "xx"
+      end
+      assert.equal("list", e.method:lower())
+      local k = "dialoginsight_attempts_total{code=" .. code .. ",method=List,outcome=" .. outcome
+        .. ",service=projects}"
+      want[k] = (want[k] or 0) + 1
+    end
+    assert.same(want, delta(before, after, "dialoginsight_attempts_total"))
+    assert.same({
+      ["dialoginsight_calls_total{method=List,outcome=ok,service=projects}"] = 8,
+      ["dialoginsight_calls_total{method=List,outcome=timeout,service=projects}"] = 1,
+    }, delta(before, after, "dialoginsight_calls_total"))
+    assert.same({
+      ["dialoginsight_retries_total{kind=rate_limited,method=List,service=projects}"] = 1,
+      ["dialoginsight_retries_total{kind=http,method=List,service=projects}"] = 1,
+    }, delta(before, after, "dialoginsight_retries_total"))
+    assert.same({ ["dialoginsight_rate_limited_total{method=List,service=projects}"] = 1 },
+      delta(before, after, "dialoginsight_rate_limited_total"))
+    assert.equal(9, delta(before, after, "dialoginsight_call_duration_seconds_count")
+      ["dialoginsight_call_duration_seconds_count{method=List,service=projects}"])
+    local n = 0
+    for _ in pairs(pids) do n = n + 1 end
+    print(string.format("\n  /metrics: %d attempts of 9 calls, served by %d worker(s), match the sandbox's log",
+      #entries, n))
+  end)
+
+  it("answers 500 and says what to declare when the shared dict is missing", function()
+    local port = H.free_port()
+    local conf = H.start_conf("metrics-nodict", H.PREAMBLE .. [[
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log;
+events {}
+http {
+  access_log off;
+  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
+  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
+  client_body_temp_path @PREFIX@/tmp;
+  server {
+    listen 127.0.0.1:]] .. port .. [[;
+    location = /metrics { content_by_lua_block { require("dialoginsight.metrics.ngx").serve() } }
+  }
+}
+]])
+    local status, body = H.http("http://127.0.0.1:" .. port .. "/metrics")
+    conf.stop()
+    assert.equal(500, status)
+    assert.truthy(body:find("lua_shared_dict dialoginsight_metrics", 1, true), body)
+  end)
+end)
