@@ -8,13 +8,21 @@ local metrics = require "dialoginsight.metrics"
 
 local M = {}
 
---- Seconds between two writes during a run.
+--- Seconds between two writes during a run (DI_METRICS_EVERY: from 0.05 to 3600).
 M.EVERY = 5
+
+local function every_of(v)
+  local n = tonumber(v)
+  if n and n >= 0.05 and n <= 3600 then return n end
+  return nil
+end
 
 --- Why path cannot be the textfile, or nil: its directory must exist (a typo fails
 -- the command at once, not after an hour's sync), and it must not be a directory.
 function M.problem(path)
   if path == "" then return "--metrics needs a file name" end
+  local e = os.getenv("DI_METRICS_EVERY")
+  if e and e ~= "" and not every_of(e) then return "DI_METRICS_EVERY must be seconds from 0.05 to 3600" end
   local dir = path:match("^(.*)/[^/]*$") or "."
   if dir == "" then dir = "/" end
   local d = io.open(dir .. "/.")
@@ -46,7 +54,7 @@ function M.start(path, every)
         .. "); the command goes on")
     end
   end
-  every = every or M.EVERY
+  every = every or every_of(os.getenv("DI_METRICS_EVERY")) or M.EVERY
   reg.tick = function()
     local t = core.now()
     if t - w.last >= every then w.last = t; write() end
