@@ -157,6 +157,54 @@ local function scenario_seq(contenders)
   end
 end
 
+-- Scenario 10: the cost of metrics on the sequential call ---------------------
+-- Metrics on and off side by side, alternating, on HTTP and HTTPS: calls/s and
+-- CPU per call (medians), and the exact instructions per call under callgrind: the
+-- difference of two runs of N1 and N2 calls over N2 - N1 (startup and warm-up cancel).
+local METRICS_N1, METRICS_N2 = smoke and 5 or 50, smoke and 15 or 250
+
+local function scenario_metrics()
+  local seq = ROOT .. "/bench/seq/"
+  local sides = { { "on", "1" }, { "off", "0" } }
+  local function side_cmd(flag, url, extra, wrapper)
+    local vars = { BENCH_URL = url, BENCH_METRICS = flag }
+    for k, v in pairs(extra or {}) do vars[k] = v end
+    return lua_env("lua5.4", vars) .. " " .. (wrapper or "") .. "lua5.4 " .. seq .. "di.lua"
+  end
+  local protos = { { "HTTP", E.STATIC_HTTP_URL }, { "HTTPS", E.STATIC_HTTPS_URL } }
+  local rows = {}
+  for r = 1, ROUNDS do
+    if not smoke then io.stderr:write(string.format("bench: 10 metrics on/off, round %d/%d\n", r, ROUNDS)) end
+    for _, p in ipairs(protos) do
+      for _, side in ipairs(sides) do
+        local k = p[1] .. side[1]
+        rows[k] = rows[k] or { rate = {}, cpu = {} }
+        local calls, wall, cpu = parse_line(run(side_cmd(side[2], p[2])))
+        table.insert(rows[k].rate, calls / wall)
+        table.insert(rows[k].cpu, cpu / calls * 1e6)
+      end
+    end
+  end
+  local ir = {}
+  for _, p in ipairs(protos) do
+    for _, side in ipairs(sides) do
+      local counts = {}
+      for _, n in ipairs { METRICS_N1, METRICS_N2 } do
+        local out = BENCH_DIR .. "/callgrind.metrics.out"
+        os.remove(out)
+        run(side_cmd(side[2], p[2], { BENCH_CALLS = tostring(n), BENCH_WARMUP = "5" },
+          "valgrind --tool=callgrind --callgrind-out-file=" .. sh_quote(out) .. " "))
+        local f = assert(io.open(out))
+        local text = f:read("a")
+        f:close()
+        counts[#counts + 1] = tonumber(text:match("\nsummary: (%d+)") or text:match("\ntotals: (%d+)"))
+      end
+      ir[p[1] .. side[1]] = (counts[2] - counts[1]) / (METRICS_N2 - METRICS_N1)
+    end
+  end
+  results.metrics = { rows = rows, ir = ir }
+end
+
 -- Scenario 2 ---------------------------------------------------------------
 
 local function scenario_many(wrk)
@@ -933,6 +981,33 @@ local function report(machine)
     targets[#targets + 1] = { "9: --changed-only, nothing changed: peak RSS < 100 MB", mb(s.same.rss),
       s.same.rss / 1024 < 100 }
   end
+  if results.metrics then
+    local m = results.metrics
+    w("")
+    w("## 10. Metrics on the sequential call: on and off, side by side")
+    w("")
+    w(string.format("client:call(\"contacts\", \"Merge\") in a loop (scenario 1's, Lua 5.4) with `metrics = true` "
+      .. "(the default) and `metrics = false`, alternating, medians of %d rounds; instructions per call exact "
+      .. "under callgrind: (I(%d calls) - I(%d calls)) / %d.", ROUNDS, METRICS_N2, METRICS_N1, METRICS_N2 - METRICS_N1))
+    w("")
+    w("| protocol | metrics | calls/s | CPU µs/call | instructions/call |")
+    w("|---|---|---:|---:|---:|")
+    for _, p in ipairs { "HTTP", "HTTPS" } do
+      for _, side in ipairs { "on", "off" } do
+        local r = m.rows[p .. side]
+        w(string.format("| %s | %s | %s | %.1f | %s |", p, side, fmt_int(median(r.rate)), median(r.cpu),
+          fmt_int(m.ir[p .. side])))
+      end
+      local on, off = m.ir[p .. "on"], m.ir[p .. "off"]
+      local cost = (on - off) / off
+      w(string.format("| %s | cost | %+.1f %% | %+.1f %% | %+.2f %% (%s) |", p,
+        (median(m.rows[p .. "off"].rate) / median(m.rows[p .. "on"].rate) - 1) * 100,
+        (median(m.rows[p .. "on"].cpu) / median(m.rows[p .. "off"].cpu) - 1) * 100, cost * 100,
+        fmt_int(on - off)))
+      targets[#targets + 1] = { "10: metrics on, " .. p .. ": at most 3 % more instructions per call",
+        string.format("%+.2f %%", cost * 100), cost <= 0.03 }
+    end
+  end
   w("")
   w("## Targets")
   w("")
@@ -956,6 +1031,7 @@ if wanted(6) then scenario_limiter() end
 if wanted(7) then scenario_sandbox() end
 if wanted(8) then scenario_webhooks() end
 if wanted(9) then scenario_state() end
+if wanted(10) then scenario_metrics() end
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,

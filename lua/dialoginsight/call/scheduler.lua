@@ -42,20 +42,18 @@ function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
   taken = taken + 1
-  local sl = { i = i, req = req, attempts = 0, id = taken }
-  if d then sl.deadline, sl.ends = d, self.transport:now() + d end
-  if self.metrics then sl.t0 = sl.ends and sl.ends - d or self.transport:now() end
+  local t = self.transport
+  -- t0 in the constructor: a field added later would grow (remake) the table
+  local sl = { i = i, req = req, attempts = 0, id = taken, t0 = self.metrics and t:now() or false }
+  if d then sl.deadline, sl.ends = d, t:now() + d end
   return sl
 end
 
---- Counts a call that ended with r (a reply table or an error object); sl: its state,
--- or nil for a call refused before it had one.
-function Scheduler:ended(req, sl, r)
-  local m = self.metrics
-  if not m then return end
-  local kind = errors.is_error(r) and r.kind or "ok"
-  m:call(req.entry, kind, sl and self.transport:now() - sl.t0 or 0,
-    kind ~= "ok" and r.outcome == "unknown")
+--- Counts a call that ended with resp, or with err; sl: its state, or nil for a call
+-- refused before it had one.
+function Scheduler:ended(req, sl, resp, err)
+  self.metrics:call(req.entry, resp and "ok" or err.kind,
+    sl and self.transport:now() - sl.t0 or 0, err ~= nil and err.outcome == "unknown")
 end
 
 --- The error of a call the transport refuses up front (transport/ngx.lua,
@@ -205,12 +203,16 @@ end
 
 function Scheduler:call(req)
   local err = self:refused(req)
-  local sl, resp
+  local t, sl, resp = self.transport, nil, nil
   if not err then
     sl = self:state(req)
     resp, err = attempts(self, sl)
   end
-  if self.metrics then self:ended(req, sl, resp or err) end
+  local m = self.metrics
+  if m then -- (Scheduler:ended, inlined on the sequential path)
+    m:call(req.entry, resp and "ok" or err.kind, sl and t:now() - sl.t0 or 0,
+      err ~= nil and err.outcome == "unknown")
+  end
   return resp, err
 end
 
@@ -219,11 +221,11 @@ end
 -- Keeps one call ready beyond the free places: when a call completes, the
 -- next goes out before the caller's work on the completed one begins.
 
--- Hands the end of sl's call, r (a reply or an error object), to the caller, counted.
-local function conclude(run, sl, r)
+-- Hands the end of sl's call, resp or err, to the caller, counted.
+local function conclude(run, sl, resp, err)
   local s = run.s
-  if s.metrics then s:ended(sl.req, sl, r) end
-  return run.done(sl.i, r)
+  if s.metrics then s:ended(sl.req, sl, resp, err) end
+  return run.done(sl.i, resp or err)
 end
 
 -- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
@@ -251,7 +253,7 @@ local function pull(run)
       local err = errors.is_error(req) and req or run.s:refused(req)
       if err then
         -- (an error object of next_req's is a call never made, as client:call's validation)
-        if err ~= req and run.s.metrics then run.s:ended(req, nil, err) end
+        if err ~= req and run.s.metrics then run.s:ended(req, nil, nil, err) end
         run.done(run.produced, err)
       else
         local sl = run.s:state(req, run.produced)
@@ -303,7 +305,7 @@ local function start(run, now, soonest)
     if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
     run.head = run.head + 1
     if not wait then
-      conclude(run, sl, s:unslotted(sl, why, held))
+      conclude(run, sl, nil, s:unslotted(sl, why, held))
     else
       sl.attempts, sl.started = sl.attempts + 1, t:now()
       local req = sl.req
@@ -326,7 +328,7 @@ local function expire(run, now)
     local sl = ready[k]
     local ends = sl.ends
     if ends and now >= ends - MIN_ATTEMPT then
-      conclude(run, sl, run.s:expired(sl, LATE))
+      conclude(run, sl, nil, run.s:expired(sl, LATE))
     else
       keep[#keep + 1] = sl
       if ends and not (soonest and soonest <= ends) then soonest = ends end
@@ -346,7 +348,7 @@ end
 local function finish(run, sl, r)
   local resp, err, d = run.s:settle(sl, sl.started, r, sl.cut)
   if resp then return conclude(run, sl, resp) end
-  if not d then return conclude(run, sl, err) end
+  if not d then return conclude(run, sl, nil, err) end
   sl.at = run.t:now() + d
   run.later[#run.later + 1] = sl
 end

@@ -71,29 +71,37 @@ end
 local Registry = {}
 Registry.__index = Registry
 
+local BUCKETS, NB = M.BUCKETS, #M.BUCKETS
+
 --- A registry over a store: { incr = function(self, key, n), keys = function(self) -> list,
--- get = function(self, key) -> number }; nil: a table in this process.
+-- get = function(self, key) -> number }; nil: a table in this process, counted into
+-- directly (the hot path's common case: no call through the store).
 -- @local
 function M.new(store)
-  if store == nil then
-    local values = {}
-    store = {
-      incr = function(_, k, n) values[k] = (values[k] or 0) + n end,
-      keys = function()
-        local list = {}
-        for k in pairs(values) do list[#list + 1] = k end
-        return list
-      end,
-      get = function(_, k) return values[k] end,
-    }
-  end
   local keys = {}
   for i in ipairs(M.FAMILIES) do keys[i] = {} end
-  return setmetatable({ store = store, keys = keys }, Registry)
+  -- the counts (or keys) of each registry entry (a method), found by the entry table itself
+  local entries = setmetatable({}, { __mode = "k" })
+  local self = setmetatable({ store = store, keys = keys, entries = entries }, Registry)
+  if store == nil then
+    local values, all = {}, nil
+    self.values = values
+    self.store = {
+      incr = function(_, k, n) values[k] = (values[k] or 0) + n end,
+      keys = function()
+        all = self:series()
+        local list = {}
+        for k in pairs(all) do list[#list + 1] = k end
+        return list
+      end,
+      get = function(_, k) return all[k] end,
+    }
+  end
+  return self
 end
 
--- The key of family f's series with label values a, b, c, d, made once and then
--- found through nested tables: the hot path allocates nothing after a series' first count.
+-- The key of family f's series with label values a, b, c, d (a histogram: its buckets'
+-- keys, 1 to NB + 1 (+Inf), and sum's), made once and kept in nested tables by value.
 local function key(self, f, a, b, c, d)
   local node = self.keys[f]
   local fam = M.FAMILIES[f]
@@ -112,9 +120,8 @@ local function key(self, f, a, b, c, d)
       for j, le in ipairs(M.BUCKETS) do
         k[j] = series_key(fam.name .. "_bucket", fam.labels, v, 'le="' .. le .. '"')
       end
-      k[#M.BUCKETS + 1] = series_key(fam.name .. "_bucket", fam.labels, v, 'le="+Inf"')
+      k[NB + 1] = series_key(fam.name .. "_bucket", fam.labels, v, 'le="+Inf"')
       k.sum = series_key(fam.name .. "_sum", fam.labels, v)
-      k.count = series_key(fam.name .. "_count", fam.labels, v)
     else
       k = series_key(fam.name, fam.labels, v)
     end
@@ -123,54 +130,96 @@ local function key(self, f, a, b, c, d)
   return k
 end
 
-local NLABELS = {}
-for i, f in ipairs(M.FAMILIES) do NLABELS[i] = #f.labels end
-
--- key() through its cache, by the family's number of labels.
-local function cached(self, f, a, b, c, d)
-  local node, n = self.keys[f], NLABELS[f]
-  if n == 0 then
-    node = node[""]
-  else
-    node = node[a]
-    if n > 1 and node then node = node[b] end
-    if n > 2 and node then node = node[c] end
-    if n > 3 and node then node = node[d] end
-  end
-  return node or key(self, f, a, b, c, d)
-end
-
 function Registry:add(f, n, a, b, c, d)
-  self.store:incr(cached(self, f, a, b, c, d), n)
-end
-
-function Registry:observe(f, value, a, b, c, d)
-  local k = cached(self, f, a, b, c, d)
-  local bk = k[#M.BUCKETS + 1]
-  for j, le in ipairs(M.BUCKETS) do
-    if value <= le then bk = k[j]; break end
-  end
-  local store = self.store
-  store:incr(bk, 1) -- buckets are kept apart and summed when rendered
-  store:incr(k.sum, value)
-  store:incr(k.count, 1)
+  self.store:incr(key(self, f, a, b, c, d), n)
 end
 
 -- The call path's counts (call/scheduler.lua) ---------------------------------------
+-- The hot path costs a few table reads and adds (bench scenario 10 measures it): in
+-- this process's registry, each method's counts hang off its registry entry as plain
+-- numbers, made into series when a snapshot is taken; in a shared dict (nginx), each
+-- count is one dict:incr of a key made once.
+
+local function of_entry(self, entry)
+  local e = self.entries[entry]
+  if not e then
+    e = { attempts = {}, calls = {} }
+    if self.values then
+      e.hist = { sum = 0 }
+      for j = 1, NB + 1 do e.hist[j] = 0 end
+    else
+      e.hist = key(self, DURATION, entry.service, entry.method)
+    end
+    self.entries[entry] = e
+  end
+  return e
+end
 
 --- An attempt settled: entry (the registry's), outcome ("ok" or the error kind), status.
 function Registry:attempt(entry, outcome, status)
-  self:add(ATTEMPTS, 1, entry.service, entry.method, outcome, code_of(status))
+  local e = self.entries[entry] or of_entry(self, entry)
+  local by = e.attempts[outcome]
+  if not by then by = {}; e.attempts[outcome] = by end
+  local s = status or 0
+  if self.values then
+    by[s] = (by[s] or 0) + 1
+  else
+    local k = by[s]
+    if not k then
+      k = key(self, ATTEMPTS, entry.service, entry.method, outcome, code_of(status))
+      by[s] = k
+    end
+    self.store:incr(k, 1)
+  end
   if outcome == "rate_limited" then self:add(LIMITED, 1, entry.service, entry.method) end
 end
 
 --- A call ended: its outcome, seconds from its start, and whether it may have been acted on.
 function Registry:call(entry, outcome, seconds, unknown)
-  self:add(CALLS, 1, entry.service, entry.method, outcome)
-  self:observe(DURATION, seconds, entry.service, entry.method)
+  local e = self.entries[entry] or of_entry(self, entry)
+  local j = 1
+  while j <= NB and seconds > BUCKETS[j] do j = j + 1 end
+  local calls, h = e.calls, e.hist
+  if self.values then
+    calls[outcome] = (calls[outcome] or 0) + 1
+    h[j] = h[j] + 1 -- buckets are kept apart, made cumulative when rendered
+    h.sum = h.sum + seconds
+  else
+    local k = calls[outcome]
+    if not k then
+      k = key(self, CALLS, entry.service, entry.method, outcome)
+      calls[outcome] = k
+    end
+    local store = self.store
+    store:incr(k, 1)
+    store:incr(h[j], 1)
+    store:incr(h.sum, seconds)
+  end
   if unknown then self:add(UNKNOWN, 1, entry.service, entry.method) end
   local tick = self.tick
   if tick then tick() end
+end
+
+-- Every count of this process's registry as series: { [key] = value }.
+function Registry:series()
+  local all = {}
+  for k, v in pairs(self.values) do all[k] = v end
+  local function add(k, n) all[k] = (all[k] or 0) + n end
+  for entry, e in pairs(self.entries) do
+    local sv, m = entry.service, entry.method
+    for outcome, by in pairs(e.attempts) do
+      for status, n in pairs(by) do
+        add(key(self, ATTEMPTS, sv, m, outcome, code_of(status ~= 0 and status or nil)), n)
+      end
+    end
+    for outcome, n in pairs(e.calls) do add(key(self, CALLS, sv, m, outcome), n) end
+    local hk = key(self, DURATION, sv, m)
+    for j = 1, NB + 1 do
+      if e.hist[j] > 0 then add(hk[j], e.hist[j]) end
+    end
+    if next(e.calls) then add(hk.sum, e.hist.sum) end -- (counted together in call())
+  end
+  return all
 end
 
 function Registry:retry(entry, kind) self:add(RETRIES, 1, entry.service, entry.method, kind) end
@@ -263,8 +312,10 @@ local function histogram_samples(f, samples)
       for j, l in ipairs(f.labels) do labels[l] = h.labels[j] end
       out[#out + 1] = { name = f.name .. "_bucket", labels = labels, value = run }
     end
-    if h.sum then out[#out + 1] = h.sum end
-    if h.count then out[#out + 1] = h.count end
+    local labels = {}
+    for j, l in ipairs(f.labels) do labels[l] = h.labels[j] end
+    out[#out + 1] = { name = f.name .. "_sum", labels = labels, value = h.sum and h.sum.value or 0 }
+    out[#out + 1] = { name = f.name .. "_count", labels = labels, value = run } -- (its +Inf bucket)
   end
   return out
 end
