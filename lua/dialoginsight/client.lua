@@ -46,6 +46,17 @@ M.Client = Client
 --- Hook: called once per wait of the limiter, with { service, method, delay }.
 -- @field on_wait
 
+--- Hook: the service's rate limit, once per pause (not once per 429 of a burst):
+-- { state = "hit", service, method, retry_after (seconds, as honoured), until (wall
+-- clock, epoch seconds) } when a reply says the limit is reached and every sharer
+-- is paused; { state = "over", waited (seconds since the hit) } when the pause has
+-- ended, seen at the first call that asks the limiter after it (none is fired while
+-- no call is made).
+-- @usage client.on_limit = function(ev)
+--   if ev.state == "hit" then log(("limit reached, paused %.0f s"):format(ev.retry_after)) end
+-- end
+-- @field on_limit
+
 -- Resources load on first use, once per client.
 local RESOURCES = {
   contacts = true, projects = true, segments = true, campaigns = true,
@@ -112,7 +123,7 @@ function M.new(settings, transport, limiter)
   settings.key = nil
   self.engine = scheduler.new {
     transport = transport, limiter = limiter, policy = settings.retries,
-    timeout = settings.timeout, deadline = settings.deadline,
+    timeout = settings.timeout, deadline = settings.deadline, priority = settings.priority,
     redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
     hooks = self,
   }
@@ -127,6 +138,36 @@ end
 function Client:__tostring()
   return string.format("dialoginsight client (%s, key id %s, project %s, key <redacted>)",
     self.base_url, tostring(self.key_id), tostring(self.project))
+end
+
+--- The rate limiter's state, read without changing it (no call is made, no slot taken).
+-- Fields: backend ("local", "redis", "fallback" while Redis is away, "none"), rate,
+-- burst, batch_share, priority (the client's), reserve, available (calls an interactive
+-- call could make now without waiting), available_batch, wait and wait_batch (seconds
+-- the next such call would wait), penalty (seconds left of a 429's pause, 0 when none;
+-- seen only when longer than a batch slot), penalty_until (wall clock, epoch seconds, or
+-- nil), path (the local file) or key (Redis's, never the password), fallback_transitions
+-- (this process's switches to Redis's fallback and back), why (while in fallback).
+-- @treturn table the state; or nil, why when the shared file cannot be read
+-- @usage local st = client:limit_status()
+-- print(st.available, st.wait, st.penalty)
+function Client:limit_status()
+  local s = self.settings
+  local st = { rate = s.rate, burst = s.burst, batch_share = s.batch_share, priority = s.priority }
+  local raw, why = self.limiter:status()
+  if not raw then return nil, why end
+  for k, v in pairs(raw) do st[k] = v end
+  if raw.backend == "none" then return st end
+  local view = require("dialoginsight.limiter.reserve").view(raw)
+  for k, v in pairs(view) do st[k] = v end
+  st.reserve = math.floor(raw.reserve)
+  st.penalty_until = st.penalty > 0 and require("dialoginsight.core").wall() + st.penalty or nil
+  st.fallback_transitions = raw.fallback_transitions or 0
+  -- (the figures behind the view: kept out of the public table)
+  for _, k in ipairs { "ahead", "interval", "tolerance", "batch_interval", "batch_room", "share" } do
+    st[k] = nil
+  end
+  return st
 end
 
 --- Closes the connections and the limiter; the client is unusable afterwards.
