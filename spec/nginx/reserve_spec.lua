@@ -35,9 +35,9 @@ local function percentile(list, p)
   return s[math.max(1, math.ceil(#s * p))]
 end
 
--- Runs the sync and the handler together on inst; env: the sync's limiter
+-- Runs the sync and the handler (at t) together; env: the sync's limiter
 -- settings.  Returns the handler's seconds per call and the sync's calls/s.
-local function together(inst, t, env, label)
+local function together(t, env, label)
   local csv = contacts_csv(400)
   local out = os.tmpname()
   local base = sbx.env("DI_BASE_URL"):gsub("^https://127%.0%.0%.1:", "https://localhost:")
@@ -92,7 +92,7 @@ describe("a reserve for interactive calls: a sync at full speed beside an nginx 
     local extra
     extra, t = H.handler_server()
     inst = H.start_example("reserve", { workers = 1, rate = RATE, burst = BURST, extra = extra })
-    local result, p99, share = together(inst, t, string.format("DI_LIMITER_DIR=%q", inst.dir .. "/limiter"),
+    local result, p99, share = together(t, string.format("DI_LIMITER_DIR=%q", inst.dir .. "/limiter"),
       "shm file")
     assert.equal("local", result.status.backend)
     check(result, p99, share)
