@@ -46,7 +46,11 @@ end
 -- ahead than any call of these figures puts it (tolerance + a batch slot) was
 -- pushed by a 429: the pause left is what passes the tolerance.
 function M.view(raw)
-  local a = math.max(0, raw.ahead)
+  -- a state further ahead than any sharer may put it (a file from before a
+  -- reboot, a Redis that answers garbage) is reset by the next call: it holds
+  -- nothing, and is read as idle, not as a pause of years
+  local a = raw.ahead
+  if not (a > 0) or a > BOUNDS.max_lead then a = 0 end
   local pushed = a > raw.tolerance + raw.batch_interval + EPS
   return {
     available = calls(a, raw.tolerance, raw.interval),
