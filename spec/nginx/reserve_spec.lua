@@ -36,8 +36,9 @@ local function percentile(list, p)
 end
 
 -- Runs the sync and the handler (at t) together; env: the sync's limiter
--- settings.  Returns the handler's seconds per call and the sync's calls/s.
-local function together(t, env, label)
+-- settings; n: the handler's calls (24), one every 0.25 s.  Returns what was
+-- counted, the handler's p99 (seconds per call) and the sync's calls/s.
+local function together(t, env, label, n)
   local csv = contacts_csv(400)
   local out = os.tmpname()
   local base = sbx.env("DI_BASE_URL"):gsub("^https://127%.0%.0%.1:", "https://localhost:")
@@ -48,7 +49,7 @@ local function together(t, env, label)
   local ok, result = pcall(function()
     H.sh("sleep 1.5") -- the sync floods: the state stands at the batch ceiling
     local since, t0 = sbx.mark(), H.now()
-    local status, body = H.http(t .. "interactive?n=24&every=0.25", { max_time = 30 })
+    local status, body = H.http(t .. "interactive?n=" .. (n or 24) .. "&every=0.25", { max_time = 30 })
     local t1, upto = H.now(), sbx.mark()
     assert.equal(200, status, body)
     local r = cjson.decode(body)
@@ -98,6 +99,16 @@ describe("a reserve for interactive calls: a sync at full speed beside an nginx 
     check(result, p99, share)
   end)
 
+  it("without the reserve (the sync at batch_share 1), the same handler waits: the measure sees it", function()
+    sbx.reset()
+    local extra
+    extra, t = H.handler_server()
+    inst = H.start_example("reserve", { workers = 1, rate = RATE, burst = BURST, extra = extra })
+    local _, p99 = together(t, string.format("DI_LIMITER_DIR=%q DI_BATCH_SHARE=1", inst.dir .. "/limiter"),
+      "shm file, no reserve", 6)
+    assert.is_true(p99 >= 1 / RATE, string.format("handler p99 %.3f s", p99))
+  end)
+
   it("through Redis", function()
     local url = redis("start"):match("DI_REDIS_URL=(%S+)")
     finally(function() pcall(redis, "stop") end)
@@ -107,7 +118,7 @@ describe("a reserve for interactive calls: a sync at full speed beside an nginx 
     inst = H.start_example("reserve-redis", { workers = 1, rate = RATE, burst = BURST, extra = extra,
                                               limiter_url = url })
     local own = H.sh("mktemp -d"):gsub("%s+$", "") -- another host's own directory
-    local result, p99, share = together(inst, t,
+    local result, p99, share = together(t,
       string.format("DI_LIMITER_DIR=%q DI_LIMITER_URL=%q", own, url), "Redis")
     assert.equal("redis", result.status.backend)
     check(result, p99, share)
