@@ -106,6 +106,33 @@ describe("dialoginsight limits", function()
     assert.matches("penalty%s+4%.%d+ s left, until %d+%-%d+%-%d+T%d+:%d+:%d+Z\n", r.out)
   end)
 
+  it("sync and export run as batch, unless the configuration says otherwise", function()
+    -- inside the host (cli/ needs it): the command tables and the client each would build
+    local script = [[
+      local settings = require "dialoginsight.cli.settings"
+      local c = assert(settings.client({ config = os.getenv("CONF") }, "batch"))
+      print(require("dialoginsight.cli.sync").priority, require("dialoginsight.cli.export").priority,
+        tostring(require("dialoginsight.cli.limits").priority), c.settings.priority)
+    ]]
+    local path = os.tmpname()
+    H.spit(path, "# nothing\n")
+    sbx.sh("chmod 600 " .. q(path))
+    local r = run("run -", { env = env .. "CONF=" .. q(path) .. " ", stdin = script })
+    assert.equal(0, r.code, r.err)
+    assert.equal("batch\tbatch\tnil\tbatch\n", r.out)
+    -- a priority the user set wins: the config file, DI_PRIORITY
+    H.spit(path, "priority = interactive\n")
+    r = run("run -", { env = env .. "CONF=" .. q(path) .. " ", stdin = script })
+    assert.equal("batch\tbatch\tnil\tinteractive\n", r.out)
+    H.spit(path, "# nothing\n")
+    r = run("run -", { env = env .. "DI_PRIORITY=interactive CONF=" .. q(path) .. " ", stdin = script })
+    assert.equal("batch\tbatch\tnil\tinteractive\n", r.out)
+    -- a bad one is a configuration error naming the setting
+    r = run("sync contacts x.csv --dry-run", { env = env .. "DI_PRIORITY=urgent " })
+    assert.equal(1, r.code)
+    assert.matches("setting 'priority'", r.err)
+  end)
+
   it("while Redis is away: the fallback's state, the URL's password never shown", function()
     local port = tonumber(sbx.sh(H.ROOT .. "/scripts/free-port"):match("%d+"))
     local pw = "limits-spec-redis-password"
