@@ -499,6 +499,7 @@ end
 -- figures and how far ahead it is (seconds), backend "redis", key; while Redis
 -- is away or answers what the script cannot, the fallback's, as backend "fallback".
 function Backend:status()
+  self.until_t = nil -- (TIMEOUT per exchange: no call's deadline, a past one included, bounds a read)
   local c = self:conn()
   local r
   if c then
