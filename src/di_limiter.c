@@ -15,6 +15,13 @@
  * put it (a file from before a reboot, or written by something else) is
  * reset at the next access (load_tat).
  *
+ * Calls of priority "batch" keep a reserve for the "interactive" ones in the
+ * same word (docs/limiter.md, "A reserve for interactive calls"): a batch
+ * costs interval / batch_share, and goes only while the TAT it leaves still
+ * lets `reserve` interactive calls through at once.  Both kinds read and
+ * write the one TAT, so the reserve holds across processes with no other
+ * shared state.
+ *
  * The limiter never sleeps.  acquire() answers "go" (0) or "wait d seconds",
  * and the caller decides how to wait: the host sleeps, call_many schedules
  * other work, nginx yields with ngx.sleep.
@@ -74,6 +81,10 @@ typedef struct di_limiter {
   uint64_t interval_ns;  /* 1 / rate */
   uint64_t tolerance_ns; /* (burst - 1) * interval: how far ahead we may run */
   uint64_t max_penalty_ns; /* the longest pause penalize() may impose */
+  lua_Number share;      /* batch_share, in (0, 1] */
+  lua_Number reserve;    /* interactive calls a batch leaves room for */
+  uint64_t batch_interval_ns; /* interval / share: what a batch call costs */
+  uint64_t batch_room_ns; /* how far ahead a batch call may still start */
 } di_limiter;
 
 /* What an access found and repaired, reported to Lua as a second result so
@@ -98,19 +109,44 @@ static uint64_t capped_ns(lua_Number secs, uint64_t cap_s) {
 }
 
 static void set_rate(lua_State *L, di_limiter *lim, lua_Number rate,
-                     lua_Number burst) {
+                     lua_Number burst, lua_Number share) {
+  int64_t ceiling;
   if (!(rate > 0) || rate > 1e6)
     luaL_error(L, "limiter rate must be between 0 and 1e6 calls/s");
   if (!(burst >= 1) || burst > 1e6)
     luaL_error(L, "limiter burst must be between 1 and 1e6 calls");
+  if (!(share > 0) || share > 1)
+    luaL_error(L, "limiter batch_share must be a number in (0, 1]");
   lim->interval_ns = capped_ns(1 / rate, DI_LIMITER_MAX_SLOT_S);
   lim->tolerance_ns = capped_ns((burst - 1) * ((lua_Number)lim->interval_ns / 1e9),
                                 DI_LIMITER_MAX_WINDOW_S);
+  lim->share = share;
+  /* share 1 keeps no reserve: a batch call is then an interactive one,
+   * exactly the limiter before priorities */
+  lim->reserve = share >= 1 ? 0 : floor((1 - share) * burst + 0.5);
+  if (share < 1 && lim->reserve < 1) lim->reserve = 1;
+  /* a batch slot is capped as a slot is: no sharer writes further ahead */
+  lim->batch_interval_ns = capped_ns((lua_Number)lim->interval_ns / 1e9 / share,
+                                     DI_LIMITER_MAX_SLOT_S);
+  if (lim->batch_interval_ns < lim->interval_ns) lim->batch_interval_ns = lim->interval_ns;
+  /* After a batch call, reserve interactive calls must still fit: the TAT it
+   * leaves is at most tolerance + interval - reserve * interval ahead (the
+   * ceiling).  A ceiling under one batch slot (a small burst) would starve
+   * batches: they then go when the TAT is behind now (room 0), and the
+   * reserve is not guaranteed (docs/limiter.md). */
+  ceiling = (int64_t)lim->tolerance_ns + (int64_t)lim->interval_ns -
+            (int64_t)(lim->reserve * (lua_Number)lim->interval_ns);
+  lim->batch_room_ns = ceiling > (int64_t)lim->batch_interval_ns
+                           ? (uint64_t)ceiling - lim->batch_interval_ns
+                           : 0;
 }
 
 /* The furthest ahead of now this process could put the TAT itself. */
 static uint64_t own_lead(const di_limiter *lim) {
-  return lim->tolerance_ns + lim->interval_ns + lim->max_penalty_ns +
+  /* a batch call writes at most max(tolerance, batch slot) ahead: the batch
+   * slot (>= the slot) is counted, so that a process running batch calls
+   * declares how far they reach and no sharer resets them as corrupt */
+  return lim->tolerance_ns + lim->batch_interval_ns + lim->max_penalty_ns +
          DI_LIMITER_MARGIN_NS;
 }
 
@@ -180,22 +216,25 @@ static int push_event(lua_State *L, int ev, int err) {
   }
 }
 
-/* limiter{ path=, rate=, burst=, max_penalty= } -> limiter | nil, message
- * max_penalty: the longest pause penalize() imposes, seconds (default 30,
- * at most 3600). */
+/* limiter{ path=, rate=, burst=, max_penalty=, batch_share= } -> limiter |
+ * nil, message.  max_penalty: the longest pause penalize() imposes, seconds
+ * (default 30, at most 3600); batch_share: the part of the rate batch calls
+ * may take (default 1: no reserve). */
 static int limiter_new(lua_State *L) {
   const char *path;
-  lua_Number rate, burst, max_penalty;
+  lua_Number rate, burst, max_penalty, share;
   di_limiter *lim;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "path");
   lua_getfield(L, 1, "rate");
   lua_getfield(L, 1, "burst");
   lua_getfield(L, 1, "max_penalty");
-  path = luaL_checkstring(L, -4);
-  rate = luaL_checknumber(L, -3);
-  burst = luaL_optnumber(L, -2, 1);
-  max_penalty = luaL_optnumber(L, -1, DI_LIMITER_DEFAULT_PENALTY_S);
+  lua_getfield(L, 1, "batch_share");
+  path = luaL_checkstring(L, -5);
+  rate = luaL_checknumber(L, -4);
+  burst = luaL_optnumber(L, -3, 1);
+  max_penalty = luaL_optnumber(L, -2, DI_LIMITER_DEFAULT_PENALTY_S);
+  share = luaL_optnumber(L, -1, 1);
   if (!(max_penalty >= 0))
     luaL_error(L, "limiter max_penalty must be a number of seconds >= 0");
   if (max_penalty > DI_LIMITER_MAX_PENALTY_S)
@@ -205,7 +244,7 @@ static int limiter_new(lua_State *L) {
   lim->file.fd = -1;
   luaL_getmetatable(L, DI_LIMITER_MT);
   lua_setmetatable(L, -2);
-  set_rate(L, lim, rate, burst);
+  set_rate(L, lim, rate, burst, share);
   lim->max_penalty_ns = (uint64_t)(max_penalty * 1e9);
 
   if (!di_limfile_open(L, &lim->file, path, sizeof(shared_state))) {
@@ -229,12 +268,20 @@ static int limiter_new(lua_State *L) {
   return 1;
 }
 
-/* limiter:acquire() -> 0 when the call may start now (its slot is taken),
- * or the seconds to wait before asking again (nothing is taken); and, when
- * the access repaired something, "reset", "regrown" or "unusable: why" (the
- * call then goes unlimited: the file cannot be touched). */
+static const char *const priorities[] = {"interactive", "batch", NULL};
+
+/* limiter:acquire([priority]) -> 0 when the call may start now (its slot is
+ * taken), or the seconds to wait before asking again (nothing is taken);
+ * and, when the access repaired something, "reset", "regrown" or
+ * "unusable: why" (the call then goes unlimited: the file cannot be
+ * touched).  priority: "interactive" (the default) or "batch". */
 static int limiter_acquire(lua_State *L) {
   di_limiter *lim = check_limiter(L);
+  int batch = luaL_checkoption(L, 2, "interactive", priorities) == 1;
+  /* one rule for both kinds: a call may start while the TAT is at most
+   * room ahead of now, and moves it by cost */
+  uint64_t cost = batch ? lim->batch_interval_ns : lim->interval_ns;
+  uint64_t room = batch ? lim->batch_room_ns : lim->tolerance_ns;
   int ev = begin(lim);
   uint64_t now, tat;
   if (ev == EV_UNUSABLE) {
@@ -246,18 +293,50 @@ static int limiter_acquire(lua_State *L) {
   tat = load_tat(lim, now, &ev);
   for (;;) {
     uint64_t start = tat > now ? tat : now;
-    if (start - now > lim->tolerance_ns) {
-      lua_pushnumber(L, (double)(start - now - lim->tolerance_ns) / 1e9);
+    if (start - now > room) {
+      lua_pushnumber(L, (double)(start - now - room) / 1e9);
       return 1 + push_event(L, ev, 0);
     }
     /* On failure the CAS reloads tat with the value another process wrote. */
-    if (__atomic_compare_exchange_n(&lim->st->tat_ns, &tat,
-                                    start + lim->interval_ns, 0,
+    if (__atomic_compare_exchange_n(&lim->st->tat_ns, &tat, start + cost, 0,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
       lua_pushnumber(L, 0);
       return 1 + push_event(L, ev, 0);
     }
   }
+}
+
+/* limiter:status() -> { ahead, interval, tolerance, batch_interval,
+ * batch_room, reserve, share } (seconds; ahead: TAT - now, negative when
+ * idle), and the event of acquire.  Reads only: the TAT is loaded, never
+ * written (a corrupt one is reported as it stands, not reset). */
+static int limiter_status(lua_State *L) {
+  di_limiter *lim = check_limiter(L);
+  int ev = begin(lim);
+  uint64_t now, tat;
+  if (ev == EV_UNUSABLE) {
+    int e = errno;
+    lua_pushnil(L);
+    return 1 + push_event(L, ev, e);
+  }
+  now = now_ns();
+  tat = __atomic_load_n(&lim->st->tat_ns, __ATOMIC_SEQ_CST);
+  lua_createtable(L, 0, 7);
+  lua_pushnumber(L, tat >= now ? (double)(tat - now) / 1e9 : -(double)(now - tat) / 1e9);
+  lua_setfield(L, -2, "ahead");
+  lua_pushnumber(L, (double)lim->interval_ns / 1e9);
+  lua_setfield(L, -2, "interval");
+  lua_pushnumber(L, (double)lim->tolerance_ns / 1e9);
+  lua_setfield(L, -2, "tolerance");
+  lua_pushnumber(L, (double)lim->batch_interval_ns / 1e9);
+  lua_setfield(L, -2, "batch_interval");
+  lua_pushnumber(L, (double)lim->batch_room_ns / 1e9);
+  lua_setfield(L, -2, "batch_room");
+  lua_pushnumber(L, lim->reserve);
+  lua_setfield(L, -2, "reserve");
+  lua_pushnumber(L, lim->share);
+  lua_setfield(L, -2, "share");
+  return 1 + push_event(L, ev, 0);
 }
 
 /* limiter:penalize(seconds) -> nothing, or the event of acquire: nobody
@@ -284,10 +363,12 @@ static int limiter_penalize(lua_State *L) {
   return push_event(L, ev, 0);
 }
 
-/* limiter:configure(rate, burst): this process's view of the limit */
+/* limiter:configure(rate, burst [, batch_share]): this process's view of the
+ * limit (the share is kept when not given: the adaptation moves the rate). */
 static int limiter_configure(lua_State *L) {
   di_limiter *lim = check_limiter(L);
-  set_rate(L, lim, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 1));
+  set_rate(L, lim, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 1),
+           luaL_optnumber(L, 4, lim->share));
   return 0;
 }
 
@@ -300,6 +381,7 @@ static int limiter_close(lua_State *L) {
 
 static const luaL_Reg limiter_methods[] = {
     {"acquire", limiter_acquire},
+    {"status", limiter_status},
     {"penalize", limiter_penalize},
     {"configure", limiter_configure},
     {"close", limiter_close},

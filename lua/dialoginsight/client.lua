@@ -48,6 +48,17 @@ M.Client = Client
 --- Hook: called once per wait of the limiter, with { service, method, delay }.
 -- @field on_wait
 
+--- Hook: the service's rate limit, once per pause (not once per 429 of a burst):
+-- { state = "hit", service, method, retry_after (seconds, as honoured), until (wall
+-- clock, epoch seconds) } when a reply says the limit is reached and every sharer
+-- is paused; { state = "over", waited (seconds since the hit) } when the pause has
+-- ended, seen at the first call that asks the limiter after it (none is fired while
+-- no call is made).
+-- @usage client.on_limit = function(ev)
+--   if ev.state == "hit" then log(("limit reached, paused %.0f s"):format(ev.retry_after)) end
+-- end
+-- @field on_limit
+
 -- Resources load on first use, once per client.
 local RESOURCES = {
   contacts = true, projects = true, segments = true, campaigns = true,
@@ -106,7 +117,16 @@ local function tracer(redact)
                         method = ev.method, delay = ev.delay },
       string.format("dialoginsight: %s.%s waits %.2f s for the rate limit", ev.service, ev.method, ev.delay))
   end
-  return call, retry, wait
+  local function limit(ev)
+    local text = ev.state == "hit"
+      and string.format("dialoginsight: %s.%s: the service's call limit: every sharer of the key waits %.2f s",
+        ev.service, ev.method, ev.retry_after)
+      or string.format("dialoginsight: the call limit's pause is over (%.2f s)", ev.waited or 0)
+    log.event("limit", { state = ev.state, service = ev.service, method = ev.method,
+                         retry_after = ev.retry_after, ["until"] = ev["until"], waited = ev.waited },
+      text, ev.state == "hit" and "warn" or "info")
+  end
+  return call, retry, wait, limit
 end
 
 --- Builds a client from resolved settings, a transport (docs/transport.md) and a limiter (nil: none).
@@ -128,14 +148,13 @@ function M.new(settings, transport, limiter)
   settings.key = nil
   self.engine = scheduler.new {
     transport = transport, limiter = limiter, policy = settings.retries,
-    timeout = settings.timeout, deadline = settings.deadline,
+    timeout = settings.timeout, deadline = settings.deadline, priority = settings.priority,
     redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
     hooks = self, metrics = settings.metrics ~= false and metrics.default() or nil,
-    priority = settings.priority,
   }
   log.configure(settings.log_format)
   if settings.trace == true then
-    self.on_call, self.on_retry, self.on_wait = tracer(self.engine.redact)
+    self.on_call, self.on_retry, self.on_wait, self.on_limit = tracer(self.engine.redact)
   elseif type(settings.trace) == "function" then
     self.on_call = settings.trace
   end
@@ -155,6 +174,36 @@ end
 -- io.write(di.metrics.render(m))   -- Prometheus' text format
 function Client:metrics()
   return metrics.default():snapshot()
+end
+
+--- The rate limiter's state, read without changing it (no call is made, no slot taken).
+-- Fields: backend ("local", "redis", "fallback" while Redis is away, "none"), rate,
+-- burst, batch_share, priority (the client's), reserve, available (calls an interactive
+-- call could make now without waiting), available_batch, wait and wait_batch (seconds
+-- the next such call would wait), penalty (seconds left of a 429's pause, 0 when none;
+-- seen only when longer than a batch slot), penalty_until (wall clock, epoch seconds, or
+-- nil), path (the local file) or key (Redis's, never the password), fallback_transitions
+-- (this process's switches to Redis's fallback and back), why (while in fallback).
+-- @treturn table the state; or nil, why when the shared file cannot be read
+-- @usage local st = client:limit_status()
+-- print(st.available, st.wait, st.penalty)
+function Client:limit_status()
+  local s = self.settings
+  local st = { rate = s.rate, burst = s.burst, batch_share = s.batch_share, priority = s.priority }
+  local raw, why = self.limiter:status()
+  if not raw then return nil, why end
+  for k, v in pairs(raw) do st[k] = v end
+  if raw.backend == "none" then return st end
+  local view = require("dialoginsight.limiter.reserve").view(raw)
+  for k, v in pairs(view) do st[k] = v end
+  st.reserve = math.floor(raw.reserve)
+  st.penalty_until = st.penalty > 0 and require("dialoginsight.core").wall() + st.penalty or nil
+  st.fallback_transitions = raw.fallback_transitions or 0
+  -- (the figures behind the view: kept out of the public table)
+  for _, k in ipairs { "ahead", "interval", "tolerance", "batch_interval", "batch_room", "share" } do
+    st[k] = nil
+  end
+  return st
 end
 
 --- Closes the connections and the limiter; the client is unusable afterwards.

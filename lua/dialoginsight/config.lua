@@ -67,6 +67,12 @@ M.SETTINGS = {
       .. "false turns it off" },
   { name = "burst", kind = "number", default = 10, env = "DI_BURST", file = true,
     doc = "calls allowed back to back (10); from 1 to 1e6; a burst spans 60 s at most" },
+  { name = "priority", kind = "text", default = "interactive", env = "DI_PRIORITY", file = true,
+    doc = "\"interactive\" (the default) or \"batch\": the calls' priority for the rate limit; "
+      .. "batch calls leave a reserve to interactive ones (docs/limiter.md); a call's option "
+      .. "priority overrides it; sync and export default to batch" },
+  { name = "batch_share", kind = "number", default = 0.8, env = "DI_BATCH_SHARE", file = true,
+    doc = "the part of rate batch calls may take alone, above 0 and at most 1 (0.8); 1: no reserve" },
   { name = "limiter_dir", kind = "text", env = "DI_LIMITER_DIR", file = true,
     doc = "where the shared limit lives, an absolute path; default: $XDG_RUNTIME_DIR, else "
       .. "/tmp/dialoginsight-UID" },
@@ -315,6 +321,12 @@ local function check_limits(s)
     -- (the URL may hold a password: the message never shows it)
     local ok, why = redis.parse_url(s.limiter_url)
     if not ok then bad("limiter_url", why) end
+  end
+  local why = options.priority(s.priority)
+  if why then bad("priority", why .. " (got " .. errors.describe(s.priority) .. ")") end
+  if type(s.batch_share) ~= "number" or not (s.batch_share > 0 and s.batch_share <= 1) then
+    bad("batch_share", "must be a number above 0 and at most 1, the part of rate batch calls "
+      .. "may take (got " .. errors.describe(s.batch_share) .. ")")
   end
   s.hosts = positive_integer("hosts", s.hosts, true)
   if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end

@@ -18,6 +18,7 @@ local errors = require "dialoginsight.errors"
 local log = require "dialoginsight.log"
 local registry = require "dialoginsight.registry"
 local limiter = require "dialoginsight.limiter"
+local metrics = require "dialoginsight.metrics"
 
 local M = {
   --- The library's name and version.
@@ -111,7 +112,13 @@ function M.new(opts)
     transport = nginx and ngx_transport.new(settings)
       or require("dialoginsight.transport.curl").new(settings)
   end
-  local lim, why = limiter.open(settings, nginx)
+  -- Redis's fallback, counted and (in JSON) logged as an event of its own; the
+  -- limiter's warning already says it in text
+  local counted = settings.metrics ~= false and metrics.default() or nil
+  local lim, why = limiter.open(settings, nginx, { fallback = function(active, reason)
+    if counted then counted:fallback(active) end
+    log.event("fallback", { active = active, message = reason }, nil, active and "warn" or "info")
+  end })
   if not lim then error("dialoginsight: setting 'limiter_dir': " .. why, 2) end
   return client.new(settings, transport, lim)
 end

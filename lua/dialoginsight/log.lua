@@ -69,11 +69,14 @@ local function json(fields)
 end
 
 --- Logs an event: event is its name (call, retry, wait, limit, fallback, warning),
--- fields its members; text is its line in the text format.
+-- fields its members; text is its line in the text format (nil: none, a warning says it).
 -- @local
 function M.event(event, fields, text, level)
   level = level or "info"
-  if format ~= "json" then return write(level, text) end
+  if format ~= "json" then
+    if text then write(level, text) end
+    return
+  end
   fields.ts, fields.level, fields.event = timestamp(core.wall()), level, event
   write(level, json(fields))
 end

@@ -62,8 +62,15 @@ function M.warn_long(what, v)
     .. "give %g", what, v, M.LONG_SECONDS, v, v / 1000))
 end
 
+--- A call's priority for the rate limit: "interactive" or "batch" (docs/limiter.md,
+-- "A reserve for interactive calls").
+function M.priority(v)
+  if v ~= "interactive" and v ~= "batch" then return "must be \"interactive\" or \"batch\"" end
+end
+
 --- The options every call takes (client:call and each resource method).
-M.CALL = { timeout = M.seconds, deadline = M.seconds_or_false, retries = true }
+M.CALL = { timeout = M.seconds, deadline = M.seconds_or_false, retries = true,
+           priority = M.priority }
 --- The options of calls run concurrently (call_many, call_stream, merge_many).
 M.MANY = {
   concurrency = function(v)

@@ -46,7 +46,7 @@ describe("limiter (one process)", function()
     assert.equal(0, lim:acquire())
   end)
 
-  it("offers what the library calls and nothing else: acquire, penalize, configure, close", function()
+  it("offers what the library calls and nothing else: acquire, penalize, configure, status, close", function()
     local function methods(obj)
       local names, mt = {}, getmetatable(obj)
       local index = type(mt.__index) == "table" and mt.__index or mt
@@ -57,10 +57,10 @@ describe("limiter (one process)", function()
       return table.concat(names, " ")
     end
     local lim = assert(core.limiter { path = tmpdir() .. "/l", rate = 1, burst = 1 })
-    assert.equal("acquire close configure penalize", methods(lim))
+    assert.equal("acquire close configure penalize status", methods(lim))
     local c = di.new(sbx.settings { limiter_dir = tmpdir() })
-    assert.equal("acquire close configure penalize", methods(c.limiter)) -- adaptive
-    assert.equal("acquire close configure penalize", methods(c.limiter.lim)) -- the file backend
+    assert.equal("acquire close configure penalize status", methods(c.limiter)) -- adaptive
+    assert.equal("acquire close configure penalize status", methods(c.limiter.lim)) -- the file backend
     c:close()
     lim:close()
   end)

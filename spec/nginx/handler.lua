@@ -4,6 +4,9 @@
 --   /t/call?service=&method=&campaign=&base=&retries=&backoff=&max_retry_after=&deadline=
 --                              one client:call; reports ok, or the error
 --   /t/limiter                 the example client's limiter: the wait acquire answers
+--   /t/interactive?n=&every=   n calls of the example client (interactive), one
+--                              every `every` s; each one's seconds, from asking
+--                              to its reply (its limiter wait is less)
 --   /t/call_many?n=&service=&method=&campaign=&deadline=
 --                              n calls through client:call_many, timed
 --   /t/ngx_user_agent          the ngx transport refuses a user_agent with CR LF
@@ -109,6 +112,20 @@ elseif uri == "/t/call_many" then
     if di.is_error(r) then errs[#errs + 1] = i .. ": " .. tostring(r) end
   end
   return reply { elapsed = now() - t0, failures = failures, n = #results, errors = di.array(errs) }
+
+elseif uri == "/t/interactive" then
+  local client, took, errs = app.client(), {}, 0
+  local every = tonumber(args.every) or 0.25
+  local t0 = now()
+  for i = 1, tonumber(args.n) or 10 do
+    local due = t0 + (i - 1) * every
+    if due > now() then ngx.sleep(due - now()) end
+    local t = now()
+    local r = client:call("projects", "List", nil, { retries = 0 })
+    took[i] = now() - t
+    if not r then errs = errs + 1 end
+  end
+  return reply { took = di.array(took), errors = errs, status = client:limit_status() }
 
 elseif uri == "/t/limiter" then
   return reply { wait = app.client().limiter:acquire(), pid = ngx.worker.pid() }

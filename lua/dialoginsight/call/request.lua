@@ -45,7 +45,7 @@ local NONE = {}
 M.OPTIONS = options.set(options.CALL, options.MANY, { outcomes = options.boolean })
 
 --- The per-call options of checked opts: { timeout, deadline, policy, concurrency,
--- outcomes }, or nil, why for a bad retry policy.  deadline = false lifts the client's.
+-- outcomes, priority }, or nil, why for a bad retry policy.  deadline = false lifts the client's.
 function M.options(opts)
   if opts == nil or next(opts) == nil then return NONE end
   options.warn_long("option 'timeout'", opts.timeout)
@@ -58,7 +58,7 @@ function M.options(opts)
   end
   return {
     timeout = opts.timeout, deadline = opts.deadline, concurrency = opts.concurrency,
-    outcomes = opts.outcomes, policy = policy,
+    outcomes = opts.outcomes, policy = policy, priority = opts.priority,
   }
 end
 
@@ -87,6 +87,7 @@ function M.build(route, params, auth, project, o, redact)
     timeout = o.timeout,
     deadline = o.deadline,
     policy = o.policy,
+    priority = o.priority, -- nil: the client's (scheduler.lua's slot)
     -- a Merge whose caller reads only the records' outcomes: the reply is
     -- decoded for them alone (core.decode_outcomes, src/di_json_pick.c)
     decode = o.outcomes and core.decode_outcomes or nil,

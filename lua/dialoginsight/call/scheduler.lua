@@ -2,6 +2,7 @@
 -- transport, reply (call/reply.lua), hooks (documented in client.lua) and
 -- retries (call/retry.lua).  Both paths settle an attempt through settle(),
 -- so every hook fires on both.  Deadlines: docs/limiter.md.
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local reply = require "dialoginsight.call.reply"
 local retry = require "dialoginsight.call.retry"
@@ -99,12 +100,30 @@ function Scheduler:unslotted(sl, why, wait)
   }
 end
 
+-- The service's limit answered (a 429, its Retry-After clamped to `seconds`):
+-- on_limit "hit" once per pause, however many replies of one burst say so.
+function Scheduler:limit_hit(entry, seconds)
+  local now = self.transport:now()
+  if not (self.paused_until and now < self.paused_until) then
+    self.hit_at = now
+    fire(self, "on_limit", { state = "hit", service = entry.service, method = entry.method,
+                             retry_after = seconds, ["until"] = core.wall() + seconds })
+  end
+  self.paused_until = math.max(self.paused_until or now, now + seconds)
+end
+
 --- A slot for sl: 0 (taken), the seconds to wait, or nil, why, wait when
 -- its deadline leaves no time for an attempt.
 function Scheduler:slot(sl, now)
   local ends = sl.ends
   if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
-  local wait = self.limiter:acquire(ends and ends - MIN_ATTEMPT - now)
+  -- a pause is over when a call asks after it ends: nothing watches the clock
+  if self.paused_until and now >= self.paused_until then
+    self.paused_until = nil
+    fire(self, "on_limit", { state = "over", waited = now - self.hit_at })
+  end
+  local wait = self.limiter:acquire(ends and ends - MIN_ATTEMPT - now,
+    sl.req.priority or self.priority)
   if wait > 0 then
     now = self.transport:now() -- (a shared limiter may have taken some of it)
     if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT, wait end
@@ -158,6 +177,7 @@ function Scheduler:settle(sl, started, r, cut)
   if err.kind == "rate_limited" then
     err.retry_after = retry.penalty(p, err)
     self.limiter:penalize(err.retry_after, sl.ends and math.max(0, sl.ends - self.transport:now()))
+    self:limit_hit(entry, err.retry_after)
   elseif err.retry_after then
     err.retry_after = math.min(err.retry_after, p.max_retry_after)
   end

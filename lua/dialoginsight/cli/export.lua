@@ -7,7 +7,7 @@ local host = require "dialoginsight.host"
 local csv = require "dialoginsight.cli.csv"
 local commands = require "dialoginsight.cli.commands"
 
-local M = { name = "export", needs_client = true,
+local M = { name = "export", needs_client = true, priority = "batch", -- (as sync's)
             usage = "export contacts [--where FIELD=VALUE]... [--page-size N] > out.csv",
             options = {
               { "--where", "FIELD=VALUE", "only the contacts where FIELD=VALUE; also !=, >, >=, <, <= "

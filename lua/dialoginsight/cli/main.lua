@@ -30,6 +30,7 @@ commands:
   probe [--writes] [--record DIR]   which methods exist on your account (docs/wire.md)
   events run HANDLER.lua | list | replay | purge   the webhook events a receiver stored
   webhooks send TYPE --to URL   post a signed sample event to a receiver
+  limits [--json] [--watch S]   the shared rate limit's state (no call is made)
 
 options (before or after the command):
   --config FILE   settings as `key = value` lines (key_id, key, project, base_url, ...);
@@ -60,6 +61,7 @@ LIST[#LIST + 1] = require "dialoginsight.cli.export"
 LIST[#LIST + 1] = require "dialoginsight.cli.probe"
 LIST[#LIST + 1] = require "dialoginsight.cli.events"
 LIST[#LIST + 1] = require "dialoginsight.cli.webhooks"
+LIST[#LIST + 1] = require "dialoginsight.cli.limits"
 
 local COMMANDS = {}
 for _, c in ipairs(LIST) do COMMANDS[c.name] = c end
@@ -90,6 +92,8 @@ local function add_command(p, c)
   for _, o in ipairs(c.options) do
     local opt = o[2] and sub:option(o[1], o[3]):argname(o[2]) or sub:flag(o[1], o[3])
     opt:target(o[1]:sub(3))
+    -- a value that may be left out (--watch [SECONDS]): a list of 0 or 1
+    if o.optional then opt:args("?") end
     if o.many then opt:count("*") end
     -- the guard of --key-field's value (a field name, never the key)
     if o[1] == "--key-field" then opt:convert(commands.key_field) end
@@ -120,7 +124,8 @@ local function value_options(name)
   local set = {}
   for k in pairs(GLOBAL_VALUES) do set[k] = true end
   for _, o in ipairs(COMMANDS[name] and COMMANDS[name].options or {}) do
-    if o[2] then set[o[1]] = true end
+    -- (an optional value never takes the next argument: --watch --count 2)
+    if o[2] and not o.optional then set[o[1]] = true end
   end
   return set
 end
@@ -295,7 +300,7 @@ function M.main(args)
   local function run()
     local client, err
     if cmd.needs_client then
-      client, err = settings.client(g)
+      client, err = settings.client(g, cmd.priority)
       if not client then return commands.fail(err) end
     end
     return cmd.run(client, opts, pos, g)

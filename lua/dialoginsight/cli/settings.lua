@@ -133,8 +133,14 @@ function M.read(g, home)
 end
 
 --- A client from the configuration, or nil, message (never showing the key).
-function M.client(g)
-  local ok, c = pcall(function() return di.new(M.read(g)) end)
+-- priority: the command's own default (sync, export: "batch"), which a priority
+-- the user set (DI_PRIORITY, the config file) overrides.
+function M.client(g, priority)
+  local ok, c = pcall(function()
+    local s = M.read(g)
+    if s.priority == nil then s.priority = priority end
+    return di.new(s)
+  end)
   if ok then return c end
   local msg = tostring(c):gsub("^dialoginsight: ", "")
   if msg:match("'key'") or msg:match("'key_id'") then

@@ -34,8 +34,9 @@ function Adaptive:set(rate)
 end
 
 --- 0 when a call may start now (its slot taken), else seconds to wait;
--- budget: the most a shared backend may spend deciding (limiter/redis.lua).
-function Adaptive:acquire(budget)
+-- budget: the most a shared backend may spend deciding (limiter/redis.lua);
+-- priority: "interactive" (nil) or "batch" (docs/limiter.md).
+function Adaptive:acquire(budget, priority)
   if self.rate < self.max then
     local t = self.now()
     local quiet = t - self.quiet_from
@@ -48,7 +49,15 @@ function Adaptive:acquire(budget)
       self.quiet_from = t
     end
   end
-  return self.lim:acquire(budget)
+  return self.lim:acquire(budget, priority)
+end
+
+--- The backend's state (its status), with the configured rate and this
+-- process's adapted one (rate_now).
+function Adaptive:status()
+  local st, why = self.lim:status()
+  if st then st.rate, st.rate_now = self.max, self.rate end
+  return st, why
 end
 
 --- A 429: every sharer waits `seconds`; this process slows down.

@@ -4,6 +4,7 @@
 -- local limiter takes over.  Each exchange lasts TIMEOUT at most, never past the call's
 -- deadline; no call is lost, and no reply of Redis can raise, loop, or hold a call longer.
 local host_of = require("dialoginsight.limiter.host").of
+local reserve = require "dialoginsight.limiter.reserve"
 
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -19,7 +20,9 @@ M.WARN_EVERY = 60       -- seconds between two warnings of one process
 -- interval and tolerance (microseconds: 1/rate and (burst - 1)/rate), the
 -- penalty (microseconds), this caller's lead (the furthest ahead its own
 -- settings can put the state: Backend:configure), and the largest lead any
--- settings can declare (core.limiter_bounds.max_lead).
+-- settings can declare (core.limiter_bounds.max_lead); for acquire, the call's
+-- cost and room (microseconds: interval and tolerance for an interactive
+-- call, the batch slot and batch room for a batch one: limiter/reserve.lua).
 -- A state is honoured up to the largest lead declared (src/di_limiter.c, lead_of):
 -- a shorter max_retry_after never erases another sharer's longer penalty; a state
 -- further ahead than any lead is reset.  Returns { wait_us, reset }: wait_us 0 when
@@ -38,8 +41,9 @@ local start = math.max(tat, now)
 local most = own - tolerance
 local new
 if ARGV[1] == 'acquire' then
-  if start - now > tolerance then return { math.min(most, start - now - tolerance), reset } end
-  new = start + interval
+  local cost, room = tonumber(ARGV[7]), tonumber(ARGV[8])
+  if start - now > room then return { math.min(most, start - now - room), reset } end
+  new = start + cost
 else
   new = math.max(tat, now + tonumber(ARGV[4]) + tolerance)
 end
@@ -47,6 +51,13 @@ local ttl = math.floor((new - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', ttl)
 redis.call('SET', KEYS[2], string.format('%.0f', lead), 'PX', ttl)
 return { 0, reset }
+]]
+
+-- The state as it stands, read only: Redis's clock (seconds, microseconds)
+-- and the stored arrival time ('0' when there is none), as strings.
+M.STATUS_SCRIPT = [[
+local t = redis.call('TIME')
+return { t[1], t[2], redis.call('GET', KEYS[1]) or '0' }
 ]]
 
 --- The parts of a limiter_url: { host, port, password, user, db } or
@@ -266,12 +277,14 @@ end
 local Backend = {}
 Backend.__index = Backend
 
---- opts: url (parsed), key (M.key), rate, burst, max_ahead (a penalty's clamp), fallback
--- (the local backend), connect (see Connectors), now, warn (function(msg)).
+--- opts: url (parsed), key (M.key), rate, burst, share (batch_share; default 1), max_ahead
+-- (a penalty's clamp), fallback (the local backend), connect (see Connectors), now, warn
+-- (function(msg)), events (optional: events.fallback(active, why) at each switch).
 function M.new(opts)
   local b = setmetatable({ url = opts.url, key = opts.key, fallback = opts.fallback,
     connect_fn = opts.connect, now = opts.now, warn_fn = opts.warn, max_ahead = opts.max_ahead,
-    fallback_rate = opts.fallback_rate, next_try = 0, last_warn = -math.huge }, Backend)
+    fallback_rate = opts.fallback_rate, next_try = 0, last_warn = -math.huge,
+    events = opts.events or {}, transitions = 0, share = opts.share or 1 }, Backend)
   b:configure(opts.rate, opts.burst)
   return b
 end
@@ -280,17 +293,18 @@ end
 -- a burst's window and a penalty are capped alike in both backends.
 local BOUNDS = require("dialoginsight.core").limiter_bounds
 
-function Backend:configure(rate, burst)
-  self.rate, self.burst = rate, burst
-  self.interval = math.min(math.floor(1e6 / rate + 0.5), BOUNDS.max_slot * 1e6)
-  self.tolerance = math.min(math.floor((burst - 1) * self.interval + 0.5), BOUNDS.max_window * 1e6)
+function Backend:configure(rate, burst, share)
+  self.rate, self.burst, self.share = rate, burst, share or self.share
+  self.f = reserve.figures(rate, burst, self.share)
+  self.interval, self.tolerance = self.f.interval, self.f.tolerance
   -- The longest wait this process is told, as the local limiter's lead
-  -- (src/di_limiter.c, own_lead): a penalty, a slot and a second of slack; a
-  -- longer hold is asked again after it, and a reply asking more is not believed.
-  self.bound = math.floor((math.min(self.max_ahead, BOUNDS.max_penalty) + 1) * 1e6) + self.interval
+  -- (src/di_limiter.c, own_lead): a penalty, a batch slot (a slot at least)
+  -- and a second of slack; a longer hold is asked again after it, and a reply
+  -- asking more is not believed.
+  self.bound = math.floor((math.min(self.max_ahead, BOUNDS.max_penalty) + 1) * 1e6) + self.f.batch_interval
   -- the fallback is this host's share, and follows the adaptation down
-  local share = math.min(self.fallback_rate, rate)
-  self.fallback:configure(share, math.max(1, math.min(burst, share)))
+  local own = math.min(self.fallback_rate, rate)
+  self.fallback:configure(own, math.max(1, math.min(burst, own)), self.share)
 end
 
 function Backend:warn(msg)
@@ -359,10 +373,20 @@ function Backend:drop(c, what, kind)
     self.c, self.next_try = nil, t
     return
   end
-  self.c, self.down_since = nil, self.down_since or t
+  self.c = nil
+  self:down(t, what)
   self.next_try = t + M.RETRY_INTERVAL
   self:warn(what .. ": limiting this host alone at " .. string.format("%g", self.fallback_rate)
     .. " calls/s; trying again every " .. M.RETRY_INTERVAL .. " s")
+end
+
+-- Marks the switch to the fallback at t (once per outage), told to
+-- events.fallback with why (our own message: never the password).
+function Backend:down(t, why)
+  if self.down_since then return end
+  self.down_since, self.why = t, why
+  self.transitions = self.transitions + 1
+  if self.events.fallback then self.events.fallback(true, why) end
 end
 
 -- The connection, made (and prepared: AUTH, SELECT, SCRIPT LOAD) when there
@@ -381,7 +405,7 @@ function Backend:conn()
     return nil
   end
   if not c then
-    self.down_since = self.down_since or t
+    self:down(t, "Redis is unreachable (" .. tostring(why) .. ")")
     self:warn("Redis is unreachable (" .. tostring(why) .. "): limiting this host alone at "
       .. string.format("%g", self.fallback_rate) .. " calls/s; trying again every " .. M.RETRY_INTERVAL .. " s")
     return nil
@@ -406,14 +430,16 @@ function Backend:conn()
   self.sha, self.c = sha, c
   if self.down_since then
     self.warn_fn("Redis is back: the limit is shared again")
-    self.down_since, self.last_warn = nil, -math.huge
+    self.down_since, self.last_warn, self.why = nil, -math.huge, nil
+    self.transitions = self.transitions + 1
+    if self.events.fallback then self.events.fallback(false, "Redis is back") end
   end
   return c
 end
 
 -- Runs the script within budget seconds (nil: TIMEOUT per exchange): { wait_us,
 -- reset }, or nil after a failure or a reply no sound Redis gives (dropped).
-function Backend:run(op, penalty_us, budget)
+function Backend:run(op, penalty_us, budget, priority)
   self.until_t = budget and self.now() + budget or nil
   local c = self:conn()
   if not c then return nil end
@@ -421,6 +447,11 @@ function Backend:run(op, penalty_us, budget)
                  string.format("%.0f", self.interval), string.format("%.0f", self.tolerance),
                  string.format("%.0f", penalty_us or 0), string.format("%.0f", self.bound + self.tolerance),
                  string.format("%.0f", BOUNDS.max_lead * 1e6) }
+  if op == "acquire" then
+    local batch = priority == "batch"
+    args[#args + 1] = string.format("%.0f", batch and self.f.batch_interval or self.interval)
+    args[#args + 1] = string.format("%.0f", batch and self.f.batch_room or self.tolerance)
+  end
   local r, err, kind = self:command(c, unpack(args))
   if not r and kind == "redis" and tostring(err):find("NOSCRIPT", 1, true) then
     local sha
@@ -454,10 +485,41 @@ end
 --- 0 when a call may start now (its slot taken), else seconds to wait;
 -- budget: the seconds Redis may take at most (what is left of the call's
 -- deadline; nil: TIMEOUT per exchange).
-function Backend:acquire(budget)
-  local r = self:run("acquire", nil, budget)
+function Backend:acquire(budget, priority)
+  local r = self:run("acquire", nil, budget, priority)
   if r then return r[1] / 1e6 end
-  return self.fallback:acquire()
+  return self.fallback:acquire(nil, priority)
+end
+
+local function digits(v, max)
+  return type(v) == "string" and #v <= max and v:find("^%d+$") ~= nil
+end
+
+--- The state as it stands, read without a change (a read-only script):
+-- figures and how far ahead it is (seconds), backend "redis", key; while Redis
+-- is away or answers what the script cannot, the fallback's, as backend "fallback".
+function Backend:status()
+  self.until_t = nil -- (TIMEOUT per exchange: no call's deadline, a past one included, bounds a read)
+  local c = self:conn()
+  local r
+  if c then
+    local left = self:left()
+    r = left > 0 and c:command(left, "EVAL", M.STATUS_SCRIPT, "1", self.key) or nil
+  end
+  if type(r) == "table" and r.n == 3 and digits(r[1], 12) and digits(r[2], 6) and digits(r[3], 20) then
+    local f = self.f
+    local now = tonumber(r[1]) * 1e6 + tonumber(r[2])
+    return { backend = "redis", key = self.key, ahead = (tonumber(r[3]) - now) / 1e6,
+             interval = f.interval / 1e6, tolerance = f.tolerance / 1e6,
+             batch_interval = f.batch_interval / 1e6, batch_room = f.batch_room / 1e6,
+             reserve = f.reserve, share = self.share, fallback_transitions = self.transitions }
+  end
+  local st, why = self.fallback:status()
+  if not st then return nil, why end
+  st.backend, st.key, st.fallback_transitions = "fallback", self.key, self.transitions
+  st.why = self.why or (c and "Redis answered the status script with something else than its state")
+    or "Redis is away"
+  return st
 end
 
 --- Every sharer, on every host, waits `seconds` (already clamped).

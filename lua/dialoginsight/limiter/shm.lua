@@ -38,17 +38,29 @@ end
 local Shm = {}
 Shm.__index = Shm
 
-function Shm:acquire()
-  local wait, event = self.core:acquire()
+--- 0 (slot taken) or seconds to wait; priority: "interactive" (nil) or "batch".
+function Shm:acquire(_, priority)
+  local wait, event = self.core:acquire(priority)
   report(self.path, event)
   return wait
+end
+
+--- The state as it stands, read without a change: the core's figures and
+-- how far ahead the state is (seconds), backend "local", path; nil, why
+-- when the file cannot be read.
+function Shm:status()
+  local st, event = self.core:status()
+  report(self.path, event)
+  if not st then return nil, "the shared limiter file " .. self.path .. " cannot be read" end
+  st.backend, st.path = "local", self.path
+  return st
 end
 
 function Shm:penalize(seconds)
   report(self.path, self.core:penalize(seconds))
 end
 
-function Shm:configure(rate, burst) return self.core:configure(rate, burst) end
+function Shm:configure(rate, burst, share) return self.core:configure(rate, burst, share) end
 
 function Shm:close() return self.core:close() end
 
@@ -66,7 +78,7 @@ function M.open(settings)
   local path = M.path(dir, settings.base_url, settings.key_id)
   local lim, err = core.limiter {
     path = path, rate = settings.rate, burst = settings.burst,
-    max_penalty = policy.max_retry_after,
+    max_penalty = policy.max_retry_after, batch_share = settings.batch_share,
   }
   if not lim then return nil, err end
   return setmetatable({ core = lim, path = path }, Shm)

@@ -18,10 +18,12 @@ local output = require "dialoginsight.cli.sync.output"
 local paths = require "dialoginsight.cli.sync.paths"
 local plan = require "dialoginsight.cli.sync.plan"
 local state = require "dialoginsight.cli.sync.state"
+local metrics = require "dialoginsight.metrics"
 
 -- The command line (cli/main.lua builds the parser and the help from it).
-local metrics = require "dialoginsight.metrics"
-local M = { name = "sync", needs_client = true, usage = "sync contacts FILE.csv|- [options]", options = {
+-- priority: its calls are batch ones, leaving a reserve to interactive callers
+-- of the key (docs/limiter.md), unless DI_PRIORITY or the config file says otherwise
+local M = { name = "sync", needs_client = true, priority = "batch", usage = "sync contacts FILE.csv|- [options]", options = {
   { "--key-field", "FIELD", "the key field (default: DI_KEY_FIELD, else the project's, e.g. EMail)" },
   { "--map", "COL=FIELD", "read column COL as FIELD (repeatable); COL= ignores COL", many = true },
   { "--skip", "COL", "ignore column COL (repeatable)", many = true },
