@@ -60,7 +60,7 @@ local function json(fields)
       local v = fields[k]
       if v ~= nil then
         local text = core.encode(v)
-        if text == nil then text = core.encode(tostring(v):gsub("[\128-\255]", "?")) end
+        if text == nil then text = core.encode((tostring(v):gsub("[\128-\255]", "?"))) end
         parts[#parts + 1] = core.encode(k) .. ":" .. text
       end
     end

@@ -80,9 +80,10 @@ local BUCKETS, NB = M.BUCKETS, #M.BUCKETS
 function M.new(store)
   local keys = {}
   for i in ipairs(M.FAMILIES) do keys[i] = {} end
-  -- the counts (or keys) of each registry entry (a method), found by the entry table itself
-  local entries = setmetatable({}, { __mode = "k" })
-  local self = setmetatable({ store = store, keys = keys, entries = entries }, Registry)
+  -- the counts (or keys) of each method, by service and method name: every client's
+  -- registry entry of a method (each client may have its own) counts into one, kept
+  -- after the client is gone
+  local self = setmetatable({ store = store, keys = keys, entries = {} }, Registry)
   if store == nil then
     local values, all = {}, nil
     self.values = values
@@ -141,7 +142,9 @@ end
 -- count is one dict:incr of a key made once.
 
 local function of_entry(self, entry)
-  local e = self.entries[entry]
+  local by = self.entries[entry.service]
+  if not by then by = {}; self.entries[entry.service] = by end
+  local e = by[entry.method]
   if not e then
     e = { attempts = {}, calls = {} }
     if self.values then
@@ -150,14 +153,15 @@ local function of_entry(self, entry)
     else
       e.hist = key(self, DURATION, entry.service, entry.method)
     end
-    self.entries[entry] = e
+    by[entry.method] = e
   end
   return e
 end
 
 --- An attempt settled: entry (the registry's), outcome ("ok" or the error kind), status.
 function Registry:attempt(entry, outcome, status)
-  local e = self.entries[entry] or of_entry(self, entry)
+  local methods = self.entries[entry.service]
+  local e = methods and methods[entry.method] or of_entry(self, entry)
   local by = e.attempts[outcome]
   if not by then by = {}; e.attempts[outcome] = by end
   local s = status or 0
@@ -176,7 +180,8 @@ end
 
 --- A call ended: its outcome, seconds from its start, and whether it may have been acted on.
 function Registry:call(entry, outcome, seconds, unknown)
-  local e = self.entries[entry] or of_entry(self, entry)
+  local methods = self.entries[entry.service]
+  local e = methods and methods[entry.method] or of_entry(self, entry)
   local j = 1
   while j <= NB and seconds > BUCKETS[j] do j = j + 1 end
   local calls, h = e.calls, e.hist
@@ -205,19 +210,20 @@ function Registry:series()
   local all = {}
   for k, v in pairs(self.values) do all[k] = v end
   local function add(k, n) all[k] = (all[k] or 0) + n end
-  for entry, e in pairs(self.entries) do
-    local sv, m = entry.service, entry.method
-    for outcome, by in pairs(e.attempts) do
-      for status, n in pairs(by) do
-        add(key(self, ATTEMPTS, sv, m, outcome, code_of(status ~= 0 and status or nil)), n)
+  for sv, methods in pairs(self.entries) do
+    for m, e in pairs(methods) do
+      for outcome, by in pairs(e.attempts) do
+        for status, n in pairs(by) do
+          add(key(self, ATTEMPTS, sv, m, outcome, code_of(status ~= 0 and status or nil)), n)
+        end
       end
+      for outcome, n in pairs(e.calls) do add(key(self, CALLS, sv, m, outcome), n) end
+      local hk = key(self, DURATION, sv, m)
+      for j = 1, NB + 1 do
+        if e.hist[j] > 0 then add(hk[j], e.hist[j]) end
+      end
+      if next(e.calls) then add(hk.sum, e.hist.sum) end -- (counted together in call())
     end
-    for outcome, n in pairs(e.calls) do add(key(self, CALLS, sv, m, outcome), n) end
-    local hk = key(self, DURATION, sv, m)
-    for j = 1, NB + 1 do
-      if e.hist[j] > 0 then add(hk[j], e.hist[j]) end
-    end
-    if next(e.calls) then add(hk.sum, e.hist.sum) end -- (counted together in call())
   end
   return all
 end

@@ -1,0 +1,152 @@
+-- SECURITY.md, "Metrics tell the truth": against a randomized adversary (faults of every
+-- kind, on idempotent and non-idempotent methods, through call and call_many, with random
+-- retry policies and deadlines), every HTTP request the sandbox logged is counted once in
+-- dialoginsight_attempts_total under its status class, and every call once in
+-- dialoginsight_calls_total under the outcome its caller got.  Prints its seed.
+local di = require "dialoginsight"
+local core = require "dialoginsight.core"
+local metrics = require "dialoginsight.metrics"
+local property = require "support.property"
+local sbx = require "support.sandbox"
+
+-- Series of family name in a snapshot: { ["a=x,b=y"] = value }, labels sorted.
+local function series(snap, name)
+  local t = {}
+  for _, s in ipairs(snap[name].samples) do
+    local keys = {}
+    for k in pairs(s.labels) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. s.labels[k] end
+    t[table.concat(parts, ",")] = s.value
+  end
+  return t
+end
+
+local function delta(before, after, name)
+  local a, b, d = series(before, name), series(after, name), {}
+  for k, v in pairs(b) do
+    if v ~= (a[k] or 0) then d[k] = v - (a[k] or 0) end
+  end
+  return d
+end
+
+local function same(x, y)
+  for k, v in pairs(x) do if y[k] ~= v then return false end end
+  for k, v in pairs(y) do if x[k] ~= v then return false end end
+  return true
+end
+
+local function show(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do out[#out + 1] = k .. ": " .. t[k] end
+  return "{ " .. table.concat(out, "; ") .. " }"
+end
+
+-- The methods drawn: two idempotent, one not (a 5xx or a time-out is then final).
+local METHODS = {
+  { "projects", "List", "projects.list", function() return {} end },
+  { "contacts", "Merge", "contacts.merge", function(i)
+    return { Records = { { ID = { key_f_EMail = "prop" .. i .. "@example.com" }, Data = {} } } }
+  end },
+  { "messages", "Create", "messages.create", function()
+    return { Message = { Name = "property", MessageVersions = { {
+      Name = "fr", Culture = "fr-CA", SenderName = "Shop", SenderEMail = "shop@example.com",
+      Subject = "Hi", MessageBodies = { { MIMEType = "text/html", Content = "<p>Hi</p>" } } } } } }
+  end },
+}
+
+local function fault(rng, method)
+  local f = rng:pick {
+    { type = "status", status = 429, retry_after = 0 },
+    { type = "status", status = 503 },
+    { type = "status", status = 500 },
+    { type = "drop" },
+    { type = "latency", ms = 400 },
+  }
+  local copy = { method = method, next = rng:int(1, 2) }
+  for k, v in pairs(f) do copy[k] = v end
+  return copy
+end
+
+describe("metrics against an adversary", function()
+  before_each(function() sbx.reset() end)
+  after_each(function() sbx.clear_faults() end)
+
+  it("counts every attempt the sandbox logged, and every call, exactly once", function()
+    property.check("metrics", { scenarios = 12 }, function(rng)
+      sbx.clear_faults()
+      local client = di.new(sbx.settings {
+        timeout = 0.25,
+        retries = { retries = rng:int(0, 2), base = 0.001, cap = 0.005, max_retry_after = 0.01 },
+      })
+      local before = client:metrics()
+      local mark = sbx.mark()
+      local outcomes = {}
+      local function got(m, r)
+        local k = string.format("method=%s,outcome=%s,service=%s", m[2],
+          di.is_error(r) and r.kind or "ok", m[1])
+        outcomes[k] = (outcomes[k] or 0) + 1
+      end
+      for i = 1, rng:int(1, 4) do
+        local m = rng:pick(METHODS)
+        if rng:chance(0.7) then sbx.faults { fault(rng, m[3]) } end
+        if rng:chance(0.5) then
+          local r, err = client:call(m[1], m[2], m[4](i), { deadline = rng:chance(0.2) and 0.3 or nil })
+          got(m, r or err)
+        else
+          local n = rng:int(1, 3)
+          local calls = {}
+          for k = 1, n do calls[k] = { m[1], m[2], m[4](i * 10 + k) } end
+          local results = client:call_many(calls, { concurrency = rng:int(1, 3) })
+          for k = 1, n do got(m, results[k]) end
+        end
+        sbx.clear_faults()
+      end
+      local after = client:metrics()
+      local attempts = delta(before, after, "dialoginsight_attempts_total")
+      local counted = 0
+      for _, v in pairs(attempts) do counted = counted + v end
+      -- the sandbox logs an attempt the client gave up on once it is done with it
+      local entries
+      for _ = 1, 40 do
+        entries = sbx.log(mark)
+        if #entries >= counted then break end
+        core.sleep(0.05)
+      end
+      local want = {}
+      for _, e in ipairs(entries) do
+        local reg = assert(di.registry.lookup(e.service, e.method))
+        -- no reply reached the client: a dropped connection (444), or a latency fault past
+        -- its timeout (the sandbox may log the status it then wrote to nobody)
+        local late = tostring(e.fault or ""):match("^latency")
+        local code = (type(e.status) == "number" and e.status ~= 444 and not late)
+          and (math.floor(e.status / 100) .. "xx") or "none"
+        local k = string.format("code=%s,method=%s,service=%s", code, reg.method, reg.service)
+        want[k] = (want[k] or 0) + 1
+      end
+      local by_code = {}
+      for k, v in pairs(attempts) do
+        local key = k:gsub(",outcome=[^,]*", "")
+        by_code[key] = (by_code[key] or 0) + v
+      end
+      if not same(want, by_code) then
+        return false, "attempts by status class: the sandbox logged " .. show(want)
+          .. ", the metrics say " .. show(by_code)
+      end
+      local calls = delta(before, after, "dialoginsight_calls_total")
+      if not same(outcomes, calls) then
+        return false, "calls: the callers got " .. show(outcomes) .. ", the metrics say " .. show(calls)
+      end
+      local d = metrics.value(after, "dialoginsight_call_duration_seconds")
+        - metrics.value(before, "dialoginsight_call_duration_seconds")
+      local n = 0
+      for _, v in pairs(outcomes) do n = n + v end
+      if d ~= n then return false, n .. " calls, " .. d .. " durations" end
+      return true
+    end)
+  end)
+end)
