@@ -86,6 +86,7 @@ function H.start_example(name, opts)
     DI_WEBHOOK_SECRET = opts.secret or "spec-webhook-secret",
     DI_LIMITER_URL = opts.limiter_url,
     DI_BASE_URL = opts.base_url,
+    DI_LOG_FORMAT = opts.log_format,
   }
   local parts = {}
   for k, v in pairs(env) do parts[#parts + 1] = string.format("%s=%q", k, v) end

@@ -154,3 +154,26 @@ http {
     assert.truthy(body:find("lua_shared_dict dialoginsight_metrics", 1, true), body)
   end)
 end)
+
+describe("nginx JSON logs", function()
+  it("writes the library's warnings into the error log as JSON objects", function()
+    local inst = H.start_example("logjson", { log_format = "json" })
+    -- a delivery without a signature: the receiver warns, and answers 401
+    local status = H.http(inst.url .. "events", { method = "POST", type = "application/json",
+      body = '{"EventType":"contact.optout","EventUniqueID":"x1"}' })
+    local text = H.read(inst.errlog)
+    inst.stop()
+    assert.equal(401, status)
+    local found
+    for line in text:gmatch("[^\n]+") do
+      local json = line:match("(%{\"ts\".*%})")
+      if json and json:find('"event":"warning"', 1, true) then
+        found = assert(require("dialoginsight.core").decode(json), "not JSON: " .. json)
+      end
+    end
+    assert.is_table(found, "no JSON warning in the error log:\n" .. text)
+    assert.equal("warn", found.level)
+    assert.truthy(found.message:find("delivery refused (401)", 1, true), found.message)
+    assert.is_nil(text:find(sbx.env("DI_KEY"), 1, true))
+  end)
+end)
