@@ -152,7 +152,7 @@ function M.new(settings, transport, limiter)
     redact = errors.redactor(secrets[self]), limits = reply.limits(settings.limit_messages),
     hooks = self, metrics = settings.metrics ~= false and metrics.default() or nil,
   }
-  log.configure(settings.log_format)
+  if settings.log_format then log.configure(settings.log_format) end
   if settings.trace == true then
     self.on_call, self.on_retry, self.on_wait, self.on_limit = tracer(self.engine.redact)
   elseif type(settings.trace) == "function" then
@@ -188,8 +188,10 @@ end
 -- @usage local st = client:limit_status()
 -- print(st.available, st.wait, st.penalty)
 function Client:limit_status()
+  if self.closed then return nil, "dialoginsight: the client is closed" end
   local s = self.settings
-  local st = { rate = s.rate, burst = s.burst, batch_share = s.batch_share, priority = s.priority }
+  local st = { rate = s.rate, burst = s.burst, batch_share = s.batch_share, priority = s.priority,
+               reserve_void = s.reserve_void }
   local raw, why = self.limiter:status()
   if not raw then return nil, why end
   for k, v in pairs(raw) do st[k] = v end
@@ -209,6 +211,8 @@ end
 --- Closes the connections and the limiter; the client is unusable afterwards.
 -- @usage client:close()
 function Client:close()
+  if self.closed then return end
+  rawset(self, "closed", true)
   if self.transport.close then self.transport:close() end
   if self.limiter then self.limiter:close() end
 end
@@ -280,10 +284,10 @@ function Client:call_result(service, method, params, opts)
   local req, err = prepare(self, service, method, params, call_options(opts, "client:call_result"))
   if req == false then error(err, 2) end
   if not req then return nil, err end
-  local resp
-  resp, err = self.engine:call(req)
-  if not resp then return nil, err end
-  return reply.result(req.entry, resp)
+  -- the engine reads the member itself: a reply without it is counted as the decode
+  -- failure its caller gets, never as a call that went well (metrics)
+  req.result = true
+  return self.engine:call(req)
 end
 
 -- A call of call_many / call_stream: its request, the error that stops it, or false, why.

@@ -8,6 +8,7 @@ local log = require "dialoginsight.log"
 local options = require "dialoginsight.options"
 local registry = require "dialoginsight.registry"
 local redis = require "dialoginsight.limiter.redis"
+local reserve = require "dialoginsight.limiter.reserve"
 local retry = require "dialoginsight.call.retry"
 
 local M = {}
@@ -91,9 +92,9 @@ M.SETTINGS = {
   { name = "trace", kind = "boolean",
     doc = "true logs each attempt to stderr; a function receives each event (see the client's "
       .. "on_call)" },
-  { name = "log_format", kind = "text", default = "text", env = "DI_LOG_FORMAT", file = true,
+  { name = "log_format", kind = "text", env = "DI_LOG_FORMAT", file = true,
     doc = "\"text\" (the default) or \"json\": one JSON object per log line (docs/logging.md); "
-      .. "the process's, set by the last client made" },
+      .. "the process's: set by a client that gives it, kept by one that does not" },
   { name = "metrics", kind = "boolean", default = true, file = true,
     doc = "true (the default): count calls, waits and retries into the process's metrics "
       .. "(docs/metrics.md); false: this client counts nothing" },
@@ -330,6 +331,13 @@ local function check_limits(s)
   end
   s.hosts = positive_integer("hosts", s.hosts, true)
   if s.fallback_rate ~= nil then calls_per_second("fallback_rate", s.fallback_rate) end
+  -- a share the burst cannot keep a reserve for would hold interactive calls a whole batch
+  -- slot: batch calls then go as interactive ones (limit_status says so: reserve_void)
+  if s.rate ~= false and s.batch_share < 1 and not reserve.holds(s.rate, s.burst, s.batch_share) then
+    s.reserve_void = string.format("batch_share %g needs a larger burst (burst >= reserve + 1/share): "
+      .. "no reserve, batch calls go as interactive ones", s.batch_share)
+    s.batch_share = 1
+  end
 end
 
 -- The corrections of guesses (docs/wire.md): registry, call-limit patterns, key field.
@@ -390,7 +398,7 @@ local function resolve(opts)
   if not s.retries then error(why, 0) end
   check_limits(s)
   check_guesses(s)
-  if not log.FORMATS[s.log_format] then
+  if s.log_format ~= nil and not log.FORMATS[s.log_format] then
     bad("log_format", "must be \"text\" or \"json\" (got " .. errors.describe(s.log_format) .. ")")
   end
   if s.transport ~= nil and type(s.transport) ~= "table" then

@@ -115,9 +115,11 @@ function M.new(opts)
   -- Redis's fallback, counted and (in JSON) logged as an event of its own; the
   -- limiter's warning already says it in text
   local counted = settings.metrics ~= false and metrics.default() or nil
-  local lim, why = limiter.open(settings, nginx, { fallback = function(active, reason)
-    if counted then counted:fallback(active) end
-    log.event("fallback", { active = active, message = reason }, nil, active and "warn" or "info")
+  local lim, why = limiter.open(settings, nginx, { fallback = function(active, reason, gone)
+    if counted then counted:fallback(active, gone) end
+    if not gone then
+      log.event("fallback", { active = active, message = reason }, nil, active and "warn" or "info")
+    end
   end })
   if not lim then error("dialoginsight: setting 'limiter_dir': " .. why, 2) end
   return client.new(settings, transport, lim)

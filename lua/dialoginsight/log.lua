@@ -44,6 +44,38 @@ local function timestamp(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03dZ", math.floor((t - s) * 1000))
 end
 
+-- The longest string a JSON line holds in one member: nginx cuts an entry at about 2 KB,
+-- and a cut line is not JSON (a server's error message can be of any length).
+local MAX_STRING = 512
+
+-- s with each byte that starts no valid UTF-8 sequence replaced by "?" (the JSON
+-- encoder refuses invalid UTF-8; the rest of the text stays as it was).
+local function utf8_only(s)
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2
+      or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
+    local ok = len > 0 and i + len - 1 <= n
+    for j = i + 1, i + len - 1 do
+      local b = s:byte(j)
+      if not b or b < 0x80 or b > 0xBF then ok = false end
+    end
+    if ok then out[#out + 1] = s:sub(i, i + len - 1); i = i + len else out[#out + 1] = "?"; i = i + 1 end
+  end
+  return table.concat(out)
+end
+
+-- A string member's JSON: cut to MAX_STRING bytes (never inside a character), valid UTF-8.
+local function string_json(v)
+  if #v > MAX_STRING then
+    local cut = MAX_STRING
+    while cut > 0 and (v:byte(cut + 1) or 0) >= 0x80 and (v:byte(cut + 1) or 0) < 0xC0 do cut = cut - 1 end
+    v = v:sub(1, cut) .. string.format("... (%d bytes)", #v)
+  end
+  return core.encode(v) or core.encode(utf8_only(v)) or core.encode((v:gsub("[\128-\255]", "?")))
+end
+
 -- A JSON object of fields: strings, numbers and booleans (others dropped).
 local function json(fields)
   local names = {}
@@ -59,8 +91,7 @@ local function json(fields)
     for _, k in ipairs(list) do
       local v = fields[k]
       if v ~= nil then
-        local text = core.encode(v)
-        if text == nil then text = core.encode((tostring(v):gsub("[\128-\255]", "?"))) end
+        local text = type(v) == "string" and string_json(v) or core.encode(v) or "null"
         parts[#parts + 1] = core.encode(k) .. ":" .. text
       end
     end

@@ -155,6 +155,52 @@ http {
   end)
 end)
 
+describe("nginx /metrics with a full shared dict", function()
+  it("never evicts a counted series to make room for a new one, and says it is full", function()
+    local port = H.free_port()
+    local conf = H.start_conf("metrics-full", H.PREAMBLE .. [[
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+events {}
+http {
+  access_log off;
+  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
+  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
+  client_body_temp_path @PREFIX@/tmp;
+  lua_shared_dict dialoginsight_metrics 32k;
+  server {
+    listen 127.0.0.1:]] .. port .. [[;
+    location = /count {
+      content_by_lua_block {
+        local m = require("dialoginsight.metrics").default()
+        local n = tonumber(ngx.var.arg_n)
+        for i = 1, n do
+          local e = ngx.var.arg_custom and { service = "custom", method = "M" .. i }
+            or { service = "projects", method = "List" }
+          m:attempt(e, "ok", 200)
+          m:call(e, "ok", 0.01, false)
+        end
+        ngx.say("ok")
+      }
+    }
+    location = /metrics { content_by_lua_block { require("dialoginsight.metrics.ngx").serve() } }
+  }
+}
+]])
+    local base = "http://127.0.0.1:" .. port
+    assert.equal(200, (H.http(base .. "/count?n=10")))
+    assert.equal(200, (H.http(base .. "/count?n=150&custom=1")))
+    local status, text = H.http(base .. "/metrics")
+    local log = H.read(conf.errlog)
+    conf.stop()
+    assert.equal(200, status)
+    assert.truthy(text:find('dialoginsight_calls_total{service="projects",method="List",outcome="ok"} 10', 1, true),
+      "the first series was evicted:\n" .. text:sub(1, 2000))
+    assert.truthy(text:find('dialoginsight_call_duration_seconds_count{service="projects",method="List"} 10', 1, true))
+    assert.truthy(log:find("lua_shared_dict dialoginsight_metrics is full", 1, true), log)
+  end)
+end)
+
 describe("nginx JSON logs", function()
   it("writes the library's warnings into the error log as JSON objects", function()
     local inst = H.start_example("logjson", { log_format = "json" })

@@ -226,11 +226,15 @@ function Scheduler:call(req)
   local t, sl, resp = self.transport, nil, nil
   if not err then
     sl = self:state(req)
+    -- (a hook that raises ends the call with its error: its attempts are counted, the
+    -- call is not, as it returns nothing; docs/metrics.md)
     resp, err = attempts(self, sl)
+    -- req.result (client:call_result): the reply's result member, or the decode error
+    if not err and req.result then resp, err = reply.result(req.entry, resp) end
   end
   local m = self.metrics
   if m then -- (Scheduler:ended, inlined on the sequential path)
-    m:call(req.entry, resp and "ok" or err.kind, sl and t:now() - sl.t0 or 0,
+    m:call(req.entry, err and err.kind or "ok", sl and t:now() - sl.t0 or 0,
       err ~= nil and err.outcome == "unknown")
   end
   return resp, err
@@ -430,6 +434,16 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   run.m = m
   local ok, why = pcall(loop, run)
   m:close()
+  -- calls left in flight (stop() said "now", or a raise): sent, their reply never read
+  local mx = self.metrics
+  if mx then
+    local now = self.transport:now()
+    for _, sl in pairs(run.inflight) do
+      local entry = sl.req.entry
+      mx:attempt(entry, "abandoned", nil)
+      mx:call(entry, "abandoned", now - sl.t0, not entry.idempotent)
+    end
+  end
   if not ok then error(why, 0) end
 end
 

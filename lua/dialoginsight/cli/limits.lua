@@ -71,7 +71,7 @@ local function lines(st)
     { "burst", string.format("%g", st.burst) },
     { "priority", st.priority },
     { "batch_share", string.format("%g", st.batch_share) },
-    { "reserve", commands.count(st.reserve, "interactive call") .. " kept from batch calls" },
+    { "reserve", st.reserve_void or (commands.count(st.reserve, "interactive call") .. " kept from batch calls") },
     { "available", commands.count(st.available, "call") .. " now (interactive)" },
     { "available_batch", commands.count(st.available_batch, "call") .. " now (batch)" },
     { "wait", seconds(st.wait) .. " (interactive), " .. seconds(st.wait_batch) .. " (batch)" },

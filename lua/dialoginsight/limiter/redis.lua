@@ -279,7 +279,7 @@ Backend.__index = Backend
 
 --- opts: url (parsed), key (M.key), rate, burst, share (batch_share; default 1), max_ahead
 -- (a penalty's clamp), fallback (the local backend), connect (see Connectors), now, warn
--- (function(msg)), events (optional: events.fallback(active, why) at each switch).
+-- (function(msg)), events (optional: events.fallback(active, why) at each switch, and (false, "closed", true) when closed on the fallback).
 function M.new(opts)
   local b = setmetatable({ url = opts.url, key = opts.key, fallback = opts.fallback,
     connect_fn = opts.connect, now = opts.now, warn_fn = opts.warn, max_ahead = opts.max_ahead,
@@ -531,6 +531,9 @@ end
 
 function Backend:close()
   if self.c then self.c:close(); self.c = nil end
+  -- a client closed on its fallback no longer limits on its own (the metrics' gauge)
+  if self.down_since and self.events.fallback then self.events.fallback(false, "closed", true) end
+  self.down_since = nil
   self.fallback:close()
 end
 

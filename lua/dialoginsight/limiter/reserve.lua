@@ -30,6 +30,16 @@ function M.figures(rate, burst, share)
            reserve = reserve }
 end
 
+--- Whether the reserve holds with these figures: a batch call from an idle key leaves
+-- `reserve` interactive calls free (burst >= reserve + 1/share, after the caps).  When
+-- it does not, a batch call would push the shared state a whole batch slot ahead and
+-- hold interactive calls: config.lua then makes batch calls interactive ones.
+function M.holds(rate, burst, share)
+  if share >= 1 then return true end
+  local f = M.figures(rate, burst, share)
+  return f.tolerance + f.interval - f.reserve * f.interval >= f.batch_interval
+end
+
 -- Slack for the rounding of seconds read back from nanoseconds.
 local EPS = 1e-9
 

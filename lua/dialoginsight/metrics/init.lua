@@ -37,7 +37,7 @@ M.FAMILIES = {
   { name = "dialoginsight_limiter_fallback_transitions_total", type = "counter", labels = { "to" },
     help = "Switches of the limiter: to fallback (Redis away) or to redis (back)" },
   { name = "dialoginsight_sync_rows_total", type = "counter", labels = { "outcome" },
-    help = "Rows of `dialoginsight sync`, by outcome: created, updated, rejected, unchanged" },
+    help = "Rows of `dialoginsight sync`, by outcome: created, updated, rejected, unchanged, superseded" },
   { name = "dialoginsight_webhook_events_total", type = "counter", labels = { "stage", "result" },
     help = "Webhook events: received (stored, duplicate, or why refused) and handled" },
 }
@@ -83,7 +83,7 @@ function M.new(store)
   -- the counts (or keys) of each method, by service and method name: every client's
   -- registry entry of a method (each client may have its own) counts into one, kept
   -- after the client is gone
-  local self = setmetatable({ store = store, keys = keys, entries = {} }, Registry)
+  local self = setmetatable({ store = store, keys = keys, entries = {}, methods = 0 }, Registry)
   if store == nil then
     local values, all = {}, nil
     self.values = values
@@ -141,20 +141,38 @@ end
 -- numbers, made into series when a snapshot is taken; in a shared dict (nginx), each
 -- count is one dict:incr of a key made once.
 
-local function of_entry(self, entry)
-  local by = self.entries[entry.service]
-  if not by then by = {}; self.entries[entry.service] = by end
-  local e = by[entry.method]
-  if not e then
-    e = { attempts = {}, calls = {} }
-    if self.values then
-      e.hist = { sum = 0 }
-      for j = 1, NB + 1 do e.hist[j] = 0 end
-    else
-      e.hist = key(self, DURATION, entry.service, entry.method)
-    end
-    by[entry.method] = e
+--- The most methods counted apart: a method the registry does not know is sent, and
+-- counted, under the name it was called by; past this many, the rest count as
+-- service "other", method "other" (a name from user data must not grow the series
+-- without end).
+M.MAX_METHODS = 200
+
+local function new_entry(self, sv, m)
+  local e = { attempts = {}, calls = {}, sv = sv, m = m }
+  if self.values then
+    e.hist = { sum = 0 }
+    for j = 1, NB + 1 do e.hist[j] = 0 end
+  else
+    e.hist = key(self, DURATION, sv, m)
   end
+  return e
+end
+
+local function of_entry(self, entry)
+  local sv, m = entry.service, entry.method
+  local by = self.entries[sv]
+  local e = by and by[m]
+  if e then return e end
+  if self.methods >= M.MAX_METHODS then
+    sv, m = "other", "other"
+    by = self.entries[sv]
+    e = by and by[m]
+    if e then return e end
+  end
+  if not by then by = {}; self.entries[sv] = by end
+  e = new_entry(self, sv, m)
+  by[m] = e
+  self.methods = self.methods + 1
   return e
 end
 
@@ -170,12 +188,12 @@ function Registry:attempt(entry, outcome, status)
   else
     local k = by[s]
     if not k then
-      k = key(self, ATTEMPTS, entry.service, entry.method, outcome, code_of(status))
+      k = key(self, ATTEMPTS, e.sv, e.m, outcome, code_of(status))
       by[s] = k
     end
     self.store:incr(k, 1)
   end
-  if outcome == "rate_limited" then self:add(LIMITED, 1, entry.service, entry.method) end
+  if outcome == "rate_limited" then self:add(LIMITED, 1, e.sv, e.m) end
 end
 
 --- A call ended: its outcome, seconds from its start, and whether it may have been acted on.
@@ -192,7 +210,7 @@ function Registry:call(entry, outcome, seconds, unknown)
   else
     local k = calls[outcome]
     if not k then
-      k = key(self, CALLS, entry.service, entry.method, outcome)
+      k = key(self, CALLS, e.sv, e.m, outcome)
       calls[outcome] = k
     end
     local store = self.store
@@ -200,7 +218,7 @@ function Registry:call(entry, outcome, seconds, unknown)
     store:incr(h[j], 1)
     store:incr(h.sum, seconds)
   end
-  if unknown then self:add(UNKNOWN, 1, entry.service, entry.method) end
+  if unknown then self:add(UNKNOWN, 1, e.sv, e.m) end
   local tick = self.tick
   if tick then tick() end
 end
@@ -228,17 +246,21 @@ function Registry:series()
   return all
 end
 
-function Registry:retry(entry, kind) self:add(RETRIES, 1, entry.service, entry.method, kind) end
+function Registry:retry(entry, kind)
+  local e = of_entry(self, entry)
+  self:add(RETRIES, 1, e.sv, e.m, kind)
+end
 
 function Registry:wait(priority, seconds)
   self:add(WAITS, 1, priority)
   self:add(WAITED, seconds, priority)
 end
 
---- The limiter left Redis for its fallback (active true) or came back.
-function Registry:fallback(active)
+--- The limiter left Redis for its fallback (active true) or came back; gone: a client
+-- closed while on its fallback (the gauge only).
+function Registry:fallback(active, gone)
   self:add(FALLBACK, active and 1 or -1)
-  self:add(SWITCHES, 1, active and "fallback" or "redis")
+  if not gone then self:add(SWITCHES, 1, active and "fallback" or "redis") end
 end
 
 --- Rows of a sync batch by outcome (cli/sync/init.lua).

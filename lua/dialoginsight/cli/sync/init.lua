@@ -442,6 +442,7 @@ local function settle(run, b)
     m:rows("updated", b.updated)
     m:rows("rejected", #b.rejects)
     m:rows("unchanged", b.unchanged)
+    m:rows("superseded", b.superseded) -- (a later row of the key was sent instead)
   end
 end
 
