@@ -103,10 +103,13 @@ describe("--metrics FILE", function()
     r = host.run("check --metrics " .. host.q(dir .. "/m.prom"), { env = "DI_METRICS_EVERY=0 " })
     assert.equal(64, r.code)
     assert.truthy(r.err:find("DI_METRICS_EVERY", 1, true), r.err)
-    -- a symbolic link at the path is not followed
-    os.execute("ln -s /etc/passwd " .. host.q(dir .. "/link.prom"))
+    -- a symbolic link at the path is not followed: the file it names stays as it was (a
+    -- file of the spec's own: a broken writer must not damage anything of the system's)
+    host.spit(dir .. "/victim", "untouched\n")
+    os.execute("ln -s " .. host.q(dir .. "/victim") .. " " .. host.q(dir .. "/link.prom"))
     r = host.run("check --metrics " .. host.q(dir .. "/link.prom"))
     assert.truthy(r.err:find("symbolic link", 1, true), r.err)
+    assert.equal("untouched\n", host.slurp(dir .. "/victim"))
   end)
 end)
 
