@@ -16,11 +16,14 @@ local function env(name, default)
   return v
 end
 
-M.url = env("BENCH_URL")           -- base URL, ends with /webservices/ofc4/
-M.ca_file = env("BENCH_CA")
-M.key_id = tonumber(env("BENCH_KEY_ID"))
-M.key = env("BENCH_KEY")
-M.project = tonumber(env("BENCH_PROJECT"))
+-- (the DI_* of build/sandbox/env when no BENCH_* is set: scripts/check-instructions runs
+-- these against the sandbox without putting the key on a command line)
+local function either(bench, di) return os.getenv(bench) and env(bench) or env(di) end
+M.url = either("BENCH_URL", "DI_BASE_URL")   -- base URL, ends with /webservices/ofc4/
+M.ca_file = either("BENCH_CA", "DI_CA_FILE")
+M.key_id = tonumber(either("BENCH_KEY_ID", "DI_KEY_ID"))
+M.key = either("BENCH_KEY", "DI_KEY")
+M.project = tonumber(either("BENCH_PROJECT", "DI_PROJECT"))
 M.secs = tonumber(env("BENCH_SECS", "1"))
 M.warmup = tonumber(env("BENCH_WARMUP", "200"))
 M.limiter_dir = os.getenv("BENCH_LIMITER_DIR")
