@@ -1,16 +1,16 @@
 /*
  * di_json.c: JSON for the wire.
  *
- * Decoding is lua-cjson's (fast and well tested), between two passes that
- * fix what Debian's cjson 2.1.0 gets wrong for this API.  Before it, a scan
- * of the text (di_json_scan.c) refuses what is not JSON (NaN, Infinity, hex,
- * "1.") and quotes the numbers a double cannot hold, so that they arrive
- * exactly, as strings.  After it, a walk of the result turns integral floats
- * into integers, so ids do not read 123.0, and drops JSON null members of
- * objects, which cjson makes a truthy lightuserdata: `if r.ErrorCode then`
- * would lie.
+ * Decoding is one strict pass in C (src/di_json_pick.c), the same parser as
+ * the Merge outcomes' reader: only RFC 8259 JSON (no NaN, Infinity, hex, "1.",
+ * raw control characters, lone surrogates), integers within 2^53 as Lua
+ * integers, a number a double cannot hold exactly as the text the server wrote
+ * (di_json_scan.c), and JSON null members of objects absent, so that a missing
+ * and a null field read the same, as nil (`if r.ErrorCode then` never lies).
+ * Until issue 26 it was lua-cjson between a scan and a walk that fixed what
+ * cjson 2.1.0 gets wrong for this API: three passes where one does.
  *
- * Encoding is our own, because the same cjson cannot do three things a
+ * Encoding is our own, because lua-cjson cannot do three things a
  * request needs: emit an empty array as [], keep integers exact (it prints
  * 14 significant digits), and refuse invalid UTF-8 instead of sending it.
  * Owning the encoder also lets a refusal name the exact field at fault
@@ -25,7 +25,6 @@
 #include "di_compat.h"
 #include "di_buf.h"
 #include "di_core.h"
-#include "di_json_scan.h"
 #include "di_json.h"
 #include "di_json_write.h"
 
@@ -354,94 +353,12 @@ static int json_encode(lua_State *L) {
   return 2;
 }
 
-/* Walks a decoded value: integral floats within 2^53 become integers (Lua
- * 5.4; LuaJIT has a single number type), and null members of objects are
- * removed so a missing and a null field read the same, as nil. */
-static void fix_decoded(lua_State *L, int idx, int depth) {
-  if (depth > 1000) return; /* cjson's own nesting limit is lower */
-  luaL_checkstack(L, 4, "JSON too deep");
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    int t = lua_type(L, -1);
-    if (t == LUA_TTABLE) {
-      fix_decoded(L, lua_gettop(L), depth + 1);
-    } else if (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL &&
-               lua_type(L, -2) == LUA_TSTRING) {
-      lua_pushvalue(L, -2);
-      lua_pushnil(L);
-      lua_rawset(L, idx); /* clearing an existing field is legal in lua_next */
-    }
-    else if (t == LUA_TNUMBER && di_push_exact_integer(L, -1, DI_JSON_MAX_EXACT)) {
-      lua_pushvalue(L, -3); /* key, float, integer -> key, float, integer, key */
-      lua_insert(L, -2);
-      lua_rawset(L, idx);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Pushes the text cjson is to parse: s itself when the scan changes nothing
- * (bom: whether s starts 3 bytes into the argument), or the scan's copy with
- * the inexact numbers quoted.  On a refusal pushes nil and the message and
- * returns 0. */
-static int push_scanned(lua_State *L, const char *s, size_t len, int bom) {
-  size_t at = 0;
-  di_buf copy;
-  int r = di_json_scan(s, len, NULL, &at);
-  if (r == DI_SCAN_WRAPPED) {
-    di_buf_init(&copy);
-    r = di_json_scan(s, len, &copy, &at);
-    if (r == DI_SCAN_WRAPPED) lua_pushlstring(L, copy.data, copy.len);
-    di_buf_free(&copy);
-    if (r == DI_SCAN_WRAPPED) return 1;
-  }
-  switch (r) {
-  case DI_SCAN_OK:
-    if (bom) lua_pushlstring(L, s, len);
-    else lua_pushvalue(L, 1);
-    return 1;
-  case DI_SCAN_BAD_TOKEN:
-    lua_pushnil(L);
-    lua_pushfstring(L, "invalid token at character %d: not a JSON number, "
-                    "true, false or null", (int)at + 1);
-    return 0;
-  case DI_SCAN_BAD_CONTROL:
-    lua_pushnil(L);
-    lua_pushfstring(L, "unescaped control character in a string at character %d",
-                    (int)at + 1);
-    return 0;
-  default:
-    lua_pushnil(L);
-    lua_pushliteral(L, "out of memory while decoding JSON");
-    return 0;
-  }
-}
-
-/* decode(string) -> value | nil, message.  Upvalue 1: a private cjson
- * instance's decode, so our settings never change the user's cjson. */
+/* decode(string) -> value | nil, message: one strict pass (src/di_json_pick.c). */
 static int json_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  int bom = 0;
   lua_settop(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  /* The real service may lead its replies with a UTF-8 BOM, which cjson
-   * refuses; only then is the reply copied without it. */
-  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-    s += 3;
-    len -= 3;
-    bom = 1;
-  }
-  if (!push_scanned(L, s, len, bom)) return 2;
-  if (lua_pcall(L, 1, 1, 0) != 0) {
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  if (lua_type(L, -1) == LUA_TNUMBER && di_push_exact_integer(L, -1, DI_JSON_MAX_EXACT))
-    lua_remove(L, -2);
-  if (lua_type(L, -1) == LUA_TTABLE) fix_decoded(L, lua_gettop(L), 0);
-  return 1;
+  return di_json_decode_text(L, s, len);
 }
 
 static int json_array(lua_State *L) {
@@ -455,30 +372,8 @@ static int json_array(lua_State *L) {
 }
 
 void di_json_open(lua_State *L) {
-  /* core.decode closes over cjson.new().decode */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "cjson");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "new");
-  if (lua_isfunction(L, -1)) {
-    lua_call(L, 0, 1);
-    lua_remove(L, -2);
-    /* Refuse NaN, Infinity and hex in cjson too, should a token ever get
-     * past the scan; only on the private instance, never the user's. */
-    lua_getfield(L, -1, "decode_invalid_numbers");
-    if (lua_isfunction(L, -1)) {
-      lua_pushboolean(L, 0);
-      lua_call(L, 1, 0);
-    } else {
-      lua_pop(L, 1);
-    }
-  } else {
-    lua_pop(L, 1);
-  }
-  lua_getfield(L, -1, "decode");
-  lua_pushcclosure(L, json_decode, 1);
-  lua_setfield(L, -3, "decode");
-  lua_pop(L, 1);
+  lua_pushcfunction(L, json_decode);
+  lua_setfield(L, -2, "decode");
 
   /* The marker metatable for arrays, kept in the registry under a
    * lightuserdata key so no other library can clash with it. */

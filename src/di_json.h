@@ -19,4 +19,8 @@ int di_json_encode(lua_State *L, int idx, di_buf *out, di_buf *err);
  * [ and ] as it is (the row batch of src/di_rows.c). */
 void di_json_mark_raw_array(lua_State *L, int mt_idx);
 
+/* Pushes the value of the JSON text s[0..len) as core.decode gives it (a BOM
+ * skipped; src/di_json_pick.c): returns 1; or pushes nil and the message, returns 2. */
+int di_json_decode_text(lua_State *L, const char *s, size_t len);
+
 #endif

@@ -23,12 +23,14 @@
  * agreement on random replies (a #property).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "di_buf.h"
 #include "di_compat.h"
 #include "di_core.h"
+#include "di_json.h"
 #include "di_json_scan.h"
 
 /* As deep as lua-cjson goes (its decode_max_depth), so that the two agree */
@@ -41,6 +43,8 @@ typedef struct pick {
   const char *err; /* set on the first error */
   size_t at;       /* offset of the error */
   di_buf str;      /* scratch for unescaped strings */
+  const char *sp;  /* the last string read: in the text itself when it had no */
+  size_t sn;       /* escape (most do, and then nothing is copied), else str */
 } pick;
 
 /* WANT_FULL: a container where the outcome reader wanted a scalar or a
@@ -97,14 +101,41 @@ static void put_utf8(di_buf *b, unsigned cp) {
   }
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* The first byte at or after c that is a quote, a backslash or a control
+ * byte, or end.  Strings are half of a reply's bytes: 8 are tested at a time
+ * (the "has a zero byte" and "has a byte below n" word tricks), then the byte
+ * loop finds which. */
+static const unsigned char *plain_run(const unsigned char *c, const unsigned char *end) {
+  while (end - c >= 8) {
+    uint64_t v, q, b;
+    memcpy(&v, c, 8);
+    q = v ^ (ONES * '"');
+    b = v ^ (ONES * '\\');
+    if ((((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) break;
+    c += 8;
+  }
+  while (c < end && *c != '"' && *c != '\\' && *c >= 0x20) c++;
+  return c;
+}
+
 /* Reads the string at *pc (its opening quote); with keep, its unescaped
- * bytes go to p->str.  Moves *pc past the closing quote. */
+ * bytes are at p->sp, p->sn.  Moves *pc past the closing quote. */
 static int string(pick *p, const unsigned char **pc, int keep) {
   const unsigned char *c = *pc + 1, *end = p->end;
+  const unsigned char *first = plain_run(c, end);
+  if (first < end && *first == '"') { /* no escape: the text's own bytes */
+    p->sp = (const char *)c;
+    p->sn = (size_t)(first - c);
+    *pc = first + 1;
+    return 1;
+  }
   if (keep) di_buf_reset(&p->str);
   for (;;) {
     const unsigned char *run = c;
-    while (c < end && *c != '"' && *c != '\\' && *c >= 0x20) c++;
+    c = plain_run(c, end);
     if (keep && c > run) di_buf_add(&p->str, run, (size_t)(c - run));
     if (c >= end) return bad(p, c, "unterminated string");
     if (*c == '"') break;
@@ -140,6 +171,8 @@ static int string(pick *p, const unsigned char **pc, int keep) {
     }
   }
   *pc = c + 1;
+  p->sp = p->str.data ? p->str.data : "";
+  p->sn = p->str.len;
   return 1;
 }
 
@@ -219,8 +252,8 @@ static int object(pick *p, const unsigned char **pc, int want, int depth) {
     int sub = WANT_SKIP;
     if (c >= p->end || *c != '"') return bad(p, c, "expected a member name");
     if (!string(p, &c, want != WANT_SKIP)) return 0;
-    if (want != WANT_SKIP) sub = member_want(want, p->str.data ? p->str.data : "", p->str.len);
-    if (sub != WANT_SKIP) lua_pushlstring(p->L, p->str.data ? p->str.data : "", p->str.len);
+    if (want != WANT_SKIP) sub = member_want(want, p->sp, p->sn);
+    if (sub != WANT_SKIP) lua_pushlstring(p->L, p->sp, p->sn);
     c = ws(c, p->end);
     if (c >= p->end || *c != ':') return bad(p, c, "expected ':'");
     c = ws(c + 1, p->end);
@@ -273,7 +306,7 @@ static int value(pick *p, const unsigned char **pc, int want, int depth) {
   const unsigned char *c = *pc;
   int keep = want != WANT_SKIP;
   if (depth > PICK_MAX_DEPTH) return bad(p, c, "nested too deeply");
-  if (keep) luaL_checkstack(p->L, 4, "decode_outcomes");
+  if (keep) luaL_checkstack(p->L, 4, "JSON nested too deeply");
   if (c >= p->end) return bad(p, c, "unexpected end of the text");
   switch (*c) {
   case '{':
@@ -284,7 +317,7 @@ static int value(pick *p, const unsigned char **pc, int want, int depth) {
     return array(p, pc, WANT_FULL, depth);
   case '"':
     if (!string(p, pc, keep)) return 0;
-    if (keep) lua_pushlstring(p->L, p->str.data ? p->str.data : "", p->str.len);
+    if (keep) lua_pushlstring(p->L, p->sp, p->sn);
     return 1;
   case 't': return literal(p, pc, "true", keep, 1);
   case 'f': return literal(p, pc, "false", keep, 0);
@@ -292,6 +325,39 @@ static int value(pick *p, const unsigned char **pc, int want, int depth) {
   default:
     return number(p, pc, keep);
   }
+}
+
+/* The value of the whole JSON text s[0..len) (a leading UTF-8 BOM skipped), pushed
+ * as core.decode gives it: one strict pass, the rules above (a JSON null at the top
+ * is core.null).  Returns 1; or pushes nil and the message and returns 2.  Before
+ * issue 26, core.decode ran di_json_scan.c's pass, lua-cjson, then a walk fixing
+ * numbers and nulls: three passes and a table write per number, 3 x the
+ * instructions of this one (bench scenario 11). */
+int di_json_decode_text(lua_State *L, const char *s, size_t len) {
+  pick p;
+  const unsigned char *c;
+  int ok, base = lua_gettop(L);
+  memset(&p, 0, sizeof p);
+  p.L = L;
+  if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) { s += 3; len -= 3; }
+  p.s = (const unsigned char *)s;
+  p.end = p.s + len;
+  di_buf_init(&p.str);
+  c = ws(p.s, p.end);
+  ok = value(&p, &c, WANT_FULL, 0);
+  if (ok) {
+    c = ws(c, p.end);
+    if (c < p.end) ok = bad(&p, c, "text after the end of the JSON value");
+  }
+  di_buf_free(&p.str);
+  if (!ok) {
+    lua_settop(L, base);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s at character %d", p.err, (int)p.at + 1);
+    return 2;
+  }
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushlightuserdata(L, NULL); }
+  return 1;
 }
 
 /* decode_outcomes(text) -> table | nil, message */
