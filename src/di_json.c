@@ -361,6 +361,74 @@ static int json_decode(lua_State *L) {
   return di_json_decode_text(L, s, len);
 }
 
+/* encode_body(params, head, idProject) -> string | nil, "path: reason" | false
+ * A request's body without a copy of params: `{` head (the client's AuthKey
+ * member, encoded once), then idProject (a number, or nil: none) unless params
+ * has its own, then params' members but AuthKey.  false when params has a key
+ * that is not a string: the caller encodes a copy, and the encoder names the
+ * fault as for any table (call/request.lua). */
+static int json_encode_body(lua_State *L) {
+  di_buf out;
+  encoder e;
+  path_seg root = {NULL, NULL, 0, 0};
+  size_t hlen;
+  const char *head = luaL_checklstring(L, 2, &hlen);
+  int has_params = !lua_isnoneornil(L, 1), ok = 1, own_project = 0;
+  if (has_params) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 3);
+  di_buf_init(&out);
+  e.L = L; e.out = &out; e.depth = 0;
+  di_buf_init(&e.err);
+  di_buf_addc(&out, '{');
+  di_buf_add(&out, head, hlen);
+  if (has_params) {
+    lua_getfield(L, 1, "idProject");
+    own_project = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!own_project && !lua_isnil(L, 3)) {
+    path_seg seg = {&root, "idProject", 9, 0};
+    di_buf_add(&out, ",\"idProject\":", 13);
+    ok = encode_value(&e, &seg, 3);
+  }
+  if (ok && has_params) {
+    e.open[e.depth++] = lua_topointer(L, 1); /* a member holding params is a cycle */
+    lua_pushnil(L);
+    while (ok && lua_next(L, 1) != 0) {
+      size_t klen;
+      const char *key;
+      path_seg seg;
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        di_buf_free(&out);
+        di_buf_free(&e.err);
+        lua_pushboolean(L, 0);
+        return 1;
+      }
+      key = lua_tolstring(L, -2, &klen);
+      if (!(klen == 7 && memcmp(key, "AuthKey", 7) == 0)) {
+        seg.up = &root; seg.key = key; seg.keylen = klen; seg.index = 0;
+        di_buf_addc(&out, ',');
+        ok = encode_string(&e, &seg, key, klen);
+        if (ok) { di_buf_addc(&out, ':'); ok = encode_value(&e, &seg, lua_gettop(L)); }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  di_buf_addc(&out, '}');
+  if (ok && !out.oom) {
+    lua_pushlstring(L, out.data, out.len);
+    di_buf_free(&out);
+    di_buf_free(&e.err);
+    return 1;
+  }
+  di_buf_free(&out);
+  lua_pushnil(L);
+  if (e.err.len) lua_pushlstring(L, e.err.data, e.err.len);
+  else lua_pushliteral(L, "out of memory while encoding JSON");
+  di_buf_free(&e.err);
+  return 2;
+}
+
 static int json_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -387,6 +455,8 @@ void di_json_open(lua_State *L) {
 
   lua_pushcfunction(L, json_encode);
   lua_setfield(L, -2, "encode");
+  lua_pushcfunction(L, json_encode_body);
+  lua_setfield(L, -2, "encode_body");
   lua_pushcfunction(L, json_array);
   lua_setfield(L, -2, "array");
   lua_pushlightuserdata(L, NULL);

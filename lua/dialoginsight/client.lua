@@ -1,5 +1,6 @@
 --- The client, made by `dialoginsight.new`: a facade over one call path for every OFC4 method (docs/architecture.md).
 -- @module dialoginsight.client
+local core = require "dialoginsight.core"
 local errors = require "dialoginsight.errors"
 local log = require "dialoginsight.log"
 local metrics = require "dialoginsight.metrics"
@@ -85,6 +86,7 @@ end
 
 -- The key lives here, not in the client table: dumping a client (pairs, inspect, a debugger) never shows it.
 local secrets = setmetatable({}, { __mode = "k" })
+local heads = setmetatable({}, { __mode = "k" })
 
 -- The trace of a client (trace = true, -v): each event as a log line (log.lua: stderr or
 -- nginx's log, text or JSON).  Strings pass the client's redactor once more: a hook's
@@ -144,6 +146,9 @@ function M.new(settings, transport, limiter)
     registry = settings.registry or require("dialoginsight.registry").default,
   }, Client)
   secrets[self] = settings.key
+  -- the body's AuthKey member, encoded once (request.build); kept beside the key, never in
+  -- the client's fields
+  heads[self] = '"AuthKey":' .. assert(core.encode { idKey = self.key_id, Key = settings.key })
   errors.protect(self, settings.key)
   settings.key = nil
   self.engine = scheduler.new {
@@ -231,7 +236,7 @@ end
 local function prepare(self, service, method, params, o)
   local route, why = checked_route(self, service, method, params)
   if not route then return false, why end
-  return request.build(route, params, { idKey = self.key_id, Key = secrets[self] },
+  return request.build(route, params, heads[self],
     self.project, o, self.engine.redact)
 end
 

@@ -63,22 +63,28 @@ function M.options(opts)
 end
 
 --- The request of one call, or nil, err when the parameters cannot be sent.
--- auth: { idKey =, Key = }; project: the default idProject; o: M.options'; redact: for encoder messages.
-function M.build(route, params, auth, project, o, redact)
+-- head: the body's AuthKey member as JSON (`"AuthKey":{...}`, the client's); project: the
+-- default idProject; o: M.options'; redact: for encoder messages.
+function M.build(route, params, head, project, o, redact)
   local entry = route.entry
-  local body = {}
-  for k, v in pairs(params or {}) do body[k] = v end
-  body.AuthKey = auth
+  local idp = params and params.idProject
   if entry.scope == "project" then
-    body.idProject = body.idProject or project
-    if body.idProject == nil then
+    if idp == nil and project == nil then
       return invalid(entry, "idProject",
         "no project: set 'project' in di.new{} or DI_PROJECT, or pass idProject")
     end
-  elseif entry.scope == "table" and body.idTable == nil then
+  elseif entry.scope == "table" and (params == nil or params.idTable == nil) then
     return invalid(entry, "idTable", "idTable is required")
   end
-  local json, why = core.encode(body)
+  -- the body is written from params as they are, AuthKey and idProject added: no copy
+  local json, why = core.encode_body(params, head, entry.scope == "project" and project or nil)
+  if json == false then -- (a key that is not a string: the encoder names it, as for any table)
+    local body = {}
+    for k, v in pairs(params) do body[k] = v end
+    body.AuthKey, body.idProject = core.null, idp or (entry.scope == "project" and project or nil)
+    json, why = core.encode(body)
+    if json then json, why = nil, "(value): params must have names as keys" end -- (never sent)
+  end
   if not json then return invalid(entry, why:match("^(.-): "), redact(why)) end
   return {
     entry = entry,
