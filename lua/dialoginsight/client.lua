@@ -66,15 +66,19 @@ local RESOURCES = {
   sendings = true, messages = true, reports = true,
 }
 
-Client.__index = function(self, k)
-  local method = Client[k]
-  if method ~= nil then return method end
-  if RESOURCES[k] then
-    local r = require("dialoginsight.resources." .. k).new(self)
-    rawset(self, k, r)
-    return r
-  end
-  return nil
+Client.__index = Client
+
+-- A resource's stand-in, in the client from the start: at its first use it loads the
+-- resource's module and becomes the resource (its fields and class), so that a client's
+-- methods are found in a plain table on every call, never through a function (issue 26).
+local function stand_in(client, name)
+  return setmetatable({}, { __index = function(proxy, k)
+    local r = require("dialoginsight.resources." .. name).new(client)
+    setmetatable(proxy, nil)
+    for f, v in pairs(r) do rawset(proxy, f, v) end
+    setmetatable(proxy, getmetatable(r))
+    return proxy[k]
+  end })
 end
 
 --- The relational table idTable, with merge, get and delete.
@@ -145,6 +149,7 @@ function M.new(settings, transport, limiter)
     routes = {}, -- see request.route
     registry = settings.registry or require("dialoginsight.registry").default,
   }, Client)
+  for name in pairs(RESOURCES) do rawset(self, name, stand_in(self, name)) end
   secrets[self] = settings.key
   -- the body's AuthKey member, encoded once (request.build); kept beside the key, never in
   -- the client's fields

@@ -46,8 +46,22 @@ function Scheduler:state(req, i)
   local t = self.transport
   -- t0 in the constructor: a field added later would grow (remake) the table
   local sl = { i = i, req = req, attempts = 0, id = taken, t0 = self.metrics and t:now() or false }
-  if d then sl.deadline, sl.ends = d, t:now() + d end
+  if d then sl.span, sl.ends = d, t:now() + d end
   return sl
+end
+
+-- The state of a sequential call, kept in its request itself (request.build sizes it for
+-- these fields): a table less per call, the most common one (issue 26).  span: the
+-- call's deadline in seconds (req.deadline is the option given).
+local function own_state(self, req)
+  local d = req.deadline
+  if d == nil then d = self.deadline end
+  taken = taken + 1
+  local t = self.transport
+  req.req, req.attempts, req.id, req.t0 = req, 0, taken, self.metrics and t:now() or false
+  req.last, req.held_until, req.span, req.ends = nil, nil, nil, nil
+  if d then req.span, req.ends = d, t:now() + d end
+  return req
 end
 
 --- Counts a call that ended with resp, or with err; sl: its state, or nil for a call
@@ -72,14 +86,14 @@ end
 --- The error of a call whose deadline passed, or would pass before `when`.
 function Scheduler:expired(sl, when)
   local entry, last = sl.req.entry, sl.last
-  local msg = string.format("the call's deadline (%g s) %s", sl.deadline, when)
+  local msg = string.format("the call's deadline (%g s) %s", sl.span, when)
   if last then
     msg = msg .. "; last attempt: " .. last.kind .. (last.code and (" " .. last.code) or "")
       .. ": " .. tostring(last.message)
   end
   return errors.new {
     kind = "timeout", message = msg, service = entry.service, method = entry.method,
-    deadline = sl.deadline, attempts = sl.attempts, retryable = false, last = last,
+    deadline = sl.span, attempts = sl.attempts, retryable = false, last = last,
     sent = last ~= nil and last.sent ~= false, outcome = last and last.outcome,
   }
 end
@@ -95,7 +109,7 @@ function Scheduler:unslotted(sl, why, wait)
   return errors.new {
     kind = "rate_limited", service = entry.service, method = entry.method,
     message = string.format("the rate limit holds calls for %.3g s, past the call's deadline (%g s)",
-      wait, sl.deadline), retry_after = wait, deadline = sl.deadline, attempts = sl.attempts,
+      wait, sl.span), retry_after = wait, deadline = sl.span, attempts = sl.attempts,
     retryable = true, last = last, sent = last ~= nil and last.sent ~= false, outcome = last and last.outcome,
   }
 end
@@ -222,10 +236,10 @@ local function attempts(self, sl)
 end
 
 function Scheduler:call(req)
-  local err = self:refused(req)
+  local err = self.transport.refuse and self:refused(req) or nil -- (nginx's alone refuses)
   local t, sl, resp = self.transport, nil, nil
   if not err then
-    sl = self:state(req)
+    sl = own_state(self, req)
     -- (a hook that raises ends the call with its error: its attempts are counted, the
     -- call is not, as it returns nothing; docs/metrics.md)
     resp, err = attempts(self, sl)
@@ -324,7 +338,7 @@ local function start(run, now, soonest)
   end
   while run.ninflight < run.max and run.head <= #run.ready do
     local sl = run.ready[run.head]
-    if sl.later then sl.ends, sl.later = now + sl.deadline, nil end
+    if sl.later then sl.ends, sl.later = now + sl.span, nil end
     local wait, why, held = s:slot(sl, now)
     if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
     run.head = run.head + 1

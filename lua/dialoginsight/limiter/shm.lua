@@ -41,7 +41,7 @@ Shm.__index = Shm
 --- 0 (slot taken) or seconds to wait; priority: "interactive" (nil) or "batch".
 function Shm:acquire(_, priority)
   local wait, event = self.core:acquire(priority)
-  report(self.path, event)
+  if event then report(self.path, event) end -- (a repair: rare, and reported once)
   return wait
 end
 
