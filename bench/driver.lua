@@ -205,6 +205,81 @@ local function scenario_metrics()
   results.metrics = { rows = rows, ir = ir }
 end
 
+-- Scenario 11: instruction counts --------------------------------------------
+-- Exact where rates swing 2 x (issue 26): instructions per unit under callgrind, each
+-- the difference of two runs of different lengths over the difference of the lengths
+-- (bench/instructions.lua), beside the references: a bare Lua loop over our own C
+-- handle and lua-cjson (bench/seq/bare.lua, bench/many/bare_multi.lua), libcurl alone in C.
+package.path = ROOT .. "/bench/?.lua;" .. package.path
+local instructions = require "instructions"
+local IR = smoke and { seq = { 3, 8 }, many = { 20, 60 }, rows = { 50, 150 }, json = { 5, 15 } }
+  or { seq = { 300, 1300 }, many = { 200, 1200 }, rows = { 200, 2200 }, json = { 100, 300 } }
+
+local function scenario_instructions()
+  if not smoke then io.stderr:write("bench: 11 instruction counts (callgrind)\n") end
+  local out = BENCH_DIR .. "/callgrind.11.out"
+  local function per(n, cmd) return instructions.per_unit(cmd, n[1], n[2], out) end
+  local function lua(rt, script, url)
+    return function(n, prefix)
+      return lua_env(rt, { BENCH_URL = url, BENCH_CALLS = tostring(n), BENCH_WARMUP = "5" }) .. " "
+        .. prefix .. rt .. " " .. sh_quote(ROOT .. "/bench/" .. script)
+    end
+  end
+  local function floor(bin, url)
+    return function(n, prefix)
+      return env_prefix { BENCH_URL = url, BENCH_CALLS = tostring(n), BENCH_WARMUP = "5" } .. " " .. prefix
+        .. sh_quote(BENCH_DIR .. "/" .. bin)
+    end
+  end
+  local r = { seq = {}, many = {}, rows = {}, json = {} }
+  for _, p in ipairs { { "HTTP", E.STATIC_HTTP_URL }, { "HTTPS", E.STATIC_HTTPS_URL } } do
+    r.seq[p[1]] = {
+      { "client:call, Lua 5.4", per(IR.seq, lua("lua5.4", "seq/di.lua", p[2])) },
+      { "client:call, LuaJIT", per(IR.seq, lua("luajit", "seq/di.lua", p[2])) },
+      { "bare Lua 5.4 loop: core.session:post + lua-cjson (reference)", per(IR.seq, lua("lua5.4", "seq/bare.lua", p[2])) },
+      { "libcurl alone, C loop (reference)", per(IR.seq, floor("curl_floor", p[2])) },
+    }
+  end
+  local url = E.STATIC_HTTP_URL
+  r.many = {
+    { "call_many, Lua 5.4, concurrency 8", per(IR.many, lua("lua5.4", "many/call_many.lua", url)) },
+    { "call_many, LuaJIT, concurrency 8", per(IR.many, lua("luajit", "many/call_many.lua", url)) },
+    { "bare Lua 5.4 multi loop: core.session:multi + lua-cjson, 8 in flight (reference)",
+      per(IR.many, lua("lua5.4", "many/bare_multi.lua", url)) },
+    { "libcurl multi alone, C loop (reference)", per(IR.many, floor("multi_floor", url)) },
+  }
+  -- one sync row, against the bench sandbox (its fields; the real run merges there)
+  local function rows(extra)
+    return function(n, prefix)
+      local file = BENCH_DIR .. "/data/rows_" .. n .. ".csv"
+      local f = assert(io.open(file, "wb"))
+      f:write("EMail,FirstName,Points\n")
+      for i = 1, n do f:write(string.format("ir%d@example.com,Ann%d,%d\n", i, i, i % 1000)) end
+      f:close()
+      os.remove(file .. ".di-journal"); os.remove(file .. ".rejects.csv"); os.remove(file .. ".di-state")
+      return "DI_RATE=100000 DI_BURST=1000 " .. prefix .. sh_quote(ROOT .. "/bin/dialoginsight")
+        .. " sync contacts " .. sh_quote(file) .. " -q --restart " .. extra
+    end
+  end
+  r.rows = {
+    { "sync, --dry-run", per(IR.rows, rows("--dry-run")) },
+    { "sync, merged (batches of 100, the bench sandbox)", per(IR.rows, rows("--batch-size 100")) },
+  }
+  local get = BENCH_DIR .. "/data/get_1000.json"
+  local function json(op, impl)
+    return function(n, prefix)
+      return lua_env("lua5.4") .. " " .. prefix .. "lua5.4 " .. sh_quote(ROOT .. "/bench/json/json.lua") .. " "
+        .. sh_quote(get) .. " count " .. op .. " " .. impl .. " " .. n
+    end
+  end
+  for _, o in ipairs { { "merge", "decode the single-record Merge reply (593 bytes)" },
+                       { "decode", "decode a 1,000-record Contacts.Get reply (about 298 KB)" },
+                       { "encode", "encode a 100-record Merge request" } } do
+    r.json[#r.json + 1] = { o[2], per(IR.json, json(o[1], "core")), per(IR.json, json(o[1], "cjson")) }
+  end
+  results.instructions = r
+end
+
 -- Scenario 2 ---------------------------------------------------------------
 
 local function scenario_many(wrk)
@@ -1008,6 +1083,47 @@ local function report(machine)
         string.format("%+.2f %%", cost * 100), cost <= 0.03 }
     end
   end
+  if results.instructions then
+    local r = results.instructions
+    local function row(name, v, ref)
+      w(string.format("| %s | %s | %s |", name, fmt_int(v), ref and string.format("%.2f", v / ref) or ""))
+    end
+    w("")
+    w("## 11. Instruction counts (callgrind)")
+    w("")
+    w(string.format("Instructions per unit, exact: (I(n2) - I(n1)) / (n2 - n1) with n = %d/%d calls, %d/%d "
+      .. "calls of call_many, %d/%d rows, %d/%d JSON operations; the client's user space only "
+      .. "(libcurl, OpenSSL and Lua counted; the kernel and the server not). Ratios are to the bare Lua "
+      .. "loop of the same table.", IR.seq[1], IR.seq[2], IR.many[1], IR.many[2], IR.rows[1], IR.rows[2],
+      IR.json[1], IR.json[2]))
+    for _, p in ipairs { "HTTP", "HTTPS" } do
+      w("")
+      w("| sequential call, " .. p .. " | instructions/call | × bare loop |")
+      w("|---|---:|---:|")
+      local list = r.seq[p]
+      for _, x in ipairs(list) do row(x[1], x[2], list[3][2]) end
+      local ratio = list[1][2] / list[3][2]
+      targets[#targets + 1] = { "11: client:call, Lua 5.4, " .. p .. ": <= 1.10 x the bare loop's instructions",
+        string.format("%.2f ×", ratio), ratio <= 1.10 }
+    end
+    w("")
+    w("| call_many, HTTP, concurrency 8 | instructions/call | × bare multi loop |")
+    w("|---|---:|---:|")
+    for _, x in ipairs(r.many) do row(x[1], x[2], r.many[3][2]) end
+    local ratio = r.many[1][2] / r.many[3][2]
+    targets[#targets + 1] = { "11: call_many, Lua 5.4: <= 1.10 x the bare multi loop's instructions",
+      string.format("%.2f ×", ratio), ratio <= 1.10 }
+    w("")
+    w("| one sync row (bin/dialoginsight) | instructions/row | |")
+    w("|---|---:|---:|")
+    for _, x in ipairs(r.rows) do row(x[1], x[2]) end
+    w("")
+    w("| JSON, Lua 5.4 | core | lua-cjson | × cjson |")
+    w("|---|---:|---:|---:|")
+    for _, x in ipairs(r.json) do
+      w(string.format("| %s | %s | %s | %.2f |", x[1], fmt_int(x[2]), fmt_int(x[3]), x[2] / x[3]))
+    end
+  end
   w("")
   w("## Targets")
   w("")
@@ -1032,6 +1148,7 @@ if wanted(7) then scenario_sandbox() end
 if wanted(8) then scenario_webhooks() end
 if wanted(9) then scenario_state() end
 if wanted(10) then scenario_metrics() end
+if wanted(11) then scenario_instructions() end
 
 local machine = string.format("%s · %s, %s cores · commit %s · load average at start %s · %d s",
   os.date("!%Y-%m-%d %H:%M UTC", started), E.BENCH_CPU, E.BENCH_NPROC, E.BENCH_COMMIT,

@@ -5,11 +5,12 @@
 -- per round and operation:
 --   round=R op=encode|decode impl=core|cjson us=MICROSECONDS_PER_OP
 -- Usage: json.lua GET_REPLY_FILE [ROUNDS [SCALE]]
+--        json.lua GET_REPLY_FILE count encode|decode|merge core|cjson N
 local core = require "dialoginsight.core"
 local cjson = require("cjson").new()
 local file = assert(arg[1], "usage: json.lua GET_REPLY_FILE [ROUNDS [SCALE]]")
-local rounds = tonumber(arg[2] or "5")
-local scale = tonumber(arg[3] or "1")
+local rounds = tonumber(arg[2]) or 5
+local scale = tonumber(arg[3]) or 1
 local f = assert(io.open(file, "rb"))
 local get_reply = f:read("*a")
 f:close()
@@ -42,6 +43,24 @@ local ops = {
              core = function() return core.decode(get_reply) end,
              cjson = function() return cjson.decode(get_reply) end },
 }
+-- `json.lua FILE count OP IMPL N`: OP by IMPL N times, nothing printed (instruction
+-- counts, scenario 11); OP merge: decode the single-record Merge reply (FILE's sibling
+-- merge_reply.json)
+if arg[2] == "count" then
+  local op, impl, n = arg[3], arg[4], tonumber(arg[5])
+  if op == "merge" then
+    local m = assert(io.open((file:gsub("[^/]*$", "merge_reply.json")), "rb"))
+    local reply = m:read("*a")
+    m:close()
+    local dec = impl == "core" and core.decode or cjson.decode
+    for _ = 1, n do dec(reply) end
+  else
+    local fn = ops[op][impl]
+    for _ = 1, n do fn() end
+  end
+  return
+end
+
 local function time(fn, n)
   fn() -- warm
   collectgarbage()
