@@ -311,12 +311,13 @@ local function prepare_call(self, c, i, o)
 end
 
 -- Why a call of call_many cannot be made, found without building it.
+-- (its route when it can: call_many builds it from that route, not looked up again)
 local function call_problem(self, c, i)
   if type(c) ~= "table" then
     return "dialoginsight: call_many: call #" .. i .. " must be a table"
   end
   local route, why = checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3])
-  return not route and why or nil
+  return not route and why or nil, route
 end
 
 local STREAM = options.set(request.OPTIONS, {
@@ -358,19 +359,20 @@ function Client:call_many(calls, opts)
   local o = call_options(opts, "client:call_many")
   -- every call is checked before anything is sent; each is built only when taken
   -- up, so that memory holds the bodies of the calls in flight only
-  local n = 0
+  local n, routes = 0, {}
   for i, c in ipairs(calls) do
-    local why = call_problem(self, c, i)
+    local why, route = call_problem(self, c, i)
     if why then error(why, 2) end
-    n = i
+    n, routes[i] = i, route
   end
   local k = 0
+  local head, project, redact = heads[self], self.project, self.engine.redact
   return self.engine:many(function()
     if k == n then return nil end
     k = k + 1
-    local r, why = prepare_call(self, calls[k], k, o)
-    if r == false then error(why, 0) end
-    return r
+    local c = calls[k]
+    local req, err = request.build(routes[k], c.params or c[3], head, project, o, redact)
+    return req or err
   end, o.concurrency or self.settings.concurrency)
 end
 

@@ -9,6 +9,8 @@ local retry = require "dialoginsight.call.retry"
 
 local M = {}
 
+local is_error = errors.is_error
+
 -- The shortest attempt worth making when a deadline cuts it (the C core
 -- counts in milliseconds).
 local MIN_ATTEMPT = 0.001
@@ -38,27 +40,16 @@ end
 -- and the logs (log.call_id).
 local taken = 0
 
---- The state of one call, taken up now (ends: when its deadline passes).
+--- The state of one call, taken up now: kept in its request itself (a table less per
+-- call, issue 26; request.build's table has room for these fields), so sl.req is the
+-- request.  i: its place in a stream; span: its deadline in seconds (req.deadline is
+-- the option given); ends: when that deadline passes.
 function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
   taken = taken + 1
   local t = self.transport
-  -- t0 in the constructor: a field added later would grow (remake) the table
-  local sl = { i = i, req = req, attempts = 0, id = taken, t0 = self.metrics and t:now() or false }
-  if d then sl.span, sl.ends = d, t:now() + d end
-  return sl
-end
-
--- The state of a sequential call, kept in its request itself (request.build sizes it for
--- these fields): a table less per call, the most common one (issue 26).  span: the
--- call's deadline in seconds (req.deadline is the option given).
-local function own_state(self, req)
-  local d = req.deadline
-  if d == nil then d = self.deadline end
-  taken = taken + 1
-  local t = self.transport
-  req.req, req.attempts, req.id, req.t0 = req, 0, taken, self.metrics and t:now() or false
+  req.req, req.i, req.attempts, req.id, req.t0 = req, i, 0, taken, self.metrics and t:now() or false
   req.last, req.held_until, req.span, req.ends = nil, nil, nil, nil
   if d then req.span, req.ends = d, t:now() + d end
   return req
@@ -239,7 +230,7 @@ function Scheduler:call(req)
   local err = self.transport.refuse and self:refused(req) or nil -- (nginx's alone refuses)
   local t, sl, resp = self.transport, nil, nil
   if not err then
-    sl = own_state(self, req)
+    sl = self:state(req)
     -- (a hook that raises ends the call with its error: its attempts are counted, the
     -- call is not, as it returns nothing; docs/metrics.md)
     resp, err = attempts(self, sl)
@@ -288,7 +279,7 @@ local function pull(run)
       break -- none now: asked again once a call completes
     else
       run.produced = run.produced + 1
-      local err = errors.is_error(req) and req or run.s:refused(req)
+      local err = is_error(req) and req or (run.t.refuse and run.s:refused(req)) or nil
       if err then
         -- (an error object of next_req's is a call never made, as client:call's validation)
         if err ~= req and run.s.metrics then run.s:ended(req, nil, nil, err) end
@@ -466,7 +457,7 @@ function Scheduler:many(next_req, concurrency)
   local results, failures = {}, 0
   self:stream(next_req, function(i, r)
     results[i] = r
-    if errors.is_error(r) then failures = failures + 1 end
+    if is_error(r) then failures = failures + 1 end
   end, concurrency)
   return results, failures
 end
