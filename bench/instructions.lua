@@ -38,14 +38,20 @@ function M.per_unit(cmd, n1, n2, out)
   return (b - a) / (n2 - n1)
 end
 
---- The budgets file: { name = instructions } in file order as { name, value } too.
+--- The budgets file: { name = instructions }, the names in file order, and the first
+-- line that is neither a comment, blank, nor `name instructions` (nil when none).
 function M.budgets(path)
-  local t, order = {}, {}
+  local t, order, bad = {}, {}, nil
   for line in io.lines(path) do
-    local name, value = line:match("^([%w_]+)%s+(%d+)")
-    if name then t[name] = tonumber(value); order[#order + 1] = name end
+    local name, value = line:match("^([%w_]+)%s+(%d+)%s*$")
+    if name then
+      t[name] = tonumber(value)
+      order[#order + 1] = name
+    elseif not line:match("^%s*#") and not line:match("^%s*$") then
+      bad = bad or line
+    end
   end
-  return t, order
+  return t, order, bad
 end
 
 return M

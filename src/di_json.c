@@ -364,7 +364,8 @@ static int json_decode(lua_State *L) {
 /* encode_body(params, head, idProject) -> string | nil, "path: reason" | false
  * A request's body without a copy of params: `{` head (the client's AuthKey
  * member, encoded once), then idProject (a number, or nil: none) unless params
- * has its own, then params' members but AuthKey.  false when params has a key
+ * has its own (not false), then params' members but AuthKey.  Params are read
+ * raw: call/request.lua copies those with a metatable instead.  false when params has a key
  * that is not a string: the caller encodes a copy, and the encoder names the
  * fault as for any table (call/request.lua). */
 static int json_encode_body(lua_State *L) {
@@ -381,9 +382,10 @@ static int json_encode_body(lua_State *L) {
   di_buf_init(&e.err);
   di_buf_addc(&out, '{');
   di_buf_add(&out, head, hlen);
-  if (has_params) {
-    lua_getfield(L, 1, "idProject");
-    own_project = !lua_isnil(L, -1);
+  if (has_params) { /* raw, as the members are read: no metamethod runs while out is held */
+    lua_pushliteral(L, "idProject");
+    lua_rawget(L, 1);
+    own_project = !lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
     lua_pop(L, 1);
   }
   if (!own_project && !lua_isnil(L, 3)) {
@@ -405,7 +407,9 @@ static int json_encode_body(lua_State *L) {
         return 1;
       }
       key = lua_tolstring(L, -2, &klen);
-      if (!(klen == 7 && memcmp(key, "AuthKey", 7) == 0)) {
+      /* not AuthKey (the client's), nor an idProject of false (none: the client's) */
+      if (!(klen == 7 && memcmp(key, "AuthKey", 7) == 0) &&
+          !(!own_project && klen == 9 && memcmp(key, "idProject", 9) == 0)) {
         seg.up = &root; seg.key = key; seg.keylen = klen; seg.index = 0;
         di_buf_addc(&out, ',');
         ok = encode_string(&e, &seg, key, klen);

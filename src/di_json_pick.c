@@ -201,7 +201,7 @@ static int number(pick *p, const unsigned char **pc, int keep) {
   }
   /* the token is a whole JSON number followed by no number character, so
    * strtod reads exactly it, however long (a Lua string ends in a NUL) */
-  x = strtod((const char *)start, NULL);
+  x = di_strtod((const char *)start, NULL); /* (the C locale's '.', never a comma) */
   if (floor(x) == x && fabs(x) <= PICK_MAX_EXACT) lua_pushinteger(p->L, (lua_Integer)x);
   else lua_pushnumber(p->L, x);
   return 1;
@@ -322,6 +322,8 @@ static int value(pick *p, const unsigned char **pc, int want, int depth) {
   case 't': return literal(p, pc, "true", keep, 1);
   case 'f': return literal(p, pc, "false", keep, 0);
   case 'n': return literal(p, pc, "null", keep, -1);
+  case '}': case ']': case ',': case ':':
+    return bad(p, c, "expected a value");
   default:
     return number(p, pc, keep);
   }

@@ -8,7 +8,14 @@
  * (0.12345678901234567, 1e400, 1e-400, 4e-324).  Up to 15 significant digits in
  * the normal range always survive (DBL_DIG), so only longer or far-out numbers
  * are tried.  README.md ("JSON") and docs/json.md document the rules.
+ *
+ * JSON's decimal point is '.', whatever the process's locale: a library or a
+ * script that sets LC_NUMERIC to a comma locale must not make 1.5 read as 1,
+ * nor [1,5] as { 1.5, 5 } (strtod reads past a token's end there).  Numbers
+ * are read and written in the C locale (di_strtod, di_c_locale).
  */
+#define _GNU_SOURCE /* strtod_l, newlocale (glibc) */
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +25,18 @@
 #include "di_json_scan.h"
 
 enum { T_BAD, T_PLAIN, T_WRAP };
+
+locale_t di_c_locale(void) {
+  /* made once per process; a race of two first users leaks one locale object at most */
+  static locale_t c;
+  if (c == (locale_t)0) c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+  return c;
+}
+
+double di_strtod(const char *s, char **end) {
+  locale_t c = di_c_locale();
+  return c != (locale_t)0 ? strtod_l(s, end, c) : strtod(s, end);
+}
 
 /* Up to 15 significant digits survive the trip through a double (DBL_DIG)
  * anywhere in the normal range, 1e-307 to 1e307 with room to spare. */
@@ -58,7 +77,7 @@ static int held_exactly(const digits *d, long lead, long last, long e) {
   if (n > MAX_DIGITS || e > MAX_E10 || e < -MAX_E10) return 0;
   for (p = lead; p >= last; p--) want[k++] = (char)('0' + digit_at(d, p));
   snprintf(want + k, sizeof want - (size_t)k, "e%ld", e - (n - 1));
-  x = strtod(want, NULL); /* digits x 10^(e - n + 1) */
+  x = di_strtod(want, NULL); /* digits x 10^(e - n + 1) */
   if (!isfinite(x) || x == 0) return 0;
   snprintf(got, sizeof got, "%.*e", (int)(n - 1), x);
   for (q = got, g = 0; *q != 'e' && *q != '\0'; q++) {

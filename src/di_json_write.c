@@ -1,8 +1,11 @@
 /* di_json_write.c: see di_json_write.h. */
+#define _GNU_SOURCE /* uselocale (glibc) */
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "di_json_scan.h"
 #include "di_json_write.h"
 
 size_t di_utf8_len(const unsigned char *s, size_t avail) {
@@ -90,10 +93,13 @@ int di_json_put_integer(di_buf *b, long long v) {
 int di_json_put_double(di_buf *b, double x) {
   char num[40];
   int len = 0, prec;
+  /* in the C locale: JSON's decimal point is '.', whatever LC_NUMERIC says */
+  locale_t c = di_c_locale(), old = c != (locale_t)0 ? uselocale(c) : (locale_t)0;
   for (prec = 15; prec <= 17; prec++) {
     len = snprintf(num, sizeof num, "%.*g", prec, x);
-    if (prec == 17 || strtod(num, NULL) == x) break;
+    if (prec == 17 || di_strtod(num, NULL) == x) break;
   }
+  if (old != (locale_t)0) uselocale(old);
   return di_buf_add(b, num, (size_t)len);
 }
 

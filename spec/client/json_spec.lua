@@ -473,3 +473,36 @@ describe("core.decode_outcomes against core.decode #property", function()
     end)
   end)
 end)
+
+-- The hostile review of issue 26: JSON's decimal point is '.', whatever the process's
+-- LC_NUMERIC (a library or a script may set a comma locale): strtod and printf would
+-- read 1.5 as 1 and [1,5] as { 1.5, 5 }, and write 1.5 as 1,5.
+describe("JSON numbers under a comma locale", function()
+  it("read and write '.' whatever LC_NUMERIC says", function()
+    local runtime = require "support.runtime"
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local made = os.execute("localedef -i de_DE -f UTF-8 " .. dir .. "/de_DE.UTF-8 >/dev/null 2>&1")
+    assert(made == true or made == 0, "localedef could not make de_DE.UTF-8 (scripts/bootstrap installs `locales`)")
+    local script = dir .. "/t.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+assert(os.setlocale("de_DE.UTF-8", "numeric"), "the locale is not there")
+local core = require "dialoginsight.core"
+local v = assert(core.decode('[1,5, 1.5, 1.25e2, 0.1, 0.30000000000000004]'))
+assert(#v == 6 and v[1] == 1 and v[2] == 5 and v[3] == 1.5 and v[4] == 125 and v[5] == 0.1, "decoded wrong")
+assert(v[6] == 0.1 + 0.2, "decoded wrong")
+assert(core.decode('{"a": 2.5}').a == 2.5)
+local e = core.encode({ 1.5, 0.1, 19.99, 2.5e-300 })
+assert(e == "[1.5,0.1,19.99,2.5e-300]", "encoded " .. tostring(e))
+io.write("ok\n")
+]])
+    f:close()
+    local p = io.popen("LOCPATH=" .. dir .. " " .. runtime.lua .. " " .. script .. " 2>&1")
+    local out = p:read("*a")
+    p:close()
+    os.execute("rm -rf " .. dir)
+    assert.equal("ok\n", out)
+  end)
+end)

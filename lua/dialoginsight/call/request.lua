@@ -67,21 +67,28 @@ end
 -- default idProject; o: M.options'; redact: for encoder messages.
 function M.build(route, params, head, project, o, redact)
   local entry = route.entry
-  local idp = params and params.idProject
+  -- params are written as they are (core.encode_body reads them raw); those with a
+  -- metatable (__pairs, __index) are copied through pairs first, as they always were
+  local src = params
+  if src ~= nil and getmetatable(src) ~= nil then
+    src = {}
+    for k, v in pairs(params) do src[k] = v end
+  end
+  local idp = src and src.idProject
+  if idp == false then idp = nil end -- (false: none, the client's project)
   if entry.scope == "project" then
     if idp == nil and project == nil then
       return invalid(entry, "idProject",
         "no project: set 'project' in di.new{} or DI_PROJECT, or pass idProject")
     end
-  elseif entry.scope == "table" and (params == nil or params.idTable == nil) then
+  elseif entry.scope == "table" and (src == nil or src.idTable == nil) then
     return invalid(entry, "idTable", "idTable is required")
   end
-  -- the body is written from params as they are, AuthKey and idProject added: no copy
-  local json, why = core.encode_body(params, head, entry.scope == "project" and project or nil)
+  local json, why = core.encode_body(src, head, entry.scope == "project" and project or nil)
   if json == false then -- (a key that is not a string: the encoder names it, as for any table)
     local body = {}
-    for k, v in pairs(params) do body[k] = v end
-    body.AuthKey, body.idProject = core.null, idp or (entry.scope == "project" and project or nil)
+    for k, v in pairs(src) do body[k] = v end
+    body.AuthKey = core.null
     json, why = core.encode(body)
     if json then json, why = nil, "(value): params must have names as keys" end -- (never sent)
   end
