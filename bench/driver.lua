@@ -291,6 +291,9 @@ local function scenario_many(wrk)
     { name = "call_many, LuaJIT, concurrency 8", run = function(url)
         return parse_line(run(lua_env("luajit", { BENCH_URL = url, BENCH_CALLS = MANY_CALLS })
           .. " luajit " .. script)) end },
+    { name = "bare Lua 5.4 multi loop: core.session:multi + lua-cjson, 8 in flight (reference)", run = function(url)
+        return parse_line(run(lua_env("lua5.4", { BENCH_URL = url, BENCH_CALLS = MANY_CALLS })
+          .. " lua5.4 " .. ROOT .. "/bench/many/bare_multi.lua")) end },
     { name = "libcurl multi alone, perform + poll, C loop (reference)", run = function(url)
         return parse_line(run(env_prefix { BENCH_URL = url, BENCH_CALLS = MANY_CALLS } .. " "
           .. sh_quote(BENCH_DIR .. "/multi_floor"))) end },
@@ -854,6 +857,9 @@ local function report(machine)
       rows[1].rate / limit.rate >= 0.35 }
     targets[#targets + 1] = { "2: LuaJIT ≥ Lua 5.4", string.format("%.2f ×", rows[2].rate / rows[1].rate),
       rows[2].rate >= rows[1].rate }
+    -- (issue 26) call_many at least level with a bare multi loop over the same C handle
+    targets[#targets + 1] = { "2: call_many, Lua 5.4 ≥ the bare multi loop (req/s)",
+      string.format("%.2f ×", rows[1].rate / rows[3].rate), rows[1].rate >= rows[3].rate }
   end
   if results.json[1] then
     w("")
