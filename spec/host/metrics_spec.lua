@@ -114,6 +114,8 @@ describe("--metrics FILE", function()
 end)
 
 describe("--log-format json", function()
+  before_each(function() sbx.reset() end) -- (the sandbox first: without it, how to start it)
+
   it("makes every -v line a JSON object, the key in none", function()
     local r = host.run("--log-format json -v check")
     assert.equal(0, r.code, r.err)
