@@ -66,6 +66,17 @@ function M.spawn(args, name, env)
     if h.pid then break end
     os.execute("sleep 0.05")
   end
+  -- A background job of a non-interactive shell starts with SIGINT ignored, until the
+  -- host's main takes it over: a Ctrl-C sent before that is lost (a loaded machine
+  -- took over 50 ms to get there).  Wait until the host catches it (SigCgt, bit 1), or
+  -- has already ended.
+  for _ = 1, 200 do
+    local status = h.pid and M.slurp("/proc/" .. h.pid .. "/status")
+    if not status then break end
+    local cgt = tonumber(status:match("SigCgt:%s*(%x+)") or "0", 16) or 0
+    if cgt % 4 >= 2 then break end
+    os.execute("sleep 0.01")
+  end
   function h.wait(secs)
     for _ = 1, (secs or 60) * 10 do
       local rc = tonumber(M.slurp(base .. ".rc") or "")
