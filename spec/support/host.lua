@@ -56,7 +56,11 @@ end
 -- pid, and wait(secs) -> code, out, err.
 function M.spawn(args, name, env)
   local base = M.TMP .. "/" .. name
+  -- the files of an earlier spawn of this name go first: a pid file left by it would be
+  -- read before the new one is written, and a Ctrl-C sent to that dead process (the
+  -- ctrl-c property hung so, its first press lost, until its 30 s ran out)
   os.remove(base .. ".rc")
+  os.remove(base .. ".pid")
   os.execute(string.format("cd %s && ( %s%s%s %s > %s.out 2> %s.err & echo $! > %s.pid; "
     .. "wait $!; echo $? > %s.rc ) > /dev/null 2>&1 &", M.q(M.ROOT), M.ENV, env or "", M.BIN, args,
     base, base, base, base))
