@@ -5,41 +5,11 @@ local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local metrics = require "dialoginsight.metrics"
 local sbx = require "support.sandbox"
+local sm = require "support.metrics"
 
 local FAST = { retries = 2, base = 0.01, cap = 0.02, max_retry_after = 1 }
 
--- What changed in family name between two snapshots: { [label text] = delta }.
-local function delta(before, after, name)
-  local function index(snap)
-    local t = {}
-    for _, s in ipairs(snap[name].samples) do
-      local keys = {}
-      for k in pairs(s.labels) do keys[#keys + 1] = k end
-      table.sort(keys)
-      local parts = {}
-      for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. s.labels[k] end
-      t[s.name .. "{" .. table.concat(parts, ",") .. "}"] = s.value
-    end
-    return t
-  end
-  local a, b, d = index(before), index(after), {}
-  for k, v in pairs(b) do
-    local x = v - (a[k] or 0)
-    if x ~= 0 then d[k] = x end
-  end
-  return d
-end
-
--- promtool (Debian's prometheus) on text: true, or false and what it said.
-local function promtool(text)
-  local f = os.tmpname()
-  local h = assert(io.open(f, "wb"))
-  h:write(text)
-  h:close()
-  local out, ok = sbx.sh("promtool check metrics < " .. f)
-  os.remove(f)
-  return ok, out
-end
+local delta, promtool = sm.delta, sm.promtool
 
 local function create_message(c)
   return c:call("messages", "Create", { Message = {
@@ -84,25 +54,7 @@ describe("metrics against the sandbox", function()
       if #entries >= 10 then break end
       core.sleep(0.1)
     end
-    local want = {}
-    for _, e in ipairs(entries) do
-      local reg = assert(di.registry.lookup(e.service, e.method))
-      local service, method = reg.service, reg.method
-      local outcome, code
-      -- no reply reached the client: the sandbox may log the status it wrote to nobody
-      if type(e.status) ~= "number" or tostring(e.fault or ""):match("^latency") then
-        outcome, code = "timeout", "none" -- the client gave up before the reply: none sent
-      elseif e.status == 200 then
-        outcome, code = "ok", "2xx"
-      elseif e.status == 429 then
-        outcome, code = "rate_limited", "4xx"
-      else
-        outcome, code = "http", math.floor(e.status / 100) .. "xx"
-      end
-      local k = string.format("dialoginsight_attempts_total{code=%s,method=%s,outcome=%s,service=%s}",
-        code, method, outcome, service)
-      want[k] = (want[k] or 0) + 1
-    end
+    local want = sm.attempts_of(entries, di.registry.lookup)
     assert.equal(10, #entries)
     assert.same(want, delta(before, after, "dialoginsight_attempts_total"))
 

@@ -2,45 +2,33 @@
 -- worker counted into `lua_shared_dict dialoginsight_metrics`; after a scripted mix of
 -- calls (ok, 429, 503 retried, a time-out) the counters equal the sandbox's own log,
 -- label for label, and promtool (Debian's prometheus) accepts the text.
+local di = require "dialoginsight"
 local sbx = require "support.sandbox"
+local sm = require "support.metrics"
 local H = require "nginx.helper"
 
--- The samples of an exposition: { ["name{a=x,b=y}"] = value }, labels sorted by name.
-local function samples(text)
-  local t = {}
-  for line in text:gmatch("[^\n]+") do
-    if not line:match("^#") then
-      local series, value = line:match("^(%S+) (%S+)$")
-      assert(series, "a line promtool would refuse: " .. line)
-      local name, body = series:match("^([%w_]+){(.*)}$")
-      if not name then name, body = series, "" end
-      local labels = {}
-      for k, v in body:gmatch('([%w_]+)="([^"]*)"') do labels[#labels + 1] = k .. "=" .. v end
-      table.sort(labels)
-      t[name .. "{" .. table.concat(labels, ",") .. "}"] = tonumber(value) or value
-    end
-  end
-  return t
-end
+local samples, delta, promtool = sm.parse, sm.delta, sm.promtool
 
--- What changed in the series of family name (its own name, or with a suffix).
-local function delta(before, after, name)
-  local d = {}
-  for k, v in pairs(after) do
-    if k:sub(1, #name + 1) == name .. "{" then
-      local x = v - (before[k] or 0)
-      if x ~= 0 then d[k] = x end
-    end
-  end
-  return d
-end
-
-local function promtool(text)
-  local f = os.tmpname()
-  H.write(f, text)
-  local out, ok = H.sh("promtool check metrics < " .. f)
-  os.remove(f)
-  return ok, out
+-- An nginx of the library alone on port, http{} extra lines, and its server's locations
+-- (/metrics always served).
+local function bare_nginx(name, port, http_extra, locations)
+  return H.start_conf(name, H.PREAMBLE .. [[
+pid @PREFIX@/nginx.pid;
+error_log @PREFIX@/logs/error.log warn;
+events {}
+http {
+  access_log off;
+  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
+  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
+  client_body_temp_path @PREFIX@/tmp;
+]] .. (http_extra or "") .. [[
+  server {
+    listen 127.0.0.1:]] .. port .. [[;
+    location = /metrics { content_by_lua_block { require("dialoginsight.metrics.ngx").serve() } }
+]] .. (locations or "") .. [[
+  }
+}
+]])
 end
 
 describe("nginx /metrics", function()
@@ -94,24 +82,8 @@ describe("nginx /metrics", function()
     assert.is_true(ok, out .. "\n" .. text)
     local after = samples(text)
 
-    local want = {}
-    for _, e in ipairs(entries) do
-      local outcome, code
-      -- no reply reached the client: the sandbox may log the status it wrote to nobody
-      if type(e.status) ~= "number" or tostring(e.fault or ""):match("^latency") then
-        outcome, code = "timeout", "none"
-      elseif e.status == 200 then
-        outcome, code = "ok", "2xx"
-      elseif e.status == 429 then
-        outcome, code = "rate_limited", "4xx"
-      else
-        outcome, code = "http", math.floor(e.status / 100) .. "xx"
-      end
-      assert.equal("list", e.method:lower())
-      local k = "dialoginsight_attempts_total{code=" .. code .. ",method=List,outcome=" .. outcome
-        .. ",service=projects}"
-      want[k] = (want[k] or 0) + 1
-    end
+    for _, e in ipairs(entries) do assert.equal("list", e.method:lower()) end
+    local want = sm.attempts_of(entries, di.registry.lookup)
     assert.same(want, delta(before, after, "dialoginsight_attempts_total"))
     assert.same({
       ["dialoginsight_calls_total{method=List,outcome=ok,service=projects}"] = 8,
@@ -133,21 +105,7 @@ describe("nginx /metrics", function()
 
   it("answers 500 and says what to declare when the shared dict is missing", function()
     local port = H.free_port()
-    local conf = H.start_conf("metrics-nodict", H.PREAMBLE .. [[
-pid @PREFIX@/nginx.pid;
-error_log @PREFIX@/logs/error.log;
-events {}
-http {
-  access_log off;
-  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
-  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
-  client_body_temp_path @PREFIX@/tmp;
-  server {
-    listen 127.0.0.1:]] .. port .. [[;
-    location = /metrics { content_by_lua_block { require("dialoginsight.metrics.ngx").serve() } }
-  }
-}
-]])
+    local conf = bare_nginx("metrics-nodict", port)
     local status, body = H.http("http://127.0.0.1:" .. port .. "/metrics")
     conf.stop()
     assert.equal(500, status)
@@ -158,18 +116,7 @@ end)
 describe("nginx /metrics with a full shared dict", function()
   it("never evicts a counted series to make room for a new one, and says it is full", function()
     local port = H.free_port()
-    local conf = H.start_conf("metrics-full", H.PREAMBLE .. [[
-pid @PREFIX@/nginx.pid;
-error_log @PREFIX@/logs/error.log warn;
-events {}
-http {
-  access_log off;
-  lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;;";
-  lua_package_cpath "@ROOT@/build/luajit/?.so;;";
-  client_body_temp_path @PREFIX@/tmp;
-  lua_shared_dict dialoginsight_metrics 32k;
-  server {
-    listen 127.0.0.1:]] .. port .. [[;
+    local conf = bare_nginx("metrics-full", port, "  lua_shared_dict dialoginsight_metrics 32k;\n", [[
     location = /count {
       content_by_lua_block {
         local m = require("dialoginsight.metrics").default()
@@ -183,9 +130,6 @@ http {
         ngx.say("ok")
       }
     }
-    location = /metrics { content_by_lua_block { require("dialoginsight.metrics.ngx").serve() } }
-  }
-}
 ]])
     local base = "http://127.0.0.1:" .. port
     assert.equal(200, (H.http(base .. "/count?n=10")))

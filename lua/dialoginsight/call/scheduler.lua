@@ -55,10 +55,10 @@ function Scheduler:state(req, i)
   return req
 end
 
---- Counts a call that ended with resp, or with err; sl: its state, or nil for a call
+--- Counts a call that ended, with err or (nil) well; sl: its state, or nil for a call
 -- refused before it had one.
-function Scheduler:ended(req, sl, resp, err)
-  self.metrics:call(req.entry, resp and "ok" or err.kind,
+function Scheduler:ended(req, sl, err)
+  self.metrics:call(req.entry, err and err.kind or "ok",
     sl and self.transport:now() - sl.t0 or 0, err ~= nil and err.outcome == "unknown")
 end
 
@@ -228,7 +228,7 @@ end
 
 function Scheduler:call(req)
   local err = self.transport.refuse and self:refused(req) or nil -- (nginx's alone refuses)
-  local t, sl, resp = self.transport, nil, nil
+  local sl, resp
   if not err then
     sl = self:state(req)
     -- (a hook that raises ends the call with its error: its attempts are counted, the
@@ -237,11 +237,7 @@ function Scheduler:call(req)
     -- req.result (client:call_result): the reply's result member, or the decode error
     if not err and req.result then resp, err = reply.result(req.entry, resp) end
   end
-  local m = self.metrics
-  if m then -- (Scheduler:ended, inlined on the sequential path)
-    m:call(req.entry, err and err.kind or "ok", sl and t:now() - sl.t0 or 0,
-      err ~= nil and err.outcome == "unknown")
-  end
+  if self.metrics then self:ended(req, sl, err) end
   return resp, err
 end
 
@@ -253,7 +249,7 @@ end
 -- Hands the end of sl's call, resp or err, to the caller, counted.
 local function conclude(run, sl, resp, err)
   local s = run.s
-  if s.metrics then s:ended(sl.req, sl, resp, err) end
+  if s.metrics then s:ended(sl.req, sl, err) end
   return run.done(sl.i, resp or err)
 end
 
@@ -282,7 +278,7 @@ local function pull(run)
       local err = is_error(req) and req or (run.t.refuse and run.s:refused(req)) or nil
       if err then
         -- (an error object of next_req's is a call never made, as client:call's validation)
-        if err ~= req and run.s.metrics then run.s:ended(req, nil, nil, err) end
+        if err ~= req and run.s.metrics then run.s:ended(req, nil, err) end
         run.done(run.produced, err)
       else
         local sl = run.s:state(req, run.produced)

@@ -8,6 +8,7 @@ local settings = require "dialoginsight.cli.settings"
 local commands = require "dialoginsight.cli.commands"
 local options = require "dialoginsight.options"
 local errors = require "dialoginsight.errors"
+local config = require "dialoginsight.config"
 local log = require "dialoginsight.log"
 local textfile = require "dialoginsight.cli.textfile"
 
@@ -287,11 +288,13 @@ function M.main(args)
   if stdin_readers(res, cmd, pos) > 1 then
     return usage_error("stdin (-) can be read only once: give one of them as a file", cmd.name)
   end
-  -- before any line: the commands without a client log too (DI_LOG_FORMAT as di.new reads it)
-  local format = g.log_format or os.getenv("DI_LOG_FORMAT")
+  -- before any line: the commands without a client log too (the setting's variable, as
+  -- di.new reads it: config.lua's schema)
+  local format_env = config.setting("log_format").env
+  local format = g.log_format or os.getenv(format_env)
   if format and format ~= "" then
     if not log.FORMATS[format] then
-      return usage_error((g.log_format and "--log-format" or "DI_LOG_FORMAT") .. " must be text or json", cmd.name)
+      return usage_error((g.log_format and "--log-format" or format_env) .. " must be text or json", cmd.name)
     end
     log.configure(format)
   end
