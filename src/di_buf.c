@@ -22,7 +22,8 @@ void di_buf_reset(di_buf *b) {
   b->oom = 0;
 }
 
-int di_buf_reserve(di_buf *b, size_t extra) {
+/* di_buf_reserve's slow path: room for extra more bytes, or 0 (oom set). */
+int di_buf_grow(di_buf *b, size_t extra) {
   size_t need, cap;
   char *p;
   if (b->oom) return 0;
@@ -35,19 +36,5 @@ int di_buf_reserve(di_buf *b, size_t extra) {
   if (p == NULL) { b->oom = 1; return 0; }
   b->data = p;
   b->cap = cap;
-  return 1;
-}
-
-int di_buf_add(di_buf *b, const void *p, size_t n) {
-  if (n == 0) return !b->oom;
-  if (!di_buf_reserve(b, n)) return 0;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  return 1;
-}
-
-int di_buf_addc(di_buf *b, char c) {
-  if (!di_buf_reserve(b, 1)) return 0;
-  b->data[b->len++] = c;
   return 1;
 }

@@ -463,9 +463,11 @@ static di_multi *check_multi(lua_State *L, int i) {
   return m;
 }
 
-/* session:multi() -> a handle for concurrent calls on the same share */
+/* session:multi([concurrency]) -> a handle for concurrent calls on the same share;
+ * concurrency: how many its caller keeps in flight (the connections kept, below) */
 static int session_multi(lua_State *L) {
   di_session *s = check_session(L, 1);
+  lua_Integer concurrency = luaL_optinteger(L, 2, 0);
   di_multi *m = lua_newuserdata(L, sizeof *m);
   memset(m, 0, sizeof *m);
   m->session_ref = LUA_NOREF;
@@ -479,6 +481,14 @@ static int session_multi(lua_State *L) {
    * scenario 4, bench/README.md), and separate connections neither share a
    * congestion window nor block each other on a lost packet. */
   curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  /* libcurl's own cap on the connections it keeps is 4 x the transfers in the multi
+   * at the moment one ends: calls that complete as soon as they are sent (a fast
+   * server) leave a transfer or two in it, the cap falls below the connections the
+   * calls use, and one is closed, to be opened again for the next calls (a connect
+   * per 25 calls, issue 26).  A cap from the calls' concurrency keeps them. */
+  if (concurrency > 0)
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
+                      (long)(concurrency < 4 ? 8 : concurrency > 4096 ? 8192 : 2 * concurrency));
   m->s = s;
   lua_pushvalue(L, 1);
   m->session_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -300,24 +300,16 @@ function Client:call_result(service, method, params, opts)
   return self.engine:call(req)
 end
 
+local function not_a_table(i)
+  return "dialoginsight: call_many: call #" .. i .. " must be a table"
+end
+
 -- A call of call_many / call_stream: its request, the error that stops it, or false, why.
 local function prepare_call(self, c, i, o)
-  if type(c) ~= "table" then
-    return false, "dialoginsight: call_many: call #" .. i .. " must be a table"
-  end
+  if type(c) ~= "table" then return false, not_a_table(i) end
   local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o)
   if req == false then return false, err end
   return req or err
-end
-
--- Why a call of call_many cannot be made, found without building it.
--- (its route when it can: call_many builds it from that route, not looked up again)
-local function call_problem(self, c, i)
-  if type(c) ~= "table" then
-    return "dialoginsight: call_many: call #" .. i .. " must be a table"
-  end
-  local route, why = checked_route(self, c.service or c[1], c.method or c[2], c.params or c[3])
-  return not route and why or nil, route
 end
 
 local STREAM = options.set(request.OPTIONS, {
@@ -360,9 +352,20 @@ function Client:call_many(calls, opts)
   -- every call is checked before anything is sent; each is built only when taken
   -- up, so that memory holds the bodies of the calls in flight only
   local n, routes = 0, {}
+  -- (each found without building it; its route kept: call_many builds it from that
+  -- route, not looked up again)
+  local cache = self.routes
   for i, c in ipairs(calls) do
-    local why, route = call_problem(self, c, i)
-    if why then error(why, 2) end
+    if type(c) ~= "table" then error(not_a_table(i), 2) end
+    local service, method, params = c.service or c[1], c.method or c[2], c.params or c[3]
+    -- (request.route's cache looked up here first: the common case, with no call)
+    local known = cache[service]
+    local route = known and known[method]
+    if not route or (params ~= nil and type(params) ~= "table") then
+      local why
+      route, why = checked_route(self, service, method, params)
+      if not route then error(why, 2) end
+    end
     n, routes[i] = i, route
   end
   local k = 0
@@ -379,7 +382,7 @@ end
 --- call_many for streams too long to hold: memory holds only the calls in flight.
 -- Once opts.stop() returns true nothing more is sent; prepared calls are dropped, done not called (Ctrl-C).
 -- @tparam function next_call returns the next call; false when none now (asked again after a completion), or nil when done
--- @tparam function done done(i, result): i counts calls in next_call's order; result: a response table or an error object
+-- @tparam function done done(i, result, failed): i counts calls in next_call's order; result: a response table or an error object; failed: true for an error object
 -- @tparam[opt] table opts as `Client:call_many`'s, and `stop`
 -- @usage local i = 0
 -- client:call_stream(function()

@@ -527,6 +527,25 @@ describe("client:call_stream", function()
     for _, e in ipairs(log) do if e.method:lower() == "merge" then merges = merges + 1 end end
     assert.equal(150, merges)
   end)
+
+  it("tells done whether each result is an error object", function()
+    local c = client()
+    sbx.faults { { type = "status", status = 500, method = "contacts.merge", next = 1 } }
+    local got, k = {}, 0
+    c:call_stream(function()
+      k = k + 1
+      if k == 1 then return { "contacts", "Merge", { Records = { { ID = { key_f_EMail = "f1@example.com" } } } } } end
+      if k == 2 then return { "projects", "List", {} } end
+      if k == 3 then return { "contacts", "Merge", { Records = "not a list" } } end -- (a 400 of the sandbox's)
+      return nil
+    end, function(i, r, failed) got[i] = { r = r, failed = failed } end,
+    { concurrency = 1, retries = 0 })
+    for i = 1, 3 do
+      assert.equal(di.is_error(got[i].r), got[i].failed, "call " .. i)
+    end
+    assert.is_true(got[1].failed)
+    assert.is_false(got[2].failed)
+  end)
 end)
 
 describe("the key", function()

@@ -119,8 +119,10 @@ local member = M.member
 -- A 200 is a success only with Success true, a refusal only with Success false; else decode, its records not read as refused.
 function M.interpret(entry, status, body, retry_after, redact, limits, decode)
   local resp, why = (decode or core.decode)(body)
-  local success
-  if type(resp) == "table" then success = member(resp, "Success") end
+  local is_table = type(resp) == "table"
+  local success = is_table and resp.Success -- (member's first look, without the call)
+  if success == true and status == 200 then return resp end -- (the common case)
+  if is_table and success == nil then success = member(resp, "Success") end
   if status == 200 then
     if type(resp) ~= "table" or type(success) ~= "boolean" then
       return nil, errors.new {
@@ -171,14 +173,6 @@ function M.failure(entry, r, redact)
     kind = r.kind, message = message, sent = r.sent, limit = r.limit,
     service = entry.service, method = entry.method,
   }
-end
-
---- Reads one transport reply r of entry's method: resp, or nil, err.
-function M.read(entry, r, redact, limits, decode)
-  if r.status then
-    return M.interpret(entry, r.status, r.body, r.retry_after, redact, limits, decode)
-  end
-  return nil, M.failure(entry, r, redact)
 end
 
 return M

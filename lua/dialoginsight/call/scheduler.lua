@@ -9,7 +9,6 @@ local retry = require "dialoginsight.call.retry"
 
 local M = {}
 
-local is_error = errors.is_error
 
 -- The shortest attempt worth making when a deadline cuts it (the C core
 -- counts in milliseconds).
@@ -28,6 +27,9 @@ function M.new(parts)
     timeout = parts.timeout, deadline = parts.deadline,
     redact = parts.redact, limits = parts.limits, hooks = parts.hooks,
     metrics = parts.metrics, priority = parts.priority or "interactive",
+    -- (false, not nil: read per call, a field the table has is found without a look
+    -- through the metatable)
+    paused_until = false,
   }, Scheduler)
 end
 
@@ -41,25 +43,32 @@ end
 local taken = 0
 
 --- The state of one call, taken up now: kept in its request itself (a table less per
--- call, issue 26; request.build's table has room for these fields), so sl.req is the
--- request.  i: its place in a stream; span: its deadline in seconds (req.deadline is
--- the option given); ends: when that deadline passes.
+-- call, issue 26; request.build's table has room for these fields), so a state sl is
+-- its request.  i: its place in a stream; span: its deadline in seconds (req.deadline
+-- is the option given); ends: when that deadline passes; t0: when the call's time
+-- began (its duration in the metrics), the start of its deadline, else its first ask
+-- for a slot (Scheduler:call, start).
 function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
   taken = taken + 1
-  local t = self.transport
-  req.req, req.i, req.attempts, req.id, req.t0 = req, i, 0, taken, self.metrics and t:now() or false
-  req.last, req.held_until, req.span, req.ends = nil, nil, nil, nil
-  if d then req.span, req.ends = d, t:now() + d end
+  if req.attempts then -- (a request taken up again: what its last run left is cleared)
+    req.last, req.held_until, req.span, req.ends, req.ok, req.later = nil, nil, nil, nil, nil, nil
+  end
+  req.i, req.attempts, req.id, req.t0 = i, 0, taken, false
+  if d then
+    local now = self.transport:now()
+    req.span, req.ends, req.t0 = d, now + d, now
+  end
   return req
 end
 
 --- Counts a call that ended, with err or (nil) well; sl: its state, or nil for a call
 -- refused before it had one.
 function Scheduler:ended(req, sl, err)
+  local t0 = sl and sl.t0
   self.metrics:call(req.entry, err and err.kind or "ok",
-    sl and self.transport:now() - sl.t0 or 0, err ~= nil and err.outcome == "unknown")
+    t0 and self.transport:now() - t0 or 0, err ~= nil and err.outcome == "unknown", sl and sl.ok)
 end
 
 --- The error of a call the transport refuses up front (transport/ngx.lua,
@@ -76,7 +85,7 @@ end
 
 --- The error of a call whose deadline passed, or would pass before `when`.
 function Scheduler:expired(sl, when)
-  local entry, last = sl.req.entry, sl.last
+  local entry, last = sl.entry, sl.last
   local msg = string.format("the call's deadline (%g s) %s", sl.span, when)
   if last then
     msg = msg .. "; last attempt: " .. last.kind .. (last.code and (" " .. last.code) or "")
@@ -96,7 +105,7 @@ local LIMITER_WAIT = "would pass before the rate limiter lets the call go"
 -- what it would wait for (a handler can answer 503 + Retry-After).
 function Scheduler:unslotted(sl, why, wait)
   if not wait then return self:expired(sl, why) end
-  local entry, last = sl.req.entry, sl.last
+  local entry, last = sl.entry, sl.last
   return errors.new {
     kind = "rate_limited", service = entry.service, method = entry.method,
     message = string.format("the rate limit holds calls for %.3g s, past the call's deadline (%g s)",
@@ -124,29 +133,35 @@ function Scheduler:slot(sl, now)
   if ends and now >= ends - MIN_ATTEMPT then return nil, LATE end
   -- a pause is over when a call asks after it ends: nothing watches the clock
   if self.paused_until and now >= self.paused_until then
-    self.paused_until = nil
+    self.paused_until = false
     fire(self, "on_limit", { state = "over", waited = now - self.hit_at })
   end
   local wait = self.limiter:acquire(ends and ends - MIN_ATTEMPT - now,
-    sl.req.priority or self.priority)
-  if wait > 0 then
-    now = self.transport:now() -- (a shared limiter may have taken some of it)
-    if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT, wait end
-    local held_until = sl.held_until
-    if not (held_until and now < held_until) then
-      sl.held_until = now + wait
-      local m = self.metrics
-      if m then m:wait(sl.req.priority or self.priority, wait) end
-      fire(self, "on_wait", { service = sl.req.entry.service, method = sl.req.entry.method,
-                              delay = wait, call_id = sl.id })
-    end
+    sl.priority or self.priority)
+  if wait > 0 then return self:held(sl, wait) end
+  return 0
+end
+
+--- slot()'s answer when the limiter holds sl for `wait` seconds: wait (counted and
+-- told once per hold), or nil, why, wait when sl's deadline would pass first.
+function Scheduler:held(sl, wait)
+  local now = self.transport:now() -- (a shared limiter may have taken some of it)
+  local ends = sl.ends
+  if ends and now + wait > ends - MIN_ATTEMPT then return nil, LIMITER_WAIT, wait end
+  local held_until = sl.held_until
+  if not (held_until and now < held_until) then
+    sl.held_until = now + wait
+    local m = self.metrics
+    if m then m:wait(sl.priority or self.priority, wait) end
+    fire(self, "on_wait", { service = sl.entry.service, method = sl.entry.method,
+                            delay = wait, call_id = sl.id })
   end
   return wait
 end
 
 --- The timeout of sl's next attempt, cut to what its deadline leaves.
 function Scheduler:attempt_timeout(sl, now)
-  local timeout = sl.req.timeout
+  local timeout = sl.timeout
   if not sl.ends then return timeout, false end
   local left = math.max(MIN_ATTEMPT, sl.ends - now)
   timeout = timeout or self.timeout
@@ -157,17 +172,27 @@ end
 --- Settles attempt sl.attempts: resp; or nil, err and the delay before the
 -- next attempt (nil: err is final).
 function Scheduler:settle(sl, started, r, cut)
-  local req = sl.req
-  local entry = req.entry
-  local resp, err = reply.read(entry, r, self.redact, self.limits, req.decode)
+  local entry, status = sl.entry, r.status
+  local resp, err
+  if status then -- an HTTP reply, else a transfer that got none (docs/transport.md)
+    resp, err = reply.interpret(entry, status, r.body, r.retry_after, self.redact, self.limits,
+      sl.decode)
+  else
+    err = reply.failure(entry, r, self.redact)
+  end
   local attempt = sl.attempts
   local m = self.metrics
-  if m then m:attempt(entry, err and err.kind or "ok", r.status) end
   local on_call = self.hooks.on_call
+  if m then
+    -- an attempt that went well ends its call: counted with it (ended), in one registry
+    -- call; unless a hook runs first (one that raises ends the call uncounted, never
+    -- its attempts: docs/metrics.md)
+    if err or on_call then m:attempt(entry, err and err.kind or "ok", status) else sl.ok = status end
+  end
   if on_call then
     on_call {
       service = entry.service, method = entry.method, attempt = attempt,
-      status = r.status, kind = err and err.kind, error = err and err.message,
+      status = status, kind = err and err.kind, error = err and err.message,
       request_id = err and err.request_id or resp and resp.idRequest,
       seconds = self.transport:now() - started, call_id = sl.id,
     }
@@ -176,7 +201,7 @@ function Scheduler:settle(sl, started, r, cut)
   local again = retry.classify(entry, err)
   err.attempts = attempt
   sl.last = err
-  local p = req.policy or self.policy
+  local p = sl.policy or self.policy
   -- the caller reads the wait this call honours, never the server's number
   -- (kept as retry_after_raw): a limit reply pauses every process sharing the key
   if err.kind == "rate_limited" then
@@ -208,7 +233,7 @@ end
 
 -- One call, its attempts and waits: the reply, or nil, err.
 local function attempts(self, sl)
-  local t, req = self.transport, sl.req
+  local t = self.transport
   while true do
     local wait, why, held = self:slot(sl, t:now())
     while wait ~= 0 do
@@ -219,7 +244,7 @@ local function attempts(self, sl)
     sl.attempts = sl.attempts + 1
     local started = t:now()
     local timeout, cut = self:attempt_timeout(sl, started)
-    local resp, err, d = self:settle(sl, started, t:post(req.url, req.body, timeout, req.fresh), cut)
+    local resp, err, d = self:settle(sl, started, t:post(sl.url, sl.body, timeout, sl.fresh), cut)
     if resp then return resp end
     if not d then return nil, err end
     t:sleep(d)
@@ -231,6 +256,7 @@ function Scheduler:call(req)
   local sl, resp
   if not err then
     sl = self:state(req)
+    if not sl.t0 and self.metrics then sl.t0 = self.transport:now() end
     -- (a hook that raises ends the call with its error: its attempts are counted, the
     -- call is not, as it returns nothing; docs/metrics.md)
     resp, err = attempts(self, sl)
@@ -243,14 +269,18 @@ end
 
 -- Many calls ----------------------------------------------------------------------
 
+-- (the methods the stream calls per call, as locals: no lookup through the metatable)
+local state, ended, settle = Scheduler.state, Scheduler.ended, Scheduler.settle
+
 -- Keeps one call ready beyond the free places: when a call completes, the
 -- next goes out before the caller's work on the completed one begins.
 
--- Hands the end of sl's call, resp or err, to the caller, counted.
+-- Hands the end of sl's call, resp or err, to the caller, counted: done(i, result,
+-- failed), failed true when result is an error object.
 local function conclude(run, sl, resp, err)
   local s = run.s
-  if s.metrics then s:ended(sl.req, sl, err) end
-  return run.done(sl.i, resp or err)
+  if s.metrics then ended(s, sl, sl, err) end
+  return run.done(sl.i, resp or err, err ~= nil)
 end
 
 -- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
@@ -263,31 +293,39 @@ local function ask_stop(run)
   return run.stopped
 end
 
+-- Takes up calls from next_req until one is ready beyond the free places.
 local function pull(run)
+  if run.stop then ask_stop(run) end
   local ready = run.ready
-  ask_stop(run)
-  while not run.exhausted and not run.stopped
-      and (#ready - run.head + 1) < run.max - run.ninflight + 1 do
-    local req = run.next_req()
-    if req == nil then
-      run.exhausted = true
-    elseif req == false then
-      break -- none now: asked again once a call completes
-    else
-      run.produced = run.produced + 1
-      local err = is_error(req) and req or (run.t.refuse and run.s:refused(req)) or nil
+  if not (run.exhausted or run.stopped) then
+    local s, next_req, refuse = run.s, run.next_req, run.t.refuse
+    -- the calls to take up: the free places, and one beyond them, less those ready
+    local want = run.max - run.ninflight + 1 - (#ready - run.head + 1)
+    while want > 0 do
+      local req = next_req()
+      if req == nil then
+        run.exhausted = true
+        break
+      elseif req == false then
+        break -- none now: asked again once a call completes
+      end
+      local i = run.produced + 1
+      run.produced = i
+      -- (a request has its url; an error object of next_req's is a call never made, as
+      -- client:call's validation)
+      local err = req.url == nil and req or (refuse and s:refused(req)) or nil
       if err then
-        -- (an error object of next_req's is a call never made, as client:call's validation)
-        if err ~= req and run.s.metrics then run.s:ended(req, nil, err) end
-        run.done(run.produced, err)
+        if err ~= req and s.metrics then ended(s, req, nil, err) end
+        run.done(i, err, true)
       else
-        local sl = run.s:state(req, run.produced)
+        local sl = state(s, req, i)
         if sl.ends then
           run.deadlines = true
           -- the call ready beyond the free places: its deadline counts from when a place is free
-          if #ready - run.head + 1 >= run.max - run.ninflight then sl.ends, sl.later = nil, true end
+          if want == 1 then sl.ends, sl.later = nil, true end
         end
         ready[#ready + 1] = sl
+        want = want - 1
       end
     end
   end
@@ -318,30 +356,50 @@ end
 -- soonest time it may agree again and how many started.  Once stop() says so,
 -- the calls still waiting are dropped (done is not called).
 local function start(run, now, soonest)
-  local s, t, n = run.s, run.t, 0
-  if ask_stop(run) then
+  if run.stop and ask_stop(run) then
     run.ready, run.head, run.later, run.exhausted = {}, 1, {}, true
     return nil, 0
   end
-  while run.ninflight < run.max and run.head <= #run.ready do
-    local sl = run.ready[run.head]
-    if sl.later then sl.ends, sl.later = now + sl.span, nil end
-    local wait, why, held = s:slot(sl, now)
-    if wait and wait > 0 then return math.min(soonest or now + wait, now + wait), n end
-    run.head = run.head + 1
+  local s, ready, inflight, m, max = run.s, run.ready, run.inflight, run.m, run.max
+  local limiter, priority = s.limiter, s.priority
+  local head, ninflight, n = run.head, run.ninflight, 0
+  while ninflight < max and head <= #ready do
+    local sl = ready[head]
+    if sl.later then
+      sl.ends, sl.later, sl.t0 = now + sl.span, nil, now
+    elseif not sl.t0 then
+      sl.t0 = now
+    end
+    local wait, why, held
+    if sl.ends or s.paused_until then
+      wait, why, held = s:slot(sl, now)
+    else -- (slot()'s own path when neither a deadline nor a limit reply's pause has a say)
+      wait = limiter:acquire(nil, sl.priority or priority)
+      if wait > 0 then wait, why, held = s:held(sl, wait) end
+    end
+    if wait and wait > 0 then
+      soonest = math.min(soonest or now + wait, now + wait)
+      break
+    end
+    head = head + 1
     if not wait then
+      run.head, run.ninflight = head, ninflight
       conclude(run, sl, nil, s:unslotted(sl, why, held))
     else
-      sl.attempts, sl.started = sl.attempts + 1, t:now()
-      local req = sl.req
-      local timeout
-      timeout, sl.cut = s:attempt_timeout(sl, sl.started)
-      run.m:add(sl.i, req.url, req.body, timeout, req.fresh)
-      run.inflight[sl.i] = sl
-      run.ninflight = run.ninflight + 1
-      n = n + 1
+      -- (the attempt's start: now, the loop's clock read just before, unless a deadline
+      -- cuts its timeout to the millisecond)
+      local started, timeout, cut = now, sl.timeout, false
+      if sl.ends then
+        started = run.t:now()
+        timeout, cut = s:attempt_timeout(sl, started)
+      end
+      sl.attempts, sl.started, sl.cut = sl.attempts + 1, started, cut
+      m:add(sl.i, sl.url, sl.body, timeout, sl.fresh)
+      inflight[sl.i] = sl
+      ninflight, n = ninflight + 1, n + 1
     end
   end
+  run.head, run.ninflight = head, ninflight
   return soonest, n
 end
 
@@ -363,30 +421,15 @@ local function expire(run, now)
   return soonest and soonest - MIN_ATTEMPT
 end
 
-local function release(run, r)
-  local sl = run.inflight[r.tag]
-  run.inflight[r.tag] = nil
-  run.ninflight = run.ninflight - 1
-  return sl
-end
-
-local function finish(run, sl, r)
-  local resp, err, d = run.s:settle(sl, sl.started, r, sl.cut)
-  if resp then return conclude(run, sl, resp) end
-  if not d then return conclude(run, sl, nil, err) end
-  sl.at = run.t:now() + d
-  run.later[#run.later + 1] = sl
-end
-
 -- The longest the loop goes without asking stop(): how soon a "now" is honoured.
 local STOP_TICK = 0.2
 
 local function loop(run)
-  local t = run.t
+  local s, t, m, inflight, sls = run.s, run.t, run.m, run.inflight, run.settling
   pull(run)
   while (run.head <= #run.ready or run.ninflight > 0 or #run.later > 0) and run.stopped ~= "now" do
     local now = t:now()
-    local soonest = wake(run, now)
+    local soonest = #run.later > 0 and wake(run, now) or nil
     local due = run.deadlines and expire(run, now)
     soonest = start(run, now, soonest)
     local budget = soonest and math.max(0, soonest - t:now()) or 1
@@ -400,20 +443,39 @@ local function loop(run)
     elseif run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else
-      local rs = run.m:perform(math.min(budget, 1))
-      local sls = run.settling -- one list for the whole run, not one per perform
-      for k, r in ipairs(rs) do sls[k] = release(run, r) end
-      -- the ready calls take the free places (perform(0) sends them) before
-      -- the completed calls are settled
-      if #rs > 0 and select(2, start(run, t:now(), nil)) > 0 then
-        for _, r in ipairs(run.m:perform(0)) do
-          rs[#rs + 1], sls[#rs + 1] = r, release(run, r)
+      local rs = m:perform(budget < 1 and budget or 1)
+      local n = #rs
+      if n > 0 then
+        -- sls: the completed calls' states, one list for the whole run
+        for k = 1, n do
+          local tag = rs[k].tag
+          sls[k], inflight[tag] = inflight[tag], nil
         end
-      end
-      for k, r in ipairs(rs) do
-        local sl = sls[k]
-        sls[k] = nil
-        finish(run, sl, r)
+        run.ninflight = run.ninflight - n
+        -- the ready calls take the free places (perform(0) sends them) before
+        -- the completed calls are settled
+        local _, started = start(run, t:now(), nil)
+        if started > 0 then
+          local more = m:perform(0)
+          for k = 1, #more do
+            local r = more[k]
+            local tag = r.tag
+            n = n + 1
+            rs[n], sls[n], inflight[tag] = r, inflight[tag], nil
+          end
+          run.ninflight = run.ninflight - #more
+        end
+        for k = 1, n do
+          local sl = sls[k]
+          sls[k] = nil
+          local resp, err, d = settle(s, sl, sl.started, rs[k], sl.cut)
+          if d then -- another attempt, after d
+            sl.at = t:now() + d
+            run.later[#run.later + 1] = sl
+          else
+            conclude(run, sl, resp, err)
+          end
+        end
       end
     end
     pull(run)
@@ -431,7 +493,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
     ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0, settling = {},
   }
-  local m = self.transport:multi()
+  local m = self.transport:multi(concurrency)
   run.m = m
   local ok, why = pcall(loop, run)
   m:close()
@@ -440,7 +502,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   if mx then
     local now = self.transport:now()
     for _, sl in pairs(run.inflight) do
-      local entry = sl.req.entry
+      local entry = sl.entry
       mx:attempt(entry, "abandoned", nil)
       mx:call(entry, "abandoned", now - sl.t0, not entry.idempotent)
     end
@@ -451,9 +513,9 @@ end
 --- Many calls at once: the results in order, and the number of failures.
 function Scheduler:many(next_req, concurrency)
   local results, failures = {}, 0
-  self:stream(next_req, function(i, r)
+  self:stream(next_req, function(i, r, failed)
     results[i] = r
-    if is_error(r) then failures = failures + 1 end
+    if failed then failures = failures + 1 end
   end, concurrency)
   return results, failures
 end

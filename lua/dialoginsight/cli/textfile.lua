@@ -60,7 +60,7 @@ function M.start(path, every)
     if t - w.last >= every then w.last = t; write() end
   end
   function w.finish()
-    reg.tick = nil
+    reg.tick = false
     write()
   end
   write()

@@ -72,6 +72,10 @@ local Registry = {}
 Registry.__index = Registry
 
 local BUCKETS, NB = M.BUCKETS, #M.BUCKETS
+-- The buckets' bounds and +Inf's, so that finding a duration's bucket tests one bound per step
+local BOUNDS = {}
+for j = 1, NB do BOUNDS[j] = BUCKETS[j] end
+BOUNDS[NB + 1] = math.huge
 
 --- A registry over a store: { incr = function(self, key, n), keys = function(self) -> list,
 -- get = function(self, key) -> number }; nil: a table in this process, counted into
@@ -83,7 +87,9 @@ function M.new(store)
   -- the counts (or keys) of each method, by service and method name: every client's
   -- registry entry of a method (each client may have its own) counts into one, kept
   -- after the client is gone
-  local self = setmetatable({ store = store, keys = keys, entries = {}, methods = 0 }, Registry)
+  -- (tick: set by cli/textfile.lua; false, not nil, so that each call finds it in the table)
+  local self = setmetatable({ store = store, keys = keys, entries = {}, methods = 0, tick = false },
+    Registry)
   if store == nil then
     local values, all = {}, nil
     self.values = values
@@ -196,13 +202,19 @@ function Registry:attempt(entry, outcome, status)
   if outcome == "rate_limited" then self:add(LIMITED, 1, e.sv, e.m) end
 end
 
---- A call ended: its outcome, seconds from its start, and whether it may have been acted on.
-function Registry:call(entry, outcome, seconds, unknown)
+--- A call ended: its outcome, seconds from its start, whether it may have been acted on,
+-- and ok: the status of its last attempt when that one went well and is counted here, with
+-- its call (call/scheduler.lua's settle leaves it to this one registry call, issue 26).
+function Registry:call(entry, outcome, seconds, unknown, ok)
   local methods = self.entries[entry.service]
   local e = methods and methods[entry.method] or of_entry(self, entry)
   local j = 1
-  while j <= NB and seconds > BUCKETS[j] do j = j + 1 end
+  while seconds > BOUNDS[j] do j = j + 1 end
   local calls, h = e.calls, e.hist
+  if ok then
+    local by = self.values and e.attempts.ok
+    if by then by[ok] = (by[ok] or 0) + 1 else self:attempt(entry, "ok", ok) end
+  end
   if self.values then
     calls[outcome] = (calls[outcome] or 0) + 1
     h[j] = h[j] + 1 -- buckets are kept apart, made cumulative when rendered

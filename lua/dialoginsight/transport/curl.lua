@@ -27,8 +27,8 @@ function Transport:post(url, body, timeout, fresh)
 end
 
 --- A handle for concurrent calls: add, perform, pending, close.
-function Transport:multi()
-  return self.session:multi()
+function Transport:multi(concurrency)
+  return self.session:multi(concurrency)
 end
 
 -- (t:now() passes t to the C function, which ignores its arguments: one call less
