@@ -382,7 +382,8 @@ end
 --- call_many for streams too long to hold: memory holds only the calls in flight.
 -- Once opts.stop() returns true nothing more is sent; prepared calls are dropped, done not called (Ctrl-C).
 -- @tparam function next_call returns the next call; false when none now (asked again after a completion), or nil when done
--- @tparam function done done(i, result, failed): i counts calls in next_call's order; result: a response table or an error object; failed: true for an error object
+-- @tparam function done done(i, result, failed): i counts calls in next_call's order; result: a response
+-- table or an error object; failed: true for an error object
 -- @tparam[opt] table opts as `Client:call_many`'s, and `stop`
 -- @usage local i = 0
 -- client:call_stream(function()
