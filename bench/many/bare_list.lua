@@ -3,16 +3,12 @@
 -- own), each reply decoded into the result slot of its call and kept to the end, as
 -- call_many returns them.  A list and replies held to the end are work for Lua's
 -- collector, which a loop that drops each reply never does.  Prints calls=N wall=S cpu=S
--- as call_many.lua does, after the same warm-up of 100 calls.
-local core = require "dialoginsight.core"
+-- as call_many.lua does (bench/many/common.lua: the settings, the session, the timed run).
+package.path = (os.getenv("BENCH_ROOT") or ".") .. "/bench/many/?.lua;" .. package.path
+local common = require "common"
 local cjson = require "cjson"
-local n = tonumber(os.getenv("BENCH_CALLS") or "20000")
-local url = os.getenv("BENCH_URL") .. "contacts.ashx?method=Merge"
-local session = core.session { ca_file = os.getenv("BENCH_CA"), verify = true, timeout = 30,
-  connect_timeout = 10, user_agent = "dialoginsight-lua/0.1", http2 = true,
-  max_reply_bytes = 64 * 1024 * 1024 }
-local auth = { idKey = tonumber(os.getenv("BENCH_KEY_ID")), Key = os.getenv("BENCH_KEY") }
-local project = tonumber(os.getenv("BENCH_PROJECT"))
+local url, auth, project = common.merge_url, common.auth, common.project
+local session = common.session()
 
 -- call_many.lua's list; each call's params also hold what the bare loop sends of its own
 local function calls(count)
@@ -47,9 +43,5 @@ local function run(list)
   m:close()
   return results
 end
-run(calls(100))
-local list = calls(n)
-local t0, c0 = core.now(), os.clock()
-run(list)
-io.write(string.format("calls=%d wall=%.6f cpu=%.6f\n", n, core.now() - t0, os.clock() - c0))
+common.timed(run, calls)
 session:close()

@@ -1,19 +1,15 @@
 --- Scenario 2's reference for call_many (issue 26): a bare Lua loop over our own C multi
 -- handle (core.session:multi, libcurl) and lua-cjson, with no layer of the library above
 -- them: BENCH_CALLS single-record Merges, 8 in flight, each encoded, posted, decoded and
--- its record's status checked.  Prints calls=N wall=S cpu=S as call_many.lua does, after
--- the same warm-up of 100 calls.
-local core = require "dialoginsight.core"
+-- its record's status checked, the reply then dropped.  bench/many/common.lua: the
+-- settings, the session, the timed run.
+package.path = (os.getenv("BENCH_ROOT") or ".") .. "/bench/many/?.lua;" .. package.path
+local common = require "common"
 local cjson = require "cjson"
-local n = tonumber(os.getenv("BENCH_CALLS") or "20000")
-local url = os.getenv("BENCH_URL") .. "contacts.ashx?method=Merge"
-local session = core.session { ca_file = os.getenv("BENCH_CA"), verify = true, timeout = 30,
-  connect_timeout = 10, user_agent = "dialoginsight-lua/0.1", http2 = true,
-  max_reply_bytes = 64 * 1024 * 1024 }
-local auth = { idKey = tonumber(os.getenv("BENCH_KEY_ID")), Key = os.getenv("BENCH_KEY") }
-local project = tonumber(os.getenv("BENCH_PROJECT"))
+local url, auth, project = common.merge_url, common.auth, common.project
+local session = common.session()
 
-local function run(count)
+common.timed(function(count)
   local m = session:multi()
   local sent, done, inflight = 0, 0, 0
   while done < count do
@@ -34,9 +30,5 @@ local function run(count)
     end
   end
   m:close()
-end
-run(100)
-local t0, c0 = core.now(), os.clock()
-run(n)
-io.write(string.format("calls=%d wall=%.6f cpu=%.6f\n", n, core.now() - t0, os.clock() - c0))
+end, function(n) return n end)
 session:close()

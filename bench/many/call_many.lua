@@ -1,17 +1,10 @@
 --- Scenario 2: BENCH_CALLS single-record Merges through client:call_many
--- at concurrency 8, one multi on one thread.  Prints
---   calls=N wall=S cpu=S
--- over the whole call_many (preparing, encoding, sending, decoding), after a
--- warm-up call_many of 100 that opens the connections.
-local core = require "dialoginsight.core"
+-- at concurrency 8, one multi on one thread (bench/many/common.lua: the settings, the
+-- timed run).  Timed over the whole call_many (preparing, encoding, sending, decoding).
+package.path = (os.getenv("BENCH_ROOT") or ".") .. "/bench/many/?.lua;" .. package.path
+local common = require "common"
 local di = require "dialoginsight"
-local n = tonumber(os.getenv("BENCH_CALLS") or "20000")
-local client = di.new {
-  key_id = tonumber(os.getenv("BENCH_KEY_ID")), key = os.getenv("BENCH_KEY"),
-  project = tonumber(os.getenv("BENCH_PROJECT")), base_url = os.getenv("BENCH_URL"),
-  ca_file = os.getenv("BENCH_CA"), allow_http = true, rate = 1e6, burst = 1e6,
-  limiter_dir = os.getenv("BENCH_LIMITER_DIR"),
-}
+local client = common.client(di)
 local function calls(count)
   local list = {}
   for i = 1, count do
@@ -22,17 +15,12 @@ local function calls(count)
   end
   return list
 end
-local function run(list)
+common.timed(function(list)
   local results, failures = client:call_many(list, { concurrency = 8 })
   if failures > 0 then
     for _, r in ipairs(results) do
       if di.is_error(r) then error(tostring(r), 0) end
     end
   end
-end
-run(calls(100))
-local list = calls(n)
-local t0, c0 = core.now(), os.clock()
-run(list)
-io.write(string.format("calls=%d wall=%.6f cpu=%.6f\n", n, core.now() - t0, os.clock() - c0))
+end, calls)
 client:close()

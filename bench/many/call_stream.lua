@@ -1,17 +1,12 @@
 --- Scenario 2: BENCH_CALLS single-record Merges through client:call_stream at
 -- concurrency 8: each call made when it is taken up, each result checked in done and
 -- dropped, as bare_multi.lua does (call_many.lua holds the list and the results).
--- Prints calls=N wall=S cpu=S, after a warm-up of 100 calls.
-local core = require "dialoginsight.core"
+-- bench/many/common.lua: the settings, the timed run.
+package.path = (os.getenv("BENCH_ROOT") or ".") .. "/bench/many/?.lua;" .. package.path
+local common = require "common"
 local di = require "dialoginsight"
-local n = tonumber(os.getenv("BENCH_CALLS") or "20000")
-local client = di.new {
-  key_id = tonumber(os.getenv("BENCH_KEY_ID")), key = os.getenv("BENCH_KEY"),
-  project = tonumber(os.getenv("BENCH_PROJECT")), base_url = os.getenv("BENCH_URL"),
-  ca_file = os.getenv("BENCH_CA"), allow_http = true, rate = 1e6, burst = 1e6,
-  limiter_dir = os.getenv("BENCH_LIMITER_DIR"),
-}
-local function run(count)
+local client = common.client(di)
+common.timed(function(count)
   local i = 0
   client:call_stream(function()
     if i == count then return nil end
@@ -25,9 +20,5 @@ local function run(count)
     local st = r.Records[1].Status
     if st ~= "Created" and st ~= "Updated" then error("unexpected reply", 0) end
   end, { concurrency = 8 })
-end
-run(100)
-local t0, c0 = core.now(), os.clock()
-run(n)
-io.write(string.format("calls=%d wall=%.6f cpu=%.6f\n", n, core.now() - t0, os.clock() - c0))
+end, function(n) return n end)
 client:close()
