@@ -467,7 +467,9 @@ static di_multi *check_multi(lua_State *L, int i) {
  * concurrency: how many its caller keeps in flight (the connections kept, below) */
 static int session_multi(lua_State *L) {
   di_session *s = check_session(L, 1);
-  lua_Integer concurrency = luaL_optinteger(L, 2, 0);
+  /* (a number, bounded before any cast: LuaJIT's and 5.1's tointeger cast out-of-range
+   * doubles, which C leaves undefined) */
+  lua_Number concurrency = luaL_optnumber(L, 2, 0);
   di_multi *m = lua_newuserdata(L, sizeof *m);
   memset(m, 0, sizeof *m);
   m->session_ref = LUA_NOREF;
@@ -486,9 +488,9 @@ static int session_multi(lua_State *L) {
    * server) leave a transfer or two in it, the cap falls below the connections the
    * calls use, and one is closed, to be opened again for the next calls (a connect
    * per 25 calls, issue 26).  A cap from the calls' concurrency keeps them. */
-  if (concurrency > 0)
+  if (concurrency > 0) /* (NaN is not) */
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
-                      (long)(concurrency < 4 ? 8 : concurrency > 4096 ? 8192 : 2 * concurrency));
+                      concurrency < 4 ? 8L : concurrency > 4096 ? 8192L : (long)(2 * concurrency));
   m->s = s;
   lua_pushvalue(L, 1);
   m->session_ref = luaL_ref(L, LUA_REGISTRYINDEX);

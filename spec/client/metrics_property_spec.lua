@@ -1,8 +1,9 @@
 -- SECURITY.md, "Metrics tell the truth": against a randomized adversary (faults of every
--- kind, on idempotent and non-idempotent methods, through call and call_many, with random
--- retry policies and deadlines), every HTTP request the sandbox logged is counted once in
--- dialoginsight_attempts_total under its status class, and every call once in
--- dialoginsight_calls_total under the outcome its caller got.  Prints its seed.
+-- kind, on idempotent and non-idempotent methods, through call, call_many and call_stream
+-- ended by stop() at a random point, with random retry policies and deadlines), every HTTP
+-- request the sandbox logged is counted once in dialoginsight_attempts_total under its
+-- status class, and every call once in dialoginsight_calls_total under the outcome its
+-- caller got, or as abandoned when a stream dropped it after an attempt.  Prints its seed.
 local di = require "dialoginsight"
 local core = require "dialoginsight.core"
 local metrics = require "dialoginsight.metrics"
@@ -65,7 +66,9 @@ describe("metrics against an adversary", function()
       })
       local before = client:metrics()
       local mark = sbx.mark()
-      local outcomes = {}
+      -- dropped: calls a stream took up and never told; sure: those of them known to have
+      -- made an attempt
+      local outcomes, dropped, sure = {}, 0, 0
       local function got(m, r)
         local k = string.format("dialoginsight_calls_total{method=%s,outcome=%s,service=%s}", m[2],
           di.is_error(r) and r.kind or "ok", m[1])
@@ -77,12 +80,33 @@ describe("metrics against an adversary", function()
         if rng:chance(0.5) then
           local r, err = client:call(m[1], m[2], m[4](i), { deadline = rng:chance(0.2) and 0.3 or nil })
           got(m, r or err)
-        else
+        elseif rng:chance(0.6) then
           local n = rng:int(1, 3)
           local calls = {}
           for k = 1, n do calls[k] = { m[1], m[2], m[4](i * 10 + k) } end
           local results = client:call_many(calls, { concurrency = rng:int(1, 3) })
           for k = 1, n do got(m, results[k]) end
+        else
+          -- a stream that stop() ends after a random number of results: the calls it drops
+          -- waiting for a retry count as abandoned, those never sent not at all
+          local n, taken, told, after_n = rng:int(2, 5), 0, 0, rng:int(0, 2)
+          -- with an on_call hook (which also takes the other counting path), the calls that
+          -- made an attempt are known: those dropped are then exactly the abandoned ones
+          local ids, hooked = {}, rng:chance(0.5)
+          if hooked then client.on_call = function(ev) ids[ev.call_id] = true end end
+          client:call_stream(function()
+            if taken == n then return nil end
+            taken = taken + 1
+            return { m[1], m[2], m[4](i * 10 + taken) }
+          end, function(_, r) told = told + 1; got(m, r) end,
+          { concurrency = rng:int(1, 2), stop = function() return told >= after_n end })
+          client.on_call = nil
+          if hooked then
+            local tried = 0
+            for _ in pairs(ids) do tried = tried + 1 end
+            sure = sure + (tried - told) -- (each call told made an attempt: no deadline here)
+          end
+          dropped = dropped + (taken - told)
         end
         sbx.clear_faults()
       end
@@ -113,12 +137,20 @@ describe("metrics against an adversary", function()
           .. ", the metrics say " .. show(seen)
       end
       local calls = delta(before, after, "dialoginsight_calls_total")
+      local abandoned = 0
+      for k, v in pairs(calls) do
+        if k:find("outcome=abandoned", 1, true) then abandoned = abandoned + v; calls[k] = nil end
+      end
       if not same(outcomes, calls) then
         return false, "calls: the callers got " .. show(outcomes) .. ", the metrics say " .. show(calls)
       end
+      if abandoned > dropped or abandoned < sure then
+        return false, abandoned .. " calls counted abandoned, of " .. dropped .. " a stream dropped, "
+          .. sure .. " of them after an attempt"
+      end
       local d = metrics.value(after, "dialoginsight_call_duration_seconds")
         - metrics.value(before, "dialoginsight_call_duration_seconds")
-      local n = 0
+      local n = abandoned
       for _, v in pairs(outcomes) do n = n + v end
       if d ~= n then return false, n .. " calls, " .. d .. " durations" end
       return true

@@ -42,13 +42,14 @@ end
 -- and the logs (log.call_id).
 local taken = 0
 
---- The state of one call, taken up now: kept in its request itself (a table less per
--- call, issue 26; request.build's table has room for these fields), so a state sl is
--- its request.  i: its place in a stream; span: its deadline in seconds (req.deadline
--- is the option given); ends: when that deadline passes; t0: when the call's time
--- began (its duration in the metrics), the start of its deadline, else its first ask
--- for a slot (Scheduler:call, start).
-function Scheduler:state(req, i)
+--- The state of one call, taken up now (the clock's reading, or nil: read here): kept in
+-- its request itself (a table less per call, issue 26; request.build's table has room for
+-- these fields), so a state sl is its request.  i: its place in a stream; span: its
+-- deadline in seconds (req.deadline is the option given); ends: when that deadline
+-- passes; t0: when the call's time began, for its duration in the metrics (false when
+-- none are kept).  Both start when the call is taken up, but a stream's call prepared
+-- beyond the free places starts both when a place frees (start).
+function Scheduler:state(req, i, now)
   local d = req.deadline
   if d == nil then d = self.deadline end
   taken = taken + 1
@@ -56,9 +57,10 @@ function Scheduler:state(req, i)
     req.last, req.held_until, req.span, req.ends, req.ok, req.later = nil, nil, nil, nil, nil, nil
   end
   req.i, req.attempts, req.id, req.t0 = i, 0, taken, false
-  if d then
-    local now = self.transport:now()
-    req.span, req.ends, req.t0 = d, now + d, now
+  if d or self.metrics then
+    now = now or self.transport:now()
+    req.t0 = now
+    if d then req.span, req.ends = d, now + d end
   end
   return req
 end
@@ -256,7 +258,6 @@ function Scheduler:call(req)
   local sl, resp
   if not err then
     sl = self:state(req)
-    if not sl.t0 and self.metrics then sl.t0 = self.transport:now() end
     -- (a hook that raises ends the call with its error: its attempts are counted, the
     -- call is not, as it returns nothing; docs/metrics.md)
     resp, err = attempts(self, sl)
@@ -283,6 +284,26 @@ local function conclude(run, sl, resp, err)
   return run.done(sl.i, resp or err, err ~= nil)
 end
 
+-- Counts the calls a stream leaves without telling their caller an end (stop, or a raise):
+-- those sent and never settled (in flight, or completed but not read: their attempt counted
+-- with them, code none), and those that made attempts before (waiting for a retry: each of
+-- their attempts was counted as it settled).  Calls never sent are not calls.
+local function abandon(run, list, first, sent)
+  local mx = run.s.metrics
+  if not mx then return end
+  local now = run.t:now()
+  for k = first or 1, #list do
+    local sl = list[k]
+    if sl and (sent or sl.attempts > 0) then
+      local entry = sl.entry
+      if sent then mx:attempt(entry, "abandoned", nil) end
+      local unknown = sent and not entry.idempotent or not sent and sl.last ~= nil
+        and sl.last.outcome == "unknown"
+      mx:call(entry, "abandoned", sl.t0 and now - sl.t0 or 0, unknown)
+    end
+  end
+end
+
 -- Asks the caller's stop(n): nil/false goes on, true starts nothing more,
 -- "now" also leaves the calls in flight.  Never undone.
 local function ask_stop(run)
@@ -301,6 +322,7 @@ local function pull(run)
     local s, next_req, refuse = run.s, run.next_req, run.t.refuse
     -- the calls to take up: the free places, and one beyond them, less those ready
     local want = run.max - run.ninflight + 1 - (#ready - run.head + 1)
+    local now = want > 0 and run.t:now() -- (one reading for the calls taken up together)
     while want > 0 do
       local req = next_req()
       if req == nil then
@@ -318,12 +340,11 @@ local function pull(run)
         if err ~= req and s.metrics then ended(s, req, nil, err) end
         run.done(i, err, true)
       else
-        local sl = state(s, req, i)
-        if sl.ends then
-          run.deadlines = true
-          -- the call ready beyond the free places: its deadline counts from when a place is free
-          if want == 1 then sl.ends, sl.later = nil, true end
-        end
+        local sl = state(s, req, i, now)
+        if sl.ends then run.deadlines = true end
+        -- the call ready beyond the free places: its time (its deadline, its duration)
+        -- counts from when a place is free
+        if want == 1 then sl.ends, sl.later = nil, true end
         ready[#ready + 1] = sl
         want = want - 1
       end
@@ -357,6 +378,8 @@ end
 -- the calls still waiting are dropped (done is not called).
 local function start(run, now, soonest)
   if run.stop and ask_stop(run) then
+    abandon(run, run.ready, run.head, false) -- (the retries among them)
+    abandon(run, run.later, 1, false)
     run.ready, run.head, run.later, run.exhausted = {}, 1, {}, true
     return nil, 0
   end
@@ -366,9 +389,9 @@ local function start(run, now, soonest)
   while ninflight < max and head <= #ready do
     local sl = ready[head]
     if sl.later then
-      sl.ends, sl.later, sl.t0 = now + sl.span, nil, now
-    elseif not sl.t0 then
-      sl.t0 = now
+      sl.later = nil
+      if sl.t0 then sl.t0 = now end
+      if sl.span then sl.ends = now + sl.span end
     end
     local wait, why, held
     if sl.ends or s.paused_until then
@@ -497,16 +520,16 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   run.m = m
   local ok, why = pcall(loop, run)
   m:close()
-  -- calls left in flight (stop() said "now", or a raise): sent, their reply never read
-  local mx = self.metrics
-  if mx then
-    local now = self.transport:now()
-    for _, sl in pairs(run.inflight) do
-      local entry = sl.entry
-      mx:attempt(entry, "abandoned", nil)
-      mx:call(entry, "abandoned", now - sl.t0, not entry.idempotent)
-    end
-  end
+  -- what stop() said "now" to, or a raise left: calls in flight, calls completed and not
+  -- settled (those after the one that raised), calls waiting for a retry
+  local inflight = {}
+  for _, sl in pairs(run.inflight) do inflight[#inflight + 1] = sl end
+  abandon(run, inflight, 1, true)
+  local unsettled = {}
+  for _, sl in pairs(run.settling) do unsettled[#unsettled + 1] = sl end
+  abandon(run, unsettled, 1, true)
+  abandon(run, run.ready, run.head, false)
+  abandon(run, run.later, 1, false)
   if not ok then error(why, 0) end
 end
 
