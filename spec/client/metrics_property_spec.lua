@@ -94,6 +94,7 @@ describe("metrics against an adversary", function()
           -- made an attempt are known: those dropped are then exactly the abandoned ones
           local ids, hooked = {}, rng:chance(0.5)
           if hooked then client.on_call = function(ev) ids[ev.call_id] = true end end
+          local b = client:metrics()
           client:call_stream(function()
             if taken == n then return nil end
             taken = taken + 1
@@ -104,7 +105,17 @@ describe("metrics against an adversary", function()
           if hooked then
             local tried = 0
             for _ in pairs(ids) do tried = tried + 1 end
-            sure = sure + (tried - told) -- (each call told made an attempt: no deadline here)
+            -- (each call told made an attempt: no deadline here; stop() is never "now", so
+            -- none is abandoned in flight): this stream's abandoned calls, exactly
+            local this = 0
+            for k, v in pairs(delta(b, client:metrics(), "dialoginsight_calls_total")) do
+              if k:find("outcome=abandoned", 1, true) then this = this + v end
+            end
+            if this ~= tried - told then
+              return false, string.format("a stream dropped %d calls after an attempt, %d counted "
+                .. "abandoned", tried - told, this)
+            end
+            sure = sure + this
           end
           dropped = dropped + (taken - told)
         end

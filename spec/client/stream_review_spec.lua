@@ -133,6 +133,54 @@ describe("review of issue 26's second step", function()
     assert.equal(1, value(c, "dialoginsight_calls_total"))
   end)
 
+  it("counts a call once when done raises while expire() fails the calls past their deadline", function()
+    -- (the second review: the calls expire() had told were still in the ready FIFO when
+    -- done raised, and were counted again as abandoned)
+    local t = fake {
+      { took = 0.1, r = { status = 500, body = '{"Success":false,"ErrorCode":"X"}' } },
+      { took = 0.2, r = { status = 200, body = '{"Success":true}' } },
+    }
+    local c = client(t)
+    local n = 0
+    assert.is_false(pcall(c.call_stream, c, function() n = n + 1; if n <= 2 then return LIST end end,
+      function(i)
+        if i == 2 then t.clock = t.clock + 20 end -- the caller's work on call 2 takes 20 s
+        if i == 1 then error("done raised") end   -- call 1: its deadline passed, from expire()
+      end, { concurrency = 2, deadline = 10 }))
+    assert.equal(2, value(c, "dialoginsight_calls_total"))
+    assert.equal(1, value(c, "dialoginsight_calls_total", { outcome = "timeout" }))
+    local _, count = durations(c)
+    assert.equal(2, count)
+  end)
+
+  it("starts a stream call's deadline when next_req has made it, not before", function()
+    -- (the second review: one clock reading per pull started it before the producer ran)
+    local t = fake {}
+    local c = client(t)
+    local n, told = 0, {}
+    c:call_stream(function()
+      n = n + 1
+      if n > 2 then return nil end
+      t.clock = t.clock + 0.9 -- the producer takes 0.9 s a call
+      return LIST
+    end, function(i, r) told[i] = r.kind or "ok" end, { concurrency = 1, deadline = 1 })
+    assert.equal("ok", told[1]) -- made at 0.9, a place at 1.8 (call 2 made), deadline 1.9
+    assert.equal(2, t.sent)
+  end)
+
+  it("counts no call that stop(\"now\") leaves added to the multi but never sent", function()
+    -- (the second review: added, then "now" before any perform: nothing went on the wire)
+    local t = fake {}
+    local c = client(t)
+    local asks, n = 0, 0
+    c:call_stream(function() n = n + 1; if n <= 2 then return LIST end end, function() end,
+      { concurrency = 2, stop = function() asks = asks + 1; return asks >= 3 and "now" or false end })
+    assert.equal(2, t.sent) -- (added to the fake's multi: sent only by a perform)
+    assert.equal(0, t.completed)
+    assert.equal(0, value(c, "dialoginsight_attempts_total"))
+    assert.equal(0, value(c, "dialoginsight_calls_total"))
+  end)
+
   it("counts a call stop(\"now\") leaves waiting for its retry, once", function()
     local t = fake { { took = 0.1, r = { status = 500, body = '{"Success":false,"ErrorCode":"X"}' } } }
     local c = client(t)

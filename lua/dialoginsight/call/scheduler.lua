@@ -42,23 +42,24 @@ end
 -- and the logs (log.call_id).
 local taken = 0
 
---- The state of one call, taken up now (the clock's reading, or nil: read here): kept in
--- its request itself (a table less per call, issue 26; request.build's table has room for
--- these fields), so a state sl is its request.  i: its place in a stream; span: its
+--- The state of one call, taken up now: kept in its request itself (a table less per
+-- call, issue 26; request.build's table has room for these fields), so a state sl is
+-- its request.  i: its place in a stream; span: its
 -- deadline in seconds (req.deadline is the option given); ends: when that deadline
 -- passes; t0: when the call's time began, for its duration in the metrics (false when
 -- none are kept).  Both start when the call is taken up, but a stream's call prepared
 -- beyond the free places starts both when a place frees (start).
-function Scheduler:state(req, i, now)
+function Scheduler:state(req, i)
   local d = req.deadline
   if d == nil then d = self.deadline end
   taken = taken + 1
   if req.attempts then -- (a request taken up again: what its last run left is cleared)
     req.last, req.held_until, req.span, req.ends, req.ok, req.later = nil, nil, nil, nil, nil, nil
+    req.told = nil
   end
   req.i, req.attempts, req.id, req.t0 = i, 0, taken, false
   if d or self.metrics then
-    now = now or self.transport:now()
+    local now = self.transport:now()
     req.t0 = now
     if d then req.span, req.ends = d, now + d end
   end
@@ -280,26 +281,35 @@ local state, ended, settle = Scheduler.state, Scheduler.ended, Scheduler.settle
 -- failed), failed true when result is an error object.
 local function conclude(run, sl, resp, err)
   local s = run.s
+  sl.told = true -- (counted here: never again as abandoned, whatever raises next)
   if s.metrics then ended(s, sl, sl, err) end
   return run.done(sl.i, resp or err, err ~= nil)
 end
 
--- Counts the calls a stream leaves without telling their caller an end (stop, or a raise):
--- those sent and never settled (in flight, or completed but not read: their attempt counted
--- with them, code none), and those that made attempts before (waiting for a retry: each of
--- their attempts was counted as it settled).  Calls never sent are not calls.
-local function abandon(run, list, first, sent)
+-- Counts the calls a stream leaves without telling their caller an end (stop, or a raise),
+-- once: those with an attempt that may be on the wire and was never settled (`open`: in
+-- flight, added before a perform, or completed and not read; the attempt is counted with
+-- them, code none), and those whose attempts all settled (waiting for a retry: each
+-- attempt was counted as it settled; an attempt added but never performed was not made).
+-- A call that never made an attempt is not a call.
+local function abandon(run, list, first, open)
   local mx = run.s.metrics
   if not mx then return end
   local now = run.t:now()
   for k = first or 1, #list do
     local sl = list[k]
-    if sl and (sent or sl.attempts > 0) then
-      local entry = sl.entry
-      if sent then mx:attempt(entry, "abandoned", nil) end
-      local unknown = sent and not entry.idempotent or not sent and sl.last ~= nil
-        and sl.last.outcome == "unknown"
-      mx:call(entry, "abandoned", sl.t0 and now - sl.t0 or 0, unknown)
+    if sl and not sl.told then
+      sl.told = true
+      local entry, made = sl.entry, sl.attempts
+      local sent = open == true or open == "added" and sl.added < run.performs
+      if open == "added" and not sent then made = made - 1 end
+      if sent then
+        mx:attempt(entry, "abandoned", nil)
+        mx:call(entry, "abandoned", sl.t0 and now - sl.t0 or 0, not entry.idempotent)
+      elseif made > 0 then
+        mx:call(entry, "abandoned", sl.t0 and now - sl.t0 or 0,
+          sl.last ~= nil and sl.last.outcome == "unknown")
+      end
     end
   end
 end
@@ -322,7 +332,6 @@ local function pull(run)
     local s, next_req, refuse = run.s, run.next_req, run.t.refuse
     -- the calls to take up: the free places, and one beyond them, less those ready
     local want = run.max - run.ninflight + 1 - (#ready - run.head + 1)
-    local now = want > 0 and run.t:now() -- (one reading for the calls taken up together)
     while want > 0 do
       local req = next_req()
       if req == nil then
@@ -340,7 +349,7 @@ local function pull(run)
         if err ~= req and s.metrics then ended(s, req, nil, err) end
         run.done(i, err, true)
       else
-        local sl = state(s, req, i, now)
+        local sl = state(s, req, i)
         if sl.ends then run.deadlines = true end
         -- the call ready beyond the free places: its time (its deadline, its duration)
         -- counts from when a place is free
@@ -418,6 +427,7 @@ local function start(run, now, soonest)
       end
       sl.attempts, sl.started, sl.cut = sl.attempts + 1, started, cut
       m:add(sl.i, sl.url, sl.body, timeout, sl.fresh)
+      sl.added = run.performs -- (sent by a later perform: abandon)
       inflight[sl.i] = sl
       ninflight, n = ninflight + 1, n + 1
     end
@@ -466,6 +476,7 @@ local function loop(run)
     elseif run.ninflight == 0 then
       if budget > 0 then t:sleep(budget) end
     else
+      run.performs = run.performs + 1
       local rs = m:perform(budget < 1 and budget or 1)
       local n = #rs
       if n > 0 then
@@ -479,6 +490,7 @@ local function loop(run)
         -- the completed calls are settled
         local _, started = start(run, t:now(), nil)
         if started > 0 then
+          run.performs = run.performs + 1
           local more = m:perform(0)
           for k = 1, #more do
             local r = more[k]
@@ -515,6 +527,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
     ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0, settling = {},
+    performs = 0,
   }
   local m = self.transport:multi(concurrency)
   run.m = m
@@ -524,7 +537,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   -- settled (those after the one that raised), calls waiting for a retry
   local inflight = {}
   for _, sl in pairs(run.inflight) do inflight[#inflight + 1] = sl end
-  abandon(run, inflight, 1, true)
+  abandon(run, inflight, 1, "added")
   local unsettled = {}
   for _, sl in pairs(run.settling) do unsettled[#unsettled + 1] = sl end
   abandon(run, unsettled, 1, true)
