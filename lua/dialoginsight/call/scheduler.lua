@@ -9,7 +9,6 @@ local retry = require "dialoginsight.call.retry"
 
 local M = {}
 
-
 -- The shortest attempt worth making when a deadline cuts it (the C core
 -- counts in milliseconds).
 local MIN_ATTEMPT = 0.001
@@ -44,9 +43,8 @@ local taken = 0
 
 --- The state of one call, taken up now: kept in its request itself (a table less per
 -- call, issue 26; request.build's table has room for these fields), so a state sl is
--- its request.  i: its place in a stream; span: its
--- deadline in seconds (req.deadline is the option given); ends: when that deadline
--- passes; t0: when the call's time began, for its duration in the metrics (false when
+-- its request.  i: its place in a stream; span: its deadline in seconds (req.deadline
+-- is the option given); ends: when that deadline passes; t0: when the call's time began, for its duration in the metrics (false when
 -- none are kept).  Both start when the call is taken up, but a stream's call prepared
 -- beyond the free places starts both when a place frees (start).
 function Scheduler:state(req, i)
@@ -287,11 +285,11 @@ local function conclude(run, sl, resp, err)
 end
 
 -- Counts the calls a stream leaves without telling their caller an end (stop, or a raise),
--- once: those with an attempt that may be on the wire and was never settled (`open`: in
--- flight, added before a perform, or completed and not read; the attempt is counted with
--- them, code none), and those whose attempts all settled (waiting for a retry: each
--- attempt was counted as it settled; an attempt added but never performed was not made).
--- A call that never made an attempt is not a call.
+-- once.  open: list's calls were added to the multi and never settled (in flight, or
+-- completed and not read); one added before a perform has its attempt on the wire, counted
+-- with it (code none), one added after the last perform never made that attempt.  Else
+-- (waiting for a retry) each attempt was counted as it settled.  A call that never made an
+-- attempt is not a call.
 local function abandon(run, list, first, open)
   local mx = run.s.metrics
   if not mx then return end
@@ -301,8 +299,8 @@ local function abandon(run, list, first, open)
     if sl and not sl.told then
       sl.told = true
       local entry, made = sl.entry, sl.attempts
-      local sent = open == true or open == "added" and sl.added < run.performs
-      if open == "added" and not sent then made = made - 1 end
+      local sent = open and sl.added < run.performs
+      if open and not sent then made = made - 1 end
       if sent then
         mx:attempt(entry, "abandoned", nil)
         mx:call(entry, "abandoned", sl.t0 and now - sl.t0 or 0, not entry.idempotent)
@@ -537,7 +535,7 @@ function Scheduler:stream(next_req, done, concurrency, stop)
   -- settled (those after the one that raised), calls waiting for a retry
   local inflight = {}
   for _, sl in pairs(run.inflight) do inflight[#inflight + 1] = sl end
-  abandon(run, inflight, 1, "added")
+  abandon(run, inflight, 1, true)
   local unsettled = {}
   for _, sl in pairs(run.settling) do unsettled[#unsettled + 1] = sl end
   abandon(run, unsettled, 1, true)
