@@ -43,6 +43,7 @@ typedef struct pick {
   const char *err; /* set on the first error */
   size_t at;       /* offset of the error */
   di_buf str;      /* scratch for unescaped strings */
+  int held;        /* stack slots held by containers not yet made (hold_done) */
   const char *sp;  /* the last string read: in the text itself when it had no */
   size_t sn;       /* escape (most do, and then nothing is copied), else str */
 } pick;
@@ -243,16 +244,56 @@ static int member_want(int want, const char *k, size_t n) {
 #undef IS
 }
 
+/* A kept container's members are held on the Lua stack until it closes, and
+ * its table is then made at its size: no rehash as it grows, and no slot left
+ * unused (tables made at 8 slots up front left the 1-member ID of each record
+ * of a reply with 7 empty ones, 168 bytes of the 1,024 that a single-record
+ * Merge reply kept in memory, issue 26).  What one parse holds is bounded,
+ * so that the stack stays small whatever the nesting (LuaJIT's holds 65,500
+ * slots): past PICK_HELD the container is made at what it has and grows as
+ * any table. */
+#define PICK_HELD 4096
+
+/* Makes the table of the n values (pairs: n keys and values) held above base,
+ * sized for `size`, in their place at base + 1: set in the order read, so that
+ * a repeated name takes the last value, as cjson does, and a null member (nil)
+ * removes an earlier one. */
+static void hold_done(pick *p, int base, int n, int pairs, int size) {
+  lua_State *L = p->L;
+  int i;
+  luaL_checkstack(L, 3, "JSON nested too deeply");
+  if (pairs) lua_createtable(L, 0, size);
+  else lua_createtable(L, size, 0);
+  for (i = 0; i < n; i++) {
+    if (pairs) {
+      lua_pushvalue(L, base + 1 + 2 * i);
+      lua_pushvalue(L, base + 2 + 2 * i);
+      lua_rawset(L, -3);
+    } else {
+      lua_pushvalue(L, base + 1 + i);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  p->held -= pairs ? 2 * n : n;
+  if (n > 0) {
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+  }
+}
+
 static int object(pick *p, const unsigned char **pc, int want, int depth) {
   const unsigned char *c = ws(*pc + 1, p->end);
-  int t = 0;
-  if (want != WANT_SKIP) { lua_createtable(p->L, 0, want == WANT_RECORD ? 4 : 8); t = lua_gettop(p->L); }
-  if (c < p->end && *c == '}') { *pc = c + 1; return 1; }
+  int keep = want != WANT_SKIP, base = lua_gettop(p->L), t = 0, n = 0, set = 0;
+  if (c < p->end && *c == '}') {
+    if (keep) lua_createtable(p->L, 0, 0);
+    *pc = c + 1;
+    return 1;
+  }
   for (;;) {
     int sub = WANT_SKIP;
     if (c >= p->end || *c != '"') return bad(p, c, "expected a member name");
-    if (!string(p, &c, want != WANT_SKIP)) return 0;
-    if (want != WANT_SKIP) sub = member_want(want, p->sp, p->sn);
+    if (!string(p, &c, keep)) return 0;
+    if (keep) sub = member_want(want, p->sp, p->sn);
     if (sub != WANT_SKIP) lua_pushlstring(p->L, p->sp, p->sn);
     c = ws(c, p->end);
     if (c >= p->end || *c != ':') return bad(p, c, "expected ':'");
@@ -260,29 +301,56 @@ static int object(pick *p, const unsigned char **pc, int want, int depth) {
     if (!value(p, &c, sub, depth + 1)) return 0;
     /* a null member is absent (and a repeated name, as in cjson, takes the
      * last value: setting nil removes an earlier one) */
-    if (sub != WANT_SKIP) lua_rawset(p->L, t);
+    if (sub != WANT_SKIP) {
+      if (t) {
+        lua_rawset(p->L, t);
+      } else {
+        n++;
+        if (!lua_isnil(p->L, -1)) set++;
+        p->held += 2;
+        if (p->held > PICK_HELD) { hold_done(p, base, n, 1, set); t = base + 1; }
+      }
+    }
     c = ws(c, p->end);
     if (c < p->end && *c == ',') { c = ws(c + 1, p->end); continue; }
-    if (c < p->end && *c == '}') { *pc = c + 1; return 1; }
+    if (c < p->end && *c == '}') {
+      if (keep && !t) hold_done(p, base, n, 1, set);
+      *pc = c + 1;
+      return 1;
+    }
     return bad(p, c, "expected ',' or '}'");
   }
 }
 
 static int array(pick *p, const unsigned char **pc, int want, int depth) {
   const unsigned char *c = ws(*pc + 1, p->end);
-  int t = 0, n = 0, sub = want == WANT_RECORDS ? WANT_RECORD : want;
-  if (want != WANT_SKIP) { lua_createtable(p->L, want == WANT_RECORDS ? 100 : 0, 0); t = lua_gettop(p->L); }
-  if (c < p->end && *c == ']') { *pc = c + 1; return 1; }
+  int keep = want != WANT_SKIP, base = lua_gettop(p->L), t = 0, n = 0;
+  int sub = want == WANT_RECORDS ? WANT_RECORD : want;
+  if (c < p->end && *c == ']') {
+    if (keep) lua_createtable(p->L, 0, 0);
+    *pc = c + 1;
+    return 1;
+  }
   for (;;) {
     if (!value(p, &c, sub, depth + 1)) return 0;
-    if (want != WANT_SKIP) {
+    if (keep) {
       /* a null element stays in its place, as cjson.null (core.decode) */
       if (lua_isnil(p->L, -1)) { lua_pop(p->L, 1); lua_pushlightuserdata(p->L, NULL); }
-      lua_rawseti(p->L, t, ++n);
+      n++;
+      if (t) {
+        lua_rawseti(p->L, t, n);
+      } else if (++p->held > PICK_HELD) {
+        hold_done(p, base, n, 0, n);
+        t = base + 1;
+      }
     }
     c = ws(c, p->end);
     if (c < p->end && *c == ',') { c = ws(c + 1, p->end); continue; }
-    if (c < p->end && *c == ']') { *pc = c + 1; return 1; }
+    if (c < p->end && *c == ']') {
+      if (keep && !t) hold_done(p, base, n, 0, n);
+      *pc = c + 1;
+      return 1;
+    }
     return bad(p, c, "expected ',' or ']'");
   }
 }
