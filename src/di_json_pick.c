@@ -107,15 +107,25 @@ static void put_utf8(di_buf *b, unsigned cp) {
 
 /* The first byte at or after c that is a quote, a backslash or a control
  * byte, or end.  Strings are half of a reply's bytes: 8 are tested at a time
- * (the "has a zero byte" and "has a byte below n" word tricks), then the byte
- * loop finds which. */
+ * (the "has a zero byte" and "has a byte below n" word tricks).  The lowest
+ * flagged byte of a word is always a true one (a false flag comes only from a
+ * borrow out of a lower, true one), so on a little-endian machine its place
+ * is the flags' trailing zero bits / 8, without a byte loop: most keys and
+ * values of a reply end within their first word. */
 static const unsigned char *plain_run(const unsigned char *c, const unsigned char *end) {
   while (end - c >= 8) {
-    uint64_t v, q, b;
+    uint64_t v, q, b, hit;
     memcpy(&v, c, 8);
     q = v ^ (ONES * '"');
     b = v ^ (ONES * '\\');
-    if ((((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) break;
+    hit = (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+    if (hit) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      return c + (__builtin_ctzll(hit) >> 3);
+#else
+      break;
+#endif
+    }
     c += 8;
   }
   while (c < end && *c != '"' && *c != '\\' && *c >= 0x20) c++;
@@ -199,6 +209,17 @@ static int number(pick *p, const unsigned char **pc, int keep) {
   if (kind == DI_NUM_WRAP) {
     lua_pushlstring(p->L, (const char *)start, len);
     return 1;
+  }
+  /* an integer of at most 15 digits (below 2^53, so exact) is read here: strtod
+   * cost more than the rest of the number's work (a reply's ids and counts) */
+  if (len <= 16) {
+    const unsigned char *d = start + (*start == '-');
+    lua_Integer n = 0;
+    while (d < c && *d >= '0' && *d <= '9') n = n * 10 + (*d++ - '0');
+    if (d == c && c - start - (*start == '-') <= 15) {
+      lua_pushinteger(p->L, *start == '-' ? -n : n); /* (-0 is 0, as below) */
+      return 1;
+    }
   }
   /* the token is a whole JSON number followed by no number character, so
    * strtod reads exactly it, however long (a Lua string ends in a NUL) */
