@@ -102,41 +102,12 @@ static void put_utf8(di_buf *b, unsigned cp) {
   }
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* The first byte at or after c that is a quote, a backslash or a control
- * byte, or end.  Strings are half of a reply's bytes: 8 are tested at a time
- * (the "has a zero byte" and "has a byte below n" word tricks).  The lowest
- * flagged byte of a word is always a true one (a false flag comes only from a
- * borrow out of a lower, true one), so on a little-endian machine its place
- * is the flags' trailing zero bits / 8, without a byte loop: most keys and
- * values of a reply end within their first word. */
-static const unsigned char *plain_run(const unsigned char *c, const unsigned char *end) {
-  while (end - c >= 8) {
-    uint64_t v, q, b, hit;
-    memcpy(&v, c, 8);
-    q = v ^ (ONES * '"');
-    b = v ^ (ONES * '\\');
-    hit = (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
-    if (hit) {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-      return c + (__builtin_ctzll(hit) >> 3);
-#else
-      break;
-#endif
-    }
-    c += 8;
-  }
-  while (c < end && *c != '"' && *c != '\\' && *c >= 0x20) c++;
-  return c;
-}
 
 /* Reads the string at *pc (its opening quote); with keep, its unescaped
  * bytes are at p->sp, p->sn.  Moves *pc past the closing quote. */
 static int string(pick *p, const unsigned char **pc, int keep) {
   const unsigned char *c = *pc + 1, *end = p->end;
-  const unsigned char *first = plain_run(c, end);
+  const unsigned char *first = di_json_plain(c, end, 0);
   if (first < end && *first == '"') { /* no escape: the text's own bytes */
     p->sp = (const char *)c;
     p->sn = (size_t)(first - c);
@@ -146,7 +117,7 @@ static int string(pick *p, const unsigned char **pc, int keep) {
   if (keep) di_buf_reset(&p->str);
   for (;;) {
     const unsigned char *run = c;
-    c = plain_run(c, end);
+    c = di_json_plain(c, end, 0);
     if (keep && c > run) di_buf_add(&p->str, run, (size_t)(c - run));
     if (c >= end) return bad(p, c, "unterminated string");
     if (*c == '"') break;

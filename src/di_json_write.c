@@ -41,10 +41,7 @@ int di_json_put_string(di_buf *b, const char *str, size_t len, size_t *bad) {
   b->data[b->len++] = '"';
   while (i < len) {
     /* Copy the longest run that needs neither escaping nor validation. */
-    for (run = i; run < len && s[run] >= 0x20 && s[run] < 0x80 &&
-                  s[run] != '"' && s[run] != '\\';
-         run++) {
-    }
+    run = (size_t)(di_json_plain(s + i, s + len, 1) - s);
     if (run > i) {
       di_buf_add(b, s + i, run - i);
       i = run;

@@ -623,6 +623,36 @@ describe("core.decode against a model of JSON #property", function()
     return true
   end
 
+  -- the raw pieces of a string to encode: plain ASCII, what JSON escapes, valid UTF-8,
+  -- and (bad) bytes that are no UTF-8
+  local RAW = { "a", "Z", " ", "~", '"', "\\", "\n", "\1", "\31", "\127", "\195\169", "\230\157\177",
+                "\240\159\152\128" }
+  local BAD = { "\255", "\192\175", "\237\160\128", "\226\130" }
+
+  it("encodes random strings so that they read back, and refuses a bad byte at its place", function()
+    property.check("encode_model", { scenarios = 2000, seconds = 10 }, function(rng)
+      local parts, at = {}, nil
+      for i = 1, rng:int(0, 40) do
+        if not at and rng:chance(0.03) then
+          at = #table.concat(parts) + 1
+          parts[i] = rng:pick(BAD)
+        else
+          parts[i] = rng:chance(0.8) and RAW[rng:int(1, 4)] or rng:pick(RAW)
+        end
+      end
+      local text = table.concat(parts)
+      local json, err = core.encode({ text })
+      if at then
+        local want = "invalid UTF-8 at byte " .. at
+        return json == nil and err:find(want, 1, true) ~= nil,
+          string.format("%q: %s, not %s", text, tostring(err or json), want)
+      end
+      if not json then return false, string.format("%q refused: %s", text, err) end
+      local back = core.decode(json)
+      return back[1] == text, string.format("%q encoded as %s", text, json)
+    end)
+  end)
+
   it("gives the model's value for random documents: big containers, repeated names, escapes, long integers", function()
     property.check("decode_model", { scenarios = 400, seconds = 10 }, function(rng)
       local text, want = container(rng, 0, rng:chance(0.1))
