@@ -238,11 +238,11 @@ end
 
 -- The request of one call, or nil, err (a runtime failure: validation), or
 -- false, why (a programming error, for the caller to raise).
-local function prepare(self, service, method, params, o)
+local function prepare(self, service, method, params, o, spare)
   local route, why = checked_route(self, service, method, params)
   if not route then return false, why end
   return request.build(route, params, heads[self],
-    self.project, o, self.engine.redact)
+    self.project, o, self.engine.redact, spare)
 end
 
 -- The checked options of a public call method, or raises at its caller.
@@ -305,9 +305,10 @@ local function not_a_table(i)
 end
 
 -- A call of call_many / call_stream: its request, the error that stops it, or false, why.
-local function prepare_call(self, c, i, o)
+-- spare: the stream's request to fill, or nil.
+local function prepare_call(self, c, i, o, spare)
   if type(c) ~= "table" then return false, not_a_table(i) end
-  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o)
+  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o, spare)
   if req == false then return false, err end
   return req or err
 end
@@ -370,11 +371,11 @@ function Client:call_many(calls, opts)
   end
   local k = 0
   local head, project, redact = heads[self], self.project, self.engine.redact
-  return self.engine:many(function()
+  return self.engine:many(function(spare)
     if k == n then return nil end
     k = k + 1
     local c = calls[k]
-    local req, err = request.build(routes[k], c.params or c[3], head, project, o, redact)
+    local req, err = request.build(routes[k], c.params or c[3], head, project, o, redact, spare)
     return req or err
   end, o.concurrency or self.settings.concurrency)
 end
@@ -399,11 +400,11 @@ function Client:call_stream(next_call, done, opts)
   local o = call_options(opts, "client:call_stream", STREAM)
   local stop = opts and opts.stop
   local n = 0
-  self.engine:stream(function()
+  self.engine:stream(function(spare)
     local c = next_call()
     if not c then return c end
     n = n + 1
-    local r, why = prepare_call(self, c, n, o)
+    local r, why = prepare_call(self, c, n, o, spare)
     -- the culprit is next_call, not on the stack: no position
     if r == false then error(why, 0) end
     return r

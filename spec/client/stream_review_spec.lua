@@ -22,7 +22,9 @@ local function fake(replies)
   function t.post() local took, r = answer(); t.clock = t.clock + took; t.completed = t.completed + 1; return r end
   function t.multi()
     local m, pending = {}, {}
-    function m.add(_, tag)
+    function m.add(_, tag, url, body)
+      t.adds = t.adds or {}
+      t.adds[#t.adds + 1] = { url = url, body = body }
       local took, r = answer()
       r.tag = tag
       pending[#pending + 1] = { at = t.clock + took, r = r }
@@ -195,5 +197,60 @@ describe("review of issue 26's second step", function()
     assert.equal(2, value(c, "dialoginsight_calls_total", { outcome = "abandoned" }))
     assert.equal(1, value(c, "dialoginsight_attempts_total", { code = "5xx" }))
     assert.equal(1, value(c, "dialoginsight_attempts_total", { outcome = "abandoned" }))
+  end)
+end)
+
+-- Issue 26, third step: a stream fills the request of a call that has ended for a later
+-- call (request.build's into), so that a call makes no table of its own.
+describe("a stream's request, filled again for a later call", function()
+  local MERGE = function(i)
+    return { "contacts", "Merge", { Records = { { ID = { key_f_EMail = "c" .. i .. "@x.test" } } } } }
+  end
+
+  it("sends each call's own method and body", function()
+    local t = fake {}
+    local c = client(t)
+    local calls = {}
+    for i = 1, 12 do calls[i] = i % 3 == 0 and LIST or MERGE(i) end
+    for _, run in ipairs { "call_many", "call_stream" } do
+      t.adds = {}
+      if run == "call_many" then
+        local _, failures = c:call_many(calls, { concurrency = 2 })
+        assert.equal(0, failures)
+      else
+        local k = 0
+        c:call_stream(function() k = k + 1; return calls[k] end, function() end, { concurrency = 2 })
+      end
+      assert.equal(12, #t.adds, run)
+      for i, sent in ipairs(t.adds) do
+        if i % 3 == 0 then
+          assert.truthy(sent.url:find("projects.ashx?method=List", 1, true), run .. " " .. i)
+          assert.is_nil(sent.body:find("Records", 1, true), run .. " " .. i)
+        else
+          assert.truthy(sent.url:find("contacts.ashx?method=Merge", 1, true), run .. " " .. i)
+          assert.truthy(sent.body:find('"c' .. i .. '@x.test"', 1, true), run .. " " .. i)
+        end
+      end
+    end
+  end)
+
+  it("keeps nothing of an ended call's attempts in a later one", function()
+    -- call 1 is refused (its last attempt: an auth error); call 3 is made in its table
+    -- and held by the limiter past its deadline: its error names no last attempt
+    local t = fake { { took = 0.1, r = { status = 401, body = '{"Success":false,"ErrorCode":"InvalidAuthKey"}' } } }
+    local asked = 0
+    local lim = {
+      acquire = function() asked = asked + 1; return asked <= 2 and 0 or 100 end,
+      penalize = function() end, close = function() end, configure = function() end,
+    }
+    local c = client(t, lim)
+    local results, failures = c:call_many({ LIST, LIST, LIST }, { concurrency = 1, deadline = 1 })
+    assert.equal(2, failures)
+    assert.equal("auth", results[1].kind)
+    assert.is_nil(results[2].kind)
+    assert.equal("rate_limited", results[3].kind)
+    assert.equal(0, results[3].attempts)
+    assert.is_nil(results[3].last)
+    assert.is_false(results[3].sent)
   end)
 end)

@@ -64,8 +64,10 @@ end
 
 --- The request of one call, or nil, err when the parameters cannot be sent.
 -- head: the body's AuthKey member as JSON (`"AuthKey":{...}`, the client's); project: the
--- default idProject; o: M.options'; redact: for encoder messages.
-function M.build(route, params, head, project, o, redact)
+-- default idProject; o: M.options'; redact: for encoder messages; into: a request that
+-- has ended, filled for this call rather than a table made (a stream's spare, its state
+-- cleared by call/scheduler.lua's state; issue 26: a table less per call).
+function M.build(route, params, head, project, o, redact, into)
   local entry = route.entry
   -- params are written as they are (core.encode_body reads them raw); those with a
   -- metatable (__pairs, __index) are copied through pairs first, as they always were
@@ -93,7 +95,16 @@ function M.build(route, params, head, project, o, redact)
     if json then json, why = nil, "(value): params must have names as keys" end -- (never sent)
   end
   if not json then return invalid(entry, why:match("^(.-): "), redact(why)) end
+  if into then -- (its options' fields are set again only when they differ: o is a stream's)
+    into.entry, into.url, into.body, into.fresh = entry, route.url, json, not entry.idempotent
+    if into.options ~= o then
+      into.timeout, into.deadline, into.policy, into.priority = o.timeout, o.deadline, o.policy, o.priority
+      into.decode, into.options = o.outcomes and core.decode_outcomes or nil, o
+    end
+    return into
+  end
   return {
+    options = o,
     entry = entry,
     url = route.url,
     body = json,

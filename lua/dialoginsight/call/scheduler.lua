@@ -281,7 +281,11 @@ local function conclude(run, sl, resp, err)
   local s = run.s
   sl.told = true -- (counted here: never again as abandoned, whatever raises next)
   if s.metrics then ended(s, sl, sl, err) end
-  return run.done(sl.i, resp or err, err ~= nil)
+  run.done(sl.i, resp or err, err ~= nil)
+  -- told, sl is done with (an error object or a hook's event holds none of it): its
+  -- table serves a later call (pull).  Not when done raised: abandon may still read it.
+  local spare = run.spare
+  spare[#spare + 1] = sl
 end
 
 -- Counts the calls a stream leaves without telling their caller an end (stop, or a raise),
@@ -331,7 +335,10 @@ local function pull(run)
     -- the calls to take up: the free places, and one beyond them, less those ready
     local want = run.max - run.ninflight + 1 - (#ready - run.head + 1)
     while want > 0 do
-      local req = next_req()
+      local spare = run.spare
+      local last = #spare
+      local req = next_req(spare[last])
+      if last > 0 and req == spare[last] then spare[last] = nil end
       if req == nil then
         run.exhausted = true
         break
@@ -517,15 +524,18 @@ end
 
 --- Many calls through one multi, streamed (client.lua's call_stream has the
 -- contract); next_req may also give an error object, handed straight to
--- done, and its false with no call in flight ends the stream.  Limiter waits and back-offs are scheduled here, so they never hold
--- up the calls in flight.
+-- done, and its false with no call in flight ends the stream.  next_req(spare):
+-- spare, when there is one, is a request of this stream's whose call has ended (told
+-- to done); next_req may fill it for its call (request.build's into) instead of making
+-- a table.  Limiter waits and back-offs are scheduled here, so they never hold up the
+-- calls in flight.
 -- stop(n) (n: the calls in flight), asked at least every STOP_TICK s: once true,
 -- nothing more starts; once "now", the calls in flight are abandoned too.
 function Scheduler:stream(next_req, done, concurrency, stop)
   local run = {
     s = self, t = self.transport, next_req = next_req, done = done, max = concurrency, stop = stop,
     ready = {}, head = 1, later = {}, inflight = {}, ninflight = 0, produced = 0, settling = {},
-    performs = 0,
+    performs = 0, spare = {},
   }
   local m = self.transport:multi(concurrency)
   run.m = m
