@@ -238,11 +238,11 @@ end
 
 -- The request of one call, or nil, err (a runtime failure: validation), or
 -- false, why (a programming error, for the caller to raise).
-local function prepare(self, service, method, params, o, spare)
+local function prepare(self, service, method, params, o)
   local route, why = checked_route(self, service, method, params)
   if not route then return false, why end
   return request.build(route, params, heads[self],
-    self.project, o, self.engine.redact, spare)
+    self.project, o, self.engine.redact)
 end
 
 -- The checked options of a public call method, or raises at its caller.
@@ -304,13 +304,19 @@ local function not_a_table(i)
   return "dialoginsight: call_many: call #" .. i .. " must be a table"
 end
 
--- A call of call_many / call_stream: its request, the error that stops it, or false, why.
--- spare: the stream's request to fill, or nil.
-local function prepare_call(self, c, i, o, spare)
+-- The route of call c (the i-th) of call_many / call_stream, and its params; or false, why.
+-- (request.route's cache probed here first, with no call: the common case)
+local function call_route(self, c, i)
   if type(c) ~= "table" then return false, not_a_table(i) end
-  local req, err = prepare(self, c.service or c[1], c.method or c[2], c.params or c[3], o, spare)
-  if req == false then return false, err end
-  return req or err
+  local service, method, params = c.service or c[1], c.method or c[2], c.params or c[3]
+  local known = self.routes[service]
+  local route = known and known[method]
+  if not route or (params ~= nil and type(params) ~= "table") then
+    local why
+    route, why = checked_route(self, service, method, params)
+    if not route then return false, why end
+  end
+  return route, params
 end
 
 local STREAM = options.set(request.OPTIONS, {
@@ -355,18 +361,9 @@ function Client:call_many(calls, opts)
   local n, routes = 0, {}
   -- (each found without building it; its route kept: call_many builds it from that
   -- route, not looked up again)
-  local cache = self.routes
   for i, c in ipairs(calls) do
-    if type(c) ~= "table" then error(not_a_table(i), 2) end
-    local service, method, params = c.service or c[1], c.method or c[2], c.params or c[3]
-    -- (request.route's cache looked up here first: the common case, with no call)
-    local known = cache[service]
-    local route = known and known[method]
-    if not route or (params ~= nil and type(params) ~= "table") then
-      local why
-      route, why = checked_route(self, service, method, params)
-      if not route then error(why, 2) end
-    end
+    local route, why = call_route(self, c, i)
+    if not route then error(why, 2) end
     n, routes[i] = i, route
   end
   local k = 0
@@ -400,14 +397,16 @@ function Client:call_stream(next_call, done, opts)
   local o = call_options(opts, "client:call_stream", STREAM)
   local stop = opts and opts.stop
   local n = 0
+  local head, project, redact = heads[self], self.project, self.engine.redact
   self.engine:stream(function(spare)
     local c = next_call()
     if not c then return c end
     n = n + 1
-    local r, why = prepare_call(self, c, n, o, spare)
+    local route, params = call_route(self, c, n)
     -- the culprit is next_call, not on the stack: no position
-    if r == false then error(why, 0) end
-    return r
+    if not route then error(params, 0) end
+    local req, err = request.build(route, params, head, project, o, redact, spare)
+    return req or err
   end, done, o.concurrency or self.settings.concurrency, stop)
 end
 
