@@ -4,6 +4,29 @@ local di = require "dialoginsight"
 
 local is54 = math.type ~= nil
 
+-- Whether decoded a is b: the same types, integer or float alike (Lua 5.4), the sign of a
+-- zero, and the same members; or false, where they part.
+local function same(a, b, path)
+  if type(a) ~= type(b) then return false, path .. ": " .. tostring(a) .. " against " .. tostring(b) end
+  if type(a) == "number" and math.type and math.type(a) ~= math.type(b) then
+    return false, path .. ": " .. math.type(a) .. " against " .. math.type(b)
+  end
+  if type(a) ~= "table" then
+    -- (-0 == 0 in Lua: the sign is told by 1/x)
+    if a == b and (a ~= 0 or 1 / a == 1 / b) then return true end
+    local function show(x) return (x == 0 and 1 / x < 0) and "-0" or tostring(x) end
+    return false, path .. ": " .. show(a) .. " against " .. show(b)
+  end
+  for k, v in pairs(a) do
+    local ok, why = same(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": absent against present" end
+  end
+  return true
+end
+
 describe("core.encode", function()
   it("writes integers exactly, also past cjson's 14 digits", function()
     assert.equal("[9007199254740991,-42,0]", core.encode({ 9007199254740991, -42, 0 }))
@@ -437,27 +460,6 @@ describe("core.decode_outcomes against core.decode #property", function()
     return t
   end
 
-  local function same(a, b, path)
-    if type(a) ~= type(b) then return false, path .. ": " .. tostring(a) .. " against " .. tostring(b) end
-    if type(a) == "number" and math.type and math.type(a) ~= math.type(b) then
-      return false, path .. ": " .. math.type(a) .. " against " .. math.type(b)
-    end
-    if type(a) ~= "table" then
-      -- (-0 == 0 in Lua: the sign is told by 1/x)
-      if a == b and (a ~= 0 or 1 / a == 1 / b) then return true end
-      local function show(x) return (x == 0 and 1 / x < 0) and "-0" or tostring(x) end
-      return false, path .. ": " .. show(a) .. " against " .. show(b)
-    end
-    for k, v in pairs(a) do
-      local ok, why = same(v, b[k], path .. "." .. tostring(k))
-      if not ok then return false, why end
-    end
-    for k in pairs(b) do
-      if a[k] == nil then return false, path .. "." .. tostring(k) .. ": absent against present" end
-    end
-    return true
-  end
-
   it("gives what core.decode gives for every member it keeps, on random replies", function()
     property.check("decode_outcomes", { scenarios = 3000, seconds = 10 }, function(rng)
       local tree = object(rng, 0, NAMES)
@@ -604,23 +606,6 @@ describe("core.decode against a model of JSON #property", function()
     end
     if r < 0.8 then return integer(rng) end
     return str(rng)
-  end
-
-  local function same(a, b, path)
-    if type(a) ~= type(b) or (type(a) ~= "table" and a ~= b)
-      or (math.type and math.type(a) ~= math.type(b)) or (a == 0 and 1 / a ~= 1 / b) then
-      return false, path .. ": " .. tostring(a) .. " against " .. tostring(b)
-    end
-    if type(a) == "table" then
-      for k, v in pairs(a) do
-        local ok, why = same(v, b[k], path .. "." .. tostring(k))
-        if not ok then return false, why end
-      end
-      for k in pairs(b) do
-        if a[k] == nil then return false, path .. "." .. tostring(k) .. ": absent against present" end
-      end
-    end
-    return true
   end
 
   -- the raw pieces of a string to encode: plain ASCII, what JSON escapes, valid UTF-8,
