@@ -246,6 +246,13 @@ static int member_want(int want, const char *k, size_t n) {
  * any table. */
 #define PICK_HELD 4096
 
+/* The most slots an object is made with: its size is counted from the members
+ * read, and a repeated name counts each time, so that a hostile reply of one
+ * name 1,025 times made a 2,048-slot table for one key (the hostile review of
+ * issue 26).  Past this the table grows as any, so one costs what its distinct
+ * names cost. */
+#define PICK_SIZED 32
+
 /* Makes the table of the n values (pairs: n keys and values) held above base,
  * sized for `size`, in their place at base + 1: set in the order read, so that
  * a repeated name takes the last value, as cjson does, and a null member (nil)
@@ -300,13 +307,13 @@ static int object(pick *p, const unsigned char **pc, int want, int depth) {
         n++;
         if (!lua_isnil(p->L, -1)) set++;
         p->held += 2;
-        if (p->held > PICK_HELD) { hold_done(p, base, n, 1, set); t = base + 1; }
+        if (p->held > PICK_HELD) { hold_done(p, base, n, 1, PICK_SIZED); t = base + 1; }
       }
     }
     c = ws(c, p->end);
     if (c < p->end && *c == ',') { c = ws(c + 1, p->end); continue; }
     if (c < p->end && *c == '}') {
-      if (keep && !t) hold_done(p, base, n, 1, set);
+      if (keep && !t) hold_done(p, base, n, 1, set < PICK_SIZED ? set : PICK_SIZED);
       *pc = c + 1;
       return 1;
     }

@@ -539,6 +539,29 @@ describe("core.decode's tables", function()
       assert(ours <= theirs + 2, string.format("%s: %.1f bytes against cjson's %.1f", text, ours, theirs))
     end
   end)
+
+  -- (the hostile review of issue 26's third step: an object was made at the members read,
+  -- a repeated name counted each time: 100 objects of one name 1,025 times kept 4.8 MB
+  -- under Lua 5.4 and 8 MB under 5.1, where they had kept 26 kB)
+  it("are sized by the names an object keeps, not by a repeated name's count", function()
+    local function kept(decode, text)
+      collectgarbage()
+      collectgarbage()
+      local before = collectgarbage("count")
+      local value = decode(text)
+      collectgarbage()
+      collectgarbage()
+      return collectgarbage("count") - before, value
+    end
+    local obj = "{" .. string.rep('"a":0,', 1024) .. '"a":0}'
+    local kb, value = kept(core.decode, "[" .. string.rep(obj .. ",", 99) .. obj .. "]")
+    assert.equal(100, #value)
+    assert(kb < 1000, kb .. " kB kept")
+    local rec = '{"Status":"x"' .. string.rep(',"Status":"Created"', 1024) .. "}"
+    kb, value = kept(core.decode_outcomes, '{"Success":true,"Records":[' .. string.rep(rec .. ",", 99) .. rec .. "]}")
+    assert.equal("Created", value.Records[100].Status)
+    assert(kb < 1000, kb .. " kB kept by decode_outcomes")
+  end)
 end)
 
 describe("core.decode against a model of JSON #property", function()
