@@ -397,7 +397,7 @@ function Client:call_stream(next_call, done, opts)
   local o = call_options(opts, "client:call_stream", STREAM)
   local stop = opts and opts.stop
   local n = 0
-  local head, project, redact = heads[self], self.project, self.engine.redact
+  local head, redact = heads[self], self.engine.redact
   self.engine:stream(function(spare)
     local c = next_call()
     if not c then return c end
@@ -405,7 +405,8 @@ function Client:call_stream(next_call, done, opts)
     local route, params = call_route(self, c, n)
     -- the culprit is next_call, not on the stack: no position
     if not route then error(params, 0) end
-    local req, err = request.build(route, params, head, project, o, redact, spare)
+    -- (the client's project read per call, as it always was: a stream may be long)
+    local req, err = request.build(route, params, head, self.project, o, redact, spare)
     return req or err
   end, done, o.concurrency or self.settings.concurrency, stop)
 end

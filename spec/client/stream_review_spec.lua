@@ -234,6 +234,18 @@ describe("a stream's request, filled again for a later call", function()
     end
   end)
 
+  -- (the second review: call_route's stream read the client's project once, at its start)
+  it("reads the client's project for each call of a long stream, as before", function()
+    local t = fake {}
+    local c = client(t)
+    local k = 0
+    c:call_stream(function() k = k + 1; if k <= 4 then return { "contacts", "Merge", {} } end end,
+      function() c.project = 2 end, { concurrency = 1 })
+    assert.equal(4, #t.adds)
+    assert.truthy(t.adds[1].body:find('"idProject":1', 1, true))
+    assert.truthy(t.adds[4].body:find('"idProject":2', 1, true), t.adds[4].body)
+  end)
+
   it("keeps nothing of an ended call's attempts in a later one", function()
     -- call 1 is refused (its last attempt: an auth error); call 3 is made in its table
     -- and held by the limiter past its deadline: its error names no last attempt
